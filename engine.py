@@ -1,0 +1,253 @@
+"""The one optimization loop, and coarse-to-fine `stylize` on top of it.
+
+Everything that optimizes pixels (the three parts, the report's experiments, every later
+feature) comes through `optimize`: a model with passthrough loss modules, a dict of weights,
+an image. Departures from the textbook loop, and why:
+- Gradients are taken with `torch.autograd.grad` with respect to the image only, so no
+  weight gradients are ever computed or stored.
+- L-BFGS uses a strong-Wolfe line search (without one it can overshoot and saturate pixels)
+  and zero tolerances (PyTorch's defaults stop silently once the loss gets small, as it does
+  with normalised Gram matrices). `num_steps` counts loss evaluations exactly.
+- The best image seen is kept, so Ctrl-C or a NaN still returns a finite, useful result.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from style_and_content import build_model, content_layers_default, style_layers_default
+from utils import InputError, bf16_supported, noise_like, resize_tensor
+
+OPTIMIZERS = ("lbfgs", "adam")
+
+
+@dataclass
+class Result:
+    image: torch.Tensor                     # (1, 3, H, W) in [0, 1], finite
+    history: list[dict] = field(default_factory=list)  # weighted loss terms per evaluation
+    evals: int = 0
+    seconds: float = 0.0
+    status: str = "done"                    # done | converged | interrupted | nan
+    message: str = ""
+    plan: list = field(default_factory=list)   # [(longest side, steps)] of stylize's scales
+    precision: str = "fp32"
+
+    @property
+    def final(self) -> dict:
+        return self.history[-1] if self.history else {}
+
+
+class _Stop(Exception):
+    """Raised inside the closure to end the optimizer's step early."""
+
+    def __init__(self, status: str, message: str = ""):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def autocast_context(device: torch.device, precision: str):
+    """bf16 autocast for the VGG convolutions; the losses compute in fp32 themselves."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision == "auto":
+        return "bf16" if bf16_supported(device) else "fp32"
+    if precision not in ("fp32", "bf16"):
+        raise InputError(f"--precision must be auto, fp32 or bf16, not {precision!r}")
+    return precision
+
+
+def optimize(model: nn.Module, losses: dict[str, list[nn.Module]], weights: dict[str, float],
+             input_img: torch.Tensor, num_steps: int = 300, *, optimizer: str = "lbfgs",
+             lr: float | None = None, precision: str = "fp32",
+             callback: Callable[[dict], None] | None = None) -> Result:
+    """Minimise sum_k weights[k] * sum(m.loss for m in losses[k]) over the pixels of input_img.
+
+    `input_img` is not modified. `callback(info)` is called after every loss evaluation with
+    info = {'step', 'steps', 'terms', 'total', 'image'} ('image' is the evaluated tensor:
+    detach or copy it before keeping it).
+    """
+    if optimizer not in OPTIMIZERS:
+        raise InputError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
+    if num_steps < 1:
+        raise InputError(f"steps must be at least 1, not {num_steps}")
+    active = {k: (float(weights.get(k, 0.0)), mods) for k, mods in losses.items()
+              if mods and float(weights.get(k, 0.0)) != 0.0}
+    if not active:
+        raise InputError("nothing to optimize: every loss weight is zero")
+    device = input_img.device
+    x = input_img.detach().clone().requires_grad_(True)
+    result = Result(image=input_img.detach().clamp(0, 1).clone())
+    best = {"total": math.inf}
+    amp = autocast_context(device, precision)
+
+    def closure():
+        if result.evals >= num_steps:
+            raise _Stop("done")
+        with amp:
+            model(x)
+        terms = {k: w * sum(m.loss for m in mods) for k, (w, mods) in active.items()}
+        total = sum(terms.values())
+        if not torch.isfinite(total):
+            raise _Stop("nan", "the loss became " + str(total.item()))
+        grad, = torch.autograd.grad(total, x)
+        x.grad = grad
+        result.evals += 1
+        row = {k: v.item() for k, v in terms.items()}
+        row["total"] = total.item()
+        result.history.append(row)
+        if row["total"] < best["total"]:
+            best["total"] = row["total"]
+            result.image = x.detach().clamp(0, 1).clone()
+        if callback is not None:
+            callback({"step": result.evals, "steps": num_steps, "terms": row,
+                      "total": row["total"], "image": x.detach()})
+        return total.detach()
+
+    start = time.perf_counter()
+    try:
+        if optimizer == "lbfgs":
+            _run_lbfgs(x, closure, num_steps, result, lr or 1.0)
+        else:
+            _run_adam(x, closure, num_steps, lr or 0.02)
+    except _Stop as stop:
+        result.status, result.message = stop.status, stop.message
+    except KeyboardInterrupt:
+        result.status = "interrupted"
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _run_lbfgs(x, closure, num_steps, result, lr):
+    opt = torch.optim.LBFGS([x], lr=lr, max_iter=num_steps, max_eval=num_steps + 25,
+                            tolerance_grad=0.0, tolerance_change=0.0, history_size=50,
+                            line_search_fn="strong_wolfe")
+    while result.evals < num_steps:
+        before = result.evals
+        opt.step(closure)
+        if result.evals - before <= 1:
+            # The line search found no lower point along a fresh direction: a true minimum
+            # (or a flat region) for this image; spending more evaluations changes nothing.
+            result.status = "converged"
+            return
+
+
+def _run_adam(x, closure, num_steps, lr):
+    opt = torch.optim.Adam([x], lr=lr)
+    # The textbook's step schedule: shrink the step as the image settles.
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, num_steps // 5), gamma=0.6)
+    for _ in range(num_steps):
+        closure()
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+
+
+# ---------------------------------------------------------------------------------------
+# Coarse-to-fine stylisation
+# ---------------------------------------------------------------------------------------
+
+def scale_schedule(longest: int, steps: int, min_size: int = 128, multiscale: bool | None = None) -> list[tuple[int, int]]:
+    """[(longest side, steps)] from coarse to fine.
+
+    Each finer scale is x2 the previous and gets half the steps of the one before (it starts
+    from an upsampled solution and costs 4x per step), never fewer than 20% of `steps`.
+    """
+    if multiscale is None:
+        multiscale = longest > 256
+    sizes = [longest]
+    while multiscale and sizes[0] / 2 >= min_size:
+        sizes.insert(0, round(sizes[0] / 2))
+    plan, n = [], steps
+    for s in sizes:
+        plan.append((s, max(n, max(1, steps // 5))))
+        n //= 2
+    return plan
+
+
+def _fit(img: torch.Tensor, longest: int) -> tuple[int, int]:
+    h, w = img.shape[-2:]
+    scale = longest / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: int | None = None,
+            steps: int = 300, init: str = "content", seed: int = 0,
+            content_weight: float = 1.0, style_weight: float = 1e6, tv_weight: float = 0.0,
+            content_layers=content_layers_default, style_layers=style_layers_default,
+            style_blend=None, style_scale: float = 1.0, optimizer: str = "lbfgs",
+            lr: float | None = None, precision: str = "auto", multiscale: bool | None = None,
+            callback: Callable[[dict], None] | None = None) -> Result:
+    """Optimize an image to match `content` (features) and `styles` (Gram matrices).
+
+    content: (1, 3, H, W) in [0, 1] or None (texture synthesis: the output takes the first
+    style image's shape). styles: a tensor, a list of tensors, or None (reconstruction).
+    size: longest side of the output (default: the content's). Above 256 px the work is done
+    coarse to fine. Returns the `Result` of the finest scale, with the history of all scales.
+    """
+    if isinstance(styles, torch.Tensor):
+        styles = [styles]
+    styles = list(styles or [])
+    if content_weight == 0 or content is None:
+        content_layers = []
+    if style_weight == 0 or not styles:
+        style_layers = []
+    reference = content if content is not None else (styles[0] if styles else None)
+    if reference is None:
+        raise InputError("need a content image, a style image, or both")
+    if init not in ("content", "noise"):
+        raise InputError(f"init must be 'content' or 'noise', not {init!r}")
+    if init == "content" and content is None:
+        init = "noise"
+    device = reference.device
+    precision = resolve_precision(precision, device)
+    longest = size or max(reference.shape[-2:])
+    if longest < 1 or steps < 1:
+        raise InputError("size and steps must be positive")
+    plan = scale_schedule(longest, steps, multiscale=multiscale)
+
+    x = None
+    history: list[dict] = []
+    total_seconds, total_evals = 0.0, 0
+    for index, (side, n_steps) in enumerate(plan):
+        shape = _fit(reference, side)
+        content_s = resize_tensor(content, shape) if content is not None else None
+        style_side = max(1, round(side * style_scale))
+        styles_s = [resize_tensor(s, _fit(s, style_side)) for s in styles]
+        if x is None:
+            x = content_s.clone() if init == "content" else noise_like(torch.empty(1, 3, *shape, device=device), seed)
+        else:
+            x = torch.nn.functional.interpolate(x, size=shape, mode="bicubic", align_corners=False).clamp(0, 1)
+        model, losses = build_model(cnn, content_s, styles_s, content_layers=content_layers,
+                                    style_layers=style_layers, style_blend=style_blend,
+                                    tv=tv_weight != 0)
+        weights = {"content": content_weight, "style": style_weight, "tv": tv_weight}
+
+        def report(info, index=index, side=side):
+            if callback is not None:
+                callback({**info, "scale": index, "scales": len(plan), "size": side})
+
+        result = optimize(model, losses, weights, x, n_steps, optimizer=optimizer, lr=lr,
+                          precision=precision, callback=report)
+        for row in result.history:
+            row["size"] = side
+        history += result.history
+        total_seconds += result.seconds
+        total_evals += result.evals
+        x = result.image
+        if result.status in ("interrupted", "nan"):
+            break
+    result.history, result.seconds, result.evals = history, total_seconds, total_evals
+    result.plan = plan
+    result.precision = precision
+    return result

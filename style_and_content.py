@@ -1,0 +1,279 @@
+"""Losses on VGG-19 features and the model that carries them.
+
+Every loss is a small passthrough `nn.Module`: it returns its input unchanged and keeps
+`self.loss`, so it can sit anywhere in an `nn.Sequential`. `build_model` inserts them after
+the named VGG layers; the engine sums `weight * module.loss` over the modules it is handed.
+"""
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from utils import CaffePreprocess, ImageNetNormalize, InputError, vgg19_layer_names
+
+content_layers_default = ['conv4_2']
+style_layers_default = ['conv1_1', 'conv2_1', 'conv3_1', 'conv4_1', 'conv5_1']
+
+
+def _fp32(t: torch.Tensor) -> torch.Tensor:
+    return t.float()
+
+
+def gram_matrix(activations: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, C) channel correlations, divided by C*H*W."""
+    b, c, h, w = activations.size()
+    # Under bf16 autocast the features arrive in bf16; the Gram sum over H*W positions needs fp32.
+    with torch.autocast(activations.device.type, enabled=False):
+        f = _fp32(activations).reshape(b, c, h * w)
+        return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+
+
+class ContentLoss(nn.Module):
+    """MSE between the input's features and the content image's at one layer."""
+
+    def __init__(self, target: torch.Tensor):
+        super().__init__()
+        self.register_buffer("target", _fp32(target.detach()))
+        self.loss = torch.tensor(0.0)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(input.device.type, enabled=False):
+            self.loss = F.mse_loss(_fp32(input), self.target)
+        return input
+
+
+class StyleLoss(nn.Module):
+    """MSE between the Gram matrices of the input's features and the style image's.
+
+    `target_feature` is the style image's activation at this layer; only its Gram matrix is
+    kept. Several style images can be blended by passing `target_gram` (their weighted mean).
+    """
+
+    def __init__(self, target_feature: torch.Tensor | None = None, *, target_gram: torch.Tensor | None = None):
+        super().__init__()
+        if target_gram is None:
+            target_gram = gram_matrix(target_feature.detach())
+        self.register_buffer("target", target_gram.detach().float())
+        self.loss = torch.tensor(0.0)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        self.loss = F.mse_loss(gram_matrix(input), self.target.expand(input.shape[0], -1, -1))
+        return input
+
+
+class TVLoss(nn.Module):
+    """Total variation: mean squared difference of neighbouring pixels. Sits before the VGG."""
+
+    def __init__(self):
+        super().__init__()
+        self.loss = torch.tensor(0.0)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        x = _fp32(input)
+        dh = (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean()
+        dw = (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean()
+        self.loss = dh + dw
+        return input
+
+
+# ---------------------------------------------------------------------------------------
+# Layer names
+# ---------------------------------------------------------------------------------------
+
+LAYER_NAMES = vgg19_layer_names()
+
+
+def _flat_aliases() -> dict[str, str]:
+    """The PyTorch tutorial's names: conv_1..conv_16, relu_1..relu_16, pool_1..pool_5."""
+    aliases, counts = {}, {"conv": 0, "relu": 0, "pool": 0}
+    for name in LAYER_NAMES:
+        kind = name[:4]
+        counts[kind] += 1
+        aliases[f"{kind}_{counts[kind]}"] = name
+    return aliases
+
+
+FLAT_ALIASES = _flat_aliases()
+
+
+def resolve_layer(name: str) -> str:
+    """Canonical name (conv4_2) for a canonical or tutorial-style (conv_10) layer name."""
+    name = name.strip()
+    if name in LAYER_NAMES:
+        return name
+    if name in FLAT_ALIASES:
+        return FLAT_ALIASES[name]
+    raise InputError(f"unknown layer {name!r}; valid layers: {', '.join(LAYER_NAMES)} "
+                     "(or conv_1..conv_16, relu_1..relu_16, pool_1..pool_5)")
+
+
+def resolve_layers(names) -> list[str]:
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n.strip()]
+    return [resolve_layer(n) for n in names]
+
+
+def min_image_side(layer: str) -> int:
+    """Smallest image side for which `layer` still has at least one pixel."""
+    pools_before = sum(1 for n in LAYER_NAMES[:LAYER_NAMES.index(layer)] if n.startswith("pool"))
+    return 2 ** pools_before
+
+
+# ---------------------------------------------------------------------------------------
+# The model
+# ---------------------------------------------------------------------------------------
+
+def named_vgg_layers(cnn: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The layers of a VGG-19 `features` stack, named conv1_1 ... pool5, ready for losses.
+
+    MaxPool becomes AvgPool (smoother gradients, as Gatys et al. suggest), ReLUs are not in
+    place (a loss after a conv must see the pre-ReLU values), and convolutions whose weights
+    still require grad are replaced by frozen copies: `cnn` itself is never modified.
+    A leading preprocessing module (from `utils.load_vgg19`) is kept; a bare torchvision
+    stack gets ImageNet normalisation in front.
+    """
+    children = list(cnn.children())
+    if not children:
+        raise InputError("the network has no layers")
+    out: list[tuple[str, nn.Module]] = []
+    if isinstance(children[0], nn.Conv2d):
+        out.append(("preprocess", ImageNetNormalize().to(children[0].weight.device)))
+    names = iter(LAYER_NAMES)
+    for layer in children:
+        if isinstance(layer, (CaffePreprocess, ImageNetNormalize)) or not out and not isinstance(layer, nn.Conv2d):
+            out.append(("preprocess", layer))
+            continue
+        name = next(names, None)
+        if name is None:
+            break
+        if isinstance(layer, nn.Conv2d):
+            assert name.startswith("conv"), f"unexpected layer order at {name}"
+            if any(p.requires_grad for p in layer.parameters()):
+                layer = copy.deepcopy(layer).requires_grad_(False)
+        elif isinstance(layer, nn.ReLU):
+            layer = nn.ReLU(inplace=False)
+        elif isinstance(layer, nn.MaxPool2d):
+            layer = nn.AvgPool2d(kernel_size=layer.kernel_size, stride=layer.stride, padding=layer.padding)
+        out.append((name, layer))
+    return out
+
+
+def _features(layers, img: torch.Tensor, wanted: set[str]) -> dict[str, torch.Tensor]:
+    """One forward pass through `layers`, keeping the activations named in `wanted`."""
+    feats, x = {}, img
+    with torch.no_grad():
+        for name, layer in layers:
+            x = layer(x)
+            if name in wanted:
+                feats[name] = x
+    return feats
+
+
+def _check_size(img: torch.Tensor, layers: list[str], what: str) -> None:
+    if not layers:
+        return
+    need = max(min_image_side(n) for n in layers)
+    h, w = img.shape[-2:]
+    if min(h, w) < need:
+        deepest = max(layers, key=LAYER_NAMES.index)
+        raise InputError(f"the {what} image is {w}x{h} px, too small for layer {deepest}: "
+                         f"it needs at least {need} px on each side")
+
+
+def build_model(cnn: nn.Module, content_img: torch.Tensor | None, style_imgs, *,
+                content_layers=content_layers_default, style_layers=style_layers_default,
+                style_blend=None, tv: bool = False):
+    """VGG with loss modules inserted, trimmed after the last one.
+
+    style_imgs: one image or a list; with several, `style_blend` weights (default equal)
+    mix their Gram matrices into one target per layer.
+    Returns (model, losses) with losses = {'content': [...], 'style': [...], 'tv': [...]}.
+    The targets are computed here once: the optimization loop never recomputes them.
+    """
+    content_layers = resolve_layers(content_layers)
+    style_layers = resolve_layers(style_layers)
+    if style_imgs is None:
+        style_imgs = []
+    elif isinstance(style_imgs, torch.Tensor):
+        style_imgs = [style_imgs]
+    if content_layers and content_img is None:
+        raise InputError("content layers were given but no content image")
+    if style_layers and not style_imgs:
+        raise InputError("style layers were given but no style image")
+    if content_img is not None:
+        _check_size(content_img, content_layers + style_layers, "content")
+    for s in style_imgs:
+        _check_size(s, style_layers, "style")
+    if style_blend is None:
+        style_blend = [1.0 / max(1, len(style_imgs))] * len(style_imgs)
+    if len(style_blend) != len(style_imgs):
+        raise InputError(f"{len(style_blend)} blend weights for {len(style_imgs)} style images")
+
+    layers = named_vgg_layers(cnn)
+    wanted = set(content_layers) | set(style_layers)
+    if wanted:
+        last = max(i for i, (n, _) in enumerate(layers) if n in wanted)
+        layers = layers[:last + 1]
+
+    content_feats = _features(layers, content_img, set(content_layers)) if content_layers else {}
+    style_grams: dict[str, torch.Tensor] = {}
+    for weight, img in zip(style_blend, style_imgs):
+        for name, f in _features(layers, img, set(style_layers)).items():
+            style_grams[name] = style_grams.get(name, 0) + weight * gram_matrix(f)
+
+    modules: OrderedDict[str, nn.Module] = OrderedDict()
+    losses = {"content": [], "style": [], "tv": []}
+    if tv:
+        losses["tv"].append(TVLoss())
+        modules["tv_loss"] = losses["tv"][0]
+    for name, layer in layers:
+        modules[name] = layer
+        if name in content_feats:
+            loss = ContentLoss(content_feats[name])
+            losses["content"].append(loss)
+            modules[f"content_loss_{name}"] = loss
+        if name in style_grams:
+            loss = StyleLoss(target_gram=style_grams[name])
+            losses["style"].append(loss)
+            modules[f"style_loss_{name}"] = loss
+    return nn.Sequential(modules), losses
+
+
+def get_model_and_losses(cnn, style_img, content_img,
+                         content_layers=content_layers_default,
+                         style_layers=style_layers_default):
+    """The assignment's builder: (model, style_losses, content_losses). See `build_model`."""
+    model, losses = build_model(cnn, content_img, style_img,
+                                content_layers=content_layers, style_layers=style_layers)
+    return model, losses["style"], losses["content"]
+
+
+class FeatureExtractor(nn.Module):
+    """Named activations of chosen layers, collected with forward hooks (a warm-up exercise).
+
+    `FeatureExtractor(load_vgg19(), ['conv1_1', 'relu4_2'])(img)` -> {'conv1_1': ..., ...}
+    """
+
+    def __init__(self, cnn: nn.Module, layers=None):
+        super().__init__()
+        named = named_vgg_layers(cnn)
+        self.layers = resolve_layers(layers) if layers is not None else [n for n, _ in named if n != "preprocess"]
+        last = max(i for i, (n, _) in enumerate(named) if n in self.layers)
+        self.net = nn.Sequential(OrderedDict(named[:last + 1]))
+        self._out: dict[str, torch.Tensor] = {}
+        for name in self.layers:
+            getattr(self.net, name).register_forward_hook(self._keeper(name))
+
+    def _keeper(self, name):
+        def hook(module, inputs, output):
+            self._out[name] = output
+        return hook
+
+    def forward(self, img: torch.Tensor) -> dict[str, torch.Tensor]:
+        self._out = {}
+        self.net(img)
+        return {name: self._out[name] for name in self.layers}

@@ -41,6 +41,9 @@ class ContentLoss(nn.Module):
         self.loss = torch.tensor(0.0)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if input.shape[-2:] != self.target.shape[-2:]:
+            raise ValueError(f"input features {tuple(input.shape)} do not match the content target "
+                             f"{tuple(self.target.shape)}: the image must have the content image's size")
         with torch.autocast(input.device.type, enabled=False):
             self.loss = F.mse_loss(_fp32(input), self.target)
         return input

@@ -379,3 +379,54 @@ def read_json(path: str | os.PathLike) -> dict | None:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+
+
+# ---------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------
+
+def plot_losses(history: list[dict], path: str | os.PathLike, title: str = "") -> Path:
+    """Weighted loss terms per evaluation on a log scale; scale changes marked. Atomic PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    keys = [k for k in ("content", "style", "tv", "hist", "temporal") if any(k in r for r in history)]
+    steps = range(1, len(history) + 1)
+    for key in keys:
+        values = [max(r.get(key, float("nan")), 1e-12) for r in history]
+        ax.plot(steps, values, label=key, linewidth=1.4)
+    for i in range(1, len(history)):
+        if history[i].get("size") != history[i - 1].get("size"):
+            ax.axvline(i + 0.5, color="grey", linestyle=":", linewidth=1)
+            ax.text(i + 1, ax.get_ylim()[1], f" {history[i]['size']}px", va="top", fontsize=7, color="grey")
+    ax.set_yscale("log")
+    ax.set_xlabel("loss evaluation")
+    ax.set_ylabel("weighted loss")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    _atomic_write(Path(path), buf.getvalue())
+    return Path(path)
+
+
+def make_sheet(rows: list[list[Image.Image | None]], cell: int = 256, gap: int = 6) -> Image.Image:
+    """Grid of images, each fitted into a `cell`-sized square; None leaves a white cell."""
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    sheet = Image.new("RGB", (n_cols * cell + (n_cols + 1) * gap, n_rows * cell + (n_rows + 1) * gap), "white")
+    for r, row in enumerate(rows):
+        for c, img in enumerate(row):
+            if img is None:
+                continue
+            fitted = img.copy()
+            fitted.thumbnail((cell, cell), Image.Resampling.LANCZOS)
+            x0 = gap + c * (cell + gap) + (cell - fitted.width) // 2
+            y0 = gap + r * (cell + gap) + (cell - fitted.height) // 2
+            sheet.paste(fitted, (x0, y0))
+    return sheet

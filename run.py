@@ -1,0 +1,342 @@
+"""Neural style transfer from the command line, and the assignment's `run_optimization`.
+
+    python run.py --part 1 --content-layer conv3_1   content reconstruction from noise
+    python run.py --part 2 --style-layers conv1_1,conv2_1   texture synthesis from noise
+    python run.py --part 3 [--grid]                  style transfer (2x2 sheet with --grid)
+    python run.py --inspect                          every layer's name and activation shape
+
+Bad input: one `error: ...` line on stderr, exit code 2. Ctrl-C: the best image so far is
+saved (sidecar marked interrupted), exit code 130.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from engine import OPTIMIZERS, Result, optimize, resolve_precision, scale_schedule, stylize
+from style_and_content import (FeatureExtractor, build_model, content_layers_default,
+                               resolve_layers, style_layers_default)
+from utils import (CONTENT_DIR, DEFAULT_MAX_PIXELS, ROOT, STYLE_DIR, InputError, load_image,
+                   load_vgg19, make_sheet, open_image, pick_device, plot_losses, save_image,
+                   sidecar_path, tensor_to_pil)
+
+DEFAULT_CONTENT = CONTENT_DIR / "chenonceau.jpg"
+DEFAULT_STYLE = STYLE_DIR / "starry_night.jpg"
+GRID_CONTENTS = [CONTENT_DIR / "chenonceau.jpg", CONTENT_DIR / "chelsea.jpg"]
+GRID_STYLES = [STYLE_DIR / "starry_night.jpg", STYLE_DIR / "great_wave.jpg"]
+RESULTS = ROOT / "results"
+
+
+def run_optimization(cnn, content_img, style_img, input_img, use_content=True, use_style=True,
+                     num_steps=300, style_weight=1000000, content_weight=1, *,
+                     content_layers=content_layers_default, style_layers=style_layers_default,
+                     tv_weight=0.0, optimizer="lbfgs", lr=None, precision="fp32", callback=None):
+    """Reconstruct content (use_style=False), synthesise texture (use_content=False) or
+    transfer style, by optimizing the pixels of `input_img` (not modified) with L-BFGS.
+
+    Returns the optimized image, same shape as `input_img`, values in [0, 1].
+    """
+    model, losses = build_model(cnn, content_img if use_content else None,
+                                style_img if use_style else None,
+                                content_layers=content_layers if use_content else [],
+                                style_layers=style_layers if use_style else [],
+                                tv=tv_weight != 0)
+    weights = {"content": content_weight, "style": style_weight, "tv": tv_weight}
+    result = optimize(model, losses, weights, input_img, num_steps, optimizer=optimizer, lr=lr,
+                      precision=precision, callback=callback)
+    return result.image
+
+
+# ---------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise InputError(message)
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def nonneg_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text}")
+    return value
+
+
+def positive_float(text):
+    value = nonneg_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def float_list(text):
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
+    if not values or any(v < 0 for v in values) or sum(values) <= 0:
+        raise argparse.ArgumentTypeError(f"need non-negative numbers with a positive sum: {text!r}")
+    return values
+
+
+def build_parser() -> Parser:
+    p = Parser(description="Neural style transfer (Gatys et al.) with a frozen VGG-19, "
+                           "optimizing pixels with L-BFGS. Runs offline on a CPU.")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--part", type=int, choices=(1, 2, 3),
+                      help="1: content reconstruction, 2: texture synthesis, 3: style transfer")
+    what.add_argument("--inspect", action="store_true", help="print every VGG layer's name and activation shape for --content")
+    p.add_argument("--grid", action="store_true", help="part 3: 2 contents x 2 styles sheet, inputs along the edges")
+    p.add_argument("--content", nargs="+", type=Path, help="content photo (two with --grid)")
+    p.add_argument("--style", nargs="+", type=Path, help="style image(s); several are blended (two with --grid)")
+    p.add_argument("--style-blend", type=float_list, help="blend weights of several styles, e.g. 0.7,0.3")
+    p.add_argument("--style-scale", type=positive_float, default=1.0, help="style image size relative to the output (default 1)")
+    p.add_argument("--size", type=positive_int, default=256, help="longest side of the output in px (default 256)")
+    p.add_argument("--steps", type=positive_int, help="loss evaluations at the coarsest scale (default 300)")
+    p.add_argument("--init", choices=("content", "noise"), help="start from the content image or white noise")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise image (default 0)")
+    p.add_argument("--content-weight", type=nonneg_float, help="default 1 (0 in part 2)")
+    p.add_argument("--style-weight", type=nonneg_float, help="default 1e6 (0 in part 1)")
+    p.add_argument("--tv-weight", type=nonneg_float, default=0.0, help="total variation weight (default 0)")
+    p.add_argument("--content-layer", "--content-layers", dest="content_layers",
+                   help=f"comma-separated (default {','.join(content_layers_default)})")
+    p.add_argument("--style-layers", help=f"comma-separated (default {','.join(style_layers_default)})")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
+    p.add_argument("--lr", type=positive_float, help="step size (L-BFGS default 1, Adam default 0.02)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="auto: bf16 autocast where the hardware supports it")
+    p.add_argument("--multiscale", choices=("auto", "on", "off"), default="auto",
+                   help="coarse-to-fine from 128 px (auto: above 256 px)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--weights", default="original", help="VGG-19 weights: original, torchvision or a state dict path")
+    p.add_argument("--out", type=Path, help="output PNG (default under results/)")
+    p.add_argument("--save-every", type=positive_int, help="also save the current image every N evaluations")
+    p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
+                   help=f"refuse input images with more pixels (default {DEFAULT_MAX_PIXELS:,})")
+    return p
+
+
+PART_DEFAULTS = {
+    1: dict(init="noise", content_weight=1.0, style_weight=0.0),
+    2: dict(init="noise", content_weight=0.0, style_weight=1e6),
+    3: dict(init="content", content_weight=1.0, style_weight=1e6),
+}
+
+
+def settle(args) -> argparse.Namespace:
+    """Fill part-specific defaults and check combinations; raises InputError."""
+    part = args.part or 3
+    for key, value in PART_DEFAULTS[part].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.part = part
+    args.steps = args.steps or 300
+    args.content_layers = resolve_layers(args.content_layers or content_layers_default)
+    args.style_layers = resolve_layers(args.style_layers or style_layers_default)
+    wants = 2 if args.grid else 1
+    if args.grid and part != 3:
+        raise InputError("--grid goes with --part 3")
+    if args.content is None:
+        args.content = GRID_CONTENTS if args.grid else [DEFAULT_CONTENT]
+    if args.style is None:
+        args.style = GRID_STYLES if args.grid else [DEFAULT_STYLE]
+    if len(args.content) != wants:
+        raise InputError(f"--content takes {wants} image{'s' if wants > 1 else ''} here, got {len(args.content)}")
+    if args.grid and len(args.style) != 2:
+        raise InputError(f"--grid takes 2 style images, got {len(args.style)}")
+    if args.style_blend and len(args.style_blend) != len(args.style):
+        raise InputError(f"--style-blend has {len(args.style_blend)} weights for {len(args.style)} style images")
+    if args.style_blend:
+        total = sum(args.style_blend)
+        args.style_blend = [w / total for w in args.style_blend]
+    if args.out is not None and args.out.suffix.lower() != ".png":
+        raise InputError(f"--out must end in .png, not {args.out.name!r}")
+    return args
+
+
+def default_out(args, content: Path | None, styles: list[Path]) -> Path:
+    style_tag = "+".join(s.stem for s in styles)
+    if args.part == 1:
+        name = f"{content.stem}_{'-'.join(args.content_layers)}_{args.init}_seed{args.seed}"
+    elif args.part == 2:
+        name = f"{style_tag}_{'-'.join(args.style_layers)}_seed{args.seed}"
+    else:
+        name = f"{content.stem}_{style_tag}_{args.init}"
+    return RESULTS / f"part{args.part}" / f"{name}.png"
+
+
+def check_out(out: Path, inputs: list[Path]) -> None:
+    written = {out.resolve(), sidecar_path(out).resolve(), losses_path(out).resolve()}
+    for path in inputs:
+        if path.exists() and path.resolve() in written:
+            raise InputError(f"--out {out} would overwrite the input image {path}")
+    if out.exists() and out.is_dir():
+        raise InputError(f"--out {out} is a directory")
+
+
+def losses_path(out: Path) -> Path:
+    return out.with_name(out.stem + "_losses.png")
+
+
+class ProgressBar:
+    """tqdm over every scale's evaluations, with the current weighted losses."""
+
+    def __init__(self, total: int, label: str, save_every: int | None, out: Path):
+        self.total, self.label, self.bar = total, label, None
+        self.save_every, self.out, self.count, self.last_scale = save_every, out, 0, None
+
+    def __call__(self, info: dict) -> None:
+        if self.bar is None:  # opened on the first evaluation: input errors print alone
+            from tqdm import tqdm
+            self.bar = tqdm(total=self.total, desc=self.label, unit="eval", dynamic_ncols=True, file=sys.stderr)
+        self.count += 1
+        self.bar.update(1)
+        if info["step"] % 5 == 0 or info["step"] == info["steps"]:
+            terms = {k: f"{v:.3g}" for k, v in info["terms"].items() if k != "total"}
+            self.bar.set_postfix(size=info["size"], **terms, refresh=False)
+        if self.save_every:
+            new_scale = info["scale"] != self.last_scale
+            if self.count % self.save_every == 0 or (new_scale and self.count > 1):
+                snap = self.out.with_name(f"{self.out.stem}_step{self.count:04d}.png")
+                save_image(info["image"].clamp(0, 1), snap)
+        self.last_scale = info["scale"]
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def transfer(args, cnn, device, content_path: Path | None, style_paths: list[Path], out: Path,
+             label: str) -> Result:
+    """One run through the engine: load, optimize, save PNG + sidecar + loss plot."""
+    check_out(out, [p for p in [content_path, *style_paths] if p is not None])
+    style_side = max(1, round(args.size * args.style_scale))
+    content = load_image(content_path, args.size, device, args.max_pixels) if content_path else None
+    styles = [load_image(p, style_side, device, args.max_pixels) for p in style_paths]
+    multiscale = {"auto": None, "on": True, "off": False}[args.multiscale]
+    plan = scale_schedule(args.size, args.steps, multiscale=multiscale)
+    bar = ProgressBar(sum(n for _, n in plan), label, args.save_every, out)
+    try:
+        result = stylize(cnn, content, styles, steps=args.steps, init=args.init, seed=args.seed,
+                         content_weight=args.content_weight, style_weight=args.style_weight,
+                         tv_weight=args.tv_weight, content_layers=args.content_layers,
+                         style_layers=args.style_layers, style_blend=args.style_blend,
+                         style_scale=args.style_scale, optimizer=args.optimizer, lr=args.lr,
+                         precision=args.precision, multiscale=multiscale, callback=bar)
+    finally:
+        bar.close()
+    meta = {
+        "part": args.part, "status": result.status, "message": result.message,
+        "content": str(content_path) if content_path else None,
+        "style": [str(p) for p in style_paths], "style_blend": args.style_blend,
+        "output_size": list(result.image.shape[-2:][::-1]), "size": args.size,
+        "plan": result.plan, "steps": args.steps, "evals": result.evals,
+        "init": args.init, "seed": args.seed,
+        "weights": {"content": args.content_weight, "style": args.style_weight, "tv": args.tv_weight},
+        "content_layers": args.content_layers if content_path and args.content_weight else [],
+        "style_layers": args.style_layers if style_paths and args.style_weight else [],
+        "style_scale": args.style_scale, "optimizer": args.optimizer, "lr": args.lr,
+        "precision": result.precision, "device": str(device), "vgg_weights": args.weights,
+        "wall_seconds": round(result.seconds, 2), "final_losses": result.final,
+        "torch": torch.__version__, "machine": platform.machine(), "threads": torch.get_num_threads(),
+        "command": shlex.join(sys.argv),
+    }
+    save_image(result.image, out, meta)
+    if result.history:
+        plot_losses(result.history, losses_path(out), title=out.stem)
+    return result
+
+
+def report_result(result: Result, out: Path, args) -> int:
+    f = result.final
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in f.items() if k not in ("size",))
+    print(f"{out}  ({result.evals} evaluations, {result.seconds:.1f} s; {losses})")
+    if result.status == "interrupted":
+        print(f"interrupted: the best image so far is in {out}", file=sys.stderr)
+        return 130
+    if result.status == "nan":
+        print(f"error: {result.message} after {result.evals} evaluations; the last finite image is in {out}. "
+              f"Lower --style-weight (now {args.style_weight:g}) or --lr", file=sys.stderr)
+        return 1
+    return 0
+
+
+def inspect(args, cnn, device) -> int:
+    path = (args.content or [DEFAULT_CONTENT])[0]
+    img = load_image(path, args.size, device, args.max_pixels)
+    feats = FeatureExtractor(cnn)(img)
+    print(f"{path.name}: input {tuple(img.shape)}")
+    for name, f in feats.items():
+        print(f"{name:10s} {tuple(f.shape)}")
+    return 0
+
+
+def grid(args, cnn, device) -> int:
+    out_dir = (args.out.parent if args.out else RESULTS / "part3")
+    sheet_path = args.out or out_dir / "grid.png"
+    rows = [[None] + [open_image(s, args.max_pixels) for s in args.style]]
+    code = 0
+    for c in args.content:
+        row = [open_image(c, args.max_pixels)]
+        for s in args.style:
+            out = out_dir / f"grid_{c.stem}_{s.stem}.png"
+            result = transfer(args, cnn, device, c, [s], out, f"{c.stem} x {s.stem}")
+            code = report_result(result, out, args)
+            if code:
+                return code
+            row.append(tensor_to_pil(result.image))
+        rows.append(row)
+    check_out(sheet_path, [*args.content, *args.style])
+    save_image(make_sheet(rows), sheet_path)
+    print(f"grid: {sheet_path}")
+    return code
+
+
+def main(argv=None) -> int:
+    try:
+        args = settle(build_parser().parse_args(argv))
+        device = pick_device(args.device)
+        args.precision = resolve_precision(args.precision, device)
+        if device.type == "cpu":
+            torch.set_num_threads(max(1, torch.get_num_threads()))
+        cnn = load_vgg19(args.weights, device)
+        if args.inspect:
+            return inspect(args, cnn, device)
+        if args.grid:
+            return grid(args, cnn, device)
+        content = args.content[0] if args.part != 2 else None
+        styles = args.style if args.part != 1 else []
+        out = args.out or default_out(args, content, styles)
+        result = transfer(args, cnn, device, content, styles, out,
+                          {1: "reconstruct", 2: "texture", 3: "transfer"}[args.part])
+        return report_result(result, out, args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted before optimization started; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from utils import load_vgg19  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def cnn():
+    return load_vgg19("original")
+
+
+def structured(h=48, w=64, seed=0) -> torch.Tensor:
+    """A small image with edges, gradients and colour: something features can describe."""
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    r = (torch.sin(xx * 12) * 0.5 + 0.5)
+    g = ((xx + yy) / 2)
+    b = ((xx - 0.5) ** 2 + (yy - 0.5) ** 2 < 0.08).float() * 0.8 + 0.1
+    return torch.stack([r, g, b]).unsqueeze(0)
+
+
+def write_png(path: Path, tensor_or_array) -> Path:
+    arr = tensor_or_array
+    if isinstance(arr, torch.Tensor):
+        arr = (arr[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    Image.fromarray(arr).save(path)
+    return path
+
+
+@pytest.fixture
+def tiny_images(tmp_path):
+    """A 64x48 'photo' and a 56x56 'painting' on disk."""
+    content = write_png(tmp_path / "content.png", structured(48, 64))
+    rng = np.random.default_rng(1)
+    stripes = np.zeros((56, 56, 3), np.uint8)
+    stripes[:, :, 0] = (np.arange(56)[None, :] % 8 < 4) * 220
+    stripes[:, :, 2] = rng.integers(0, 255, (56, 56))
+    style = write_png(tmp_path / "style.png", stripes)
+    return content, style

@@ -1,0 +1,103 @@
+"""The command line end to end on tiny images: outputs, sidecars, exit codes."""
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+import run
+
+
+def cli(*args):
+    return run.main([str(a) for a in args])
+
+
+def test_part1_reconstruction(tiny_images, tmp_path, capsys):
+    content, _ = tiny_images
+    out = tmp_path / "out" / "p1.png"  # parent folder is created
+    code = cli("--part", 1, "--content", content, "--content-layer", "conv3_1", "--size", 64,
+               "--steps", 20, "--out", out)
+    assert code == 0
+    assert Image.open(out).size == (64, 48)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["part"] == 1 and meta["evals"] == 20 and meta["status"] == "done"
+    assert meta["content_layers"] == ["conv3_1"] and meta["style_layers"] == []
+    assert meta["weights"] == {"content": 1.0, "style": 0.0, "tv": 0.0}
+    assert meta["init"] == "noise" and meta["seed"] == 0 and meta["wall_seconds"] > 0
+    assert meta["final_losses"]["content"] > 0
+    assert (tmp_path / "out" / "p1_losses.png").stat().st_size > 1000
+    assert str(out) in capsys.readouterr().out
+
+
+def test_part2_texture_takes_style_shape(tiny_images, tmp_path):
+    _, style = tiny_images
+    out = tmp_path / "p2.png"
+    assert cli("--part", 2, "--style", style, "--style-layers", "conv1_1,conv2_1", "--size", 40,
+               "--steps", 15, "--out", out, "--seed", 3) == 0
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert Image.open(out).size == (40, 40)
+    assert meta["style_layers"] == ["conv1_1", "conv2_1"] and meta["content_layers"] == []
+    assert meta["seed"] == 3 and "style" in meta["final_losses"]
+
+
+def test_part3_transfer_and_save_every(tiny_images, tmp_path):
+    content, style = tiny_images
+    out = tmp_path / "p3.png"
+    assert cli("--part", 3, "--content", content, "--style", style, "--size", 64, "--steps", 12,
+               "--tv-weight", 10, "--save-every", 5, "--out", out) == 0
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert set(meta["final_losses"]) >= {"content", "style", "tv", "total"}
+    assert meta["init"] == "content" and meta["evals"] == 12
+    assert sorted(p.name for p in tmp_path.glob("p3_step*.png")) == ["p3_step0005.png", "p3_step0010.png"]
+
+
+def test_part3_grid(tiny_images, tmp_path):
+    content, style = tiny_images
+    out = tmp_path / "grid.png"
+    assert cli("--part", 3, "--grid", "--content", content, content, "--style", style, style,
+               "--size", 32, "--steps", 3, "--out", out) == 0
+    sheet = Image.open(out)
+    assert sheet.size == (3 * 256 + 4 * 6,) * 2
+    assert len(list(tmp_path.glob("grid_*.json"))) == 1  # same names twice: one file per pair
+
+
+def test_inspect_prints_every_layer(tiny_images, capsys):
+    content, _ = tiny_images
+    assert cli("--inspect", "--content", content, "--size", 64) == 0
+    text = capsys.readouterr().out
+    assert "conv1_1    (1, 64, 48, 64)" in text and "pool5      (1, 512, 1, 2)" in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--content", "missing.png"], "no such file"),
+    (["--content-layer", "conv9_1"], "unknown layer"),
+    (["--style-weight", "abc"], "not a number"),
+    (["--steps", "0"], "at least 1"),
+    (["--size", "-5"], "at least 1"),
+    (["--size", "8"], "too small for layer conv5_1"),
+    (["--grid", "--part", "1"], "--grid goes with --part 3"),
+    (["--style-blend", "1,1"], "2 weights for 1 style"),
+])
+def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):
+    out = tmp_path / "x.png"
+    assert cli("--part", 3, "--steps", 2, "--out", out, *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and message in err, err
+    assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def test_output_equal_to_input_is_refused(tiny_images, capsys):
+    content, style = tiny_images
+    before = content.read_bytes()
+    assert cli("--content", content, "--style", style, "--out", content, "--steps", 2) == 2
+    assert "overwrite the input" in capsys.readouterr().err
+    assert content.read_bytes() == before
+
+
+def test_subprocess_exit_code_and_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--part", "1", "--content",
+                           str(tmp_path / "nope.jpg")], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: no such file: {tmp_path / 'nope.jpg'}"]

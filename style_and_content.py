@@ -32,6 +32,16 @@ def gram_matrix(activations: torch.Tensor) -> torch.Tensor:
         return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
 
+def masked_gram_matrix(activations: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Gram matrix of the features inside a soft mask (1, 1, H, W), normalised by the mask's
+    area, so that an all-ones mask gives `gram_matrix` (Gatys et al. 2017, sec. 4)."""
+    b, c, h, w = activations.size()
+    with torch.autocast(activations.device.type, enabled=False):
+        f = (_fp32(activations) * mask).reshape(b, c, h * w)
+        area = mask.pow(2).sum().clamp_min(1e-8)
+        return torch.bmm(f, f.transpose(1, 2)) / (c * area)
+
+
 class ContentLoss(nn.Module):
     """MSE between the input's features and the content image's at one layer."""
 
@@ -54,17 +64,60 @@ class StyleLoss(nn.Module):
 
     `target_feature` is the style image's activation at this layer; only its Gram matrix is
     kept. Several style images can be blended by passing `target_gram` (their weighted mean).
+    With `mask` (1, 1, h, w) at this layer's resolution, the input's Gram matrix is taken
+    inside the mask only: the style applies to that region (guided Gram matrices).
     """
 
-    def __init__(self, target_feature: torch.Tensor | None = None, *, target_gram: torch.Tensor | None = None):
+    def __init__(self, target_feature: torch.Tensor | None = None, *, target_gram: torch.Tensor | None = None,
+                 mask: torch.Tensor | None = None):
         super().__init__()
         if target_gram is None:
             target_gram = gram_matrix(target_feature.detach())
         self.register_buffer("target", target_gram.detach().float())
+        self.register_buffer("mask", None if mask is None else mask.detach().float())
         self.loss = torch.tensor(0.0)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        self.loss = F.mse_loss(gram_matrix(input), self.target.expand(input.shape[0], -1, -1))
+        g = gram_matrix(input) if self.mask is None else masked_gram_matrix(input, self.mask)
+        self.loss = F.mse_loss(g, self.target.expand(input.shape[0], -1, -1))
+        return input
+
+
+class HistogramLoss(nn.Module):
+    """Per-channel histogram matching of activations (Risser et al. 2017, sec. 4.3).
+
+    Each channel of the input is remapped, rank for rank, onto the style activations'
+    distribution; the loss is the MSE to that remapped copy, held constant. Gram matrices
+    match only second moments; this pins the whole distribution of each channel.
+    """
+
+    def __init__(self, target_feature: torch.Tensor):
+        super().__init__()
+        c = target_feature.shape[1]
+        values = _fp32(target_feature.detach()).transpose(0, 1).reshape(c, -1)
+        self.register_buffer("target_sorted", values.sort(dim=1).values)
+        self._quantiles: dict[int, torch.Tensor] = {}
+        self.loss = torch.tensor(0.0)
+
+    def quantiles(self, n: int) -> torch.Tensor:
+        """The target's sorted values resampled to n entries (linear interpolation)."""
+        if n not in self._quantiles:
+            t = self.target_sorted
+            pos = torch.linspace(0, t.shape[1] - 1, n, device=t.device)
+            lo = pos.floor().long()
+            hi = (lo + 1).clamp_max(t.shape[1] - 1)
+            frac = pos - lo
+            self._quantiles = {n: t[:, lo] * (1 - frac) + t[:, hi] * frac}
+        return self._quantiles[n]
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(input.device.type, enabled=False):
+            c = input.shape[1]
+            f = _fp32(input).transpose(0, 1).reshape(c, -1)
+            with torch.no_grad():
+                order = f.argsort(dim=1)
+                remapped = torch.empty_like(f).scatter_(1, order, self.quantiles(f.shape[1]))
+            self.loss = F.mse_loss(f, remapped)
         return input
 
 
@@ -189,60 +242,81 @@ def _check_size(img: torch.Tensor, layers: list[str], what: str) -> None:
 
 def build_model(cnn: nn.Module, content_img: torch.Tensor | None, style_imgs, *,
                 content_layers=content_layers_default, style_layers=style_layers_default,
-                style_blend=None, tv: bool = False):
+                style_blend=None, style_masks=None, hist_layers=(), tv: bool = False):
     """VGG with loss modules inserted, trimmed after the last one.
 
-    style_imgs: one image or a list; with several, `style_blend` weights (default equal)
-    mix their Gram matrices into one target per layer.
-    Returns (model, losses) with losses = {'content': [...], 'style': [...], 'tv': [...]}.
+    style_imgs: one image or a list. Without masks, `style_blend` weights (default equal)
+    mix their Gram matrices into one target per layer. With `style_masks` (one soft mask
+    (1, 1, H, W) at the content's size per style image), style i applies inside mask i only.
+    hist_layers: where to add histogram losses against the style images' activations.
+    Returns (model, losses) with losses = {'content', 'style', 'hist', 'tv': [modules]}.
     The targets are computed here once: the optimization loop never recomputes them.
     """
     content_layers = resolve_layers(content_layers)
     style_layers = resolve_layers(style_layers)
+    hist_layers = resolve_layers(hist_layers)
     if style_imgs is None:
         style_imgs = []
     elif isinstance(style_imgs, torch.Tensor):
         style_imgs = [style_imgs]
     if content_layers and content_img is None:
         raise InputError("content layers were given but no content image")
-    if style_layers and not style_imgs:
+    if (style_layers or hist_layers) and not style_imgs:
         raise InputError("style layers were given but no style image")
     if content_img is not None:
-        _check_size(content_img, content_layers + style_layers, "content")
+        _check_size(content_img, content_layers + style_layers + hist_layers, "content")
     for s in style_imgs:
-        _check_size(s, style_layers, "style")
+        _check_size(s, style_layers + hist_layers, "style")
     if style_blend is None:
         style_blend = [1.0 / max(1, len(style_imgs))] * len(style_imgs)
     if len(style_blend) != len(style_imgs):
         raise InputError(f"{len(style_blend)} blend weights for {len(style_imgs)} style images")
+    if style_masks is not None:
+        if content_img is None:
+            raise InputError("a mask needs a content image")
+        if len(style_masks) != len(style_imgs):
+            raise InputError(f"{len(style_masks)} mask regions for {len(style_imgs)} style images")
 
     layers = named_vgg_layers(cnn)
-    wanted = set(content_layers) | set(style_layers)
+    wanted = set(content_layers) | set(style_layers) | set(hist_layers)
     if wanted:
         last = max(i for i, (n, _) in enumerate(layers) if n in wanted)
         layers = layers[:last + 1]
 
-    content_feats = _features(layers, content_img, set(content_layers)) if content_layers else {}
-    style_grams: dict[str, torch.Tensor] = {}
-    for weight, img in zip(style_blend, style_imgs):
-        for name, f in _features(layers, img, set(style_layers)).items():
-            style_grams[name] = style_grams.get(name, 0) + weight * gram_matrix(f)
+    # The content pass also gives each style layer's shape, to which the masks are pooled.
+    content_pass = set(content_layers) | (set(style_layers) if style_masks is not None else set())
+    content_feats = _features(layers, content_img, content_pass) if content_pass else {}
+    style_feats = [_features(layers, img, set(style_layers) | set(hist_layers)) for img in style_imgs]
+    style_targets: dict[str, list[tuple[torch.Tensor, torch.Tensor | None]]] = {}
+    for name in style_layers:
+        grams = [gram_matrix(f[name]) for f in style_feats]
+        if style_masks is None:
+            style_targets[name] = [(sum(w * g for w, g in zip(style_blend, grams)), None)]
+        else:
+            size = content_feats[name].shape[-2:]
+            style_targets[name] = [(g, F.adaptive_avg_pool2d(m, size)) for g, m in zip(grams, style_masks)
+                                   if m.max() > 0]
+    hist_targets = {name: torch.cat([f[name].flatten(2) for f in style_feats], dim=2).unsqueeze(-1)
+                    for name in hist_layers}
 
     modules: OrderedDict[str, nn.Module] = OrderedDict()
-    losses = {"content": [], "style": [], "tv": []}
+    losses = {"content": [], "style": [], "hist": [], "tv": []}
+
+    def add(kind: str, name: str, module: nn.Module):
+        losses[kind].append(module)
+        modules[name] = module
+
     if tv:
-        losses["tv"].append(TVLoss())
-        modules["tv_loss"] = losses["tv"][0]
+        add("tv", "tv_loss", TVLoss())
     for name, layer in layers:
         modules[name] = layer
-        if name in content_feats:
-            loss = ContentLoss(content_feats[name])
-            losses["content"].append(loss)
-            modules[f"content_loss_{name}"] = loss
-        if name in style_grams:
-            loss = StyleLoss(target_gram=style_grams[name])
-            losses["style"].append(loss)
-            modules[f"style_loss_{name}"] = loss
+        if name in content_layers:
+            add("content", f"content_loss_{name}", ContentLoss(content_feats[name]))
+        for i, (gram, mask) in enumerate(style_targets.get(name, [])):
+            suffix = f"_{i}" if style_masks is not None else ""
+            add("style", f"style_loss_{name}{suffix}", StyleLoss(target_gram=gram, mask=mask))
+        if name in hist_targets:
+            add("hist", f"hist_loss_{name}", HistogramLoss(hist_targets[name]))
     return nn.Sequential(modules), losses
 
 

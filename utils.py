@@ -9,7 +9,7 @@ import io
 import json
 import math
 import os
-import struct
+import stat
 import tempfile
 import warnings
 from collections import OrderedDict
@@ -204,70 +204,163 @@ def bf16_supported(device: torch.device) -> bool:
 # Images in
 # ---------------------------------------------------------------------------------------
 
+# Raster formats that Pillow decodes by itself. Left out on purpose: EPS (Pillow hands it to
+# Ghostscript), WMF, and the scientific and obscure formats nobody feeds a style transfer.
+IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "DIB", "TIFF", "WEBP", "AVIF", "PPM",
+                 "TGA", "ICO", "PCX", "PSD", "QOI", "SGI", "JPEG2000")
+_FORMATS_SAID = "PNG, JPEG, GIF, BMP, TIFF, WebP and a few more"
+
+
+def _readable_formats() -> list[str]:
+    Image.init()  # registers every plugin; MPO is read by the JPEG opener
+    return [f for f in IMAGE_FORMATS if f in Image.OPEN]
+
+
+def _grey_to_rgb(unit: np.ndarray) -> Image.Image:
+    """Greyscale values in [0, 1] (clipped) -> 8-bit RGB."""
+    arr = np.clip(np.nan_to_num(unit, nan=0.0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(arr, "L").convert("RGB")
+
+
+def _srgb(img: Image.Image, icc: bytes | None) -> tuple[Image.Image, str]:
+    """RGB or CMYK with an embedded ICC profile -> sRGB; without one (or a broken one) -> as is."""
+    if icc and img.mode in ("RGB", "CMYK"):
+        try:
+            from PIL import ImageCms
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            if img.mode == "CMYK" or "srgb" not in ImageCms.getProfileDescription(src).lower():
+                dst = ImageCms.createProfile("sRGB")
+                out = ImageCms.profileToProfile(img, src, dst, outputMode="RGB")
+                if out is not None:
+                    return out, "colour profile converted to sRGB"
+        except Exception:  # a broken or unusual profile: fall back to the plain conversion
+            pass
+    return img.convert("RGB"), ""
+
+
 def _to_rgb(img: Image.Image) -> tuple[Image.Image, str]:
-    """Convert any Pillow mode to RGB. Alpha is composited over white; says what it did."""
-    note = ""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit greyscale: Pillow's convert('RGB') would clip at 255, so rescale ourselves.
-        arr = np.asarray(img, dtype=np.float64)
-        peak = 65535.0 if arr.max() > 255 else 255.0
-        arr = np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, "L").convert("RGB"), "16-bit greyscale rescaled to 8 bits"
+    """Convert any Pillow mode to 8-bit sRGB RGB; says what it did ('' when nothing notable).
+
+    16- and 32-bit greyscale are rescaled (not clipped at 255), float images too; transparency
+    (an alpha channel, a palette entry or a tRNS colour key) is composited over white; CMYK
+    and images with an ICC profile are converted to sRGB.
+    """
+    icc = img.info.get("icc_profile")
+    if img.mode.startswith("I;16"):
+        # Pillow's convert('RGB') would clip at 255: rescale the full 16-bit range.
+        arr = np.asarray(img).astype(np.float64)
+        return _grey_to_rgb(arr / 65535.0), "16-bit greyscale rescaled to 8 bits"
+    if img.mode == "I":
+        # 32-bit integers: 8-bit or 16-bit data (old Pillow opened 16-bit PNGs this way) or more.
+        arr = np.asarray(img).astype(np.float64)
+        top = float(arr.max()) if arr.size else 0.0
+        peak = 255.0 if top <= 255 else 65535.0 if top <= 65535 else top
+        return _grey_to_rgb(arr / peak), "32-bit greyscale rescaled to 8 bits"
     if img.mode == "F":
-        arr = np.nan_to_num(np.asarray(img, dtype=np.float64))
-        lo, hi = arr.min(), arr.max()
-        arr = ((arr - lo) / (hi - lo or 1.0) * 255.0 + 0.5).astype(np.uint8)
-        return Image.fromarray(arr, "L").convert("RGB"), "float image rescaled to 8 bits"
-    if img.mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    if img.mode in ("LA", "PA"):
+        arr = np.asarray(img).astype(np.float64)
+        finite = arr[np.isfinite(arr)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        if lo < 0 or hi > 1:  # not already in [0, 1]: stretch what there is
+            arr = (arr - lo) / ((hi - lo) or 1.0)
+        arr = np.nan_to_num(arr, nan=0.0, posinf=1.0, neginf=0.0)
+        return _grey_to_rgb(arr), "float image rescaled to 8 bits"
+    if img.mode == "1":
+        img = img.convert("L")  # keeps a tRNS colour key, as 0 or 255
+    if "transparency" in img.info and img.mode in ("L", "RGB", "P"):
+        img = img.convert("RGBA")
+    elif img.mode == "P":
+        img = img.convert("RGB")
+    if img.mode in ("LA", "PA", "RGBa"):
         img = img.convert("RGBA")
     if img.mode == "RGBA":
-        if img.getextrema()[3][0] < 255:
-            note = "transparent pixels composited over white"
+        note = "transparent pixels composited over white" if img.getextrema()[3][0] < 255 else ""
         background = Image.new("RGB", img.size, (255, 255, 255))
         background.paste(img, mask=img.getchannel("A"))
-        return background, note
-    return img.convert("RGB"), note
+        rgb, cms = _srgb(background, icc)
+        return rgb, "; ".join(n for n in (note, cms) if n)
+    if img.mode in ("RGB", "CMYK"):
+        return _srgb(img, icc)
+    return img.convert("RGB"), ""  # L, RGBX, YCbCr, HSV, ...
+
+
+def _file_problem(path: Path) -> str | None:
+    """Why `path` cannot be an image file (missing, a folder, empty...), or None."""
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return f"no such file: {path}"
+    except (OSError, ValueError) as exc:  # permissions, a name too long, a NUL byte in it
+        return f"cannot read {path}: {_reason(exc)}"
+    if stat.S_ISDIR(st.st_mode):
+        return f"{path} is a directory, not an image"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path} is not a regular file"
+    if st.st_size == 0:
+        return f"{path} is empty (0 bytes)"
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception's message, short, or its type's name."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+class _TooManyPixels(Exception):
+    pass
 
 
 def open_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Open an image file as an upright RGB PIL image, or raise InputError with one clear line.
+    """Open an image file as an upright 8-bit RGB PIL image, or raise InputError (one line).
 
-    EXIF orientation is applied, animated files give their first frame, alpha is composited
-    over white, 16-bit and CMYK images are converted.
+    EXIF orientation is applied, animated files give their first frame, transparency is
+    composited over white, 16-bit, float, CMYK and ICC-tagged images are converted to sRGB;
+    what was done is in `.info['converted']`. Images with more than `max_pixels` pixels are
+    refused before they are decoded (None: no limit).
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"no such file: {path}")
-    if path.is_dir():
-        raise InputError(f"{path} is a directory, not an image")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path} is empty (0 bytes)")
+    problem = _file_problem(path)
+    if problem:
+        raise InputError(problem)
     old_limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = max_pixels
+    size = None
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's notes on odd files: stderr stays clean
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            # Image.open reads the header only; the limit is checked right after it, here,
+            # so that the message can give the size, then left to Pillow for what follows.
+            Image.MAX_IMAGE_PIXELS = None
+            img = Image.open(path, formats=_readable_formats())
+            Image.MAX_IMAGE_PIXELS = max_pixels
+            with img:
+                size = img.size
                 if max_pixels and img.width * img.height > max_pixels:
-                    raise Image.DecompressionBombError("too many pixels")
-                img.seek(0)
+                    raise _TooManyPixels
+                img.seek(0)  # animated: the first frame
                 img.load()
-                img = ImageOps.exif_transpose(img)
-                rgb, _ = _to_rgb(img)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"{path} has more than {max_pixels:,} pixels; "
+                try:
+                    upright = ImageOps.exif_transpose(img)
+                except Exception:  # unreadable EXIF: the pixels are fine, keep them as stored
+                    upright = img
+                rgb, note = _to_rgb(upright)
+    except (_TooManyPixels, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        pixels = f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels" if size else "too many pixels"
+        raise InputError(f"{path} has {pixels}, more than the limit of {max_pixels:,}; "
                          "pass a larger --max-pixels if you trust this file") from None
-    except InputError:
-        raise
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"cannot read {path} as an image: {reason}") from None
+    except Image.UnidentifiedImageError:
+        raise InputError(f"cannot read {path} as an image: unknown or unsupported format "
+                         f"({_FORMATS_SAID} are read)") from None
+    except Exception as exc:  # Pillow's decoders raise many kinds on damaged files
+        raise InputError(f"cannot read {path} as an image (damaged or truncated?): {_reason(exc)}") from None
     finally:
         Image.MAX_IMAGE_PIXELS = old_limit
     if rgb.width < 1 or rgb.height < 1:
         raise InputError(f"{path} has no pixels")
+    rgb.info = {"converted": note} if note else {}
     return rgb
 
 
@@ -297,9 +390,20 @@ def tensor_to_pil(t: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr, "RGB")
 
 
-def load_image(path, size: int | None = None, device="cpu", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> torch.Tensor:
-    """Image file -> float tensor (1, 3, H, W) in [0, 1], longest side `size` if given."""
-    return pil_to_tensor(resize_longest(open_image(path, max_pixels), size), device)
+def load_image(path, size: int | None = None, device="cpu", max_pixels: int | None = DEFAULT_MAX_PIXELS,
+               min_side: int = 1, layer: str | None = None) -> torch.Tensor:
+    """Image file -> float tensor (1, 3, H, W) in [0, 1], longest side `size` if given.
+
+    `min_side`: refuse files whose shorter side is smaller, before any upscaling (a 1x1 image
+    scaled up to 256 px carries nothing for the deeper layers to see); `layer` names the layer
+    that needs it, for the message.
+    """
+    img = open_image(path, max_pixels)
+    if min(img.size) < min_side:
+        need = f"layer {layer} needs" if layer else "it needs"
+        raise InputError(f"{path} is {img.width}x{img.height} px, too small: {need} at least "
+                         f"{min_side} px on each side")
+    return pil_to_tensor(resize_longest(img, size), device)
 
 
 def resize_tensor(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -311,7 +415,10 @@ def resize_tensor(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def noise_like(img: torch.Tensor, seed: int) -> torch.Tensor:
     """Uniform white noise in [0, 1] with the shape of `img`, from its own generator."""
-    gen = torch.Generator().manual_seed(seed)
+    try:
+        gen = torch.Generator().manual_seed(seed)
+    except (ValueError, RuntimeError, OverflowError, TypeError):
+        raise InputError(f"seed {seed} is out of range: it must fit in 64 bits") from None
     return torch.rand(img.shape, generator=gen).to(img.device)
 
 
@@ -319,18 +426,112 @@ def noise_like(img: torch.Tensor, seed: int) -> torch.Tensor:
 # Results out: atomic PNG + JSON sidecar
 # ---------------------------------------------------------------------------------------
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _umask() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _cannot_write(path: Path, exc: BaseException) -> InputError:
+    for parent in path.parents:  # 'results/x.png/out.png' where results/x.png is a file
+        if parent.exists():
+            if not parent.is_dir():
+                return InputError(f"cannot write {path}: {parent} is a file, not a folder")
+            break
+    return InputError(f"cannot write {path}: {_reason(exc)}")
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
+    """`data` in a new temporary file beside `path` (folders created), on disk; its path.
+
+    Permissions are those of a plain new file (umask), not mkstemp's private 0600.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:80]}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _cannot_write(path, exc) from None
         raise
+    return Path(tmp)
+
+
+def _commit(tmp: Path, path: Path) -> None:
+    """Rename a finished temporary file onto `path` (atomic on POSIX); the caller cleans up."""
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+
+
+def _move_aside(path: Path) -> Path | None:
+    """Rename an existing file to a temporary name beside it (None if there is none)."""
+    if not os.path.lexists(path):
+        return None
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a directory")
+    try:
+        fd, aside = tempfile.mkstemp(prefix=f".{path.name[:80]}.", suffix=".old.tmp", dir=path.parent)
+        os.close(fd)
+        os.replace(path, aside)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    return Path(aside)
+
+
+def _sync_dir(folder: Path) -> None:
+    """Make renames in `folder` durable (best effort)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: never a half-written file.
+
+    Raises InputError (one line) when the file cannot be written.
+    """
+    path = Path(path)
+    tmp = _write_temp(path, data)
+    try:
+        _commit(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # still there only if the rename failed
+    _sync_dir(path.parent)
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise InputError now if `path` could not be written later; creates its folders.
+
+    For callers to run before a long computation whose result goes to `path`.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"output {path} is a directory")
+    _write_temp(path, b"").unlink()
 
 
 def sidecar_path(image_path: str | os.PathLike) -> Path:
@@ -344,41 +545,77 @@ def _jsonable(value):
         return [_jsonable(v) for v in value]
     if isinstance(value, (Path, torch.device)):
         return str(value)
+    if isinstance(value, (np.generic, torch.Tensor)) and getattr(value, "ndim", 0) == 0:
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
+        return str(value)  # JSON has no NaN or Infinity
     return value
+
+
+def _json_bytes(data: dict) -> bytes:
+    text = json.dumps(_jsonable(data), indent=2, allow_nan=False, default=str, ensure_ascii=False)
+    # UTF-8, readable; a file name that is not valid UTF-8 keeps its JSON \udcXX escapes.
+    return (text + "\n").encode("utf-8", "backslashreplace")
 
 
 def save_image(img: torch.Tensor | Image.Image, path: str | os.PathLike, meta: dict | None = None) -> Path:
     """Write a PNG (or JPEG, by suffix) atomically, and its JSON sidecar if `meta` is given.
 
     An interrupted run never leaves a half-written file: each is written to a temporary file
-    in the same folder and renamed into place.
+    in the same folder and renamed into place. A failure (or Ctrl-C) before the image is in
+    place leaves the old image and sidecar as they were; after it, there is no sidecar
+    rather than an old one: a sidecar never describes another image.
+    Raises InputError when the files cannot be written.
     """
     path = Path(path)
     pil = img if isinstance(img, Image.Image) else tensor_to_pil(img)
     buf = io.BytesIO()
     fmt = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
+    if fmt == "JPEG" and pil.mode not in ("RGB", "L"):
+        pil = pil.convert("RGB")
     pil.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
-    _atomic_write(path, buf.getvalue())
-    if meta is not None:
-        write_json(sidecar_path(path), meta)
+    side = sidecar_path(path) if meta is not None else None
+    meta_bytes = _json_bytes(meta) if meta is not None else None
+    temps: list[Path] = []
+    old_side = None
+    try:
+        temps.append(_write_temp(path, buf.getvalue()))
+        if side is not None:
+            temps.append(_write_temp(side, meta_bytes))
+            old_side = _move_aside(side)
+        _commit(temps[0], path)
+        if side is not None:
+            _commit(temps[1], side)
+    except BaseException:
+        image_in_place = bool(temps) and not temps[0].exists()
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+        if old_side is not None and not image_in_place:
+            try:
+                os.replace(old_side, side)  # the old image stays, and so does its sidecar
+            except OSError:
+                pass
+        raise
+    finally:
+        if old_side is not None:
+            old_side.unlink(missing_ok=True)
+    _sync_dir(path.parent)
     return path
 
 
 def write_json(path: str | os.PathLike, data: dict) -> Path:
     path = Path(path)
-    _atomic_write(path, (json.dumps(_jsonable(data), indent=2) + "\n").encode())
+    _atomic_write(path, _json_bytes(data))
     return path
 
 
 def read_json(path: str | os.PathLike) -> dict | None:
+    """A JSON object from a file, or None if it is missing, unreadable or not an object."""
     try:
-        return json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 # ---------------------------------------------------------------------------------------
@@ -430,27 +667,3 @@ def make_sheet(rows: list[list[Image.Image | None]], cell: int = 256, gap: int =
             y0 = gap + r * (cell + gap) + (cell - fitted.height) // 2
             sheet.paste(fitted, (x0, y0))
     return sheet
-
-
-# ---------------------------------------------------------------------------------------
-# Masks for spatial control
-# ---------------------------------------------------------------------------------------
-
-def load_mask(path, size_hw: tuple[int, int], regions: int, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[torch.Tensor]:
-    """A mask image -> `regions` soft masks (1, 1, H, W) that sum to 1 at every pixel.
-
-    One region: white = 1 (stylised), black = 0 (kept as content), greys in between.
-    Several: the image's grey levels (colours are taken by their luminance), in ascending
-    order, mark regions 0, 1, ...; with exactly `regions` distinct levels those are used,
-    otherwise levels are rounded to `regions` evenly spaced ones (0, 255 for two).
-    """
-    grey = open_image(path, max_pixels).convert("L").resize(size_hw[::-1], Image.Resampling.NEAREST)
-    levels = torch.from_numpy(np.asarray(grey, dtype=np.float32)).view(1, 1, *size_hw)
-    if regions == 1:
-        return [levels / 255.0]
-    distinct = torch.unique(levels)
-    if len(distinct) == regions:
-        index = torch.bucketize(levels, distinct)
-    else:
-        index = torch.round(levels / 255.0 * (regions - 1)).long()
-    return [(index == r).float() for r in range(regions)]

@@ -667,3 +667,27 @@ def make_sheet(rows: list[list[Image.Image | None]], cell: int = 256, gap: int =
             y0 = gap + r * (cell + gap) + (cell - fitted.height) // 2
             sheet.paste(fitted, (x0, y0))
     return sheet
+
+
+# ---------------------------------------------------------------------------------------
+# Masks for spatial control
+# ---------------------------------------------------------------------------------------
+
+def load_mask(path, size_hw: tuple[int, int], regions: int, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[torch.Tensor]:
+    """A mask image -> `regions` soft masks (1, 1, H, W) that sum to 1 at every pixel.
+
+    One region: white = 1 (stylised), black = 0 (kept as content), greys in between.
+    Several: the image's grey levels (colours are taken by their luminance), in ascending
+    order, mark regions 0, 1, ...; with exactly `regions` distinct levels those are used,
+    otherwise levels are rounded to `regions` evenly spaced ones (0, 255 for two).
+    """
+    grey = open_image(path, max_pixels).convert("L").resize(size_hw[::-1], Image.Resampling.NEAREST)
+    levels = torch.from_numpy(np.asarray(grey, dtype=np.float32)).view(1, 1, *size_hw)
+    if regions == 1:
+        return [levels / 255.0]
+    distinct = torch.unique(levels)
+    if len(distinct) == regions:
+        index = torch.bucketize(levels, distinct)
+    else:
+        index = torch.round(levels / 255.0 * (regions - 1)).long()
+    return [(index == r).float() for r in range(regions)]

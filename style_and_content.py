@@ -23,13 +23,33 @@ def _fp32(t: torch.Tensor) -> torch.Tensor:
     return t.float()
 
 
+class _SymmetricGram(torch.autograd.Function):
+    """G = F F^T * scale with a one-matmul backward.
+
+    Autograd's own bmm backward computes grad @ F and F^T @ grad separately for the two
+    operands, though they are the same tensor: two matmuls of the forward's size. Since
+    dL/dF = (dL/dG + dL/dG^T) F * scale, one suffices; the Gram losses cost a third less.
+    """
+
+    @staticmethod
+    def forward(ctx, f: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.save_for_backward(f)
+        ctx.scale = scale
+        return torch.bmm(f, f.transpose(1, 2)).mul_(scale)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        f, = ctx.saved_tensors
+        return torch.bmm(grad + grad.transpose(1, 2), f).mul_(ctx.scale), None
+
+
 def gram_matrix(activations: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, C) channel correlations, divided by C*H*W."""
     b, c, h, w = activations.size()
     # Under bf16 autocast the features arrive in bf16; the Gram sum over H*W positions needs fp32.
     with torch.autocast(activations.device.type, enabled=False):
         f = _fp32(activations).reshape(b, c, h * w)
-        return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+        return _SymmetricGram.apply(f, 1.0 / (c * h * w))
 
 
 def masked_gram_matrix(activations: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -221,13 +221,14 @@ def test_sigint_saves_best_image_and_exits_130(tiny_images, tmp_path):
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         sent = time.monotonic()
-        stdout, _ = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
         waited = time.monotonic() - sent
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    reader.join(5)
+    reader.join(10)  # the reader alone reads stderr, up to its end
+    stdout = proc.stdout.read()
     text = bytes(err).decode(errors="replace")
     assert proc.returncode == 130, text
     assert waited < 10, waited  # a couple of seconds: one evaluation, the saves and the loss plot

@@ -15,9 +15,10 @@ from typing import Callable
 import torch
 
 from engine import HIST_LAYERS_DEFAULT, Result, resolve_precision, scale_schedule, stylize
-from style_and_content import content_layers_default, resolve_layers, style_layers_default
-from utils import (DEFAULT_MAX_PIXELS, InputError, load_image, load_mask, plot_losses,
-                   read_json, save_image, sidecar_path)
+from style_and_content import (LAYER_NAMES, content_layers_default, min_image_side, resolve_layers,
+                               style_layers_default)
+from utils import (DEFAULT_MAX_PIXELS, InputError, check_writable, load_image, load_mask,
+                   plot_losses, read_json, save_image, sidecar_path)
 
 
 @dataclass
@@ -90,8 +91,12 @@ def check_out(out: Path, inputs) -> None:
     for path in inputs:
         if path is not None and Path(path).exists() and Path(path).resolve() in written:
             raise InputError(f"output {out} would overwrite the input image {path}")
-    if out.is_dir():
-        raise InputError(f"output {out} is a directory")
+    check_writable(out)
+
+
+def _needed_side(layers) -> tuple[int, str | None]:
+    deepest = max(layers, key=LAYER_NAMES.index, default=None)
+    return (min_image_side(deepest), deepest) if deepest else (1, None)
 
 
 def reusable(job: Job, device: torch.device) -> dict | None:
@@ -108,8 +113,13 @@ def run_job(job: Job, cnn, device: torch.device, callback: Callable[[dict], None
     """Load, optimize, save. `callback` gets the engine's per-evaluation info."""
     check_out(job.out, [job.content, *job.styles, job.mask])
     style_side = max(1, round(job.size * job.style_scale))
-    content = load_image(job.content, job.size, device, job.max_pixels) if job.content else None
-    styles = [load_image(p, style_side, device, job.max_pixels) for p in job.styles]
+    # A tiny file scaled up to --size carries nothing for the deep layers: refuse it as it is.
+    # The output takes the content's shape, so every layer used must fit the content image.
+    side, layer = _needed_side(job.content_layers + job.style_layers + job.hist_layers)
+    content = (load_image(job.content, job.size, device, job.max_pixels, min_side=side, layer=layer)
+               if job.content else None)
+    side, layer = _needed_side(job.style_layers + job.hist_layers)
+    styles = [load_image(p, style_side, device, job.max_pixels, min_side=side, layer=layer) for p in job.styles]
     masks = None
     if job.mask:
         masks = [m.to(device) for m in load_mask(job.mask, tuple(content.shape[-2:]), len(styles), job.max_pixels)]

@@ -11,6 +11,7 @@ saved (sidecar marked interrupted), exit code 130.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -92,7 +93,7 @@ def float_list(text):
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
-    if not values or any(v < 0 for v in values) or sum(values) <= 0:
+    if not values or not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:
         raise argparse.ArgumentTypeError(f"need non-negative numbers with a positive sum: {text!r}")
     return values
 
@@ -121,7 +122,7 @@ def build_parser() -> Parser:
     p.add_argument("--tv-weight", type=nonneg_float, default=0.0, help="total variation weight (default 0)")
     p.add_argument("--hist-weight", type=nonneg_float, default=0.0,
                    help="histogram loss weight (Risser et al.; 0 = off, try 1e3)")
-    p.add_argument("--hist-layers", default=",".join(HIST_LAYERS_DEFAULT),
+    p.add_argument("--hist-layers",
                    help=f"layers of the histogram loss (default {','.join(HIST_LAYERS_DEFAULT)})")
     p.add_argument("--preserve-color", choices=("luminance", "histogram"),
                    help="keep the photo's colours: transfer luminance only, or match the style's colours first")
@@ -160,9 +161,13 @@ def settle(args) -> argparse.Namespace:
             setattr(args, key, value)
     args.part = part
     args.steps = args.steps or 300
-    args.content_layers = resolve_layers(args.content_layers or content_layers_default)
-    args.style_layers = resolve_layers(args.style_layers or style_layers_default)
-    args.hist_layers = resolve_layers(args.hist_layers)
+    for flag, given, default in (("--content-layer", args.content_layers, content_layers_default),
+                                 ("--style-layers", args.style_layers, style_layers_default),
+                                 ("--hist-layers", args.hist_layers, HIST_LAYERS_DEFAULT)):
+        layers = resolve_layers(default if given is None else given)
+        if not layers:
+            raise InputError(f"{flag}: no layer names given")
+        setattr(args, flag.lstrip("-").replace("-", "_").replace("content_layer", "content_layers"), layers)
     wants = 2 if args.grid else 1
     if args.grid and part != 3:
         raise InputError("--grid goes with --part 3")

@@ -186,8 +186,6 @@ def test_output_under_a_file_refused(tiny_images, tmp_path, capsys, shared_netwo
     assert "Traceback" not in err and (tmp_path / "notes.txt").read_text() == "keep me"
 
 
-@pytest.mark.xfail(strict=True, reason="jobs.check_out must call utils.check_writable(out) so that an "
-                                       "unwritable output is refused before the optimization, not after it")
 def test_output_under_a_file_refused_before_any_work(tiny_images, tmp_path, capsys, shared_network):
     content, style = tiny_images
     (tmp_path / "notes.txt").write_text("keep me")

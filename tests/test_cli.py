@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from PIL import Image
 
 from conftest import ROOT
@@ -104,3 +105,15 @@ def test_subprocess_exit_code_and_no_traceback(tmp_path):
                            str(tmp_path / "nope.jpg")], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"error: no such file: {tmp_path / 'nope.jpg'}"]
+
+
+def test_finished_results_are_reused_only_with_the_same_settings(tiny_images, tmp_path, cnn):
+    from jobs import Job, reusable, run_job
+    content, style = tiny_images
+    job = Job(out=tmp_path / "r.png", content=content, styles=[style], size=32, steps=3, precision="fp32")
+    assert reusable(job, torch.device("cpu")) is None
+    run_job(job, cnn, torch.device("cpu"))
+    assert reusable(job, torch.device("cpu"))["evals"] == 3
+    for change in ({"steps": 4}, {"style_weight": 1e5}, {"seed": 1}, {"precision": "bf16"}):
+        other = Job(**{**job.__dict__, **change})
+        assert reusable(other, torch.device("cpu")) is None, change

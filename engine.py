@@ -192,7 +192,9 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
             style_blend=None, style_masks=None, style_scale: float = 1.0,
             preserve_color: str | None = None, optimizer: str = "lbfgs",
             lr: float | None = None, precision: str = "auto", multiscale: bool | None = None,
-            callback: Callable[[dict], None] | None = None) -> Result:
+            callback: Callable[[dict], None] | None = None, init_image: torch.Tensor | None = None,
+            temporal_target: torch.Tensor | None = None, temporal_mask: torch.Tensor | None = None,
+            temporal_weight: float = 0.0) -> Result:
     """Optimize an image to match `content` (features) and `styles` (Gram matrices).
 
     content: (1, 3, H, W) in [0, 1] or None (texture synthesis: the output takes the first
@@ -200,6 +202,10 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
     size: longest side of the output (default: the content's). Above 256 px the work is done
     coarse to fine. style_masks: one soft mask (1, 1, H, W) per style (spatial control).
     preserve_color: None, 'luminance' or 'histogram' (see color.py).
+    init_image: start from this image (resized to the first scale) instead of `init` (video:
+    the previous output frame, warped or not). temporal_target, temporal_mask: the previous
+    output frame warped to this one and its reliability mask (1, 1, H, W), for the temporal
+    loss weighted by `temporal_weight` (see `style_and_content.TemporalLoss`).
     Returns the `Result` of the finest scale, with the history of all scales.
     """
     if isinstance(styles, torch.Tensor):
@@ -218,6 +224,8 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
         raise InputError(f"init must be 'content' or 'noise', not {init!r}")
     if init == "content" and content is None:
         init = "noise"
+    if temporal_weight != 0 and temporal_target is None:
+        raise InputError("a temporal weight needs a temporal target (the warped previous frame)")
     if preserve_color is not None:
         if preserve_color not in color.MODES:
             raise InputError(f"preserve_color must be one of {', '.join(color.MODES)}, not {preserve_color!r}")
@@ -235,7 +243,8 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
     if longest < 1 or steps < 1:
         raise InputError("size and steps must be positive")
     plan = scale_schedule(longest, steps, multiscale=multiscale)
-    weights = {"content": content_weight, "style": style_weight, "tv": tv_weight, "hist": hist_weight}
+    weights = {"content": content_weight, "style": style_weight, "tv": tv_weight, "hist": hist_weight,
+               "temporal": temporal_weight}
 
     x = None
     history: list[dict] = []
@@ -246,13 +255,20 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
         style_side = max(1, round(side * style_scale))
         styles_s = [resize_tensor(s, _fit(s, style_side)) for s in styles]
         masks_s = None if style_masks is None else [resize_tensor(m, shape).clamp(0, 1) for m in style_masks]
-        if x is None:
+        temporal = None
+        if temporal_weight != 0:
+            mask = torch.ones_like(temporal_target[:, :1]) if temporal_mask is None else temporal_mask
+            temporal = (resize_tensor(temporal_target, shape), resize_tensor(mask, shape).clamp(0, 1))
+        if x is None and init_image is not None:
+            x = resize_tensor(init_image, shape).clamp(0, 1)
+        elif x is None:
             x = content_s.clone() if init == "content" else noise_like(torch.empty(1, 3, *shape, device=device), seed)
         else:
             x = torch.nn.functional.interpolate(x, size=shape, mode="bicubic", align_corners=False).clamp(0, 1)
         model, losses = build_model(cnn, content_s, styles_s, content_layers=content_layers,
                                     style_layers=style_layers, hist_layers=hist_layers,
-                                    style_blend=style_blend, style_masks=masks_s, tv=tv_weight != 0)
+                                    style_blend=style_blend, style_masks=masks_s, tv=tv_weight != 0,
+                                    temporal=temporal)
 
         def report(info, index=index, side=side):
             if callback is not None:

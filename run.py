@@ -106,6 +106,10 @@ def build_parser() -> Parser:
                       help="1: content reconstruction, 2: texture synthesis, 3: style transfer")
     what.add_argument("--inspect", action="store_true", help="print every VGG layer's name and activation shape for --content")
     what.add_argument("--report", action="store_true", help="run every experiment (results reused when settings match) and build report/index.html")
+    what.add_argument("--video", type=Path, metavar="IN", help="stylise a video (mp4, avi, gif, a folder of frames) into --out OUT.mp4")
+    p.add_argument("--temporal-weight", type=nonneg_float, help="with --video: temporal consistency weight (0: frame by frame; default 1e3)")
+    p.add_argument("--later-steps", type=positive_int, help="with --video: evaluations for each frame after the first (default 1/5 of --steps)")
+    p.add_argument("--fps", type=positive_float, help="with --video: frame rate of a folder of frames (default 12) or override the input's")
     p.add_argument("--ablate", action="store_true", help="with --part 1 or 2: the report's layer ablation and two-noise experiments")
     p.add_argument("--compare-init", action="store_true", help="with --part 3: content-initialised vs noise-initialised transfer, loss curves and times")
     p.add_argument("--grid", action="store_true", help="part 3: 2 contents x 2 styles sheet, inputs along the edges")
@@ -139,7 +143,7 @@ def build_parser() -> Parser:
                    help="coarse-to-fine from 128 px (auto: above 256 px)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--weights", default="original", help="VGG-19 weights: original, torchvision or a state dict path")
-    p.add_argument("--out", type=Path, help="output PNG (default under results/)")
+    p.add_argument("--out", type=Path, help="output PNG, or mp4 with --video (default under results/)")
     p.add_argument("--save-every", type=positive_int, help="also save the current image every N evaluations")
     p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse input images with more pixels (default {DEFAULT_MAX_PIXELS:,})")
@@ -184,7 +188,7 @@ def settle(args) -> argparse.Namespace:
     if args.style_blend:
         total = sum(args.style_blend)
         args.style_blend = [w / total for w in args.style_blend]
-    if args.out is not None and args.out.suffix.lower() != ".png":
+    if args.out is not None and args.out.suffix.lower() != ".png" and not args.video:
         raise InputError(f"--out must end in .png, not {args.out.name!r}")
     return args
 
@@ -294,6 +298,9 @@ def main(argv=None) -> int:
         if device.type == "cpu":
             torch.set_num_threads(max(1, torch.get_num_threads()))
         cnn = load_vgg19(args.weights, device)
+        if args.video:
+            import video  # video style transfer: a caller of the engine, not imported by it
+            return video.from_cli(args, cnn, device)
         if args.report or args.ablate or args.compare_init:
             import report_site  # the experiments and the site: callers of jobs.py, not imported by it
             return report_site.from_cli(args, cnn, device)

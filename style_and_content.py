@@ -156,6 +156,30 @@ class TVLoss(nn.Module):
         return input
 
 
+class TemporalLoss(nn.Module):
+    """Squared distance to the previous output frame warped to this one, over the pixels the
+    optical flow is reliable at (Ruder, Dosovitskiy and Brox 2016). Sits before the VGG.
+
+    target: (1, 3, H, W) warped previous frame; weight_mask: (1, 1, H, W) in [0, 1], 0 at
+    disocclusions and motion boundaries. The loss is the mean over the reliable pixels, so
+    its scale does not depend on how much of the frame is reliable.
+    """
+
+    def __init__(self, target: torch.Tensor, weight_mask: torch.Tensor):
+        super().__init__()
+        self.register_buffer("target", _fp32(target.detach()))
+        self.register_buffer("mask", _fp32(weight_mask.detach()))
+        self.area = self.mask.mean().clamp_min(1e-8)
+        self.loss = torch.tensor(0.0)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if input.shape[-2:] != self.target.shape[-2:]:
+            raise ValueError(f"input {tuple(input.shape)} does not match the temporal target "
+                             f"{tuple(self.target.shape)}")
+        self.loss = (self.mask * (_fp32(input) - self.target).pow(2)).mean() / self.area
+        return input
+
+
 # ---------------------------------------------------------------------------------------
 # Layer names
 # ---------------------------------------------------------------------------------------
@@ -262,14 +286,16 @@ def _check_size(img: torch.Tensor, layers: list[str], what: str) -> None:
 
 def build_model(cnn: nn.Module, content_img: torch.Tensor | None, style_imgs, *,
                 content_layers=content_layers_default, style_layers=style_layers_default,
-                style_blend=None, style_masks=None, hist_layers=(), tv: bool = False):
+                style_blend=None, style_masks=None, hist_layers=(), tv: bool = False,
+                temporal=None):
     """VGG with loss modules inserted, trimmed after the last one.
 
     style_imgs: one image or a list. Without masks, `style_blend` weights (default equal)
     mix their Gram matrices into one target per layer. With `style_masks` (one soft mask
     (1, 1, H, W) at the content's size per style image), style i applies inside mask i only.
     hist_layers: where to add histogram losses against the style images' activations.
-    Returns (model, losses) with losses = {'content', 'style', 'hist', 'tv': [modules]}.
+    temporal: (warped previous frame, reliability mask) for a `TemporalLoss` (video).
+    Returns (model, losses) with losses = {'content', 'style', 'hist', 'tv', 'temporal': [modules]}.
     The targets are computed here once: the optimization loop never recomputes them.
     """
     content_layers = resolve_layers(content_layers)
@@ -320,7 +346,7 @@ def build_model(cnn: nn.Module, content_img: torch.Tensor | None, style_imgs, *,
                     for name in hist_layers}
 
     modules: OrderedDict[str, nn.Module] = OrderedDict()
-    losses = {"content": [], "style": [], "hist": [], "tv": []}
+    losses = {"content": [], "style": [], "hist": [], "tv": [], "temporal": []}
 
     def add(kind: str, name: str, module: nn.Module):
         losses[kind].append(module)
@@ -328,6 +354,8 @@ def build_model(cnn: nn.Module, content_img: torch.Tensor | None, style_imgs, *,
 
     if tv:
         add("tv", "tv_loss", TVLoss())
+    if temporal is not None:
+        add("temporal", "temporal_loss", TemporalLoss(*temporal))
     for name, layer in layers:
         modules[name] = layer
         if name in content_layers:

@@ -1,0 +1,228 @@
+"""The website report: run the experiments, then render templates/index.html.j2 into a folder.
+
+    python run.py --report                  the full site into report/ (what `make report` does)
+    python report_site.py --quick --out DIR  tiny sizes and few steps, for tests (seconds)
+
+The site is static and self-contained: index.html, style.css and img/, relative links only,
+no JavaScript, nothing fetched from elsewhere. Figures are recompressed for the web (JPEG
+quality 85 for pictures, palette PNG for plots). Full-size results and their JSON sidecars
+stay under results/report/ (quick builds: under the output folder's results/).
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from PIL import Image
+
+import experiments as ex
+from utils import ROOT, InputError, load_vgg19, pick_device
+
+REPORT_DIR = ROOT / "report"
+TEMPLATES = ROOT / "templates"
+JPEG_QUALITY = 85
+
+# Bells & whistles fill this list as they land: one dict each, with
+#   title (str), text (str, plain), figures (list of experiments.Figure), points (str, optional).
+# The template lists them at the top of the page and gives each a subsection.
+BELLS_AND_WHISTLES: list[dict] = []
+
+
+@dataclass
+class WebImage:
+    src: str          # relative to the site's root
+    width: int
+    height: int
+    caption: str
+    alt: str
+    kind: str
+
+
+class Site:
+    """Writes the figures of one build into out_dir/img/ and remembers what it wrote."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+        self.img_dir = out_dir / "img"
+        self.img_dir.mkdir(parents=True, exist_ok=True)
+        self.written: set[str] = set()
+
+    def add(self, path: Path, name: str, caption: str = "", alt: str = "", kind: str = "photo") -> WebImage:
+        img = Image.open(path)
+        img.load()
+        if kind == "plot":
+            dest = self.img_dir / f"{name}.png"
+            pal = img.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+            _save_if_changed(pal, dest, format="PNG", optimize=True)
+        else:
+            dest = self.img_dir / f"{name}.jpg"
+            _save_if_changed(img.convert("RGB"), dest, format="JPEG", quality=JPEG_QUALITY, optimize=True,
+                             progressive=True)
+        self.written.add(dest.name)
+        return WebImage(f"img/{dest.name}", img.width, img.height, caption, alt or caption, kind)
+
+    def figure(self, fig: ex.Figure) -> WebImage:
+        return self.add(fig.path, fig.key, fig.caption, fig.alt, fig.kind)
+
+    def prune(self) -> None:
+        """Remove images of earlier builds that this build no longer shows."""
+        for path in self.img_dir.iterdir():
+            if path.is_file() and path.name not in self.written:
+                path.unlink()
+
+
+def _save_if_changed(img: Image.Image, dest: Path, **kwargs) -> None:
+    """Encode; rewrite the file only if the bytes differ (a rebuild leaves git quiet)."""
+    import io
+    buf = io.BytesIO()
+    img.save(buf, **kwargs)
+    data = buf.getvalue()
+    if dest.exists() and dest.read_bytes() == data:
+        return
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(dest)
+
+
+def _short_layers(layers: list[str]) -> str:
+    if not layers:
+        return "–"
+    return layers[0] if len(layers) == 1 else f"{layers[0]}–{layers[-1]} ({len(layers)})"
+
+
+def _run_row(exp_title: str, run: ex.Run) -> dict:
+    m = run.meta
+    s = m.get("settings", {})
+    f = m.get("final_losses") or {}
+    w, h = m.get("output_size", ["?", "?"])
+    inputs = [Path(s["content"]).stem] if s.get("content") else []
+    inputs += [Path(p).stem for p in s.get("styles", [])]
+    plan = m.get("plan", [])
+    return {
+        "experiment": exp_title, "label": run.label, "image": run.job.out.name,
+        "inputs": " + ".join(inputs),
+        "size": f"{w}×{h}" + (f" (from {plan[0][0]})" if len(plan) > 1 else ""),
+        "evals": m.get("evals"), "init": s.get("init") + (f" {s.get('seed')}" if s.get("init") == "noise" else ""),
+        "content_layers": _short_layers(s.get("content_layers", [])),
+        "style_layers": _short_layers(s.get("style_layers", [])),
+        "weights": " / ".join(ex.fmt_weight(s.get(k)) for k in ("content_weight", "style_weight", "tv_weight")),
+        "precision": s.get("precision"), "seconds": m.get("wall_seconds"),
+        "content_loss": ex.fmt_num(f.get("content")) if "content" in f else "–",
+        "style_loss": ex.fmt_num(f.get("style")) if "style" in f else "–",
+        "status": m.get("status"),
+    }
+
+
+def collect(cnn, device, quick: bool, results_root: Path, progress=True) -> dict:
+    """Run (or reuse) every experiment; the data the template needs, images not yet copied."""
+    exps = ex.run_all(cnn, device, quick, results_root, progress)
+    return {"experiments": exps, "gram": ex.gram_scales(cnn, device, quick), "defaults": ex.job_defaults(),
+            "scale": ex.scale_for(quick)}
+
+
+def build(out_dir: Path = REPORT_DIR, quick: bool = False, *, cnn=None, device=None, progress=True,
+          results_root: Path | None = None) -> Path:
+    """Build the site into out_dir (index.html, style.css, img/). Returns index.html's path."""
+    out_dir = Path(out_dir)
+    if device is None:
+        device = pick_device("auto")
+    if cnn is None:
+        cnn = load_vgg19("original", device)
+    if results_root is None:
+        results_root = out_dir / "results" if quick else ex.REPORT_RESULTS
+    data = collect(cnn, device, quick, results_root, progress)
+    exps: dict[str, ex.Experiment] = data["experiments"]
+
+    site = Site(out_dir)
+    figs = {name: [site.figure(f) for f in e.figures] for name, e in exps.items()}
+    loss_plots, rows, seen = {}, [], set()
+    for name, e in exps.items():
+        plots = []
+        for run in e.runs:
+            key = run.job.out.resolve()
+            if run.loss_plot.exists():
+                plots.append(site.add(run.loss_plot, f"loss_{run.job.out.parent.name}_{run.job.out.stem}",
+                                      f"{run.label}: weighted loss terms per evaluation.", f"loss curves, {run.label}",
+                                      kind="plot"))
+            if key not in seen:
+                seen.add(key)
+                rows.append(_run_row(e.title, run))
+        loss_plots[name] = plots
+    bells = [{**b, "images": [site.figure(f) for f in b.get("figures", [])]} for b in BELLS_AND_WHISTLES]
+    metas = [r.meta for e in exps.values() for r in e.runs if r.meta]
+    machine = metas[0] if metas else {}
+    context = {
+        "quick": quick, "scale": data["scale"], "ex": exps, "figs": figs, "loss_plots": loss_plots,
+        "rows": rows, "total_seconds": sum(r["seconds"] or 0 for r in rows),
+        "precisions": sorted({r["precision"] for r in rows if r["precision"]}),
+        "statuses": sorted({r["status"] for r in rows if r["status"]}),
+        "machine": {"device": machine.get("device"), "threads": machine.get("threads"),
+                    "torch": machine.get("torch"), "arch": machine.get("machine")},
+        "gram": data["gram"], "defaults": data["defaults"], "bells": bells,
+        "fmt": ex.fmt_num, "fw": ex.fmt_weight, "credits": ex.CREDITS,
+        "p1_layers": ex.P1_LAYERS, "p2_sets": ex.P2_SETS, "seeds": ex.SEEDS,
+    }
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    html = env.get_template("index.html.j2").render(**context)
+    (out_dir / "index.html").write_text(html, encoding="utf-8")
+    shutil.copyfile(TEMPLATES / "style.css", out_dir / "style.css")
+    site.prune()
+    return out_dir / "index.html"
+
+
+def site_size(out_dir: Path) -> int:
+    return sum(p.stat().st_size for p in Path(out_dir).rglob("*") if p.is_file()
+               and "results" not in p.relative_to(out_dir).parts)
+
+
+def from_cli(args, cnn, device) -> int:
+    """`run.py --report`, `--part 1|2 --ablate`, `--part 3 --compare-init`."""
+    try:
+        if getattr(args, "report", False):
+            if getattr(args, "ablate", False) or getattr(args, "compare_init", False):
+                raise InputError("--report runs every experiment: leave out --ablate / --compare-init")
+            if getattr(args, "grid", False) or getattr(args, "weights", "original") != "original":
+                raise InputError("--report uses its own settings and the original weights: leave out --grid / --weights")
+            start = time.perf_counter()
+            index = build(REPORT_DIR, quick=False, cnn=cnn, device=device)
+            print(f"{index}  ({time.perf_counter() - start:.0f} s, site {site_size(REPORT_DIR) / 1e6:.1f} MB)")
+            return 0
+        ex.check_cli(args)
+        for e in ex.from_cli(args, cnn, device):
+            for f in e.figures:
+                print(f"{e.title}: {f.path}")
+                print(f"  {f.caption}")
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept under results/report/ and will be reused",
+              file=sys.stderr)
+        return 130
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="Build the website report.")
+    p.add_argument("--quick", action="store_true", help="tiny sizes and few steps (for tests)")
+    p.add_argument("--out", type=Path, help="output folder (default report/, or results/quick_site with --quick)")
+    args = p.parse_args(argv)
+    out = args.out or (ROOT / "results" / "quick_site" if args.quick else REPORT_DIR)
+    start = time.perf_counter()
+    try:
+        index = build(out, quick=args.quick)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept and will be reused", file=sys.stderr)
+        return 130
+    print(f"{index}  ({time.perf_counter() - start:.0f} s, site {site_size(out) / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,333 @@
+"""The website report: a quick build into a temporary folder, its images, and a real browser.
+
+The quick build (tiny images, a few loss evaluations per run) goes through the same code as
+`python run.py --report`. The browser check opens the page in headless Chromium through the
+DevTools protocol over a pipe (--remote-debugging-pipe: no websocket client needed) and skips
+with a clear reason where /usr/bin/chromium is missing (Debian package `chromium`; .ci/run
+installs it).
+"""
+import base64
+import fcntl
+import json
+import os
+import queue
+import re
+import shutil
+import subprocess
+import threading
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import experiments
+import report_site
+import run
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+class _Page(HTMLParser):
+    """Every <img> src, <link> href, <script>, and the figures with their captions."""
+
+    def __init__(self):
+        super().__init__()
+        self.imgs, self.links, self.scripts, self.ids = [], [], 0, set()
+        self.figures, self._in_fig, self._has_caption = 0, False, []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
+        if tag == "img":
+            self.imgs.append(a)
+        elif tag == "link":
+            self.links.append(a.get("href", ""))
+        elif tag == "script":
+            self.scripts += 1
+        elif tag == "figure":
+            self.figures += 1
+            self._has_caption.append(False)
+        elif tag == "figcaption" and self._has_caption:
+            self._has_caption[-1] = True
+
+
+def parse(index: Path) -> _Page:
+    page = _Page()
+    page.feed(index.read_text(encoding="utf-8"))
+    return page
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, cnn):
+    out = tmp_path_factory.mktemp("site")
+    start = time.perf_counter()
+    index = report_site.build(out, quick=True, cnn=cnn, progress=False)
+    return index, time.perf_counter() - start
+
+
+def test_quick_site_builds_with_every_section(site):
+    index, seconds = site
+    assert index.name == "index.html" and index.exists()
+    assert (index.parent / "style.css").exists()
+    page = parse(index)
+    for section in ("part1", "part2", "part3", "implementation", "timings", "bells"):
+        assert section in page.ids, f"section #{section} missing"
+    assert page.scripts == 0, "the site must not need JavaScript"
+    assert page.figures >= 10 and all(page._has_caption), "every figure needs a caption"
+    html = index.read_text(encoding="utf-8")
+    assert "Bells &amp; whistles" in html and "None yet" in html
+    assert "conv5_1" in html and "Gram" in html
+    print(f"quick site built in {seconds:.1f} s")
+
+
+def test_every_image_exists_decodes_and_is_local(site):
+    index, _ = site
+    page = parse(index)
+    assert len(page.imgs) >= 20
+    for img in page.imgs:
+        src = img["src"]
+        assert not re.match(r"^[a-z]+:|^//|^/", src), f"not a relative link: {src}"
+        path = index.parent / src
+        assert path.is_file(), f"missing image {src}"
+        with Image.open(path) as im:
+            im.load()
+            assert im.width > 0 and im.height > 0
+            assert (int(img["width"]), int(img["height"])) == im.size, f"{src}: width/height attributes"
+        assert img.get("alt"), f"{src} has no alt text"
+    for href in page.links:
+        assert href == "data:," or not re.match(r"^[a-z]+:|^//|^/", href), f"external resource {href}"
+    sources = {img["src"] for img in page.imgs}
+    on_disk = {f"img/{p.name}" for p in (index.parent / "img").iterdir()}
+    assert on_disk == sources, "img/ holds exactly the images the page shows"
+
+
+def test_captions_and_tables_quote_the_sidecars(site):
+    index, _ = site
+    html = index.read_text(encoding="utf-8")
+    results = index.parent / "results"
+    metas = [json.loads(p.read_text()) for p in results.rglob("*.json") if not p.name.endswith("_trace.json")]
+    assert len(metas) >= 20
+    for meta in metas:
+        assert meta["settings"]["size"] == experiments.QUICK.size
+        # every run's time appears in the timings table, to the tenth of a second
+        assert f"{meta['wall_seconds']:.1f}" in html
+
+
+def test_rebuild_reuses_every_result(site, cnn):
+    index, _ = site
+    bars = []
+
+    def progress(total, desc):
+        bars.append((total, desc))
+        return experiments._NoBar()
+
+    before = index.read_text(encoding="utf-8")
+    stamps = {p: p.stat().st_mtime_ns for p in (index.parent / "results").rglob("*.png")}
+    report_site.build(index.parent, quick=True, cnn=cnn, progress=progress)
+    assert bars == [], f"a rebuild recomputed runs: {bars}"
+    assert index.read_text(encoding="utf-8") == before
+    for p, t in stamps.items():
+        if p.parent.name != "figures":
+            assert p.stat().st_mtime_ns == t, f"{p} was rewritten"
+
+
+def test_cli_ablate_and_compare_init_wiring(tmp_path, monkeypatch, capsys):
+    """run.py --part 1 --ablate / --part 3 --compare-init reach the experiments (at quick scale here)."""
+    monkeypatch.setattr(experiments, "scale_for", lambda quick: experiments.QUICK)
+    monkeypatch.setattr(experiments, "REPORT_RESULTS", tmp_path)
+    assert run.main(["--part", "1", "--ablate"]) == 0
+    out = capsys.readouterr().out
+    assert "part1_ablation.png" in out and "part1_two_noises.png" in out
+    sidecars = [p for p in (tmp_path / "part1").glob("*.json") if not p.name.endswith("_trace.json")]
+    assert len(sidecars) == len(experiments.P1_LAYERS) + len(experiments.SEEDS)
+    assert run.main(["--part", "3", "--compare-init"]) == 0
+    assert (tmp_path / "figures" / "part3_compare_init_losses.png").exists()
+    assert (tmp_path / "part3" / "chenonceau_starry_night_noise_trace.json").exists()
+
+
+def test_cli_report_wiring_and_bad_combinations(monkeypatch, capsys, tmp_path):
+    calls = []
+
+    def fake_build(out_dir, quick=False, **kw):
+        calls.append((out_dir, quick))
+        (tmp_path / "index.html").write_text("<html></html>")
+        return tmp_path / "index.html"
+
+    monkeypatch.setattr(report_site, "build", fake_build)
+    monkeypatch.setattr(report_site, "REPORT_DIR", tmp_path)
+    assert run.main(["--report"]) == 0
+    assert calls == [(tmp_path, False)]
+    for argv in (["--part", "2", "--compare-init"], ["--part", "3", "--ablate"], ["--report", "--part", "1"],
+                 ["--part", "1", "--ablate", "--compare-init"]):
+        assert run.main(argv) == 2, argv
+        assert capsys.readouterr().err.startswith("error: ")
+
+
+# ---------------------------------------------------------------------------------------
+# The browser
+# ---------------------------------------------------------------------------------------
+
+class DevTools:
+    """A minimal Chrome DevTools Protocol client over --remote-debugging-pipe (fds 3 and 4,
+    messages are JSON terminated by a NUL byte)."""
+
+    def __init__(self, profile: Path, log: Path):
+        to_chrome_r, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome_w = os.pipe()
+        # Above 10 so that moving them to 3 and 4 in the child cannot clobber each other.
+        hi_r = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10)
+        hi_w = fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10)
+
+        def child():
+            os.dup2(hi_r, 3)
+            os.dup2(hi_w, 4)
+
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={profile}", "--remote-debugging-pipe", "--hide-scrollbars",
+                 "--mute-audio", "about:blank"]
+        self._log = open(log, "wb")
+        self.proc = subprocess.Popen([str(CHROMIUM), *flags], stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT, close_fds=False, preexec_fn=child)
+        for fd in (to_chrome_r, from_chrome_w, hi_r, hi_w):
+            os.close(fd)
+        self._next_id = 0
+        self._replies: dict[int, queue.Queue] = {}
+        self.events: "queue.Queue[dict]" = queue.Queue()
+        self.all_events: list[dict] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self):
+        buf = b""
+        while True:
+            try:
+                chunk = os.read(self._from_chrome, 1 << 16)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            while b"\0" in buf:
+                raw, buf = buf.split(b"\0", 1)
+                msg = json.loads(raw)
+                if "id" in msg:
+                    with self._lock:
+                        q = self._replies.get(msg["id"])
+                    if q is not None:
+                        q.put(msg)
+                else:
+                    self.all_events.append(msg)
+                    self.events.put(msg)
+
+    def send(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 30):
+        with self._lock:
+            self._next_id += 1
+            mid = self._next_id
+            q = self._replies[mid] = queue.Queue()
+        msg = {"id": mid, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        os.write(self._to_chrome, json.dumps(msg).encode() + b"\0")
+        try:
+            reply = q.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no reply to {method} in {timeout} s") from None
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return reply.get("result", {})
+
+    def wait_event(self, method: str, session: str, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {method} event in {timeout} s")
+            try:
+                ev = self.events.get(timeout=left)
+            except queue.Empty:
+                continue
+            if ev.get("method") == method and ev.get("sessionId") == session:
+                return ev
+
+    def close(self):
+        try:
+            self.send("Browser.close", timeout=5)
+        except Exception:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for fd in (self._to_chrome, self._from_chrome):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._log.close()
+
+
+def _errors(events: list[dict]) -> list[str]:
+    """Console errors, uncaught exceptions and failed loads, as one line each."""
+    out = []
+    for ev in events:
+        m, p = ev.get("method"), ev.get("params", {})
+        if m == "Runtime.exceptionThrown":
+            d = p.get("exceptionDetails", {})
+            out.append(f"exception: {d.get('text', '')} {d.get('exception', {}).get('description', '')}".strip())
+        elif m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
+            out.append("console.error: " + " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", [])))
+        elif m == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
+            e = p["entry"]
+            out.append(f"log ({e.get('source')}): {e.get('text')} {e.get('url', '')}")
+    return out
+
+
+def test_page_in_headless_chromium(site, tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip("headless browser check needs Chromium at /usr/bin/chromium "
+                    "(Debian: apt-get install chromium; .ci/run installs it)")
+    index, _ = site
+    browser = DevTools(tmp_path / "profile", tmp_path / "chromium.log")
+    try:
+        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log"):
+            browser.send(f"{domain}.enable", session=session)
+        browser.send("Emulation.setDeviceMetricsOverride",
+                     {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
+        browser.send("Page.navigate", {"url": index.resolve().as_uri()}, session=session)
+        browser.wait_event("Page.loadEventFired", session)
+        check = browser.send("Runtime.evaluate", {"returnByValue": True, "expression": """
+            JSON.stringify({
+              images: Array.from(document.images).map(i => ({src: i.getAttribute('src'),
+                       complete: i.complete, w: i.naturalWidth, h: i.naturalHeight})),
+              styled: getComputedStyle(document.querySelector('h2')).borderTopStyle === 'solid',
+              title: document.title,
+              sections: Array.from(document.querySelectorAll('section')).map(s => s.id)
+            })"""}, session=session)
+        state = json.loads(check["result"]["value"])
+        metrics = browser.send("Page.getLayoutMetrics", session=session)
+        size = metrics["cssContentSize"]
+        shot = browser.send("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 16000), "scale": 1}},
+            session=session, timeout=60)
+        (tmp_path / "screenshot.png").write_bytes(base64.b64decode(shot["data"]))
+        time.sleep(0.2)   # late console messages
+        errors = _errors(browser.all_events)
+    finally:
+        browser.close()
+    assert state["images"], "the page shows no images"
+    broken = [i["src"] for i in state["images"] if not (i["complete"] and i["w"] > 0)]
+    assert broken == [], f"images that did not load: {broken}"
+    assert state["styled"], "style.css was not applied"
+    assert {"part1", "part2", "part3", "implementation", "timings", "bells"} <= set(state["sections"])
+    assert errors == [], f"browser console errors: {errors}"
+    with Image.open(tmp_path / "screenshot.png") as shot_img:
+        assert shot_img.width >= 1000 and shot_img.height > 2000
+    print(f"screenshot: {tmp_path / 'screenshot.png'}")

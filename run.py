@@ -107,9 +107,21 @@ def build_parser() -> Parser:
     what.add_argument("--inspect", action="store_true", help="print every VGG layer's name and activation shape for --content")
     what.add_argument("--report", action="store_true", help="run every experiment (results reused when settings match) and build report/index.html")
     what.add_argument("--video", type=Path, metavar="IN", help="stylise a video (mp4, avi, gif, a folder of frames) into --out OUT.mp4")
+    what.add_argument("--train-fast", action="store_true", help="train a feed-forward style network for --style into --out MODEL.pt")
+    what.add_argument("--train-texture", action="store_true", help="train a texture network (noise -> texture) for --style into --out MODEL.pt")
+    what.add_argument("--fast", type=Path, metavar="MODEL", help="stylise --content (images or a folder) in one pass with a trained network")
+    what.add_argument("--fast-texture", type=Path, metavar="MODEL", help="a --size px texture from a texture network, one per --seed")
     p.add_argument("--temporal-weight", type=nonneg_float, help="with --video: temporal consistency weight (0: frame by frame; default 1e3)")
     p.add_argument("--later-steps", type=positive_int, help="with --video: evaluations for each frame after the first (default 1/5 of --steps)")
     p.add_argument("--fps", type=positive_float, help="with --video: frame rate of a folder of frames (default 12) or override the input's")
+    p.add_argument("--data", type=Path, help="with --train-fast: folder of training photos (default data/photos; "
+                   "build it with `python -m training_data`)")
+    p.add_argument("--batch", type=positive_int, help="with --train-*: images per step (default 4)")
+    p.add_argument("--train-size", type=positive_int, help="with --train-*: crop side in px (default 128)")
+    p.add_argument("--style-size", type=positive_int, help="with --train-*: style image's longest side (default 2x --train-size)")
+    p.add_argument("--width", type=positive_int, help="with --train-*: channels of the network's first layer (default 16)")
+    p.add_argument("--res-blocks", type=positive_int, help="with --train-*: residual blocks (default 5)")
+    p.add_argument("--resume", action="store_true", help="with --train-*: continue from the checkpoint beside --out")
     p.add_argument("--ablate", action="store_true", help="with --part 1 or 2: the report's layer ablation and two-noise experiments")
     p.add_argument("--compare-init", action="store_true", help="with --part 3: content-initialised vs noise-initialised transfer, loss curves and times")
     p.add_argument("--grid", action="store_true", help="part 3: 2 contents x 2 styles sheet, inputs along the edges")
@@ -117,7 +129,8 @@ def build_parser() -> Parser:
     p.add_argument("--style", nargs="+", type=Path, help="style image(s); several are blended (two with --grid)")
     p.add_argument("--style-blend", type=float_list, help="blend weights of several styles, e.g. 0.7,0.3")
     p.add_argument("--style-scale", type=positive_float, default=1.0, help="style image size relative to the output (default 1)")
-    p.add_argument("--size", type=positive_int, default=256, help="longest side of the output in px (default 256)")
+    p.add_argument("--size", type=positive_int, help="longest side of the output in px (default 256; "
+                   "--fast: the input's; --fast-texture: 512)")
     p.add_argument("--steps", type=positive_int, help="loss evaluations at the coarsest scale (default 300)")
     p.add_argument("--init", choices=("content", "noise"), help="start from the content image or white noise")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise image (default 0)")
@@ -165,6 +178,7 @@ def settle(args) -> argparse.Namespace:
             setattr(args, key, value)
     args.part = part
     args.steps = args.steps or 300
+    args.size = args.size or 256
     for flag, given, default in (("--content-layer", args.content_layers, content_layers_default),
                                  ("--style-layers", args.style_layers, style_layers_default),
                                  ("--hist-layers", args.hist_layers, HIST_LAYERS_DEFAULT)):
@@ -292,11 +306,13 @@ def grid(args, cnn, device) -> int:
 
 def main(argv=None) -> int:
     try:
-        args = settle(build_parser().parse_args(argv))
+        args = build_parser().parse_args(argv)
         device = pick_device(args.device)
         args.precision = resolve_precision(args.precision, device)
-        if device.type == "cpu":
-            torch.set_num_threads(max(1, torch.get_num_threads()))
+        if args.train_fast or args.train_texture or args.fast or args.fast_texture:
+            import feedforward  # trained networks: callers of the core, not imported by it
+            return feedforward.from_cli(args, device)
+        args = settle(args)
         cnn = load_vgg19(args.weights, device)
         if args.video:
             import video  # video style transfer: a caller of the engine, not imported by it

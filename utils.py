@@ -523,6 +523,14 @@ def _atomic_write(path: Path, data: bytes) -> None:
     _sync_dir(path.parent)
 
 
+def save_torch(obj, path: str | os.PathLike) -> Path:
+    """`torch.save` with the same atomic write as the images: never a half-written model."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    _atomic_write(Path(path), buffer.getvalue())
+    return Path(path)
+
+
 def check_writable(path: str | os.PathLike) -> None:
     """Raise InputError now if `path` could not be written later; creates its folders.
 

@@ -1,0 +1,132 @@
+"""The one training loop for networks: the style and texture networks, the AdaIN decoder.
+
+`engine.optimize` optimizes the pixels of one image; this optimizes a network's weights over
+batches, with the same habits: losses come as a dict of weighted terms from the caller's
+`loss_fn`, progress goes to a callback (tqdm in the CLI), bf16 autocast where the CPU has it,
+nothing lost on Ctrl-C or NaN (the last good checkpoint stays), and a run resumes exactly
+where its checkpoint left it.
+
+Distributed: started under `torchrun`, every process trains a DistributedDataParallel replica
+(gloo on CPUs, NCCL on GPUs) on its own share of the batches; rank 0 alone writes files.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+from engine import autocast_context
+from utils import InputError, save_torch
+
+CHECKPOINT_FORMAT = "style-transfer-checkpoint/1"
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)   # weighted loss terms per step
+    step: int = 0                                        # steps done, resumed ones included
+    seconds: float = 0.0                                 # this sitting's wall time
+    status: str = "done"                                 # done | interrupted | nan
+    main: bool = True                                    # the process that writes files
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def distributed_setup(device: torch.device) -> Distributed:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1), else run alone."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Distributed(dist.get_rank(), dist.get_world_size())
+
+
+def load_checkpoint(path: Path) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise InputError(f"cannot read checkpoint {path}: {exc.__class__.__name__}") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise InputError(f"{path} is not a training checkpoint of this project")
+    return state
+
+
+def batch_indices(step: int, batch: int, ddp: Distributed) -> list[int]:
+    """Dataset indices of one process's batch at `step`: disjoint across processes and steps,
+    and a function of the step alone, so a resumed run sees the batches it would have seen."""
+    start = (step * ddp.world + ddp.rank) * batch
+    return list(range(start, start + batch))
+
+
+def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str, torch.Tensor]],
+          dataset, *, steps: int, batch: int, checkpoint: Path, lr: float = 1e-3,
+          precision: str = "fp32", save_every: int = 100, resume: bool = False,
+          settings: dict | None = None, device: torch.device = torch.device("cpu"),
+          callback: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train `net` with Adam for `steps` steps on batches of `dataset[i]` (each item a tensor).
+
+    loss_fn(net, batch) returns weighted loss terms; their sum is minimised. The checkpoint
+    (network, optimizer, step, history, `settings`) is written every `save_every` steps and
+    at the end; with `resume`, training continues from it. callback(info) after each step with
+    info = {'step', 'steps', 'terms', 'total'}.
+    """
+    ddp = distributed_setup(device)
+    net.to(device).train()
+    model = nn.parallel.DistributedDataParallel(net) if ddp.world > 1 else net
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    result = TrainResult(main=ddp.main)
+    if resume and checkpoint.exists():
+        state = load_checkpoint(checkpoint)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["optimizer"])
+        result.step, result.history = state["step"], state["history"]
+    amp = autocast_context(device, precision)
+
+    def save():
+        if ddp.main:
+            save_torch({"format": CHECKPOINT_FORMAT, "net": net.state_dict(), "optimizer": opt.state_dict(),
+                        "step": result.step, "history": result.history, "settings": settings or {}},
+                       checkpoint)
+
+    start = time.perf_counter()
+    try:
+        while result.step < steps:
+            images = torch.stack([dataset[i] for i in batch_indices(result.step, batch, ddp)]).to(device)
+            with amp:
+                terms = loss_fn(model, images)
+            total = sum(terms.values())
+            if not math.isfinite(total.item()):
+                result.status = "nan"
+                break
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            result.step += 1
+            row = {k: v.item() for k, v in terms.items()}
+            row["total"] = total.item()
+            result.history.append(row)
+            if callback is not None and ddp.main:
+                callback({"step": result.step, "steps": steps, "terms": row, "total": row["total"]})
+            if result.step % save_every == 0 or result.step == steps:
+                save()
+    except KeyboardInterrupt:
+        result.status = "interrupted"
+        save()
+    result.seconds = time.perf_counter() - start
+    return result

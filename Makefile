@@ -23,6 +23,9 @@ test: setup
 report: setup
 	$(PY) run.py --report
 
+bench: setup
+	$(PY) -m bench | tee results/bench.md
+
 clean:
 	rm -rf results/tmp .pytest_cache
 

@@ -390,7 +390,7 @@ def part1_two_noises(cnn, device, quick: bool = False, out_root: Path = REPORT_R
 # Part 2: texture synthesis
 # ---------------------------------------------------------------------------------------
 
-def _p2_job(s: Scale, root: Path, style: Path, layers: list[str], seed: int) -> Job:
+def p2_job(s: Scale, root: Path, style: Path, layers: list[str], seed: int) -> Job:
     tag = layers[-1] if len(layers) > 1 else layers[0]
     name = f"{style.stem}_upto_{tag}_seed{seed}" if len(layers) > 1 else f"{style.stem}_{tag}_seed{seed}"
     return Job(out=root / "part2" / f"{name}.png", styles=[style], part=2, size=s.size, steps=s.steps_p2,
@@ -402,7 +402,7 @@ def _set_label(layers: list[str]) -> str:
 
 
 def _p2_ablation_jobs(s, root, style=P2_STYLE):
-    return [(f"texture {_set_label(layers)}", _p2_job(s, root, style, layers, SEEDS[0])) for layers in P2_SETS]
+    return [(f"texture {_set_label(layers)}", p2_job(s, root, style, layers, SEEDS[0])) for layers in P2_SETS]
 
 
 def part2_ablation(cnn, device, quick: bool = False, out_root: Path = REPORT_RESULTS, progress=True,
@@ -428,7 +428,7 @@ def part2_ablation(cnn, device, quick: bool = False, out_root: Path = REPORT_RES
 
 
 def _p2_noise_jobs(s, root, style=P2_STYLE):
-    return [(f"texture seed {seed}", _p2_job(s, root, style, P2_SETS[-1], seed)) for seed in SEEDS]
+    return [(f"texture seed {seed}", p2_job(s, root, style, P2_SETS[-1], seed)) for seed in SEEDS]
 
 
 def part2_two_noises(cnn, device, quick: bool = False, out_root: Path = REPORT_RESULTS, progress=True,
@@ -460,7 +460,7 @@ def _mean_colour(path: Path) -> list[float]:
 # Part 3: style transfer
 # ---------------------------------------------------------------------------------------
 
-def _p3_job(s: Scale, root: Path, content: Path, style: Path, *, init="content", size=None, steps=None,
+def p3_job(s: Scale, root: Path, content: Path, style: Path, *, init="content", size=None, steps=None,
             folder="part3", style_weight=None) -> Job:
     extra = {} if style_weight is None else {"style_weight": style_weight}
     tag = "" if style_weight is None else f"_sw{style_weight:g}"
@@ -469,7 +469,7 @@ def _p3_job(s: Scale, root: Path, content: Path, style: Path, *, init="content",
 
 
 def _grid_jobs(s, root):
-    return [(f"{c.stem} x {st.stem}", _p3_job(s, root, c, st)) for c in GRID_CONTENTS for st in GRID_STYLES]
+    return [(f"{c.stem} x {st.stem}", p3_job(s, root, c, st)) for c in GRID_CONTENTS for st in GRID_STYLES]
 
 
 def part3_grid(cnn, device, quick: bool = False, out_root: Path = REPORT_RESULTS, progress=True) -> Experiment:
@@ -490,7 +490,7 @@ def part3_grid(cnn, device, quick: bool = False, out_root: Path = REPORT_RESULTS
 
 
 def _compare_jobs(s, root, content=COMPARE_PAIR[0], style=COMPARE_PAIR[1]):
-    return [(f"{content.stem} x {style.stem} from {init}", _p3_job(s, root, content, style, init=init))
+    return [(f"{content.stem} x {style.stem} from {init}", p3_job(s, root, content, style, init=init))
             for init in ("content", "noise")]
 
 
@@ -593,7 +593,7 @@ def _sweep_jobs(s, root, content=COMPARE_PAIR[0], style=COMPARE_PAIR[1]):
     out = []
     for f in SWEEP_FACTORS:
         sw = default * f
-        job = _p3_job(s, root, content, style) if f == 1.0 else _p3_job(s, root, content, style, folder="sweep",
+        job = p3_job(s, root, content, style) if f == 1.0 else p3_job(s, root, content, style, folder="sweep",
                                                                        style_weight=sw)
         out.append((f"style weight {fmt_weight(sw)}", job))
     return out
@@ -622,7 +622,7 @@ def part3_style_weight_sweep(cnn, device, quick: bool = False, out_root: Path = 
 
 
 def _fav_jobs(s, root):
-    return [(f"favourite {c.stem} x {st.stem}", _p3_job(s, root, c, st, size=s.fav_size, steps=s.fav_steps,
+    return [(f"favourite {c.stem} x {st.stem}", p3_job(s, root, c, st, size=s.fav_size, steps=s.fav_steps,
                                                         folder="favourites"))
             for c, st in FAVOURITES]
 

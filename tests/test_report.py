@@ -78,7 +78,11 @@ def test_quick_site_builds_with_every_section(site):
     assert page.scripts == 0, "the site must not need JavaScript"
     assert page.figures >= 10 and all(page._has_caption), "every figure needs a caption"
     html = index.read_text(encoding="utf-8")
-    assert "Bells &amp; whistles" in html and "None yet" in html
+    assert "Bells &amp; whistles" in html and "None yet" not in html
+    for bell in ("Colour preservation", "Spatial control with masks", "Histogram loss", "Several styles, blended",
+                 "Video with temporal consistency"):
+        assert f">{bell} (" in html, f"bell {bell!r} missing"
+    assert sum(i["src"].endswith(".gif") for i in page.imgs) >= 2, "both videos are shown"
     assert "conv5_1" in html and "Gram" in html
     print(f"quick site built in {seconds:.1f} s")
 
@@ -108,7 +112,8 @@ def test_captions_and_tables_quote_the_sidecars(site):
     index, _ = site
     html = index.read_text(encoding="utf-8")
     results = index.parent / "results"
-    metas = [json.loads(p.read_text()) for p in results.rglob("*.json") if not p.name.endswith("_trace.json")]
+    metas = [json.loads(p.read_text()) for p in results.rglob("*.json")
+             if not p.name.endswith("_trace.json") and p.parent.name not in ("video", "fast")]
     assert len(metas) >= 20
     for meta in metas:
         assert meta["settings"]["size"] == experiments.QUICK.size

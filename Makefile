@@ -35,6 +35,6 @@ photos: setup
 # The shipped feed-forward networks, with the settings they were trained with.
 models: photos
 	$(PY) run.py --train-fast --style images/style/starry_night.jpg --steps 2000 --out models/starry_night.pt
-	$(PY) run.py --train-fast --style images/style/great_wave.jpg --steps 2000 --out models/great_wave.pt
-	$(PY) run.py --train-fast --style images/style/composition_viii.jpg --steps 2000 --out models/composition_viii.pt
+	$(PY) run.py --train-fast --style images/style/great_wave.jpg --steps 1500 --out models/great_wave.pt
+	$(PY) run.py --train-fast --style images/style/composition_viii.jpg --steps 1500 --out models/composition_viii.pt
 	$(PY) run.py --train-texture --style images/style/starry_night.jpg --steps 600 --out models/starry_night_texture.pt

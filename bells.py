@@ -31,7 +31,7 @@ MODELS = ROOT / "models"
 CHENONCEAU = CONTENT_DIR / "chenonceau.jpg"
 STARRY, WAVE, KANDINSKY = STYLE_DIR / "starry_night.jpg", STYLE_DIR / "great_wave.jpg", STYLE_DIR / "composition_viii.jpg"
 FAST_STYLES = (STARRY, WAVE, KANDINSKY)
-FAST_CONTENTS = (CHENONCEAU, CONTENT_DIR / "china.jpg")
+FAST_CONTENTS = (CHENONCEAU,)
 TEXTURE_MODEL = MODELS / "starry_night_texture.pt"
 
 

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from engine import autocast_context
 from jobs import check_out
 from style_and_content import build_model, named_vgg_layers, resolve_layers
-from training import TrainResult, train
+from training import ProgressBar, TrainResult, train
 from training_data import DEFAULT_OUT as DEFAULT_PHOTOS, RandomCrops, image_files
 from utils import (ROOT, InputError, load_image, load_vgg19, plot_losses, resize_tensor, save_image,
                    save_torch, write_json)
@@ -264,24 +264,6 @@ TRAIN_DEFAULTS = {"steps": 1200, "batch": 4, "train_size": 128, "lr": 2e-3, "con
 RESULTS = ROOT / "results" / "fast"
 
 
-class _Bar:
-    def __init__(self, label: str):
-        self.label, self.bar = label, None
-
-    def __call__(self, info: dict) -> None:
-        if self.bar is None:
-            from tqdm import tqdm
-            self.bar = tqdm(total=info["steps"], initial=info["step"] - 1, desc=self.label, unit="step",
-                            dynamic_ncols=True, file=sys.stderr)
-        self.bar.update(1)
-        if info["step"] % 5 == 0:
-            self.bar.set_postfix({k: f"{v:.3g}" for k, v in info["terms"].items()}, refresh=False)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _setting(args, name):
     value = getattr(args, name, None)
     return TRAIN_DEFAULTS[name] if value is None else value
@@ -310,7 +292,7 @@ def train_cli(args, device) -> int:
     settings = {"style_image": str(args.style[0]), "style_size": max(style.shape[-2:]), "train_size": size,
                 "data": str(data) if data else None, "seed": args.seed, "vgg_weights": args.weights,
                 "device": str(device), "threads": torch.get_num_threads()}
-    bar = _Bar(f"train {kind} {args.out.stem}")
+    bar = ProgressBar(f"train {kind} {args.out.stem}")
     try:
         _, result = train_network(cnn, style, dataset, kind=kind, out=args.out, steps=steps, batch=batch,
                                lr=_setting(args, "lr"), weights=weights, width=_setting(args, "width"),

@@ -111,6 +111,9 @@ def build_parser() -> Parser:
     what.add_argument("--train-texture", action="store_true", help="train a texture network (noise -> texture) for --style into --out MODEL.pt")
     what.add_argument("--fast", type=Path, metavar="MODEL", help="stylise --content (images or a folder) in one pass with a trained network")
     what.add_argument("--fast-texture", type=Path, metavar="MODEL", help="a --size px texture from a texture network, one per --seed")
+    what.add_argument("--adain", nargs="?", type=Path, const=Path("models/adain_decoder.pt"), metavar="DECODER",
+                      help="arbitrary style in one pass (AdaIN) with a trained decoder (default models/adain_decoder.pt)")
+    p.add_argument("--alpha", type=float, help="with --adain: content-style trade-off, 0 (photo) to 1 (full style; default)")
     p.add_argument("--temporal-weight", type=nonneg_float, help="with --video: temporal consistency weight (0: frame by frame; default 1e3)")
     p.add_argument("--later-steps", type=positive_int, help="with --video: evaluations for each frame after the first (default 1/5 of --steps)")
     p.add_argument("--fps", type=positive_float, help="with --video: frame rate of a folder of frames (default 12) or override the input's")
@@ -312,6 +315,9 @@ def main(argv=None) -> int:
         if args.train_fast or args.train_texture or args.fast or args.fast_texture:
             import feedforward  # trained networks: callers of the core, not imported by it
             return feedforward.from_cli(args, device)
+        if args.adain:
+            import adain
+            return adain.from_cli(args, device)
         args = settle(args)
         cnn = load_vgg19(args.weights, device)
         if args.video:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,3 +131,23 @@ def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str,
         save()
     result.seconds = time.perf_counter() - start
     return result
+
+
+class ProgressBar:
+    """tqdm over the training steps (resumed ones counted as done), with the latest losses."""
+
+    def __init__(self, label: str):
+        self.label, self.bar = label, None
+
+    def __call__(self, info: dict) -> None:
+        if self.bar is None:  # opened at the first step: input errors print alone
+            from tqdm import tqdm
+            self.bar = tqdm(total=info["steps"], initial=info["step"] - 1, desc=self.label, unit="step",
+                            dynamic_ncols=True, file=sys.stderr)
+        self.bar.update(1)
+        if info["step"] % 5 == 0 or info["step"] == info["steps"]:
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in info["terms"].items()}, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

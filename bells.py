@@ -7,7 +7,6 @@ lists them at the top of the page and gives each a subsection.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 

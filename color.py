@@ -73,3 +73,15 @@ def match_color_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.T
     a = _sqrtm(cov_c) @ _sqrtm(cov_s, inverse=True)
     out = a @ (s - mu_s) + mu_c
     return out.reshape_as(style[0]).unsqueeze(0).to(style.dtype).clamp(0, 1)
+
+
+def prepare(content: torch.Tensor, styles: list[torch.Tensor], mode: str | None):
+    """(content, styles) as a colour-preserving transfer uses them: for 'luminance' both become
+    grey luminance (the styles' matched to the content's mean and spread; put the chroma back
+    afterwards with `with_content_chroma`), for 'histogram' the styles take the content's
+    colour statistics, for None nothing changes."""
+    if mode == "luminance":
+        return luminance(content), [match_luminance(s, content) for s in styles]
+    if mode == "histogram":
+        return content, [match_color_histogram(s, content) for s in styles]
+    return content, styles

@@ -232,11 +232,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
         if content is None:
             raise InputError("colour preservation needs a content image")
     original_content = content
-    if preserve_color == "luminance":
-        styles = [color.match_luminance(s, content) for s in styles]
-        content = color.luminance(content)
-    elif preserve_color == "histogram":
-        styles = [color.match_color_histogram(s, content) for s in styles]
+    content, styles = color.prepare(content, styles, preserve_color)
     device = reference.device
     precision = resolve_precision(precision, device)
     longest = size or max(reference.shape[-2:])

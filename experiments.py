@@ -569,8 +569,8 @@ def part3_compare_init(cnn, device, quick: bool = False, out_root: Path = REPORT
     caption = (f"{content.name} in the style of {style.name}, started from the content image and from white "
                f"noise (seed {runs[1].job.seed}); everything else equal. Content init: {settings_text(c)}. "
                f"Noise init: {settings_text(n)}.")
-    plot_caption = (f"Loss curves of the two runs above (weighted terms, log scale). Left: content and style "
-                    f"terms per loss evaluation; right: total loss against wall-clock time.")
+    plot_caption = ("Loss curves of the two runs above (weighted terms, log scale). Left: content and style "
+                    "terms per loss evaluation; right: total loss against wall-clock time.")
     return Experiment("part3_compare_init", "Content init vs noise init",
                       [Figure("part3_compare_init", sheet, caption, "content-initialised and noise-initialised transfers"),
                        Figure("part3_compare_init_losses", plot, plot_caption, "loss curves of both runs", kind="plot")],

@@ -29,10 +29,10 @@ import torch.nn.functional as F
 from engine import autocast_context
 from jobs import check_out
 from style_and_content import build_model, named_vgg_layers, resolve_layers
-from training import ProgressBar, TrainResult, train
+from training import ProgressBar, TrainResult, early_exit, load_network, save_network, train
 from training_data import DEFAULT_OUT as DEFAULT_PHOTOS, RandomCrops, image_files
 from utils import (ROOT, InputError, load_image, load_vgg19, plot_losses, resize_tensor, save_image,
-                   save_torch, write_json)
+                   write_json)
 
 MODEL_FORMAT = "style-transfer-feedforward/1"
 CONTENT_LAYERS = ("relu2_2",)
@@ -187,30 +187,18 @@ def checkpoint_path(out: Path) -> Path:
 
 def export(net: TransformerNet, out: Path, settings: dict) -> Path:
     """The compact model: fp16 weights, the architecture, the training settings."""
-    state = {k: v.detach().to("cpu", torch.float16) for k, v in net.state_dict().items()}
-    return save_torch({"format": MODEL_FORMAT, "arch": net.arch, "state": state, "settings": settings}, out)
+    return save_network(net, out, MODEL_FORMAT, settings)
 
 
 def load_model(path: str | Path, device="cpu", kind: str | None = None) -> tuple[TransformerNet, dict]:
-    """A saved network and its settings; one clear InputError for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"model file not found: {path}")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        raise InputError(f"{path} is not a readable model file (corrupt or not made by torch.save)") from None
-    if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT:
-        raise InputError(f"{path} is not a feed-forward model of this project (train one with --train-fast)")
-    if kind is not None and saved["settings"].get("kind") != kind:
+    """A saved network and its settings; one clear InputError for anything else, including a
+    texture network given where a style network is wanted and the reverse."""
+    net, settings = load_network(path, MODEL_FORMAT, TransformerNet, "feed-forward model",
+                                 "train one with --train-fast or --train-texture", device)
+    if kind is not None and settings.get("kind") != kind:
         other = "--fast-texture" if kind == "style" else "--fast"
-        raise InputError(f"{path} is a {saved['settings'].get('kind')} network: use it with {other}")
-    net = TransformerNet(**saved["arch"])
-    try:
-        net.load_state_dict({k: v.float() for k, v in saved["state"].items()})
-    except (RuntimeError, KeyError) as exc:
-        raise InputError(f"{path}: the weights do not fit the network ({str(exc).splitlines()[0]})") from None
-    return net.to(device).eval(), saved["settings"]
+        raise InputError(f"{path} is a {settings.get('kind')} network: use it with {other}")
+    return net, settings
 
 
 # ---------------------------------------------------------------------------------------
@@ -292,20 +280,14 @@ def train_cli(args, device) -> int:
     settings = {"style_image": str(args.style[0]), "style_size": max(style.shape[-2:]), "train_size": size,
                 "data": str(data) if data else None, "seed": args.seed, "vgg_weights": args.weights,
                 "device": str(device), "threads": torch.get_num_threads()}
-    bar = ProgressBar(f"train {kind} {args.out.stem}")
-    try:
+    with ProgressBar(f"train {kind} {args.out.stem}") as bar:
         _, result = train_network(cnn, style, dataset, kind=kind, out=args.out, steps=steps, batch=batch,
-                               lr=_setting(args, "lr"), weights=weights, width=_setting(args, "width"),
-                               res_blocks=_setting(args, "res_blocks"), precision=args.precision,
-                               resume=args.resume, device=device, settings=settings, callback=bar)
-    finally:
-        bar.close()
-    if not result.main:
-        return 0
-    if result.status == "nan":
-        print(f"error: the loss became NaN at step {result.step + 1}; the last checkpoint is kept. "
-              f"Lower --lr (now {_setting(args, 'lr'):g}) or --style-weight", file=sys.stderr)
-        return 1
+                                  lr=_setting(args, "lr"), weights=weights, width=_setting(args, "width"),
+                                  res_blocks=_setting(args, "res_blocks"), precision=args.precision,
+                                  resume=args.resume, device=device, settings=settings, callback=bar)
+    code = early_exit(result, _setting(args, "lr"))
+    if code is not None:
+        return code
     if result.step:
         write_json(args.out.with_suffix(".json"), {**load_model(args.out)[1], "seconds_this_sitting": result.seconds,
                                                    "status": result.status})

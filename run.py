@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from pathlib import Path
 
-import torch
 
 from engine import HIST_LAYERS_DEFAULT, OPTIMIZERS, Result, optimize, resolve_precision
 from jobs import Job, check_out, run_job

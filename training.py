@@ -68,6 +68,39 @@ def load_checkpoint(path: Path) -> dict:
     return state
 
 
+def save_network(net: nn.Module, out: Path, fmt: str, settings: dict) -> Path:
+    """A trained network as shipped: fp16 weights, its constructor arguments (`net.arch`) and
+    its training settings, written atomically."""
+    state = {k: v.detach().to("cpu", torch.float16) for k, v in net.state_dict().items()}
+    return save_torch({"format": fmt, "arch": net.arch, "state": state, "settings": settings}, out)
+
+
+def load_network(path: str | Path, fmt: str, build: Callable[..., nn.Module], what: str, hint: str,
+                 device="cpu") -> tuple[nn.Module, dict]:
+    """The network saved by `save_network` (eval mode, fp32, on `device`) and its settings.
+
+    Anything else (missing, corrupt, another format, weights that do not fit) raises one
+    InputError line naming `what` the file should have been and `hint` how to make one.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} not found: {path} ({hint})")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        raise InputError(f"{path} is not a readable {what} file (corrupt or not made by torch.save)") from None
+    if not isinstance(saved, dict) or saved.get("format") != fmt:
+        article = "an" if what[0].lower() in "aeiou" else "a"
+        raise InputError(f"{path} is not {article} {what} of this project ({hint})")
+    try:
+        net = build(**saved["arch"])
+        net.load_state_dict({k: v.float() for k, v in saved["state"].items()})
+    except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: the weights do not fit the {what} ({reason})") from None
+    return net.to(device).eval(), dict(saved.get("settings") or {})
+
+
 def batch_indices(step: int, batch: int, ddp: Distributed) -> list[int]:
     """Dataset indices of one process's batch at `step`: disjoint across processes and steps,
     and a function of the step alone, so a resumed run sees the batches it would have seen."""
@@ -151,3 +184,21 @@ class ProgressBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def early_exit(result: TrainResult, lr: float) -> int | None:
+    """The CLI's exit code when a training run has nothing more to report: 0 for the processes
+    other than rank 0, 1 (with one line on stderr) after a NaN; None otherwise."""
+    if not result.main:
+        return 0
+    if result.status == "nan":
+        print(f"error: the loss became NaN at step {result.step + 1}; the last checkpoint is kept. "
+              f"Lower --lr (now {lr:g}) or --style-weight", file=sys.stderr)
+        return 1
+    return None

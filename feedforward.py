@@ -257,6 +257,14 @@ def _setting(args, name):
     return TRAIN_DEFAULTS[name] if value is None else value
 
 
+def _shown(path: Path) -> str:
+    """A path as the settings record it: relative to the project when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def train_cli(args, device) -> int:
     kind = "style" if args.train_fast else "texture"
     if not args.style or len(args.style) != 1:
@@ -278,7 +286,7 @@ def train_cli(args, device) -> int:
                "style": _setting(args, "style_weight"), "tv": _setting(args, "tv_weight")}
     cnn = load_vgg19(args.weights, device)
     settings = {"style_image": str(args.style[0]), "style_size": max(style.shape[-2:]), "train_size": size,
-                "data": str(data) if data else None, "seed": args.seed, "vgg_weights": args.weights,
+                "data": _shown(data) if data else None, "seed": args.seed, "vgg_weights": args.weights,
                 "device": str(device), "threads": torch.get_num_threads()}
     with ProgressBar(f"train {kind} {args.out.stem}") as bar:
         _, result = train_network(cnn, style, dataset, kind=kind, out=args.out, steps=steps, batch=batch,

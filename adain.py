@@ -664,7 +664,8 @@ def train_cli(args) -> int:
     if result.step == first_step:
         print(f"{args.out}: no steps run ({result.step} already done)")
         return 0
-    plot_losses(result.history, args.out.with_name(args.out.stem + "_losses.png"), title=args.out.stem)
+    plot_losses(result.history, args.out.with_name(args.out.stem + "_losses.png"), title=args.out.stem,
+                xlabel="training step")
     rate = (result.step - first_step) / result.seconds
     final = result.history[-1]
     print(f"{args.out}  ({result.step} steps, {result.seconds:.0f} s this sitting, {rate:.3f} steps/s at "

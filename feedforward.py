@@ -299,7 +299,8 @@ def train_cli(args, device) -> int:
     if result.step:
         write_json(args.out.with_suffix(".json"), {**load_model(args.out)[1], "seconds_this_sitting": result.seconds,
                                                    "status": result.status})
-        plot_losses(result.history, args.out.with_name(args.out.stem + "_losses.png"), title=args.out.stem)
+        plot_losses(result.history, args.out.with_name(args.out.stem + "_losses.png"), title=args.out.stem,
+                    xlabel="training step")
     print(f"{args.out}  ({result.step} steps, {result.seconds:.0f} s this sitting; "
           f"loss {result.history[-1]['total']:.4g})" if result.history else f"{args.out}: no steps run")
     if result.status == "interrupted":

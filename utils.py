@@ -630,7 +630,7 @@ def read_json(path: str | os.PathLike) -> dict | None:
 # Figures
 # ---------------------------------------------------------------------------------------
 
-def plot_losses(history: list[dict], path: str | os.PathLike, title: str = "") -> Path:
+def plot_losses(history: list[dict], path: str | os.PathLike, title: str = "", xlabel: str = "loss evaluation") -> Path:
     """Weighted loss terms per evaluation on a log scale; scale changes marked. Atomic PNG."""
     import matplotlib
     matplotlib.use("Agg")
@@ -647,7 +647,7 @@ def plot_losses(history: list[dict], path: str | os.PathLike, title: str = "") -
             ax.axvline(i + 0.5, color="grey", linestyle=":", linewidth=1)
             ax.text(i + 1, ax.get_ylim()[1], f" {history[i]['size']}px", va="top", fontsize=7, color="grey")
     ax.set_yscale("log")
-    ax.set_xlabel("loss evaluation")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("weighted loss")
     if title:
         ax.set_title(title, fontsize=9)

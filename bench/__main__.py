@@ -1,4 +1,4 @@
-"""Benchmark: `python -m bench [overhead] [peer] [sizes] [optimizers]` (default: all).
+"""Benchmark: `python -m bench [overhead] [peer] [sizes] [optimizers] [fast] [adain]` (default: all).
 
 Prints tables of figures measured on this machine in this run; BENCHMARKS.md quotes them.
 overhead:   cost of one full loss evaluation vs the bare forward+backward of the same

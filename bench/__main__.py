@@ -214,6 +214,9 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
     import adain
     import feedforward as ff
     decoder_path = ROOT / "models" / "adain_decoder.pt"
+    if not decoder_path.exists():
+        print(f"\n## AdaIN: skipped, no decoder at {decoder_path.relative_to(ROOT)} (python -m adain --train)")
+        return
     decoder, trained = adain.load_decoder(decoder_path)
     encoder = adain.Encoder(cnn)
     print(f"\n## AdaIN at {size} px ({trained.get('trained_steps')} training steps) vs optimization and "

@@ -178,7 +178,7 @@ def histogram(cnn, device, quick, out_root, progress) -> Bell:
     style_d = [dist.style(_tensor(r.image), _tensor(STARRY)) for r in runs]
     cells = [labelled(_open(STARRY), "style", s.cell)] + [
         labelled(_open(r.image), f"{label}\nhistogram distance {fmt_num(h)}", s.cell)
-        for (label, r, h) in zip(("Gram only", f"Gram + histogram × {HIST_WEIGHT:g}"), runs, hist)]
+        for (label, r, h) in zip(("Gram only", f"Gram + histogram, weight {HIST_WEIGHT:g}"), runs, hist)]
     path = _sheet(cells, out_root, "bell_histogram", s.cell)
     text = (f"--hist-weight adds Risser et al.'s (2017) histogram loss at relu1_1 and relu4_1: each channel's "
             f"activations are remapped rank for rank onto the style's, and the distance to that remapped copy is "
@@ -208,7 +208,8 @@ def blend(cnn, device, quick, out_root, progress) -> Bell:
     path = _sheet(cells, out_root, "bell_blend", s.cell)
     text = ("--style A B --style-blend 0.7,0.3 mixes the styles' Gram targets, layer by layer, with those weights "
             "(blend weights of 1,0 give exactly the single-style target; a test checks it). The picture moves "
-            "from Van Gogh's blue swirls to Hokusai's flat blues and white foam as the weight shifts.")
+            "from Van Gogh's blue swirls and yellow stars to Hokusai's beige sky and blue-and-white waves as the "
+            "weight shifts.")
     caption = f"Château de Chenonceau with blended style targets. Each: {settings_text(runs[1].meta)}."
     return Bell("Several styles, blended", text, [Figure("bell_blend", path, caption, "style blends")], "interpolation",
                 runs=runs)
@@ -310,7 +311,7 @@ def feedforward(cnn, device, quick, out_root, progress) -> Bell | None:
                 for st, _ in models]
         runs = ensure(jobs, cnn, device, progress)
         c = load_image(content, size, device)
-        row = [labelled(_open(content), title(content), s.cell)]
+        row = [labelled(_open(content), content.name, s.cell)]
         for (st, model), run in zip(models, runs):
             fast_path = out_root / "fast" / f"ff_{content.stem}_{st.stem}.png"
             n = _fast_pair(model, content, st, c, run, fast_path, precision, dist, device, quick)
@@ -337,7 +338,7 @@ def feedforward(cnn, device, quick, out_root, progress) -> Bell | None:
             f"{ff.TRAIN_DEFAULTS['width']}-channel first layer, {ff.TRAIN_DEFAULTS['res_blocks']} residual blocks, "
             f"instance normalisation, upsample-then-convolve) with the core's content, style and TV loss modules "
             f"on the project's offline training photos; run.py --fast then stylises any photo in one pass. "
-            f"The shipped networks were trained for {', '.join(map(str, trained))} steps of 4 random 128 px crops. "
+            f"The shipped networks were trained for {' or '.join(map(str, trained))} steps of 4 random 128 px crops. "
             f"At {size} px a network takes {min(fast):.2f}–{max(fast):.2f} s, about {speedup:.0f}× faster than "
             f"the optimization; the optimization still matches the style statistics more closely (mean style "
             f"distance {np.mean([n['opt_style'] for n in numbers]):.2f} vs "
@@ -459,7 +460,7 @@ def adain_bell(cnn, device, quick, out_root, progress) -> Bell | None:
     header = [None] + [labelled(_open(st), title(st).split(" (")[0], s.cell) for st in ADAIN_STYLES]
     rows, grid = [header], []
     for content in ADAIN_CONTENTS:
-        row = [labelled(_open(content), title(content), s.cell)]
+        row = [labelled(_open(content), content.name, s.cell)]
         for st in ADAIN_STYLES:
             path, n = one(f"grid_{content.stem}_{st.stem}", content, [st])
             grid.append(n)

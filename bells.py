@@ -23,8 +23,8 @@ from engine import resolve_precision
 from experiments import Figure, ensure, fmt_num, labelled, scale_for, settings_text, title
 from jobs import Job
 from metrics import Distances
-from style_and_content import HistogramLoss, named_vgg_layers
-from utils import CONTENT_DIR, ROOT, STYLE_DIR, load_image, make_sheet, read_json, save_image, write_json
+from style_and_content import FeatureExtractor, HistogramLoss
+from utils import CONTENT_DIR, ROOT, STYLE_DIR, load_image, make_sheet, open_image, read_json, save_image, write_json
 
 MODELS = ROOT / "models"
 CHENONCEAU = CONTENT_DIR / "chenonceau.jpg"
@@ -44,18 +44,10 @@ class Bell:
     runs: list = field(default_factory=list)      # experiments.Run of the optimizations it shows
 
 
-def _open(path: Path) -> Image.Image:
-    return ex._open(path)
-
-
 def _sheet(cells: list[Image.Image], out_root: Path, name: str, cell: int, per_row: int | None = None) -> Path:
     per_row = per_row or len(cells)
     rows = [cells[i:i + per_row] for i in range(0, len(cells), per_row)]
-    return ex._save_figure(make_sheet(rows, cell=cell), out_root, name)
-
-
-def _tensor(path: Path) -> torch.Tensor:
-    return load_image(path)
+    return ex.save_figure(make_sheet(rows, cell=cell), out_root, name)
 
 
 # ---------------------------------------------------------------------------------------
@@ -64,8 +56,8 @@ def _tensor(path: Path) -> torch.Tensor:
 
 def chroma_distance(out: Path, content: Path) -> float:
     """Mean |I,Q(out) - I,Q(content)| (YIQ, RGB in [0, 1]): how far the colours moved."""
-    o = _tensor(out)
-    c = torch.nn.functional.interpolate(_tensor(content), size=o.shape[-2:], mode="bilinear", align_corners=False)
+    o = load_image(out)
+    c = torch.nn.functional.interpolate(load_image(content), size=o.shape[-2:], mode="bilinear", align_corners=False)
     return (color.rgb_to_yiq(o)[:, 1:] - color.rgb_to_yiq(c)[:, 1:]).abs().mean().item()
 
 
@@ -77,8 +69,8 @@ def colour(cnn, device, quick, out_root, progress) -> Bell:
                    size=s.size, steps=s.steps_p3, preserve_color=mode)) for mode in color.MODES]
     runs = ensure(jobs, cnn, device, progress)
     dist = {label: chroma_distance(run.image, CHENONCEAU) for (label, _), run in zip(jobs, runs)}
-    cells = [labelled(_open(CHENONCEAU), "content", s.cell), labelled(_open(STARRY), "style", s.cell)]
-    cells += [labelled(_open(run.image), f"{label}\nchroma distance {dist[label]:.3f}", s.cell)
+    cells = [labelled(open_image(CHENONCEAU), "content", s.cell), labelled(open_image(STARRY), "style", s.cell)]
+    cells += [labelled(open_image(run.image), f"{label}\nchroma distance {dist[label]:.3f}", s.cell)
               for (label, _), run in zip(jobs, runs)]
     path = _sheet(cells, out_root, "bell_colour", s.cell, per_row=5)
     text = (f"--preserve-color luminance transfers the style on the luminance channel only (the painting's "
@@ -101,7 +93,7 @@ def colour(cnn, device, quick, out_root, progress) -> Bell:
 def sky_mask(photo: Path, out: Path) -> Path:
     """White where the photo shows sky: bright, bluish or grey pixels connected to the top
     edge (a flood from the top row), smoothed. Good enough for a sky/ground split."""
-    img = np.asarray(_open(photo).convert("RGB"), np.float32)
+    img = np.asarray(open_image(photo).convert("RGB"), np.float32)
     r, g, b = img[..., 0], img[..., 1], img[..., 2]
     skyish = ((b >= r - 8) & ((r + g + b) / 3 > 150)).astype(np.uint8)
     count, labels = cv2.connectedComponents(skyish, connectivity=4)
@@ -123,14 +115,14 @@ def masks(cnn, device, quick, out_root, progress) -> Bell:
     two = Job(out=out_root / "bells" / "mask_kandinsky_starry.png", content=CHENONCEAU, styles=[KANDINSKY, STARRY],
               mask=mask, size=s.size, steps=s.steps_p3)
     runs = ensure([("sky only", one), ("two styles", two)], cnn, device, progress)
-    out = np.asarray(_open(runs[0].image), np.float32)
-    m = np.asarray(_open(mask).convert("L").resize(out.shape[1::-1], Image.Resampling.NEAREST)) > 127
-    photo = np.asarray(_open(CHENONCEAU).convert("RGB").resize(out.shape[1::-1], Image.Resampling.LANCZOS), np.float32)
+    out = np.asarray(open_image(runs[0].image), np.float32)
+    m = np.asarray(open_image(mask).convert("L").resize(out.shape[1::-1], Image.Resampling.NEAREST)) > 127
+    photo = np.asarray(open_image(CHENONCEAU).convert("RGB").resize(out.shape[1::-1], Image.Resampling.LANCZOS), np.float32)
     diff = np.abs(out - photo).mean(axis=2)
     inside, outside = float(diff[m].mean()), float(diff[~m].mean())
-    cells = [labelled(_open(CHENONCEAU), "content", s.cell), labelled(_open(mask), "mask (white: sky)", s.cell),
-             labelled(_open(runs[0].image), "Starry Night in the sky only", s.cell),
-             labelled(_open(runs[1].image), "ground: Kandinsky, sky: Van Gogh", s.cell)]
+    cells = [labelled(open_image(CHENONCEAU), "content", s.cell), labelled(open_image(mask), "mask (white: sky)", s.cell),
+             labelled(open_image(runs[0].image), "Starry Night in the sky only", s.cell),
+             labelled(open_image(runs[1].image), "ground: Kandinsky, sky: Van Gogh", s.cell)]
     path = _sheet(cells, out_root, "bell_masks", s.cell)
     text = (f"--mask uses guided Gram matrices (Gatys et al. 2017, section 4): the content loss applies "
             f"everywhere, each style's Gram matrix is taken only inside its region, with the mask pooled to "
@@ -153,16 +145,16 @@ HIST_WEIGHT = 1e3
 def histogram_distance(cnn, out: Path, style: Path, layers=("relu1_1", "relu4_1")) -> float:
     """Mean over `layers` of the MSE between the output's activations and the same activations
     remapped rank for rank onto the style's: the quantity the histogram loss lowers."""
-    named = named_vgg_layers(cnn)
-    o, st = _tensor(out), load_image(style, max(_tensor(out).shape[-2:]))
-    total = 0.0
+    o = load_image(out)
+    st = load_image(style, max(o.shape[-2:]))
+    extract = FeatureExtractor(cnn, layers)
     with torch.no_grad():
-        for layer in layers:
-            last = [n for n, _ in named].index(layer)
-            net = torch.nn.Sequential(*[m for _, m in named[:last + 1]])
-            loss = HistogramLoss(net(st))
-            loss(net(o))
-            total += loss.loss.item()
+        fo, fs = extract(o), extract(st)
+    total = 0.0
+    for layer in layers:
+        loss = HistogramLoss(fs[layer])
+        loss(fo[layer])
+        total += loss.loss.item()
     return total / len(layers)
 
 
@@ -175,9 +167,9 @@ def histogram(cnn, device, quick, out_root, progress) -> Bell:
     runs = ensure([("Gram only", gram_only), ("Gram + histogram", with_hist)], cnn, device, progress)
     hist = [histogram_distance(cnn, r.image, STARRY) for r in runs]
     dist = Distances(cnn)
-    style_d = [dist.style(_tensor(r.image), _tensor(STARRY)) for r in runs]
-    cells = [labelled(_open(STARRY), "style", s.cell)] + [
-        labelled(_open(r.image), f"{label}\nhistogram distance {fmt_num(h)}", s.cell)
+    style_d = [dist.style(load_image(r.image), load_image(STARRY)) for r in runs]
+    cells = [labelled(open_image(STARRY), "style", s.cell)] + [
+        labelled(open_image(r.image), f"{label}\nhistogram distance {fmt_num(h)}", s.cell)
         for (label, r, h) in zip(("Gram only", f"Gram + histogram, weight {HIST_WEIGHT:g}"), runs, hist)]
     path = _sheet(cells, out_root, "bell_histogram", s.cell)
     text = (f"--hist-weight adds Risser et al.'s (2017) histogram loss at relu1_1 and relu4_1: each channel's "
@@ -204,7 +196,7 @@ def blend(cnn, device, quick, out_root, progress) -> Bell:
     runs = ensure([("Starry Night", ends[0]), ("0.7 / 0.3", mixes[0]), ("0.3 / 0.7", mixes[1]),
                    ("Great Wave", ends[1])], cnn, device, progress)
     labels = ["Starry Night only", "0.7 Starry + 0.3 Wave", "0.3 Starry + 0.7 Wave", "Great Wave only"]
-    cells = [labelled(_open(r.image), label, s.cell) for r, label in zip(runs, labels)]
+    cells = [labelled(open_image(r.image), label, s.cell) for r, label in zip(runs, labels)]
     path = _sheet(cells, out_root, "bell_blend", s.cell)
     text = ("--style A B --style-blend 0.7,0.3 mixes the styles' Gram targets, layer by layer, with those weights "
             "(blend weights of 1,0 give exactly the single-style target; a test checks it). The picture moves "
@@ -278,7 +270,7 @@ def video_bell(cnn, device, quick, out_root, progress) -> Bell:
 
 
 def _strips(a: Path, b: Path, out_root: Path) -> Path:
-    rows = [np.asarray(_open(p).convert("RGB")) for p in (a, b)]
+    rows = [np.asarray(open_image(p).convert("RGB")) for p in (a, b)]
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     gap = np.full((6, width, 3), 255, np.uint8)
@@ -311,19 +303,19 @@ def feedforward(cnn, device, quick, out_root, progress) -> Bell | None:
                 for st, _ in models]
         runs = ensure(jobs, cnn, device, progress)
         c = load_image(content, size, device)
-        row = [labelled(_open(content), content.name, s.cell)]
+        row = [labelled(open_image(content), content.name, s.cell)]
         for (st, model), run in zip(models, runs):
             fast_path = out_root / "fast" / f"ff_{content.stem}_{st.stem}.png"
             n = _fast_pair(model, content, st, c, run, fast_path, precision, dist, device, quick)
             numbers.append(n)
-            row += [labelled(_open(run.image), f"optimization {n['opt_seconds']:.0f} s\nstyle {n['opt_style']:.2f}, "
+            row += [labelled(open_image(run.image), f"optimization {n['opt_seconds']:.0f} s\nstyle {n['opt_style']:.2f}, "
                                                f"content {n['opt_content']:.2f}", s.cell),
-                    labelled(_open(fast_path), f"network {n['fast_seconds']:.2f} s\nstyle {n['fast_style']:.2f}, "
+                    labelled(open_image(fast_path), f"network {n['fast_seconds']:.2f} s\nstyle {n['fast_style']:.2f}, "
                                                f"content {n['fast_content']:.2f}", s.cell)]
         rows.append(row)
         all_runs += runs
-    header = [None] + [x for st, _ in models for x in (labelled(_open(st), title(st).split(" (")[0], s.cell), None)]
-    path = ex._save_figure(make_sheet([header] + rows, cell=s.cell), out_root, "bell_fast")
+    header = [None] + [x for st, _ in models for x in (labelled(open_image(st), title(st).split(" (")[0], s.cell), None)]
+    path = ex.save_figure(make_sheet([header] + rows, cell=s.cell), out_root, "bell_fast")
     figures = [Figure("bell_fast", path, f"Optimization (L-BFGS, {steps} evaluations at the coarsest scale, coarse to "
                       f"fine to {size} px) beside the trained network's single forward pass ({precision}, median of "
                       f"5 after a warm-up), for each trained style. Under each: wall time and the neutral style and "
@@ -377,7 +369,7 @@ def _fast_pair(model, content, style, c, run, fast_path, precision, dist, device
     def make():
         net, trained = ff.load_model(model, device, kind="style")
         out, seconds = ff.timed(ff.stylize, net, c, precision, repeats=3 if quick else 5)
-        style_img, opt_img = _tensor(style), _tensor(run.image)
+        style_img, opt_img = load_image(style), load_image(run.image)
         return out, {"content": content.stem, "style": style.stem, "fast_seconds": seconds,
                      "opt_seconds": run.meta.get("wall_seconds"), "trained_steps": trained.get("trained_steps"),
                      "fast_style": dist.style(out, style_img), "fast_content": dist.content(out, c),
@@ -396,8 +388,8 @@ def _textures(cnn, device, quick, out_root, s) -> tuple[Figure, str] | None:
     size = 64 if quick else 512
     opt = ex.p2_job(s, out_root, STARRY, ex.P2_SETS[-1], ex.SEEDS[0])
     opt_run = ensure([("texture", opt)], cnn, device, progress=False)[0]
-    cells = [labelled(_open(STARRY), "style", s.cell),
-             labelled(_open(opt_run.image), f"optimization\n{opt_run.meta.get('wall_seconds', 0):.0f} s", s.cell)]
+    cells = [labelled(open_image(STARRY), "style", s.cell),
+             labelled(open_image(opt_run.image), f"optimization\n{opt_run.meta.get('wall_seconds', 0):.0f} s", s.cell)]
     times = []
     for seed in (1, 2, 3):
         path = out_root / "fast" / f"texture_seed{seed}.png"
@@ -409,7 +401,7 @@ def _textures(cnn, device, quick, out_root, s) -> tuple[Figure, str] | None:
 
         seconds = cached_output(path, stamp, make)["seconds"]
         times.append(seconds)
-        cells.append(labelled(_open(path), f"network, seed {seed}\n{seconds:.2f} s", s.cell))
+        cells.append(labelled(open_image(path), f"network, seed {seed}\n{seconds:.2f} s", s.cell))
     path = _sheet(cells, out_root, "bell_texture_net", s.cell)
     fig = Figure("bell_texture_net", path, f"Texture network (Ulyanov et al. 2016) trained for "
                  f"{settings.get('trained_steps')} steps on The Starry Night: three seeds at {size} px "
@@ -457,27 +449,27 @@ def adain_bell(cnn, device, quick, out_root, progress) -> Bell | None:
         return path, cached_output(path, settings, make)
 
     # Contents x unseen styles.
-    header = [None] + [labelled(_open(st), title(st).split(" (")[0], s.cell) for st in ADAIN_STYLES]
+    header = [None] + [labelled(open_image(st), title(st).split(" (")[0], s.cell) for st in ADAIN_STYLES]
     rows, grid = [header], []
     for content in ADAIN_CONTENTS:
-        row = [labelled(_open(content), content.name, s.cell)]
+        row = [labelled(open_image(content), content.name, s.cell)]
         for st in ADAIN_STYLES:
             path, n = one(f"grid_{content.stem}_{st.stem}", content, [st])
             grid.append(n)
-            row.append(labelled(_open(path), f"{n['seconds']:.2f} s; style {n['style']:.2f}", s.cell))
+            row.append(labelled(open_image(path), f"{n['seconds']:.2f} s; style {n['style']:.2f}", s.cell))
         rows.append(row)
-    grid_path = ex._save_figure(make_sheet(rows, cell=s.cell), out_root, "bell_adain_grid")
+    grid_path = ex.save_figure(make_sheet(rows, cell=s.cell), out_root, "bell_adain_grid")
     # Alpha sweep and interpolation between two styles.
-    sweep = [labelled(_open(one(f"alpha_{a:g}", CHENONCEAU, [STARRY], alpha=a)[0]), f"alpha {a:g}", s.cell)
+    sweep = [labelled(open_image(one(f"alpha_{a:g}", CHENONCEAU, [STARRY], alpha=a)[0]), f"alpha {a:g}", s.cell)
              for a in ALPHAS]
-    mix = [labelled(_open(one(f"mix_{w:g}", CHENONCEAU, [STARRY, WAVE], weights=[w, 1 - w])[0]),
+    mix = [labelled(open_image(one(f"mix_{w:g}", CHENONCEAU, [STARRY, WAVE], weights=[w, 1 - w])[0]),
                     f"{w:g} Starry + {1 - w:g} Wave", s.cell) for w in (1.0, 0.75, 0.5, 0.25, 0.0)]
     sweep_path = _sheet(sweep + mix, out_root, "bell_adain_controls", s.cell, per_row=len(ALPHAS))
     # Against the optimization of the same pair (the feed-forward comparison's run).
     opt = ensure([("optimization", Job(out=out_root / "fast" / f"opt_{CHENONCEAU.stem}_{STARRY.stem}.png",
                                        content=CHENONCEAU, styles=[STARRY], size=size, steps=steps))],
                  cnn, device, progress)[0]
-    opt_img = _tensor(opt.image)
+    opt_img = load_image(opt.image)
     c = load_image(CHENONCEAU, size, device)
     opt_n = {"style": dist.style(opt_img, load_image(STARRY, size, device)), "content": dist.content(opt_img, c)}
     pair = grid[0]

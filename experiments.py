@@ -240,7 +240,7 @@ def _open(path: Path) -> Image.Image:
     return open_image(path)
 
 
-def _save_figure(sheet: Image.Image, out_root: Path, name: str) -> Path:
+def save_figure(sheet: Image.Image, out_root: Path, name: str) -> Path:
     path = out_root / "figures" / f"{name}.png"
     save_image(sheet, path)
     return path
@@ -345,7 +345,7 @@ def part1_ablation(cnn, device, quick: bool = False, out_root: Path = REPORT_RES
     for layer, run in zip(P1_LAYERS, runs):
         cells.append(labelled(_open(run.image), f"{layer}\nloss {fmt_num(_loss(run.meta, 'content'))}, "
                                                 f"{run.meta.get('wall_seconds', 0):.0f} s", s.cell))
-    path = _save_figure(make_sheet([cells[:3], cells[3:]], cell=s.cell), out_root, "part1_ablation")
+    path = save_figure(make_sheet([cells[:3], cells[3:]], cell=s.cell), out_root, "part1_ablation")
     first = runs[0].meta
     caption = (f"Content reconstruction of {content.name} from white noise (seed {SEEDS[0]}) with the "
                f"content loss at a single layer. Under each: the layer, the final (weighted) content loss "
@@ -372,7 +372,7 @@ def part1_two_noises(cnn, device, quick: bool = False, out_root: Path = REPORT_R
     for seed, run in zip(SEEDS, runs):
         cells.append(labelled(_open(run.image), f"{layer}, noise seed {seed}\n"
                                                 f"loss {fmt_num(_loss(run.meta, 'content'))}", s.cell))
-    path = _save_figure(make_sheet([cells], cell=s.cell), out_root, "part1_two_noises")
+    path = save_figure(make_sheet([cells], cell=s.cell), out_root, "part1_two_noises")
     a, b = runs[0].image, runs[1].image
     numbers = {"layer": layer, "diff_between": _mean_abs_diff(a, b),
                "diff_to_content": [_mean_abs_diff(r.image, content) for r in runs],
@@ -414,7 +414,7 @@ def part2_ablation(cnn, device, quick: bool = False, out_root: Path = REPORT_RES
     for layers, run in zip(P2_SETS, runs):
         cells.append(labelled(_open(run.image), f"{_set_label(layers)}\nloss {fmt_num(_loss(run.meta, 'style'))}, "
                                                 f"{run.meta.get('wall_seconds', 0):.0f} s", s.cell))
-    path = _save_figure(make_sheet([cells[:3], cells[3:]], cell=s.cell), out_root, "part2_ablation")
+    path = save_figure(make_sheet([cells[:3], cells[3:]], cell=s.cell), out_root, "part2_ablation")
     caption = (f"Textures synthesised from white noise (seed {SEEDS[0]}) matching the Gram matrices of "
                f"{style.name} at conv1_1, then conv1_1 and conv2_1, and so on up to all five conv*_1 layers. "
                f"Under each: the layers, the final weighted style loss (summed over the layers used, so "
@@ -439,7 +439,7 @@ def part2_two_noises(cnn, device, quick: bool = False, out_root: Path = REPORT_R
     cells = [labelled(_open(style), f"style\n{style.name}", s.cell)]
     for seed, run in zip(SEEDS, runs):
         cells.append(labelled(_open(run.image), f"noise seed {seed}\nloss {fmt_num(_loss(run.meta, 'style'))}", s.cell))
-    path = _save_figure(make_sheet([cells], cell=s.cell), out_root, "part2_two_noises")
+    path = save_figure(make_sheet([cells], cell=s.cell), out_root, "part2_two_noises")
     a, b = runs[0].image, runs[1].image
     numbers = {"diff_between": _mean_abs_diff(a, b), "loss": [_loss(r.meta, "style") for r in runs],
                "mean_colour": [_mean_colour(r.image) for r in runs], "style_colour": _mean_colour(style)}
@@ -481,7 +481,7 @@ def part3_grid(cnn, device, quick: bool = False, out_root: Path = REPORT_RESULTS
     for c in GRID_CONTENTS:
         rows.append([labelled(_open(c), c.name, s.cell)] +
                     [labelled(_open(next(it).image), "", s.cell) for _ in GRID_STYLES])
-    path = _save_figure(make_sheet(rows, cell=s.cell), out_root, "part3_grid")
+    path = save_figure(make_sheet(rows, cell=s.cell), out_root, "part3_grid")
     times = ", ".join(f"{r.meta.get('wall_seconds', 0):.0f}" for r in runs)
     caption = (f"Two content photos (left column) in two styles (top row). Each transfer: "
                f"{settings_text(runs[0].meta)} (that one; the times of all four: {times} s).")
@@ -552,7 +552,7 @@ def part3_compare_init(cnn, device, quick: bool = False, out_root: Path = REPORT
         m = run.meta
         cells.append(labelled(_open(run.image), f"{run.job.init} init, {m.get('wall_seconds', 0):.0f} s\n"
                                                 f"total loss {fmt_num(_loss(m, 'total'))}", s.cell))
-    sheet = _save_figure(make_sheet([cells], cell=s.cell), out_root, "part3_compare_init")
+    sheet = save_figure(make_sheet([cells], cell=s.cell), out_root, "part3_compare_init")
     plot = plot_compare(runs, out_root / "figures" / "part3_compare_init_losses.png")
     c, n = (r.meta for r in runs)
     numbers = {init: {"seconds": r.meta.get("wall_seconds"), "evals": r.meta.get("evals"),
@@ -610,7 +610,7 @@ def part3_style_weight_sweep(cnn, device, quick: bool = False, out_root: Path = 
         cells.append(labelled(_open(run.image), f"style weight {fmt_weight(m['settings']['style_weight'])}"
                                                 f"{' (default)' if f == 1.0 else ''}\ncontent {fmt_num(_loss(m, 'content'))}, "
                                                 f"style {fmt_num(_loss(m, 'style'))}", s.cell))
-    path = _save_figure(make_sheet([cells], cell=s.cell), out_root, "part3_sweep")
+    path = save_figure(make_sheet([cells], cell=s.cell), out_root, "part3_sweep")
     content, style = COMPARE_PAIR
     caption = (f"{content.name} in the style of {style.name} with the style weight at 0.01×, 0.1×, 1× and 10× "
                f"the default, content weight fixed; under each: the final weighted content and style losses. "
@@ -636,7 +636,7 @@ def part3_favourites(cnn, device, quick: bool = False, out_root: Path = REPORT_R
     for (c, st), run in zip(FAVOURITES, runs):
         key = f"fav_{c.stem}_{st.stem}"
         inputs = make_sheet([[_open(c), _open(st)]], cell=thumb, gap=4)
-        in_path = _save_figure(inputs, out_root, key + "_inputs")
+        in_path = save_figure(inputs, out_root, key + "_inputs")
         figures.append(Figure(key, run.image, f"{title(c)} × {title(st)}{credit(c)}. Below: the two inputs. "
                               f"{settings_text(run.meta)}.", f"{title(c)} in the style of {title(st)}"))
         figures.append(Figure(key + "_inputs", in_path, f"Inputs: {c.name} and {st.name}.",

@@ -31,7 +31,7 @@ from jobs import check_out
 from style_and_content import build_model, named_vgg_layers, resolve_layers
 from training import ProgressBar, TrainResult, early_exit, load_network, save_network, train
 from training_data import DEFAULT_OUT as DEFAULT_PHOTOS, RandomCrops, image_files
-from utils import (ROOT, InputError, load_image, load_vgg19, plot_losses, resize_tensor, save_image,
+from utils import (ROOT, InputError, load_image, load_vgg19, plot_losses, save_image,
                    write_json)
 
 MODEL_FORMAT = "style-transfer-feedforward/1"
@@ -229,18 +229,6 @@ def timed(fn, *args, repeats: int = 5, **kwargs) -> tuple[torch.Tensor, float]:
         times.append(time.perf_counter() - start)
     times.sort()
     return out, times[len(times) // 2]
-
-
-def fit_size(img: torch.Tensor, longest: int | None) -> torch.Tensor:
-    if longest is None:
-        return img
-    h, w = img.shape[-2:]
-    scale = longest / max(h, w)
-    return resize_tensor(img, (max(1, round(h * scale)), max(1, round(w * scale))))
-
-
-def parameter_count(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
 
 
 # ---------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ from training import ProgressBar, TrainResult, early_exit, load_checkpoint, load
 from training_data import (DEFAULT_CACHE, DEFAULT_OUT as DEFAULT_PHOTOS, IMAGE_SUFFIXES, SHORT_SIDE, RandomCrops,
                            Source, fetch, image_files, image_set, read_rcc)
 from utils import (ROOT, STYLE_DIR, InputError, load_image, load_mask, load_vgg19, pick_device, plot_losses,
-                   save_image)
+                   resize_tensor, save_image)
 
 MODEL_FORMAT = "style-transfer-adain-decoder/1"
 DEFAULT_DECODER = ROOT / "models" / "adain_decoder.pt"
@@ -201,29 +201,51 @@ class MomentStyleLoss(nn.Module):
         return total
 
 
+class IdentityLoss(nn.Module):
+    """Pixel MSE between images decoded from their own relu4_1 features and the images.
+
+    Not in the AdaIN paper: Park and Lee's identity loss (SANet, 2019). The paper's losses
+    reach the pixels only through VGG features, and on a CPU budget the decoder learned to
+    invert them too slowly (blurred, streaked pictures after 3,000 steps); decoding the content
+    and style crops themselves gives it a direct signal, at the cost of one more decoder pass.
+    """
+
+    def forward(self, decoded: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(decoded.device.type, enabled=False):
+            return F.mse_loss(decoded.float(), images.float())
+
+
 class AdaINLoss(nn.Module):
     """The training objective, as `training.train`'s loss_fn: (decoder, pairs) -> weighted
     terms, where pairs is (B, 2, 3, S, S): content crops over style crops."""
 
-    def __init__(self, encoder: Encoder, style_weight: float, content_weight: float = 1.0):
+    def __init__(self, encoder: Encoder, style_weight: float, content_weight: float = 1.0,
+                 identity_weight: float = 0.0):
         super().__init__()
         self.encoder = encoder
-        self.weights = {"content": content_weight, "style": style_weight}
+        self.weights = {"content": content_weight, "style": style_weight, "identity": identity_weight}
         self.content_loss = AdaINContentLoss()
         self.style_loss = MomentStyleLoss()
+        self.identity_loss = IdentityLoss()
 
     def forward(self, decoder: nn.Module, pairs: torch.Tensor) -> dict[str, torch.Tensor]:
         content, style = pairs[:, 0], pairs[:, 1]
+        b = len(content)
         with torch.no_grad():
             # One encoder pass for both halves: a batch twice as large runs faster than two.
             feats = self.encoder(torch.cat([content, style]))
-            style_feats = [f[len(content):] for f in feats]
-            target = adain(feats[-1][:len(content)], style_feats[-1])
+            style_feats = [f[b:] for f in feats]
+            target = adain(feats[-1][:b], style_feats[-1])
+        identity = self.weights["identity"] != 0
+        decoded = decoder(torch.cat([target, feats[-1]]) if identity else target)
         # fp32 into the encoder: its preprocessing scales pixels to 0-255, where bf16's
         # 8-bit mantissa would round them.
-        output_feats = self.encoder(decoder(target).float())
-        return {"content": self.weights["content"] * self.content_loss(output_feats[-1], target),
-                "style": self.weights["style"] * self.style_loss(output_feats, style_feats)}
+        output_feats = self.encoder(decoded[:b].float())
+        terms = {"content": self.weights["content"] * self.content_loss(output_feats[-1], target),
+                 "style": self.weights["style"] * self.style_loss(output_feats, style_feats)}
+        if identity:
+            terms["identity"] = self.weights["identity"] * self.identity_loss(decoded[b:], torch.cat([content, style]))
+        return terms
 
 
 class ContentStylePairs(torch.utils.data.Dataset):
@@ -253,16 +275,17 @@ def checkpoint_path(out: Path) -> Path:
 
 def train_decoder(encoder: Encoder, dataset, *, out: Path, steps: int, batch: int, lr: float,
                   style_weight: float, width: float, precision: str, resume: bool, device: torch.device,
-                  settings: dict, save_every: int = 100, callback=None) -> tuple[Decoder, TrainResult]:
+                  settings: dict, save_every: int = 100, identity_weight: float = 0.0,
+                  callback=None) -> tuple[Decoder, TrainResult]:
     """Train a decoder with `training.train`; the checkpoint goes beside `out`.
 
     The compact decoder is exported to `out` whenever steps were run, interrupted runs
     included, so Ctrl-C still leaves a usable model that matches the checkpoint.
     """
     decoder = Decoder(width)
-    loss = AdaINLoss(encoder.to(device), style_weight)
-    settings = {**settings, "batch": batch, "lr": lr, "style_weight": style_weight, "precision": precision,
-                **decoder.arch}
+    loss = AdaINLoss(encoder.to(device), style_weight, identity_weight=identity_weight)
+    settings = {**settings, "batch": batch, "lr": lr, "style_weight": style_weight,
+                "identity_weight": identity_weight, "precision": precision, **decoder.arch}
     result = train(decoder, loss, dataset, steps=steps, batch=batch, checkpoint=checkpoint_path(out), lr=lr,
                    precision=precision, save_every=save_every, resume=resume, settings=settings,
                    device=device, callback=callback)
@@ -335,6 +358,15 @@ def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor
             s_mean, s_std = channel_stats(style)
             target = target + mask * ((content - c_mean) / c_std * s_std + s_mean)
     return alpha * target + (1 - alpha) * content
+
+
+def load_style(path, side: int, device="cpu", max_pixels: int | None = None) -> torch.Tensor:
+    """A style image with longest side `side`, resized from the original file by the filter
+    the optimizer and the metrics use (`utils.resize_tensor`)."""
+    img = load_image(path, None, device, max_pixels, min_side=STRIDE, layer="relu4_1")
+    h, w = img.shape[-2:]
+    scale = side / max(h, w)
+    return resize_tensor(img, (max(1, round(h * scale)), max(1, round(w * scale))))
 
 
 def _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks) -> list[float] | None:
@@ -608,7 +640,7 @@ def build_styles(out: Path = DEFAULT_STYLES, cache: Path = DEFAULT_CACHE, progre
 
 # Measured on one busy core (bf16): 1.0 steps/s at 128 px x 4, 0.39 at 192 x 4, 0.20 at 256 x 4.
 TRAIN_DEFAULTS = {"steps": 3000, "batch": 4, "size": 192, "lr": 5e-4, "style_weight": 10.0,
-                  "width": DEFAULT_WIDTH, "save_every": 100}
+                  "identity_weight": 50.0, "width": DEFAULT_WIDTH, "save_every": 100}
 
 
 def _style_files(paths: list[Path]) -> list[Path]:
@@ -657,7 +689,8 @@ def train_cli(args) -> int:
         _, result = train_decoder(encoder, dataset, out=args.out, steps=args.steps, batch=args.batch, lr=args.lr,
                                   style_weight=args.style_weight, width=args.width, precision=precision,
                                   resume=args.resume, device=device, settings=settings,
-                                  save_every=args.save_every, callback=bar)
+                                  save_every=args.save_every, identity_weight=args.identity_weight,
+                                  callback=bar)
     code = early_exit(result, args.lr)
     if code is not None:
         return code
@@ -689,8 +722,8 @@ def _one_content(content) -> Path:
 def from_cli(args, device: torch.device) -> int:
     """Stylise args.content with args.style through the decoder args.adain; PNG + JSON sidecar.
 
-    Reads args.adain, content, style, style_blend, alpha, preserve_color, mask, size, out,
-    max_pixels and precision (absent: auto).
+    Reads args.adain, content, style, style_blend, alpha, preserve_color, mask, size, style_scale,
+    out, max_pixels and precision (absent: auto).
     """
     decoder_path = Path(args.adain or DEFAULT_DECODER)
     content_path = _one_content(args.content)
@@ -704,7 +737,8 @@ def from_cli(args, device: torch.device) -> int:
     decoder, training = load_decoder(decoder_path, device)
     size = args.size or DEFAULT_SIZE
     content = load_image(content_path, size, device, args.max_pixels)
-    styles = [load_image(p, size, device, args.max_pixels, min_side=STRIDE, layer="relu4_1") for p in style_paths]
+    style_side = max(STRIDE, round(size * (args.style_scale or 1.0)))
+    styles = [load_style(p, style_side, device, args.max_pixels) for p in style_paths]
     masks = None
     if args.mask is not None:
         masks = [m.to(device) for m in load_mask(args.mask, tuple(content.shape[-2:]), len(styles), args.max_pixels)]
@@ -719,6 +753,7 @@ def from_cli(args, device: torch.device) -> int:
     summary["style_count"] = len(training.get("style_files", []))
     save_image(img, out, {"mode": "adain", "decoder": str(decoder_path), "content": str(content_path),
                           "styles": [str(p) for p in style_paths], "style_blend": args.style_blend,
+                          "style_size": list(styles[0].shape[-2:]),
                           "alpha": alpha, "preserve_color": args.preserve_color,
                           "mask": str(args.mask) if args.mask else None, "size": list(img.shape[-2:]),
                           "precision": precision, "seconds": seconds, "device": str(device), "training": summary})
@@ -741,6 +776,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=d["size"], help=f"crop side in px (default {d['size']})")
     p.add_argument("--lr", type=float, default=d["lr"], help=f"Adam step size (default {d['lr']:g})")
     p.add_argument("--style-weight", type=float, default=d["style_weight"], help=f"default {d['style_weight']:g}, as in the paper")
+    p.add_argument("--identity-weight", type=float, default=d["identity_weight"],
+                   help=f"pixel loss of decoding each crop's own features (default {d['identity_weight']:g}; 0: the paper)")
     p.add_argument("--width", type=float, default=d["width"], help=f"decoder channels relative to the paper's (default {d['width']:g})")
     p.add_argument("--save-every", type=int, default=d["save_every"], help=f"checkpoint every N steps (default {d['save_every']})")
     p.add_argument("--seed", type=int, default=0, help="seed of the crops (default 0)")
@@ -770,6 +807,8 @@ def _check_numbers(args) -> None:
     for name in ("lr", "style_weight"):
         if not getattr(args, name) > 0 or not math.isfinite(getattr(args, name)):
             raise InputError(f"--{name.replace('_', '-')} must be a positive number, not {getattr(args, name)}")
+    if not args.identity_weight >= 0 or not math.isfinite(args.identity_weight):
+        raise InputError(f"--identity-weight must be a non-negative number, not {args.identity_weight}")
 
 
 def main(argv=None) -> int:

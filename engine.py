@@ -188,7 +188,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
             steps: int = 300, init: str = "content", seed: int = 0,
             content_weight: float = 1.0, style_weight: float = 1e6, tv_weight: float = 0.0,
             hist_weight: float = 0.0, content_layers=content_layers_default,
-            style_layers=style_layers_default, hist_layers=HIST_LAYERS_DEFAULT,
+            style_layers=style_layers_default, hist_layers=HIST_LAYERS_DEFAULT, style_normalize: bool = False,
             style_blend=None, style_masks=None, style_scale: float = 1.0,
             preserve_color: str | None = None, optimizer: str = "lbfgs",
             lr: float | None = None, precision: str = "auto", multiscale: bool | None = None,
@@ -201,7 +201,8 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
     style image's shape). styles: a tensor, a list of tensors, or None (reconstruction).
     size: longest side of the output (default: the content's). Above 256 px the work is done
     coarse to fine. style_masks: one soft mask (1, 1, H, W) per style (spatial control).
-    preserve_color: None, 'luminance' or 'histogram' (see color.py).
+    preserve_color: None, 'luminance' or 'histogram' (see color.py). style_normalize: every
+    style layer's loss relative to its target (see `style_and_content.StyleLoss`).
     init_image: start from this image (resized to the first scale) instead of `init` (video:
     the previous output frame, warped or not). temporal_target, temporal_mask: the previous
     output frame warped to this one and its reliability mask (1, 1, H, W), for the temporal
@@ -264,7 +265,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
         model, losses = build_model(cnn, content_s, styles_s, content_layers=content_layers,
                                     style_layers=style_layers, hist_layers=hist_layers,
                                     style_blend=style_blend, style_masks=masks_s, tv=tv_weight != 0,
-                                    temporal=temporal)
+                                    temporal=temporal, style_normalize=style_normalize)
 
         def report(info, index=index, side=side):
             if callback is not None:

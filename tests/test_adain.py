@@ -101,6 +101,17 @@ def test_training_lowers_the_loss_and_the_decoder_round_trips(encoder, tmp_path)
     assert later["steps"] == 32 and later["seconds"] > settings["seconds"]
 
 
+def test_identity_loss_decodes_each_crops_own_features(encoder, decoder):
+    torch.manual_seed(0)
+    pairs = torch.rand(2, 2, 3, 32, 32)
+    images = torch.cat([pairs[:, 0], pairs[:, 1]])
+    with torch.no_grad():
+        terms = adain.AdaINLoss(encoder, 10.0, identity_weight=5.0)(decoder, pairs)
+        expected = 5.0 * ((decoder(encoder(images)[-1]) - images) ** 2).mean()
+        assert terms["identity"].item() == pytest.approx(expected.item(), rel=1e-4)
+        assert set(adain.AdaINLoss(encoder, 10.0)(decoder, pairs)) == {"content", "style"}
+
+
 def test_bad_decoder_files_are_refused_in_one_line(tmp_path, decoder):
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"PK\x03\x04 not really a zip")
@@ -126,9 +137,11 @@ def test_training_cli_errors_exit_2_with_one_line(tmp_path, capsys):
     assert adain.main(["--train", "--out", str(tmp_path / "dec.txt")]) == 2
     assert adain.main(["--train", "--size", "8", "--out", str(tmp_path / "x.pt")]) == 2
     assert adain.main(["--train", "--resume", "--width", "0.5", "--out", str(tmp_path / "wide.pt")]) == 2
+    assert adain.main(["--train", "--identity-weight", "-1", "--out", str(tmp_path / "x.pt")]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 4 and all(line.startswith("error: ") for line in errors)
+    assert len(errors) == 5 and all(line.startswith("error: ") for line in errors)
     assert "checkpoint" in errors[0] and ".pt" in errors[1] and "--size" in errors[2] and "width 0.25" in errors[3]
+    assert "--identity-weight" in errors[4]
 
 
 def test_alpha_zero_decodes_the_content_features(encoder, decoder):
@@ -198,7 +211,7 @@ def test_colour_preservation(encoder, decoder):
 
 def cli_args(**overrides) -> argparse.Namespace:
     args = dict(adain=None, content=None, style=None, style_blend=None, alpha=1.0, preserve_color=None,
-                mask=None, size=48, out=None, max_pixels=10 ** 7, precision="fp32")
+                mask=None, size=48, out=None, max_pixels=10 ** 7, precision="fp32", style_scale=1.0)
     args.update(overrides)
     return argparse.Namespace(**args)
 
@@ -214,6 +227,12 @@ def test_from_cli_writes_the_image_and_its_sidecar(tiny_images, tmp_path, decode
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["mode"] == "adain" and meta["size"] == [36, 48] and meta["seconds"] > 0
     assert meta["training"]["style_count"] == 2 and "style_files" not in meta["training"]
+    # The style is resized from its file to --size x --style-scale on its longest side.
+    assert max(meta["style_size"]) == 48
+    half = tmp_path / "half.png"
+    adain.from_cli(cli_args(adain=model, content=[content], style=[style], style_scale=0.5, out=half),
+                   torch.device("cpu"))
+    assert max(json.loads(half.with_suffix(".json").read_text())["style_size"]) == 24
     with pytest.raises(InputError, match="not found"):
         adain.from_cli(cli_args(adain=tmp_path / "none.pt", content=[content], style=[style], out=out),
                        torch.device("cpu"))

@@ -54,6 +54,9 @@ def test_part3_transfer_and_save_every(tiny_images, tmp_path):
     meta = json.loads(out.with_suffix(".json").read_text())
     assert set(meta["final_losses"]) >= {"content", "style", "tv", "total"}
     assert meta["settings"]["init"] == "content" and meta["evals"] == 12
+    # Transfer's defaults: rectified style layers, each loss relative to its target.
+    assert meta["settings"]["style_layers"] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert meta["settings"]["style_normalize"] is True and meta["settings"]["style_weight"] == 1e3
     assert sorted(p.name for p in tmp_path.glob("p3_step*.png")) == ["p3_step0005.png", "p3_step0010.png"]
 
 
@@ -80,7 +83,7 @@ def test_inspect_prints_every_layer(tiny_images, capsys):
     (["--style-weight", "abc"], "not a number"),
     (["--steps", "0"], "at least 1"),
     (["--size", "-5"], "at least 1"),
-    (["--size", "8"], "too small for layer conv5_1"),
+    (["--size", "8"], "too small for layer relu5_1"),
     (["--grid", "--part", "1"], "--grid goes with --part 3"),
     (["--style-blend", "1,1"], "2 weights for 1 style"),
 ])
@@ -114,6 +117,14 @@ def test_finished_results_are_reused_only_with_the_same_settings(tiny_images, tm
     assert reusable(job, torch.device("cpu")) is None
     run_job(job, cnn, torch.device("cpu"))
     assert reusable(job, torch.device("cpu"))["evals"] == 3
-    for change in ({"steps": 4}, {"style_weight": 1e5}, {"seed": 1}, {"precision": "bf16"}):
+    for change in ({"steps": 4}, {"style_weight": 1e5}, {"seed": 1}, {"precision": "bf16"},
+                   {"style_normalize": True}):
         other = Job(**{**job.__dict__, **change})
         assert reusable(other, torch.device("cpu")) is None, change
+    # A sidecar from before style_normalize existed was made without it: still reusable as such.
+    sidecar = job.out.with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    del meta["settings"]["style_normalize"]
+    sidecar.write_text(json.dumps(meta))
+    assert reusable(job, torch.device("cpu"))["evals"] == 3
+    assert reusable(Job(**{**job.__dict__, "style_normalize": True}), torch.device("cpu")) is None

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import bells
 import experiments
 import report_site
 import run
@@ -81,6 +82,8 @@ def test_quick_site_builds_with_every_section(site):
     for bell in ("Colour preservation", "Spatial control with masks", "Histogram loss", "Several styles, blended",
                  "Video with temporal consistency"):
         assert f">{bell} (" in html, f"bell {bell!r} missing"
+    if bells.ADAIN_DECODER.exists():
+        assert ">AdaIN: arbitrary style in one pass (" in html and "bell_adain_grid" in html
     assert sum(i["src"].endswith(".gif") for i in page.imgs) >= 2, "both videos are shown"
     assert "conv5_1" in html and "Gram" in html
     print(f"quick site built in {seconds:.1f} s")
@@ -112,7 +115,7 @@ def test_captions_and_tables_quote_the_sidecars(site):
     html = index.read_text(encoding="utf-8")
     results = index.parent / "results"
     metas = [json.loads(p.read_text()) for p in results.rglob("*.json")
-             if not p.name.endswith("_trace.json") and p.parent.name not in ("video", "fast")]
+             if not p.name.endswith("_trace.json") and p.parent.name not in ("video", "fast", "adain")]
     assert len(metas) >= 20
     for meta in metas:
         assert meta["settings"]["size"] == experiments.QUICK.size

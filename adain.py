@@ -152,6 +152,13 @@ class Decoder(nn.Module):
 
     `width` scales the paper's channel counts (256, 128, 64). The output is not squashed:
     the loss sees it as it is (a sigmoid would slow learning at the extremes); callers clamp.
+
+    Departure from PyTorch's default initialisation, which shrinks the signal at each of the
+    nine convolutions: trained from it on pixel reconstruction, the decoder output only the
+    mean colour for 300 steps (pixel MSE 0.036, the mean colour's own 0.039). He-initialised
+    weights on inputs divided by relu4_1's mean activation keep the signal's scale, and the
+    same run reached 0.016 in 400 steps. The last convolution starts near zero with a mid-grey
+    bias, so training starts from a flat grey picture.
     """
 
     def __init__(self, width: float = DEFAULT_WIDTH):
@@ -165,10 +172,16 @@ class Decoder(nn.Module):
             *_conv(c3, c3), *_conv(c3, c3), *_conv(c3, c3), *_conv(c3, c2), _upsample(),
             *_conv(c2, c2), *_conv(c2, c1), _upsample(),
             *_conv(c1, c1), *_conv(c1, 3, relu=False))
+        convs = [m for m in self.net if isinstance(m, nn.Conv2d)]
+        for conv in convs[:-1]:
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+        nn.init.normal_(convs[-1].weight, std=1e-3)
+        nn.init.constant_(convs[-1].bias, 0.45)
         self.to(memory_format=torch.channels_last)  # as the encoder's, for speed
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        return self.net(feat)
+        return self.net(feat / LAYER_SCALES[-1])
 
 
 # ---------------------------------------------------------------------------------------

@@ -183,6 +183,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
             content_weight: float = 1.0, style_weight: float = 1e6, tv_weight: float = 0.0,
             hist_weight: float = 0.0, content_layers=content_layers_default,
             style_layers=style_layers_default, hist_layers=HIST_LAYERS_DEFAULT, style_normalize: bool = False,
+            style_layer_weights: dict[str, float] | None = None,
             style_blend=None, style_masks=None, style_scale: float = 1.0,
             preserve_color: str | None = None, optimizer: str = "lbfgs",
             lr: float | None = None, precision: str = "auto", multiscale: bool | None = None,
@@ -197,6 +198,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
     coarse to fine. style_masks: one soft mask (1, 1, H, W) per style (spatial control).
     preserve_color: None, 'luminance' or 'histogram' (see color.py). style_normalize: every
     style layer's loss relative to its target (see `style_and_content.StyleLoss`).
+    style_layer_weights: {layer: weight} for style layers counted more or less than 1.
     init_image: start from this image (resized to the first scale) instead of `init` (video:
     the previous output frame, warped or not). temporal_target, temporal_mask: the previous
     output frame warped to this one and its reliability mask (1, 1, H, W), for the temporal
@@ -259,7 +261,8 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
         model, losses = build_model(cnn, content_s, styles_s, content_layers=content_layers,
                                     style_layers=style_layers, hist_layers=hist_layers,
                                     style_blend=style_blend, style_masks=masks_s, tv=tv_weight != 0,
-                                    temporal=temporal, style_normalize=style_normalize)
+                                    temporal=temporal, style_normalize=style_normalize,
+                                    style_layer_weights=style_layer_weights)
 
         def report(info, index=index, side=side):
             if callback is not None:

@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 
 from engine import HIST_LAYERS_DEFAULT, Result, resolve_precision, scale_schedule, stylize
-from style_and_content import (LAYER_NAMES, content_layers_default, min_image_side, resolve_layers,
+from style_and_content import (LAYER_NAMES, content_layers_default, min_image_side, resolve_layer, resolve_layers,
                                style_layers_default)
 from utils import (DEFAULT_MAX_PIXELS, InputError, check_writable, load_image, load_mask,
                    plot_losses, read_json, save_image, sidecar_path)
@@ -38,6 +38,7 @@ class Job:
     content_layers: list[str] = field(default_factory=lambda: list(content_layers_default))
     style_layers: list[str] = field(default_factory=lambda: list(style_layers_default))
     style_normalize: bool = False      # each style layer's loss relative to its target
+    style_layer_weights: dict[str, float] = field(default_factory=dict)  # {layer: weight}, others 1
     hist_layers: list[str] = field(default_factory=lambda: list(HIST_LAYERS_DEFAULT))
     style_blend: list[float] | None = None
     mask: Path | None = None           # spatial control: regions for the style images
@@ -57,6 +58,8 @@ class Job:
         self.styles = [Path(s) for s in self.styles]
         self.content_layers = resolve_layers(self.content_layers) if self.content and self.content_weight else []
         self.style_layers = resolve_layers(self.style_layers) if self.styles and self.style_weight else []
+        self.style_layer_weights = ({resolve_layer(k): float(v) for k, v in self.style_layer_weights.items()}
+                                    if self.style_layers else {})
         self.hist_layers = resolve_layers(self.hist_layers) if self.styles and self.hist_weight else []
         self.mask = Path(self.mask) if self.mask else None
         if self.mask and not self.content:
@@ -82,7 +85,7 @@ class Job:
 _MULTISCALE = {"auto": None, "on": True, "off": False}
 # Fields added after results were first cached, with their defaults: a sidecar written
 # before a field existed was made with that default, and stays reusable.
-_ADDED_LATER = {"style_normalize": False}
+_ADDED_LATER = {"style_normalize": False, "style_layer_weights": {}}
 
 
 def losses_path(out: Path) -> Path:
@@ -133,7 +136,8 @@ def run_job(job: Job, cnn, device: torch.device, callback: Callable[[dict], None
                      content_weight=job.content_weight, style_weight=job.style_weight,
                      tv_weight=job.tv_weight, hist_weight=job.hist_weight,
                      content_layers=job.content_layers, style_layers=job.style_layers,
-                     style_normalize=job.style_normalize, hist_layers=job.hist_layers,
+                     style_normalize=job.style_normalize, style_layer_weights=job.style_layer_weights,
+                     hist_layers=job.hist_layers,
                      style_blend=job.style_blend, style_masks=masks,
                      preserve_color=job.preserve_color, style_scale=job.style_scale, optimizer=job.optimizer, lr=job.lr,
                      precision=job.precision, multiscale=_MULTISCALE[job.multiscale],

@@ -19,7 +19,7 @@ from pathlib import Path
 from engine import HIST_LAYERS_DEFAULT, OPTIMIZERS, Result, optimize, resolve_precision
 from jobs import Job, check_out, run_job
 from style_and_content import (FeatureExtractor, build_model, content_layers_default,
-                               resolve_layers, style_layers_default)
+                               resolve_layers, split_layer_weights, style_layers_default)
 from utils import (CONTENT_DIR, DEFAULT_MAX_PIXELS, ROOT, STYLE_DIR, InputError, load_image,
                    load_vgg19, make_sheet, open_image, pick_device, save_image, tensor_to_pil)
 
@@ -29,10 +29,11 @@ GRID_CONTENTS = [CONTENT_DIR / "chenonceau.jpg", CONTENT_DIR / "chelsea.jpg"]
 GRID_STYLES = [STYLE_DIR / "starry_night.jpg", STYLE_DIR / "great_wave.jpg"]
 RESULTS = ROOT / "results"
 # The style layers of transfer (part 3): the rectified outputs, as in Gatys et al.'s Caffe model,
-# where the ReLUs work in place and "conv1_1" names the rectified activations. relu5_1 is left
-# out: with relative losses it counts fully, and its 1/16-scale statistics copy a structured
-# painting's composition over the photo (the Great Wave replaced the cat of chelsea.jpg).
-TRANSFER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+# where the ReLUs work in place and "conv1_1" names the rectified activations. relu5_1 counts a
+# tenth: counted fully (relative losses), its 1/16-scale statistics copy a structured painting's
+# composition over the photo (the Great Wave replaced the cat of chelsea.jpg); left out, they
+# stay far from the painting's (BENCHMARKS.md).
+TRANSFER_STYLE_LAYERS = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1:0.1"
 
 
 def run_optimization(cnn, content_img, style_img, input_img, use_content=True, use_style=True,
@@ -156,8 +157,8 @@ def build_parser() -> Parser:
                    "with several styles, ascending grey levels pick style 1, 2, ...")
     p.add_argument("--content-layer", "--content-layers", dest="content_layers",
                    help=f"comma-separated (default {','.join(content_layers_default)})")
-    p.add_argument("--style-layers", help=f"comma-separated (default {','.join(style_layers_default)}; "
-                   f"part 3: {','.join(TRANSFER_STYLE_LAYERS)})")
+    p.add_argument("--style-layers", help=f"comma-separated, each with an optional :weight, e.g. relu5_1:0.5 "
+                   f"(default {','.join(style_layers_default)}; part 3: {TRANSFER_STYLE_LAYERS})")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
     p.add_argument("--lr", type=positive_float, help="step size (L-BFGS default 1, Adam default 0.02)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
@@ -180,7 +181,7 @@ PART_DEFAULTS = {
     # relative to its target, so each counts alike, and 200 evaluations do as well as 300
     # (BENCHMARKS.md).
     3: dict(init="content", content_weight=1.0, style_weight=1e3, style_normalize=True, steps=200,
-            style_layers=",".join(TRANSFER_STYLE_LAYERS)),
+            style_layers=TRANSFER_STYLE_LAYERS),
 }
 
 
@@ -192,13 +193,14 @@ def settle(args) -> argparse.Namespace:
             setattr(args, key, value)
     args.part = part
     args.size = args.size or 256
-    for flag, given, default in (("--content-layer", args.content_layers, content_layers_default),
-                                 ("--style-layers", args.style_layers, style_layers_default),
-                                 ("--hist-layers", args.hist_layers, HIST_LAYERS_DEFAULT)):
-        layers = resolve_layers(default if given is None else given)
+    args.content_layers = resolve_layers(content_layers_default if args.content_layers is None else args.content_layers)
+    args.style_layers, args.style_layer_weights = split_layer_weights(
+        style_layers_default if args.style_layers is None else args.style_layers)
+    args.hist_layers = resolve_layers(HIST_LAYERS_DEFAULT if args.hist_layers is None else args.hist_layers)
+    for flag, layers in (("--content-layer", args.content_layers), ("--style-layers", args.style_layers),
+                         ("--hist-layers", args.hist_layers)):
         if not layers:
             raise InputError(f"{flag}: no layer names given")
-        setattr(args, flag.lstrip("-").replace("-", "_").replace("content_layer", "content_layers"), layers)
     wants = 2 if args.grid else 1
     if args.grid and part != 3:
         raise InputError("--grid goes with --part 3")

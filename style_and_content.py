@@ -7,6 +7,7 @@ the named VGG layers; the engine sums `weight * module.loss` over the modules it
 from __future__ import annotations
 
 import copy
+import math
 from collections import OrderedDict
 
 import torch
@@ -90,16 +91,18 @@ class StyleLoss(nn.Module):
     With `normalize`, the MSE is divided by the target's mean square: a relative error. The
     Gram entries of relu5_1 are about 10^5 times smaller than those of relu1_1-relu4_1, so
     with plain MSE the deepest layer hardly counts and its statistics stay unmatched.
+    `weight` scales this layer's loss against the other style layers'.
     """
 
     def __init__(self, target_feature: torch.Tensor | None = None, *, target_gram: torch.Tensor | None = None,
-                 mask: torch.Tensor | None = None, normalize: bool = False):
+                 mask: torch.Tensor | None = None, normalize: bool = False, weight: float = 1.0):
         super().__init__()
         if target_gram is None:
             target_gram = gram_matrix(target_feature.detach())
         self.register_buffer("target", target_gram.detach().float())
         self.register_buffer("mask", None if mask is None else mask.detach().float())
-        self.scale = 1.0 / self.target.pow(2).mean().clamp_min(1e-30).item() if normalize else 1.0
+        relative = 1.0 / self.target.pow(2).mean().clamp_min(1e-30).item() if normalize else 1.0
+        self.scale = relative * weight
         self.loss = torch.tensor(0.0)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
@@ -222,6 +225,30 @@ def resolve_layers(names) -> list[str]:
     return [resolve_layer(n) for n in names]
 
 
+def split_layer_weights(spec) -> tuple[list[str], dict[str, float]]:
+    """'relu1_1,relu5_1:0.25' -> (['relu1_1', 'relu5_1'], {'relu5_1': 0.25}).
+
+    A layer's optional ':weight' scales its loss (default 1); names resolve as in
+    `resolve_layers`. Raises InputError for a weight that is not a non-negative number.
+    """
+    if isinstance(spec, str):
+        spec = [n for n in spec.split(",") if n.strip()]
+    layers, weights = [], {}
+    for item in spec:
+        name, _, weight = item.partition(":")
+        name = resolve_layer(name)
+        layers.append(name)
+        if weight:
+            try:
+                value = float(weight)
+            except ValueError:
+                value = -1.0
+            if not value >= 0 or math.isinf(value):
+                raise InputError(f"layer weight must be a non-negative number, not {weight!r} (in {item.strip()!r})")
+            weights[name] = value
+    return layers, weights
+
+
 def min_image_side(layer: str) -> int:
     """Smallest image side for which `layer` still has at least one pixel."""
     pools_before = sum(1 for n in LAYER_NAMES[:LAYER_NAMES.index(layer)] if n.startswith("pool"))
@@ -292,7 +319,7 @@ def _check_size(img: torch.Tensor, layers: list[str], what: str) -> None:
 def build_model(cnn: nn.Module, content_img: torch.Tensor | None, style_imgs, *,
                 content_layers=content_layers_default, style_layers=style_layers_default,
                 style_blend=None, style_masks=None, hist_layers=(), tv: bool = False,
-                temporal=None, style_normalize: bool = False):
+                temporal=None, style_normalize: bool = False, style_layer_weights=None):
     """VGG with loss modules inserted, trimmed after the last one.
 
     style_imgs: one image or a list. Without masks, `style_blend` weights (default equal)
@@ -301,12 +328,17 @@ def build_model(cnn: nn.Module, content_img: torch.Tensor | None, style_imgs, *,
     hist_layers: where to add histogram losses against the style images' activations.
     temporal: (warped previous frame, reliability mask) for a `TemporalLoss` (video).
     style_normalize: each style layer's loss relative to its target (see `StyleLoss`).
+    style_layer_weights: {layer: weight} for style layers that count more or less than 1.
     Returns (model, losses) with losses = {'content', 'style', 'hist', 'tv', 'temporal': [modules]}.
     The targets are computed here once: the optimization loop never recomputes them.
     """
     content_layers = resolve_layers(content_layers)
     style_layers = resolve_layers(style_layers)
     hist_layers = resolve_layers(hist_layers)
+    layer_weights = {resolve_layer(k): float(v) for k, v in (style_layer_weights or {}).items()}
+    stray = sorted(set(layer_weights) - set(style_layers))
+    if stray and style_layers:
+        raise InputError(f"style layer weights for {', '.join(stray)}, which are not style layers")
     if style_imgs is None:
         style_imgs = []
     elif isinstance(style_imgs, torch.Tensor):
@@ -368,7 +400,8 @@ def build_model(cnn: nn.Module, content_img: torch.Tensor | None, style_imgs, *,
             add("content", f"content_loss_{name}", ContentLoss(content_feats[name]))
         for i, (gram, mask) in enumerate(style_targets.get(name, [])):
             suffix = f"_{i}" if style_masks is not None else ""
-            loss = StyleLoss(target_gram=gram, mask=mask, normalize=style_normalize)
+            loss = StyleLoss(target_gram=gram, mask=mask, normalize=style_normalize,
+                             weight=layer_weights.get(name, 1.0))
             add("style", f"style_loss_{name}{suffix}", loss)
         if name in hist_targets:
             add("hist", f"hist_loss_{name}", HistogramLoss(hist_targets[name]))

@@ -11,8 +11,11 @@ Distributed: started under `torchrun`, every process trains a DistributedDataPar
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
+import threading
 import sys
 import time
 from dataclasses import dataclass, field
@@ -108,6 +111,25 @@ def batch_indices(step: int, batch: int, ddp: Distributed) -> list[int]:
     return list(range(start, start + batch))
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM stops training as Ctrl-C does (checkpoint, then export): a run started with
+    `nohup ... &` ignores SIGINT, so `kill` is how such a run gets stopped. Only the main
+    thread can install signal handlers; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str, torch.Tensor]],
           dataset, *, steps: int, batch: int, checkpoint: Path, lr: float = 1e-3,
           precision: str = "fp32", save_every: int = 100, resume: bool = False,
@@ -140,25 +162,26 @@ def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str,
 
     start = time.perf_counter()
     try:
-        while result.step < steps:
-            images = torch.stack([dataset[i] for i in batch_indices(result.step, batch, ddp)]).to(device)
-            with amp:
-                terms = loss_fn(model, images)
-            total = sum(terms.values())
-            if not math.isfinite(total.item()):
-                result.status = "nan"
-                break
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
-            result.step += 1
-            row = {k: v.item() for k, v in terms.items()}
-            row["total"] = total.item()
-            result.history.append(row)
-            if callback is not None and ddp.main:
-                callback({"step": result.step, "steps": steps, "terms": row, "total": row["total"]})
-            if result.step % save_every == 0 or result.step == steps:
-                save()
+        with sigterm_as_interrupt():
+            while result.step < steps:
+                images = torch.stack([dataset[i] for i in batch_indices(result.step, batch, ddp)]).to(device)
+                with amp:
+                    terms = loss_fn(model, images)
+                total = sum(terms.values())
+                if not math.isfinite(total.item()):
+                    result.status = "nan"
+                    break
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                opt.step()
+                result.step += 1
+                row = {k: v.item() for k, v in terms.items()}
+                row["total"] = total.item()
+                result.history.append(row)
+                if callback is not None and ddp.main:
+                    callback({"step": result.step, "steps": steps, "terms": row, "total": row["total"]})
+                if result.step % save_every == 0 or result.step == steps:
+                    save()
     except KeyboardInterrupt:
         result.status = "interrupted"
         save()

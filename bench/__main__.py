@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from engine import optimize  # noqa: E402
 from metrics import Distances  # noqa: E402
 from run import PART_DEFAULTS, TRANSFER_STYLE_LAYERS  # noqa: E402
-from style_and_content import build_model, named_vgg_layers  # noqa: E402
+from style_and_content import build_model, named_vgg_layers, split_layer_weights  # noqa: E402
 from utils import CONTENT_DIR, STYLE_DIR, load_image, load_vgg19  # noqa: E402
 
 CONTENT = CONTENT_DIR / "chenonceau.jpg"
@@ -46,7 +46,8 @@ PY = sys.executable
 
 
 def overhead(cnn, repeats: int) -> None:
-    print(f"\n## Cost of one loss evaluation vs bare VGG-19 forward+backward (to {TRANSFER_STYLE_LAYERS[-1]})")
+    style_layers, layer_weights = split_layer_weights(TRANSFER_STYLE_LAYERS)
+    print(f"\n## Cost of one loss evaluation vs bare VGG-19 forward+backward (to {style_layers[-1]})")
     print(f"part 3's default losses; median over {repeats} rounds after a warm-up, each round one bare pass "
           f"and a 3-evaluation run (its 2nd and 3rd evaluations timed)\n")
     print("| size | precision | bare fwd+bwd (s) | loss evaluation in a run (s) | ratio |")
@@ -55,9 +56,10 @@ def overhead(cnn, repeats: int) -> None:
     for size in (256, 512):
         content = load_image(CONTENT, size)
         style = load_image(STYLE, size)
-        model, losses = build_model(cnn, content, style, style_layers=TRANSFER_STYLE_LAYERS, style_normalize=True)
+        model, losses = build_model(cnn, content, style, style_layers=style_layers, style_normalize=True,
+                                    style_layer_weights=layer_weights)
         layers = named_vgg_layers(cnn)
-        last = [n for n, _ in layers].index(TRANSFER_STYLE_LAYERS[-1])
+        last = [n for n, _ in layers].index(style_layers[-1])
         bare = torch.nn.Sequential(*[m for _, m in layers[:last + 1]])  # as deep as the model
         for precision in ("fp32", "bf16"):
             x = content.clone().requires_grad_(True)
@@ -144,7 +146,9 @@ DEFAULTS_STEPS = [
     ("relu layers, relative, weight 1e4, 300 evals", ["--style-layers", FIVE_RELU, "--style-weight", "1e4",
                                                       "--steps", "300"]),
     ("relu layers, relative, weight 1e3, 200 evals", ["--style-layers", FIVE_RELU]),
-    ("defaults: relu1_1-relu4_1, relative, weight 1e3, 200 evals", []),
+    ("relu1_1-relu4_1 (relu5_1 out), relative, weight 1e3, 200 evals",
+     ["--style-layers", "relu1_1,relu2_1,relu3_1,relu4_1"]),
+    ("defaults: relu5_1 at 0.1, relative, weight 1e3, 200 evals", []),
 ]
 
 
@@ -302,6 +306,7 @@ def main() -> None:
     p.add_argument("--peer-size", type=int, default=384)
     p.add_argument("--pastiche-steps", type=int, default=500)
     p.add_argument("--sizes", default="512,1024")
+    p.add_argument("--keep", type=Path, help="write the pictures to this folder, to look at them (default: discarded)")
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
@@ -313,6 +318,9 @@ def main() -> None:
     dist = Distances(cnn)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            tmp = args.keep
         for section in args.sections:
             if section == "overhead":
                 overhead(cnn, args.repeats)

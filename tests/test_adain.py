@@ -37,6 +37,19 @@ def stripes(h: int, w: int, rgb=(220, 40, 40), period: int = 6, seed: int = 0) -
     return torch.from_numpy(img.clip(0, 1)).permute(2, 0, 1)[None]
 
 
+def test_fresh_decoder_keeps_the_signal_and_starts_grey():
+    torch.manual_seed(0)
+    feat = torch.relu(torch.randn(2, 512, 8, 8) * 12 + 4)  # relu4_1-like: mean ~7
+    dec = adain.Decoder(width=0.125)
+    with torch.no_grad():
+        hidden = dec.net[:-2](feat / adain.LAYER_SCALES[-1])  # before the output convolution
+        out = dec(feat)
+    # He initialisation keeps the activations' scale through eight convolutions (PyTorch's
+    # default init leaves ~0.04 here), while the output starts as flat mid-grey.
+    assert hidden.std().item() > 0.3
+    assert out.mean().item() == pytest.approx(0.45, abs=0.01) and out.std().item() < 0.02
+
+
 def test_adain_gives_the_style_statistics():
     torch.manual_seed(0)
     content = torch.randn(2, 8, 10, 12) * 3 + 1

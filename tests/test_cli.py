@@ -54,8 +54,9 @@ def test_part3_transfer_and_save_every(tiny_images, tmp_path):
     meta = json.loads(out.with_suffix(".json").read_text())
     assert set(meta["final_losses"]) >= {"content", "style", "tv", "total"}
     assert meta["settings"]["init"] == "content" and meta["evals"] == 12
-    # Transfer's defaults: rectified style layers, each loss relative to its target.
-    assert meta["settings"]["style_layers"] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
+    # Transfer's defaults: rectified style layers (relu5_1 at a tenth), each loss relative to its target.
+    assert meta["settings"]["style_layers"] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert meta["settings"]["style_layer_weights"] == {"relu5_1": 0.1}
     assert meta["settings"]["style_normalize"] is True and meta["settings"]["style_weight"] == 1e3
     assert sorted(p.name for p in tmp_path.glob("p3_step*.png")) == ["p3_step0005.png", "p3_step0010.png"]
 
@@ -83,9 +84,10 @@ def test_inspect_prints_every_layer(tiny_images, capsys):
     (["--style-weight", "abc"], "not a number"),
     (["--steps", "0"], "at least 1"),
     (["--size", "-5"], "at least 1"),
-    (["--size", "8"], "too small for layer conv4_2"),
+    (["--size", "8"], "too small for layer relu5_1"),
     (["--grid", "--part", "1"], "--grid goes with --part 3"),
     (["--style-blend", "1,1"], "2 weights for 1 style"),
+    (["--style-layers", "relu1_1,relu5_1:x"], "layer weight must be a non-negative number"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):
     out = tmp_path / "x.png"
@@ -118,13 +120,25 @@ def test_finished_results_are_reused_only_with_the_same_settings(tiny_images, tm
     run_job(job, cnn, torch.device("cpu"))
     assert reusable(job, torch.device("cpu"))["evals"] == 3
     for change in ({"steps": 4}, {"style_weight": 1e5}, {"seed": 1}, {"precision": "bf16"},
-                   {"style_normalize": True}):
+                   {"style_normalize": True}, {"style_layer_weights": {"conv5_1": 0.5}}):
         other = Job(**{**job.__dict__, **change})
         assert reusable(other, torch.device("cpu")) is None, change
     # A sidecar from before style_normalize existed was made without it: still reusable as such.
     sidecar = job.out.with_suffix(".json")
     meta = json.loads(sidecar.read_text())
-    del meta["settings"]["style_normalize"]
+    del meta["settings"]["style_normalize"], meta["settings"]["style_layer_weights"]
     sidecar.write_text(json.dumps(meta))
     assert reusable(job, torch.device("cpu"))["evals"] == 3
     assert reusable(Job(**{**job.__dict__, "style_normalize": True}), torch.device("cpu")) is None
+
+
+def test_style_layer_weights_reach_the_job(tiny_images, tmp_path):
+    content, style = tiny_images
+    part3 = run.settle(run.build_parser().parse_args(["--part", "3"]))
+    assert part3.style_layers[-1] == "relu5_1" and part3.style_layer_weights == {"relu5_1": 0.1}
+    part2 = run.settle(run.build_parser().parse_args(["--part", "2"]))
+    assert part2.style_layer_weights == {}
+    out = tmp_path / "w.png"
+    assert cli("--content", content, "--style", style, "--size", 32, "--steps", 2, "--out", out,
+               "--style-layers", "relu1_1,conv_3:0.5") == 0
+    assert json.loads(out.with_suffix(".json").read_text())["settings"]["style_layer_weights"] == {"conv2_1": 0.5}

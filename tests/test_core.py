@@ -9,7 +9,7 @@ import torchvision
 from conftest import structured
 from style_and_content import (ContentLoss, FeatureExtractor, StyleLoss, TVLoss, build_model,
                                content_layers_default, get_model_and_losses, gram_matrix,
-                               resolve_layer, style_layers_default)
+                               resolve_layer, split_layer_weights, style_layers_default)
 from utils import (CAFFE_MEAN_BGR, ORIGINAL_INPUT_SCALE, CaffePreprocess, InputError,
                    original_weights_file)
 
@@ -85,6 +85,41 @@ def test_normalized_style_loss_is_relative_to_the_target():
     scaled(x * 100)
     assert scaled.loss.item() == pytest.approx(relative.loss.item(), rel=1e-4)
     assert plain.loss.item() != pytest.approx(relative.loss.item(), rel=0.1)
+
+
+def test_style_layer_weight_scales_that_layers_loss():
+    torch.manual_seed(0)
+    target, x = torch.randn(1, 4, 6, 6), torch.randn(1, 4, 6, 6)
+    full, tenth = StyleLoss(target, normalize=True), StyleLoss(target, normalize=True, weight=0.1)
+    full(x), tenth(x)
+    assert full.loss.item() > 0
+    assert tenth.loss.item() == pytest.approx(0.1 * full.loss.item(), rel=1e-6)
+
+
+def test_split_layer_weights():
+    assert split_layer_weights("relu1_1, conv_2,relu5_1:0.25") == (
+        ["relu1_1", "conv1_2", "relu5_1"], {"relu5_1": 0.25})
+    assert split_layer_weights(["relu4_1:0"]) == (["relu4_1"], {"relu4_1": 0.0})
+    for bad in ("relu5_1:abc", "relu5_1:-1", "relu5_1:inf", "relu5_1:nan"):
+        with pytest.raises(InputError, match="layer weight must be a non-negative number"):
+            split_layer_weights(bad)
+    with pytest.raises(InputError, match="unknown layer"):
+        split_layer_weights("relu9_1:0.5")
+
+
+def test_build_model_weights_each_style_layer(cnn):
+    content, style = structured(32, 32), structured(32, 32, seed=1)
+    x = structured(32, 32, seed=2)
+    totals = {}
+    for weight in (1.0, 0.1):
+        model, losses = build_model(cnn, content, style, style_layers=["relu1_1", "relu2_1"],
+                                    style_normalize=True, style_layer_weights={"relu2_1": weight})
+        model(x)
+        totals[weight] = [m.loss.item() for m in losses["style"]]
+    assert totals[0.1][0] == pytest.approx(totals[1.0][0], rel=1e-5)
+    assert totals[0.1][1] == pytest.approx(0.1 * totals[1.0][1], rel=1e-5)
+    with pytest.raises(InputError, match="relu3_1, which are not style layers"):
+        build_model(cnn, content, style, style_layers=["relu1_1"], style_layer_weights={"relu3_1": 0.5})
 
 
 def test_tv_loss_zero_on_flat_positive_on_noise():

@@ -3,6 +3,7 @@ odd sizes keep their shape, bad model files are refused, the CLI end to end, and
 DistributedDataParallel training keeps identical replicas."""
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,25 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
     fresh = torch.nn.Conv2d(3, 3, 1)
     straight = train(fresh, loss_fn, data, steps=8, batch=2, checkpoint=tmp_path / "s.ckpt")
     assert [r["total"] for r in straight.history] == pytest.approx([r["total"] for r in second.history], rel=1e-5)
+
+
+def test_sigterm_stops_training_as_ctrl_c_does(tmp_path):
+    net = torch.nn.Conv2d(3, 3, 1)
+    data = [torch.rand(3, 8, 8) for _ in range(40)]
+    before = signal.getsignal(signal.SIGTERM)
+
+    def loss_fn(model, batch):
+        if len(result_steps) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        result_steps.append(1)
+        return {"mse": model(batch).pow(2).mean()}
+
+    result_steps = []
+    ckpt = tmp_path / "t.ckpt"
+    result = train(net, loss_fn, data, steps=10, batch=2, checkpoint=ckpt, save_every=100)
+    assert result.status == "interrupted" and result.step == 3
+    assert load_checkpoint(ckpt)["step"] == 3
+    assert signal.getsignal(signal.SIGTERM) == before
 
 
 def test_texture_network_seeds_differ(cnn, tiny_images, tmp_path):

@@ -418,8 +418,8 @@ def _textures(cnn, device, quick, out_root, s) -> tuple[Figure, str] | None:
 ADAIN_DECODER = MODELS / "adain_decoder.pt"
 # What the shipped decoder's pictures look like, written after looking at them: update it
 # with the decoder.
-ADAIN_QUALITY = ("the paintings' colours and coarse textures transfer, but shapes are blurred and streaked "
-                 "and fine strokes are missing.")
+ADAIN_QUALITY = ("the photo's shapes survive in the painting's colours, but the decoder is under-trained: "
+                 "blocky, smeared artefacts, and no fine brush strokes.")
 ADAIN_CONTENTS = (CHENONCEAU, CONTENT_DIR / "chelsea.jpg", CONTENT_DIR / "china.jpg")
 ADAIN_STYLES = (STARRY, WAVE, KANDINSKY, STYLE_DIR / "night_cafe.jpg")
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)

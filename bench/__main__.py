@@ -279,11 +279,14 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
     exe = peer_ff_exe()
     for content_path, style_path in ADAIN_PAIRS:
         pair = f"{content_path.stem} x {style_path.stem}"
-        content, style = load_image(content_path, size), adain.load_style(style_path, size)
-        for precision in ("fp32", "bf16"):
+        content = load_image(content_path, size)
+        # The style encoded at the output's size, and at half of it (--style-scale 0.5).
+        for precision, style_side in (("fp32", size), ("bf16", size), ("bf16", size // 2)):
+            style = adain.load_style(style_path, style_side)
             out, secs = ff.timed(adain.stylize, encoder, decoder, content, [style], precision=precision,
                                  repeats=repeats)
-            print(f"| {pair} | AdaIN, {precision} | {secs:.3f} | {dist.content(out, content):.3f} | "
+            label = f"AdaIN, {precision}" + (f", style at {style_side} px" if style_side != size else "")
+            print(f"| {pair} | {label} | {secs:.3f} | {dist.content(out, content):.3f} | "
                   f"{dist.style(out, load_image(style_path)):.3f} |", flush=True)
         opt = tmp / f"opt_{content_path.stem}_{style_path.stem}.png"
         if not opt.exists():

@@ -242,8 +242,8 @@ def split_layer_weights(spec) -> tuple[list[str], dict[str, float]]:
             try:
                 value = float(weight)
             except ValueError:
-                value = -1.0
-            if not value >= 0 or math.isinf(value):
+                value = math.nan
+            if not 0 <= value < math.inf:
                 raise InputError(f"layer weight must be a non-negative number, not {weight!r} (in {item.strip()!r})")
             weights[name] = value
     return layers, weights

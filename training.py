@@ -15,8 +15,8 @@ import contextlib
 import math
 import os
 import signal
-import threading
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

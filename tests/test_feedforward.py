@@ -82,13 +82,14 @@ def test_sigterm_stops_training_as_ctrl_c_does(tmp_path):
     data = [torch.rand(3, 8, 8) for _ in range(40)]
     before = signal.getsignal(signal.SIGTERM)
 
+    calls = []
+
     def loss_fn(model, batch):
-        if len(result_steps) == 3:
+        if len(calls) == 3:  # during the 4th step: steps 1-3 are done
             os.kill(os.getpid(), signal.SIGTERM)
-        result_steps.append(1)
+        calls.append(1)
         return {"mse": model(batch).pow(2).mean()}
 
-    result_steps = []
     ckpt = tmp_path / "t.ckpt"
     result = train(net, loss_fn, data, steps=10, batch=2, checkpoint=ckpt, save_every=100)
     assert result.status == "interrupted" and result.step == 3

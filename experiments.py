@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
+import matplotlib
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
@@ -213,8 +214,13 @@ def ensure(todo: list[tuple[str, Job]], cnn, device, progress=True, need_trace: 
 # Figures
 # ---------------------------------------------------------------------------------------
 
+# Pillow's bundled font has no accented letters ("The Night Café" showed a box); matplotlib,
+# already a dependency, ships DejaVu Sans, which covers Latin-1 and more.
+_LABEL_FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+
+
 def _font(size: int):
-    return ImageFont.load_default(size=size)
+    return ImageFont.truetype(str(_LABEL_FONT), size)
 
 
 def labelled(img: Image.Image, text: str, cell: int) -> Image.Image:

@@ -18,6 +18,7 @@ import time
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -139,6 +140,18 @@ def test_rebuild_reuses_every_result(site, cnn):
     for p, t in stamps.items():
         if p.parent.name != "figures":
             assert p.stat().st_mtime_ns == t, f"{p} was rewritten"
+
+
+def test_labels_draw_accented_letters():
+    """"The Night Café": the é must be a glyph of its own, not the font's missing-glyph box."""
+    def ink(text):
+        img = experiments.labelled(Image.new("RGB", (64, 64), "gray"), text, 200)
+        return np.asarray(img)[64:]
+
+    accented, missing = ink("Café"), ink("Caf\U0010FFFD")
+    assert accented.shape == missing.shape
+    assert (accented != missing).any(), "é is drawn as the missing-glyph box"
+    assert (accented != ink("Cafe")).any()
 
 
 def test_cli_ablate_and_compare_init_wiring(tmp_path, monkeypatch, capsys):

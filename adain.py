@@ -48,7 +48,8 @@ import color
 from engine import autocast_context, resolve_precision
 from jobs import check_out
 from style_and_content import named_vgg_layers
-from training import ProgressBar, TrainResult, early_exit, load_checkpoint, load_network, save_network, train
+from training import (TRAINING_CURVE_SMOOTHING, ProgressBar, TrainResult, early_exit, load_checkpoint,
+                      load_network, save_network, train)
 from training_data import (DEFAULT_CACHE, DEFAULT_OUT as DEFAULT_PHOTOS, IMAGE_SUFFIXES, SHORT_SIDE, RandomCrops,
                            Source, fetch, image_files, image_set, read_rcc)
 from utils import (ROOT, STYLE_DIR, InputError, fit_longest, load_image, load_mask, load_vgg19, pick_device,
@@ -713,7 +714,7 @@ def train_cli(args) -> int:
         print(f"{args.out}: no steps run ({result.step} already done)")
         return 0
     plot_losses(result.history, args.out.with_name(args.out.stem + "_losses.png"), title=args.out.stem,
-                xlabel="training step")
+                xlabel="training step", smooth=TRAINING_CURVE_SMOOTHING)
     rate = (result.step - first_step) / result.seconds
     final = result.history[-1]
     print(f"{args.out}  ({result.step} steps, {result.seconds:.0f} s this sitting, {rate:.3f} steps/s at "

@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from engine import autocast_context
 from jobs import check_out
 from style_and_content import build_model, named_vgg_layers, resolve_layers
-from training import ProgressBar, TrainResult, early_exit, load_network, save_network, train
+from training import (TRAINING_CURVE_SMOOTHING, ProgressBar, TrainResult, early_exit, load_network, save_network,
+                      train)
 from training_data import DEFAULT_OUT as DEFAULT_PHOTOS, RandomCrops, image_files
 from utils import (ROOT, InputError, load_image, load_vgg19, plot_losses, save_image,
                    write_json)
@@ -288,7 +289,7 @@ def train_cli(args, device) -> int:
         write_json(args.out.with_suffix(".json"), {**load_model(args.out)[1], "seconds_this_sitting": result.seconds,
                                                    "status": result.status})
         plot_losses(result.history, args.out.with_name(args.out.stem + "_losses.png"), title=args.out.stem,
-                    xlabel="training step")
+                    xlabel="training step", smooth=TRAINING_CURVE_SMOOTHING)
     print(f"{args.out}  ({result.step} steps, {result.seconds:.0f} s this sitting; "
           f"loss {result.history[-1]['total']:.4g})" if result.history else f"{args.out}: no steps run")
     if result.status == "interrupted":

@@ -30,6 +30,9 @@ from engine import autocast_context
 from utils import InputError, save_torch
 
 CHECKPOINT_FORMAT = "style-transfer-checkpoint/1"
+# Loss curves of training runs: each step's batch is random, so the plots draw a running mean
+# over this many steps above the raw values (utils.plot_losses).
+TRAINING_CURVE_SMOOTHING = 100
 
 
 @dataclass

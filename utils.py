@@ -637,18 +637,31 @@ def read_json(path: str | os.PathLike) -> dict | None:
 # Figures
 # ---------------------------------------------------------------------------------------
 
-def plot_losses(history: list[dict], path: str | os.PathLike, title: str = "", xlabel: str = "loss evaluation") -> Path:
-    """Weighted loss terms per evaluation on a log scale; scale changes marked. Atomic PNG."""
+def plot_losses(history: list[dict], path: str | os.PathLike, title: str = "", xlabel: str = "loss evaluation",
+                smooth: int = 1) -> Path:
+    """Weighted loss terms per evaluation on a log scale; scale changes marked. Atomic PNG.
+
+    smooth > 1 (training, where each step sees a different random batch): the raw terms are
+    drawn faint and their running geometric mean over `smooth` steps on top, so a trend
+    shows through the batch-to-batch spread.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
     keys = [k for k in ("content", "style", "identity", "tv", "hist", "temporal") if any(k in r for r in history)]
-    steps = range(1, len(history) + 1)
+    steps = np.arange(1, len(history) + 1)
+    smoothed = 1 < smooth < len(history)
     for key in keys:
-        values = [max(r.get(key, float("nan")), 1e-12) for r in history]
-        ax.plot(steps, values, label=key, linewidth=1.4)
+        values = np.array([max(r.get(key, float("nan")), 1e-12) for r in history])
+        if not smoothed:
+            ax.plot(steps, values, label=key, linewidth=1.4)
+            continue
+        line, = ax.plot(steps, values, linewidth=0.6, alpha=0.25)
+        mean_log = np.convolve(np.log(values), np.ones(smooth) / smooth, mode="valid")
+        ax.plot(steps[smooth // 2: smooth // 2 + len(mean_log)], np.exp(mean_log), color=line.get_color(),
+                linewidth=1.6, label=f"{key} (mean of {smooth})")
     for i in range(1, len(history)):
         if history[i].get("size") != history[i - 1].get("size"):
             ax.axvline(i + 0.5, color="grey", linestyle=":", linewidth=1)

@@ -18,6 +18,7 @@ import feedforward as ff
 import run
 from training import load_checkpoint, train
 from training_data import RandomCrops, read_rcc
+from utils import plot_losses
 
 
 def photo_folder(tmp_path: Path, count: int = 4) -> Path:
@@ -222,3 +223,11 @@ torch.save({{"params": [p.detach() for p in net.parameters()], "losses": [r["tot
     start = list(ff.TransformerNet(4, 1).parameters())
     assert any(not torch.allclose(a, b) for a, b in zip(start, r0["params"]))
     assert (tmp_path / "d.pt").exists() and load_checkpoint(tmp_path / "d.ckpt")["step"] == 3
+
+
+def test_training_curves_draw_a_running_mean(tmp_path):
+    rng = np.random.default_rng(0)
+    history = [{"content": float(v), "style": float(2 * v)} for v in np.exp(rng.normal(size=300))]
+    raw = plot_losses(history, tmp_path / "raw.png").read_bytes()
+    assert plot_losses(history, tmp_path / "short.png", smooth=300).read_bytes() == raw  # window > run: raw only
+    assert plot_losses(history, tmp_path / "smooth.png", smooth=50).read_bytes() != raw

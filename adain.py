@@ -304,20 +304,29 @@ def train_decoder(encoder: Encoder, dataset, *, out: Path, steps: int, batch: in
                    precision=precision, save_every=save_every, resume=resume, settings=settings,
                    device=device, callback=callback)
     if result.step and result.main:
+        sittings = _earlier_sittings(out, result.first_step) + [
+            {"steps": [result.first_step, result.step], "lr": lr, "seconds": round(result.seconds, 1)}]
         export(decoder, out, {**settings, "steps": result.step,
-                              "seconds": _earlier_seconds(out, resume) + result.seconds,
+                              "seconds": sum(s.get("seconds") or 0.0 for s in sittings), "sittings": sittings,
                               "final_losses": result.history[-1] if result.history else {}})
     return decoder, result
 
 
-def _earlier_seconds(out: Path, resume: bool) -> float:
-    """Training time recorded in the decoder file of the run being resumed (0 otherwise)."""
-    if not resume or not out.is_file():
-        return 0.0
+def _earlier_sittings(out: Path, first_step: int) -> list[dict]:
+    """The training sittings before this one (steps from-to, step size, seconds), read from
+    the decoder file of the run being resumed; decoders exported before sittings were recorded
+    count as one. Unknown values are None."""
+    if not first_step:
+        return []
     try:
-        return float(load_decoder(out)[1].get("seconds", 0.0))
+        earlier = load_decoder(out)[1] if out.is_file() else {}
     except InputError:
-        return 0.0
+        earlier = {}
+    if earlier.get("sittings"):
+        return earlier["sittings"]
+    known = earlier.get("steps") == first_step
+    return [{"steps": [0, first_step], "lr": earlier.get("lr") if known else None,
+             "seconds": earlier.get("seconds") if known else None}]
 
 
 def export(decoder: Decoder, out: Path, settings: dict) -> Path:

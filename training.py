@@ -39,6 +39,7 @@ TRAINING_CURVE_SMOOTHING = 100
 class TrainResult:
     history: list[dict] = field(default_factory=list)   # weighted loss terms per step
     step: int = 0                                        # steps done, resumed ones included
+    first_step: int = 0                                  # where this sitting started
     seconds: float = 0.0                                 # this sitting's wall time
     status: str = "done"                                 # done | interrupted | nan
     main: bool = True                                    # the process that writes files
@@ -154,7 +155,10 @@ def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str,
         state = load_checkpoint(checkpoint)
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["optimizer"])
+        for group in opt.param_groups:  # the saved state carries the old step size; `lr` is this run's
+            group["lr"] = lr
         result.step, result.history = state["step"], state["history"]
+        result.first_step = result.step
     amp = autocast_context(device, precision)
 
     def save():

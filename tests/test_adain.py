@@ -12,7 +12,7 @@ import torch
 import adain
 import color
 from conftest import structured, write_png
-from training import CHECKPOINT_FORMAT
+from training import CHECKPOINT_FORMAT, load_checkpoint
 from utils import InputError, save_torch
 
 
@@ -105,13 +105,17 @@ def test_training_lowers_the_loss_and_the_decoder_round_trips(encoder, tmp_path)
     img = adain.stylize(encoder, loaded, torch.rand(1, 3, 33, 45), torch.rand(1, 3, 24, 24))
     assert img.shape == (1, 3, 33, 45)
 
-    # --resume continues from the checkpoint, and the decoder file keeps the total time.
-    _, resumed = adain.train_decoder(encoder, data, out=out, steps=32, batch=2, lr=2e-3, style_weight=10.0,
+    # --resume continues from the checkpoint at this run's step size; the decoder file keeps
+    # the total time and each sitting.
+    _, resumed = adain.train_decoder(encoder, data, out=out, steps=32, batch=2, lr=1e-3, style_weight=10.0,
                                      width=0.125, precision="fp32", resume=True, device=torch.device("cpu"),
                                      settings={"size": 32})
-    assert resumed.step == 32 and resumed.history[:30] == result.history
+    assert resumed.step == 32 and resumed.first_step == 30 and resumed.history[:30] == result.history
     later = adain.load_decoder(out)[1]
-    assert later["steps"] == 32 and later["seconds"] > settings["seconds"]
+    assert later["steps"] == 32 and later["seconds"] > settings["seconds"] and later["lr"] == 1e-3
+    assert [(s["steps"], s["lr"]) for s in later["sittings"]] == [([0, 30], 2e-3), ([30, 32], 1e-3)]
+    assert later["seconds"] == pytest.approx(sum(s["seconds"] for s in later["sittings"]))
+    assert load_checkpoint(adain.checkpoint_path(out))["optimizer"]["param_groups"][0]["lr"] == 1e-3
 
 
 def test_identity_loss_decodes_each_crops_own_features(encoder, decoder):

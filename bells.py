@@ -440,16 +440,18 @@ def adain_bell(cnn, device, quick, out_root, progress) -> Bell | None:
 
     def one(name: str, content: Path, styles: list[Path], **options) -> tuple[Path, dict]:
         c = load_image(content, size, device)
-        st = [adain.load_style(p, size, device) for p in styles]
+        st = [adain.load_style(p, round(size * adain.STYLE_SCALE), device) for p in styles]
 
         def make():
             out, seconds = ff.timed(adain.stylize, encoder, decoder, c, st, precision=precision,
                                     repeats=3 if quick else 5, **options)
-            return out, {"seconds": seconds, "style": dist.style(out, st[0]), "content": dist.content(out, c)}
+            # Distances as for the optimization below: to the style at the output's size.
+            return out, {"seconds": seconds, "style": dist.style(out, load_image(styles[0], size, device)),
+                         "content": dist.content(out, c)}
 
         path = folder / f"{name}.png"
         settings = {**stamp, "content": content.name, "styles": [p.name for p in styles], "size": size,
-                    "precision": precision, **options}
+                    "style_scale": adain.STYLE_SCALE, "precision": precision, **options}
         return path, cached_output(path, settings, make)
 
     # Contents x unseen styles.
@@ -489,7 +491,8 @@ def adain_bell(cnn, device, quick, out_root, progress) -> Bell | None:
             f"{trained.get('size')} px crops: the project's {trained.get('data', 'training').split('/')[-1]} photos against {styles_seen} paintings and "
             f"patterns from the offline packages, none of them the paintings shown here. That is {paper_share:.1%} "
             f"of the pairs of the authors' training script (160,000 steps of 8 pairs of 256 px crops), and "
-            f"it shows: {ADAIN_QUALITY} At {size} px a transfer takes {min(seconds):.2f}–{max(seconds):.2f} s ({precision}); "
+            f"it shows: {ADAIN_QUALITY} At {size} px (the style encoded at "
+            f"{round(size * adain.STYLE_SCALE)} px, the default) a transfer takes {min(seconds):.2f}–{max(seconds):.2f} s ({precision}); "
             f"on Chenonceau × The Starry Night its style distance is {pair['style']:.2f} and content distance "
             f"{pair['content']:.2f}, against {opt_n['style']:.2f} and {opt_n['content']:.2f} for the optimization "
             f"({opt.meta.get('wall_seconds', 0):.0f} s).")

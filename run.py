@@ -135,7 +135,8 @@ def build_parser() -> Parser:
     p.add_argument("--content", nargs="+", type=Path, help="content photo (two with --grid)")
     p.add_argument("--style", nargs="+", type=Path, help="style image(s); several are blended (two with --grid)")
     p.add_argument("--style-blend", type=float_list, help="blend weights of several styles, e.g. 0.7,0.3")
-    p.add_argument("--style-scale", type=positive_float, default=1.0, help="style image size relative to the output (default 1)")
+    p.add_argument("--style-scale", type=positive_float,
+                   help="style image size relative to the output (default 1; with --adain 0.5)")
     p.add_argument("--size", type=positive_int, help="longest side of the output in px (default 256; "
                    "--fast: the input's; --fast-texture: 512)")
     p.add_argument("--steps", type=positive_int, help="loss evaluations at the coarsest scale (default 200 in part 3, 300 in parts 1 and 2)")
@@ -193,6 +194,7 @@ def settle(args) -> argparse.Namespace:
             setattr(args, key, value)
     args.part = part
     args.size = args.size or 256
+    args.style_scale = args.style_scale or 1.0
     args.content_layers = resolve_layers(content_layers_default if args.content_layers is None else args.content_layers)
     args.style_layers, args.style_layer_weights = split_layer_weights(
         style_layers_default if args.style_layers is None else args.style_layers)

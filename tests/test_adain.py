@@ -228,7 +228,7 @@ def test_colour_preservation(encoder, decoder):
 
 def cli_args(**overrides) -> argparse.Namespace:
     args = dict(adain=None, content=None, style=None, style_blend=None, alpha=1.0, preserve_color=None,
-                mask=None, size=48, out=None, max_pixels=10 ** 7, precision="fp32", style_scale=1.0)
+                mask=None, size=48, out=None, max_pixels=10 ** 7, precision="fp32", style_scale=None)
     args.update(overrides)
     return argparse.Namespace(**args)
 
@@ -244,12 +244,12 @@ def test_from_cli_writes_the_image_and_its_sidecar(tiny_images, tmp_path, decode
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["mode"] == "adain" and meta["size"] == [36, 48] and meta["seconds"] > 0
     assert meta["training"]["style_count"] == 2 and "style_files" not in meta["training"]
-    # The style is resized from its file to --size x --style-scale on its longest side.
-    assert max(meta["style_size"]) == 48
-    half = tmp_path / "half.png"
-    adain.from_cli(cli_args(adain=model, content=[content], style=[style], style_scale=0.5, out=half),
+    # The style is resized from its file to --size x --style-scale (default 0.5) on its longest side.
+    assert max(meta["style_size"]) == 24
+    full = tmp_path / "full.png"
+    adain.from_cli(cli_args(adain=model, content=[content], style=[style], style_scale=1.0, out=full),
                    torch.device("cpu"))
-    assert max(json.loads(half.with_suffix(".json").read_text())["style_size"]) == 24
+    assert max(json.loads(full.with_suffix(".json").read_text())["style_size"]) == 48
     with pytest.raises(InputError, match="not found"):
         adain.from_cli(cli_args(adain=tmp_path / "none.pt", content=[content], style=[style], out=out),
                        torch.device("cpu"))

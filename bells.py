@@ -419,7 +419,7 @@ ADAIN_DECODER = MODELS / "adain_decoder.pt"
 # What the shipped decoder's pictures look like, written after looking at them: update it
 # with the decoder.
 ADAIN_QUALITY = ("the photo's shapes survive in the painting's colours, but the decoder is under-trained: "
-                 "blocky, smeared artefacts, and no fine brush strokes.")
+                 "a fine lattice of artefacts in textured areas, and no real brush strokes.")
 ADAIN_CONTENTS = (CHENONCEAU, CONTENT_DIR / "chelsea.jpg", CONTENT_DIR / "china.jpg")
 ADAIN_STYLES = (STARRY, WAVE, KANDINSKY, STYLE_DIR / "night_cafe.jpg")
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)

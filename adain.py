@@ -67,8 +67,8 @@ DEFAULT_WIDTH = 0.5
 DEFAULT_SIZE = 512
 # The style is encoded at half the output's size unless --style-scale says otherwise. AdaIN
 # keeps only relu4_1's channel means and deviations, and these barely change with the scale:
-# at 512 px the pictures look the same with the style at 256 or 512 px (style distance 0.57
-# against 0.56), and the transfer takes a third less time (0.41 s against 0.60 s, bf16).
+# at 512 px the pictures look the same with the style at 256 or 512 px (style distance 0.582
+# against 0.576 on chenonceau x starry_night), in a third less time (0.37 s against 0.58 s, bf16).
 STYLE_SCALE = 0.5
 # relu4_1 sits behind three 2x poolings: images are padded to a multiple of this.
 STRIDE = 8

@@ -700,10 +700,9 @@ def train_cli(args) -> int:
     if args.resume and not checkpoint_path(args.out).exists():
         raise InputError(f"--resume: no checkpoint {checkpoint_path(args.out)} to resume from")
     check_out(args.out, [])
-    first_step = 0
     if args.resume:
         state = load_checkpoint(checkpoint_path(args.out))
-        first_step, trained_width = state["step"], state["settings"].get("width", args.width)
+        trained_width = state["settings"].get("width", args.width)
         if trained_width != args.width:
             raise InputError(f"--resume: the checkpoint's decoder has width {trained_width:g}, not {args.width:g}")
     device = pick_device(args.device)
@@ -724,12 +723,12 @@ def train_cli(args) -> int:
     code = early_exit(result, args.lr)
     if code is not None:
         return code
-    if result.step == first_step:
+    if result.step == result.first_step:
         print(f"{args.out}: no steps run ({result.step} already done)")
         return 0
     plot_losses(result.history, args.out.with_name(args.out.stem + "_losses.png"), title=args.out.stem,
                 xlabel="training step", smooth=TRAINING_CURVE_SMOOTHING)
-    rate = (result.step - first_step) / result.seconds
+    rate = (result.step - result.first_step) / result.seconds
     final = result.history[-1]
     print(f"{args.out}  ({result.step} steps, {result.seconds:.0f} s this sitting, {rate:.3f} steps/s at "
           f"{args.size} px x {args.batch}; content {final['content']:.4g}, style {final['style']:.4g})")

@@ -16,12 +16,17 @@ import sys
 from pathlib import Path
 
 
-from engine import HIST_LAYERS_DEFAULT, OPTIMIZERS, Result, optimize, resolve_precision
-from jobs import Job, check_out, run_job
+from stylekit.optim.engine import HIST_LAYERS_DEFAULT, OPTIMIZERS, Result, optimize
+from stylekit.base.device import resolve_precision
+from stylekit.optim.jobs import Job, check_out, run_job
 from style_and_content import (FeatureExtractor, build_model, content_layers_default,
                                resolve_layers, split_layer_weights, style_layers_default)
-from utils import (CONTENT_DIR, DEFAULT_MAX_PIXELS, ROOT, STYLE_DIR, InputError, load_image,
-                   load_vgg19, make_sheet, open_image, pick_device, save_image, tensor_to_pil)
+from stylekit.base.paths import CONTENT_DIR, ROOT, STYLE_DIR
+from stylekit.base.images import DEFAULT_MAX_PIXELS, open_image, tensor_to_pil
+from stylekit.base.errors import InputError
+from utils import load_image, load_vgg19, save_image
+from stylekit.base.figures import make_sheet
+from stylekit.base.device import pick_device
 
 DEFAULT_CONTENT = CONTENT_DIR / "chenonceau.jpg"
 DEFAULT_STYLE = STYLE_DIR / "starry_night.jpg"
@@ -327,18 +332,18 @@ def main(argv=None) -> int:
         device = pick_device(args.device)
         args.precision = resolve_precision(args.precision, device)
         if args.train_fast or args.train_texture or args.fast or args.fast_texture:
-            import feedforward  # trained networks: callers of the core, not imported by it
+            from stylekit.nets import feedforward
             return feedforward.from_cli(args, device)
         if args.adain:
-            import adain
+            from stylekit.nets import adain
             return adain.from_cli(args, device)
         args = settle(args)
         cnn = load_vgg19(args.weights, device)
         if args.video:
-            import video  # video style transfer: a caller of the engine, not imported by it
+            from stylekit.video import stylize as video
             return video.from_cli(args, cnn, device)
         if args.report or args.ablate or args.compare_init:
-            import report_site  # the experiments and the site: callers of jobs.py, not imported by it
+            from stylekit.report import site as report_site
             return report_site.from_cli(args, cnn, device)
         if args.inspect:
             return inspect(args, cnn, device)

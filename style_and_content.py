@@ -14,7 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from utils import CaffePreprocess, ImageNetNormalize, InputError, vgg19_layer_names
+from utils import CaffePreprocess, ImageNetNormalize, vgg19_layer_names
+from stylekit.base.errors import InputError
 
 content_layers_default = ['conv4_2']
 style_layers_default = ['conv1_1', 'conv2_1', 'conv3_1', 'conv4_1', 'conv5_1']

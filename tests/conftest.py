@@ -9,7 +9,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from utils import load_vgg19  # noqa: E402
+from utils import load_vgg19
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-import adain
-import color
+from stylekit.nets import adain
+from stylekit.optim import color
 from conftest import structured, write_png
-from training import CHECKPOINT_FORMAT, load_checkpoint
-from utils import InputError, save_torch
+from stylekit.nets.training import CHECKPOINT_FORMAT, load_checkpoint
+from stylekit.base.errors import InputError
+from stylekit.base.files import save_torch
 
 
 @pytest.fixture(scope="module")

@@ -113,7 +113,7 @@ def test_subprocess_exit_code_and_no_traceback(tmp_path):
 
 
 def test_finished_results_are_reused_only_with_the_same_settings(tiny_images, tmp_path, cnn):
-    from jobs import Job, reusable, run_job
+    from stylekit.optim.jobs import Job, reusable, run_job
     content, style = tiny_images
     job = Job(out=tmp_path / "r.png", content=content, styles=[style], size=32, steps=3, precision="fp32")
     assert reusable(job, torch.device("cpu")) is None

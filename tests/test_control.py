@@ -4,11 +4,11 @@ import pytest
 import torch
 from PIL import Image
 
-import color
+from stylekit.optim import color
 from conftest import structured
-from engine import stylize
+from stylekit.optim.engine import stylize
 from style_and_content import HistogramLoss, build_model, masked_gram_matrix, gram_matrix
-from utils import load_mask
+from stylekit.base.images import load_mask
 
 
 def painting(h=64, w=64):

@@ -10,8 +10,8 @@ from conftest import structured
 from style_and_content import (ContentLoss, FeatureExtractor, StyleLoss, TVLoss, build_model,
                                content_layers_default, get_model_and_losses, gram_matrix,
                                resolve_layer, split_layer_weights, style_layers_default)
-from utils import (CAFFE_MEAN_BGR, ORIGINAL_INPUT_SCALE, CaffePreprocess, InputError,
-                   original_weights_file)
+from utils import CAFFE_MEAN_BGR, ORIGINAL_INPUT_SCALE, CaffePreprocess, original_weights_file
+from stylekit.base.errors import InputError
 
 
 def test_gram_matches_hand_computation():

@@ -14,11 +14,11 @@ import torch
 from PIL import Image
 
 from conftest import ROOT, structured, write_png
-import feedforward as ff
+from stylekit.nets import feedforward as ff
 import run
-from training import load_checkpoint, train
-from training_data import RandomCrops, read_rcc
-from utils import plot_losses
+from stylekit.nets.training import load_checkpoint, train
+from stylekit.nets.data import RandomCrops, read_rcc
+from stylekit.base.figures import plot_losses
 
 
 def photo_folder(tmp_path: Path, count: int = 4) -> Path:
@@ -197,8 +197,8 @@ import os, sys
 from pathlib import Path
 import torch
 sys.path.insert(0, {str(ROOT)!r})
-import feedforward as ff
-from training_data import RandomCrops, image_files
+from stylekit.nets import feedforward as ff
+from stylekit.nets.data import RandomCrops, image_files
 from utils import load_vgg19, load_image
 
 rank = int(os.environ["RANK"])

@@ -12,8 +12,10 @@ from PIL import Image, ImageCms
 
 from conftest import structured
 import run
-import utils
-from utils import InputError, load_image, open_image
+from stylekit.base.images import DEFAULT_MAX_PIXELS
+from stylekit.base.errors import InputError
+from utils import load_image
+from stylekit.base.images import open_image
 
 
 @pytest.fixture(autouse=True)
@@ -143,7 +145,7 @@ def test_pixel_limit_checked_before_decoding(tmp_path):
     Image.new("1", (12000, 12000)).save(tmp_path / "bomb.png")
     with pytest.raises(InputError, match=r"12000x12000 = 144,000,000 pixels, more than the limit of 1,000,000"):
         open_image(tmp_path / "bomb.png", max_pixels=1_000_000)
-    assert Image.MAX_IMAGE_PIXELS == utils.DEFAULT_MAX_PIXELS  # restored afterwards
+    assert Image.MAX_IMAGE_PIXELS == DEFAULT_MAX_PIXELS  # restored afterwards
 
 
 def test_tiny_image_refused_naming_the_minimum(tmp_path):

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from conftest import structured
-from engine import optimize, scale_schedule, stylize
+from stylekit.optim.engine import optimize, scale_schedule, stylize
 from run import run_optimization
 from style_and_content import build_model, get_model_and_losses
-from utils import noise_like
+from stylekit.base.images import noise_like
 
 
 def content_loss_of(cnn, content, img, layer="conv3_1"):

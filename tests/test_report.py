@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import bells
-import experiments
-import report_site
+from stylekit.report import bells
+from stylekit.report import experiments
+from stylekit.report import site as report_site
 import run
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -21,7 +21,12 @@ from PIL import Image
 from conftest import ROOT, structured
 import run
 import utils
-from utils import InputError, open_image, read_json, save_image, sidecar_path, write_json
+from stylekit.base import files
+from stylekit.base.images import tensor_to_pil
+from stylekit.base.errors import InputError
+from stylekit.base.images import open_image
+from stylekit.base.files import read_json, sidecar_path, write_json
+from utils import save_image
 
 
 @pytest.fixture
@@ -68,7 +73,7 @@ def failing_after(n, exc, real):
 def test_failed_save_keeps_old_output(old_output, monkeypatch, exc, nth):
     """A failure once a temporary file is open: no new file, no temp file, the old pair intact."""
     out, old_png, old_json, new = old_output
-    monkeypatch.setattr(utils.os, "fsync", failing_after(nth, exc, os.fsync))
+    monkeypatch.setattr(files.os, "fsync", failing_after(nth, exc, os.fsync))
     with pytest.raises(InputError if isinstance(exc, OSError) else KeyboardInterrupt) as info:
         save_image(new, out, {"run": "new"})
     if isinstance(exc, OSError):
@@ -79,7 +84,7 @@ def test_failed_save_keeps_old_output(old_output, monkeypatch, exc, nth):
 
 def test_failed_save_of_a_new_output_leaves_nothing(tmp_path, monkeypatch):
     out = tmp_path / "new" / "out.png"
-    monkeypatch.setattr(utils.os, "fsync", failing_after(1, KeyboardInterrupt(), os.fsync))
+    monkeypatch.setattr(files.os, "fsync", failing_after(1, KeyboardInterrupt(), os.fsync))
     with pytest.raises(KeyboardInterrupt):
         save_image(structured(8, 8), out, {"run": "new"})
     assert list(out.parent.iterdir()) == []
@@ -98,7 +103,7 @@ def test_failed_rename_never_leaves_a_stale_sidecar(old_output, monkeypatch, fai
         if Path(dst) == target:
             raise exc
         return real(src, dst)
-    monkeypatch.setattr(utils.os, "replace", replace)
+    monkeypatch.setattr(files.os, "replace", replace)
     with pytest.raises(InputError if isinstance(exc, OSError) else KeyboardInterrupt):
         save_image(new, out, {"run": "new"})
     if fails == "image":
@@ -134,14 +139,14 @@ def test_unwritable_outputs_are_input_errors(tmp_path):
     with pytest.raises(InputError, match=r"cannot write .*file.png/out.png: .*file.png is a file, not a folder"):
         save_image(structured(8, 8), tmp_path / "file.png" / "out.png")
     with pytest.raises(InputError, match="is a file, not a folder"):
-        utils.check_writable(tmp_path / "file.png" / "sub" / "out.png")
+        files.check_writable(tmp_path / "file.png" / "sub" / "out.png")
     (tmp_path / "dir.png").mkdir()
     with pytest.raises(InputError, match=r"cannot write .*dir.png"):
         save_image(structured(8, 8), tmp_path / "dir.png")
     with pytest.raises(InputError, match="is a directory"):
-        utils.check_writable(tmp_path / "dir.png")
+        files.check_writable(tmp_path / "dir.png")
     assert temp_files(tmp_path) == [] and (tmp_path / "file.png").read_bytes() == b"x"
-    utils.check_writable(tmp_path / "new" / "out.png")  # fine, and leaves no file behind
+    files.check_writable(tmp_path / "new" / "out.png")  # fine, and leaves no file behind
     assert list((tmp_path / "new").iterdir()) == []
 
 
@@ -251,7 +256,7 @@ def test_nan_loss_keeps_last_finite_image_and_names_the_weight(tiny_images, tmp_
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["status"] == "nan" and meta["evals"] == 0
     # the last finite image: here the start, the content image itself
-    start = utils.tensor_to_pil(utils.load_image(content, 32))
+    start = tensor_to_pil(utils.load_image(content, 32))
     assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), np.asarray(start))
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from conftest import ROOT
 import run
-import video
+from stylekit.video import stylize as video
 from style_and_content import TemporalLoss, build_model
 
 SHIFT, SIDE, X0, Y0 = 3, 32, 12, 24
@@ -108,8 +108,8 @@ def test_build_model_adds_temporal_before_the_vgg(cnn):
 
 
 def test_stylize_init_image_and_temporal_arguments(cnn):
-    from engine import stylize
-    from utils import InputError
+    from stylekit.optim.engine import stylize
+    from stylekit.base.errors import InputError
     content, start = torch.rand(1, 3, 32, 40), torch.rand(1, 3, 32, 40)
     res = stylize(cnn, content, content, steps=1, init_image=start)
     assert torch.equal(res.image, start)        # the one evaluation is of the given image

@@ -26,8 +26,9 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from engine import autocast_context
-from utils import InputError, save_torch
+from stylekit.base.device import autocast_context
+from stylekit.base.errors import InputError
+from stylekit.base.files import save_torch
 
 CHECKPOINT_FORMAT = "style-transfer-checkpoint/1"
 # Loss curves of training runs: each step's batch is random, so the plots draw a running mean

@@ -44,16 +44,20 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-import color
-from engine import autocast_context, resolve_precision
-from jobs import check_out
+from stylekit.optim import color
+from stylekit.base.device import autocast_context, resolve_precision
+from stylekit.optim.jobs import check_out
 from style_and_content import named_vgg_layers
-from training import (TRAINING_CURVE_SMOOTHING, ProgressBar, TrainResult, early_exit, load_checkpoint,
-                      load_network, save_network, train)
-from training_data import (DEFAULT_CACHE, DEFAULT_OUT as DEFAULT_PHOTOS, IMAGE_SUFFIXES, SHORT_SIDE, RandomCrops,
-                           Source, fetch, image_files, image_set, read_rcc)
-from utils import (ROOT, STYLE_DIR, InputError, fit_longest, load_image, load_mask, load_vgg19, pick_device,
-                   plot_losses, resize_tensor, save_image)
+from stylekit.nets.training import (TRAINING_CURVE_SMOOTHING, ProgressBar, TrainResult, early_exit,
+                                    load_checkpoint, load_network, save_network, train)
+from stylekit.nets.data import (DEFAULT_CACHE, DEFAULT_OUT as DEFAULT_PHOTOS, IMAGE_SUFFIXES, SHORT_SIDE,
+                                RandomCrops, Source, fetch, image_files, image_set, read_rcc)
+from stylekit.base.paths import ROOT, STYLE_DIR
+from stylekit.base.errors import InputError
+from stylekit.base.images import fit_longest, load_mask, resize_tensor
+from utils import load_image, load_vgg19, save_image
+from stylekit.base.device import pick_device
+from stylekit.base.figures import plot_losses
 
 MODEL_FORMAT = "style-transfer-adain-decoder/1"
 DEFAULT_DECODER = ROOT / "models" / "adain_decoder.pt"

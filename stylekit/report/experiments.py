@@ -24,10 +24,14 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from jobs import Job, losses_path, reusable, run_job
+from stylekit.optim.jobs import Job, losses_path, reusable, run_job
 from style_and_content import FeatureExtractor, content_layers_default, style_layers_default
-from utils import (CONTENT_DIR, ROOT, STYLE_DIR, InputError, load_image, make_sheet, open_image,
-                   read_json, save_image, sidecar_path, write_json)
+from stylekit.base.paths import CONTENT_DIR, ROOT, STYLE_DIR
+from stylekit.base.errors import InputError
+from utils import load_image, save_image
+from stylekit.base.figures import make_sheet
+from stylekit.base.images import open_image
+from stylekit.base.files import read_json, sidecar_path, write_json
 
 REPORT_RESULTS = ROOT / "results" / "report"
 
@@ -568,7 +572,7 @@ def part3_compare_init(cnn, device, quick: bool = False, out_root: Path = REPORT
     numbers["time_to_match"] = _time_to_reach(runs[1], _loss(c, "total"))
     numbers["content_run_reaches_noise_final"] = _time_to_reach(runs[0], _loss(n, "total"))
     # Neutral distances (plain VGG-19, not the optimized objective): see metrics.py.
-    from metrics import Distances
+    from stylekit.optim.metrics import Distances
     dist = Distances(cnn)
     for init, r in zip(("content", "noise"), runs):
         numbers[init].update(dist.of_files(r.image, content, style))

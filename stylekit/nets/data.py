@@ -34,7 +34,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from utils import ROOT, InputError, pil_to_tensor
+from stylekit.base.paths import ROOT
+from stylekit.base.errors import InputError
+from stylekit.base.images import pil_to_tensor
 
 DEFAULT_OUT = ROOT / "data" / "photos"
 DEFAULT_CACHE = ROOT / "data" / "cache"

@@ -20,12 +20,15 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from PIL import Image
 
-import bells as bw
-import experiments as ex
-from utils import ROOT, InputError, load_vgg19, pick_device
+from stylekit.report import bells as bw
+from stylekit.report import experiments as ex
+from stylekit.base.paths import ROOT
+from stylekit.base.errors import InputError
+from utils import load_vgg19
+from stylekit.base.device import pick_device
 
 REPORT_DIR = ROOT / "report"
-TEMPLATES = ROOT / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 JPEG_QUALITY = 85
 
 

@@ -26,14 +26,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine import autocast_context
-from jobs import check_out
+from stylekit.base.device import autocast_context
+from stylekit.optim.jobs import check_out
 from style_and_content import build_model, named_vgg_layers, resolve_layers
-from training import (TRAINING_CURVE_SMOOTHING, ProgressBar, TrainResult, early_exit, load_network, save_network,
-                      train)
-from training_data import DEFAULT_OUT as DEFAULT_PHOTOS, RandomCrops, image_files
-from utils import (ROOT, InputError, load_image, load_vgg19, plot_losses, save_image,
-                   write_json)
+from stylekit.nets.training import (TRAINING_CURVE_SMOOTHING, ProgressBar, TrainResult, early_exit,
+                                    load_network, save_network, train)
+from stylekit.nets.data import DEFAULT_OUT as DEFAULT_PHOTOS, RandomCrops, image_files
+from stylekit.base.paths import ROOT
+from stylekit.base.errors import InputError
+from utils import load_image, load_vgg19, save_image
+from stylekit.base.figures import plot_losses
+from stylekit.base.files import write_json
 
 MODEL_FORMAT = "style-transfer-feedforward/1"
 CONTENT_LAYERS = ("relu2_2",)

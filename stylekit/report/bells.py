@@ -15,16 +15,20 @@ import numpy as np
 import torch
 from PIL import Image
 
-import color
-import experiments as ex
-import feedforward as ff
-import video
-from engine import resolve_precision
-from experiments import Figure, ensure, fmt_num, labelled, scale_for, settings_text, title
-from jobs import Job
-from metrics import Distances
+from stylekit.optim import color
+from stylekit.report import experiments as ex
+from stylekit.nets import feedforward as ff
+from stylekit.video import stylize as video
+from stylekit.base.device import resolve_precision
+from stylekit.report.experiments import Figure, ensure, fmt_num, labelled, scale_for, settings_text, title
+from stylekit.optim.jobs import Job
+from stylekit.optim.metrics import Distances
 from style_and_content import FeatureExtractor, HistogramLoss
-from utils import CONTENT_DIR, ROOT, STYLE_DIR, load_image, make_sheet, open_image, read_json, save_image, write_json
+from stylekit.base.paths import CONTENT_DIR, ROOT, STYLE_DIR
+from utils import load_image, save_image
+from stylekit.base.figures import make_sheet
+from stylekit.base.images import open_image
+from stylekit.base.files import read_json, write_json
 
 MODELS = ROOT / "models"
 CHENONCEAU = CONTENT_DIR / "chenonceau.jpg"
@@ -428,7 +432,7 @@ ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 def adain_bell(cnn, device, quick, out_root, progress) -> Bell | None:
     if not ADAIN_DECODER.exists():
         return None
-    import adain
+    from stylekit.nets import adain
     s = scale_for(quick)
     size, steps = _fast_sizes(quick)
     precision = resolve_precision("auto", device)

@@ -33,10 +33,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine import stylize
-from jobs import check_out
-from utils import (CONTENT_DIR, ROOT, InputError, check_writable, load_image, open_image,
-                   write_json)
+from stylekit.optim.engine import stylize
+from stylekit.optim.jobs import check_out
+from stylekit.base.paths import CONTENT_DIR, ROOT
+from stylekit.base.errors import InputError
+from stylekit.base.files import check_writable, write_json
+from utils import load_image
+from stylekit.base.images import open_image
 
 # Temporal loss weight: the pixel-space MSE to the warped previous frame, over reliable pixels.
 TEMPORAL_WEIGHT = 1e3
@@ -379,7 +382,7 @@ def stylize_video(cnn, frames: list[np.ndarray], styles, *, steps: int = 300, la
 
 def style_distance(cnn, outputs: list[np.ndarray], style: torch.Tensor) -> float:
     """Mean over frames of metrics.Distances' style distance to `style`."""
-    from metrics import Distances
+    from stylekit.optim.metrics import Distances
     d = Distances(cnn)
     device = style.device
     return float(np.mean([d.style(to_tensor(f, device), style) for f in outputs]))

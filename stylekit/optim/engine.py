@@ -12,7 +12,6 @@ an image. Departures from the textbook loop, and why:
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -21,9 +20,11 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-import color
+from stylekit.optim import color
 from style_and_content import build_model, content_layers_default, style_layers_default
-from utils import InputError, bf16_supported, fit_longest, noise_like, resize_tensor
+from stylekit.base.errors import InputError
+from stylekit.base.device import autocast_context, resolve_precision
+from stylekit.base.images import fit_longest, noise_like, resize_tensor
 
 OPTIMIZERS = ("lbfgs", "adam")
 # Risser et al. 2017 put their histogram losses at relu1_1 and relu4_1.
@@ -52,21 +53,6 @@ class _Stop(Exception):
     def __init__(self, status: str, message: str = ""):
         super().__init__(message)
         self.status, self.message = status, message
-
-
-def autocast_context(device: torch.device, precision: str):
-    """bf16 autocast for the VGG convolutions; the losses compute in fp32 themselves."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    if precision == "auto":
-        return "bf16" if bf16_supported(device) else "fp32"
-    if precision not in ("fp32", "bf16"):
-        raise InputError(f"--precision must be auto, fp32 or bf16, not {precision!r}")
-    return precision
 
 
 def optimize(model: nn.Module, losses: dict[str, list[nn.Module]], weights: dict[str, float],

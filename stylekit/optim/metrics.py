@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 
 from style_and_content import gram_matrix
-from utils import fit_longest, load_image, resize_tensor
+from stylekit.base.images import fit_longest, resize_tensor
+from utils import load_image
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

@@ -14,11 +14,15 @@ from typing import Callable
 
 import torch
 
-from engine import HIST_LAYERS_DEFAULT, Result, resolve_precision, scale_schedule, stylize
+from stylekit.optim.engine import HIST_LAYERS_DEFAULT, Result, scale_schedule, stylize
+from stylekit.base.device import resolve_precision
 from style_and_content import (LAYER_NAMES, content_layers_default, min_image_side, resolve_layer, resolve_layers,
                                style_layers_default)
-from utils import (DEFAULT_MAX_PIXELS, InputError, check_writable, load_image, load_mask,
-                   plot_losses, read_json, save_image, sidecar_path)
+from stylekit.base.images import DEFAULT_MAX_PIXELS, load_mask
+from stylekit.base.errors import InputError
+from stylekit.base.files import check_writable, read_json, sidecar_path
+from utils import load_image, save_image
+from stylekit.base.figures import plot_losses
 
 
 @dataclass

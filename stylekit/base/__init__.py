@@ -1,0 +1,1 @@
+"""The bottom of the import graph: errors, paths, devices, image and file I/O, figures, progress."""

@@ -1,0 +1,15 @@
+"""Bad input, and short reasons for the messages that report it."""
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad user input. Every front end prints it as one `error: ...` line and exits with code 2."""
+
+
+def reason(exc: BaseException) -> str:
+    """The first line of an exception's message, short, or its type's name."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."

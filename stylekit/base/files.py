@@ -1,0 +1,171 @@
+"""Files out: atomic writes (never a half-written file), JSON sidecars, torch files."""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import InputError, reason
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def cannot_write(path: Path, exc: BaseException) -> InputError:
+    for parent in path.parents:  # 'results/x.png/out.png' where results/x.png is a file
+        if parent.exists():
+            if not parent.is_dir():
+                return InputError(f"cannot write {path}: {parent} is a file, not a folder")
+            break
+    return InputError(f"cannot write {path}: {reason(exc)}")
+
+
+def write_temp(path: Path, data: bytes) -> Path:
+    """`data` in a new temporary file beside `path` (folders created), on disk; its path.
+
+    Permissions are those of a plain new file (umask), not mkstemp's private 0600.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:80]}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise cannot_write(path, exc) from None
+        raise
+    return Path(tmp)
+
+
+def commit(tmp: Path, path: Path) -> None:
+    """Rename a finished temporary file onto `path` (atomic on POSIX); the caller cleans up."""
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+
+
+def move_aside(path: Path) -> Path | None:
+    """Rename an existing file to a temporary name beside it (None if there is none)."""
+    if not os.path.lexists(path):
+        return None
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a directory")
+    try:
+        fd, aside = tempfile.mkstemp(prefix=f".{path.name[:80]}.", suffix=".old.tmp", dir=path.parent)
+        os.close(fd)
+        os.replace(path, aside)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+    return Path(aside)
+
+
+def sync_dir(folder: Path) -> None:
+    """Make renames in `folder` durable (best effort)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: never a half-written file.
+
+    Raises InputError (one line) when the file cannot be written.
+    """
+    path = Path(path)
+    tmp = write_temp(path, data)
+    try:
+        commit(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # still there only if the rename failed
+    sync_dir(path.parent)
+
+
+def save_torch(obj, path: str | os.PathLike) -> Path:
+    """`torch.save` with the same atomic write as the images: never a half-written model."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write(Path(path), buffer.getvalue())
+    return Path(path)
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise InputError now if `path` could not be written later; creates its folders.
+
+    For callers to run before a long computation whose result goes to `path`.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"output {path} is a directory")
+    write_temp(path, b"").unlink()
+
+
+def sidecar_path(image_path: str | os.PathLike) -> Path:
+    return Path(image_path).with_suffix(".json")
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (Path, torch.device)):
+        return str(value)
+    if isinstance(value, (np.generic, torch.Tensor)) and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN or Infinity
+    return value
+
+
+def json_bytes(data: dict) -> bytes:
+    text = json.dumps(_jsonable(data), indent=2, allow_nan=False, default=str, ensure_ascii=False)
+    # UTF-8, readable; a file name that is not valid UTF-8 keeps its JSON \udcXX escapes.
+    return (text + "\n").encode("utf-8", "backslashreplace")
+
+
+def write_json(path: str | os.PathLike, data: dict) -> Path:
+    path = Path(path)
+    atomic_write(path, json_bytes(data))
+    return path
+
+
+def read_json(path: str | os.PathLike) -> dict | None:
+    """A JSON object from a file, or None if it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+

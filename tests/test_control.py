@@ -6,6 +6,7 @@ from PIL import Image
 
 from stylekit.optim import color
 from conftest import structured
+from stylekit.settings import Settings
 from stylekit.optim.engine import stylize
 from style_and_content import HistogramLoss, build_model, masked_gram_matrix, gram_matrix
 from stylekit.base.images import load_mask
@@ -41,8 +42,8 @@ def test_colour_histogram_matching_gives_content_mean_and_covariance():
 
 def test_preserve_luminance_keeps_the_photos_chroma(cnn):
     content, style = structured(64, 64), painting()
-    plain = stylize(cnn, content, style, steps=30, precision="fp32")
-    kept = stylize(cnn, content, style, steps=30, precision="fp32", preserve_color="luminance")
+    plain = stylize(cnn, content, style, Settings(size=None, steps=30, precision="fp32"))
+    kept = stylize(cnn, content, style, Settings(size=None, steps=30, precision="fp32", preserve_color="luminance"))
     err_kept = (chroma(kept.image) - chroma(content)).abs().mean().item()
     err_plain = (chroma(plain.image) - chroma(content)).abs().mean().item()
     assert err_kept < 0.02, err_kept  # not 0: clipping to [0, 1] after the YIQ round trip
@@ -63,11 +64,11 @@ def test_half_black_mask_keeps_that_half_as_content(cnn):
     content, style = structured(64, 64), painting()
     mask = torch.zeros(1, 1, 64, 64)
     mask[..., :, 32:] = 1  # right half stylised
-    out = stylize(cnn, content, style, steps=40, precision="fp32", style_masks=[mask]).image
+    out = stylize(cnn, content, style, Settings(size=None, steps=40, precision="fp32"), style_masks=[mask]).image
     left = (out - content)[..., :, :28].abs().mean().item()
     right = (out - content)[..., :, 36:].abs().mean().item()
     assert right > 3 * left, (left, right)
-    unmasked = stylize(cnn, content, style, steps=40, precision="fp32").image
+    unmasked = stylize(cnn, content, style, Settings(size=None, steps=40, precision="fp32")).image
     assert left < 0.5 * (unmasked - content)[..., :, :28].abs().mean().item()
 
 
@@ -77,8 +78,7 @@ def test_two_styles_two_regions(cnn):
     red[:, 0], blue[:, 2] = 0.9, 0.9
     top = torch.zeros(1, 1, 64, 64)
     top[..., :32, :] = 1
-    out = stylize(cnn, content, [red, blue], steps=40, precision="fp32", content_weight=0.01,
-                  style_masks=[top, 1 - top]).image
+    out = stylize(cnn, content, [red, blue], Settings(size=None, steps=40, precision="fp32", content_weight=0.01), style_masks=[top, 1 - top]).image
     upper, lower = out[..., :28, :].mean((2, 3))[0], out[..., 36:, :].mean((2, 3))[0]
     assert upper[0] > upper[2] + 0.1 and lower[2] > lower[0] + 0.1, (upper, lower)
 
@@ -114,8 +114,8 @@ def hist_distance(cnn, out, style):
 
 def test_histogram_loss_changes_the_result_and_lowers_its_distance(cnn):
     style = painting()
-    plain = stylize(cnn, None, style, steps=40, precision="fp32", seed=1)
-    hist = stylize(cnn, None, style, steps=40, precision="fp32", seed=1, hist_weight=1e4)
+    plain = stylize(cnn, None, style, Settings(size=None, steps=40, precision="fp32", seed=1))
+    hist = stylize(cnn, None, style, Settings(size=None, steps=40, precision="fp32", seed=1, hist_weight=1e4))
     assert (plain.image - hist.image).abs().mean() > 0.01
     assert "hist" in hist.history[-1] and "hist" not in plain.history[-1]
     assert hist_distance(cnn, hist.image, style) < 0.8 * hist_distance(cnn, plain.image, style)

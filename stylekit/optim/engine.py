@@ -21,14 +21,12 @@ import torch
 import torch.nn as nn
 
 from stylekit.optim import color
-from style_and_content import build_model, content_layers_default, style_layers_default
+from stylekit.settings import OPTIMIZERS, Settings
+from style_and_content import build_model
 from stylekit.base.errors import InputError
 from stylekit.base.device import autocast_context, resolve_precision
 from stylekit.base.images import fit_longest, noise_like, resize_tensor
 
-OPTIMIZERS = ("lbfgs", "adam")
-# Risser et al. 2017 put their histogram losses at relu1_1 and relu4_1.
-HIST_LAYERS_DEFAULT = ("relu1_1", "relu4_1")
 
 
 @dataclass
@@ -164,65 +162,43 @@ def scale_schedule(longest: int, steps: int, min_size: int = 128, multiscale: bo
     return plan
 
 
-def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: int | None = None,
-            steps: int = 300, init: str = "content", seed: int = 0,
-            content_weight: float = 1.0, style_weight: float = 1e6, tv_weight: float = 0.0,
-            hist_weight: float = 0.0, content_layers=content_layers_default,
-            style_layers=style_layers_default, hist_layers=HIST_LAYERS_DEFAULT, style_normalize: bool = False,
-            style_layer_weights: dict[str, float] | None = None,
-            style_blend=None, style_masks=None, style_scale: float = 1.0,
-            preserve_color: str | None = None, optimizer: str = "lbfgs",
-            lr: float | None = None, precision: str = "auto", multiscale: bool | None = None,
-            callback: Callable[[dict], None] | None = None, init_image: torch.Tensor | None = None,
-            temporal_target: torch.Tensor | None = None, temporal_mask: torch.Tensor | None = None,
-            temporal_weight: float = 0.0) -> Result:
-    """Optimize an image to match `content` (features) and `styles` (Gram matrices).
+def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Settings, *,
+            style_masks=None, callback: Callable[[dict], None] | None = None,
+            init_image: torch.Tensor | None = None, temporal_target: torch.Tensor | None = None,
+            temporal_mask: torch.Tensor | None = None, temporal_weight: float = 0.0) -> Result:
+    """Optimize an image to match `content` (features) and `styles` (Gram matrices), as `settings` say.
 
     content: (1, 3, H, W) in [0, 1] or None (texture synthesis: the output takes the first
     style image's shape). styles: a tensor, a list of tensors, or None (reconstruction).
-    size: longest side of the output (default: the content's). Above 256 px the work is done
-    coarse to fine. style_masks: one soft mask (1, 1, H, W) per style (spatial control).
-    preserve_color: None, 'luminance' or 'histogram' (see color.py). style_normalize: every
-    style layer's loss relative to its target (see `style_and_content.StyleLoss`).
-    style_layer_weights: {layer: weight} for style layers counted more or less than 1.
-    init_image: start from this image (resized to the first scale) instead of `init` (video:
-    the previous output frame, warped or not). temporal_target, temporal_mask: the previous
-    output frame warped to this one and its reliability mask (1, 1, H, W), for the temporal
-    loss weighted by `temporal_weight` (see `style_and_content.TemporalLoss`).
+    settings.size is the output's longest side (None: the reference image's); above 256 px the
+    work is done coarse to fine.
+    style_masks: one soft mask (1, 1, H, W) per style (spatial control).
+    init_image: start from this image (resized to the first scale) instead of `settings.init`
+    (video: the previous output frame, warped or not). temporal_target, temporal_mask: the
+    previous output frame warped to this one and its reliability mask (1, 1, H, W), for the
+    temporal loss weighted by `temporal_weight` (see `style_and_content.TemporalLoss`).
     Returns the `Result` of the finest scale, with the history of all scales.
     """
     if isinstance(styles, torch.Tensor):
         styles = [styles]
     styles = list(styles or [])
-    if content_weight == 0 or content is None:
-        content_layers = []
-    if style_weight == 0 or not styles:
-        style_layers = []
-    if hist_weight == 0 or not styles:
-        hist_layers = []
+    cfg = settings.for_inputs(content is not None, bool(styles))
+    init, preserve_color = cfg.init, cfg.preserve_color
     reference = content if content is not None else (styles[0] if styles else None)
     if reference is None:
         raise InputError("need a content image, a style image, or both")
-    if init not in ("content", "noise"):
-        raise InputError(f"init must be 'content' or 'noise', not {init!r}")
     if init == "content" and content is None:
         init = "noise"
     if temporal_weight != 0 and temporal_target is None:
         raise InputError("a temporal weight needs a temporal target (the warped previous frame)")
-    if preserve_color is not None:
-        if preserve_color not in color.MODES:
-            raise InputError(f"preserve_color must be one of {', '.join(color.MODES)}, not {preserve_color!r}")
-        if content is None:
-            raise InputError("colour preservation needs a content image")
+    if preserve_color is not None and content is None:
+        raise InputError("colour preservation needs a content image")
     original_content = content
     content, styles = color.prepare(content, styles, preserve_color)
     device = reference.device
-    precision = resolve_precision(precision, device)
-    longest = size or max(reference.shape[-2:])
-    if longest < 1 or steps < 1:
-        raise InputError("size and steps must be positive")
-    plan = scale_schedule(longest, steps, multiscale=multiscale)
-    weights = {"content": content_weight, "style": style_weight, "tv": tv_weight, "hist": hist_weight,
+    precision = resolve_precision(cfg.precision, device)
+    plan = scale_schedule(cfg.size or max(reference.shape[-2:]), cfg.steps, multiscale=cfg.multiscale_flag)
+    weights = {"content": cfg.content_weight, "style": cfg.style_weight, "tv": cfg.tv_weight, "hist": cfg.hist_weight,
                "temporal": temporal_weight}
 
     x = None
@@ -231,7 +207,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
     for index, (side, n_steps) in enumerate(plan):
         shape = fit_longest(reference, side)
         content_s = resize_tensor(content, shape) if content is not None else None
-        style_side = max(1, round(side * style_scale))
+        style_side = max(1, round(side * cfg.style_scale))
         styles_s = [resize_tensor(s, fit_longest(s, style_side)) for s in styles]
         masks_s = None if style_masks is None else [resize_tensor(m, shape).clamp(0, 1) for m in style_masks]
         temporal = None
@@ -241,20 +217,20 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles=None, *, size: 
         if x is None and init_image is not None:
             x = resize_tensor(init_image, shape).clamp(0, 1)
         elif x is None:
-            x = content_s.clone() if init == "content" else noise_like(torch.empty(1, 3, *shape, device=device), seed)
+            x = content_s.clone() if init == "content" else noise_like(torch.empty(1, 3, *shape, device=device), cfg.seed)
         else:
             x = torch.nn.functional.interpolate(x, size=shape, mode="bicubic", align_corners=False).clamp(0, 1)
-        model, losses = build_model(cnn, content_s, styles_s, content_layers=content_layers,
-                                    style_layers=style_layers, hist_layers=hist_layers,
-                                    style_blend=style_blend, style_masks=masks_s, tv=tv_weight != 0,
-                                    temporal=temporal, style_normalize=style_normalize,
-                                    style_layer_weights=style_layer_weights)
+        model, losses = build_model(cnn, content_s, styles_s, content_layers=cfg.content_layers,
+                                    style_layers=cfg.style_layers, hist_layers=cfg.hist_layers,
+                                    style_blend=cfg.style_blend, style_masks=masks_s, tv=cfg.tv_weight != 0,
+                                    temporal=temporal, style_normalize=cfg.style_normalize,
+                                    style_layer_weights=cfg.style_layer_weights)
 
         def report(info, index=index, side=side):
             if callback is not None:
                 callback({**info, "scale": index, "scales": len(plan), "size": side})
 
-        result = optimize(model, losses, weights, x, n_steps, optimizer=optimizer, lr=lr,
+        result = optimize(model, losses, weights, x, n_steps, optimizer=cfg.optimizer, lr=cfg.lr,
                           precision=precision, callback=report)
         for row in result.history:
             row["size"] = side

@@ -21,6 +21,7 @@ from stylekit.nets import feedforward as ff
 from stylekit.video import stylize as video
 from stylekit.base.device import resolve_precision
 from stylekit.report.experiments import Figure, ensure, fmt_num, labelled, scale_for, settings_text, title
+from stylekit.settings import Settings
 from stylekit.optim.jobs import Job
 from stylekit.optim.metrics import Distances
 from style_and_content import FeatureExtractor, HistogramLoss
@@ -69,8 +70,7 @@ def colour(cnn, device, quick, out_root, progress) -> Bell:
     s = scale_for(quick)
     plain = ex.p3_job(s, out_root, CHENONCEAU, STARRY)     # the grid's run, reused
     jobs = [("plain", plain)] + [
-        (mode, Job(out=out_root / "bells" / f"colour_{mode}.png", content=CHENONCEAU, styles=[STARRY],
-                   size=s.size, steps=s.steps_p3, preserve_color=mode)) for mode in color.MODES]
+        (mode, Job(out=out_root / "bells" / f"colour_{mode}.png", content=CHENONCEAU, styles=[STARRY], settings=Settings(size=s.size, steps=s.steps_p3, preserve_color=mode))) for mode in color.MODES]
     runs = ensure(jobs, cnn, device, progress)
     dist = {label: chroma_distance(run.image, CHENONCEAU) for (label, _), run in zip(jobs, runs)}
     cells = [labelled(open_image(CHENONCEAU), "content", s.cell), labelled(open_image(STARRY), "style", s.cell)]
@@ -114,10 +114,8 @@ def sky_mask(photo: Path, out: Path) -> Path:
 def masks(cnn, device, quick, out_root, progress) -> Bell:
     s = scale_for(quick)
     mask = sky_mask(CHENONCEAU, out_root / "bells" / "chenonceau_sky_mask.png")
-    one = Job(out=out_root / "bells" / "mask_sky_starry.png", content=CHENONCEAU, styles=[STARRY], mask=mask,
-              size=s.size, steps=s.steps_p3)
-    two = Job(out=out_root / "bells" / "mask_kandinsky_starry.png", content=CHENONCEAU, styles=[KANDINSKY, STARRY],
-              mask=mask, size=s.size, steps=s.steps_p3)
+    one = Job(out=out_root / "bells" / "mask_sky_starry.png", content=CHENONCEAU, styles=[STARRY], mask=mask, settings=Settings(size=s.size, steps=s.steps_p3))
+    two = Job(out=out_root / "bells" / "mask_kandinsky_starry.png", content=CHENONCEAU, styles=[KANDINSKY, STARRY], mask=mask, settings=Settings(size=s.size, steps=s.steps_p3))
     runs = ensure([("sky only", one), ("two styles", two)], cnn, device, progress)
     out = np.asarray(open_image(runs[0].image), np.float32)
     m = np.asarray(open_image(mask).convert("L").resize(out.shape[1::-1], Image.Resampling.NEAREST)) > 127
@@ -165,9 +163,7 @@ def histogram_distance(cnn, out: Path, style: Path, layers=("relu1_1", "relu4_1"
 def histogram(cnn, device, quick, out_root, progress) -> Bell:
     s = scale_for(quick)
     gram_only = ex.p2_job(s, out_root, STARRY, ex.P2_SETS[-1], ex.SEEDS[0])   # Part 2's run, reused
-    with_hist = Job(out=out_root / "bells" / "texture_hist.png", styles=[STARRY], part=2, size=s.size,
-                    steps=s.steps_p2, init="noise", seed=ex.SEEDS[0], content_weight=0.0,
-                    style_layers=list(ex.P2_SETS[-1]), hist_weight=HIST_WEIGHT)
+    with_hist = Job(out=out_root / "bells" / "texture_hist.png", styles=[STARRY], settings=Settings(part=2, size=s.size, steps=s.steps_p2, init="noise", seed=ex.SEEDS[0], content_weight=0.0, style_layers=list(ex.P2_SETS[-1]), hist_weight=HIST_WEIGHT))
     runs = ensure([("Gram only", gram_only), ("Gram + histogram", with_hist)], cnn, device, progress)
     hist = [histogram_distance(cnn, r.image, STARRY) for r in runs]
     dist = Distances(cnn)
@@ -195,8 +191,7 @@ def histogram(cnn, device, quick, out_root, progress) -> Bell:
 def blend(cnn, device, quick, out_root, progress) -> Bell:
     s = scale_for(quick)
     ends = [ex.p3_job(s, out_root, CHENONCEAU, st) for st in (STARRY, WAVE)]   # the grid's runs
-    mixes = [Job(out=out_root / "bells" / f"blend_{int(w * 10)}.png", content=CHENONCEAU, styles=[STARRY, WAVE],
-                 style_blend=[w, 1 - w], size=s.size, steps=s.steps_p3) for w in (0.7, 0.3)]
+    mixes = [Job(out=out_root / "bells" / f"blend_{int(w * 10)}.png", content=CHENONCEAU, styles=[STARRY, WAVE], settings=Settings(style_blend=[w, 1 - w], size=s.size, steps=s.steps_p3)) for w in (0.7, 0.3)]
     runs = ensure([("Starry Night", ends[0]), ("0.7 / 0.3", mixes[0]), ("0.3 / 0.7", mixes[1]),
                    ("Great Wave", ends[1])], cnn, device, progress)
     labels = ["Starry Night only", "0.7 Starry + 0.3 Wave", "0.3 Starry + 0.7 Wave", "Great Wave only"]
@@ -233,8 +228,8 @@ def _video_run(cnn, device, quick, out_root, temporal_weight: float) -> dict:
     frames = video.fit_frames(clip.frames, settings["size"])
     style = load_image(STARRY, settings["size"], device)
     motion = video.clip_motion(frames)
-    result = video.stylize_video(cnn, frames, [style], steps=settings["steps"], later_steps=settings["later_steps"],
-                                 temporal_weight=temporal_weight, motion=motion)
+    result = video.stylize_video(cnn, frames, [style], Settings(steps=settings["steps"]),
+                                 later_steps=settings["later_steps"], temporal_weight=temporal_weight, motion=motion)
     if result.status != "done":
         raise KeyboardInterrupt if result.status == "interrupted" else RuntimeError(result.message)
     video.write_gif(result.frames, out, clip.fps)
@@ -302,8 +297,7 @@ def feedforward(cnn, device, quick, out_root, progress) -> Bell | None:
     precision = resolve_precision("auto", device)
     rows, numbers, all_runs = [], [], []
     for content in FAST_CONTENTS:
-        jobs = [(f"{content.stem} x {st.stem}", Job(out=out_root / "fast" / f"opt_{content.stem}_{st.stem}.png",
-                                                     content=content, styles=[st], size=size, steps=steps))
+        jobs = [(f"{content.stem} x {st.stem}", Job(out=out_root / "fast" / f"opt_{content.stem}_{st.stem}.png", content=content, styles=[st], settings=Settings(size=size, steps=steps)))
                 for st, _ in models]
         runs = ensure(jobs, cnn, device, progress)
         c = load_image(content, size, device)
@@ -476,8 +470,7 @@ def adain_bell(cnn, device, quick, out_root, progress) -> Bell | None:
                     f"{w:g} Starry + {1 - w:g} Wave", s.cell) for w in (1.0, 0.75, 0.5, 0.25, 0.0)]
     sweep_path = _sheet(sweep + mix, out_root, "bell_adain_controls", s.cell, per_row=len(ALPHAS))
     # Against the optimization of the same pair (the feed-forward comparison's run).
-    opt = ensure([("optimization", Job(out=out_root / "fast" / f"opt_{CHENONCEAU.stem}_{STARRY.stem}.png",
-                                       content=CHENONCEAU, styles=[STARRY], size=size, steps=steps))],
+    opt = ensure([("optimization", Job(out=out_root / "fast" / f"opt_{CHENONCEAU.stem}_{STARRY.stem}.png", content=CHENONCEAU, styles=[STARRY], settings=Settings(size=size, steps=steps)))],
                  cnn, device, progress)[0]
     opt_img = load_image(opt.image)
     c = load_image(CHENONCEAU, size, device)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from stylekit.settings import Settings
 from stylekit.optim.jobs import Job, losses_path, reusable, run_job
 from style_and_content import FeatureExtractor, content_layers_default, style_layers_default
 from stylekit.base.paths import CONTENT_DIR, ROOT, STYLE_DIR
@@ -337,9 +338,7 @@ def _loss(meta: dict, key: str):
 # ---------------------------------------------------------------------------------------
 
 def _p1_job(s: Scale, root: Path, content: Path, layer: str, seed: int) -> Job:
-    return Job(out=root / "part1" / f"{content.stem}_{layer}_noise_seed{seed}.png", content=content,
-               part=1, size=s.size, steps=s.steps_p1, init="noise", seed=seed, style_weight=0.0,
-               content_layers=[layer])
+    return Job(out=root / "part1" / f"{content.stem}_{layer}_noise_seed{seed}.png", content=content, settings=Settings(part=1, size=s.size, steps=s.steps_p1, init="noise", seed=seed, style_weight=0.0, content_layers=[layer]))
 
 
 def _p1_ablation_jobs(s, root, content=P1_CONTENT):
@@ -403,8 +402,7 @@ def part1_two_noises(cnn, device, quick: bool = False, out_root: Path = REPORT_R
 def p2_job(s: Scale, root: Path, style: Path, layers: list[str], seed: int) -> Job:
     tag = layers[-1] if len(layers) > 1 else layers[0]
     name = f"{style.stem}_upto_{tag}_seed{seed}" if len(layers) > 1 else f"{style.stem}_{tag}_seed{seed}"
-    return Job(out=root / "part2" / f"{name}.png", styles=[style], part=2, size=s.size, steps=s.steps_p2,
-               init="noise", seed=seed, content_weight=0.0, style_layers=list(layers))
+    return Job(out=root / "part2" / f"{name}.png", styles=[style], settings=Settings(part=2, size=s.size, steps=s.steps_p2, init="noise", seed=seed, content_weight=0.0, style_layers=list(layers)))
 
 
 def _set_label(layers: list[str]) -> str:
@@ -472,10 +470,10 @@ def _mean_colour(path: Path) -> list[float]:
 
 def p3_job(s: Scale, root: Path, content: Path, style: Path, *, init="content", size=None, steps=None,
             folder="part3", style_weight=None) -> Job:
-    extra = {} if style_weight is None else {"style_weight": style_weight}
     tag = "" if style_weight is None else f"_sw{style_weight:g}"
-    return Job(out=root / folder / f"{content.stem}_{style.stem}_{init}{tag}.png", content=content,
-               styles=[style], part=3, size=size or s.size, steps=steps or s.steps_p3, init=init, **extra)
+    settings = Settings.preset("assignment", part=3, size=size or s.size, steps=steps or s.steps_p3, init=init,
+                               style_weight=style_weight)
+    return Job(root / folder / f"{content.stem}_{style.stem}_{init}{tag}.png", settings, content, [style])
 
 
 def _grid_jobs(s, root):
@@ -521,7 +519,7 @@ def plot_compare(runs: list[Run], path: Path) -> Path:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4), dpi=100)
     colours = {"content": "tab:blue", "noise": "tab:orange"}
     for run in runs:
-        init = run.job.init
+        init = run.job.settings.init
         t, terms = _trace_totals(trace_path(run.job.out))
         if not terms:
             continue
@@ -560,7 +558,7 @@ def part3_compare_init(cnn, device, quick: bool = False, out_root: Path = REPORT
              labelled(_open(style), f"style\n{style.name}", s.cell)]
     for run in runs:
         m = run.meta
-        cells.append(labelled(_open(run.image), f"{run.job.init} init, {m.get('wall_seconds', 0):.0f} s\n"
+        cells.append(labelled(_open(run.image), f"{run.job.settings.init} init, {m.get('wall_seconds', 0):.0f} s\n"
                                                 f"total loss {fmt_num(_loss(m, 'total'))}", s.cell))
     sheet = save_figure(make_sheet([cells], cell=s.cell), out_root, "part3_compare_init")
     plot = plot_compare(runs, out_root / "figures" / "part3_compare_init_losses.png")
@@ -577,7 +575,7 @@ def part3_compare_init(cnn, device, quick: bool = False, out_root: Path = REPORT
     for init, r in zip(("content", "noise"), runs):
         numbers[init].update(dist.of_files(r.image, content, style))
     caption = (f"{content.name} in the style of {style.name}, started from the content image and from white "
-               f"noise (seed {runs[1].job.seed}); everything else equal. Content init: {settings_text(c)}. "
+               f"noise (seed {runs[1].job.settings.seed}); everything else equal. Content init: {settings_text(c)}. "
                f"Noise init: {settings_text(n)}.")
     plot_caption = ("Loss curves of the two runs above (weighted terms, log scale). Left: content and style "
                     "terms per loss evaluation; right: total loss against wall-clock time.")
@@ -599,7 +597,7 @@ def _time_to_reach(run: Run, target) -> float | None:
 
 
 def _sweep_jobs(s, root, content=COMPARE_PAIR[0], style=COMPARE_PAIR[1]):
-    default = Job(out=Path("x.png")).style_weight
+    default = Settings().style_weight
     out = []
     for f in SWEEP_FACTORS:
         sw = default * f
@@ -674,11 +672,11 @@ def gram_scales(cnn, device, quick: bool = False, style: Path = P2_STYLE) -> lis
 
 
 def job_defaults() -> dict:
-    """Job's default settings (the ones the other experiments do not choose)."""
-    job = Job(out=Path("default.png"), content=P1_CONTENT, styles=[P2_STYLE])
+    """The assignment preset's settings (the ones the other experiments do not choose)."""
     keep = ("size", "steps", "init", "content_weight", "style_weight", "tv_weight", "content_layers",
             "style_layers", "style_scale", "optimizer", "lr", "precision", "multiscale", "weights")
-    return {f.name: getattr(job, f.name) for f in fields(Job) if f.name in keep}
+    defaults = Settings.preset("assignment")
+    return {name: getattr(defaults, name) for name in keep}
 
 
 # ---------------------------------------------------------------------------------------

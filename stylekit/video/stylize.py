@@ -24,7 +24,7 @@ import platform
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -34,6 +34,7 @@ import torch
 from PIL import Image
 
 from stylekit.optim.engine import stylize
+from stylekit.settings import Settings
 from stylekit.optim.jobs import check_out
 from stylekit.base.paths import CONTENT_DIR, ROOT
 from stylekit.base.errors import InputError
@@ -323,19 +324,22 @@ class VideoResult:
     history: list[dict] = field(default_factory=list)        # last terms of every frame
 
 
-def stylize_video(cnn, frames: list[np.ndarray], styles, *, steps: int = 300, later_steps: int | None = None,
+def stylize_video(cnn, frames: list[np.ndarray], styles, settings: Settings, *, later_steps: int | None = None,
                   temporal_weight: float = TEMPORAL_WEIGHT, motion: list[Motion | None] | None = None,
-                  first: np.ndarray | None = None, multiscale: bool | None = None,
-                  callback: Callable[[dict], None] | None = None, **engine) -> VideoResult:
+                  first: np.ndarray | None = None,
+                  callback: Callable[[dict], None] | None = None) -> VideoResult:
     """Stylise `frames` (already at the output size) one after the other with `engine.stylize`.
 
-    temporal_weight 0: frame by frame, each later frame starts from the previous output.
-    Otherwise each later frame starts from the previous output warped to it and carries the
-    temporal loss. `motion` (from `clip_motion`) is computed when not given; `first` reuses
-    an output for frame 1. `engine`: stylize's keywords (weights, layers, seed, precision...).
+    Frame 1 gets `settings` as they are (settings.steps evaluations); each later frame gets
+    `later_steps` at one scale. temporal_weight 0: frame by frame, each later frame starts
+    from the previous output. Otherwise each later frame starts from the previous output
+    warped to it and carries the temporal loss. `motion` (from `clip_motion`) is computed when
+    not given; `first` reuses an output for frame 1.
     `callback(info)` gets the engine's info plus 'frame' and 'frames'.
     """
-    later_steps = later_steps or default_later_steps(steps)
+    settings = settings.replace(size=None)   # the frames are at the output's size already
+    later_steps = later_steps or default_later_steps(settings.steps)
+    later = settings.replace(steps=later_steps, multiscale="off")
     device = styles[0].device if styles else torch.device("cpu")
     motion = motion if motion is not None else clip_motion(frames)
     result = VideoResult()
@@ -352,15 +356,14 @@ def stylize_video(cnn, frames: list[np.ndarray], styles, *, steps: int = 300, la
             if i == 0 and first is not None:
                 out, res = first, None
             elif i == 0:
-                res = stylize(cnn, content, styles, steps=steps, multiscale=multiscale, callback=report, **engine)
+                res = stylize(cnn, content, styles, settings, callback=report)
             else:
                 init = prev if temporal_weight == 0 else warp_output(prev, motion[i].backward)
                 kw = dict(init_image=to_tensor(init, device))
                 if temporal_weight != 0:
                     kw.update(temporal_target=kw["init_image"], temporal_weight=temporal_weight,
                               temporal_mask=torch.from_numpy(motion[i].mask)[None, None].to(device))
-                res = stylize(cnn, content, styles, steps=later_steps, multiscale=False, callback=report,
-                              **kw, **engine)
+                res = stylize(cnn, content, styles, later, callback=report, **kw)
         except KeyboardInterrupt:
             result.status = "interrupted"
             break
@@ -409,27 +412,14 @@ class _Progress:
             self.bar.close()
 
 
-def _engine_kwargs(args) -> dict:
-    return dict(init=args.init, seed=args.seed, content_weight=args.content_weight,
-                style_weight=args.style_weight, tv_weight=args.tv_weight, hist_weight=args.hist_weight,
-                content_layers=args.content_layers, style_layers=args.style_layers,
-                style_normalize=args.style_normalize,
-                hist_layers=args.hist_layers, style_blend=args.style_blend, style_scale=args.style_scale,
-                preserve_color=args.preserve_color, optimizer=args.optimizer, lr=args.lr,
-                precision=args.precision)
-
-
 def from_cli(args, cnn, device) -> int:
     """`run.py --video IN --style S --out OUT.mp4`: OUT.mp4, OUT.gif, OUT_strip.png, OUT.json."""
-    for flag, given in (("--mask", args.mask), ("--save-every", args.save_every),
-                        ("--ablate", args.ablate), ("--compare-init", args.compare_init), ("--grid", args.grid)):
-        if given:
-            raise InputError(f"{flag} does not apply to --video")
+    s = args.settings
     if args.temporal_weight is None:
         args.temporal_weight = TEMPORAL_WEIGHT
-    if args.preserve_color == "luminance":
+    if s.preserve_color == "luminance":
         raise InputError("--preserve-color luminance does not apply to --video (histogram does)")
-    if args.part != 3 or args.content_weight == 0 or args.style_weight == 0:
+    if s.content_weight == 0 or s.style_weight == 0:
         raise InputError("--video does style transfer: it needs a content and a style weight above 0")
     out = args.out or ROOT / "results" / "video" / f"{Path(args.video).stem}_{args.style[0].stem}.mp4"
     if out.suffix.lower() != ".mp4":
@@ -439,17 +429,15 @@ def from_cli(args, cnn, device) -> int:
         check_writable(path)
     check_out(out, [args.video, *args.style])
     clip = read_video(args.video, fps=args.fps, max_pixels=args.max_pixels)
-    frames = fit_frames(clip.frames, args.size)
-    styles = [load_image(p, max(1, round(args.size * args.style_scale)), device, args.max_pixels)
+    frames = fit_frames(clip.frames, s.size)
+    styles = [load_image(p, max(1, round(s.size * s.style_scale)), device, args.max_pixels)
               for p in args.style]
-    later = args.later_steps or default_later_steps(args.steps)
+    later = args.later_steps or default_later_steps(s.steps)
     motion = clip_motion(frames)
-    bar = _Progress(args.steps + later * (len(frames) - 1))
+    bar = _Progress(s.steps + later * (len(frames) - 1))
     try:
-        result = stylize_video(cnn, frames, styles, steps=args.steps, later_steps=later,
-                               temporal_weight=args.temporal_weight, motion=motion,
-                               multiscale={"auto": None, "on": True, "off": False}[args.multiscale],
-                               callback=bar, **_engine_kwargs(args))
+        result = stylize_video(cnn, frames, styles, args.settings, later_steps=later,
+                               temporal_weight=args.temporal_weight, motion=motion, callback=bar)
     finally:
         bar.close()
     if not result.frames:
@@ -460,9 +448,8 @@ def from_cli(args, cnn, device) -> int:
     Image.fromarray(strip(result.frames)).save(still)
     figures = summary(cnn, result, motion, styles)
     write_json(out.with_suffix(".json"), {
-        "settings": {"video": str(args.video), "styles": [str(s) for s in args.style], "size": args.size,
-                     "steps": args.steps, "later_steps": later, "temporal_weight": args.temporal_weight,
-                     **{k: v for k, v in _engine_kwargs(args).items()}},
+        "settings": {"video": str(args.video), "styles": [str(p) for p in args.style], "later_steps": later,
+                     "temporal_weight": args.temporal_weight, **asdict(s)},
         "status": result.status, "message": result.message, "fps": clip.fps, "frames": len(result.frames),
         "frames_in": len(frames), "output_size": list(result.frames[0].shape[1::-1]), **figures,
         "device": str(device), "torch": torch.__version__, "machine": platform.machine(),

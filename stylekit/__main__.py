@@ -1,0 +1,5 @@
+import sys
+
+from stylekit.cli.main import main
+
+sys.exit(main())

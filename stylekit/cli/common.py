@@ -1,0 +1,69 @@
+"""What every command shares: a parser whose errors are input errors, argument types, and the
+one path by which a command ends on bad input (one `error:` line, exit 2) or on Ctrl-C."""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Callable
+
+from stylekit.base.errors import InputError
+from stylekit.base.interrupt import sigterm_as_interrupt
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is an InputError: one `error:` line, no usage block."""
+
+    def error(self, message):
+        raise InputError(message)
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def nonneg_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text}")
+    return value
+
+
+def positive_float(text):
+    value = nonneg_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def float_list(text):
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
+    if not values or not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:
+        raise argparse.ArgumentTypeError(f"need non-negative numbers with a positive sum: {text!r}")
+    return values
+
+
+def run_command(command: Callable[[], int]) -> int:
+    """Run a command's body and turn how it ends into an exit code: its own, 2 for bad input
+    (one `error:` line), 130 for Ctrl-C or SIGTERM before the command saved anything itself."""
+    try:
+        with sigterm_as_interrupt():
+            return command()
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing was written", file=sys.stderr)
+        return 130

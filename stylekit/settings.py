@@ -1,0 +1,112 @@
+"""The typed settings of an optimization run, with named presets: the one place its defaults live.
+
+Every front end (run.py, the toolkit's commands, the report, the benchmark, video) builds a
+`Settings` and hands it whole to the engine (`optim.engine.stylize`) or to a file-to-file run
+(`optim.jobs.Job`). The field defaults are the assignment's (`run_optimization`'s): style
+weight 1e6, the content loss at conv4_2, the style losses at conv1_1 ... conv5_1. The presets
+`part1`, `part2` and `part3` are what `run.py --part N` starts from.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from style_and_content import (content_layers_default, resolve_layer, resolve_layers, split_layer_weights,
+                               style_layers_default)
+from stylekit.base.errors import InputError
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "noise")
+PRECISIONS = ("auto", "fp32", "bf16")
+MULTISCALE = {"auto": None, "on": True, "off": False}
+COLOR_MODES = ("luminance", "histogram")
+# Risser et al. 2017 put their histogram losses at relu1_1 and relu4_1.
+HIST_LAYERS_DEFAULT = ("relu1_1", "relu4_1")
+
+
+@dataclass
+class Settings:
+    """What determines an optimized picture, apart from the images themselves."""
+    part: int = 3                      # 1 reconstruction, 2 texture, 3 transfer (recorded, for the file names)
+    size: int | None = 256             # longest side of the output, px (None: the input's own)
+    steps: int = 300                   # loss evaluations at the coarsest scale
+    init: str = "content"              # content | noise
+    seed: int = 0                      # of the noise image
+    content_weight: float = 1.0
+    style_weight: float = 1e6
+    tv_weight: float = 0.0
+    hist_weight: float = 0.0
+    content_layers: list[str] = field(default_factory=lambda: list(content_layers_default))
+    style_layers: list[str] = field(default_factory=lambda: list(style_layers_default))
+    style_normalize: bool = False      # each style layer's loss relative to its target
+    style_layer_weights: dict[str, float] = field(default_factory=dict)  # {layer: weight}, others 1
+    hist_layers: list[str] = field(default_factory=lambda: list(HIST_LAYERS_DEFAULT))
+    style_blend: list[float] | None = None   # weights of several style images (default equal)
+    preserve_color: str | None = None  # None | luminance | histogram
+    style_scale: float = 1.0           # style image size relative to the output
+    optimizer: str = "lbfgs"
+    lr: float | None = None            # None: 1 for L-BFGS, 0.02 for Adam
+    precision: str = "auto"            # auto | fp32 | bf16
+    multiscale: str = "auto"           # auto | on | off
+    weights: str = "original"          # which VGG-19 weights
+
+    def __post_init__(self):
+        if isinstance(self.style_layers, str):
+            self.style_layers, given = split_layer_weights(self.style_layers)
+            self.style_layer_weights = {**self.style_layer_weights, **given}
+        self.content_layers = resolve_layers(self.content_layers)
+        self.style_layers = resolve_layers(self.style_layers)
+        self.hist_layers = resolve_layers(self.hist_layers)
+        self.style_layer_weights = {resolve_layer(k): float(v) for k, v in self.style_layer_weights.items()}
+        for name, value, allowed in (("init", self.init, INITS), ("optimizer", self.optimizer, OPTIMIZERS),
+                                     ("precision", self.precision, PRECISIONS),
+                                     ("multiscale", self.multiscale, tuple(MULTISCALE)),
+                                     ("preserve_color", self.preserve_color, (None, *COLOR_MODES))):
+            if value not in allowed:
+                shown = ", ".join(str(a) for a in allowed if a is not None)
+                raise InputError(f"{name} must be one of {shown}, not {value!r}")
+        if (self.size is not None and self.size < 1) or self.steps < 1:
+            raise InputError("size and steps must be positive")
+
+    @classmethod
+    def preset(cls, name: str, **changes) -> Settings:
+        """The preset `name` with `changes` on top; a change of None keeps the preset's value."""
+        if name not in PRESETS:
+            raise InputError(f"no preset {name!r}; there are {', '.join(PRESETS)}")
+        given = {k: v for k, v in changes.items() if v is not None}
+        if "style_layers" in given and "style_layer_weights" not in given:
+            given["style_layer_weights"] = {}   # a preset's layer weights belong to its own layers
+        return cls(**{**PRESETS[name], **given})
+
+    def replace(self, **changes) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def for_inputs(self, has_content: bool, has_styles: bool) -> Settings:
+        """The same settings with the layers of losses that cannot apply emptied: no content
+        loss without a content image or weight, no style or histogram loss without styles."""
+        use_content = has_content and self.content_weight != 0
+        use_style = has_styles and self.style_weight != 0
+        return self.replace(content_layers=self.content_layers if use_content else [],
+                            style_layers=self.style_layers if use_style else [],
+                            style_layer_weights=self.style_layer_weights if use_style else {},
+                            hist_layers=self.hist_layers if has_styles and self.hist_weight else [])
+
+    @property
+    def multiscale_flag(self) -> bool | None:
+        return MULTISCALE[self.multiscale]
+
+
+TRANSFER_STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+
+PRESETS: dict[str, dict] = {
+    # The assignment's defaults, as `run_optimization` has them; the report's experiments use these.
+    "assignment": {},
+    "part1": dict(part=1, init="noise", content_weight=1.0, style_weight=0.0, steps=300),
+    "part2": dict(part=2, init="noise", content_weight=0.0, style_weight=1e6, steps=300),
+    # Transfer: the style losses on the rectified activations (the ReLUs of Gatys et al.'s Caffe
+    # model work in place, so their "conv1_1" is relu1_1), each relative to its target so every
+    # layer counts alike; relu5_1 at a tenth, since counted fully it paints a structured
+    # painting's composition over the photo. 200 evaluations do as well as 300 (BENCHMARKS.md).
+    "part3": dict(part=3, init="content", content_weight=1.0, style_weight=1e3, style_normalize=True, steps=200,
+                  style_layers=TRANSFER_STYLE_LAYERS, style_layer_weights={"relu5_1": 0.1}),
+}

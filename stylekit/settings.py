@@ -110,3 +110,76 @@ PRESETS: dict[str, dict] = {
     "part3": dict(part=3, init="content", content_weight=1.0, style_weight=1e3, style_normalize=True, steps=200,
                   style_layers=TRANSFER_STYLE_LAYERS, style_layer_weights={"relu5_1": 0.1}),
 }
+
+
+# ---------------------------------------------------------------------------------------
+# Training the networks
+# ---------------------------------------------------------------------------------------
+
+import math  # noqa: E402  (this section's own)
+
+TRAIN_KINDS = ("style", "texture", "adain")
+
+
+@dataclass
+class TrainSettings:
+    """What determines a trained network, apart from its images: the style network's, the
+    texture network's or the AdaIN decoder's. Every training command builds one from its
+    preset and flags and hands it whole to `nets.johnson.train_network` or
+    `nets.adain.train.train_decoder`. The field defaults are the style network's."""
+    kind: str = "style"                # style | texture (nets.johnson) | adain (nets.adain)
+    steps: int = 1200                  # optimizer steps in all, resumed ones included
+    batch: int = 4                     # crops (AdaIN: content-style pairs) per step
+    train_size: int = 128              # side of the square training crops, px
+    style_size: int | None = None      # the style image's longest side (None: 2 x train_size)
+    lr: float = 2e-3                   # Adam's step size
+    content_weight: float = 1.0
+    style_weight: float = 2e4
+    tv_weight: float = 0.0
+    identity_weight: float = 0.0       # AdaIN: pixel loss of decoding each crop's own features
+    width: float = 16                  # channels of the first layer (AdaIN: a fraction of the paper's)
+    res_blocks: int = 5                # residual blocks (style and texture networks)
+    save_every: int = 50               # a checkpoint every this many steps
+    seed: int = 0                      # of the random crops
+    precision: str = "auto"            # auto | fp32 | bf16
+    weights: str = "original"          # which VGG-19 weights
+
+    def __post_init__(self):
+        if self.kind not in TRAIN_KINDS:
+            raise InputError(f"kind must be one of {', '.join(TRAIN_KINDS)}, not {self.kind!r}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        for name in ("steps", "batch", "train_size", "style_size", "res_blocks", "save_every"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InputError(f"{name} must be a positive whole number, not {value}")
+        for name in ("lr", "width"):
+            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
+                raise InputError(f"{name} must be a positive number, not {getattr(self, name)}")
+        for name in ("content_weight", "style_weight", "tv_weight", "identity_weight"):
+            if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
+                raise InputError(f"{name} must be a non-negative number, not {getattr(self, name)}")
+
+    @classmethod
+    def preset(cls, name: str, **changes) -> TrainSettings:
+        """The preset `name` with `changes` on top; a change of None keeps the preset's value."""
+        if name not in TRAIN_PRESETS:
+            raise InputError(f"no training preset {name!r}; there are {', '.join(TRAIN_PRESETS)}")
+        return cls(**{**TRAIN_PRESETS[name], **{k: v for k, v in changes.items() if v is not None}})
+
+    def replace(self, **changes) -> TrainSettings:
+        return dataclasses.replace(self, **changes)
+
+
+TRAIN_PRESETS: dict[str, dict] = {
+    # The shipped style networks (`make models` sets --steps per style).
+    "fast": {},
+    # A texture network learns from noise alone: no content term.
+    "texture": dict(kind="texture", content_weight=0.0),
+    # The shipped decoder. 128 px crops because decoders trained on 64 px crops left border
+    # artefacts at larger sizes. Style weight 3 rather than the paper's 10, and the identity
+    # loss: on a CPU budget the decoder must first learn to invert relu4_1, and with 10 the
+    # style term drowned the content term for thousands of steps (README.md, AdaIN).
+    "adain": dict(kind="adain", steps=12000, lr=5e-4, style_weight=3.0, identity_weight=50.0, width=0.5,
+                  save_every=100),
+}

@@ -1,3 +1,4 @@
+import io
 import sys
 from pathlib import Path
 
@@ -44,3 +45,25 @@ def tiny_images(tmp_path):
     stripes[:, :, 2] = rng.integers(0, 255, (56, 56))
     style = write_png(tmp_path / "style.png", stripes)
     return content, style
+
+
+WHITE, RED, BLUE = (255, 255, 255), (255, 0, 0), (0, 0, 255)
+
+
+def png_bytes(img: Image.Image, fmt="PNG", **kw) -> bytes:
+    """An image file's bytes, in any format Pillow writes."""
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def photo(w=64, h=48) -> Image.Image:
+    """`structured` as an 8-bit PIL image."""
+    arr = (structured(h, w)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return Image.fromarray(arr)
+
+
+def gif_bytes() -> bytes:
+    """A three-frame animated GIF (red, blue, green)."""
+    frames = [Image.new("RGB", (24, 16), c) for c in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
+    return png_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=40, loop=0)

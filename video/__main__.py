@@ -1,6 +1,10 @@
-"""`python -m video`: kept for scripts written before the toolkit moved into stylekit/."""
+"""`python -m video --make-demo PATH | --sheet OUT.png VIDEO... [--size N]`: kept for scripts
+written before these became `python -m stylekit video-demo` and `video-sheet`."""
 import sys
 
-from stylekit.video.stylize import main
+from stylekit.cli.common import run_command
+from stylekit.cli.main import main
+from stylekit.cli.video import legacy_argv
 
-sys.exit(main())
+# The outer run_command reports a bad old-style command line; the command reports its own.
+sys.exit(run_command(lambda: main(legacy_argv(sys.argv[1:]))))

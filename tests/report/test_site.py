@@ -1,10 +1,11 @@
-"""The website report: a quick build into a temporary folder, its images, and a real browser.
+"""The website report, built once at quick scale into a temporary folder: its sections, its
+images, the numbers it quotes, a rebuild that recomputes nothing, and the page in a real browser.
 
 The quick build (tiny images, a few loss evaluations per run) goes through the same code as
-`python run.py --report`. The browser check opens the page in headless Chromium through the
-DevTools protocol over a pipe (--remote-debugging-pipe: no websocket client needed) and skips
-with a clear reason where /usr/bin/chromium is missing (Debian package `chromium`; .ci/run
-installs it).
+`python -m stylekit report` (`run.py --report`). The browser check opens the page in headless
+Chromium through the DevTools protocol over a pipe (--remote-debugging-pipe: no websocket
+client needed) and skips with a clear reason where /usr/bin/chromium is missing (Debian
+package `chromium`; .ci/run installs it).
 """
 import base64
 import fcntl
@@ -18,14 +19,11 @@ import time
 from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from stylekit.report import bells
-from stylekit.report import experiments
+from stylekit.report import bells_networks, runs
 from stylekit.report import site as report_site
-import run
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -83,7 +81,7 @@ def test_quick_site_builds_with_every_section(site):
     for bell in ("Colour preservation", "Spatial control with masks", "Histogram loss", "Several styles, blended",
                  "Video with temporal consistency"):
         assert f">{bell} (" in html, f"bell {bell!r} missing"
-    if bells.ADAIN_DECODER.exists():
+    if bells_networks.ADAIN_DECODER.exists():
         assert ">AdaIN: arbitrary style in one pass (" in html and "bell_adain_grid" in html
     assert sum(i["src"].endswith(".gif") for i in page.imgs) >= 2, "both videos are shown"
     assert "conv5_1" in html and "Gram" in html
@@ -119,71 +117,28 @@ def test_captions_and_tables_quote_the_sidecars(site):
              if not p.name.endswith("_trace.json") and p.parent.name not in ("video", "fast", "adain")]
     assert len(metas) >= 20
     for meta in metas:
-        assert meta["settings"]["size"] == experiments.QUICK.size
+        assert meta["settings"]["size"] == runs.QUICK.size
         # every run's time appears in the timings table, to the tenth of a second
         assert f"{meta['wall_seconds']:.1f}" in html
 
 
-def test_rebuild_reuses_every_result(site, cnn):
+def test_rebuild_reuses_every_result(site, cnn, monkeypatch):
     index, _ = site
-    bars = []
+    bars = []   # the runs a rebuild would compute (`runs.ensure` computes through runs.run_job)
 
-    def progress(total, desc):
-        bars.append((total, desc))
-        return experiments._NoBar()
+    def run_job(job, *args, **kwargs):
+        bars.append(job.out.name)
+        raise AssertionError(f"a rebuild recomputed {job.out}")
 
+    monkeypatch.setattr(runs, "run_job", run_job)
     before = index.read_text(encoding="utf-8")
     stamps = {p: p.stat().st_mtime_ns for p in (index.parent / "results").rglob("*.png")}
-    report_site.build(index.parent, quick=True, cnn=cnn, progress=progress)
+    report_site.build(index.parent, quick=True, cnn=cnn, progress=False)
     assert bars == [], f"a rebuild recomputed runs: {bars}"
     assert index.read_text(encoding="utf-8") == before
     for p, t in stamps.items():
         if p.parent.name != "figures":
             assert p.stat().st_mtime_ns == t, f"{p} was rewritten"
-
-
-def test_labels_draw_accented_letters():
-    """"The Night Café": the é must be a glyph of its own, not the font's missing-glyph box."""
-    def ink(text):
-        img = experiments.labelled(Image.new("RGB", (64, 64), "gray"), text, 200)
-        return np.asarray(img)[64:]
-
-    accented, missing = ink("Café"), ink("Caf\U0010FFFD")
-    assert accented.shape == missing.shape
-    assert (accented != missing).any(), "é is drawn as the missing-glyph box"
-    assert (accented != ink("Cafe")).any()
-
-
-def test_cli_ablate_and_compare_init_wiring(tmp_path, monkeypatch, capsys):
-    """run.py --part 1 --ablate / --part 3 --compare-init reach the experiments (at quick scale here)."""
-    monkeypatch.setattr(experiments, "scale_for", lambda quick: experiments.QUICK)
-    monkeypatch.setattr(experiments, "REPORT_RESULTS", tmp_path)
-    assert run.main(["--part", "1", "--ablate"]) == 0
-    out = capsys.readouterr().out
-    assert "part1_ablation.png" in out and "part1_two_noises.png" in out
-    sidecars = [p for p in (tmp_path / "part1").glob("*.json") if not p.name.endswith("_trace.json")]
-    assert len(sidecars) == len(experiments.P1_LAYERS) + len(experiments.SEEDS)
-    assert run.main(["--part", "3", "--compare-init"]) == 0
-    assert (tmp_path / "figures" / "part3_compare_init_losses.png").exists()
-    assert (tmp_path / "part3" / "chenonceau_starry_night_noise_trace.json").exists()
-
-
-def test_cli_report_wiring_and_bad_combinations(monkeypatch, capsys, tmp_path):
-    calls = []
-
-    def fake_build(out_dir, quick=False, **kw):
-        calls.append((out_dir, quick))
-        (tmp_path / "index.html").write_text("<html></html>")
-        return tmp_path / "index.html"
-
-    monkeypatch.setattr(report_site, "build", fake_build)
-    monkeypatch.setattr(report_site, "REPORT_DIR", tmp_path)
-    assert run.main(["--report"]) == 0
-    assert calls == [(tmp_path, False)]
-    for argv in (["--part", "2", "--compare-init"], ["--part", "3", "--ablate"], ["--report", "--part", "1"],
-                 ["--part", "1", "--ablate", "--compare-init"]):
-        assert run.main(argv) == 2, argv
-        assert capsys.readouterr().err.startswith("error: ")
 
 
 # ---------------------------------------------------------------------------------------

@@ -4,12 +4,10 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from PIL import Image
 
 from conftest import ROOT
 import run
-from stylekit.settings import Settings
 
 
 def cli(*args):
@@ -113,25 +111,6 @@ def test_subprocess_exit_code_and_no_traceback(tmp_path):
     assert proc.stderr.strip().splitlines() == [f"error: no such file: {tmp_path / 'nope.jpg'}"]
 
 
-def test_finished_results_are_reused_only_with_the_same_settings(tiny_images, tmp_path, cnn):
-    from stylekit.optim.jobs import Job, reusable, run_job
-    content, style = tiny_images
-    job = Job(out=tmp_path / "r.png", content=content, styles=[style], settings=Settings(size=32, steps=3, precision="fp32"))
-    assert reusable(job, torch.device("cpu")) is None
-    run_job(job, cnn, torch.device("cpu"))
-    assert reusable(job, torch.device("cpu"))["evals"] == 3
-    for change in ({"steps": 4}, {"style_weight": 1e5}, {"seed": 1}, {"precision": "bf16"},
-                   {"style_normalize": True}, {"style_layer_weights": {"conv5_1": 0.5}}):
-        other = Job(job.out, job.settings.replace(**change), job.content, job.styles)
-        assert reusable(other, torch.device("cpu")) is None, change
-    # A sidecar from before style_normalize existed was made without it: still reusable as such.
-    sidecar = job.out.with_suffix(".json")
-    meta = json.loads(sidecar.read_text())
-    del meta["settings"]["style_normalize"], meta["settings"]["style_layer_weights"]
-    sidecar.write_text(json.dumps(meta))
-    assert reusable(job, torch.device("cpu"))["evals"] == 3
-    assert reusable(Job(job.out, job.settings.replace(style_normalize=True), job.content, job.styles),
-                    torch.device("cpu")) is None
 
 
 def test_style_layer_weights_reach_the_job(tiny_images, tmp_path):

@@ -1,4 +1,4 @@
-"""Bells & whistles I: colour preservation, masks, histogram loss, several styles."""
+"""The engine's controls: colour preservation, masks, histogram loss, several styles."""
 import numpy as np
 import pytest
 import torch

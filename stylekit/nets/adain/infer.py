@@ -1,0 +1,136 @@
+"""AdaIN at work: load a trained decoder and stylise a photo with any style images in one
+forward pass, with a content-style trade-off, style blends, masks and colour preservation."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from stylekit.base.device import autocast_context
+from stylekit.base.errors import InputError
+from stylekit.base.images import fit_longest, resize_tensor
+from stylekit.base.paths import MODELS
+from stylekit.nets.adain.model import MODEL_FORMAT, STRIDE, Decoder, Encoder, adain, channel_stats, masked_stats
+from stylekit.nets.training import load_network
+from stylekit.optim import color
+from utils import load_image
+
+DEFAULT_DECODER = MODELS / "adain_decoder.pt"
+DEFAULT_SIZE = 512
+# The style is encoded at half the output's size unless --style-scale says otherwise: AdaIN
+# keeps only relu4_1's channel means and deviations, and these barely change with the scale,
+# so a smaller style image gives the same picture in less time (BENCHMARKS.md, AdaIN).
+STYLE_SCALE = 0.5
+
+
+def load_decoder(path: str | Path, device="cpu") -> tuple[Decoder, dict]:
+    """A saved decoder (eval mode, on `device`) and its training settings.
+
+    Raises InputError (one line) for a missing, corrupt or foreign file.
+    """
+    return load_network(path, MODEL_FORMAT, Decoder, "AdaIN decoder", "train one with python -m stylekit train-adain",
+                        device)
+
+
+def pad_to_stride(img: torch.Tensor) -> torch.Tensor:
+    """Pad bottom and right to a multiple of STRIDE, and to at least 2 STRIDE (the decoder's
+    reflection padding needs 2 px of relu4_1): by reflection, or by repeating the edge for
+    images too small to reflect."""
+    h, w = img.shape[-2:]
+    ph, pw = (max(2 * STRIDE, h + (-h) % STRIDE) - h, max(2 * STRIDE, w + (-w) % STRIDE) - w)
+    if not ph and not pw:
+        return img
+    mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
+    return F.pad(img, (0, pw, 0, ph), mode=mode)
+
+
+def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor], *, alpha: float = 1.0,
+                      weights: list[float] | None = None, masks: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """The decoder's input: AdaIN of the content features towards the styles.
+
+    weights: convex combination of the per-style AdaIN outputs (paper, sec. 7). masks: soft
+    masks (1, 1, h, w) at the features' size; inside mask i the content features' statistics
+    there are replaced by style i's, and wherever the masks sum to less than 1 the content
+    features stay. alpha: 1 full style, 0 the content features unchanged.
+    """
+    content = content_feat.float()
+    if masks is None:
+        weights = weights or [1.0 / len(style_feats)] * len(style_feats)
+        target = sum(w * adain(content, s) for w, s in zip(weights, style_feats) if w)
+    else:
+        target = (1 - sum(masks)) * content
+        for mask, style in zip(masks, style_feats):
+            if mask.max() <= 0:
+                continue
+            c_mean, c_std = masked_stats(content, mask)
+            s_mean, s_std = channel_stats(style)
+            target = target + mask * ((content - c_mean) / c_std * s_std + s_mean)
+    return alpha * target + (1 - alpha) * content
+
+
+def load_style(path, side: int, device="cpu", max_pixels: int | None = None) -> torch.Tensor:
+    """A style image with longest side `side`, resized from the original file by the filter
+    the optimizer and the metrics use (`base.images.resize_tensor`)."""
+    img = load_image(path, None, device, max_pixels, min_side=STRIDE, layer="relu4_1")
+    return resize_tensor(img, fit_longest(img, side))
+
+
+def _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks) -> list[float] | None:
+    """Refuse bad arguments with one line; the blend weights, normalised to sum to 1."""
+    if not styles:
+        raise InputError("AdaIN needs at least one style image")
+    if not 0 <= alpha <= 1:
+        raise InputError(f"alpha must be between 0 (content) and 1 (full style), not {alpha}")
+    if preserve_color is not None and preserve_color not in color.MODES:
+        raise InputError(f"preserve_color must be one of {', '.join(color.MODES)}, not {preserve_color!r}")
+    for s in styles:
+        if min(s.shape[-2:]) < STRIDE:
+            raise InputError(f"a style image of {s.shape[-1]}x{s.shape[-2]} px is too small: "
+                             f"relu4_1 needs at least {STRIDE} px on each side")
+    if masks is not None:
+        if weights is not None:
+            raise InputError("style blend weights and a mask cannot be combined: the mask decides where each style goes")
+        if len(masks) != len(styles):
+            raise InputError(f"{len(masks)} mask regions for {len(styles)} style images")
+        if any(tuple(m.shape[-2:]) != tuple(content.shape[-2:]) for m in masks):
+            raise InputError("each mask must have the content image's size")
+        return None
+    if weights is None:
+        return None
+    if len(weights) != len(styles):
+        raise InputError(f"{len(weights)} blend weights for {len(styles)} style images")
+    if any(w < 0 or not math.isfinite(w) for w in weights) or sum(weights) <= 0:
+        raise InputError(f"blend weights must be non-negative with a positive sum, not {list(weights)}")
+    return [w / sum(weights) for w in weights]
+
+
+@torch.inference_mode()
+def stylize(encoder: Encoder, decoder: Decoder, content: torch.Tensor, styles, *, alpha: float = 1.0,
+            weights: list[float] | None = None, preserve_color: str | None = None,
+            masks: list[torch.Tensor] | None = None, precision: str = "fp32") -> torch.Tensor:
+    """One forward pass: content (1, 3, H, W) in [0, 1] -> stylised (1, 3, H, W) in [0, 1].
+
+    styles: one image (1, 3, h, w) or a list, each of any size. weights: blend of several
+    styles (default equal). masks: one soft mask (1, 1, H, W) per style (spatial control).
+    preserve_color: None, 'luminance' or 'histogram' (see color.py). precision: 'fp32' or
+    'bf16' (autocast; the statistics stay in fp32).
+    """
+    styles = [styles] if isinstance(styles, torch.Tensor) else list(styles)
+    weights = _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks)
+    original = content
+    content, styles = color.prepare(content, styles, preserve_color)
+    h, w = content.shape[-2:]
+    with autocast_context(content.device, precision):
+        content_feat = encoder(pad_to_stride(content))[-1]
+        style_feats = [encoder(s)[-1] for s in styles]
+        feat_masks = None
+        if masks is not None:
+            feat_masks = [F.avg_pool2d(pad_to_stride(m.float()), STRIDE) for m in masks]
+        target = transfer_features(content_feat, style_feats, alpha=alpha, weights=weights, masks=feat_masks)
+        out = decoder(target)
+    out = out.float()[..., :h, :w].clamp(0, 1).contiguous()
+    if preserve_color == "luminance":
+        out = color.with_content_chroma(out, original)
+    return out

@@ -1,0 +1,214 @@
+"""The AdaIN networks and losses: the fixed VGG-19 encoder, AdaIN and the channel statistics
+it moves, the trained decoder, and the losses the decoder is trained with."""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from style_and_content import named_vgg_layers
+from stylekit.base.errors import InputError
+from stylekit.settings import TrainSettings
+
+MODEL_FORMAT = "style-transfer-adain-decoder/1"
+ENCODER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+# Mean activation of each encoder layer over our training photos (128 px crops): dividing by
+# it puts every layer on the paper's normalised-VGG scale, where the paper's style weight applies.
+LAYER_SCALES = (0.38, 2.2, 2.3, 9.0)
+DEFAULT_WIDTH = TrainSettings.preset("adain").width  # the shipped decoder's
+# relu4_1 sits behind three 2x poolings: images are padded to a multiple of this.
+STRIDE = 8
+
+
+# ---------------------------------------------------------------------------------------
+# Encoder, AdaIN, decoder
+# ---------------------------------------------------------------------------------------
+
+class Encoder(nn.Module):
+    """The project's VGG-19 (from `utils.load_vgg19`) up to relu4_1, frozen, in eval mode.
+
+    forward(img) -> [relu1_1, relu2_1, relu3_1, relu4_1] activations. Max pooling is kept,
+    though `named_vgg_layers` swaps it for average pooling: that swap smooths the gradients
+    of pixel optimisation, whereas here the decoder learns to invert the features the VGG
+    was trained to produce, as the paper's plain-VGG encoder does.
+    """
+
+    def __init__(self, cnn: nn.Module):
+        super().__init__()
+        stages, current = [], []
+        for name, layer in named_vgg_layers(cnn):
+            if isinstance(layer, nn.AvgPool2d):
+                layer = nn.MaxPool2d(layer.kernel_size, layer.stride)
+            # A copy: the layout change below must not reach the caller's network.
+            current.append(copy.deepcopy(layer))
+            if name in ENCODER_LAYERS:
+                stages.append(nn.Sequential(*current))
+                current = []
+            if name == ENCODER_LAYERS[-1]:
+                break
+        self.stages = nn.ModuleList(stages)
+        # oneDNN's convolutions run faster on CPU with channels-last weights; the activations
+        # follow the weights' layout.
+        self.requires_grad_(False).eval().to(memory_format=torch.channels_last)
+
+    def forward(self, img: torch.Tensor) -> list[torch.Tensor]:
+        feats, x = [], img
+        for stage in self.stages:
+            x = stage(x)
+            feats.append(x)
+        return feats
+
+
+def channel_stats(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and standard deviation over the positions: two (B, C, 1, 1) tensors.
+
+    Computed in fp32 even under bf16 autocast: a variance summed over thousands of positions
+    loses its small differences in bf16's 8-bit mantissa.
+    """
+    with torch.autocast(feat.device.type, enabled=False):
+        f = feat.float()
+        mean = f.mean((2, 3), keepdim=True)
+        std = (f.var((2, 3), keepdim=True, unbiased=False) + eps).sqrt()
+    return mean, std
+
+
+def masked_stats(feat: torch.Tensor, mask: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """`channel_stats` over a soft mask (1, 1, h, w) at the features' size: weighted by it."""
+    with torch.autocast(feat.device.type, enabled=False):
+        f, m = feat.float(), mask.float()
+        mass = m.sum((2, 3), keepdim=True).clamp_min(1e-8)
+        mean = (f * m).sum((2, 3), keepdim=True) / mass
+        var = ((f - mean).pow(2) * m).sum((2, 3), keepdim=True) / mass
+    return mean, (var + eps).sqrt()
+
+
+def adain(content_feat: torch.Tensor, style_feat: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Content features with each channel's mean and std replaced by the style features'."""
+    c_mean, c_std = channel_stats(content_feat, eps)
+    s_mean, s_std = channel_stats(style_feat, eps)
+    return (content_feat.float() - c_mean) / c_std * s_std + s_mean
+
+
+def _conv(cin: int, cout: int, relu: bool = True) -> list[nn.Module]:
+    layers = [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
+    return layers + [nn.ReLU(inplace=True)] if relu else layers
+
+
+def _upsample() -> nn.Module:
+    return nn.Upsample(scale_factor=2, mode="nearest")
+
+
+class Decoder(nn.Module):
+    """relu4_1 features (512 channels) -> image: the encoder mirrored, pooling replaced by
+    nearest 2x upsampling, reflection padding against border artefacts (as in the paper).
+
+    `width` scales the paper's channel counts (256, 128, 64). The output is not squashed:
+    the loss sees it as it is (a sigmoid would slow learning at the extremes); callers clamp.
+
+    Departure from PyTorch's default initialisation, which shrinks the signal at each of the
+    nine convolutions: trained from it on pixel reconstruction, the decoder long output only
+    the mean colour (README.md, "Any painting in one pass"). He-initialised weights on inputs
+    divided by relu4_1's mean activation keep the signal's scale. The last convolution starts
+    near zero with a mid-grey bias, so training starts from a flat grey picture.
+    """
+
+    def __init__(self, width: float = DEFAULT_WIDTH):
+        super().__init__()
+        if not 0 < width <= 1:
+            raise InputError(f"decoder width must be in (0, 1], not {width}")
+        self.arch = {"width": width}
+        c3, c2, c1 = (max(1, round(n * width)) for n in (256, 128, 64))
+        self.net = nn.Sequential(
+            *_conv(512, c3), _upsample(),
+            *_conv(c3, c3), *_conv(c3, c3), *_conv(c3, c3), *_conv(c3, c2), _upsample(),
+            *_conv(c2, c2), *_conv(c2, c1), _upsample(),
+            *_conv(c1, c1), *_conv(c1, 3, relu=False))
+        convs = [m for m in self.net if isinstance(m, nn.Conv2d)]
+        for conv in convs[:-1]:
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+        nn.init.normal_(convs[-1].weight, std=1e-3)
+        nn.init.constant_(convs[-1].bias, 0.45)
+        self.to(memory_format=torch.channels_last)  # as the encoder's, for speed
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        return self.net(feat / LAYER_SCALES[-1])
+
+
+# ---------------------------------------------------------------------------------------
+# The training loss
+# ---------------------------------------------------------------------------------------
+
+def _scaled(feats: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [f.float() / s for f, s in zip(feats, LAYER_SCALES)]
+
+
+class AdaINContentLoss(nn.Module):
+    """MSE between the decoded image's relu4_1 features and the AdaIN target it came from."""
+
+    def forward(self, output_feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        scale = LAYER_SCALES[-1]
+        with torch.autocast(output_feat.device.type, enabled=False):
+            return F.mse_loss(output_feat.float() / scale, target.float() / scale)
+
+
+class MomentStyleLoss(nn.Module):
+    """Sum over the encoder layers of the MSE of the channel means plus that of the channel
+    standard deviations, between the decoded image's features and the style image's."""
+
+    def forward(self, output_feats: list[torch.Tensor], style_feats: list[torch.Tensor]) -> torch.Tensor:
+        with torch.autocast(output_feats[0].device.type, enabled=False):
+            total = 0.0
+            for out, style in zip(_scaled(output_feats), _scaled(style_feats)):
+                (o_mean, o_std), (s_mean, s_std) = channel_stats(out), channel_stats(style)
+                total = total + F.mse_loss(o_mean, s_mean) + F.mse_loss(o_std, s_std)
+        return total
+
+
+class IdentityLoss(nn.Module):
+    """Pixel MSE between images decoded from their own relu4_1 features and the images.
+
+    Not in the AdaIN paper: Park and Lee's identity loss (SANet, 2019). The paper's losses
+    reach the pixels only through VGG features, and on a CPU budget the decoder learned to
+    invert them too slowly (blurred, streaked pictures); decoding the content and style crops
+    themselves gives it a direct signal, at the cost of one more decoder pass.
+    """
+
+    def forward(self, decoded: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(decoded.device.type, enabled=False):
+            return F.mse_loss(decoded.float(), images.float())
+
+
+class AdaINLoss(nn.Module):
+    """The training objective, as `nets.training.train`'s loss_fn: (decoder, pairs) -> weighted
+    terms, where pairs is (B, 2, 3, S, S): content crops over style crops."""
+
+    def __init__(self, encoder: Encoder, style_weight: float, content_weight: float = 1.0,
+                 identity_weight: float = 0.0):
+        super().__init__()
+        self.encoder = encoder
+        self.weights = {"content": content_weight, "style": style_weight, "identity": identity_weight}
+        self.content_loss = AdaINContentLoss()
+        self.style_loss = MomentStyleLoss()
+        self.identity_loss = IdentityLoss()
+
+    def forward(self, decoder: nn.Module, pairs: torch.Tensor) -> dict[str, torch.Tensor]:
+        content, style = pairs[:, 0], pairs[:, 1]
+        b = len(content)
+        with torch.no_grad():
+            # One encoder pass for both halves: a batch twice as large runs faster than two.
+            feats = self.encoder(torch.cat([content, style]))
+            style_feats = [f[b:] for f in feats]
+            target = adain(feats[-1][:b], style_feats[-1])
+        identity = self.weights["identity"] != 0
+        decoded = decoder(torch.cat([target, feats[-1]]) if identity else target)
+        # fp32 into the encoder: its preprocessing scales pixels to 0-255, where bf16's
+        # 8-bit mantissa would round them.
+        output_feats = self.encoder(decoded[:b].float())
+        terms = {"content": self.weights["content"] * self.content_loss(output_feats[-1], target),
+                 "style": self.weights["style"] * self.style_loss(output_feats, style_feats)}
+        if identity:
+            terms["identity"] = self.weights["identity"] * self.identity_loss(decoded[b:], torch.cat([content, style]))
+        return terms

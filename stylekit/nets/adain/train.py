@@ -1,0 +1,82 @@
+"""Training the AdaIN decoder: content/style crop pairs, the shared training loop, and the
+decoder file, which records every sitting of a run that was stopped and resumed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from stylekit.base.device import resolve_precision
+from stylekit.base.errors import InputError
+from stylekit.nets.adain.infer import load_decoder
+from stylekit.nets.adain.model import MODEL_FORMAT, AdaINLoss, Decoder, Encoder
+from stylekit.nets.crops import RandomCrops
+from stylekit.nets.training import TrainResult, checkpoint_path, save_network, train
+from stylekit.settings import TrainSettings
+
+
+class ContentStylePairs(torch.utils.data.Dataset):
+    """Item i: a (2, 3, S, S) tensor, content crop i over style crop i.
+
+    Both are seeded by i (`RandomCrops`), so a resumed run sees the pairs it would have seen.
+    """
+
+    def __init__(self, photos: list[Path], styles: list[Path], size: int, length: int, seed: int = 0):
+        self.content = RandomCrops(photos, size, length, seed)
+        self.style = RandomCrops(styles, size, length, seed + 1)
+
+    def __len__(self) -> int:
+        return len(self.content)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return torch.stack([self.content[index], self.style[index]])
+
+
+def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path, resume: bool = False,
+                  device=torch.device("cpu"), record: dict | None = None,
+                  callback=None) -> tuple[Decoder, TrainResult]:
+    """Train a decoder as `config` says (kind 'adain') with `nets.training.train`; the
+    checkpoint goes beside `out`. `record`: more settings to keep in the decoder file.
+
+    The compact decoder is exported to `out` whenever steps were run, interrupted runs
+    included, so Ctrl-C still leaves a usable model that matches the checkpoint.
+    """
+    if config.kind != "adain":
+        raise InputError(f"train_decoder trains AdaIN decoders, not {config.kind!r} networks")
+    config = config.replace(precision=resolve_precision(config.precision, torch.device(device)))
+    decoder = Decoder(config.width)
+    loss = AdaINLoss(encoder.to(device), config.style_weight, content_weight=config.content_weight,
+                     identity_weight=config.identity_weight)
+    settings = {**(record or {}), "batch": config.batch, "lr": config.lr, "style_weight": config.style_weight,
+                "identity_weight": config.identity_weight, "precision": config.precision, **decoder.arch}
+    result = train(decoder, loss, dataset, config, checkpoint=checkpoint_path(out), resume=resume,
+                   record=settings, device=device, callback=callback)
+    if result.step and result.main:
+        sittings = _earlier_sittings(out, result.first_step) + [
+            {"steps": [result.first_step, result.step], "lr": config.lr, "seconds": round(result.seconds, 1)}]
+        export(decoder, out, {**settings, "steps": result.step,
+                              "seconds": sum(s.get("seconds") or 0.0 for s in sittings), "sittings": sittings,
+                              "final_losses": result.history[-1] if result.history else {}})
+    return decoder, result
+
+
+def _earlier_sittings(out: Path, first_step: int) -> list[dict]:
+    """The training sittings before this one (steps from-to, step size, seconds), read from
+    the decoder file of the run being resumed; decoders exported before sittings were recorded
+    count as one. Unknown values are None."""
+    if not first_step:
+        return []
+    try:
+        earlier = load_decoder(out)[1] if out.is_file() else {}
+    except InputError:
+        earlier = {}
+    if earlier.get("sittings"):
+        return earlier["sittings"]
+    known = earlier.get("steps") == first_step
+    return [{"steps": [0, first_step], "lr": earlier.get("lr") if known else None,
+             "seconds": earlier.get("seconds") if known else None}]
+
+
+def export(decoder: Decoder, out: Path, settings: dict) -> Path:
+    """The compact decoder: fp16 weights (half the size, no visible loss), arch, settings."""
+    return save_network(decoder, out, MODEL_FORMAT, settings)

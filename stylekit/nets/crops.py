@@ -1,0 +1,62 @@
+"""Training batches from a folder of images: random square crops, reproducible by index.
+
+Any folder works: our offline photos (`nets.photos`), AdaIN's training styles, or COCO from disk.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from stylekit.base.errors import InputError
+from stylekit.base.images import pil_to_tensor
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The images in `folder` and below, sorted; InputError when there is no such folder or no image."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"training photos not found: {folder} is not a folder "
+                         "(build ours with `python -m stylekit photos`)")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputError(f"no images in {folder}")
+    return files
+
+
+class RandomCrops(torch.utils.data.Dataset):
+    """`length` random square crops of side `size` from the images in `files`, with flips.
+
+    Each image is first scaled so its shorter side is between `size` and 1.25 `size`, so a
+    crop shows most of a scene rather than a small patch of it. Index i always gives the same
+    crop for the same seed, so runs (and resumed runs) are reproducible.
+    """
+
+    def __init__(self, files: list[Path], size: int, length: int, seed: int = 0):
+        self.files, self.size, self.length, self.seed = list(files), size, length, seed
+        self._cache: dict[Path, Image.Image] = {}
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _image(self, path: Path) -> Image.Image:
+        if path not in self._cache:
+            with Image.open(path) as img:
+                self._cache[path] = img.convert("RGB")
+        return self._cache[path]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        rng = random.Random(self.seed * 1_000_003 + index)
+        img = self._image(rng.choice(self.files))
+        scale = self.size * rng.uniform(1.0, 1.25) / min(img.size)
+        w, h = max(self.size, round(img.width * scale)), max(self.size, round(img.height * scale))
+        img = img.resize((w, h), Image.BILINEAR)
+        x, y = rng.randint(0, w - self.size), rng.randint(0, h - self.size)
+        crop = img.crop((x, y, x + self.size, y + self.size))
+        if rng.random() < 0.5:
+            crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+        return pil_to_tensor(crop)[0]

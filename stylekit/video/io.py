@@ -1,0 +1,183 @@
+"""Clips in and out: read a video file or a folder of frames, resize, write mp4 and GIF, and
+the stills made from clips (a strip of frames, a sheet of strips), and the demo clip."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from stylekit.base.errors import InputError, reason
+from stylekit.base.images import open_image
+from stylekit.base.paths import CONTENT_DIR, IMAGES
+from utils import save_image
+
+FOLDER_FPS = 12.0                   # frame rate of a folder of frames unless given
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ogv", ".gif")
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+DEMO_PHOTO = CONTENT_DIR / "chenonceau.jpg"
+DEMO_CLIP = IMAGES / "video" / "chenonceau_pan.mp4"
+
+
+@dataclass
+class Clip:
+    frames: list[np.ndarray]        # (H, W, 3) uint8 RGB, all the same size
+    fps: float
+
+    @property
+    def size(self) -> tuple[int, int]:   # (width, height)
+        return self.frames[0].shape[1], self.frames[0].shape[0]
+
+
+def _natural_key(path: Path):
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
+
+
+def read_video(path, max_frames: int | None = None, fps: float | None = None,
+               max_pixels: int | None = None) -> Clip:
+    """Frames and frame rate of a video file (mp4, avi, mov, mkv, webm, gif...) or a folder of
+    frames (sorted by name, numbers in order; `fps` or FOLDER_FPS). Raises InputError (one line)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no such video: {path}")
+    if path.is_dir():
+        files = sorted((p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and p.is_file()),
+                       key=_natural_key)
+        if not files:
+            raise InputError(f"the folder {path} has no frames ({', '.join(FRAME_SUFFIXES)} files)")
+        files = files[:max_frames] if max_frames else files
+        frames = [np.asarray(open_image(p, max_pixels)) for p in files]
+        if len({f.shape for f in frames}) > 1:
+            raise InputError(f"the frames in {path} do not all have the same size")
+        return _checked(Clip(frames, float(fps or FOLDER_FPS)), path, max_pixels)
+    if path.suffix.lower() in FRAME_SUFFIXES:
+        raise InputError(f"{path} is a single image; --video takes a video file "
+                         "(mp4, avi, gif, ...) or a folder of frames")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty (0 bytes)")
+    import imageio.v2 as iio2
+    import imageio.v3 as iio3
+    try:
+        if path.suffix.lower() == ".gif":
+            frames = [f[..., :3] for f in iio3.imread(path, index=None, plugin="pillow", mode="RGB")]
+            duration = iio3.immeta(path, index=0, plugin="pillow").get("duration") or 100
+            found_fps = 1000.0 / duration
+        else:
+            frames = []
+            with iio2.get_reader(path, format="FFMPEG") as reader:
+                found_fps = reader.get_meta_data().get("fps")
+                for frame in reader:
+                    frames.append(np.ascontiguousarray(np.asarray(frame)[..., :3]))
+                    if max_frames and len(frames) >= max_frames:
+                        break
+    except InputError:
+        raise
+    except Exception as exc:  # imageio and FFmpeg raise many kinds on what is not a video
+        raise InputError(f"cannot read {path} as a video: {reason(exc)}") from None
+    if not frames:
+        raise InputError(f"{path} has no frames")
+    frames = frames[:max_frames] if max_frames else frames
+    if not found_fps or not np.isfinite(found_fps) or found_fps <= 0:
+        found_fps = FOLDER_FPS
+    return _checked(Clip(frames, float(fps or found_fps)), path, max_pixels)
+
+
+def _checked(clip: Clip, path: Path, max_pixels: int | None) -> Clip:
+    w, h = clip.size
+    if w < 1 or h < 1:
+        raise InputError(f"{path} has empty frames")
+    if max_pixels and w * h > max_pixels:
+        raise InputError(f"the frames of {path} have {w}x{h} = {w * h:,} pixels, more than the "
+                         f"limit of {max_pixels:,}; pass a larger --max-pixels if you trust this file")
+    return clip
+
+
+def fit_frames(frames: list[np.ndarray], size: int | None) -> list[np.ndarray]:
+    """Resize so the longest side is `size` (None: as they are), both sides even (H.264)."""
+    h, w = frames[0].shape[:2]
+    scale = (size / max(h, w)) if size else 1.0
+    nh, nw = (max(2, int(round(h * scale)) // 2 * 2), max(2, int(round(w * scale)) // 2 * 2))
+    if (nh, nw) == (h, w):
+        return list(frames)
+    return [np.asarray(Image.fromarray(f).resize((nw, nh), Image.Resampling.LANCZOS)) for f in frames]
+
+
+def _temp_beside(path: Path) -> Path:
+    return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    h, w = frame.shape[:2]
+    return np.ascontiguousarray(frame[:h // 2 * 2, :w // 2 * 2])
+
+
+def write_mp4(frames: list[np.ndarray], path, fps: float) -> Path:
+    """H.264 (yuv420p) mp4 at `fps`, written to a temporary file and renamed into place."""
+    import imageio.v2 as iio2
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_beside(path)
+    try:
+        with iio2.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p",
+                             quality=8, macro_block_size=2, ffmpeg_log_level="error") as writer:
+            for f in frames:
+                writer.append_data(_even(f))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_gif(frames: list[np.ndarray], path, fps: float) -> Path:
+    """Looping GIF for pages that show no video (frame time rounded to 10 ms by the format)."""
+    import imageio.v3 as iio3
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_beside(path)
+    try:
+        iio3.imwrite(tmp, np.stack(frames), plugin="pillow", duration=round(1000.0 / fps), loop=0)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def strip(frames: list[np.ndarray], count: int = 6, gap: int = 4) -> np.ndarray:
+    """`count` evenly spaced frames side by side (a still for reports)."""
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int))
+    h = frames[0].shape[0]
+    parts = []
+    for i in picks:
+        parts += [frames[i], np.full((h, gap, 3), 255, np.uint8)]
+    return np.concatenate(parts[:-1], axis=1)
+
+
+def sheet(videos, path, count: int = 6, size: int | None = None) -> Path:
+    """One strip of `count` evenly spaced frames per video, stacked: a still for the README."""
+    rows = [strip(fit_frames(read_video(v, max_frames=None).frames, size), count) for v in videos]
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    gap = np.full((4, width, 3), 255, np.uint8)
+    return save_image(Image.fromarray(np.concatenate([x for r in rows for x in (r, gap)][:-1])), path)
+
+
+def make_demo(path=DEMO_CLIP, photo=DEMO_PHOTO, frames: int = 24, fps: float = 12.0,
+              size: tuple[int, int] = (320, 240)) -> Path:
+    """A slow pan and zoom across a photo: the window moves right and closes in by 15%, so the
+    clip has motion everywhere, a growing scale, and new pixels coming in at one edge."""
+    img = open_image(photo)
+    W, H = img.size
+    w0 = 0.75 * W
+    out = []
+    for i in range(frames):
+        s = i / max(1, frames - 1)
+        w = w0 * (1 - 0.15 * s)
+        h = w * size[1] / size[0]
+        cx = w0 / 2 + s * (W - w0) * 0.8 + 0.1 * w0 * s
+        cy = H * 0.55 - 0.05 * H * s
+        box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+        out.append(np.asarray(img.transform(size, Image.Transform.EXTENT, box, Image.Resampling.BICUBIC)))
+    return write_mp4(out, path, fps)

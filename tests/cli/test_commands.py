@@ -1,0 +1,102 @@
+"""The toolkit's command line: one command per module, each with only its own flags; run.py's
+old mode flags map onto the commands; one error path; imports that run one way."""
+import ast
+import subprocess
+import sys
+
+import pytest
+
+import run
+from conftest import ROOT
+from stylekit.cli.main import COMMAND_MODULES, build_parser
+
+
+@pytest.mark.parametrize("argv, want", [
+    (["--fast", "m.pt", "--content", "c.jpg"], ["fast", "m.pt", "--content", "c.jpg"]),
+    (["--content", "c.jpg", "--fast=m.pt"], ["fast", "m.pt", "--content", "c.jpg"]),
+    (["--fast-texture", "t.pt", "--seed", "3"], ["texture", "t.pt", "--seed", "3"]),
+    (["--adain", "--content", "c.jpg"], ["adain", "--content", "c.jpg"]),
+    (["--adain", "d.pt", "--content", "c.jpg"], ["adain", "--decoder", "d.pt", "--content", "c.jpg"]),
+    (["--video", "in.mp4", "--out", "o.mp4"], ["video", "in.mp4", "--out", "o.mp4"]),
+    (["--train-fast", "--style", "s.jpg"], ["train-fast", "--style", "s.jpg"]),
+    (["--report"], ["report"]),
+    (["--part", "1", "--ablate"], ["report", "--ablate", "--part", "1"]),
+    (["--part", "3", "--compare-init"], ["report", "--compare-init", "--part", "3"]),
+    (["--part", "3", "--size", "64"], None),
+])
+def test_old_mode_flags_become_commands(argv, want):
+    assert run.toolkit_argv(argv) == want
+
+
+def test_every_command_has_only_its_own_flags():
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command")
+    commands = subparsers.choices
+    for name in ("fast", "texture", "train-fast", "adain", "video", "report", "bench", "photos"):
+        assert name in commands, name
+    flags = {name: {o for a in p._actions for o in a.option_strings} for name, p in commands.items()}
+    assert "--temporal-weight" in flags["video"] and "--temporal-weight" not in flags["adain"]
+    assert "--alpha" in flags["adain"] and "--alpha" not in flags["video"] and "--alpha" not in flags["fast"]
+    assert "--grid" not in set().union(*flags.values())     # the assignment's own flag, run.py's alone
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["adain", "--grid"], "--grid"),
+    (["nosuchcommand"], "nosuchcommand"),
+    (["bench", "nosuchsection"], "nosuchsection"),
+    (["fast"], "MODEL"),
+])
+def test_bad_command_lines_give_one_error_line(argv, words):
+    done = subprocess.run([sys.executable, "-m", "stylekit", *argv], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], done.stderr
+
+
+# The layers, bottom to top; a module may import from its own layer and those below. Front
+# ends (cli, run.py) sit on top: nothing below imports them.
+LAYERS = [("stylekit.base",), ("utils",), ("style_and_content",), ("stylekit.settings",), ("stylekit.optim",),
+          ("stylekit.nets", "stylekit.video"), ("stylekit.report",), ("stylekit.cli",), ("run",)]
+
+
+def _layer(module: str):
+    for rank, names in enumerate(LAYERS):
+        for name in names:
+            if module == name or module.startswith(name + "."):
+                return rank, name
+    return None
+
+
+def _imports(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+            for alias in node.names:
+                yield f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+
+
+def test_imports_run_one_way():
+    sources = {"run": ROOT / "run.py", "utils": ROOT / "utils.py", "style_and_content": ROOT / "style_and_content.py"}
+    for path in (ROOT / "stylekit").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        sources[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    wrong = []
+    for module, path in sources.items():
+        here = _layer(module)
+        for target in _imports(path):
+            there = _layer(target)
+            if here is None or there is None or there[1] == here[1]:
+                continue
+            if there[0] >= here[0]:
+                wrong.append(f"{module} imports {target}")
+    assert not wrong, wrong
+
+
+def test_every_command_module_is_registered():
+    """A module of stylekit/cli with a `register` is a command module, and main lists it."""
+    modules = {p.stem for p in (ROOT / "stylekit" / "cli").glob("*.py")
+               if any(isinstance(n, ast.FunctionDef) and n.name == "register" for n in ast.parse(p.read_text()).body)}
+    assert modules == set(COMMAND_MODULES)

@@ -1,0 +1,115 @@
+"""nets.adain.infer: the output's size and range, saved decoders (and refused files), alpha,
+style blends, masks and colour preservation."""
+import pytest
+import torch
+
+from conftest import structured
+from nets_helpers import stripes, tiny_decoder
+from stylekit.base.errors import InputError
+from stylekit.nets.adain import infer, model, train
+from stylekit.optim import color
+
+
+@pytest.fixture(scope="module")
+def encoder(cnn):
+    return model.Encoder(cnn)
+
+
+@pytest.fixture(scope="module")
+def decoder():
+    return tiny_decoder()
+
+
+@pytest.mark.parametrize("shape", [(97, 131), (5, 7), (64, 48)])
+def test_output_has_the_content_size_and_range(encoder, decoder, shape):
+    content = torch.rand(1, 3, *shape)
+    out = infer.stylize(encoder, decoder, content, stripes(40, 50))
+    assert out.shape == content.shape
+    assert 0 <= out.min() and out.max() <= 1
+
+
+def test_bad_decoder_files_are_refused_in_one_line(tmp_path, decoder):
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"format": "style-transfer-feedforward/1", "state": {}}, foreign)
+    mismatched = tmp_path / "mismatched.pt"
+    train.export(decoder, mismatched, {})
+    saved = torch.load(mismatched, weights_only=True)
+    saved["arch"] = {"width": 0.25}
+    torch.save(saved, mismatched)
+    for path, words in [(tmp_path / "missing.pt", "not found"), (corrupt, "not a readable"),
+                        (foreign, "not an AdaIN decoder"), (mismatched, "do not fit")]:
+        with pytest.raises(InputError) as info:
+            infer.load_decoder(path)
+        assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_alpha_zero_decodes_the_content_features(encoder, decoder):
+    content, style = torch.rand(1, 3, 40, 48), stripes(32, 32)
+    out = infer.stylize(encoder, decoder, content, style, alpha=0.0)
+    with torch.no_grad():
+        plain = decoder(encoder(content)[-1]).clamp(0, 1)
+    assert torch.allclose(out, plain, atol=1e-5)
+    half = infer.stylize(encoder, decoder, content, style, alpha=0.5)
+    full = infer.stylize(encoder, decoder, content, style)
+    assert (half - out).abs().mean() < (full - out).abs().mean()
+    with pytest.raises(InputError, match="alpha"):
+        infer.stylize(encoder, decoder, content, style, alpha=1.5)
+
+
+def test_blend_weights(encoder, decoder):
+    content = torch.rand(1, 3, 40, 48)
+    red, blue = stripes(32, 32, (220, 40, 40)), stripes(36, 30, (30, 60, 200), seed=1)
+    single = infer.stylize(encoder, decoder, content, red)
+    assert torch.equal(infer.stylize(encoder, decoder, content, [red, blue], weights=[1.0, 0.0]), single)
+    # Weights are normalised: (2, 2) is the equal blend, which is the default.
+    assert torch.allclose(infer.stylize(encoder, decoder, content, [red, blue], weights=[2.0, 2.0]),
+                          infer.stylize(encoder, decoder, content, [red, blue]), atol=1e-6)
+    for bad in ([1.0], [-1.0, 2.0], [0.0, 0.0]):
+        with pytest.raises(InputError):
+            infer.stylize(encoder, decoder, content, [red, blue], weights=bad)
+
+
+def test_masks_route_each_style_to_its_region(encoder, decoder):
+    torch.manual_seed(0)
+    content = torch.randn(1, 16, 6, 8)
+    styles = [torch.randn(1, 16, 5, 5) * 2 + 3, torch.randn(1, 16, 5, 5) * 0.5 - 2]
+    left = torch.zeros(1, 1, 6, 8)
+    left[..., :4] = 1
+    target = infer.transfer_features(content, styles, masks=[left, 1 - left])
+    for mask, style in zip([left, 1 - left], styles):
+        got_mean, got_std = model.masked_stats(target, mask)
+        want_mean, want_std = model.channel_stats(style)
+        assert torch.allclose(got_mean, want_mean, atol=1e-4) and torch.allclose(got_std, want_std, rtol=1e-3)
+
+    # End to end: a mask giving everything to the first style is that style alone, and a
+    # one-region mask of zeros leaves the content features (alpha 0).
+    image = torch.rand(1, 3, 37, 45)
+    red, blue = stripes(32, 32, (220, 40, 40)), stripes(32, 32, (30, 60, 200), seed=1)
+    ones, zeros = torch.ones(1, 1, 37, 45), torch.zeros(1, 1, 37, 45)
+    routed = infer.stylize(encoder, decoder, image, [red, blue], masks=[ones, zeros])
+    assert torch.allclose(routed, infer.stylize(encoder, decoder, image, red), atol=1e-4)
+    untouched = infer.stylize(encoder, decoder, image, red, masks=[zeros])
+    assert torch.allclose(untouched, infer.stylize(encoder, decoder, image, red, alpha=0.0), atol=1e-4)
+    with pytest.raises(InputError, match="mask"):
+        infer.stylize(encoder, decoder, image, [red, blue], masks=[ones])
+    with pytest.raises(InputError, match="combined"):
+        infer.stylize(encoder, decoder, image, [red, blue], masks=[ones, zeros], weights=[1, 1])
+
+
+def test_colour_preservation(encoder, decoder):
+    content, style = structured(40, 48), stripes(32, 32)
+    kept = infer.stylize(encoder, decoder, content, style, preserve_color="luminance")
+    chroma = lambda img: color.rgb_to_yiq(img)[:, 1:]  # noqa: E731
+    # Only where no channel was clipped is the content's chroma exactly back.
+    inside = ((kept > 0.02) & (kept < 0.98)).all(1, keepdim=True).expand(-1, 2, -1, -1)
+    assert torch.allclose(chroma(kept)[inside], chroma(content)[inside], atol=0.02)
+    assert infer.stylize(encoder, decoder, content, style, preserve_color="histogram").shape == content.shape
+    with pytest.raises(InputError, match="preserve_color"):
+        infer.stylize(encoder, decoder, content, style, preserve_color="sepia")
+
+
+def test_the_shipped_decoder_loads():
+    decoder, trained = infer.load_decoder(infer.DEFAULT_DECODER)
+    assert isinstance(decoder, model.Decoder) and trained["steps"] > 0

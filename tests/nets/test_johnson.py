@@ -1,0 +1,56 @@
+"""nets.johnson: the style and texture networks keep odd sizes, training lowers the perceptual
+loss, saved models load and run, and the shipped models still load."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nets_helpers import photo_folder
+from stylekit.base.errors import InputError
+from stylekit.base.paths import MODELS
+from stylekit.nets import johnson as ff
+from stylekit.nets.crops import RandomCrops
+from stylekit.settings import TrainSettings
+
+
+def test_network_keeps_odd_sizes_and_range():
+    net = ff.TransformerNet(width=4, res_blocks=1).eval()
+    x = torch.rand(1, 3, 97, 131)
+    y = ff.stylize(net, x)
+    assert y.shape == x.shape
+    assert 0 <= y.min() and y.max() <= 1
+    tex = ff.texture(ff.TransformerNet(width=4, res_blocks=1, in_channels=ff.NOISE_CHANNELS).eval(), 33, 45, seed=3)
+    assert tex.shape == (1, 3, 33, 45)
+
+
+def test_training_lowers_the_perceptual_loss(cnn, tiny_images, tmp_path):
+    _, style_path = tiny_images
+    style = torch.from_numpy(np.asarray(Image.open(style_path), np.float32) / 255).permute(2, 0, 1)[None]
+    data = RandomCrops(sorted(photo_folder(tmp_path).glob("*.png")), 32, length=10 ** 6)
+    config = TrainSettings.preset("fast", steps=30, batch=2, lr=1e-2, content_weight=1.0, style_weight=1e5,
+                                  tv_weight=0.0, width=4, res_blocks=1, precision="fp32")
+    torch.manual_seed(0)
+    _, result = ff.train_network(cnn, style, data, config, out=tmp_path / "m.pt", resume=False,
+                                 device=torch.device("cpu"), record={})
+    totals = [row["total"] for row in result.history]
+    assert len(totals) == 30 and result.status == "done"
+    assert np.mean(totals[-5:]) < 0.6 * np.mean(totals[:5])
+    net, settings = ff.load_model(tmp_path / "m.pt", kind="style")
+    assert settings["trained_steps"] == 30 and settings["width"] == 4
+    assert ff.stylize(net, torch.rand(1, 3, 40, 52)).shape == (1, 3, 40, 52)
+
+
+def test_train_network_wants_style_or_texture_settings(cnn, tmp_path):
+    with pytest.raises(InputError, match="adain"):
+        ff.train_network(cnn, torch.rand(1, 3, 8, 8), [], TrainSettings.preset("adain"), out=tmp_path / "m.pt")
+
+
+@pytest.mark.parametrize("name, kind", [("starry_night", "style"), ("great_wave", "style"),
+                                        ("composition_viii", "style"), ("starry_night_texture", "texture")])
+def test_the_shipped_models_load(name, kind):
+    net, settings = ff.load_model(MODELS / f"{name}.pt", kind=kind)
+    assert settings["kind"] == kind and settings["trained_steps"] > 0
+    assert net.arch["width"] == settings["width"]
+    other = "texture" if kind == "style" else "style"
+    with pytest.raises(InputError, match="network: use it with"):
+        ff.load_model(MODELS / f"{name}.pt", kind=other)

@@ -1,0 +1,270 @@
+"""The commands of the trained networks end to end (fast, texture, train-fast, train-texture,
+adain, train-adain, build-styles, photos), through run.py's flags and the old `python -m adain`
+and `python -m training_data` command lines too: outputs, sidecars, exit codes, one-line errors."""
+import importlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import run
+from conftest import ROOT, write_png
+from nets_helpers import photo_folder, stripes, tiny_decoder
+from stylekit.base.errors import InputError
+from stylekit.base.files import save_torch
+from stylekit.cli import main as toolkit
+from stylekit.cli import training as training_cli
+from stylekit.nets import johnson as ff
+from stylekit.nets.adain import infer, train as adain_train
+from stylekit.nets.training import CHECKPOINT_FORMAT
+
+adain_alias = importlib.import_module("adain.__main__")
+photos_alias = importlib.import_module("training_data.__main__")
+TINY_NET = ["--batch", "1", "--train-size", "32", "--width", "4", "--res-blocks", "1"]
+
+
+@pytest.fixture(scope="module")
+def decoder():
+    return tiny_decoder()
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------------------
+# fast, texture, train-fast, train-texture
+# ---------------------------------------------------------------------------------------
+
+def test_texture_network_seeds_differ(cnn, tiny_images, tmp_path):
+    _, style_path = tiny_images
+    out = tmp_path / "tex.pt"
+    code = run.main(["--train-texture", "--style", str(style_path), "--out", str(out), "--steps", "4",
+                     "--batch", "1", "--train-size", "32", "--width", "4", "--res-blocks", "1"])
+    assert code == 0 and out.exists() and json.loads(out.with_suffix(".json").read_text())["kind"] == "texture"
+    imgs = []
+    for seed in (1, 2):
+        png = tmp_path / f"t{seed}.png"
+        assert run.main(["--fast-texture", str(out), "--size", "40", "--seed", str(seed), "--out", str(png)]) == 0
+        imgs.append(np.asarray(Image.open(png), np.float32))
+        assert imgs[-1].shape == (40, 40, 3)
+    assert np.abs(imgs[0] - imgs[1]).mean() > 1
+
+
+def test_cli_train_then_stylise_a_file_and_a_folder(tiny_images, tmp_path, capsys):
+    content, style = tiny_images
+    model = tmp_path / "models" / "tiny.pt"
+    photos = photo_folder(tmp_path)
+    code = run.main(["--train-fast", "--style", str(style), "--data", str(photos), "--out", str(model),
+                     "--steps", "3", "--batch", "2", "--train-size", "32", "--width", "4", "--res-blocks", "1"])
+    assert code == 0
+    meta = json.loads(model.with_suffix(".json").read_text())
+    assert meta["trained_steps"] == 3 and meta["train_size"] == 32 and meta["data"] == str(photos)
+    assert (tmp_path / "models" / "tiny_losses.png").exists()
+    out = tmp_path / "one.png"
+    assert run.main(["--fast", str(model), "--content", str(content), "--out", str(out)]) == 0
+    assert Image.open(out).size == Image.open(content).size
+    assert json.loads(out.with_suffix(".json").read_text())["mode"] == "feedforward"
+    folder_out = tmp_path / "many"
+    assert run.main(["--fast", str(model), "--content", str(photos), "--out", str(folder_out), "--size", "50"]) == 0
+    written = sorted(p.name for p in folder_out.glob("*.png"))
+    assert written == ["p0.png", "p1.png", "p2.png", "p3.png"]
+    assert max(Image.open(folder_out / "p0.png").size) == 50
+
+
+@pytest.mark.parametrize("content", [b"", b"not a model at all", "state_dict", "texture"])
+def test_bad_model_files_exit_2(content, tiny_images, tmp_path):
+    photo, style = tiny_images
+    path = tmp_path / "bad.pt"
+    if content == "state_dict":
+        torch.save(ff.TransformerNet(4, 1).state_dict(), path)  # weights without the project's wrapper
+    elif content == "texture":
+        ff.export(ff.TransformerNet(4, 1, in_channels=ff.NOISE_CHANNELS), path, {"kind": "texture"})
+    else:
+        path.write_bytes(content)
+    done = subprocess.run([sys.executable, "run.py", "--fast", str(path), "--content", str(photo),
+                           "--out", str(tmp_path / "o.png")], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in done.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_missing_training_data_exits_2(tiny_images, tmp_path, capsys):
+    _, style = tiny_images
+    code = run.main(["--train-fast", "--style", str(style), "--data", str(tmp_path / "nowhere"),
+                     "--out", str(tmp_path / "m.pt"), "--steps", "2"])
+    assert code == 2 and "training photos not found" in capsys.readouterr().err
+
+
+def test_interrupted_training_exits_130_and_resumes(tiny_images, tmp_path, capsys, monkeypatch):
+    """Ctrl-C during training: the model so far is exported, the message says how to go on,
+    exit 130; --resume then finishes the run from the checkpoint."""
+    _, style = tiny_images
+    out = tmp_path / "tex.pt"
+
+    class StopAtStep2(training_cli.Progress):
+        def update(self, n=1, postfix=None):
+            if self.initial + 1 == 2:
+                raise KeyboardInterrupt
+            self.initial += n
+
+    monkeypatch.setattr(training_cli, "Progress", StopAtStep2)
+    argv = ["train-texture", "--style", str(style), "--out", str(out), "--steps", "4", *TINY_NET]
+    assert toolkit.main(argv) == 130
+    captured = capsys.readouterr()
+    assert f"interrupted: the model so far is in {out}; continue with --resume" in captured.err
+    assert json.loads(out.with_suffix(".json").read_text())["status"] == "interrupted"
+    assert ff.load_model(out)[1]["trained_steps"] == 2
+    monkeypatch.undo()
+    assert toolkit.main([*argv, "--resume"]) == 0
+    assert ff.load_model(out)[1]["trained_steps"] == 4 and "4 steps" in capsys.readouterr().out
+    assert toolkit.main([*argv, "--resume"]) == 0  # nothing left to do
+    assert "no steps run (4 already done)" in capsys.readouterr().out
+
+
+def test_a_nan_loss_exits_1_with_one_line(tiny_images, tmp_path, capsys, monkeypatch):
+    _, style = tiny_images
+    monkeypatch.setattr(ff.PerceptualLoss, "forward", lambda self, output, inputs=None: {"style": output.sum() * np.nan})
+    out = tmp_path / "nan.pt"
+    assert toolkit.main(["train-texture", "--style", str(style), "--out", str(out), "--steps", "2", *TINY_NET]) == 1
+    assert "NaN at step 1" in one_error_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_training_flags_fill_the_preset(monkeypatch, tiny_images, tmp_path):
+    """Flags left out take the preset's values; given ones replace them."""
+    seen = {}
+
+    def fake_train(cnn, style, dataset, config, **kwargs):
+        seen["config"] = config
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ff, "train_network", fake_train)
+    _, style = tiny_images
+    toolkit.main(["train-texture", "--style", str(style), "--out", str(tmp_path / "t.pt"), "--lr", "0.01",
+                  "--save-every", "7", "--device", "cpu"])
+    config = seen["config"]
+    assert (config.kind, config.lr, config.save_every, config.steps, config.content_weight) == \
+        ("texture", 0.01, 7, 1200, 0.0)
+
+
+# ---------------------------------------------------------------------------------------
+# adain, train-adain, build-styles
+# ---------------------------------------------------------------------------------------
+
+def test_training_cli_errors_exit_2_with_one_line(tmp_path, capsys):
+    """The old `python -m adain --train ...` command line, now `train-adain`."""
+    broken = tmp_path / "dec.ckpt"
+    broken.write_bytes(b"garbage")
+    save_torch({"format": CHECKPOINT_FORMAT, "step": 5, "settings": {"width": 0.25}}, tmp_path / "wide.ckpt")
+    assert adain_alias.main(["--train", "--resume", "--out", str(tmp_path / "dec.pt")]) == 2
+    assert adain_alias.main(["--train", "--out", str(tmp_path / "dec.txt")]) == 2
+    assert adain_alias.main(["--train", "--size", "8", "--out", str(tmp_path / "x.pt")]) == 2
+    assert adain_alias.main(["--train", "--resume", "--width", "0.5", "--out", str(tmp_path / "wide.pt")]) == 2
+    assert adain_alias.main(["--train", "--identity-weight", "-1", "--out", str(tmp_path / "x.pt")]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 5 and all(line.startswith("error: ") for line in errors)
+    assert "checkpoint" in errors[0] and ".pt" in errors[1] and "--size" in errors[2] and "width 0.25" in errors[3]
+    assert "--identity-weight" in errors[4]
+
+
+def test_old_adain_command_lines_map_onto_the_commands(capsys):
+    assert adain_alias.toolkit_argv(["--train", "--steps", "9", "--resume"]) == ["train-adain", "--steps", "9",
+                                                                                  "--resume"]
+    assert adain_alias.toolkit_argv(["--out", "s", "--build-styles"]) == ["build-styles", "--out", "s"]
+    assert adain_alias.main([]) == 2 and "--train or --build-styles" in one_error_line(capsys.readouterr().err)
+    assert adain_alias.main(["--train", "--build-styles"]) == 2
+    assert "--build-styles" in one_error_line(capsys.readouterr().err)
+    assert photos_alias.main(["--bogus"]) == 2 and "--bogus" in one_error_line(capsys.readouterr().err)
+
+
+def adain_command(*argv):
+    """The parsed `adain` command, to run in this process: bad input raises InputError."""
+    args = toolkit.build_parser().parse_args(["adain", "--size", "48", "--precision", "fp32", *map(str, argv)])
+    return args.run(args)
+
+
+def test_adain_writes_the_image_and_its_sidecar(tiny_images, tmp_path, decoder, capsys):
+    content, style = tiny_images
+    model = adain_train.export(decoder, tmp_path / "dec.pt", {"steps": 3, "style_files": ["a.jpg", "b.jpg"]})
+    mask = write_png(tmp_path / "mask.png", np.repeat(np.repeat(np.eye(2, dtype=np.uint8) * 255, 24, 0), 32, 1))
+    out = tmp_path / "out" / "result.png"
+    code = adain_command("--decoder", model, "--content", content, "--style", style, style, "--mask", mask,
+                         "--out", out)
+    assert code == 0 and out.exists() and str(out) in capsys.readouterr().out
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["mode"] == "adain" and meta["size"] == [36, 48] and meta["seconds"] > 0
+    assert meta["training"]["style_count"] == 2 and "style_files" not in meta["training"]
+    # The style is resized from its file to --size x --style-scale (default 0.5) on its longest side.
+    assert max(meta["style_size"]) == 24
+    full = tmp_path / "full.png"
+    adain_command("--decoder", model, "--content", content, "--style", style, "--style-scale", "1.0", "--out", full)
+    assert max(json.loads(full.with_suffix(".json").read_text())["style_size"]) == 48
+    with pytest.raises(InputError, match="not found"):
+        adain_command("--decoder", tmp_path / "none.pt", "--content", content, "--style", style, "--out", out)
+    with pytest.raises(InputError, match="one --content"):
+        adain_command("--decoder", model, "--content", content, content, "--style", style)
+
+
+def test_run_py_adain_end_to_end(tiny_images, tmp_path, decoder):
+    """`python run.py --adain DECODER --content C --style S --alpha A` in a real process: exit 0 and
+    the PNG; a file that is not a decoder: exit 2 with one error line and nothing written."""
+    content, style = tiny_images
+    model = adain_train.export(decoder, tmp_path / "dec.pt", {"steps": 3})
+    out = tmp_path / "a.png"
+    cmd = [sys.executable, "run.py", "--adain", str(model), "--content", str(content), "--style", str(style),
+           "--alpha", "0.5", "--size", "40", "--out", str(out)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.with_suffix(".json").read_text())["alpha"] == 0.5
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a decoder")
+    out.unlink()
+    done = subprocess.run(cmd[:3] + [str(bad)] + cmd[4:], cwd=ROOT, capture_output=True, text=True)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ")
+    assert not out.exists()
+
+
+def test_train_adain_end_to_end(tmp_path, capsys):
+    """A tiny decoder trained by the command: the decoder, its loss plot and JSON settings."""
+    photos = photo_folder(tmp_path)
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    for i, rgb in enumerate([(220, 40, 40), (30, 60, 200)]):
+        write_png(styles / f"s{i}.png", stripes(48, 48, rgb, seed=i))
+    out = tmp_path / "dec.pt"
+    assert toolkit.main(["train-adain", "--styles", str(styles), "--data", str(photos), "--out", str(out),
+                         "--steps", "2", "--batch", "1", "--size", "32", "--width", "0.125", "--precision",
+                         "fp32"]) == 0
+    assert "2 steps" in capsys.readouterr().out
+    trained = infer.load_decoder(out)[1]
+    assert trained["steps"] == 2 and trained["identity_weight"] == 50.0 and trained["size"] == 32
+    assert json.loads(out.with_suffix(".json").read_text())["status"] == "done"
+    assert (tmp_path / "dec_losses.png").exists()
+    bundled = ROOT / "images" / "style"
+    assert toolkit.main(["train-adain", "--styles", str(bundled), "--data", str(photos), "--out", str(out)]) == 2
+    assert "unseen test styles" in one_error_line(capsys.readouterr().err)
+
+
+def test_each_command_lists_only_its_own_flags(capsys):
+    helps = {}
+    for command in ("fast", "texture", "train-fast", "train-texture", "adain", "train-adain", "build-styles",
+                    "photos"):
+        with pytest.raises(SystemExit):
+            toolkit.main([command, "--help"])
+        helps[command] = capsys.readouterr().out
+    assert "--identity-weight" in helps["train-adain"] and "--identity-weight" not in helps["train-fast"]
+    assert "--res-blocks" in helps["train-texture"] and "--res-blocks" not in helps["train-adain"]
+    assert "--content-weight" in helps["train-fast"] and "--content-weight" not in helps["train-texture"]
+    assert "--cache" in helps["photos"] and "--cache" in helps["build-styles"] and "--steps" not in helps["photos"]
+    assert "--alpha" in helps["adain"] and "--alpha" not in helps["fast"]
+    # Help texts quote the presets: the decoder trains 12000 steps, the networks 1200.
+    assert "(default 12000)" in helps["train-adain"] and "(default 1200)" in helps["train-fast"]

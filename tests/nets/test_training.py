@@ -1,0 +1,135 @@
+"""nets.training: the one training loop resumes exactly, stops cleanly on SIGTERM, keeps
+identical replicas under two-process DistributedDataParallel; training curves draw a running
+mean; the training presets are what the networks were trained with."""
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+from nets_helpers import photo_folder
+from stylekit.base.errors import InputError
+from stylekit.base.figures import plot_losses
+from stylekit.nets import johnson as ff
+from stylekit.nets.training import load_checkpoint, train
+from stylekit.settings import TRAIN_PRESETS, TrainSettings
+
+
+def loop_settings(**changes) -> TrainSettings:
+    """The loop's settings for these tests: the loop's own former defaults (lr 1e-3, fp32)."""
+    return TrainSettings(**{"lr": 1e-3, "precision": "fp32", "save_every": 100, **changes})
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(3, 3, 1)
+    data = [torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(i)) for i in range(200)]
+    target = torch.full((3, 8, 8), 0.5)
+
+    def loss_fn(model, batch):
+        return {"mse": (model(batch) - target).pow(2).mean()}
+
+    ckpt = tmp_path / "c.ckpt"
+    first = train(net, loss_fn, data, loop_settings(steps=5, batch=2, save_every=5), checkpoint=ckpt)
+    assert first.step == 5 and load_checkpoint(ckpt)["step"] == 5
+    second = train(torch.nn.Conv2d(3, 3, 1), loss_fn, data, loop_settings(steps=8, batch=2), checkpoint=ckpt,
+                   resume=True)
+    assert second.step == 8 and len(second.history) == 8
+    assert second.history[:5] == first.history
+    # The uninterrupted run from the same start gives the same losses as 5 + 3 resumed steps.
+    torch.manual_seed(0)
+    fresh = torch.nn.Conv2d(3, 3, 1)
+    straight = train(fresh, loss_fn, data, loop_settings(steps=8, batch=2), checkpoint=tmp_path / "s.ckpt")
+    assert [r["total"] for r in straight.history] == pytest.approx([r["total"] for r in second.history], rel=1e-5)
+
+
+def test_sigterm_stops_training_as_ctrl_c_does(tmp_path):
+    net = torch.nn.Conv2d(3, 3, 1)
+    data = [torch.rand(3, 8, 8) for _ in range(40)]
+    before = signal.getsignal(signal.SIGTERM)
+
+    calls = []
+
+    def loss_fn(model, batch):
+        if len(calls) == 3:  # during the 4th step: steps 1-3 are done
+            os.kill(os.getpid(), signal.SIGTERM)
+        calls.append(1)
+        return {"mse": model(batch).pow(2).mean()}
+
+    ckpt = tmp_path / "t.ckpt"
+    result = train(net, loss_fn, data, loop_settings(steps=10, batch=2), checkpoint=ckpt)
+    assert result.status == "interrupted" and result.step == 3
+    assert load_checkpoint(ckpt)["step"] == 3
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
+def test_two_process_ddp_keeps_replicas_identical(tiny_images, tmp_path):
+    """torchrun, 2 CPU processes, gloo: each trains on its own batches, yet after a few steps
+    both replicas hold the same weights, and they moved from where they started."""
+    _, style = tiny_images
+    photos = photo_folder(tmp_path)
+    script = tmp_path / "ddp_check.py"
+    script.write_text(f"""
+import os, sys
+from pathlib import Path
+import torch
+sys.path.insert(0, {str(ROOT)!r})
+from stylekit.nets import johnson as ff
+from stylekit.nets.crops import RandomCrops, image_files
+from stylekit.settings import TrainSettings
+from utils import load_vgg19, load_image
+
+rank = int(os.environ["RANK"])
+torch.manual_seed(rank)  # different initial weights: DDP must broadcast rank 0's
+config = TrainSettings.preset("fast", steps=3, batch=1, lr=1e-2, content_weight=1.0, style_weight=1e5,
+                              tv_weight=0.0, width=4, res_blocks=1, precision="fp32")
+net, result = ff.train_network(
+    load_vgg19(), load_image({str(style)!r}, 48), RandomCrops(image_files({str(photos)!r}), 32, 10 ** 6),
+    config, out=Path({str(tmp_path / "d.pt")!r}), resume=False, device=torch.device("cpu"), record={{}})
+torch.save({{"params": [p.detach() for p in net.parameters()], "losses": [r["total"] for r in result.history]}},
+           {str(tmp_path)!r} + f"/rank{{rank}}.pt")
+""")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
+                           "--nproc_per_node=2", str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    assert all(torch.equal(a, b) for a, b in zip(r0["params"], r1["params"]))
+    assert r0["losses"] != r1["losses"]  # the two processes saw different batches
+    torch.manual_seed(0)
+    start = list(ff.TransformerNet(4, 1).parameters())
+    assert any(not torch.allclose(a, b) for a, b in zip(start, r0["params"]))
+    assert (tmp_path / "d.pt").exists() and load_checkpoint(tmp_path / "d.ckpt")["step"] == 3
+
+
+def test_training_curves_draw_a_running_mean(tmp_path):
+    rng = np.random.default_rng(0)
+    history = [{"content": float(v), "style": float(2 * v)} for v in np.exp(rng.normal(size=300))]
+    raw = plot_losses(history, tmp_path / "raw.png").read_bytes()
+    assert plot_losses(history, tmp_path / "short.png", smooth=300).read_bytes() == raw  # window > run: raw only
+    assert plot_losses(history, tmp_path / "smooth.png", smooth=50).read_bytes() != raw
+
+
+def test_training_presets():
+    """The presets are the settings the shipped networks were trained with (their .json files)."""
+    fast, texture, adain = (TrainSettings.preset(n) for n in ("fast", "texture", "adain"))
+    assert (fast.kind, fast.steps, fast.batch, fast.train_size, fast.lr, fast.content_weight, fast.style_weight,
+            fast.tv_weight, fast.width, fast.res_blocks, fast.save_every) == \
+        ("style", 1200, 4, 128, 2e-3, 1.0, 2e4, 0.0, 16, 5, 50)
+    assert texture.kind == "texture" and texture.content_weight == 0.0 and texture.steps == fast.steps
+    assert (adain.kind, adain.steps, adain.batch, adain.train_size, adain.lr, adain.style_weight,
+            adain.identity_weight, adain.width, adain.save_every) == ("adain", 12000, 4, 128, 5e-4, 3.0, 50.0, 0.5, 100)
+    assert TrainSettings.preset("fast", steps=None, lr=0.5).steps == 1200  # None keeps the preset's value
+    assert set(TRAIN_PRESETS) == {"fast", "texture", "adain"}
+    for bad in ({"steps": 0}, {"lr": 0.0}, {"style_weight": -1.0}, {"kind": "gan"}, {"precision": "fp16"},
+                {"lr": float("nan")}):
+        with pytest.raises(InputError):
+            TrainSettings(**bad)
+    with pytest.raises(InputError, match="no training preset"):
+        TrainSettings.preset("part3")

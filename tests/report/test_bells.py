@@ -1,0 +1,57 @@
+"""The bells' own pieces that need no optimization: the sky mask, the cache of a network's
+output, the colour distance, and the registry (the page shows the bells in its order)."""
+import json
+
+import numpy as np
+import torch
+from PIL import Image
+
+from stylekit.report import bells, bells_control, bells_networks, measures
+from stylekit.report.inputs import CHENONCEAU
+
+
+def test_bells_are_listed_once_in_page_order():
+    names = [fn.__name__ for fn in bells.BELLS]
+    assert names == ["colour", "masks", "histogram", "blend", "video_bell", "feedforward", "adain_bell"]
+
+
+def test_sky_mask_is_the_top_of_chenonceau_and_written_once(tmp_path):
+    out = bells_control.sky_mask(CHENONCEAU, tmp_path / "mask.png")
+    mask = np.asarray(Image.open(out))
+    assert set(np.unique(mask)) <= {0, 255}
+    assert mask[0].mean() > 200 and mask[-1].mean() < 50, "sky at the top, ground at the bottom"
+    stamp = out.stat().st_mtime_ns
+    bells_control.sky_mask(CHENONCEAU, out)
+    assert out.stat().st_mtime_ns == stamp, "an unchanged mask is not rewritten"
+
+
+def test_cached_output_runs_make_only_for_new_settings(tmp_path):
+    calls = []
+
+    def make():
+        calls.append(1)
+        return torch.full((1, 3, 8, 8), 0.5), {"seconds": 0.1 * len(calls)}
+
+    path = tmp_path / "net" / "out.png"
+    first = bells_networks.cached_output(path, {"model": "a.pt", "size": 8}, make)
+    again = bells_networks.cached_output(path, {"model": "a.pt", "size": 8}, make)
+    assert first == again == {"seconds": 0.1} and len(calls) == 1, "same settings: neither re-run nor re-timed"
+    assert json.loads(path.with_suffix(".json").read_text())["settings"] == {"model": "a.pt", "size": 8}
+    other = bells_networks.cached_output(path, {"model": "b.pt", "size": 8}, make)
+    assert other == {"seconds": 0.2} and len(calls) == 2
+
+
+def test_model_stamp_names_the_file_by_content(tmp_path):
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"weights")
+    stamp = bells_networks._model_stamp(model)
+    model.write_bytes(b"other!!")
+    assert stamp["bytes"] == 7 and bells_networks._model_stamp(model)["sha1"] != stamp["sha1"]
+
+
+def test_chroma_distance_is_zero_for_the_photo_itself(tmp_path):
+    grey = tmp_path / "grey.png"
+    Image.open(CHENONCEAU).convert("L").convert("RGB").save(grey)
+    assert measures.chroma_distance(CHENONCEAU, CHENONCEAU) < 1e-6
+    assert measures.chroma_distance(grey, CHENONCEAU) > 0.01
+    assert measures.mean_abs_diff(CHENONCEAU, CHENONCEAU) == 0

@@ -1,0 +1,64 @@
+"""stylekit.settings: the presets are the one place defaults live, and flags go on top."""
+import pytest
+
+from style_and_content import content_layers_default, style_layers_default
+from run import run_optimization
+from stylekit.base.errors import InputError
+from stylekit.settings import PRESETS, Settings
+
+
+def test_field_defaults_are_the_assignments():
+    s = Settings()
+    assert s.content_layers == content_layers_default and s.style_layers == style_layers_default
+    defaults = run_optimization.__defaults__
+    assert (s.steps, s.style_weight, s.content_weight) == tuple(defaults[2:5]) == (300, 1e6, 1)
+    assert Settings.preset("assignment") == s
+
+
+def test_part_presets():
+    p1, p2, p3 = (Settings.preset(f"part{n}") for n in (1, 2, 3))
+    assert (p1.part, p1.init, p1.style_weight, p1.content_weight) == (1, "noise", 0.0, 1.0)
+    assert (p2.part, p2.init, p2.style_weight, p2.content_weight) == (2, "noise", 1e6, 0.0)
+    assert (p3.part, p3.init, p3.style_weight, p3.steps, p3.style_normalize) == (3, "content", 1e3, 200, True)
+    assert p3.style_layers == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert p3.style_layer_weights == {"relu5_1": 0.1}
+    # presets are data, not shared lists: changing one settings object leaves the preset alone
+    p3.style_layers.append("relu5_2")
+    assert Settings.preset("part3").style_layers[-1] == "relu5_1"
+    assert set(PRESETS) == {"assignment", "part1", "part2", "part3"}
+
+
+def test_changes_go_on_top_and_none_keeps_the_preset():
+    s = Settings.preset("part3", size=384, style_weight=None, seed=7)
+    assert (s.size, s.style_weight, s.seed) == (384, 1e3, 7)
+
+
+def test_new_style_layers_drop_the_presets_layer_weights():
+    assert Settings.preset("part3", style_layers=["relu1_1", "relu5_1"]).style_layer_weights == {}
+    s = Settings.preset("part3", style_layers="conv_3,relu5_1:0.5")
+    assert s.style_layers == ["conv2_1", "relu5_1"] and s.style_layer_weights == {"relu5_1": 0.5}
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"init": "zeros"}, "init must be one of content, noise"),
+    ({"optimizer": "sgd"}, "optimizer must be one of lbfgs, adam"),
+    ({"precision": "fp16"}, "precision must be one of auto, fp32, bf16"),
+    ({"preserve_color": "sepia"}, "preserve_color must be one of luminance, histogram"),
+    ({"style_layers": ["conv9_9"]}, "conv9_9"),
+    ({"steps": 0}, "positive"),
+])
+def test_bad_values_are_input_errors(change, words):
+    with pytest.raises(InputError, match=words):
+        Settings(**change)
+    with pytest.raises(InputError):
+        Settings.preset("nosuchpreset")
+
+
+def test_for_inputs_empties_the_losses_that_cannot_apply():
+    s = Settings.preset("part3", hist_weight=1e3)
+    assert s.for_inputs(has_content=True, has_styles=True) == s
+    texture = s.for_inputs(has_content=False, has_styles=True)
+    assert texture.content_layers == [] and texture.style_layers == s.style_layers
+    photo_only = s.for_inputs(has_content=True, has_styles=False)
+    assert photo_only.style_layers == [] and photo_only.style_layer_weights == {} and photo_only.hist_layers == []
+    assert s.replace(content_weight=0).for_inputs(True, True).content_layers == []

@@ -1,0 +1,131 @@
+"""The video commands: a clip stylised end to end, every output checked before the work, bad
+video input (one `error:` line, exit 2), video-demo and video-sheet, and `python -m video`."""
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+import run
+from moving_clips import moving_square, single_thread
+from stylekit.base.errors import InputError
+from stylekit.cli.main import main as toolkit
+from stylekit.cli.video import legacy_argv
+from stylekit.video import io as vio
+from stylekit.video.stylize import TEMPORAL_WEIGHT
+
+STYLE = ROOT / "images/style/starry_night.jpg"
+
+
+@pytest.fixture
+def one_thread():
+    with single_thread():
+        yield
+
+
+def test_cli_video(tmp_path, one_thread, capsys):
+    src = vio.write_mp4(moving_square(n=3, h=64, w=80), tmp_path / "in.mp4", fps=8)
+    style = tmp_path / "style.png"
+    Image.open(STYLE).resize((64, 52)).save(style)
+    out = tmp_path / "out" / "styled.mp4"
+    code = run.main([str(a) for a in ("--video", src, "--style", style, "--size", 64, "--steps", 8,
+                                      "--later-steps", 3, "--out", out)])
+    assert code == 0
+    clip = vio.read_video(out)
+    assert len(clip.frames) == 3 and clip.size == (64, 50) and clip.fps == pytest.approx(8)  # even sides
+    assert len(vio.read_video(out.with_suffix(".gif")).frames) == 3
+    assert Image.open(tmp_path / "out" / "styled_strip.png").height == 50
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["evals"] == [8, 3, 3] and meta["settings"]["temporal_weight"] == TEMPORAL_WEIGHT
+    assert meta["warping_error"] > 0 and meta["style_distance"] > 0 and meta["seconds_per_frame"] > 0
+    assert str(out) in capsys.readouterr().out
+
+
+def _bad_inputs(tmp_path):
+    (tmp_path / "text.mp4").write_text("this is not a video\n" * 20)
+    (tmp_path / "empty.avi").write_bytes(b"")
+    (tmp_path / "no_frames").mkdir()
+    (tmp_path / "no_frames" / "readme.txt").write_text("x")
+    Image.new("RGB", (40, 40)).save(tmp_path / "still.png")
+    # A valid container with no video stream: the frames are what is missing.
+    import imageio_ffmpeg
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
+                    "anullsrc=r=8000:cl=mono", "-t", "0.2", str(tmp_path / "audio_only.mp4")], check=True)
+    return ["missing.mp4", "text.mp4", "empty.avi", "no_frames", "still.png", "audio_only.mp4"]
+
+
+def test_bad_video_input_exits_2_with_one_line(tmp_path, capsys):
+    for name in _bad_inputs(tmp_path):
+        code = run.main(["--video", str(tmp_path / name), "--style", str(STYLE), "--size", "64",
+                         "--out", str(tmp_path / "o.mp4")])
+        err = capsys.readouterr().err
+        assert code == 2, (name, err)
+        assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), (name, err)
+    assert not (tmp_path / "o.mp4").exists()
+    code = run.main(["--video", str(tmp_path / "text.mp4"), "--out", str(tmp_path / "o.png")])
+    assert code == 2 and "must end in .mp4" in capsys.readouterr().err
+
+
+def test_bad_video_exit_code_from_the_shell(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--video", str(tmp_path / "nope.mp4"),
+                           "--out", str(tmp_path / "o.mp4")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [f"error: no such video: {tmp_path / 'nope.mp4'}"]
+
+
+def test_every_output_is_checked_before_the_work(tmp_path, capsys):
+    src = vio.write_gif(moving_square(n=2, h=64, w=80), tmp_path / "clip.gif", fps=8)
+    before = src.read_bytes()
+    # OUT.gif would be the input clip itself.
+    code = toolkit(["video", str(src), "--size", "32", "--steps", "1", "--out", str(tmp_path / "clip.mp4")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and "would overwrite the input" in err, err
+    assert src.read_bytes() == before and not (tmp_path / "clip.mp4").exists()
+    # OUT.json cannot be written (a folder is in the way): refused before any frame.
+    (tmp_path / "a.json").mkdir()
+    code = toolkit(["video", str(src), "--size", "32", "--steps", "1", "--out", str(tmp_path / "a.mp4")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "a.json" in err, err
+    assert not (tmp_path / "a.mp4").exists() and not (tmp_path / "a.gif").exists()
+
+
+def test_video_demo_and_sheet(tmp_path, capsys):
+    demo = tmp_path / "demo.mp4"
+    assert toolkit(["video-demo", str(demo)]) == 0
+    clip = vio.read_video(demo)
+    assert len(clip.frames) == 24 and clip.size == (320, 240) and clip.fps == pytest.approx(12)
+    still = tmp_path / "sheet.png"
+    assert toolkit(["video-sheet", str(still), str(demo), str(demo), "--size", "32"]) == 0
+    w, h = Image.open(still).size
+    assert h == 2 * 24 + 4 and w == 6 * 32 + 5 * 4
+    assert str(still) in capsys.readouterr().out
+    assert toolkit(["video-demo", str(tmp_path / "demo.gif")]) == 2
+    assert toolkit(["video-sheet", str(still), str(tmp_path / "missing.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("error: ") for line in err)
+
+
+def test_legacy_argv():
+    assert legacy_argv(["--make-demo", "d.mp4"]) == ["video-demo", "--", "d.mp4"]
+    assert legacy_argv(["--sheet", "o.png", "a.mp4", "b.mp4", "--size", "32"]) == \
+        ["video-sheet", "--size", "32", "--", "o.png", "a.mp4", "b.mp4"]
+    assert legacy_argv(["--make-demo=-d.mp4"]) == ["video-demo", "--", "-d.mp4"]   # a path, not a flag
+    for argv in ([], ["--sheet", "o.png"], ["--make-demo", "d.mp4", "--sheet", "o.png", "a.mp4"], ["--nope"]):
+        with pytest.raises(InputError):
+            legacy_argv(argv)
+
+
+def test_python_m_video(tmp_path):
+    """The old entry point: bad input is one `error:` line and exit 2, never a usage block."""
+    def run_module(*args):
+        return subprocess.run([sys.executable, "-m", "video", *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+    proc = run_module()
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("error: ") and "usage" not in proc.stderr
+    missing = tmp_path / "missing.mp4"
+    proc = run_module("--sheet", str(tmp_path / "o.png"), str(missing), "--size", "32")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [f"error: no such video: {missing}"]
+    assert not (tmp_path / "o.png").exists()
+

@@ -1,0 +1,72 @@
+"""Reading and writing clips: the round trip through every kind of input, resizing, the stills
+made from clips, and the demo clip."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from moving_clips import moving_square
+from stylekit.base.errors import InputError
+from stylekit.video import io as vio
+
+
+@pytest.mark.parametrize("kind", ["mp4", "gif", "folder", "avi"])
+def test_reader_writer_round_trip(tmp_path, kind):
+    frames = moving_square(n=5, h=64, w=80)
+    if kind == "mp4":
+        path = vio.write_mp4(frames, tmp_path / "clip.mp4", fps=12)
+    elif kind == "avi":
+        import imageio.v2 as iio2
+        path = tmp_path / "clip.avi"
+        with iio2.get_writer(path, format="FFMPEG", fps=12, codec="mjpeg", quality=8, macro_block_size=2,
+                             ffmpeg_log_level="error") as writer:
+            for f in frames:
+                writer.append_data(f)
+    elif kind == "gif":
+        path = vio.write_gif(frames, tmp_path / "clip.gif", fps=10)
+    else:
+        path = tmp_path / "frames"
+        path.mkdir()
+        for i, f in enumerate(frames):  # numbered so that name order and number order differ
+            Image.fromarray(f).save(path / f"f{i + 1}.png")
+        (path / "notes.txt").write_text("not a frame")
+    read = vio.read_video(path, fps=12 if kind == "folder" else None)
+    assert len(read.frames) == 5 and read.size == (80, 64)
+    assert read.fps == pytest.approx(10 if kind == "gif" else 12)
+    tolerance = {"folder": 0, "gif": 6}.get(kind, 12)          # GIF: 256 colours; video: lossy codecs
+    for a, b in zip(read.frames, frames):
+        assert np.abs(a.astype(int) - b).mean() <= tolerance
+    if kind == "mp4":
+        import imageio.v2 as iio2
+        with iio2.get_reader(path, format="FFMPEG") as r:
+            assert r.get_meta_data()["codec"] == "h264"
+    assert len(vio.read_video(path, max_frames=3, fps=12).frames) == 3
+
+
+def test_fit_frames_even_sides():
+    frames = [np.zeros((45, 61, 3), np.uint8)]
+    assert vio.fit_frames(frames, 32)[0].shape == (24, 32, 3)
+    assert vio.fit_frames(frames, None)[0].shape == (44, 60, 3)
+
+
+def test_max_pixels_refuses_large_frames(tmp_path):
+    path = vio.write_mp4(moving_square(n=2, h=64, w=80), tmp_path / "clip.mp4", fps=12)
+    with pytest.raises(InputError, match="more than the limit"):
+        vio.read_video(path, max_pixels=1000)
+
+
+def test_strip_and_sheet(tmp_path):
+    frames = moving_square(n=8, h=64, w=80)
+    s = vio.strip(frames, count=3, gap=4)
+    assert s.shape == (64, 3 * 80 + 2 * 4, 3) and (s[:, 80:84] == 255).all()
+    assert s[:, :80].tolist() == frames[0].tolist() and s[:, -80:].tolist() == frames[-1].tolist()
+    a = vio.write_gif(frames, tmp_path / "a.gif", fps=10)
+    b = vio.write_gif(frames[:2], tmp_path / "b.gif", fps=10)
+    out = vio.sheet([a, b], tmp_path / "sheet.png", count=3)
+    assert Image.open(out).size == (248, 64 + 4 + 64)   # the shorter row padded to the width
+
+
+def test_make_demo_pans_across_the_photo(tmp_path):
+    path = vio.make_demo(tmp_path / "demo.mp4", frames=3, size=(64, 48))
+    clip = vio.read_video(path)
+    assert len(clip.frames) == 3 and clip.size == (64, 48) and clip.fps == pytest.approx(12)
+    assert np.abs(clip.frames[0].astype(int) - clip.frames[-1]).mean() > 5   # it moves

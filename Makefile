@@ -21,20 +21,20 @@ test: setup
 	$(PY) -m pytest -q
 
 report: setup
-	$(PY) run.py --report
+	$(PY) -m stylekit report
 
 bench: setup
-	$(PY) -m bench | tee results/bench.md
+	$(PY) -m stylekit bench | tee results/bench.md
 
 clean:
 	rm -rf results/tmp .pytest_cache
 
 photos: setup
-	$(PY) -m training_data
+	$(PY) -m stylekit photos
 
 # The shipped feed-forward networks, with the settings they were trained with.
 models: photos
-	$(PY) run.py --train-fast --style images/style/starry_night.jpg --steps 2000 --out models/starry_night.pt
-	$(PY) run.py --train-fast --style images/style/great_wave.jpg --steps 1500 --out models/great_wave.pt
-	$(PY) run.py --train-fast --style images/style/composition_viii.jpg --steps 1500 --out models/composition_viii.pt
-	$(PY) run.py --train-texture --style images/style/starry_night.jpg --steps 600 --out models/starry_night_texture.pt
+	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg --steps 2000 --out models/starry_night.pt
+	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg --steps 1500 --out models/great_wave.pt
+	$(PY) -m stylekit train-fast --style images/style/composition_viii.jpg --steps 1500 --out models/composition_viii.pt
+	$(PY) -m stylekit train-texture --style images/style/starry_night.jpg --steps 600 --out models/starry_night_texture.pt

@@ -21,18 +21,14 @@ from style_and_content import FeatureExtractor, build_model, content_layers_defa
 from stylekit.base.errors import InputError
 from stylekit.base.figures import make_sheet
 from stylekit.base.images import open_image, tensor_to_pil
-from stylekit.base.paths import CONTENT_DIR, RESULTS, STYLE_DIR
+from stylekit.base.paths import RESULTS
 from stylekit.base.progress import Progress
 from stylekit.cli import options
 from stylekit.cli.common import Parser, positive_int, run_command
 from stylekit.optim.engine import Result, optimize
 from stylekit.optim.jobs import Job, check_out, run_job
+from stylekit.report.inputs import CHENONCEAU as DEFAULT_CONTENT, GRID_CONTENTS, GRID_STYLES, STARRY as DEFAULT_STYLE
 from utils import load_image, load_vgg19, save_image
-
-DEFAULT_CONTENT = CONTENT_DIR / "chenonceau.jpg"
-DEFAULT_STYLE = STYLE_DIR / "starry_night.jpg"
-GRID_CONTENTS = [CONTENT_DIR / "chenonceau.jpg", CONTENT_DIR / "chelsea.jpg"]
-GRID_STYLES = [STYLE_DIR / "starry_night.jpg", STYLE_DIR / "great_wave.jpg"]
 
 
 def run_optimization(cnn, content_img, style_img, input_img, use_content=True, use_style=True,

@@ -120,14 +120,27 @@ def save_torch(obj, path: str | os.PathLike) -> Path:
 
 
 def check_writable(path: str | os.PathLike) -> None:
-    """Raise InputError now if `path` could not be written later; creates its folders.
+    """Raise InputError now if `path` could not be written later. Creates nothing: no folder
+    is left behind for a run that is refused later for another reason.
 
-    For callers to run before a long computation whose result goes to `path`.
+    For callers to run before a long computation whose result goes to `path`: the names must
+    fit the file system, and the nearest existing folder above must take a new file (tried
+    with a temporary file, removed at once).
     """
     path = Path(path)
     if path.is_dir():
         raise InputError(f"output {path} is a directory")
-    write_temp(path, b"").unlink()
+    existing = next((p for p in path.parents if os.path.lexists(p)), Path("."))
+    if not existing.is_dir():
+        raise InputError(f"cannot write {path}: {existing} is a file, not a folder")
+    try:
+        longest = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        longest = 255
+    for part in path.relative_to(existing).parts if path.is_absolute() == existing.is_absolute() else path.parts:
+        if len(os.fsencode(part)) > longest:
+            raise InputError(f"cannot write {path}: the name {part[:40]}... is longer than {longest} bytes")
+    write_temp(existing / path.name[:100], b"").unlink()
 
 
 def sidecar_path(image_path: str | os.PathLike) -> Path:

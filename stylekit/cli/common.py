@@ -17,6 +17,15 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         raise InputError(message)
 
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but a flag of another mode or command is named as such."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            flags = [a for a in extra if a.startswith("-")] or extra
+            where = f"`{self.prog} {parsed.command}`" if getattr(parsed, "command", None) else self.prog
+            raise InputError(f"{', '.join(flags)} {'does' if len(flags) == 1 else 'do'} not apply to {where}")
+        return parsed
+
 
 def positive_int(text):
     try:

@@ -119,8 +119,10 @@ def test_unwritable_outputs_are_input_errors(tmp_path):
     with pytest.raises(InputError, match="is a directory"):
         files.check_writable(tmp_path / "dir.png")
     assert temp_files(tmp_path) == [] and (tmp_path / "file.png").read_bytes() == b"x"
-    files.check_writable(tmp_path / "new" / "out.png")  # fine, and leaves no file behind
-    assert list((tmp_path / "new").iterdir()) == []
+    files.check_writable(tmp_path / "new" / "out.png")  # fine, and leaves nothing behind, not even the folder
+    assert not (tmp_path / "new").exists() and temp_files(tmp_path) == []
+    with pytest.raises(InputError, match="longer than 255 bytes"):
+        files.check_writable(tmp_path / "new" / ("n" * 300 + ".png"))
 
 
 def test_json_is_strict_and_read_back_safely(tmp_path):

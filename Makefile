@@ -2,10 +2,12 @@
 # make demo:  Part 3 on the bundled images at the default settings
 # make test:  the whole test suite
 # make models: rebuild the training photos and retrain the shipped networks (about an hour on 2 cores)
+# make serve: the local web app on http://127.0.0.1:$(PORT)/ (PORT=8000 unless given; Ctrl-C stops it)
 VENV := .venv
 PY := $(VENV)/bin/python
+PORT ?= 8000
 
-.PHONY: setup demo test report bench clean photos models
+.PHONY: setup demo test report bench clean photos models serve
 
 setup: $(VENV)/.installed
 
@@ -22,6 +24,9 @@ test: setup
 
 report: setup
 	$(PY) -m stylekit report
+
+serve: setup
+	$(PY) -m stylekit serve --port $(PORT)
 
 bench: setup
 	$(PY) -m stylekit bench | tee results/bench.md

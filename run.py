@@ -7,7 +7,7 @@
 
 Each part starts from its preset in `stylekit.settings` and takes the flags given on top.
 Bad input: one `error: ...` line on stderr, exit code 2, nothing written. Ctrl-C or SIGTERM:
-the best image so far is saved (sidecar marked interrupted), exit code 130.
+the best image so far is saved (sidecar marked interrupted), exit code 130 (143 for SIGTERM).
 
 The toolkit's modes are commands of `python -m stylekit`; the flags that ran them here before
 (`--fast MODEL`, `--adain`, `--video IN`, `--report`, ...) still do, as aliases.
@@ -15,18 +15,25 @@ The toolkit's modes are commands of `python -m stylekit`; the flags that ran the
 from __future__ import annotations
 
 import sys
+
+if __name__ == "__main__":  # first of all: from here on Ctrl-C or SIGTERM ends quietly
+    from stylekit.base.interrupt import quiet_start
+    quiet_start()
+
 from pathlib import Path
 
 from style_and_content import FeatureExtractor, build_model, content_layers_default, style_layers_default
 from stylekit.base.errors import InputError
 from stylekit.base.figures import make_sheet
-from stylekit.base.images import open_image, tensor_to_pil
+from stylekit.base.images import fit_size, image_size, open_image, tensor_to_pil
+from stylekit.base.limits import check_memory, check_side
 from stylekit.base.paths import RESULTS
+from stylekit.base.plan import check_plan
 from stylekit.base.progress import Progress
 from stylekit.cli import options
 from stylekit.cli.common import Parser, positive_int, run_command
 from stylekit.optim.engine import Result, optimize
-from stylekit.optim.jobs import Job, check_out, run_job
+from stylekit.optim.jobs import Job, check_memory_for, run_job
 from stylekit.report.inputs import CHENONCEAU as DEFAULT_CONTENT, GRID_CONTENTS, GRID_STYLES, STARRY as DEFAULT_STYLE
 from utils import load_image, load_vgg19, save_image
 
@@ -84,6 +91,16 @@ def settle(args):
     wants = 2 if args.grid else 1
     if args.grid and args.part != 3:
         raise InputError("--grid goes with --part 3")
+    given_styles = len(args.style) if args.style else wants
+    if args.style_blend and len(args.style_blend) != given_styles:
+        raise InputError(f"--style-blend has {len(args.style_blend)} weights for {given_styles} style images")
+    if args.inspect:
+        refuse_for_inspect(args)
+    else:
+        styles = 0 if args.part == 1 else 1 if args.grid else len(args.style or [DEFAULT_STYLE])
+        where = (f"run.py --part {args.part}" + (" --grid" if args.grid else "")
+                 + f" ({PART_NAMES[args.part]})")
+        options.refuse_ignored(args, args.settings, where, content=args.part != 2, styles=styles)
     if args.content is None:
         args.content = GRID_CONTENTS if args.grid else [DEFAULT_CONTENT]
     if args.style is None:
@@ -92,11 +109,23 @@ def settle(args):
         raise InputError(f"--content takes {wants} image{'s' if wants > 1 else ''} here, got {len(args.content)}")
     if args.grid and len(args.style) != 2:
         raise InputError(f"--grid takes 2 style images, got {len(args.style)}")
-    if args.style_blend and len(args.style_blend) != len(args.style):
-        raise InputError(f"--style-blend has {len(args.style_blend)} weights for {len(args.style)} style images")
     if args.out is not None and args.out.suffix.lower() != ".png":
         raise InputError(f"--out must end in .png, not {args.out.name!r}")
     return args
+
+
+PART_NAMES = {1: "content reconstruction", 2: "texture synthesis", 3: "style transfer"}
+# What --inspect uses; any other flag given with it is refused.
+INSPECT_FLAGS = {"inspect", "content", "size", "device", "precision", "weights", "max_pixels"}
+
+
+def refuse_for_inspect(args) -> None:
+    """Any flag given with --inspect other than INSPECT_FLAGS is an error (it would be ignored)."""
+    defaults = vars(build_parser().parse_args([]))
+    for name, value in vars(args).items():
+        if name in defaults and name not in INSPECT_FLAGS and value != defaults[name] and name != "part":
+            flag = "--" + name.replace("_", "-")
+            raise InputError(f"{flag} does not apply to run.py --inspect (it prints the layers' shapes, nothing else)")
 
 
 def default_out(args, content: Path | None, styles: list[Path]) -> Path:
@@ -141,6 +170,16 @@ def report_result(result: Result, out: Path, args) -> int:
     return 0
 
 
+def check_inspect(args, device) -> None:
+    """Before the network loads: the picture --inspect sends through every layer is large
+    enough for pool5, and small enough for the machine."""
+    path = args.content[0]
+    width, height = fit_size(*image_size(path, args.max_pixels), args.settings.size)
+    check_side(width, height, "inspect", f"{path} at --size {args.settings.size}")
+    check_memory("inspect", width * height, what=f"--inspect at {width}x{height} px", hint="use a smaller --size",
+                 device=device)
+
+
 def inspect(args, cnn, device) -> int:
     path = args.content[0]
     img = load_image(path, args.settings.size, device, args.max_pixels)
@@ -151,21 +190,41 @@ def inspect(args, cnn, device) -> int:
     return 0
 
 
-def grid(args, cnn, device) -> int:
+def grid_jobs(args) -> tuple[dict[tuple[int, int], Job], Path]:
+    """The grid's cells, (content index, style index) -> Job (one Job for a cell given twice),
+    and the sheet's path, after checking every file of every cell and the sheet against the
+    inputs and the file system: nothing of a 4-run grid fails after its first runs."""
     out_dir = args.out.parent if args.out else RESULTS / "part3"
     sheet_path = args.out or out_dir / "grid.png"
+    jobs, by_out = {}, {}
+    for i, c in enumerate(args.content):
+        for j, s in enumerate(args.style):
+            job = make_job(args, c, [s], out_dir / f"grid_{c.stem}_{s.stem}.png")
+            same = by_out.get(job.out)
+            if same is not None and same.recorded() != job.recorded():
+                raise InputError(f"two cells of the grid would both be {job.out}: give the images different names")
+            jobs[i, j] = by_out.setdefault(job.out, job)
+    unique = list(by_out.values())
+    check_plan([f for job in unique for f in job.outputs()] + [sheet_path],
+               [p for job in unique for p in job.read_files()])
+    return jobs, sheet_path
+
+
+def grid(args, cnn, device) -> int:
+    jobs, sheet_path = grid_jobs(args)
     rows = [[None] + [open_image(s, args.max_pixels) for s in args.style]]
-    for c in args.content:
+    done: dict[Path, Result] = {}
+    for i, c in enumerate(args.content):
         row = [open_image(c, args.max_pixels)]
-        for s in args.style:
-            out = out_dir / f"grid_{c.stem}_{s.stem}.png"
-            result = transfer(make_job(args, c, [s], out), cnn, device, f"{c.stem} x {s.stem}")
-            code = report_result(result, out, args)
-            if code:
-                return code
-            row.append(tensor_to_pil(result.image))
+        for j, s in enumerate(args.style):
+            job = jobs[i, j]
+            if job.out not in done:
+                done[job.out] = transfer(job, cnn, device, f"{c.stem} x {s.stem}")
+                code = report_result(done[job.out], job.out, args)
+                if code:
+                    return code
+            row.append(tensor_to_pil(done[job.out].image))
         rows.append(row)
-    check_out(sheet_path, [*args.content, *args.style])
     save_image(make_sheet(rows), sheet_path)
     print(f"grid: {sheet_path}")
     return 0
@@ -175,16 +234,26 @@ def parts(argv) -> int:
     args = settle(build_parser().parse_args(argv))
     device, precision = options.device_and_precision(args)
     args.settings = args.settings.replace(precision=precision)
+    content = args.content[0] if args.part != 2 else None
+    styles = args.style if args.part != 1 else []
+    job = None
+    # Every check that needs no network comes before it loads.
+    if args.inspect:
+        check_inspect(args, device)
+    elif args.grid:
+        for cell in {id(j): j for j in grid_jobs(args)[0].values()}.values():
+            check_memory_for(cell, device)
+    else:
+        job = make_job(args, content, styles, args.out or default_out(args, content, styles))
+        check_plan(job.outputs(), job.read_files())
+        check_memory_for(job, device)
     cnn = load_vgg19(args.settings.weights, device)
     if args.inspect:
         return inspect(args, cnn, device)
     if args.grid:
         return grid(args, cnn, device)
-    content = args.content[0] if args.part != 2 else None
-    styles = args.style if args.part != 1 else []
-    out = args.out or default_out(args, content, styles)
-    result = transfer(make_job(args, content, styles, out), cnn, device,
-                      {1: "reconstruct", 2: "texture", 3: "transfer"}[args.part])
+    out = job.out
+    result = transfer(job, cnn, device, {1: "reconstruct", 2: "texture", 3: "transfer"}[args.part])
     return report_result(result, out, args)
 
 

@@ -7,14 +7,13 @@ the named VGG layers; the engine sums `weight * module.loss` over the modules it
 from __future__ import annotations
 
 import copy
-import math
 from collections import OrderedDict
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from utils import CaffePreprocess, ImageNetNormalize, vgg19_layer_names
+from utils import LAYER_NAMES, CaffePreprocess, ImageNetNormalize, min_image_side, resolve_layer, resolve_layers
 from stylekit.base.errors import InputError
 
 content_layers_default = ['conv4_2']
@@ -52,7 +51,16 @@ def gram_matrix(activations: torch.Tensor) -> torch.Tensor:
     b, c, h, w = activations.size()
     with torch.autocast(activations.device.type, enabled=False):
         f = activations if activations.dtype == torch.bfloat16 else _fp32(activations)
-        return _SymmetricGram.apply(f.reshape(b, c, h * w), 1.0 / (c * h * w))
+        return _SymmetricGram.apply(_flat(f), 1.0 / (c * h * w))
+
+
+def _flat(f: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, H*W) without a copy in either memory layout: a channels-last
+    tensor is (B, H*W, C) in memory, so its flat form is a transposed view of that."""
+    b, c, h, w = f.size()
+    if f.is_contiguous() or not f.is_contiguous(memory_format=torch.channels_last):
+        return f.reshape(b, c, h * w)
+    return f.permute(0, 2, 3, 1).reshape(b, h * w, c).transpose(1, 2)
 
 
 def masked_gram_matrix(activations: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -187,73 +195,6 @@ class TemporalLoss(nn.Module):
                              f"{tuple(self.target.shape)}")
         self.loss = (self.mask * (_fp32(input) - self.target).pow(2)).mean() / self.area
         return input
-
-
-# ---------------------------------------------------------------------------------------
-# Layer names
-# ---------------------------------------------------------------------------------------
-
-LAYER_NAMES = vgg19_layer_names()
-
-
-def _flat_aliases() -> dict[str, str]:
-    """The PyTorch tutorial's names: conv_1..conv_16, relu_1..relu_16, pool_1..pool_5."""
-    aliases, counts = {}, {"conv": 0, "relu": 0, "pool": 0}
-    for name in LAYER_NAMES:
-        kind = name[:4]
-        counts[kind] += 1
-        aliases[f"{kind}_{counts[kind]}"] = name
-    return aliases
-
-
-FLAT_ALIASES = _flat_aliases()
-
-
-def resolve_layer(name: str) -> str:
-    """Canonical name (conv4_2) for a canonical or tutorial-style (conv_10) layer name."""
-    name = name.strip()
-    if name in LAYER_NAMES:
-        return name
-    if name in FLAT_ALIASES:
-        return FLAT_ALIASES[name]
-    raise InputError(f"unknown layer {name!r}; valid layers: {', '.join(LAYER_NAMES)} "
-                     "(or conv_1..conv_16, relu_1..relu_16, pool_1..pool_5)")
-
-
-def resolve_layers(names) -> list[str]:
-    if isinstance(names, str):
-        names = [n for n in names.split(",") if n.strip()]
-    return [resolve_layer(n) for n in names]
-
-
-def split_layer_weights(spec) -> tuple[list[str], dict[str, float]]:
-    """'relu1_1,relu5_1:0.25' -> (['relu1_1', 'relu5_1'], {'relu5_1': 0.25}).
-
-    A layer's optional ':weight' scales its loss (default 1); names resolve as in
-    `resolve_layers`. Raises InputError for a weight that is not a non-negative number.
-    """
-    if isinstance(spec, str):
-        spec = [n for n in spec.split(",") if n.strip()]
-    layers, weights = [], {}
-    for item in spec:
-        name, _, weight = item.partition(":")
-        name = resolve_layer(name)
-        layers.append(name)
-        if weight:
-            try:
-                value = float(weight)
-            except ValueError:
-                value = math.nan
-            if not 0 <= value < math.inf:
-                raise InputError(f"layer weight must be a non-negative number, not {weight!r} (in {item.strip()!r})")
-            weights[name] = value
-    return layers, weights
-
-
-def min_image_side(layer: str) -> int:
-    """Smallest image side for which `layer` still has at least one pixel."""
-    pools_before = sum(1 for n in LAYER_NAMES[:LAYER_NAMES.index(layer)] if n.startswith("pool"))
-    return 2 ** pools_before
 
 
 # ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ sidecars) is in `stylekit.base`.
 from __future__ import annotations
 
 import importlib.resources
+import math
 import io
 import os
 import warnings
@@ -39,6 +40,70 @@ def vgg19_layer_names() -> list[str]:
             names += [f"conv{block}_{i}", f"relu{block}_{i}"]
         names.append(f"pool{block}")
     return names
+
+
+
+LAYER_NAMES = vgg19_layer_names()
+
+
+def _flat_aliases() -> dict[str, str]:
+    """The PyTorch tutorial's names: conv_1..conv_16, relu_1..relu_16, pool_1..pool_5."""
+    aliases, counts = {}, {"conv": 0, "relu": 0, "pool": 0}
+    for name in LAYER_NAMES:
+        kind = name[:4]
+        counts[kind] += 1
+        aliases[f"{kind}_{counts[kind]}"] = name
+    return aliases
+
+
+FLAT_ALIASES = _flat_aliases()
+
+
+def resolve_layer(name: str) -> str:
+    """Canonical name (conv4_2) for a canonical or tutorial-style (conv_10) layer name."""
+    name = name.strip()
+    if name in LAYER_NAMES:
+        return name
+    if name in FLAT_ALIASES:
+        return FLAT_ALIASES[name]
+    raise InputError(f"unknown layer {name!r}; valid layers: {', '.join(LAYER_NAMES)} "
+                     "(or conv_1..conv_16, relu_1..relu_16, pool_1..pool_5)")
+
+
+def resolve_layers(names) -> list[str]:
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n.strip()]
+    return [resolve_layer(n) for n in names]
+
+
+def split_layer_weights(spec) -> tuple[list[str], dict[str, float]]:
+    """'relu1_1,relu5_1:0.25' -> (['relu1_1', 'relu5_1'], {'relu5_1': 0.25}).
+
+    A layer's optional ':weight' scales its loss (default 1); names resolve as in
+    `resolve_layers`. Raises InputError for a weight that is not a non-negative number.
+    """
+    if isinstance(spec, str):
+        spec = [n for n in spec.split(",") if n.strip()]
+    layers, weights = [], {}
+    for item in spec:
+        name, _, weight = item.partition(":")
+        name = resolve_layer(name)
+        layers.append(name)
+        if weight:
+            try:
+                value = float(weight)
+            except ValueError:
+                value = math.nan
+            if not 0 <= value < math.inf:
+                raise InputError(f"layer weight must be a non-negative number, not {weight!r} (in {item.strip()!r})")
+            weights[name] = value
+    return layers, weights
+
+
+def min_image_side(layer: str) -> int:
+    """Smallest image side for which `layer` still has at least one pixel."""
+    pools_before = sum(1 for n in LAYER_NAMES[:LAYER_NAMES.index(layer)] if n.startswith("pool"))
+    return 2 ** pools_before
 
 
 # BGR mean pixel of the original (Caffe) VGG training set, in 0-255 units.

@@ -3,7 +3,11 @@ before the toolkit moved into stylekit/, now `python -m stylekit train-adain ...
 `python -m stylekit build-styles ...`, which have the same flags."""
 import sys
 
-from stylekit.base.errors import InputError
+from stylekit.base.interrupt import quiet_start
+
+quiet_start()  # first, before torch loads: Ctrl-C or SIGTERM now ends quietly
+
+from stylekit.base.errors import InputError  # noqa: E402
 from stylekit.cli.common import run_command
 from stylekit.cli.main import main as stylekit_main
 

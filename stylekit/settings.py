@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from style_and_content import (content_layers_default, resolve_layer, resolve_layers, split_layer_weights,
-                               style_layers_default)
+from style_and_content import content_layers_default, style_layers_default
 from stylekit.base.errors import InputError
+from utils import resolve_layer, resolve_layers, split_layer_weights
+from stylekit.base.numbers import check_float, check_seed, normalized_weights
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise")
@@ -67,6 +68,15 @@ class Settings:
                 raise InputError(f"{name} must be one of {shown}, not {value!r}")
         if (self.size is not None and self.size < 1) or self.steps < 1:
             raise InputError("size and steps must be positive")
+        # Numbers within what the arithmetic they go to holds (base.numbers), as on the command line.
+        check_seed(self.seed)
+        for name in ("content_weight", "style_weight", "tv_weight", "hist_weight"):
+            check_float(getattr(self, name), name)
+        check_float(self.style_scale, "style_scale", positive=True)
+        if self.lr is not None:
+            check_float(self.lr, "lr", positive=True)
+        if self.style_blend is not None:
+            self.style_blend = normalized_weights(self.style_blend, "style_blend")
 
     @classmethod
     def preset(cls, name: str, **changes) -> Settings:
@@ -159,6 +169,9 @@ class TrainSettings:
         for name in ("content_weight", "style_weight", "tv_weight", "identity_weight"):
             if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
                 raise InputError(f"{name} must be a non-negative number, not {getattr(self, name)}")
+        for name in ("lr", "content_weight", "style_weight", "tv_weight", "identity_weight"):
+            check_float(getattr(self, name), name)   # no larger than float32 holds
+        check_seed(self.seed)
 
     @classmethod
     def preset(cls, name: str, **changes) -> TrainSettings:

@@ -2,12 +2,8 @@
 import hashlib
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -90,45 +86,8 @@ def test_output_under_a_file_refused_before_any_work(tiny_images, tmp_path, caps
 
 
 # ---------------------------------------------------------------------------------------
-# 4. Ctrl-C on a real run
+# 4. Ctrl-C on a real run: tests/test_signals.py (SIGINT and SIGTERM, every kind of run)
 # ---------------------------------------------------------------------------------------
-
-def test_sigint_saves_best_image_and_exits_130(tiny_images, tmp_path):
-    content, style = tiny_images
-    out = tmp_path / "interrupted.png"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--part", "3", "--content", str(content),
-                             "--style", str(style), "--size", "64", "--steps", "100000", "--out", str(out)],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    err = bytearray()
-
-    def read_stderr():
-        for chunk in iter(lambda: proc.stderr.read1(4096), b""):
-            err.extend(chunk)
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not re.search(rb"\b[2-9]/100000|\b\d{2,}/100000", err):  # a few evaluations done
-            assert proc.poll() is None and time.monotonic() < deadline, bytes(err).decode(errors="replace")
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        sent = time.monotonic()
-        proc.wait(timeout=20)
-        waited = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    reader.join(10)  # the reader alone reads stderr, up to its end
-    stdout = proc.stdout.read()
-    text = bytes(err).decode(errors="replace")
-    assert proc.returncode == 130, text
-    assert waited < 10, waited  # a couple of seconds: one evaluation, the saves and the loss plot
-    assert "Traceback" not in text and "interrupted: the best image so far is in" in text
-    meta = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
-    assert meta["status"] == "interrupted" and meta["evals"] >= 2
-    assert Image.open(out).size == (64, 48)
-    assert str(out).encode() in stdout
 
 
 # ---------------------------------------------------------------------------------------
@@ -138,10 +97,11 @@ def test_sigint_saves_best_image_and_exits_130(tiny_images, tmp_path):
 def test_nan_loss_keeps_last_finite_image_and_names_the_weight(tiny_images, tmp_path, capsys, shared_network):
     content, style = tiny_images
     out = tmp_path / "nan.png"
-    assert cli("--content", content, "--style", style, "--size", 32, "--steps", 5, "--style-weight", "1e300",
+    # The largest weight a float32 holds: times a loss above 1, the loss overflows.
+    assert cli("--content", content, "--style", style, "--size", 32, "--steps", 5, "--style-weight", "3e38",
                "--out", out) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("error: the loss became") and "--style-weight (now 1e+300)" in err, err
+    assert err.startswith("error: the loss became") and "--style-weight (now 3e+38)" in err, err
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["status"] == "nan" and meta["evals"] == 0
     # the last finite image: here the start, the content image itself
@@ -157,10 +117,12 @@ def digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("init", ["content", "noise"])
 def test_same_command_same_bytes(init, tiny_images, tmp_path, shared_network):
     content, style = tiny_images
-    args = ["--content", content, "--style", style, "--size", 32, "--steps", 4, "--init", init, "--seed", 7]
+    args = ["--content", content, "--style", style, "--size", 32, "--steps", 4, "--init", init,
+            *(["--seed", 7] if init == "noise" else [])]   # the seed is the noise image's
     outs = [tmp_path / f"run{i}.png" for i in range(2)]
     for out in outs:
         assert cli(*args, "--out", out) == 0

@@ -10,7 +10,7 @@ import torchvision
 from conftest import structured
 from style_and_content import (ContentLoss, FeatureExtractor, StyleLoss, TVLoss, build_model,
                                content_layers_default, get_model_and_losses, gram_matrix,
-                               resolve_layer, split_layer_weights, style_layers_default)
+                               style_layers_default)
 from stylekit.base.errors import InputError
 
 
@@ -96,15 +96,6 @@ def test_style_layer_weight_scales_that_layers_loss():
     assert tenth.loss.item() == pytest.approx(0.1 * full.loss.item(), rel=1e-6)
 
 
-def test_split_layer_weights():
-    assert split_layer_weights("relu1_1, conv_2,relu5_1:0.25") == (
-        ["relu1_1", "conv1_2", "relu5_1"], {"relu5_1": 0.25})
-    assert split_layer_weights(["relu4_1:0"]) == (["relu4_1"], {"relu4_1": 0.0})
-    for bad in ("relu5_1:abc", "relu5_1:-1", "relu5_1:inf", "relu5_1:nan"):
-        with pytest.raises(InputError, match="layer weight must be a non-negative number"):
-            split_layer_weights(bad)
-    with pytest.raises(InputError, match="unknown layer"):
-        split_layer_weights("relu9_1:0.5")
 
 
 def test_build_model_weights_each_style_layer(cnn):
@@ -130,13 +121,6 @@ def test_tv_loss_zero_on_flat_positive_on_noise():
     assert tv.loss.item() > 0.05
 
 
-def test_layer_names_and_tutorial_aliases():
-    assert resolve_layer("conv_4") == "conv2_2"
-    assert resolve_layer("conv_1") == "conv1_1"
-    assert resolve_layer("conv_16") == "conv5_4"
-    assert resolve_layer("relu4_2") == "relu4_2"
-    with pytest.raises(InputError, match="valid layers: conv1_1"):
-        resolve_layer("conv9_9")
 
 
 def test_model_structure(cnn):

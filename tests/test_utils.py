@@ -1,10 +1,13 @@
-"""The assignment's utils.py: the original VGG-19 weights and their input convention."""
+"""The assignment's utils.py: the original VGG-19 weights and their input convention, layer names."""
 
+import pytest
 import torch
 import torch.nn as nn
 
 from style_and_content import FeatureExtractor
-from utils import CAFFE_MEAN_BGR, ORIGINAL_INPUT_SCALE, CaffePreprocess, original_weights_file
+from stylekit.base.errors import InputError
+from utils import (CAFFE_MEAN_BGR, ORIGINAL_INPUT_SCALE, CaffePreprocess, original_weights_file, resolve_layer,
+                   split_layer_weights)
 
 
 def test_original_weights_dequantised_with_caffe_convention(cnn):
@@ -26,3 +29,23 @@ def test_original_weights_dequantised_with_caffe_convention(cnn):
         conv.bias.copy_(raw["block1_conv1_b"])
     feats = FeatureExtractor(cnn, ["relu1_1"])(img)["relu1_1"]
     torch.testing.assert_close(feats * ORIGINAL_INPUT_SCALE, torch.relu(conv(bgr)), rtol=1e-4, atol=1e-3)
+
+
+def test_split_layer_weights():
+    assert split_layer_weights("relu1_1, conv_2,relu5_1:0.25") == (
+        ["relu1_1", "conv1_2", "relu5_1"], {"relu5_1": 0.25})
+    assert split_layer_weights(["relu4_1:0"]) == (["relu4_1"], {"relu4_1": 0.0})
+    for bad in ("relu5_1:abc", "relu5_1:-1", "relu5_1:inf", "relu5_1:nan"):
+        with pytest.raises(InputError, match="layer weight must be a non-negative number"):
+            split_layer_weights(bad)
+    with pytest.raises(InputError, match="unknown layer"):
+        split_layer_weights("relu9_1:0.5")
+
+
+def test_layer_names_and_tutorial_aliases():
+    assert resolve_layer("conv_4") == "conv2_2"
+    assert resolve_layer("conv_1") == "conv1_1"
+    assert resolve_layer("conv_16") == "conv5_4"
+    assert resolve_layer("relu4_2") == "relu4_2"
+    with pytest.raises(InputError, match="valid layers: conv1_1"):
+        resolve_layer("conv9_9")

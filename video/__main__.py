@@ -2,7 +2,11 @@
 written before these became `python -m stylekit video-demo` and `video-sheet`."""
 import sys
 
-from stylekit.cli.common import run_command
+from stylekit.base.interrupt import quiet_start
+
+quiet_start()  # first, before torch loads: Ctrl-C or SIGTERM now ends quietly
+
+from stylekit.cli.common import run_command  # noqa: E402
 from stylekit.cli.main import main
 from stylekit.cli.video import legacy_argv
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .errors import InputError, reason
+from .interrupt import note_written
 
 
 def _umask() -> int:
@@ -66,6 +67,7 @@ def commit(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise cannot_write(path, exc) from None
+    note_written(path)  # an interrupted command names the files it finished
 
 
 def move_aside(path: Path) -> Path | None:
@@ -128,7 +130,11 @@ def check_writable(path: str | os.PathLike) -> None:
     with a temporary file, removed at once).
     """
     path = Path(path)
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError:   # a name too long for the file system: said below
+        is_dir = False
+    if is_dir:
         raise InputError(f"output {path} is a directory")
     existing = next((p for p in path.parents if os.path.lexists(p)), Path("."))
     if not existing.is_dir():
@@ -140,7 +146,12 @@ def check_writable(path: str | os.PathLike) -> None:
     for part in path.relative_to(existing).parts if path.is_absolute() == existing.is_absolute() else path.parts:
         if len(os.fsencode(part)) > longest:
             raise InputError(f"cannot write {path}: the name {part[:40]}... is longer than {longest} bytes")
-    write_temp(existing / path.name[:100], b"").unlink()
+    try:  # a new file in the nearest existing folder, removed at once
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name[:80]}.", suffix=".tmp", dir=existing)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def sidecar_path(image_path: str | os.PathLike) -> Path:

@@ -168,14 +168,37 @@ def open_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     return rgb
 
 
-def resize_longest(img: Image.Image, size: int | None) -> Image.Image:
-    """Scale so that the longest side is `size` pixels (None keeps the image as it is)."""
+def fit_size(width: int, height: int, size: int | None) -> tuple[int, int]:
+    """(width, height) scaled so that the longest side is `size` px (None: as they are)."""
     if size is None:
-        return img
+        return width, height
     if size < 1:
         raise InputError(f"size must be a positive number of pixels, not {size}")
-    scale = size / max(img.size)
-    new = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    scale = size / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def image_size(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) of an image file, upright, from its header where it can (so that a run
+    can size its work before it decodes anything); InputError as `open_image` otherwise."""
+    path = Path(path)
+    if _file_problem(path) is None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with Image.open(path, formats=_readable_formats()) as img:
+                    width, height = img.size
+                    turned = img.getexif().get(0x0112) in (5, 6, 7, 8)   # EXIF orientation: a quarter turn
+            if width >= 1 and height >= 1 and not (max_pixels and width * height > max_pixels):
+                return (height, width) if turned else (width, height)
+        except Exception:
+            pass
+    return open_image(path, max_pixels).size
+
+
+def resize_longest(img: Image.Image, size: int | None) -> Image.Image:
+    """Scale so that the longest side is `size` pixels (None keeps the image as it is)."""
+    new = fit_size(img.width, img.height, size)
     return img if new == img.size else img.resize(new, Image.Resampling.LANCZOS)
 
 

@@ -1,25 +1,130 @@
-"""Signals: SIGTERM stops a run the way Ctrl-C does (the work so far is kept)."""
-from __future__ import annotations
+"""Signals: Ctrl-C (SIGINT) and SIGTERM stop a run the same way, once, and keep its work.
 
-import contextlib
-import signal
-import threading
+- `quiet_start()`, first thing in every program (run.py, `python -m ...`): a signal during
+  the imports ends the process at once with one line and no traceback (nothing is written
+  yet); 130 for SIGINT, 143 for SIGTERM.
+- `stop_on_signals()`, around every command (`cli.common.run_command`) and the training
+  loop: the first SIGINT or SIGTERM raises KeyboardInterrupt where the run is, and the run
+  keeps its work (the engine its best image, the training loop its checkpoint). Later signals
+  are noted, never raised: the saving of that work is not cut short by a second Ctrl-C.
+  `exit_code()` then says 130 or 143, and `kept()` which files the command wrote
+  (`base.files` notes each one as it is put in place, `note_written`).
+- `responsive()`: a backward pass is one long call into PyTorch, during which Python runs no
+  signal handler; inside this block every saved tensor the backward pass reads goes through a
+  Python function, so the handler runs between its operations, not after all of them.
+
+This module is loaded first, before anything else (the interpreter's own start, some 50 ms,
+is out of its reach): it imports only what the interpreter has loaded already.
+"""
+import _signal
+import os
+
+SIGNALS = (_signal.SIGINT, _signal.SIGTERM)
+_SHOWN = 3  # names of written files quoted by `kept`
+
+# phase: "start" (no command yet), "running" (inside the outermost stop_on_signals, main
+# thread), "done" (a command has finished: the program is on its way out).
+_state = {"phase": "start", "depth": 0, "signum": None, "raise": False, "told": False,
+          "written": 0, "names": []}
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """Raise KeyboardInterrupt on SIGTERM inside this block: a run started with `nohup ... &`
-    ignores SIGINT, so `kill` is how such a run gets stopped. Only the main thread can install
-    signal handlers; elsewhere this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def _main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+def _leave_at_start(signum, frame):
+    if _state["phase"] == "done":
+        return  # the command has finished and reported; the program ends with its own code
+    os.write(2, b"\ninterrupted; nothing was written\n")
+    os._exit(128 + signum)
+
+
+def quiet_start() -> None:
+    """For a program's first lines: until a command takes the signals over, SIGINT or SIGTERM
+    ends the process quietly (exit 130 or 143), with nothing written."""
     try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s in SIGNALS:
+            _signal.signal(s, _leave_at_start)
+    except ValueError:  # not the main thread
+        pass
+
+
+def _stop(signum, frame):
+    if _state["signum"] is None:
+        _state["signum"] = signum
+        if _state["raise"]:
+            raise KeyboardInterrupt
+        return
+    if _state["raise"] and not _state["told"]:
+        _state["told"] = True
+        os.write(2, b"\nalready stopping: the work so far is being saved\n")
+
+
+class stop_on_signals:
+    """SIGINT and SIGTERM raise KeyboardInterrupt inside this block, the first one only.
+
+    Only the main thread can install signal handlers: elsewhere, and inside an enclosing
+    block, this does nothing of its own."""
+
+    def __enter__(self):
+        self.main = _main_thread()
+        self.outer = self.main and not _state["depth"]
+        _state["depth"] += self.main
+        if self.outer:
+            _state.update(phase="running", signum=None, told=False, written=0, names=[])
+            self.previous = {s: _signal.signal(s, _stop) for s in SIGNALS}
+            _state["raise"] = True
+        return self
+
+    def __exit__(self, *exc):
+        _state["depth"] -= self.main
+        if self.outer:
+            _state.update(phase="done", **{"raise": False})  # from here on a signal is noted, not raised
+            for s, handler in self.previous.items():
+                _signal.signal(s, handler)
+        return False
+
+
+# The name this had when only SIGTERM needed translating (SIGINT already raised).
+sigterm_as_interrupt = stop_on_signals
+
+
+def finishing() -> None:
+    """The command's work is over (it returned or raised): a signal from here on is noted,
+    not raised, so its ending (the message, the exit code) is not cut short."""
+    if _main_thread() and _state["depth"] <= 1:
+        _state["raise"] = False
+
+
+def exit_code() -> int:
+    """The exit code of an interrupted command: 128 + the signal (130 when no signal came,
+    for a KeyboardInterrupt raised by the code itself)."""
+    return 128 + (_state["signum"] or _signal.SIGINT)
+
+
+def note_written(path) -> None:
+    """A file was put in place (called by base.files for every finished file)."""
+    if _state["phase"] == "running":
+        _state["written"] += 1
+        if len(_state["names"]) < _SHOWN:
+            _state["names"].append(str(path))
+
+
+def kept() -> str:
+    """What an interrupted command leaves: 'nothing was written', or the files it wrote."""
+    n, names = _state["written"], _state["names"]
+    if not n:
+        return "nothing was written"
+    more = f" and {n - len(names)} more" if n > len(names) else ""
+    return f"kept {n} finished file{'s' if n > 1 else ''}: {', '.join(names)}{more}"
+
+
+def _same(tensor):
+    return tensor
+
+
+def responsive():
+    """Around a forward pass whose backward pass should stop promptly on a signal (see above)."""
+    import torch
+    return torch.autograd.graph.saved_tensors_hooks(_same, _same)

@@ -10,17 +10,19 @@ from pathlib import Path
 import torch
 
 from stylekit.base.errors import InputError
-from stylekit.base.images import load_mask
+from stylekit.base.files import check_writable, sidecar_path
+from stylekit.base.images import fit_size, image_size, load_mask
+from stylekit.base.limits import check_memory
 from stylekit.base.paths import RESULTS, ROOT, STYLE_DIR
+from stylekit.base.plan import check_plan
 from stylekit.cli import options, training
 from stylekit.cli.common import nonneg_float, positive_float, positive_int
 from stylekit.nets.adain import infer, train, styles as style_set
-from stylekit.nets.adain.model import STRIDE, Encoder
+from stylekit.nets.adain.model import STRIDE, Decoder, Encoder
 from stylekit.nets.crops import IMAGE_SUFFIXES, image_files
 from stylekit.nets.packages import DEFAULT_CACHE
 from stylekit.nets.photos import DEFAULT_PHOTOS
 from stylekit.nets.training import ENDLESS, checkpoint_path, load_checkpoint
-from stylekit.optim.jobs import check_out
 from stylekit.settings import TrainSettings
 from utils import load_image, load_vgg19, save_image
 
@@ -93,6 +95,18 @@ def _one_content(content) -> Path:
     return Path(content)
 
 
+def _check_memory(content: Path, styles: list[Path], size: int, args, device) -> None:
+    """From the images' headers, before anything is decoded: the machine holds this run."""
+    width, height = fit_size(*image_size(content, args.max_pixels), size)
+    style_side = max(STRIDE, round(size * (args.style_scale or infer.STYLE_SCALE)))
+    originals = [image_size(p, args.max_pixels) for p in styles]
+    worked = [fit_size(w, h, style_side) for w, h in originals]
+    check_memory("adain", width * height, sum(w * h for w, h in worked),
+                 extra=16 * sum(w * h for w, h in originals), device=device,
+                 what=f"AdaIN at {width}x{height} px (style {worked[0][0]}x{worked[0][1]} px)",
+                 hint="use a smaller --size or --style-scale")
+
+
 def stylize(args) -> int:
     """Stylise --content with --style through --decoder; PNG + JSON sidecar."""
     device, precision = options.device_and_precision(args)
@@ -104,9 +118,13 @@ def stylize(args) -> int:
     out = args.out or ADAIN_RESULTS / f"{content_path.stem}_{'+'.join(p.stem for p in style_paths)}.png"
     if out.suffix.lower() != ".png":
         raise InputError(f"--out must end in .png, not {out.name!r}")
-    check_out(out, [content_path, *style_paths, args.mask])
-    decoder, trained = infer.load_decoder(decoder_path, device)
+    if args.style_blend is not None and len(style_paths) < 2:
+        raise InputError("--style-blend does not apply to `python -m stylekit adain` with one --style image: "
+                         "it blends several")
+    check_plan([out, sidecar_path(out)], [content_path, *style_paths, args.mask, decoder_path])
     size = args.size or infer.DEFAULT_SIZE
+    _check_memory(content_path, style_paths, size, args, device)
+    decoder, trained = infer.load_decoder(decoder_path, device)
     content = load_image(content_path, size, device, args.max_pixels)
     style_side = max(STRIDE, round(size * (args.style_scale or infer.STYLE_SCALE)))
     styles = [infer.load_style(p, style_side, device, args.max_pixels) for p in style_paths]
@@ -164,9 +182,12 @@ def train_command(args) -> int:
         trained_width = load_checkpoint(checkpoint_path(args.out))["settings"].get("width", config.width)
         if trained_width != config.width:
             raise InputError(f"--resume: the checkpoint's decoder has width {trained_width:g}, not {config.width:g}")
-    device = options.device_and_precision(args)[0]
     styles = _style_files(args.styles or [style_set.DEFAULT_STYLES])
     photos = image_files(args.data)
+    check_plan(training.outputs(args.out), [*styles, *photos])   # no file of the run is a training image
+    device = options.device_and_precision(args)[0]
+    params = sum(p.numel() for p in Decoder(config.width).parameters())   # width <= 1: small
+    training.check_memory("train-adain", config, params, TrainSettings.preset("adain").width, device=device)
     dataset = train.ContentStylePairs(photos, styles, config.train_size, length=ENDLESS, seed=config.seed)
     encoder = Encoder(load_vgg19("original", device))
     record = {"size": config.train_size, "data": str(args.data), "style_files": [str(p) for p in styles],
@@ -175,10 +196,12 @@ def train_command(args) -> int:
     with training.step_progress(f"train AdaIN {args.out.stem}") as show:
         _, result = train.train_decoder(encoder, dataset, config, out=args.out, resume=args.resume, device=device,
                                         record=record, callback=show)
+    training.note_skipped(dataset)
     return training.finish(result, args.out, config, "decoder", lambda: infer.load_decoder(args.out)[1])
 
 
 def build_styles(args) -> int:
+    check_writable(Path(args.out) / "MANIFEST.json")   # before any package is fetched
     try:
         manifest = style_set.build_styles(args.out, args.cache)
     except (RuntimeError, OSError, subprocess.CalledProcessError, ValueError) as exc:

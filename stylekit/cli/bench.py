@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import torch
 
 from stylekit.optim.engine import optimize
 from stylekit.optim.metrics import Distances
+from stylekit.base import machine
 from stylekit.base.errors import InputError
 from stylekit.cli.common import positive_int
 from stylekit.settings import Settings
@@ -43,6 +43,13 @@ from utils import load_image, load_vgg19
 CONTENT = CONTENT_DIR / "chenonceau.jpg"
 STYLE = STYLE_DIR / "starry_night.jpg"
 PY = sys.executable
+# Without AVX-512 BF16 or AMX, bf16 is emulated: far slower than fp32, so timing it says nothing.
+NO_BF16 = "bf16 rows are skipped: this CPU has neither AVX-512 BF16 nor AMX, so bf16 would be emulated."
+
+
+def precisions() -> tuple[str, ...]:
+    """The precisions this machine runs natively, for the rows that compare them."""
+    return ("fp32", "bf16") if machine.native_bf16() else ("fp32",)
 
 
 def overhead(cnn, repeats: int) -> None:
@@ -243,7 +250,7 @@ def fast(dist: Distances, tmp: Path, size: int, repeats: int) -> None:
         style_path = style_path if style_path.is_absolute() else ROOT / style_path
         style = load_image(style_path)
         name = style_path.stem
-        for precision in ("fp32", "bf16"):
+        for precision in precisions():
             out, secs = timed(ff.stylize, net, content, precision, repeats=repeats)
             print(f"| {name} | network ({settings.get('trained_steps')} steps), {precision} | {secs:.3f} | "
                   f"{dist.content(out, content):.3f} | {dist.style(out, style):.3f} |", flush=True)
@@ -268,7 +275,7 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
     from stylekit.nets.adain import infer as adain_infer, model as adain_model
     decoder_path = ROOT / "models" / "adain_decoder.pt"
     if not decoder_path.exists():
-        print(f"\n## AdaIN: skipped, no decoder at {decoder_path.relative_to(ROOT)} (python -m adain --train)")
+        print(f"\n## AdaIN: skipped, no decoder at {decoder_path.relative_to(ROOT)} (python -m stylekit train-adain)")
         return
     decoder, trained = adain_infer.load_decoder(decoder_path)
     encoder = adain_model.Encoder(cnn)
@@ -285,7 +292,8 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
         pair = f"{content_path.stem} x {style_path.stem}"
         content = load_image(content_path, size)
         # The style at the default scale, and at the output's size (--style-scale 1, the paper's).
-        for precision, style_side in (("fp32", default_side), ("bf16", default_side), ("bf16", size)):
+        rows = [("fp32", default_side), ("bf16", default_side), ("bf16", size)]
+        for precision, style_side in [r for r in rows if r[0] in precisions()]:
             style = adain_infer.load_style(style_path, style_side)
             out, secs = timed(adain_infer.stylize, encoder, decoder, content, [style], precision=precision,
                                  repeats=repeats)
@@ -327,11 +335,9 @@ def run(args) -> int:
     except ValueError:
         raise InputError(f"--sizes: not a comma-separated list of whole numbers: {args.sizes!r}") from None
     torch.set_num_threads(os.cpu_count() or 1)
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")), platform.processor())
-    print(f"# Benchmark, {time.strftime('%Y-%m-%d %H:%M')}: {cpu}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"bf16 {'yes' if torch.ops.mkldnn._is_mkldnn_bf16_supported() else 'no'}")
+    print(f"# Benchmark, {time.strftime('%Y-%m-%d %H:%M')}\n\nMachine: {machine.summary_line()}.")
+    if not machine.native_bf16():
+        print(f"\n{NO_BF16}")
     cnn = load_vgg19()
     dist = Distances(cnn)
     with tempfile.TemporaryDirectory() as tmp:

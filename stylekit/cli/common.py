@@ -7,8 +7,9 @@ import math
 import sys
 from typing import Callable
 
+from stylekit.base import numbers
 from stylekit.base.errors import InputError
-from stylekit.base.interrupt import sigterm_as_interrupt
+from stylekit.base import interrupt
 
 
 class Parser(argparse.ArgumentParser):
@@ -38,12 +39,16 @@ def positive_int(text):
 
 
 def nonneg_float(text):
+    """A finite number >= 0 that a 32-bit float holds (weights multiply float32 tensors)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not (value >= 0 and value != float("inf")):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text}")
+    if value > numbers.FLOAT32_MAX:
+        raise argparse.ArgumentTypeError(f"must be at most {numbers.FLOAT32_MAX:.3g} (the largest 32-bit float), "
+                                         f"not {text}")
     return value
 
 
@@ -64,15 +69,46 @@ def float_list(text):
     return values
 
 
+def seed(text):
+    """A noise or crop seed: a whole number from 0 to 2**64 - 1 (what torch's generators take)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    try:
+        return numbers.check_seed(value, "the seed")
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("the seed ")) from None
+
+
+def fps(text):
+    """A frame rate the GIF and mp4 writers both take (`base.numbers.FPS_RANGE`)."""
+    try:
+        return numbers.check_fps(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("frame rate ")) from None
+
+
+# What a command returns when a signal stopped it after it saved its work itself; run_command
+# makes it 143 when the signal was SIGTERM.
+INTERRUPTED = 130
+
+
 def run_command(command: Callable[[], int]) -> int:
     """Run a command's body and turn how it ends into an exit code: its own, 2 for bad input
-    (one `error:` line), 130 for Ctrl-C or SIGTERM before the command saved anything itself."""
-    try:
-        with sigterm_as_interrupt():
-            return command()
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; nothing was written", file=sys.stderr)
-        return 130
+    (one `error:` line), 130 for Ctrl-C and 143 for SIGTERM (`base.interrupt`): the first signal
+    stops the command, which keeps its work; one it did not catch ends here, with one line
+    naming the files the command had finished, if any. Later signals never cut this short."""
+    with interrupt.stop_on_signals():
+        try:
+            try:
+                code = command()
+            finally:
+                interrupt.finishing()
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"interrupted; {interrupt.kept()}", file=sys.stderr)
+            return interrupt.exit_code()
+        return interrupt.exit_code() if code == INTERRUPTED else code

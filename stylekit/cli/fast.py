@@ -11,14 +11,17 @@ from pathlib import Path
 import torch
 
 from stylekit.base.errors import InputError
+from stylekit.base.files import sidecar_path
+from stylekit.base.images import fit_size, image_size
+from stylekit.base.limits import check_memory, check_side
 from stylekit.base.paths import RESULTS, ROOT
+from stylekit.base.plan import check_plan
 from stylekit.cli import options, training
-from stylekit.cli.common import nonneg_float, positive_int
+from stylekit.cli.common import nonneg_float, positive_int, seed
 from stylekit.nets import johnson
 from stylekit.nets.crops import RandomCrops, image_files
 from stylekit.nets.photos import DEFAULT_PHOTOS
 from stylekit.nets.training import ENDLESS
-from stylekit.optim.jobs import check_out
 from stylekit.settings import TrainSettings
 from utils import load_image, load_vgg19, save_image
 
@@ -41,7 +44,7 @@ def register(commands) -> None:
                             description="A --size px texture from a texture network, one per --seed.")
     p.add_argument("model", type=Path, metavar="MODEL", help="a texture network (.pt)")
     p.add_argument("--size", type=positive_int, help=f"side of the square texture in px (default {TEXTURE_SIZE})")
-    p.add_argument("--seed", type=int, default=0, help="seed of the input noise (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the input noise, 0 to 2**64-1 (default 0)")
     p.add_argument("--out", type=Path, help="output PNG (default under results/fast/)")
     options.add_device(p)
     p.set_defaults(run=texture)
@@ -85,14 +88,22 @@ def train(args) -> int:
     if not args.style or len(args.style) != 1:
         raise InputError(f"train-{'fast' if kind == 'style' else 'texture'} needs one --style image")
     training.check_start(args.out, args.resume, args.style, "model")
+    data = (args.data or DEFAULT_PHOTOS) if kind == "style" else None
+    photos = image_files(data) if data else []
+    check_plan(training.outputs(args.out), photos)   # no file of the run is a training photo
     device = options.device_and_precision(args)[0]
     size = config.train_size
-    style = load_image(args.style[0], max(1, round(config.style_size or 2 * size)), device, args.max_pixels)
+    style_side = max(1, round(config.style_size or 2 * size))
+    style_w, style_h = fit_size(*image_size(args.style[0], args.max_pixels), style_side)
+    channels = 3 if kind == "style" else johnson.NOISE_CHANNELS
+    params = training.count_parameters(lambda: johnson.TransformerNet(config.width, config.res_blocks, channels))
+    training.check_memory("train-fast" if kind == "style" else "train-texture", config, params,
+                          TrainSettings.preset(args.preset).width, style_w * style_h, device)
+    style = load_image(args.style[0], style_side, device, args.max_pixels)
     if kind == "style":
-        data = args.data or DEFAULT_PHOTOS
-        dataset = RandomCrops(image_files(data), size, length=ENDLESS, seed=config.seed)
+        dataset = RandomCrops(photos, size, length=ENDLESS, seed=config.seed)
     else:
-        data, dataset = None, johnson.NoiseSource(size, length=ENDLESS)
+        dataset = johnson.NoiseSource(size, length=ENDLESS)
     cnn = load_vgg19(config.weights, device)
     record = {"style_image": str(args.style[0]), "style_size": max(style.shape[-2:]), "train_size": size,
               "data": _shown(data) if data else None, "seed": config.seed, "vgg_weights": config.weights,
@@ -100,6 +111,7 @@ def train(args) -> int:
     with training.step_progress(f"train {kind} {args.out.stem}") as show:
         _, result = johnson.train_network(cnn, style, dataset, config, out=args.out, resume=args.resume,
                                           device=device, record=record, callback=show)
+    training.note_skipped(dataset)
     return training.finish(result, args.out, config, "model", lambda: johnson.load_model(args.out)[1])
 
 
@@ -113,7 +125,6 @@ def _inputs(paths: list[Path]) -> tuple[list[Path], bool]:
 
 def fast(args) -> int:
     device, precision = options.device_and_precision(args)
-    net, settings = johnson.load_model(args.model, device, kind="style")
     if not args.content:
         raise InputError("--fast needs --content (an image, several, or a folder)")
     files, many = _inputs(args.content)
@@ -122,14 +133,21 @@ def fast(args) -> int:
     if not many and args.out is not None and args.out.suffix.lower() != ".png":
         raise InputError(f"--out must end in .png, not {args.out.name!r}")
     model = Path(args.model).stem
+    if many:
+        outs = [(path, (args.out or FAST_RESULTS / model) / f"{path.stem}.png") for path in files]
+    else:
+        outs = [(files[0], args.out or FAST_RESULTS / f"{files[0].stem}_{model}.png")]
+    # The whole batch's files, before any photo: none overwrites a photo or the model, no two collide.
+    check_plan([f for _, out in outs for f in (out, sidecar_path(out))], [*files, args.model])
+    net, settings = johnson.load_model(args.model, device, kind="style")
     failed = 0
-    for path in files:
+    for path, out in outs:
         try:
-            if many:
-                out = (args.out or FAST_RESULTS / model) / f"{path.stem}.png"
-            else:
-                out = args.out or FAST_RESULTS / f"{path.stem}_{model}.png"
-            check_out(out, [path])
+            width, height = fit_size(*image_size(path, args.max_pixels), args.size)
+            shown = f"{path} at --size {args.size}" if args.size else str(path)
+            check_side(width, height, "fast", shown)
+            check_memory("fast", width * height, what=f"the style network at {width}x{height} px ({path})",
+                         hint="use a smaller --size", device=device)
             content = load_image(path, args.size, device, args.max_pixels)
             start = time.perf_counter()
             img = johnson.stylize(net, content, precision)
@@ -148,12 +166,15 @@ def fast(args) -> int:
 
 def texture(args) -> int:
     device, precision = options.device_and_precision(args)
-    net, settings = johnson.load_model(args.model, device, kind="texture")
     size = args.size or TEXTURE_SIZE
+    check_side(size, size, "texture", f"a texture of --size {size}")
+    check_memory("texture", size * size, what=f"a {size}x{size} px texture", hint="use a smaller --size",
+                 device=device)
     out = args.out or FAST_RESULTS / f"{Path(args.model).stem}_seed{args.seed}.png"
     if out.suffix.lower() != ".png":
         raise InputError(f"--out must end in .png, not {out.name!r}")
-    check_out(out, [])
+    check_plan([out, sidecar_path(out)], [args.model])
+    net, settings = johnson.load_model(args.model, device, kind="texture")
     start = time.perf_counter()
     img = johnson.texture(net, size, size, args.seed, precision)
     seconds = time.perf_counter() - start

@@ -11,7 +11,7 @@ import sys
 
 from stylekit.cli.common import Parser, run_command
 
-COMMAND_MODULES = ("fast", "adain", "photos", "video", "report", "bench")
+COMMAND_MODULES = ("fast", "adain", "photos", "video", "report", "bench", "serve")
 
 
 def build_parser() -> Parser:

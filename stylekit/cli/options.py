@@ -8,7 +8,7 @@ from pathlib import Path
 from stylekit.base.device import pick_device, resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.base.images import DEFAULT_MAX_PIXELS
-from stylekit.cli.common import float_list, nonneg_float, positive_float, positive_int
+from stylekit.cli.common import float_list, nonneg_float, positive_float, positive_int, seed
 from stylekit.settings import HIST_LAYERS_DEFAULT, OPTIMIZERS, PRESETS, Settings
 
 _PART3 = PRESETS["part3"]
@@ -48,7 +48,7 @@ def add_optimization(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=positive_int, help=f"loss evaluations at the coarsest scale (default "
                    f"{PRESETS['part3']['steps']} in part 3, {PRESETS['part1']['steps']} in parts 1 and 2)")
     p.add_argument("--init", choices=("content", "noise"), help="start from the content image or white noise")
-    p.add_argument("--seed", type=int, help=f"seed of the noise image (default {d.seed})")
+    p.add_argument("--seed", type=seed, help=f"seed of the noise image, 0 to 2**64-1 (default {d.seed})")
     p.add_argument("--content-weight", type=nonneg_float, help=f"default {d.content_weight:g} (0 in part 2)")
     p.add_argument("--style-weight", type=nonneg_float,
                    help=f"default {_PART3['style_weight']:g} in part 3 (relative style losses), "
@@ -78,12 +78,46 @@ def settings_from(args, preset: str) -> Settings:
         changes["content_layers"] = [n for n in changes["content_layers"].split(",") if n.strip()]
     if isinstance(changes.get("hist_layers"), str):
         changes["hist_layers"] = [n for n in changes["hist_layers"].split(",") if n.strip()]
-    if changes.get("style_blend"):
-        total = sum(changes["style_blend"])
-        changes["style_blend"] = [w / total for w in changes["style_blend"]]
     settings = Settings.preset(preset, **changes)
     for flag, layers in (("--content-layer", settings.content_layers), ("--style-layers", settings.style_layers),
                          ("--hist-layers", settings.hist_layers)):
         if not layers:
             raise InputError(f"{flag}: no layer names given")
     return settings
+
+
+def refuse_ignored(args, settings: Settings, where: str, *, content: bool, styles: int) -> None:
+    """A flag of an optimization run that this run would not use is an error naming the mode
+    (`where`, e.g. 'run.py --part 1'), never silently ignored. `content`: the run has a content
+    image; `styles`: how many style images each of its optimizations takes."""
+    s = settings
+    styled = styles > 0 and s.style_weight > 0
+    mask = getattr(args, "mask", None) is not None
+    rules = (  # (attribute, flag, whether it applies, why not)
+        ("content", "--content", content, "it takes no content image"),
+        ("style", "--style", styles > 0, "it takes no style image"),
+        ("content_weight", "--content-weight", content, "it takes no content image"),
+        ("content_layers", "--content-layer", content and s.content_weight > 0,
+         "it takes no content image" if not content else "the content weight is 0"),
+        ("style_weight", "--style-weight", styles > 0, "it takes no style image"),
+        ("style_layers", "--style-layers", styled, "it takes no style image" if not styles else "the style weight is 0"),
+        ("style_normalize", "--style-normalize/--no-style-normalize", styled,
+         "it takes no style image" if not styles else "the style weight is 0"),
+        ("style_scale", "--style-scale", styles > 0, "it takes no style image"),
+        ("style_blend", "--style-blend", styles > 1 and not mask,
+         "a mask decides where each style goes" if mask else "it blends no two style images"),
+        ("hist_weight", "--hist-weight", styles > 0, "it takes no style image"),
+        ("hist_layers", "--hist-layers", styles > 0 and s.hist_weight > 0,
+         "it takes no style image" if not styles else "the histogram weight is 0 (give --hist-weight)"),
+        ("preserve_color", "--preserve-color", content and styles > 0, "it needs a content and a style image"),
+        ("mask", "--mask", content and styles > 0, "it needs a content and a style image"),
+        ("seed", "--seed", s.init == "noise", "the seed is the noise image's, and it starts from the content image "
+                                             "(--init content)"),
+    )
+    for name, flag, applies, why in rules:
+        if getattr(args, name, None) is not None and not applies:
+            raise InputError(f"{flag} does not apply to {where}: {why}")
+    if s.init == "content" and not content and getattr(args, "init", None) == "content":
+        raise InputError(f"--init content does not apply to {where}: it takes no content image")
+    if getattr(args, "multiscale", None) == "on" and s.size is not None and s.size < 256:
+        raise InputError(f"--multiscale on needs --size 256 or more (the coarsest scale is 128 px), not {s.size}")

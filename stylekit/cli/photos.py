@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 from stylekit.base.errors import InputError
+from stylekit.base.files import check_writable
 from stylekit.base.paths import ROOT
 from stylekit.nets.packages import DEFAULT_CACHE
 from stylekit.nets.photos import DEFAULT_PHOTOS, build_photos
@@ -22,6 +23,7 @@ def register(commands) -> None:
 
 
 def photos(args) -> int:
+    check_writable(Path(args.out) / "MANIFEST.json")   # before any package is fetched
     try:
         manifest = build_photos(args.out, args.cache)
     except (RuntimeError, OSError, subprocess.CalledProcessError, ValueError) as exc:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from stylekit.base.device import pick_device
 from stylekit.base.errors import InputError
-from stylekit.base.files import check_writable
 from stylekit.base.images import open_image
 from stylekit.base.paths import RESULTS
 from stylekit.report import experiments, site
@@ -72,7 +71,7 @@ def _run(args) -> int:
     if whole:
         site.check_out_dir(out, results)
     else:
-        check_writable(results / "figures" / "check.png")
+        site.check_results(results)
     device = pick_device(args.device)
     cnn = load_vgg19("original", device)
     start = time.perf_counter()

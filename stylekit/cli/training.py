@@ -14,14 +14,17 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from stylekit.base.errors import InputError
 from stylekit.base.figures import plot_losses
 from stylekit.base.files import write_json
 from stylekit.base.progress import Progress
 from stylekit.cli import options
-from stylekit.cli.common import positive_int, positive_float
+from stylekit.cli.common import positive_int, positive_float, seed
 from stylekit.nets.training import TRAINING_CURVE_SMOOTHING, TrainResult, checkpoint_path
-from stylekit.optim.jobs import check_out
+from stylekit.base.limits import check_memory as check_memory_for
+from stylekit.base.plan import check_plan
 from stylekit.settings import TrainSettings
 
 
@@ -32,7 +35,7 @@ def add_flags(p, preset: str, items: str = "crops") -> None:
     p.add_argument("--batch", type=positive_int, help=f"{items} per step (default {d.batch})")
     p.add_argument("--lr", type=positive_float, help=f"Adam's step size (default {d.lr:g})")
     p.add_argument("--save-every", type=positive_int, help=f"checkpoint every N steps (default {d.save_every})")
-    p.add_argument("--seed", type=int, help=f"seed of the crops (default {d.seed})")
+    p.add_argument("--seed", type=seed, help=f"seed of the crops, 0 to 2**64-1 (default {d.seed})")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
     options.add_device(p)
 
@@ -43,14 +46,49 @@ def settings_from(args, preset: str) -> TrainSettings:
     return TrainSettings.preset(preset, **given)
 
 
+def outputs(out: Path) -> list[Path]:
+    """Every file a training run writes: the network, its checkpoint, settings and loss plot."""
+    return [out, checkpoint_path(out), out.with_suffix(".json"), out.with_name(out.stem + "_losses.png")]
+
+
 def check_start(out: Path | None, resume: bool, inputs: list, what: str) -> None:
-    """Before any work: --out names a .pt file that may be written, and --resume has a checkpoint."""
+    """Before any work: --out names a .pt file that may be written, --resume has a checkpoint,
+    and none of the run's files is one of its `inputs` (style images, training photos)."""
     if out is None or out.suffix != ".pt":
         shown = f", not {out.name!r}" if out is not None else ""
         raise InputError(f"--out must name the {what} file to write, ending in .pt{shown}")
     if resume and not checkpoint_path(out).exists():
         raise InputError(f"--resume: no checkpoint {checkpoint_path(out)} to resume from")
-    check_out(out, inputs)
+    check_plan(outputs(out), inputs)
+
+
+def count_parameters(build: Callable[[], torch.nn.Module]) -> int:
+    """The parameters of the network `build()` makes, without allocating them."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in build().parameters())
+
+
+def check_memory(method: str, config: TrainSettings, params: int, shipped_width: float,
+                 style_pixels: int = 0, device="cpu") -> int:
+    """Refuse, before any work, a training run the machine cannot hold: the crops of a batch
+    and their activations (`base.limits`, scaled by the network's width), and the network's
+    `params` parameters with their gradients, Adam's two moments and the checkpoint's copy."""
+    pixels = config.batch * config.train_size ** 2
+    scale = max(1.0, config.width / shipped_width)
+    return check_memory_for(method, int(pixels * scale), style_pixels, extra=24 * params, device=device,
+                            what=f"training with {config.batch} crops of {config.train_size} px "
+                                 f"({params:,} parameters)",
+                            hint="use a smaller --batch, --train-size or network")
+
+
+def note_skipped(dataset) -> None:
+    """One warning line for the training images that could not be read and were skipped."""
+    skipped = getattr(dataset, "skipped", None) or {}
+    if skipped:
+        path, why = next(iter(skipped.items()))
+        more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+        print(f"warning: skipped {len(skipped)} unreadable image{'s' if len(skipped) > 1 else ''}: "
+              f"{path} ({why}){more}", file=sys.stderr)
 
 
 @contextlib.contextmanager

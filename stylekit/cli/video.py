@@ -15,14 +15,18 @@ import torch
 from PIL import Image
 
 from stylekit.base.errors import InputError
-from stylekit.base.files import check_writable, sidecar_path, write_json
+from stylekit.base.files import sidecar_path, write_json
+from stylekit.base.images import fit_size, image_size
+from stylekit.base.limits import check_memory, check_side
+from stylekit.base.numbers import FPS_RANGE
+from stylekit.base.plan import check_plan
 from stylekit.base.paths import RESULTS, STYLE_DIR
 from stylekit.base.progress import Progress
 from stylekit.cli import options
-from stylekit.cli.common import Parser, nonneg_float, positive_float, positive_int
-from stylekit.optim.jobs import check_out
+from stylekit.cli.common import Parser, fps, nonneg_float, positive_int
 from stylekit.video.flow import clip_motion
-from stylekit.video.io import FOLDER_FPS, fit_frames, make_demo, read_video, sheet, strip, write_gif, write_mp4
+from stylekit.video.io import (DEMO_PHOTO, FOLDER_FPS, FRAME_BYTES_PER_PIXEL, FRAME_SUFFIXES, fit_frames,
+                               fitted_frame_size, make_demo, read_video, sheet, strip, write_gif, write_mp4)
 from stylekit.video.stylize import LATER_STEPS_FRACTION, TEMPORAL_WEIGHT, default_later_steps, stylize_video, summary
 from utils import load_image, load_vgg19, save_image
 
@@ -38,7 +42,7 @@ def register(commands) -> None:
                    help=f"temporal consistency weight (0: frame by frame; default {TEMPORAL_WEIGHT:g})")
     p.add_argument("--later-steps", type=positive_int, help="evaluations for each frame after the first "
                    f"(default {LATER_STEPS_FRACTION:.0%} of --steps)")
-    p.add_argument("--fps", type=positive_float,
+    p.add_argument("--fps", type=fps,
                    help=f"frame rate of a folder of frames (default {FOLDER_FPS:g}) or override the input's")
     p.add_argument("--out", type=Path, help="output .mp4 (default under results/video/)")
     options.add_device(p)
@@ -71,9 +75,16 @@ def _run(args) -> int:
         raise InputError("--preserve-color luminance does not apply to --video (histogram does)")
     if s.content_weight == 0 or s.style_weight == 0:
         raise InputError("--video does style transfer: it needs a content and a style weight above 0")
+    options.refuse_ignored(args, s, "`python -m stylekit video` (style transfer, frame after frame)",
+                           content=True, styles=len(args.style))
     out, gif, still = _check_outputs(args)
     # Read the clip before loading the network, so that a bad video is reported at once.
     clip = read_video(args.video, fps=args.fps, max_pixels=args.max_pixels)
+    low, high = FPS_RANGE
+    if args.fps is None and not low <= clip.fps <= high:
+        raise InputError(f"{args.video} runs at {clip.fps:g} fps, and the GIF written beside the mp4 takes "
+                         f"{low:.4g} to {high:g}: pass --fps")
+    _check_frames(clip, s, args, device)
     frames = fit_frames(clip.frames, s.size)
     styles = [load_image(p, max(1, round(s.size * s.style_scale)), device, args.max_pixels)
               for p in args.style]
@@ -114,6 +125,19 @@ def _run(args) -> int:
     return 0
 
 
+def _check_frames(clip, s, args, device) -> None:
+    """The frames at the output's size: large enough for the optical flow, and a run the
+    machine holds (the optimization of one frame, and every frame of the clip kept)."""
+    width, height = fitted_frame_size(*clip.size, s.size)
+    check_side(width, height, "video", f"a frame of {args.video} at --size {s.size}")
+    style_side = max(1, round(s.size * s.style_scale))
+    worked = [fit_size(*image_size(p, args.max_pixels), style_side) for p in args.style]
+    check_memory("optimization", width * height, sum(w * h for w, h in worked), device=device,
+                 extra=len(clip.frames) * width * height * FRAME_BYTES_PER_PIXEL,
+                 what=f"the video at {width}x{height} px ({len(clip.frames)} frames)",
+                 hint="use a smaller --size or --style-scale")
+
+
 def _check_outputs(args) -> tuple[Path, Path, Path]:
     """OUT.mp4, OUT.gif and OUT_strip.png, after checking that each of them and OUT.json can be
     written and none is an input: a run finds out before its minutes of work, not after."""
@@ -121,32 +145,28 @@ def _check_outputs(args) -> tuple[Path, Path, Path]:
     if out.suffix.lower() != ".mp4":
         raise InputError(f"--out must end in .mp4 with --video, not {out.name!r}")
     gif, still = out.with_suffix(".gif"), out.with_name(out.stem + "_strip.png")
-    inputs = [args.video, *args.style]
-    for path in (gif, still):
-        _refuse_input(path, inputs)
-        check_writable(path)
-    check_out(out, inputs)          # OUT.mp4 and OUT.json: neither an input, OUT.mp4 writable
-    check_writable(sidecar_path(out))
+    check_plan([out, gif, still, sidecar_path(out)], [*_video_files(args.video), *args.style])
     return out, gif, still
 
 
-def _refuse_input(path: Path, inputs) -> None:
-    for given in inputs:
-        if Path(given).exists() and Path(given).resolve() == path.resolve():
-            raise InputError(f"output {path} would overwrite the input {given}")
+def _video_files(video: Path) -> list[Path]:
+    """The files a clip is read from: the file, or the frames of a folder."""
+    video = Path(video)
+    if video.is_dir():
+        return [p for p in video.iterdir() if p.suffix.lower() in FRAME_SUFFIXES]
+    return [video]
 
 
 def _run_demo(args) -> int:
     if args.out.suffix.lower() != ".mp4":
         raise InputError(f"the demo clip is an mp4: {args.out.name!r} does not end in .mp4")
-    check_writable(args.out)
+    check_plan([args.out], [DEMO_PHOTO])
     print(make_demo(args.out))
     return 0
 
 
 def _run_sheet(args) -> int:
-    _refuse_input(args.out, args.videos)
-    check_writable(args.out)
+    check_plan([args.out], [f for v in args.videos for f in _video_files(v)])
     print(sheet(args.videos, args.out, size=args.size))
     return 0
 

@@ -25,9 +25,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from style_and_content import build_model, named_vgg_layers, resolve_layers
+from style_and_content import build_model, named_vgg_layers
+from utils import resolve_layers
 from stylekit.base.device import autocast_context, resolve_precision
 from stylekit.base.errors import InputError
+from stylekit.base.numbers import check_seed
 from stylekit.nets.training import TrainResult, checkpoint_path, load_network, save_network, train
 from stylekit.settings import TrainSettings
 
@@ -96,7 +98,7 @@ class TransformerNet(nn.Module):
 
 def texture_noise(height: int, width: int, seed: int, batch: int = 1, device="cpu") -> torch.Tensor:
     """The texture network's input: uniform noise from its own seeded generator."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(check_seed(seed))
     return torch.rand(batch, NOISE_CHANNELS, height, width, generator=g).to(device)
 
 

@@ -23,7 +23,7 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from stylekit.base.device import autocast_context, resolve_precision
-from stylekit.base.errors import InputError
+from stylekit.base.errors import InputError, reason
 from stylekit.base.files import save_torch
 from stylekit.base.interrupt import sigterm_as_interrupt
 from stylekit.settings import TrainSettings
@@ -141,8 +141,16 @@ def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str,
     result = TrainResult(main=ddp.main)
     if resume and checkpoint.exists():
         state = load_checkpoint(checkpoint)
-        net.load_state_dict(state["net"])
-        opt.load_state_dict(state["optimizer"])
+        try:
+            net.load_state_dict(state["net"])
+            opt.load_state_dict(state["optimizer"])
+            int(state["step"]), list(state["history"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            made = ", ".join(f"{k} {state.get('settings', {}).get(k)}" for k in ("kind", "width", "res_blocks")
+                             if isinstance(state.get("settings"), dict) and k in state["settings"])
+            why = "" if isinstance(exc, RuntimeError) else f": {reason(exc)}"   # a state dict's is many lines
+            raise InputError(f"--resume: {checkpoint} is the checkpoint of another network"
+                             f"{f' ({made})' if made else ''}, not of this run's{why}") from None
         for group in opt.param_groups:  # the saved state carries the old step size; `lr` is this run's
             group["lr"] = lr
         result.step, result.history = state["step"], state["history"]

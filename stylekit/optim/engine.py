@@ -12,8 +12,10 @@ an image. Departures from the textbook loop, and why:
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -23,6 +25,7 @@ import torch.nn as nn
 from stylekit.optim import color
 from stylekit.settings import OPTIMIZERS, Settings
 from style_and_content import build_model
+from stylekit.base import interrupt
 from stylekit.base.errors import InputError
 from stylekit.base.device import autocast_context, resolve_precision
 from stylekit.base.images import fit_longest, noise_like, resize_tensor
@@ -80,14 +83,14 @@ def optimize(model: nn.Module, losses: dict[str, list[nn.Module]], weights: dict
     def closure():
         if result.evals >= num_steps:
             raise _Stop("done")
-        with amp:
+        with amp, interrupt.responsive():   # Ctrl-C stops the backward pass too, not only after it
             model(x)
         terms = {k: w * sum(m.loss for m in mods) for k, (w, mods) in active.items()}
         total = sum(terms.values())
         if not torch.isfinite(total):
             raise _Stop("nan", "the loss became " + str(total.item()))
         grad, = torch.autograd.grad(total, x)
-        x.grad = grad
+        x.grad = grad.contiguous()   # channels-last convolutions hand back a channels-last gradient
         result.evals += 1
         row = {k: v.item() for k, v in terms.items()}
         row["total"] = total.item()
@@ -162,6 +165,21 @@ def scale_schedule(longest: int, steps: int, min_size: int = 128, multiscale: bo
     return plan
 
 
+# oneDNN's CPU convolutions run faster on channels-last (NHWC) tensors (BENCHMARKS.md): the
+# engine optimizes through a channels-last copy of the network; the image itself stays NCHW.
+CHANNELS_LAST_ON_CPU = True
+_channels_last_copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def for_speed(cnn: nn.Module, device: torch.device) -> nn.Module:
+    """The network laid out for the fastest convolutions on `device` (a cached copy, or itself)."""
+    if device.type != "cpu" or not CHANNELS_LAST_ON_CPU:
+        return cnn
+    if cnn not in _channels_last_copies:
+        _channels_last_copies[cnn] = copy.deepcopy(cnn).to(memory_format=torch.channels_last)
+    return _channels_last_copies[cnn]
+
+
 def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Settings, *,
             style_masks=None, callback: Callable[[dict], None] | None = None,
             init_image: torch.Tensor | None = None, temporal_target: torch.Tensor | None = None,
@@ -197,6 +215,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
     content, styles = color.prepare(content, styles, preserve_color)
     device = reference.device
     precision = resolve_precision(cfg.precision, device)
+    cnn = for_speed(cnn, device)
     plan = scale_schedule(cfg.size or max(reference.shape[-2:]), cfg.steps, multiscale=cfg.multiscale_flag)
     weights = {"content": cfg.content_weight, "style": cfg.style_weight, "tv": cfg.tv_weight, "hist": cfg.hist_weight,
                "temporal": temporal_weight}

@@ -7,6 +7,7 @@ setting, so a result can be reused when a later job asks for the same (`reusable
 from __future__ import annotations
 
 import platform
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,12 +15,14 @@ from typing import Callable
 
 import torch
 
-from style_and_content import LAYER_NAMES, min_image_side
+from utils import LAYER_NAMES, min_image_side
 from stylekit.base.device import resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.base.figures import plot_losses
-from stylekit.base.files import check_writable, read_json, sidecar_path
-from stylekit.base.images import DEFAULT_MAX_PIXELS, load_mask
+from stylekit.base.files import read_json, sidecar_path
+from stylekit.base.images import DEFAULT_MAX_PIXELS, fit_size, image_size, load_mask
+from stylekit.base.limits import check_memory
+from stylekit.base.plan import Numbered, check_plan
 from stylekit.optim.engine import Result, scale_schedule, stylize
 from stylekit.settings import Settings
 from utils import load_image, save_image
@@ -57,6 +60,21 @@ class Job:
     def inputs(self) -> list[Path]:
         return [p for p in (self.content, *self.styles, self.mask) if p is not None]
 
+    def outputs(self) -> list[Path | Numbered]:
+        """Every file the run writes: the picture, its sidecar, the loss plot and, with
+        `save_every`, the numbered snapshots (their count is known only as the run goes)."""
+        files: list[Path | Numbered] = [self.out, sidecar_path(self.out), losses_path(self.out)]
+        if self.save_every:
+            most = sum(n for _, n in self.plan) if self.settings.size else 10 * self.settings.steps   # digits
+            files.append(Numbered(self.out.parent, re.escape(self.out.stem) + r"_step\d{4,}\.png",
+                                  snapshot_path(self.out, most), f"{self.out.stem}_stepNNNN.png"))
+        return files
+
+    def read_files(self) -> list[Path]:
+        """Every file the run reads: the images, and the VGG weights when they are a file."""
+        weights = Path(self.settings.weights)
+        return self.inputs + ([weights] if self.settings.weights not in ("original", "torchvision") else [])
+
     @property
     def plan(self) -> list[tuple[int, int]]:
         return scale_schedule(self.settings.size, self.settings.steps, multiscale=self.settings.multiscale_flag)
@@ -72,12 +90,30 @@ def losses_path(out: Path) -> Path:
 
 
 def check_out(out: Path, inputs) -> None:
-    """Refuse an output that would overwrite one of the inputs, or that is a folder."""
-    written = {out.resolve(), sidecar_path(out).resolve(), losses_path(out).resolve()}
-    for path in inputs:
-        if path is not None and Path(path).exists() and Path(path).resolve() in written:
-            raise InputError(f"output {out} would overwrite the input image {path}")
-    check_writable(out)
+    """Refuse an output that would overwrite one of the inputs, or that is a folder: the
+    picture, its sidecar and its loss plot (`base.plan.check_plan`)."""
+    check_plan([out, sidecar_path(out), losses_path(out)], inputs)
+
+
+def check_memory_for(job: Job, device) -> int:
+    """Refuse, from the images' headers and before anything is loaded, a job whose output or
+    style working size the machine cannot hold (`base.limits`). Returns the estimate."""
+    cfg = job.settings
+    content = image_size(job.content, job.max_pixels) if job.content else None
+    styles = [image_size(p, job.max_pixels) for p in job.styles]
+    reference = content or (styles[0] if styles else None)
+    if reference is None:
+        return 0
+    width, height = fit_size(*reference, cfg.size)
+    style_side = max(1, round(max(width, height) * cfg.style_scale))
+    worked = [fit_size(w, h, style_side) for w, h in styles]
+    style_pixels = sum(w * h for w, h in worked)
+    # The files themselves, decoded: the styles as float tensors at their own size, the content in 8 bits.
+    originals = 16 * sum(w * h for w, h in styles) + (4 * content[0] * content[1] if content else 0)
+    shown = f" (style {worked[0][0]}x{worked[0][1]} px)" if worked else ""
+    return check_memory("optimization", width * height, style_pixels, extra=originals, device=device,
+                        what=f"the optimization at {width}x{height} px{shown}",
+                        hint="use a smaller --size" + (" or --style-scale" if worked else ""))
 
 
 def _needed_side(layers) -> tuple[int, str | None]:
@@ -120,7 +156,8 @@ def _with_snapshots(job: Job, callback: Callable[[dict], None] | None) -> Callab
 
 def run_job(job: Job, cnn, device: torch.device, callback: Callable[[dict], None] | None = None) -> Result:
     """Load, optimize, save. `callback` gets the engine's per-evaluation info."""
-    check_out(job.out, job.inputs)
+    check_plan(job.outputs(), job.read_files())
+    check_memory_for(job, device)
     cfg = job.settings
     # A tiny file scaled up to --size carries nothing for the deep layers: refuse it as it is.
     # The output takes the content's shape, so every layer used must fit the content image.

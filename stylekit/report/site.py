@@ -125,8 +125,21 @@ def results_root(out_dir: Path, quick: bool) -> Path:
 
 
 def check_out_dir(out_dir: Path, results: Path) -> None:
-    """InputError now, before any run, if the site or its results could not be written."""
-    for path in (Path(out_dir) / "index.html", Path(out_dir) / "img" / "x.jpg", Path(results) / "figures" / "x.png"):
+    """InputError now, before any run, if the site or its results could not be written: the
+    page, its style sheet, its images, and every folder the runs write into (each existing
+    folder under `results`, or the nearest existing one above it)."""
+    out_dir = Path(out_dir)
+    for path in (out_dir / "index.html", out_dir / "style.css", out_dir / "img" / "x.jpg"):
+        check_writable(path)
+    check_results(results)
+
+
+def check_results(results: Path) -> None:
+    """InputError now if the runs could not write into `results`: its figures/ and every
+    folder already in it (a missing one: the nearest existing folder above)."""
+    results = Path(results)
+    folders = sorted(p for p in results.iterdir() if p.is_dir()) if results.is_dir() else []
+    for path in (results / "figures" / "x.png", *(f / "x.png" for f in folders)):
         check_writable(path)
 
 

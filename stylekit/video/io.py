@@ -12,6 +12,8 @@ from PIL import Image
 
 from stylekit.base.errors import InputError, reason
 from stylekit.base.images import open_image
+from stylekit.base.limits import check_bytes
+from stylekit.base.interrupt import note_written
 from stylekit.base.paths import CONTENT_DIR, IMAGES
 from utils import save_image
 
@@ -95,18 +97,30 @@ def _checked(clip: Clip, path: Path, max_pixels: int | None) -> Clip:
     return clip
 
 
+# Memory a run keeps per pixel of each frame of a clip at the output's size: the frame, its
+# stylised copy (8-bit RGB each), the flow back to the previous frame (2 float32) and the
+# reliability mask (float32), plus what computing them takes for a moment.
+FRAME_BYTES_PER_PIXEL = 32
+
+
+def fitted_frame_size(width: int, height: int, size: int | None) -> tuple[int, int]:
+    """(width, height) of frames of width x height resized by `fit_frames`."""
+    scale = (size / max(height, width)) if size else 1.0
+    return max(2, int(round(width * scale)) // 2 * 2), max(2, int(round(height * scale)) // 2 * 2)
+
+
 def fit_frames(frames: list[np.ndarray], size: int | None) -> list[np.ndarray]:
     """Resize so the longest side is `size` (None: as they are), both sides even (H.264)."""
     h, w = frames[0].shape[:2]
-    scale = (size / max(h, w)) if size else 1.0
-    nh, nw = (max(2, int(round(h * scale)) // 2 * 2), max(2, int(round(w * scale)) // 2 * 2))
+    nw, nh = fitted_frame_size(w, h, size)
     if (nh, nw) == (h, w):
         return list(frames)
     return [np.asarray(Image.fromarray(f).resize((nw, nh), Image.Resampling.LANCZOS)) for f in frames]
 
 
 def _temp_beside(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    # The stem shortened: a name that fits the file system must leave room for the temporary one.
+    return path.with_name(f".{path.stem[:80]}.tmp{os.getpid()}{path.suffix}")
 
 
 def _even(frame: np.ndarray) -> np.ndarray:
@@ -126,6 +140,7 @@ def write_mp4(frames: list[np.ndarray], path, fps: float) -> Path:
             for f in frames:
                 writer.append_data(_even(f))
         os.replace(tmp, path)
+        note_written(path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -140,6 +155,7 @@ def write_gif(frames: list[np.ndarray], path, fps: float) -> Path:
     try:
         iio3.imwrite(tmp, np.stack(frames), plugin="pillow", duration=round(1000.0 / fps), loop=0)
         os.replace(tmp, path)
+        note_written(path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -157,7 +173,13 @@ def strip(frames: list[np.ndarray], count: int = 6, gap: int = 4) -> np.ndarray:
 
 def sheet(videos, path, count: int = 6, size: int | None = None) -> Path:
     """One strip of `count` evenly spaced frames per video, stacked: a still for the README."""
-    rows = [strip(fit_frames(read_video(v, max_frames=None).frames, size), count) for v in videos]
+    rows = []
+    for v in videos:
+        frames = read_video(v, max_frames=None).frames
+        width, height = fitted_frame_size(frames[0].shape[1], frames[0].shape[0], size)
+        check_bytes(6 * len(frames) * width * height + 1e9, f"the frames of {v} at {width}x{height} px",
+                    "use a smaller --size")
+        rows.append(strip(fit_frames(frames, size), count))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     gap = np.full((4, width, 3), 255, np.uint8)

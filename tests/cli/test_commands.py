@@ -54,9 +54,12 @@ def test_bad_command_lines_give_one_error_line(argv, words):
 
 
 # The layers, bottom to top; a module may import from its own layer and those below. Front
-# ends (cli, run.py) sit on top: nothing below imports them.
+# ends (the web app, cli, run.py) sit on top: nothing below imports them. The CLI's shared flags
+# (cli.common, cli.options) sit below the web app, whose form is checked by them; of the rest,
+# only cli (its `serve` command) imports the web app.
 LAYERS = [("stylekit.base",), ("utils",), ("style_and_content",), ("stylekit.settings",), ("stylekit.optim",),
-          ("stylekit.nets", "stylekit.video"), ("stylekit.report",), ("stylekit.cli",), ("run",)]
+          ("stylekit.nets", "stylekit.video"), ("stylekit.report",), ("stylekit.cli.common",),
+          ("stylekit.cli.options",), ("stylekit.serve",), ("stylekit.cli",), ("run",)]
 
 
 def _layer(module: str):

@@ -3,11 +3,13 @@ style blends, masks and colour preservation."""
 import pytest
 import torch
 
-from conftest import structured
+from conftest import ROOT, structured
 from nets_helpers import stripes, tiny_decoder
 from stylekit.base.errors import InputError
 from stylekit.nets.adain import infer, model, train
 from stylekit.optim import color
+from stylekit.optim.metrics import Distances
+from utils import load_image
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +112,18 @@ def test_colour_preservation(encoder, decoder):
         infer.stylize(encoder, decoder, content, style, preserve_color="sepia")
 
 
-def test_the_shipped_decoder_loads():
+def test_the_shipped_decoder_loads_and_works(encoder, cnn):
+    """models/adain_decoder.pt holds trained weights: it decodes a photo's own features back to
+    the photo (alpha 0), where an untrained decoder of the same shape does not, and it moves the
+    photo toward an unseen painting's style."""
     decoder, trained = infer.load_decoder(infer.DEFAULT_DECODER)
     assert isinstance(decoder, model.Decoder) and trained["steps"] > 0
+    torch.manual_seed(0)
+    fresh = model.Decoder(**decoder.arch).eval()
+    photo = load_image(ROOT / "images" / "content" / "chenonceau.jpg", 128)
+    painting = load_image(ROOT / "images" / "style" / "starry_night.jpg", 128)
+    error = {name: ((infer.stylize(encoder, d, photo, photo, alpha=0.0) - photo) ** 2).mean().item()
+             for name, d in (("shipped", decoder), ("untrained", fresh))}
+    assert error["shipped"] < 0.04 and error["shipped"] < 0.3 * error["untrained"], error
+    d = Distances(cnn)
+    assert d.style(infer.stylize(encoder, decoder, photo, painting), painting) < 0.7 * d.style(photo, painting)

@@ -16,6 +16,7 @@ def encoder(cnn):
     return model.Encoder(cnn)
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss_and_the_decoder_round_trips(encoder, tmp_path):
     photos = [write_png(tmp_path / f"p{i}.png", structured(40 + 8 * i, 56, seed=i)) for i in range(3)]
     styles = [write_png(tmp_path / f"s{i}.png", stripes(48, 48, rgb, period=4 + 2 * i, seed=i))

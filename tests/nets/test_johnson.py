@@ -1,5 +1,7 @@
 """nets.johnson: the style and texture networks keep odd sizes, training lowers the perceptual
-loss, saved models load and run, and the shipped models still load."""
+loss, saved models load and run, and the shipped models load and paint their styles."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -7,10 +9,12 @@ from PIL import Image
 
 from nets_helpers import photo_folder
 from stylekit.base.errors import InputError
-from stylekit.base.paths import MODELS
+from stylekit.base.paths import MODELS, ROOT
 from stylekit.nets import johnson as ff
 from stylekit.nets.crops import RandomCrops
+from stylekit.optim.metrics import Distances
 from stylekit.settings import TrainSettings
+from utils import load_image
 
 
 def test_network_keeps_odd_sizes_and_range():
@@ -23,6 +27,7 @@ def test_network_keeps_odd_sizes_and_range():
     assert tex.shape == (1, 3, 33, 45)
 
 
+@pytest.mark.slow
 def test_training_lowers_the_perceptual_loss(cnn, tiny_images, tmp_path):
     _, style_path = tiny_images
     style = torch.from_numpy(np.asarray(Image.open(style_path), np.float32) / 255).permute(2, 0, 1)[None]
@@ -45,12 +50,36 @@ def test_train_network_wants_style_or_texture_settings(cnn, tmp_path):
         ff.train_network(cnn, torch.rand(1, 3, 8, 8), [], TrainSettings.preset("adain"), out=tmp_path / "m.pt")
 
 
+PAINTINGS = ("starry_night", "great_wave", "composition_viii")
+
+
 @pytest.mark.parametrize("name, kind", [("starry_night", "style"), ("great_wave", "style"),
                                         ("composition_viii", "style"), ("starry_night_texture", "texture")])
-def test_the_shipped_models_load(name, kind):
+def test_the_shipped_models_load_and_paint_their_style(name, kind, cnn):
+    """Each file under models/ loads with its own weights (not a fresh network's) and paints its
+    painting: at 128 px its output is nearer in style (Gram distance) to that painting than to
+    the other two, and much nearer than the photo or an untrained network of the same shape."""
     net, settings = ff.load_model(MODELS / f"{name}.pt", kind=kind)
     assert settings["kind"] == kind and settings["trained_steps"] > 0
     assert net.arch["width"] == settings["width"]
+    saved = torch.load(MODELS / f"{name}.pt", map_location="cpu", weights_only=True)["state"]
+    assert all(torch.equal(v, saved[k].float()) for k, v in net.state_dict().items())
+    torch.manual_seed(0)
+    fresh = ff.TransformerNet(**net.arch).eval()
+    photo = load_image(ROOT / "images" / "content" / "chenonceau.jpg", 128)
+    if kind == "style":
+        out, untrained = ff.stylize(net, photo), ff.stylize(fresh, photo)
+    else:
+        out, untrained = ff.texture(net, 128, 128, seed=0), ff.texture(fresh, 128, 128, seed=0)
+    d = Distances(cnn)
+    to = {p: d.style(out, load_image(ROOT / "images" / "style" / f"{p}.jpg", 128)) for p in PAINTINGS}
+    own = Path(settings["style_image"]).stem
+    assert min(to, key=to.get) == own, to
+    style = load_image(ROOT / settings["style_image"], 128)
+    assert to[own] < 0.7 * d.style(untrained, style), (to[own], d.style(untrained, style))
+    if kind == "style":
+        assert to[own] < 0.7 * d.style(photo, style)
+        assert d.content(out, photo) < 0.8 * d.content(untrained, photo)  # still the photo
     other = "texture" if kind == "style" else "style"
     with pytest.raises(InputError, match="network: use it with"):
         ff.load_model(MODELS / f"{name}.pt", kind=other)

@@ -14,7 +14,6 @@ from conftest import ROOT
 from nets_helpers import photo_folder
 from stylekit.base.errors import InputError
 from stylekit.base.figures import plot_losses
-from stylekit.nets import johnson as ff
 from stylekit.nets.training import load_checkpoint, train
 from stylekit.settings import TRAIN_PRESETS, TrainSettings
 
@@ -67,6 +66,7 @@ def test_sigterm_stops_training_as_ctrl_c_does(tmp_path):
     assert signal.getsignal(signal.SIGTERM) == before
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
 def test_two_process_ddp_keeps_replicas_identical(tiny_images, tmp_path):
     """torchrun, 2 CPU processes, gloo: each trains on its own batches, yet after a few steps
@@ -86,13 +86,23 @@ from utils import load_vgg19, load_image
 
 rank = int(os.environ["RANK"])
 torch.manual_seed(rank)  # different initial weights: DDP must broadcast rank 0's
+starts = []  # each network's weights as built, before DDP or any step touches them
+
+
+class Recorded(ff.TransformerNet):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        starts.append([p.detach().clone() for p in self.parameters()])
+
+
+ff.TransformerNet = Recorded
 config = TrainSettings.preset("fast", steps=3, batch=1, lr=1e-2, content_weight=1.0, style_weight=1e5,
                               tv_weight=0.0, width=4, res_blocks=1, precision="fp32")
 net, result = ff.train_network(
     load_vgg19(), load_image({str(style)!r}, 48), RandomCrops(image_files({str(photos)!r}), 32, 10 ** 6),
     config, out=Path({str(tmp_path / "d.pt")!r}), resume=False, device=torch.device("cpu"), record={{}})
-torch.save({{"params": [p.detach() for p in net.parameters()], "losses": [r["total"] for r in result.history]}},
-           {str(tmp_path)!r} + f"/rank{{rank}}.pt")
+torch.save({{"start": starts[0], "params": [p.detach() for p in net.parameters()],
+            "losses": [r["total"] for r in result.history]}}, {str(tmp_path)!r} + f"/rank{{rank}}.pt")
 """)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
@@ -100,11 +110,12 @@ torch.save({{"params": [p.detach() for p in net.parameters()], "losses": [r["tot
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    assert any(not torch.equal(a, b) for a, b in zip(r0["start"], r1["start"]))  # built differently
     assert all(torch.equal(a, b) for a, b in zip(r0["params"], r1["params"]))
     assert r0["losses"] != r1["losses"]  # the two processes saw different batches
-    torch.manual_seed(0)
-    start = list(ff.TransformerNet(4, 1).parameters())
-    assert any(not torch.allclose(a, b) for a, b in zip(start, r0["params"]))
+    # They moved from where training really started: rank 0's weights, which DDP hands to rank 1.
+    assert len(r0["start"]) == len(r0["params"])
+    assert any(not torch.allclose(a, b) for a, b in zip(r0["start"], r0["params"]))
     assert (tmp_path / "d.pt").exists() and load_checkpoint(tmp_path / "d.ckpt")["step"] == 3
 
 

@@ -40,6 +40,7 @@ def test_colour_histogram_matching_gives_content_mean_and_covariance():
     torch.testing.assert_close(torch.cov(flat_m), torch.cov(flat_c), atol=2e-3, rtol=0)
 
 
+@pytest.mark.slow
 def test_preserve_luminance_keeps_the_photos_chroma(cnn):
     content, style = structured(64, 64), painting()
     plain = stylize(cnn, content, style, Settings(size=None, steps=30, precision="fp32"))
@@ -60,6 +61,7 @@ def test_masked_gram_with_full_mask_is_the_gram():
     torch.testing.assert_close(masked_gram_matrix(f, half), gram_matrix(f[..., :3, :]))
 
 
+@pytest.mark.slow
 def test_half_black_mask_keeps_that_half_as_content(cnn):
     content, style = structured(64, 64), painting()
     mask = torch.zeros(1, 1, 64, 64)
@@ -112,6 +114,7 @@ def hist_distance(cnn, out, style):
     return sum(m.loss.item() for m in losses["hist"])
 
 
+@pytest.mark.slow
 def test_histogram_loss_changes_the_result_and_lowers_its_distance(cnn):
     style = painting()
     plain = stylize(cnn, None, style, Settings(size=None, steps=40, precision="fp32", seed=1))

@@ -19,6 +19,7 @@ def content_loss_of(cnn, content, img, layer="conv3_1"):
     return losses[0].loss.item()
 
 
+@pytest.mark.slow
 def test_content_reconstruction_from_noise_converges(cnn):
     content = structured(48, 64)
     noise = noise_like(content, seed=0)
@@ -34,6 +35,7 @@ def test_content_reconstruction_from_noise_converges(cnn):
     assert (out - content).abs().mean() < (noise - content).abs().mean() * 0.7
 
 
+@pytest.mark.slow
 def test_num_steps_means_progress(cnn):
     content, style = structured(48, 48), structured(48, 48).flip(-1).roll(7, -2)
     model, losses = build_model(cnn, content, style)
@@ -47,6 +49,7 @@ def test_num_steps_means_progress(cnn):
     assert long.history[0]["total"] == pytest.approx(short.history[0]["total"])
 
 
+@pytest.mark.slow
 def test_defaults_never_nan_and_style_moves(cnn):
     content, style = structured(64, 64), structured(64, 64).flip(-1).roll(9, -1)
     result = stylize(cnn, content, style, Settings(size=None, steps=40))
@@ -56,6 +59,7 @@ def test_defaults_never_nan_and_style_moves(cnn):
     assert result.history[-1]["style"] < 0.3 * result.history[0]["style"]
 
 
+@pytest.mark.slow
 def test_adam_runs_the_same_engine(cnn):
     content = structured(48, 48)
     noise = noise_like(content, seed=3)
@@ -64,6 +68,7 @@ def test_adam_runs_the_same_engine(cnn):
     assert content_loss_of(cnn, content, out, "conv2_1") < content_loss_of(cnn, content, noise, "conv2_1") / 5
 
 
+@pytest.mark.slow
 def test_interrupt_keeps_best_finite_image(cnn):
     content, style = structured(48, 48), structured(48, 48).flip(-1)
     model, losses = build_model(cnn, content, style)
@@ -78,6 +83,7 @@ def test_interrupt_keeps_best_finite_image(cnn):
     assert result.image.shape == content.shape
 
 
+@pytest.mark.slow
 def test_nan_stops_and_keeps_last_finite_image(cnn):
     content = structured(48, 48)
     model, losses = build_model(cnn, content, content.flip(-1))
@@ -96,8 +102,16 @@ def test_nan_stops_and_keeps_last_finite_image(cnn):
 def test_bf16_autocast_close_to_fp32(cnn):
     content, style = structured(64, 64), structured(64, 64).flip(-1)
     model, losses = build_model(cnn, content, style)
-    a = optimize(model, losses, {"content": 1, "style": 1e6}, content, 1, precision="fp32")
-    b = optimize(model, losses, {"content": 1, "style": 1e6}, content, 1, precision="bf16")
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    dtypes = []  # what the first convolution computed in, one entry per evaluation
+    hook = conv.register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
+    try:
+        a = optimize(model, losses, {"content": 1, "style": 1e6}, content, 1, precision="fp32")
+        b = optimize(model, losses, {"content": 1, "style": 1e6}, content, 1, precision="bf16")
+    finally:
+        hook.remove()
+    assert dtypes == [torch.float32, torch.bfloat16]  # bf16 really ran, and only when asked for
+    assert b.history[0]["style"] != a.history[0]["style"]
     assert b.history[0]["style"] == pytest.approx(a.history[0]["style"], rel=0.05)
 
 
@@ -108,7 +122,53 @@ def test_scale_schedule():
     assert [s for s, _ in scale_schedule(1024, 200)] == [128, 256, 512, 1024]
 
 
+@pytest.mark.slow
 def test_multiscale_output_has_requested_size(cnn):
     content, style = structured(60, 80), structured(50, 50)
     result = stylize(cnn, content, style, Settings(size=40, steps=6, multiscale="on"))
     assert result.image.shape[-2:] == (30, 40)
+
+
+@pytest.mark.slow
+def test_each_finer_scale_starts_from_the_coarser_result(cnn):
+    """Two real scales (128 then 256 px, from noise): the finer one's first evaluation is the
+    coarser scale's best image upsampled, not a fresh start; every evaluation is counted."""
+    content, style = structured(96, 128), structured(64, 64).flip(-1)
+    seen = []
+
+    def record(info):
+        seen.append((info["scale"], info["size"], info["total"], info["image"].clone()))
+
+    result = stylize(cnn, content, style, Settings(size=256, steps=4, multiscale="on", init="noise",
+                                                   precision="fp32"), callback=record)
+    assert result.plan == [(128, 4), (256, 2)] and result.evals == 6
+    assert [s for s, *_ in seen] == [0, 0, 0, 0, 1, 1] and [r["size"] for r in result.history] == [128] * 4 + [256] * 2
+    assert result.image.shape[-2:] == (192, 256)
+    coarse = [(total, img) for scale, _, total, img in seen if scale == 0]
+    best = min(coarse, key=lambda c: c[0])[1].clamp(0, 1)
+    first_fine = seen[4][3]
+    upsampled = torch.nn.functional.interpolate(best, size=(192, 256), mode="bicubic", align_corners=False).clamp(0, 1)
+    torch.testing.assert_close(first_fine, upsampled)
+    # and that is not where a fresh start would be (the noise of the seed, at 256 px)
+    assert (first_fine - noise_like(first_fine, 0)).abs().mean() > 0.05
+
+
+@pytest.mark.slow
+def test_the_best_image_is_kept_not_the_last(cnn):
+    """Ctrl-C right after an evaluation that made the loss worse (an L-BFGS line search
+    overshooting): the image kept is the best one seen, not the last one evaluated."""
+    content, style = structured(48, 48), structured(48, 48).flip(-1)
+    model, losses = build_model(cnn, content, style)
+    seen = []
+
+    def stop_after_a_worse_one(info):
+        seen.append((info["total"], info["image"].clamp(0, 1).clone()))
+        if len(seen) > 1 and info["total"] > min(t for t, _ in seen[:-1]):
+            raise KeyboardInterrupt
+
+    result = optimize(model, losses, {"content": 1, "style": 1e6}, content, 100, callback=stop_after_a_worse_one)
+    assert result.status == "interrupted" and result.evals == len(seen) < 100
+    best = min(seen, key=lambda s: s[0])[1]
+    assert not torch.equal(best, seen[-1][1])
+    assert torch.equal(result.image, best)
+    assert result.history[-1]["total"] == seen[-1][0]  # the history still records every evaluation

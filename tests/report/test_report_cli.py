@@ -19,6 +19,7 @@ def no_vgg(monkeypatch):
     monkeypatch.setattr(report_cli, "load_vgg19", lambda *a, **k: None)
 
 
+@pytest.mark.slow
 def test_cli_ablate_and_compare_init_wiring(tmp_path, monkeypatch, capsys):
     """run.py --part 1 --ablate / --part 3 --compare-init reach the experiments (at quick scale here,
     into the output folder's results/, never into the report's)."""

@@ -10,6 +10,7 @@ from stylekit.report import runs
 from stylekit.settings import Settings
 
 
+@pytest.mark.slow
 def test_ensure_computes_once_then_reuses(cnn, tiny_images, tmp_path, monkeypatch, capsys):
     content, style = tiny_images
     job = Job(out=tmp_path / "out" / "a.png", content=content, styles=[style], settings=Settings(size=64, steps=3))

@@ -24,8 +24,11 @@ from PIL import Image
 
 from stylekit.report import bells_networks, runs
 from stylekit.report import site as report_site
+from stylekit.report.labels import fmt_num
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Every test here reads the quick site, built once for the module (a minute or more on 2 cores).
+pytestmark = pytest.mark.slow
 
 
 class _Page(HTMLParser):
@@ -109,17 +112,56 @@ def test_every_image_exists_decodes_and_is_local(site):
     assert on_disk == sources, "img/ holds exactly the images the page shows"
 
 
+class _RunsTable(HTMLParser):
+    """The cells of each row of the timings table (<table class="runs">)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self._inside, self._cell = [], False, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table" and "runs" in (dict(attrs).get("class") or "").split():
+            self._inside = True
+        elif self._inside and tag == "tr":
+            self.rows.append([])
+        elif self._inside and tag in ("td", "th"):
+            self._cell = ""
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._inside = False
+        elif self._inside and tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append(self._cell.strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+
+TIMINGS_HEADER = ["run", "inputs", "output px", "evals", "init", "content layer", "style layers", "weights",
+                  "time (s)", "content loss", "style loss"]
+
+
 def test_captions_and_tables_quote_the_sidecars(site):
+    """Every run's row of the timings table quotes its own sidecar: evaluations, time to the
+    tenth of a second and final losses, in their columns (not merely somewhere on the page)."""
     index, _ = site
-    html = index.read_text(encoding="utf-8")
+    table = _RunsTable()
+    table.feed(index.read_text(encoding="utf-8"))
+    assert table.rows and table.rows[0] == TIMINGS_HEADER
+    rows = [r for r in table.rows[1:] if len(r) == len(TIMINGS_HEADER)]
+    quoted = {(r[3], r[8], r[9], r[10]) for r in rows}
     results = index.parent / "results"
     metas = [json.loads(p.read_text()) for p in results.rglob("*.json")
              if not p.name.endswith("_trace.json") and p.parent.name not in ("video", "fast", "adain")]
-    assert len(metas) >= 20
+    assert len(metas) >= 20 and len(rows) >= len(metas)
     for meta in metas:
         assert meta["settings"]["size"] == runs.QUICK.size
-        # every run's time appears in the timings table, to the tenth of a second
-        assert f"{meta['wall_seconds']:.1f}" in html
+        f = meta.get("final_losses") or {}
+        row = (str(meta["evals"]), f"{meta['wall_seconds']:.1f}",
+               fmt_num(f["content"]) if "content" in f else "–", fmt_num(f["style"]) if "style" in f else "–")
+        assert row in quoted, row
 
 
 def test_rebuild_reuses_every_result(site, cnn, monkeypatch):

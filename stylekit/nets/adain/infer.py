@@ -2,7 +2,6 @@
 forward pass, with a content-style trade-off, style blends, masks and colour preservation."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -10,6 +9,7 @@ import torch.nn.functional as F
 
 from stylekit.base.device import autocast_context
 from stylekit.base.errors import InputError
+from stylekit.base.numbers import normalized_weights
 from stylekit.base.images import fit_longest, resize_tensor
 from stylekit.base.paths import MODELS
 from stylekit.nets.adain.model import MODEL_FORMAT, STRIDE, Decoder, Encoder, adain, channel_stats, masked_stats
@@ -101,9 +101,7 @@ def _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks
         return None
     if len(weights) != len(styles):
         raise InputError(f"{len(weights)} blend weights for {len(styles)} style images")
-    if any(w < 0 or not math.isfinite(w) for w in weights) or sum(weights) <= 0:
-        raise InputError(f"blend weights must be non-negative with a positive sum, not {list(weights)}")
-    return [w / sum(weights) for w in weights]
+    return normalized_weights(weights)   # (1e308, 1e308) gives halves, not zeros
 
 
 @torch.inference_mode()

@@ -28,6 +28,11 @@ class ContentStylePairs(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.content)
 
+    @property
+    def skipped(self) -> dict[Path, str]:
+        """The files that could not be read, and why (`RandomCrops.skipped`)."""
+        return {**self.content.skipped, **self.style.skipped}
+
     def __getitem__(self, index: int) -> torch.Tensor:
         return torch.stack([self.content[index], self.style[index]])
 

@@ -1,0 +1,125 @@
+"""What a run can compute: the smallest picture each method takes, and the memory a run of a
+given size needs, checked against what the machine has before any work starts.
+
+Every front end asks here before it loads or computes anything: `check_side` with the sides
+of the picture a method will work on, `check_memory` with its number of pixels. Both raise
+InputError (one line, exit 2) naming the method, the figure and the flag to change.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError
+
+# The smallest side, in px, each method takes (found by trying every side from 1 up).
+MIN_SIDE = {
+    # The style and texture networks: the first layer's 9x9 convolution pads by reflection
+    # (4 px), which needs a side of more than 4 px.
+    "fast": 5,
+    "texture": 5,
+    # OpenCV's DIS optical flow (medium preset) refuses frames under 8 px and crashes the
+    # process (segmentation fault) on frames 8 to 15 px high and 48 px or more wide.
+    "video": 16,
+    # Every VGG-19 layer down to pool5, which needs 2 px after four 2x poolings.
+    "inspect": 32,
+}
+METHOD_NAMES = {"fast": "the style network", "texture": "the texture network", "video": "the video's optical flow",
+                "inspect": "every VGG-19 layer (--inspect)", "optimization": "the optimization",
+                "adain": "AdaIN", "train-fast": "training a style network", "train-texture": "training a texture network",
+                "train-adain": "training the AdaIN decoder"}
+
+
+def check_side(width: int, height: int, method: str, what: str = "the picture") -> None:
+    """Refuse a picture of width x height px that is too small for `method` (MIN_SIDE)."""
+    need = MIN_SIDE[method]
+    if min(width, height) < need:
+        raise InputError(f"{what} is {width}x{height} px, too small for {METHOD_NAMES[method]}: "
+                         f"it needs at least {need} px on each side")
+
+
+# ---------------------------------------------------------------------------------------
+# Memory
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cost:
+    """Peak memory of a run ~ base + per_pixel * pixels + per_style_pixel * style pixels."""
+    base: float              # bytes: the interpreter, torch, the networks' weights
+    per_pixel: float         # bytes per pixel of the output (of all the crops of a batch, training)
+    per_style_pixel: float = 0.0   # bytes per pixel of the style image at its working size
+
+
+GB = 1e9
+# Fitted, rounded up, to the peak RSS (getrusage of a child) of 23 runs, 2-3 sizes a method; 2 threads, bf16, Xeon.
+MEMORY = {
+    # 915 B/px at 3 evaluations, 2750 at 80: L-BFGS's 50 history pairs (100 x 12 B/px) and its line search.
+    "optimization": Cost(1.1 * GB, 2750.0, 200.0),
+    "inspect": Cost(0.65 * GB, 2560.0),           # every layer's activation kept
+    "fast": Cost(0.65 * GB, 400.0),
+    "texture": Cost(0.7 * GB, 400.0),
+    "adain": Cost(0.87 * GB, 410.0, 10.0),
+    # Per pixel of all the crops of a batch (AdaIN: of its content crops; the style crops are as many).
+    "train-fast": Cost(1.1 * GB, 3000.0, 200.0),
+    "train-texture": Cost(1.1 * GB, 3000.0, 200.0),
+    "train-adain": Cost(0.95 * GB, 6000.0),
+}
+
+
+def estimate(method: str, pixels: int, style_pixels: int = 0) -> int:
+    """Bytes a run of `method` needs for an output of `pixels` pixels (MEMORY)."""
+    cost = MEMORY[method]
+    return int(cost.base + cost.per_pixel * pixels + cost.per_style_pixel * style_pixels)
+
+
+def _meminfo_available() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_available() -> int | None:
+    """What the container's memory limit (cgroup v2) leaves, if it sets one."""
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        return int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def available_bytes(device="cpu") -> int | None:
+    """Memory this process can still take: free GPU memory on a CUDA device; otherwise the
+    kernel's MemAvailable, or less under a container's limit. None when nothing says."""
+    if getattr(device, "type", str(device)).startswith("cuda"):
+        import torch
+        return int(torch.cuda.mem_get_info(device)[0])
+    known = [b for b in (_meminfo_available(), _cgroup_available()) if b is not None]
+    return min(known) if known else None
+
+
+def gigabytes(n: float) -> str:
+    return f"{n / GB:.1f} GB" if n < 1000 * GB else f"{n / GB:,.0f} GB"
+
+
+def check_bytes(need: float, what: str, hint: str, device="cpu") -> None:
+    """Refuse a run that needs `need` bytes when the machine has fewer available."""
+    have = available_bytes(device)
+    if have is not None and need > have:
+        raise InputError(f"{what} needs about {gigabytes(need)} of memory, more than the {gigabytes(have)} "
+                         f"available here; {hint}")
+
+
+def check_memory(method: str, pixels: int, style_pixels: int = 0, *, what: str, hint: str,
+                 extra: float = 0, device="cpu") -> int:
+    """Refuse, before any work, a run of `method` at `pixels` output pixels (and `style_pixels`)
+    that the machine cannot hold; `extra` bytes are added to the model's estimate (frames of a
+    clip, a network's parameters). Returns the estimate."""
+    need = estimate(method, pixels, style_pixels) + int(extra)
+    check_bytes(need, what, hint, device)
+    return need

@@ -1,0 +1,254 @@
+"""The web app's routes (FastAPI): the page, its static files, and the HTTP API.
+
+| call | does |
+|---|---|
+| POST /api/jobs (multipart: method, content, style..., options) | 202 {"id"} |
+| GET /api/jobs/{id} | status, progress, step, losses, queue_position, error |
+| GET /api/jobs/{id}/image | the latest preview PNG while running, the result when done |
+| GET /api/jobs/{id}/sidecar | the result's JSON sidecar |
+| DELETE /api/jobs/{id} | cancels |
+| GET /api/models | the shipped networks and decoders |
+| GET /api/images, /api/images/{kind}/{name} | the bundled images, by name |
+| GET /api/options | the form's defaults (from the presets) and the server's limits |
+
+Every error is JSON {"error": "..."}: 400 bad input (the CLI's words), 403 a cross-site post,
+404 unknown, 409 not possible now, 413 an upload over the limit, 429 the queue full. No route
+takes a path: images and models are looked up by name in the lists made at start.
+"""
+from __future__ import annotations
+
+import io
+import tempfile
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from stylekit.base.errors import InputError
+from stylekit.serve import forms
+from stylekit.serve.jobs import JobQueue, QueueFull
+from stylekit.serve.runners import Catalogue, Runner
+
+STATIC = Path(__file__).resolve().parent / "static"
+UPLOAD_LIMIT = 20 * 1024 * 1024
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+THUMB_SIDE = 240
+SECURITY_HEADERS = {
+    # Everything from this server, nothing from elsewhere: no CDN, no fonts, no analytics.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; "
+                               "base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQueue | None = None,
+               limits: forms.Limits | None = None, upload_limit: int = UPLOAD_LIMIT,
+               allowed_hosts=LOCAL_HOSTS, device: str = "auto", warm: bool = False,
+               max_queued: int = 8, keep: int = 50, ttl: float = 3600.0) -> FastAPI:
+    """The app. `runner` (default: a `Runner` over `catalogue`) does the jobs; `queue` (default:
+    a `JobQueue` of `max_queued`, `keep`, `ttl`) holds them and is closed, cancelling what runs,
+    when the app shuts down. `allowed_hosts`: the Host headers served (None: any). `warm`: load
+    the VGG-19 in the background at start, so the first job does not wait for it."""
+    catalogue = catalogue or Catalogue()
+    limits = limits or forms.Limits()
+    runner = runner or Runner(catalogue, device)
+    queue = queue or JobQueue(runner, max_queued=max_queued, keep=keep, ttl=ttl)
+    temp = tempfile.TemporaryDirectory(prefix="stylekit-serve-")
+    reader = forms.FormReader(catalogue.images, catalogue.models, limits, temp.name)
+    thumbs: dict[tuple[str, str], bytes] = {}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        warming = threading.Thread(target=runner.warm, daemon=True) if warm and isinstance(runner, Runner) else None
+        if warming:
+            warming.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(queue.close)
+            if warming:  # a thread still inside torch when the interpreter ends aborts the process
+                await run_in_threadpool(warming.join)
+            temp.cleanup()
+
+    app = FastAPI(title="stylekit", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.queue, app.state.catalogue, app.state.limits = queue, catalogue, limits
+    app.state.upload_dir = temp.name
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    @app.exception_handler(InputError)
+    async def bad_input(request, exc):
+        return _error(400, str(exc))
+
+    @app.exception_handler(_Refused)
+    async def refused(request, exc):
+        return _error(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, exc):
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal(request, exc):
+        return _error(500, f"internal error: {type(exc).__name__}")
+
+    def same_origin(request: Request) -> None:
+        """Refuse a post or delete sent by another site's page (a browser says where from)."""
+        origin = request.headers.get("origin")
+        if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+            raise _Refused(403, f"requests from {origin} are refused: use the page this server serves")
+
+    def find(job_id: str):
+        job = queue.get(job_id)
+        if job is None:
+            raise _Refused(404, f"no job {job_id!r} (finished jobs are kept for {queue.ttl / 60:g} min, "
+                                f"the last {queue.keep})")
+        return job
+
+    # -- the page -------------------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    def index():
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/api/images")
+    def images():
+        return {kind: list(found) for kind, found in catalogue.images.items()}
+
+    @app.get("/api/images/{kind}/{name}")
+    def bundled_image(kind: str, name: str, thumb: bool = False):
+        path = catalogue.images.get(kind, {}).get(name)
+        if path is None:
+            raise _Refused(404, f"no bundled {kind} image {name!r}")
+        if not thumb:
+            return FileResponse(path)
+        if (kind, name) not in thumbs:
+            with Image.open(path) as img:
+                small = img.convert("RGB")
+                small.thumbnail((THUMB_SIDE, THUMB_SIDE))
+                buf = io.BytesIO()
+                small.save(buf, "JPEG", quality=85)
+            thumbs[(kind, name)] = buf.getvalue()
+        return Response(thumbs[(kind, name)], media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+    @app.get("/api/models")
+    def models():
+        return catalogue.public_models()
+
+    @app.get("/api/options")
+    def options():
+        return {**forms.describe(), "limits": {"max_size": limits.max_size, "max_steps": limits.max_steps,
+                                               "max_styles": limits.max_styles, "max_pixels": limits.max_pixels,
+                                               "upload_bytes": upload_limit, "max_queued": queue.max_queued}}
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    @app.post("/api/jobs", status_code=202)
+    async def post_job(request: Request):
+        same_origin(request)
+        if queue.full():
+            raise _Refused(429, f"the queue is full ({queue.max_queued} jobs waiting); try again when one has "
+                                "finished", {"Retry-After": "5"})
+        items = await _read_form(request, upload_limit, limits.max_styles)
+        spec = await run_in_threadpool(reader.read, items)
+        try:
+            job = queue.submit(spec.method, spec)
+        except QueueFull as exc:
+            raise _Refused(429, str(exc), {"Retry-After": "5"}) from None
+        return JSONResponse({"id": job.id}, status_code=202, headers={"Location": f"/api/jobs/{job.id}"})
+
+    @app.get("/api/jobs/{job_id}")
+    def job_status(job_id: str):
+        job = find(job_id)
+        return JSONResponse(job.public(queue.position(job)), headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/jobs/{job_id}/image")
+    def job_image(job_id: str):
+        job = find(job_id)
+        png, version = job.image, job.image_version
+        if png is None:
+            why = f"job {job_id} failed: {job.error}" if job.status == "failed" else \
+                f"job {job_id} has no image yet ({job.status})"
+            raise _Refused(404, why)
+        return Response(png, media_type="image/png", headers={
+            "Cache-Control": "no-store", "X-Image-Version": str(version),
+            "Content-Disposition": f'inline; filename="stylekit-{job.id}.png"'})
+
+    @app.get("/api/jobs/{job_id}/sidecar")
+    def job_sidecar(job_id: str):
+        job = find(job_id)
+        if job.sidecar is None or job.status not in ("done", "cancelled"):
+            raise _Refused(404, f"job {job_id} has no sidecar yet ({job.status})")
+        return JSONResponse(job.sidecar, headers={
+            "Content-Disposition": f'inline; filename="stylekit-{job.id}.json"'})
+
+    @app.delete("/api/jobs/{job_id}")
+    def cancel_job(job_id: str, request: Request):
+        same_origin(request)
+        find(job_id)
+        job = queue.cancel(job_id)
+        if job is None:
+            raise _Refused(404, f"no job {job_id!r}")
+        if job.status in ("done", "failed"):
+            raise _Refused(409, f"job {job_id} has already finished ({job.status})")
+        return job.public(queue.position(job))
+
+    return app
+
+
+async def _read_form(request: Request, limit: int, max_styles: int) -> list[tuple[str, str | forms.Upload]]:
+    """The form's fields in order, files read into memory: at most `limit` bytes in all (413)."""
+    too_large = _Refused(413, f"the upload is larger than the limit of {limit / 2 ** 20:g} MB")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise too_large
+    received = 0
+
+    async def receive():
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise too_large
+        return message
+
+    form = await Request(request.scope, receive).form(max_files=max_styles + 2, max_fields=64,
+                                                      max_part_size=64 * 1024)
+    try:
+        items = []
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                items.append((key, forms.Upload(value.filename or "", await value.read())))
+            else:
+                items.append((key, value))
+        return items
+    finally:
+        await form.close()

@@ -1,0 +1,319 @@
+"""The job form: the fields of a multipart POST /api/jobs -> a validated `Spec`.
+
+The options are the command line's flags without their dashes (`size`, `steps`, `style_weight`,
+`alpha`...) and are checked by the CLI's own argument parsers (`stylekit.cli.options` builds the
+optimization's, with `Settings` presets behind it), so a bad value gets the words of the CLI's
+`error:` line and the defaults live in one place. `content` and `style` are uploaded files or the
+names of bundled images; uploads are decoded by the project's loader (pixel limit, formats) from a
+temporary file the server names itself: an uploaded file's name is only ever shown, never used
+as a path. Images are loaded here, at submission, so bad input is refused before it queues.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from utils import LAYER_NAMES, min_image_side
+from stylekit.base.errors import InputError
+from stylekit.base.images import DEFAULT_MAX_PIXELS, fit_longest, resize_tensor
+from stylekit.base.limits import check_side
+from stylekit.cli.options import add_optimization, add_styles, settings_from
+from stylekit.cli.common import Parser, float_list, positive_float, positive_int, seed
+from stylekit.nets.adain import infer
+from stylekit.optim.engine import scale_schedule
+from stylekit.settings import Settings
+from utils import load_image
+
+METHODS = ("optimize", "fast", "adain", "texture")
+MAX_STYLES = 8
+TEXTURE_SIZE = 512        # `python -m stylekit texture`'s default side
+# Inputs kept for a queued job are capped at this longest side (pixels beyond it only cost memory
+# while the job waits; the bundled images are all smaller).
+KEEP_SIDE = 2048
+
+# The option fields each method takes (the CLI flags of the same name); anything else is refused.
+OPTIMIZE_FIELDS = ("part", "size", "steps", "init", "seed", "content_weight", "style_weight", "style_normalize",
+                   "tv_weight", "hist_weight", "hist_layers", "preserve_color", "content_layers", "style_layers",
+                   "optimizer", "lr", "multiscale", "style_blend", "style_scale", "precision")
+FIELDS = {"optimize": OPTIMIZE_FIELDS,
+          "fast": ("model", "size", "precision"),
+          "adain": ("model", "size", "alpha", "style_blend", "style_scale", "preserve_color", "precision"),
+          "texture": ("model", "size", "seed", "precision")}
+BOOLEAN_FIELDS = {"style_normalize"}
+
+
+@dataclass
+class Limits:
+    """What one job may ask of the server (`serve --max-pixels`, `--max-size`, `--max-steps`)."""
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_size: int = 1024     # longest side of an output, px
+    max_steps: int = 2000    # loss evaluations at the coarsest scale
+    max_styles: int = MAX_STYLES
+
+
+@dataclass
+class Upload:
+    """An uploaded file: its bytes, and the name the browser gave it (shown, never opened)."""
+    filename: str
+    data: bytes
+
+
+@dataclass
+class Picture:
+    """An input image, 8-bit, and how the sidecar names it."""
+    name: str
+    pixels: torch.Tensor     # (1, 3, H, W) uint8
+
+    @classmethod
+    def of(cls, name: str, img: torch.Tensor) -> Picture:
+        if max(img.shape[-2:]) > KEEP_SIDE:
+            img = resize_tensor(img, fit_longest(img, KEEP_SIDE))
+        return cls(name, (img * 255).round().to(torch.uint8))
+
+    def tensor(self, device="cpu") -> torch.Tensor:
+        return (self.pixels.float() / 255).to(device)
+
+
+@dataclass
+class Spec:
+    """What a job needs: the method, its images, and its settings (optimize) or options."""
+    method: str
+    content: Picture | None = None
+    styles: list[Picture] = field(default_factory=list)
+    settings: Settings | None = None
+    options: dict = field(default_factory=dict)
+
+
+def shown_name(filename: str | None) -> str:
+    """An uploaded file's name as the messages and the sidecar show it: its last part, printable."""
+    name = re.split(r"[\\/]", filename or "")[-1]
+    name = "".join(c for c in name if c.isprintable())[:80].strip()
+    return f"upload:{name}" if name else "upload"
+
+
+def _parser(method: str) -> Parser:
+    p = Parser(prog=f"method {method}", add_help=False, allow_abbrev=False)
+    if method == "optimize":
+        p.add_argument("--part", type=int, choices=(1, 2, 3), help="1, 2 or 3 (default 3)")
+        add_optimization(p)
+        add_styles(p)
+    else:
+        p.add_argument("--model", help="a shipped model, by name (GET /api/models)")
+        p.add_argument("--size", type=positive_int)
+    if method == "adain":
+        p.add_argument("--alpha", type=float)
+        p.add_argument("--style-blend", type=float_list)
+        p.add_argument("--style-scale", type=positive_float)
+        p.add_argument("--preserve-color", choices=("luminance", "histogram"))
+    if method == "texture":
+        p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"))
+    return p
+
+
+PARSERS = {m: _parser(m) for m in METHODS}
+
+
+def _argv(method: str, fields: list[tuple[str, str]]) -> list[str]:
+    """Form fields -> the command line they stand for (`size=256` -> `--size=256`)."""
+    argv, seen = [], set()
+    for name, value in fields:
+        key = name.replace("-", "_")
+        flag = "--" + key.replace("_", "-")
+        if key not in FIELDS[method]:
+            raise InputError(f"{flag} does not apply to method {method}")
+        if key in seen:
+            raise InputError(f"{flag} is given twice")
+        seen.add(key)
+        value = value.strip()
+        if value == "":
+            continue  # an empty form field: the default
+        if key in BOOLEAN_FIELDS:
+            if value.lower() not in ("true", "false", "on", "off", "1", "0", "yes", "no"):
+                raise InputError(f"argument {flag}: expected true or false, not {value!r}")
+            argv.append(flag if value.lower() in ("true", "on", "1", "yes") else f"--no-{flag[2:]}")
+        else:
+            argv.append(f"{flag}={value}")
+    return argv
+
+
+class FormReader:
+    """Turns form fields into a `Spec`; knows the bundled images and the shipped models."""
+
+    def __init__(self, bundled: dict[str, dict[str, Path]], models: dict[str, dict[str, Path]],
+                 limits: Limits | None = None, temp_dir: str | os.PathLike | None = None):
+        self.bundled, self.models, self.limits = bundled, models, limits or Limits()
+        self.temp_dir = temp_dir
+
+    def read(self, items: list[tuple[str, str | Upload]]) -> Spec:
+        method = [v for k, v in items if k == "method"]
+        if len(method) != 1 or not isinstance(method[0], str) or method[0] not in METHODS:
+            given = method[0] if len(method) == 1 and isinstance(method[0], str) else None
+            raise InputError(f"method must be one of {', '.join(METHODS)}, not {given!r}")
+        method = method[0]
+        content = [v for k, v in items if k == "content"]
+        styles = [v for k, v in items if k == "style"]
+        fields = []
+        for key, value in items:
+            if key in ("method", "content", "style"):
+                continue
+            if not isinstance(value, str):
+                raise InputError(f"--{key.replace('_', '-')} takes a value, not a file")
+            fields.append((key, value))
+        args = PARSERS[method].parse_args(_argv(method, fields))
+        if args.size is not None and args.size > self.limits.max_size:
+            raise InputError(f"argument --size: must be at most {self.limits.max_size} on this server, not {args.size}")
+        if len(content) > 1:
+            raise InputError(f"--content takes 1 image here, got {len(content)}")
+        if len(styles) > self.limits.max_styles:
+            raise InputError(f"--style takes at most {self.limits.max_styles} images here, got {len(styles)}")
+        if method in ("fast", "texture") and styles:
+            raise InputError(f"--style does not apply to method {method}")
+        if method == "texture" and content:
+            raise InputError("--content does not apply to method texture")
+        return getattr(self, f"_{method}")(args, content[0] if content else None, styles)
+
+    # -- the methods ----------------------------------------------------------------------
+
+    def _optimize(self, args, content, styles) -> Spec:
+        part = args.part or 3
+        settings = settings_from(args, f"part{part}")
+        if settings.steps > self.limits.max_steps:
+            raise InputError(f"argument --steps: must be at most {self.limits.max_steps} on this server, "
+                             f"not {settings.steps}")
+        content = content if part != 2 else None
+        styles = styles if part != 1 else []
+        if part != 2 and content is None:
+            raise InputError(f"part {part} needs a content image (field content)")
+        if part != 1 and not styles:
+            raise InputError(f"part {part} needs at least one style image (field style)")
+        if settings.style_blend and len(settings.style_blend) != len(styles):
+            raise InputError(f"--style-blend has {len(settings.style_blend)} weights for {len(styles)} style images")
+        if settings.preserve_color is not None and content is None:
+            raise InputError("colour preservation needs a content image")
+        cfg = settings.for_inputs(content is not None, bool(styles))
+        side, layer = _needed_side(cfg.content_layers + cfg.style_layers + cfg.hist_layers)
+        spec = Spec("optimize", settings=settings)
+        if content is not None:
+            spec.content = self._load("content", content, settings.size, min_side=side, layer=layer)
+        side, layer = _needed_side(cfg.style_layers + cfg.hist_layers)
+        spec.styles = [self._load("style", s, None, min_side=side, layer=layer) for s in styles]
+        _check_scales(cfg, spec.content, spec.styles)
+        return spec
+
+    def _adain(self, args, content, styles) -> Spec:
+        if content is None:
+            raise InputError("AdaIN needs --content")
+        if not styles:
+            raise InputError("AdaIN needs at least one --style image")
+        model = self._model("adain", args.model)
+        size = args.size or infer.DEFAULT_SIZE
+        alpha = 1.0 if args.alpha is None else args.alpha
+        # The decoder's own checks, on stand-ins of the right count: the same words as the CLI's.
+        stand_in = torch.zeros(1, 3, infer.STRIDE, infer.STRIDE)
+        infer._check_stylize_inputs(stand_in, [stand_in] * len(styles), alpha, args.style_blend,
+                                    args.preserve_color, None)
+        style_side = max(infer.STRIDE, round(size * (args.style_scale or infer.STYLE_SCALE)))
+        spec = Spec("adain", content=self._load("content", content, size))
+        spec.styles = [self._load("style", s, None, loader=lambda p: infer.load_style(p, style_side, "cpu",
+                                                                                       self.limits.max_pixels))
+                       for s in styles]
+        spec.options = {"model": model, "size": size, "alpha": alpha, "style_blend": args.style_blend,
+                        "style_scale": args.style_scale or infer.STYLE_SCALE, "preserve_color": args.preserve_color,
+                        "precision": args.precision or "auto"}
+        return spec
+
+    def _fast(self, args, content, styles) -> Spec:
+        if content is None:
+            raise InputError("--fast needs --content (an image)")
+        model = self._model("fast", args.model)
+        picture = self._load("content", content, args.size)
+        if args.size is None and max(picture.pixels.shape[-2:]) > self.limits.max_size:
+            picture = self._load("content", content, self.limits.max_size)  # the photo's size, within the limit
+        height, width = picture.pixels.shape[-2:]
+        check_side(width, height, "fast", f"{picture.name} at --size {args.size}" if args.size else picture.name)
+        return Spec("fast", content=picture, options={"model": model, "precision": args.precision or "auto"})
+
+    def _texture(self, args, content, styles) -> Spec:
+        model = self._model("texture", args.model)
+        size = args.size or TEXTURE_SIZE
+        check_side(size, size, "texture", f"a texture of --size {size}")
+        return Spec("texture", options={"model": model, "size": size, "seed": args.seed,
+                                        "precision": args.precision or "auto"})
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def _model(self, kind: str, name: str | None) -> str:
+        shipped = self.models.get(kind, {})
+        if name is None and len(shipped) == 1:
+            return next(iter(shipped))
+        if name not in shipped:
+            names = ", ".join(shipped) or "none"
+            raise InputError(f"--model: no shipped {kind} model {name!r}; there are {names}" if name is not None
+                             else f"--model: choose a shipped {kind} model: {names}")
+        return name
+
+    def _load(self, kind: str, value: str | Upload, size: int | None, min_side: int = 1, layer: str | None = None,
+              loader=None) -> Picture:
+        """A bundled image by name, or an upload through a temporary file of the server's own naming."""
+        loader = loader or (lambda p: load_image(p, size, "cpu", self.limits.max_pixels, min_side=min_side,
+                                                  layer=layer))
+        if isinstance(value, str):
+            choices = self.bundled.get(kind, {})
+            if value not in choices:
+                raise InputError(f"no bundled {kind} image {value!r}; there are {', '.join(choices)}")
+            return Picture.of(f"images/{kind}/{value}", _shown(loader, choices[value], f"images/{kind}/{value}"))
+        name = shown_name(value.filename)
+        fd, tmp = tempfile.mkstemp(prefix="upload-", suffix=".bin", dir=self.temp_dir)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(value.data)
+            return Picture.of(name, _shown(loader, Path(tmp), name))
+        finally:
+            os.unlink(tmp)
+
+
+def _shown(loader, path: Path, name: str) -> torch.Tensor:
+    """loader(path), its error messages naming the image as the user knows it."""
+    try:
+        return loader(path)
+    except InputError as exc:
+        raise InputError(str(exc).replace(str(path), name)) from None
+
+
+def _check_scales(cfg: Settings, content: Picture | None, styles: list[Picture]) -> None:
+    """Refuse now, in the engine's words (`style_and_content.build_model`), what it would refuse
+    at its coarsest scale: a content or style image too small there for the deepest layer."""
+    reference = (content or styles[0]).pixels
+    side = scale_schedule(cfg.size or max(reference.shape[-2:]), cfg.steps, multiscale=cfg.multiscale_flag)[0][0]
+    style_side = max(1, round(side * cfg.style_scale))
+    checks = [("style", fit_longest(s.pixels, style_side), cfg.style_layers + cfg.hist_layers) for s in styles]
+    if content is not None:
+        checks.insert(0, ("content", fit_longest(reference, side), cfg.content_layers + cfg.style_layers + cfg.hist_layers))
+    for what, (h, w), layers in checks:
+        need, deepest = _needed_side(layers)
+        if min(h, w) < need:
+            raise InputError(f"the {what} image is {w}x{h} px, too small for layer {deepest}: "
+                             f"it needs at least {need} px on each side")
+
+
+def _needed_side(layers) -> tuple[int, str | None]:
+    """The smallest input side the deepest of `layers` needs, and that layer (as `optim.jobs`)."""
+    deepest = max(layers, key=LAYER_NAMES.index, default=None)
+    return (min_image_side(deepest), deepest) if deepest else (1, None)
+
+
+def describe() -> dict:
+    """The form's defaults and choices, for the page: from the presets, never copied."""
+    presets = {f"part{n}": {k: v for k, v in vars(Settings.preset(f"part{n}")).items()
+                            if k in OPTIMIZE_FIELDS} for n in (1, 2, 3)}
+    return {"optimize": presets,
+            "adain": {"size": infer.DEFAULT_SIZE, "alpha": 1.0, "style_scale": infer.STYLE_SCALE},
+            "fast": {"size": None}, "texture": {"size": TEXTURE_SIZE, "seed": 0},
+            "fields": {m: list(f) for m, f in FIELDS.items()}}
+

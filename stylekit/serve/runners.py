@@ -1,0 +1,190 @@
+"""What a job of the web app does, method by method, and what it may choose from.
+
+`Catalogue` lists the bundled images (images/content, images/style) and the shipped models
+(models/*.pt, by the kind their file says they are): a form names them, and only these files are
+ever read. `Runner` runs a job's `Spec` with networks it loads once and keeps: the VGG-19 for
+optimization and AdaIN's encoder, each decoder and style or texture network. It reports progress
+into the job and, during an optimization, a preview PNG every few evaluations; it stops at the
+next evaluation once the job is cancelled, keeping the best image so far.
+"""
+from __future__ import annotations
+
+import io
+import platform
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from stylekit.base.device import pick_device, resolve_precision
+from stylekit.base.errors import InputError
+from stylekit.base.images import tensor_to_pil
+from stylekit.base.paths import CONTENT_DIR, MODELS, STYLE_DIR
+from stylekit.nets import johnson
+from stylekit.nets.adain import infer
+from stylekit.nets.adain.model import Encoder
+from stylekit.optim.engine import scale_schedule, stylize
+from stylekit.serve.jobs import Job
+from stylekit.settings import Settings
+from utils import load_vgg19
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+PREVIEW_EVERY = 5        # evaluations between two preview images
+COMMAND = "python -m stylekit serve (POST /api/jobs)"
+
+
+class Catalogue:
+    """The bundled images and the shipped models, by name."""
+
+    def __init__(self, content_dir: Path = CONTENT_DIR, style_dir: Path = STYLE_DIR, models_dir: Path = MODELS):
+        self.images = {kind: {p.name: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+                       for kind, folder in (("content", content_dir), ("style", style_dir))}
+        self.models: dict[str, dict[str, Path]] = {"fast": {}, "texture": {}, "adain": {}}
+        self.about: dict[str, dict[str, dict]] = {"fast": {}, "texture": {}, "adain": {}}
+        for path in sorted(models_dir.glob("*.pt")):
+            kind, settings = _model_kind(path)
+            if kind:
+                self.models[kind][path.stem] = path
+                self.about[kind][path.stem] = settings
+
+    def public_models(self) -> dict:
+        """GET /api/models: every shipped network and decoder, with what it was trained for."""
+        def entry(kind, name, s):
+            style = s.get("style_image")
+            return {"name": name, "kind": kind, "style": Path(style).name if style else None,
+                    "steps": s.get("trained_steps") or s.get("steps"), "size_bytes": self.models[kind][name].stat().st_size}
+        return {kind: [entry(kind, name, s) for name, s in found.items()] for kind, found in self.about.items()}
+
+
+def _model_kind(path: Path) -> tuple[str | None, dict]:
+    """'fast', 'texture' or 'adain' for a shipped model file, with its settings; None for others."""
+    try:
+        _, settings = johnson.load_model(path)
+        return ("fast" if settings.get("kind") == "style" else "texture"), settings
+    except InputError:
+        pass
+    try:
+        _, settings = infer.load_decoder(path)
+        return "adain", {k: v for k, v in settings.items() if k != "style_files"}
+    except InputError:
+        return None, {}
+
+
+def png_bytes(img: torch.Tensor) -> bytes:
+    buf = io.BytesIO()
+    tensor_to_pil(img).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class Runner:
+    """runner(job): compute the job's picture, as its `Spec` says, into `job.image` and `job.sidecar`."""
+
+    def __init__(self, catalogue: Catalogue, device: str = "auto", preview_every: int = PREVIEW_EVERY):
+        self.catalogue, self.device, self.preview_every = catalogue, pick_device(device), preview_every
+        self._lock = threading.RLock()  # the encoder is made from the VGG, inside
+        self._loaded: dict[tuple, object] = {}
+
+    def __call__(self, job: Job) -> None:
+        getattr(self, f"_{job.method}")(job, job.spec)
+
+    def _get(self, key: tuple, load):
+        with self._lock:
+            if key not in self._loaded:
+                self._loaded[key] = load()
+            return self._loaded[key]
+
+    def vgg(self):
+        return self._get(("vgg",), lambda: load_vgg19("original", self.device))
+
+    def warm(self) -> None:
+        """Load the VGG-19 and AdaIN's encoder, and run one tiny optimization (the engine's first
+        run prepares its copy of the network), so that the first job waits for none of it. The
+        server starts this in the background."""
+        self._get(("encoder",), lambda: Encoder(self.vgg()))
+        tiny = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(self.device)
+        stylize(self.vgg(), tiny, [tiny], Settings.preset("part3", size=32, steps=2))
+
+    def _machine(self) -> dict:
+        return {"device": str(self.device), "torch": torch.__version__, "machine": platform.machine(),
+                "threads": torch.get_num_threads(), "command": COMMAND}
+
+    # -- optimization ---------------------------------------------------------------------
+
+    def _optimize(self, job: Job, spec) -> None:
+        settings = spec.settings.replace(precision=resolve_precision(spec.settings.precision, self.device))
+        content = spec.content.tensor(self.device) if spec.content else None
+        styles = [s.tensor(self.device) for s in spec.styles]
+        reference = content if content is not None else styles[0]
+        plan = scale_schedule(settings.size or max(reference.shape[-2:]), settings.steps,
+                              multiscale=settings.multiscale_flag)
+        before = [sum(n for _, n in plan[:i]) for i in range(len(plan))]
+        job.steps = sum(n for _, n in plan)
+        cnn = self.vgg()
+
+        def watch(info):
+            if job.cancel.is_set():
+                raise KeyboardInterrupt  # the engine stops and keeps the best image so far
+            done = before[info["scale"]] + info["step"]
+            job.step, job.progress = done, min(1.0, done / job.steps)
+            job.losses = {k: v for k, v in info["terms"].items()}
+            if info["step"] == 1 or done % self.preview_every == 0:
+                job.set_image(png_bytes(info["image"].clamp(0, 1)))
+
+        result = stylize(cnn, content, styles, settings, callback=watch)
+        recorded = {"content": spec.content.name if spec.content else None, "styles": [s.name for s in spec.styles],
+                    "mask": None, **asdict(settings), "precision": result.precision}
+        job.sidecar = {"mode": "optimize", "settings": recorded, "status": result.status, "message": result.message,
+                       "output_size": list(result.image.shape[-2:][::-1]), "plan": result.plan,
+                       "evals": result.evals, "wall_seconds": round(result.seconds, 2),
+                       "final_losses": result.final, **self._machine()}
+        job.set_image(png_bytes(result.image))  # the best image seen; a NaN is in the sidecar's status
+
+    # -- one pass -------------------------------------------------------------------------
+
+    def _adain(self, job: Job, spec) -> None:
+        o = spec.options
+        precision = resolve_precision(o["precision"], self.device)
+        decoder, trained = self._get(("adain", o["model"]),
+                                     lambda: infer.load_decoder(self.catalogue.models["adain"][o["model"]], self.device))
+        encoder = self._get(("encoder",), lambda: Encoder(self.vgg()))
+        start = time.perf_counter()
+        img = infer.stylize(encoder, decoder, spec.content.tensor(self.device), [s.tensor(self.device) for s in spec.styles],
+                            alpha=o["alpha"], weights=o["style_blend"], preserve_color=o["preserve_color"],
+                            precision=precision)
+        seconds = time.perf_counter() - start
+        job.sidecar = {"mode": "adain", "decoder": o["model"], "content": spec.content.name,
+                       "styles": [s.name for s in spec.styles], "style_blend": o["style_blend"],
+                       "style_size": list(spec.styles[0].pixels.shape[-2:]), "alpha": o["alpha"],
+                       "preserve_color": o["preserve_color"], "mask": None, "size": list(img.shape[-2:]),
+                       "precision": precision, "seconds": seconds,
+                       "training": {k: v for k, v in trained.items() if k != "style_files"}, **self._machine()}
+        job.set_image(png_bytes(img))
+
+    def _network(self, kind: str, name: str):
+        want = "style" if kind == "fast" else "texture"
+        return self._get((kind, name), lambda: johnson.load_model(self.catalogue.models[kind][name], self.device, want))
+
+    def _fast(self, job: Job, spec) -> None:
+        o = spec.options
+        precision = resolve_precision(o["precision"], self.device)
+        net, trained = self._network("fast", o["model"])
+        start = time.perf_counter()
+        img = johnson.stylize(net, spec.content.tensor(self.device), precision)
+        seconds = time.perf_counter() - start
+        job.sidecar = {"mode": "feedforward", "model": o["model"], "content": spec.content.name,
+                       "size": list(img.shape[-2:]), "precision": precision, "seconds": seconds,
+                       "training": trained, **self._machine()}
+        job.set_image(png_bytes(img))
+
+    def _texture(self, job: Job, spec) -> None:
+        o = spec.options
+        precision = resolve_precision(o["precision"], self.device)
+        net, trained = self._network("texture", o["model"])
+        start = time.perf_counter()
+        img = johnson.texture(net, o["size"], o["size"], o["seed"], precision)
+        seconds = time.perf_counter() - start
+        job.sidecar = {"mode": "texture-network", "model": o["model"], "seed": o["seed"], "size": [o["size"]] * 2,
+                       "precision": precision, "seconds": seconds, "training": trained, **self._machine()}
+        job.set_image(png_bytes(img))

@@ -1,0 +1,69 @@
+"""`base.limits`: each method's smallest picture, and the memory model against what the
+machine has (issue 17, classes 1 and 2)."""
+import pytest
+import torch
+
+from stylekit.base import limits
+from stylekit.base.errors import InputError
+from stylekit.base.limits import MEMORY, MIN_SIDE, check_memory, check_side, estimate
+from stylekit.nets.johnson import TransformerNet
+
+
+@pytest.mark.parametrize("method", sorted(MIN_SIDE))
+def test_min_side_refused_just_below_and_taken_at(method):
+    need = MIN_SIDE[method]
+    check_side(need, 3 * need, method)
+    with pytest.raises(InputError, match=f"at least {need} px on each side"):
+        check_side(3 * need, need - 1, method, "photo.png")
+
+
+def test_the_networks_minimum_is_the_one_they_run_at():
+    """MIN_SIDE['fast'] is where the style network starts to work: below it, its reflection
+    padding fails (so the check must come first), at it the network runs."""
+    net = TransformerNet(width=4, res_blocks=1).eval()
+    side = MIN_SIDE["fast"]
+    with torch.no_grad():
+        net(torch.rand(1, 3, side, 64))
+        with pytest.raises(RuntimeError):
+            net(torch.rand(1, 3, side - 1, 64))
+
+
+@pytest.mark.parametrize("method", sorted(MEMORY))
+def test_the_estimate_grows_with_pixels(method):
+    small, big = estimate(method, 256 * 256), estimate(method, 1024 * 1024)
+    assert MEMORY[method].base < small < big
+
+
+def test_the_optimization_at_1024_px_is_estimated_near_what_it_was_measured():
+    # Measured: 2.8 GB peak at 1024x768 px (run.py --part 3, bf16, 2 threads), style as large.
+    assert 2.0e9 < estimate("optimization", 1024 * 768, 1024 * 812) < 4.0e9
+
+
+def test_refused_when_the_machine_has_less(monkeypatch):
+    monkeypatch.setattr(limits, "available_bytes", lambda device="cpu": 2_000_000_000)
+    need = estimate("fast", 4000 * 3000)
+    assert need > 2e9
+    with pytest.raises(InputError) as err:
+        check_memory("fast", 4000 * 3000, what="the style network at 4000x3000 px", hint="use a smaller --size")
+    text = str(err.value)
+    assert text.startswith("the style network at 4000x3000 px needs about ")
+    assert f"{need / 1e9:.1f} GB" in text and "2.0 GB available" in text and text.endswith("use a smaller --size")
+    assert check_memory("fast", 256 * 256, what="x", hint="y") == estimate("fast", 256 * 256)
+
+
+def test_nothing_refused_when_nothing_says_how_much_there_is(monkeypatch):
+    monkeypatch.setattr(limits, "available_bytes", lambda device="cpu": None)
+    check_memory("optimization", 10 ** 12, what="x", hint="y")
+
+
+def test_available_memory_is_the_smaller_of_the_kernel_and_the_container(monkeypatch):
+    monkeypatch.setattr(limits, "_meminfo_available", lambda: 8_000_000_000)
+    monkeypatch.setattr(limits, "_cgroup_available", lambda: 3_000_000_000)
+    assert limits.available_bytes() == 3_000_000_000
+    monkeypatch.setattr(limits, "_cgroup_available", lambda: None)
+    assert limits.available_bytes() == 8_000_000_000
+
+
+def test_this_machine_reports_its_memory():
+    have = limits.available_bytes()
+    assert have is None or have > 0

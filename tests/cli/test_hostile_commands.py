@@ -1,0 +1,292 @@
+"""The toolkit's commands and the old `python -m` tools against a hostile or careless user
+(issue 17): a refused command line exits 2 with exactly one `error:` line, no traceback, and
+writes nothing; no run overwrites one of its inputs. One table per class of fault (the
+issue's numbers); a few cases that must run (a batch with one bad photo, a corrupt training
+photo) check that they do."""
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import ROOT, structured, write_png
+from stylekit.base.files import save_torch
+from stylekit.cli import adain as adain_cli, fast as fast_cli, video as video_cli
+from stylekit.cli.main import main as toolkit
+from stylekit.nets.johnson import NOISE_CHANNELS, TransformerNet
+from stylekit.nets.training import CHECKPOINT_FORMAT
+
+MODEL = ROOT / "models" / "starry_night.pt"
+TEXTURE = ROOT / "models" / "starry_night_texture.pt"
+LONG = "x" * 300
+TINY_TRAIN = ["--steps", "1", "--batch", "1", "--train-size", "32", "--width", "4", "--res-blocks", "1"]
+
+
+def snapshot(folder):
+    return {str(p.relative_to(folder)): hashlib.md5(p.read_bytes()).hexdigest() if p.is_file() else "folder"
+            for p in sorted(folder.rglob("*"))}
+
+
+def gif(path, w=48, h=32, n=3):
+    base = np.asarray(structured(h, w)[0].permute(1, 2, 0) * 200, np.uint8)
+    frames = [Image.fromarray(np.roll(base, 3 * i, axis=1)) for i in range(n)]   # a pan
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=80, loop=0)
+    return path
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    """Photos, paintings, clips and odd files in the current folder."""
+    write_png(tmp_path / "content.png", structured(48, 64))
+    write_png(tmp_path / "style.png", structured(56, 56, seed=1).flip(-1))
+    write_png(tmp_path / "style2.png", structured(40, 56, seed=2).flip(-2))
+    write_png(tmp_path / "tiny4.png", structured(4, 4))
+    write_png(tmp_path / "strip.png", np.full((3000, 1, 3), 90, np.uint8))
+    gif(tmp_path / "clip.gif")
+    gif(tmp_path / "tinyclip.gif", 10, 10)
+    (tmp_path / "photos").mkdir()
+    for i in range(2):
+        write_png(tmp_path / "photos" / f"p{i}.png", structured(48, 64, seed=i))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Refused runs must be refused before the VGG-19 loads."""
+    def fail(*a, **k):
+        pytest.fail("the network loaded for a refused run")
+    for module in (fast_cli, adain_cli, video_cli):
+        monkeypatch.setattr(module, "load_vgg19", fail)
+
+
+def refused(argv, folder, capsys, words):
+    before = snapshot(folder)
+    code = toolkit([str(a) for a in argv])
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    assert re.search(words, lines[0]), lines[0]
+    assert snapshot(folder) == before, "a refused run wrote something"
+
+
+def _texture_checkpoint(path):
+    """A training checkpoint of a texture network: another architecture than a style network's."""
+    net = TransformerNet(width=4, res_blocks=1, in_channels=NOISE_CHANNELS)
+    opt = torch.optim.Adam(net.parameters())
+    save_torch({"format": CHECKPOINT_FORMAT, "net": net.state_dict(), "optimizer": opt.state_dict(), "step": 1,
+                "history": [{"style": 1.0, "total": 1.0}], "settings": {"kind": "texture", "width": 4}}, path)
+
+
+def _setup(work, what):
+    """Extra files some cases need."""
+    if what == "strip named like a frame":
+        (work / "frames").mkdir()
+        for i in range(3):
+            gif_frame = structured(32, 48, seed=i)
+            write_png(work / "frames" / f"f{i}.png", gif_frame)
+        write_png(work / "frames" / "v_strip.png", structured(32, 48, seed=9))
+    elif what == "two photos, one stem":
+        for sub in ("a", "b"):
+            (work / "dup" / sub).mkdir(parents=True)
+            write_png(work / "dup" / sub / "p.png", structured(32, 32))
+    elif what == "texture checkpoint":
+        (work / "o").mkdir()
+        _texture_checkpoint(work / "o" / "m.ckpt")
+    elif what == "style named like the plot":
+        (work / "o").mkdir()
+        shutil.copy(work / "style.png", work / "o" / "m_losses.png")
+    elif what == "style folder with the plot's name":
+        (work / "sty").mkdir()
+        shutil.copy(work / "style.png", work / "sty" / "d_losses.png")
+    elif what == "style named like the strip":
+        shutil.copy(work / "style.png", work / "v_strip.png")
+    elif what == "out is a link to the photo":
+        (work / "link.png").symlink_to(work / "content.png")
+    elif what == "sheet is a link to the clip":
+        (work / "s.png").symlink_to(work / "clip.gif")
+    elif what == "corrupt photos only":
+        (work / "bad").mkdir()
+        (work / "bad" / "a.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg" * 8)
+        (work / "bad" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    elif what:
+        raise AssertionError(what)
+
+
+F, T = ["fast", MODEL], ["texture", TEXTURE]
+CASES = [  # (class, case, argv, words, setup)
+    (1, "fast: a 4x4 photo", [*F, "--content", "tiny4.png", "--out", "o/x.png"], r"4x4 px, too small for the style network", ""),
+    (1, "fast: --size 3", [*F, "--content", "content.png", "--size", "3", "--out", "o/x.png"], r"at least 5 px", ""),
+    (1, "texture: --size 2", [*T, "--size", "2", "--out", "o/x.png"], r"too small for the texture network", ""),
+    (1, "video: 10 px frames", ["video", "tinyclip.gif", "--style", "style.png", "--size", "10", "--out", "o/v.mp4"],
+     r"10x10 px, too small for the video's optical flow: it needs at least 16 px", ""),
+    (1, "video: 14 px high frames", ["video", "clip.gif", "--style", "style.png", "--size", "21", "--out", "o/v.mp4"],
+     r"20x14 px, too small", ""),
+    (2, "fast: --size 100000", [*F, "--content", "content.png", "--size", "100000", "--out", "o/x.png"],
+     r"the style network at 100000x75000 px .* GB of memory", ""),
+    (2, "texture: --size 100000", [*T, "--size", "100000", "--out", "o/x.png"], r"100000x100000 px texture needs about", ""),
+    (2, "adain: --size 100000", ["adain", "--content", "content.png", "--style", "style.png", "--size", "100000",
+                                 "--out", "o/x.png"], r"AdaIN at 100000x75000 px .* GB of memory", ""),
+    (2, "adain: --style-scale 1000", ["adain", "--content", "content.png", "--style", "style.png", "--size", "64",
+                                      "--style-scale", "1000", "--out", "o/x.png"], r"style 64000x64000 px", ""),
+    (2, "video: --size 100000", ["video", "clip.gif", "--style", "style.png", "--size", "100000", "--out", "o/v.mp4"],
+     r"the video at 100000x66666 px \(3 frames\)", ""),
+    (2, "video-sheet: --size 100000", ["video-sheet", "o/s.png", "clip.gif", "--size", "100000"], r"GB of memory", ""),
+    (2, "train-fast: --train-size 100000", ["train-fast", "--style", "style.png", "--data", "photos", "--train-size",
+                                            "100000", "--out", "o/m.pt"], r"training with 4 crops of 100000 px", ""),
+    (2, "train-fast: --batch 10**8", ["train-fast", "--style", "style.png", "--data", "photos", "--batch", "100000000",
+                                      "--out", "o/m.pt"], r"GB of memory", ""),
+    (2, "train-texture: --width 100000", ["train-texture", "--style", "style.png", "--width", "100000",
+                                          "--out", "o/m.pt"], r"parameters\) needs about", ""),
+    (2, "train-adain: --size 100000", ["train-adain", "--styles", "photos", "--data", "photos", "--size", "100000",
+                                       "--out", "o/d.pt"], r"GB of memory", ""),
+    (3, "texture: seed 2**70", [*T, "--seed", str(2 ** 70), "--out", "o/x.png"], r"--seed: must be from 0", ""),
+    (3, "texture: seed -1", [*T, "--seed", "-1", "--out", "o/x.png"], r"--seed: must be from 0", ""),
+    (3, "train-fast: seed 2**70", ["train-fast", "--style", "style.png", "--seed", str(2 ** 70), "--out", "o/m.pt"],
+     r"--seed", ""),
+    (3, "train-fast: lr 1e39", ["train-fast", "--style", "style.png", "--lr", "1e39", "--out", "o/m.pt"], r"--lr", ""),
+    (3, "video: --fps 1e-9", ["video", "clip.gif", "--style", "style.png", "--fps", "1e-9", "--out", "o/v.mp4"],
+     r"--fps: must be from 0.001526 to 100 frames per second", ""),
+    (3, "video: --fps 1e9", ["video", "clip.gif", "--style", "style.png", "--fps", "1e9", "--out", "o/v.mp4"], r"--fps", ""),
+    (3, "video: --lr 1e39", ["video", "clip.gif", "--style", "style.png", "--lr", "1e39", "--out", "o/v.mp4"], r"--lr", ""),
+    (4, "fast: 300-character name", [*F, "--content", "content.png", "--out", f"{LONG}.png"], r"longer than 255", ""),
+    (4, "texture: 300-character name", [*T, "--size", "16", "--out", f"o/{LONG}.png"], r"longer than 255", ""),
+    (4, "video: the strip's name too long", ["video", "clip.gif", "--style", "style.png", "--out", f"{'v' * 247}.mp4"],
+     r"_strip\.png.*longer than 255", ""),
+    (4, "video-demo: 300-character name", ["video-demo", f"o/{LONG}.mp4"], r"longer than 255", ""),
+    (4, "train-fast: the plot's name too long", ["train-fast", "--style", "style.png", "--data", "photos",
+                                                 "--out", f"{'t' * 248}.pt"], r"_losses\.png.*longer than 255", ""),
+    (5, "video: the GIF is the input", ["video", "clip.gif", "--style", "style.png", "--out", "clip.mp4"],
+     r"output clip\.gif would overwrite the input image clip\.gif", ""),
+    (5, "video: a style named like the strip", ["video", "clip.gif", "--style", "v_strip.png", "--out", "v.mp4"],
+     r"output v_strip\.png would overwrite the input image v_strip\.png", "style named like the strip"),
+    (5, "video: a frame named like the strip", ["video", "frames", "--style", "style.png", "--out", "frames/v.mp4"],
+     r"would overwrite the input image frames/v_strip\.png", "strip named like a frame"),
+    (5, "video-sheet: a link to the clip", ["video-sheet", "s.png", "clip.gif"], r"would overwrite the input image clip\.gif",
+     "sheet is a link to the clip"),
+    (5, "fast: out is a link to the photo", [*F, "--content", "content.png", "--out", "link.png"],
+     r"would overwrite the input image content\.png", "out is a link to the photo"),
+    (5, "fast: a folder into itself", [*F, "--content", "photos", "--out", "photos"],
+     r"output photos/p0\.png would overwrite the input image photos/p0\.png", ""),
+    (5, "fast: two photos, one name", [*F, "--content", "dup", "--out", "o"], r"two files of this run would be the same",
+     "two photos, one stem"),
+    (5, "adain: out is the style", ["adain", "--content", "content.png", "--style", "style.png", "--out", "style.png"],
+     r"would overwrite the input image style\.png", ""),
+    (5, "train-fast: the plot is the style", ["train-fast", "--style", "o/m_losses.png", "--data", "photos",
+                                              "--out", "o/m.pt"], r"output o/m_losses\.png would overwrite the input",
+     "style named like the plot"),
+    (5, "train-adain: the plot is a training style", ["train-adain", "--styles", "sty", "--data", "photos",
+                                                      "--out", "sty/d.pt"],
+     r"output sty/d_losses\.png would overwrite the input image sty/d_losses\.png", "style folder with the plot's name"),
+    (6, "train-fast: --resume a texture network's checkpoint",
+     ["train-fast", "--style", "style.png", "--data", "photos", *TINY_TRAIN, "--resume", "--out", "o/m.pt"],
+     r"--resume: o/m\.ckpt is the checkpoint of another network \(kind texture", "texture checkpoint"),
+    (6, "train-fast: only corrupt photos", ["train-fast", "--style", "style.png", "--data", "bad", *TINY_TRAIN,
+                                            "--out", "o/m.pt"], r"none of the 2 images can be read", "corrupt photos only"),
+    (9, "adain: a blend of one style", ["adain", "--content", "content.png", "--style", "style.png", "--style-blend",
+                                        "1", "--out", "o/x.png"], r"--style-blend does not apply", ""),
+    (9, "video: --seed from the content", ["video", "clip.gif", "--style", "style.png", "--seed", "3", "--out", "o/v.mp4"],
+     r"--seed does not apply to `python -m stylekit video`", ""),
+    (9, "video: --hist-layers without a weight", ["video", "clip.gif", "--style", "style.png", "--hist-layers",
+                                                  "relu1_1", "--out", "o/v.mp4"], r"--hist-layers does not apply", ""),
+    (9, "adain: --steps", ["adain", "--content", "content.png", "--style", "style.png", "--steps", "5"],
+     r"--steps does not apply to `python -m stylekit adain`", ""),
+    (8, "photos: the folder under a file", ["photos", "--out", "content.png/photos", "--cache", "cache"],
+     r"cannot write content\.png/photos/MANIFEST\.json: content\.png is a file", ""),
+    (8, "build-styles: the folder under a file", ["build-styles", "--out", "content.png/styles", "--cache", "cache"],
+     r"content\.png is a file, not a folder", ""),
+    (11, "report: the site under a file", ["report", "--quick", "--out", "content.png/site"], r"is a file, not a folder", ""),
+]
+NEEDS_NETWORK = {"train-fast: --resume a texture network's checkpoint", "train-fast: only corrupt photos"}
+
+
+@pytest.mark.parametrize("klass, case, argv, words, setup", CASES, ids=[f"{c[0]}: {c[1]}" for c in CASES])
+def test_refused(klass, case, argv, words, setup, work, capsys, monkeypatch, cnn):
+    _setup(work, setup)
+    if case in NEEDS_NETWORK:
+        monkeypatch.setattr(fast_cli, "load_vgg19", lambda *a: cnn)
+    else:
+        for module in (fast_cli, adain_cli, video_cli):
+            monkeypatch.setattr(module, "load_vgg19", lambda *a: pytest.fail("the network loaded for a refused run"))
+    refused(argv, work, capsys, words)
+
+
+def test_report_checks_every_results_folder_before_its_runs(work, capsys, monkeypatch):
+    """Class 11: a folder the report's runs write into that takes no file (here one in /sys,
+    which not even root may write) is found before the first of its runs, not after."""
+    from stylekit.cli import report as report_cli
+    monkeypatch.setattr(report_cli, "load_vgg19", lambda *a: pytest.fail("the report started its runs"))
+    (work / "site" / "results").mkdir(parents=True)
+    (work / "site" / "results" / "part1").symlink_to("/sys/kernel")
+    refused(["report", "--quick", "--out", "site"], work, capsys, r"cannot write site/results/part1/x\.png")
+
+
+def test_a_batch_goes_on_past_a_photo_too_small(work, capsys):
+    """Class 1: a 1x3000 photo in a folder is one error line; the other photos are done."""
+    (work / "batch").mkdir()
+    shutil.copy(work / "strip.png", work / "batch" / "a_strip.png")
+    shutil.copy(work / "content.png", work / "batch" / "b.png")
+    code = toolkit(["fast", str(MODEL), "--content", "batch", "--out", "o"])
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert code == 2 and "Traceback" not in err
+    assert len(lines) == 1 and re.match(r"error: batch/a_strip\.png: .*1x3000 px, too small for the style network", lines[0])
+    assert Image.open(work / "o" / "b.png").size == (64, 48) and not (work / "o" / "a_strip.png").exists()
+
+
+def test_a_corrupt_training_photo_is_skipped_with_a_count(work, capsys, monkeypatch, cnn):
+    """Class 6: the run trains on the photos that can be read and says which it skipped."""
+    monkeypatch.setattr(fast_cli, "load_vgg19", lambda *a: cnn)
+    (work / "photos" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 garbage" * 8)
+    (work / "photos" / "folder.png").mkdir()   # a folder named like an image is not a photo
+    code = toolkit(["train-fast", "--style", "style.png", "--data", "photos", *TINY_TRAIN, "--steps", "2",
+                    "--batch", "2", "--out", "o/m.pt"])
+    err = capsys.readouterr().err
+    assert code == 0 and "Traceback" not in err
+    assert re.search(r"warning: skipped 1 unreadable image: photos/broken\.jpg", err)
+    assert (work / "o" / "m.pt").exists()
+
+
+def test_train_adain_resume_of_a_style_checkpoint_is_refused(work, capsys, monkeypatch, cnn):
+    monkeypatch.setattr(adain_cli, "load_vgg19", lambda *a: cnn)
+    (work / "o").mkdir()
+    _texture_checkpoint(work / "o" / "d.ckpt")
+    refused(["train-adain", "--styles", "photos", "--data", "photos", "--steps", "2", "--batch", "1", "--size", "32",
+             "--width", "0.125", "--resume", "--out", "o/d.pt"], work, capsys, r"--resume")
+
+
+def test_adain_blend_that_overflows_is_an_equal_blend(work, capsys, monkeypatch, cnn):
+    """Class 3 in AdaIN: (1e308, 1e308) gave all-zero features, a flat picture."""
+    from stylekit.nets.adain.model import Decoder
+    from stylekit.nets.adain.train import export
+    monkeypatch.setattr(adain_cli, "load_vgg19", lambda *a: cnn)
+    torch.manual_seed(0)
+    export(Decoder(width=0.125), work / "d.pt", {})
+    for name, blend in (("a", "1e308,1e308"), ("b", "1,1")):
+        assert toolkit(["adain", "--decoder", "d.pt", "--content", "content.png", "--style", "style.png", "style2.png",
+                        "--style-blend", blend, "--size", "32", "--precision", "fp32", "--out", f"{name}.png"]) == 0
+    assert (work / "a.png").read_bytes() == (work / "b.png").read_bytes()
+
+
+@pytest.mark.slow
+def test_module_tools_keep_the_contract(work):
+    """Class 10: the old `python -m` tools, bad command lines: exit 2, one error line, quickly."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    lines = {"adain": [], "bench nosuchsection": [], "video --sheet o.png": [], "training_data --bogus": []}
+    procs = {k: subprocess.Popen([sys.executable, "-m", *k.split()], cwd=work, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for k in lines}
+    for k, p in procs.items():
+        out, err = p.communicate(timeout=120)
+        text = [l for l in err.splitlines() if l.strip()]
+        assert p.returncode == 2, (k, err)
+        assert len(text) == 1 and text[0].startswith("error: ") and "Traceback" not in err, (k, err)
+        assert "usage:" not in out + err, (k, out)
+    assert sorted(p.name for p in work.iterdir()) == ["clip.gif", "content.png", "photos", "strip.png", "style.png",
+                                                       "style2.png", "tiny4.png", "tinyclip.gif"]

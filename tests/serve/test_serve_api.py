@@ -1,0 +1,151 @@
+"""The web app's HTTP API through an ASGI test client: every method end to end on tiny images,
+progress and previews during an optimization, cancel, and the lists the page builds on."""
+import json
+import time
+
+import pytest
+
+from serve_helpers import client, decode, files, painting_png, photo_png, wait
+from stylekit.nets.adain import infer
+from stylekit.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def c():
+    with client() as c:
+        yield c
+
+
+def run(c, data, upload=(), code=202):
+    r = c.post("/api/jobs", data=data, files=list(upload))
+    assert r.status_code == code, r.text
+    return r.json()["id"]
+
+
+@pytest.mark.parametrize("data, upload, size, mode", [
+    ({"method": "optimize", "size": "64", "steps": "6"}, files(photo_png(), painting_png()), (64, 48), "optimize"),
+    ({"method": "optimize", "part": "1", "size": "48", "steps": "4"}, files(photo_png()), (48, 36), "optimize"),
+    ({"method": "optimize", "part": "2", "size": "40", "steps": "4", "seed": "3"}, files(None, painting_png()),
+     (40, 40), "optimize"),
+    ({"method": "optimize", "size": "64", "steps": "4", "style_blend": "0.7,0.3", "preserve_color": "luminance"},
+     files(photo_png(), painting_png(), painting_png(48, 2)), (64, 48), "optimize"),
+    ({"method": "fast", "model": "starry_night", "size": "64"}, files(photo_png()), (64, 48), "feedforward"),
+    ({"method": "fast", "model": "great_wave"}, files(photo_png(40, 30)), (40, 30), "feedforward"),
+    ({"method": "adain", "size": "64", "alpha": "0.6"}, files(photo_png(), painting_png()), (64, 48), "adain"),
+    ({"method": "adain", "size": "64", "style_blend": "1,3"}, files(photo_png(), painting_png(), painting_png(40, 2)),
+     (64, 48), "adain"),
+    ({"method": "texture", "model": "starry_night_texture", "size": "48", "seed": "7"}, [], (48, 48),
+     "texture-network"),
+])
+def test_each_method_end_to_end(c, data, upload, size, mode):
+    job_id = run(c, data, upload)
+    status = wait(c, job_id)
+    assert status["status"] == "done" and status["progress"] == 1.0 and status["error"] is None, status
+    img = c.get(f"/api/jobs/{job_id}/image")
+    assert img.status_code == 200 and img.headers["content-type"] == "image/png"
+    assert decode(img.content).size == size
+    sidecar = c.get(f"/api/jobs/{job_id}/sidecar").json()
+    assert sidecar["mode"] == mode
+    if mode == "optimize":
+        settings = sidecar["settings"]
+        assert settings["size"] == int(data["size"]) and settings["steps"] == int(data["steps"])
+        assert sidecar["status"] in ("done", "converged") and sidecar["evals"] >= 1
+        part = int(data.get("part", 3))
+        assert settings["part"] == part and (settings["content"] == "upload:photo.png") == (part != 2)
+        if "style_blend" in data:
+            assert settings["style_blend"] == pytest.approx([0.7, 0.3])
+            assert settings["preserve_color"] == "luminance"
+    if mode == "texture-network":
+        assert sidecar["seed"] == 7 and sidecar["model"] == "starry_night_texture"
+
+
+def test_bundled_images_by_name_and_the_same_picture_twice(c):
+    data = {"method": "adain", "content": "chelsea.jpg", "style": "great_wave.jpg", "size": "64"}
+    first, second = run(c, data), run(c, data)
+    for job_id in (first, second):
+        assert wait(c, job_id)["status"] == "done"
+    assert c.get(f"/api/jobs/{first}/image").content == c.get(f"/api/jobs/{second}/image").content
+    sidecar = c.get(f"/api/jobs/{first}/sidecar").json()
+    assert sidecar["content"] == "images/content/chelsea.jpg" and sidecar["styles"] == ["images/style/great_wave.jpg"]
+
+
+def test_progress_rises_and_the_preview_changes_during_an_optimization(c):
+    job_id = run(c, {"method": "optimize", "size": "64", "steps": "30"}, files(photo_png(), painting_png()))
+    seen, previews = [], {}
+    while True:
+        time.sleep(0.005)
+        status = c.get(f"/api/jobs/{job_id}").json()
+        seen.append((status["step"], status["progress"]))
+        if status["has_image"] and status["status"] == "running" and status["image_version"] not in previews:
+            previews[status["image_version"]] = c.get(f"/api/jobs/{job_id}/image").content
+        if status["status"] in ("done", "failed", "cancelled"):
+            break
+    assert status["status"] == "done", status
+    steps = [s for s, _ in seen]
+    progress = [p for _, p in seen]
+    assert steps == sorted(steps) and progress == sorted(progress), "progress went backwards"
+    assert len({p for p in progress if 0 < p < 1}) >= 3, f"too few intermediate progress values: {sorted(set(progress))}"
+    assert len(set(previews.values())) >= 2, "the preview never changed while the optimization ran"
+    assert set(status["losses"]) >= {"content", "style", "total"}
+
+
+def test_cancel_stops_an_optimization_and_keeps_the_best_image(c):
+    job_id = run(c, {"method": "optimize", "size": "96", "steps": "2000"}, files(photo_png(96, 72), painting_png()))
+    wait(c, job_id, until=("running",))
+    status = c.get(f"/api/jobs/{job_id}").json()
+    while status["step"] < 3:
+        status = c.get(f"/api/jobs/{job_id}").json()
+    r = c.delete(f"/api/jobs/{job_id}")
+    assert r.status_code == 200, r.text
+    status = wait(c, job_id)
+    assert status["status"] == "cancelled" and status["step"] < 2000, status
+    assert decode(c.get(f"/api/jobs/{job_id}/image").content).size == (96, 72)
+    sidecar = c.get(f"/api/jobs/{job_id}/sidecar").json()
+    assert sidecar["status"] == "interrupted" and 3 <= sidecar["evals"] < 2000
+    again = c.delete(f"/api/jobs/{job_id}")
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"   # DELETE twice: the same
+
+
+def test_a_finished_job_cannot_be_cancelled_and_unknown_jobs_are_404(c):
+    job_id = run(c, {"method": "texture", "size": "32"})
+    assert wait(c, job_id)["status"] == "done"
+    r = c.delete(f"/api/jobs/{job_id}")
+    assert r.status_code == 409 and "already finished (done)" in r.json()["error"]
+    for path in ("/api/jobs/nope", "/api/jobs/nope/image", "/api/jobs/nope/sidecar"):
+        r = c.get(path)
+        assert r.status_code == 404 and "no job 'nope'" in r.json()["error"]
+    assert c.delete("/api/jobs/nope").status_code == 404
+
+
+def test_models_images_and_options_come_from_the_project():
+    with client() as c:
+        models = c.get("/api/models").json()
+        assert {m["name"] for m in models["fast"]} == {"starry_night", "great_wave", "composition_viii"}
+        assert [m["name"] for m in models["texture"]] == ["starry_night_texture"]
+        assert [m["name"] for m in models["adain"]] == ["adain_decoder"]
+        assert all(m["style"] for m in models["fast"])
+        images = c.get("/api/images").json()
+        assert "chelsea.jpg" in images["content"] and "starry_night.jpg" in images["style"]
+        thumb = c.get("/api/images/style/starry_night.jpg?thumb=true")
+        assert thumb.status_code == 200 and max(decode(thumb.content).size) <= 240
+        options = c.get("/api/options").json()
+        for part in (1, 2, 3):
+            preset = Settings.preset(f"part{part}")
+            got = options["optimize"][f"part{part}"]
+            assert (got["steps"], got["style_weight"], got["size"]) == (preset.steps, preset.style_weight, preset.size)
+        assert options["adain"]["size"] == infer.DEFAULT_SIZE
+        assert options["limits"]["upload_bytes"] == 20 * 2 ** 20
+
+
+def test_the_page_and_its_files_are_served_with_a_strict_policy():
+    with client() as c:
+        page = c.get("/")
+        assert page.status_code == 200 and "<script src=\"/static/app.js\"" in page.text
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        for name in ("app.js", "style.css"):
+            r = c.get(f"/static/{name}")
+            assert r.status_code == 200 and len(r.text) > 1000
+        # Nothing from elsewhere: no URL to another host in the page, its script or its styles.
+        for name in ("/", "/static/app.js", "/static/style.css"):
+            assert "http://" not in c.get(name).text and "https://" not in c.get(name).text
+        assert json.loads(c.get("/nope").text) == {"error": "Not Found"}

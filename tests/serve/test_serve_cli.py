@@ -1,0 +1,91 @@
+"""`python -m stylekit serve`: prints its address, serves, and stops cleanly on Ctrl-C or SIGTERM,
+cancelling the optimization it was running; bad ports are one `error:` line."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from conftest import ROOT
+from serve_helpers import files, painting_png, photo_png
+
+
+def start(*args, env=None):
+    proc = subprocess.Popen([sys.executable, "-m", "stylekit", "serve", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    line = proc.stdout.readline()
+    match = re.match(r"serving on (http://\S+/)", line)
+    if not match:
+        proc.kill()
+        raise AssertionError(f"no address printed: {line!r} {proc.stderr.read()}")
+    proc.address_line = line
+    return proc, match.group(1)
+
+
+def stop(proc, sig, timeout=60):
+    proc.send_signal(sig)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"the server did not stop within {timeout} s of {sig!r}")
+    return proc.returncode, out, err
+
+
+def test_serves_then_ctrl_c_stops_it_and_cancels_the_running_optimization():
+    proc, url = start("--port", "0")
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        models = httpx.get(url + "api/models", timeout=30).json()
+        assert "starry_night" in {m["name"] for m in models["fast"]}
+        job = httpx.post(url + "api/jobs", data={"method": "optimize", "size": "128", "steps": "2000"},
+                         files=files(photo_png(), painting_png()), timeout=30).json()["id"]
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{url}api/jobs/{job}", timeout=30).json()["step"] < 2:
+            assert time.monotonic() < deadline, "the optimization did not start"
+            time.sleep(0.1)
+    except BaseException:
+        proc.kill()
+        raise
+    started = time.monotonic()
+    code, out, err = stop(proc, signal.SIGINT)
+    assert code == 0 and out.strip().endswith("stopped"), (code, out, err)
+    assert time.monotonic() - started < 20, "stopping waited for the 2000-step optimization"
+    assert "Traceback" not in err, err
+
+
+def test_every_network_gets_a_warning_line_and_sigterm_stops_it():
+    proc, url = start("--host", "0.0.0.0", env={"PORT": "0"})
+    try:
+        assert httpx.get(url + "api/images", timeout=30).status_code == 200
+    except BaseException:
+        proc.kill()
+        raise
+    code, out, err = stop(proc, signal.SIGTERM)
+    assert code == 0, (code, out, err)
+    assert "and on every address of this machine" in proc.address_line
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "--host 0.0.0.0" in warnings[0] and "no login" in warnings[0], err
+
+
+@pytest.mark.parametrize("args, env, words", [
+    ([], {"PORT": "http"}, "error: $PORT: not a port number (0 to 65535): 'http'"),
+    (["--port", "70000"], {}, "error: argument --port: not a port number (0 to 65535): 70000"),
+    (["--port", "TAKEN"], {}, "error: cannot listen on 127.0.0.1:TAKEN: "),
+])
+def test_a_bad_port_is_one_error_line(args, env, words):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        args = [a.replace("TAKEN", port) for a in args]
+        done = subprocess.run([sys.executable, "-m", "stylekit", "serve", *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120, env={**os.environ, **env})
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0].startswith(words.replace("TAKEN", port)), lines[0]

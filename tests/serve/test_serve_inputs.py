@@ -1,0 +1,201 @@
+"""Bad input to the web app: each gets a 4xx with one JSON error line in the CLI's words, the
+server stays up, and no request reaches a file it was not meant to (names, paths, traversal)."""
+import io
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import run as run_py
+from conftest import ROOT
+from serve_helpers import client, decode, files, painting_png, photo_png, png, wait
+from stylekit.base.errors import InputError
+from stylekit.serve.forms import Limits
+
+
+@pytest.fixture(scope="module")
+def c():
+    with client(limits=Limits(max_size=512, max_steps=500)) as c:
+        yield c
+
+
+def refused(c, data, upload=(), code=400):
+    r = c.post("/api/jobs", data=data, files=list(upload))
+    assert r.status_code == code, r.text
+    body = r.json()
+    assert set(body) == {"error"} and "\n" not in body["error"], body
+    return body["error"]
+
+
+OPT = {"method": "optimize", "size": "64", "steps": "4"}
+BOTH = files(photo_png(), painting_png())
+
+
+@pytest.mark.parametrize("data, upload, words", [
+    # not an image, empty, damaged, too small for the layers
+    (OPT, files(b"just some words", painting_png(), content_name="notes.txt"),
+     "cannot read upload:notes.txt as an image: unknown or unsupported format"),
+    (OPT, files(b"", painting_png(), content_name="empty.png"), "upload:empty.png is empty (0 bytes)"),
+    (OPT, files(photo_png()[:60], painting_png(), content_name="cut.png"),
+     "cannot read upload:cut.png as an image (damaged or truncated?)"),
+    (OPT, files(png(Image.new("RGB", (8, 8))), painting_png(), content_name="tiny.png"),
+     "upload:tiny.png is 8x8 px, too small: layer relu5_1 needs at least 16 px on each side"),
+    ({**OPT, "size": "8"}, BOTH, "the content image is 8x6 px, too small for layer relu5_1: it needs at least 16 px"),
+    ({**OPT, "size": "512", "multiscale": "on"}, files(png(Image.new("RGB", (400, 20))), painting_png()),
+     "the content image is 128x6 px, too small for layer relu5_1"),
+    ({"method": "fast", "model": "great_wave"}, files(png(Image.new("RGB", (3, 3)))),
+     "upload:photo.png is 3x3 px, too small for the style network: it needs at least 5 px on each side"),
+    ({"method": "texture", "size": "2"}, [], "a texture of --size 2 is 2x2 px, too small for the texture network"),
+    # options out of range or of the wrong kind
+    ({**OPT, "size": "0"}, BOTH, "argument --size: must be at least 1, not 0"),
+    ({**OPT, "size": "4096"}, BOTH, "argument --size: must be at most 512 on this server, not 4096"),
+    ({**OPT, "steps": "abc"}, BOTH, "argument --steps: not a whole number: 'abc'"),
+    ({**OPT, "steps": "100000"}, BOTH, "argument --steps: must be at most 500 on this server, not 100000"),
+    ({**OPT, "style_weight": "-1"}, BOTH, "argument --style-weight: must be a finite number >= 0, not -1"),
+    ({**OPT, "style_weight": "inf"}, BOTH, "argument --style-weight: must be a finite number >= 0, not inf"),
+    ({**OPT, "preserve_color": "sepia"}, BOTH, "argument --preserve-color: invalid choice: 'sepia'"),
+    ({**OPT, "part": "4"}, BOTH, "argument --part: invalid choice: 4 (choose from 1, 2, 3)"),
+    ({**OPT, "seed": str(2 ** 70)}, BOTH, "64 bits"),
+    ({**OPT, "style_layers": "relu9_9"}, BOTH, "relu9_9"),
+    ({**OPT, "style_blend": "0.5,0.5"}, BOTH, "--style-blend has 2 weights for 1 style images"),
+    ({**OPT, "style_normalize": "maybe"}, BOTH, "argument --style-normalize: expected true or false, not 'maybe'"),
+    ({"method": "adain", "alpha": "1.5"}, BOTH, "alpha must be between 0 (content) and 1 (full style), not 1.5"),
+    ({"method": "adain", "alpha": "half"}, BOTH, "argument --alpha: invalid float value: 'half'"),
+    ({"method": "texture", "size": "-3"}, [], "argument --size: must be at least 1, not -3"),
+    ({"method": "texture", "seed": "-1"}, [], "argument --seed: "),
+    # flags that read files or pick devices are not the form's
+    ({**OPT, "weights": "/etc/passwd"}, BOTH, "--weights does not apply to method optimize"),
+    ({**OPT, "out": "/tmp/x.png"}, BOTH, "--out does not apply to method optimize"),
+    ({**OPT, "device": "cuda"}, BOTH, "--device does not apply to method optimize"),
+    ({**OPT, "max_pixels": "999999999999"}, BOTH, "--max-pixels does not apply to method optimize"),
+    ({"method": "adain", "decoder": "/etc/passwd"}, BOTH, "--decoder does not apply to method adain"),
+    ({"method": "fast", "alpha": "0.5", "model": "great_wave"}, files(photo_png()),
+     "--alpha does not apply to method fast"),
+    ({**OPT, "size": ["64", "128"]}, BOTH, "--size is given twice"),
+    # models by name only
+    ({"method": "fast", "model": "nope"}, files(photo_png()), "--model: no shipped fast model 'nope'; there are"),
+    ({"method": "fast", "model": "../models/great_wave.pt"}, files(photo_png()), "no shipped fast model"),
+    ({"method": "fast", "model": "/work/main/models/great_wave"}, files(photo_png()), "no shipped fast model"),
+    ({"method": "fast", "model": "starry_night_texture"}, files(photo_png()), "no shipped fast model"),
+    ({"method": "texture", "model": "adain_decoder"}, [], "no shipped texture model"),
+    ({"method": "fast"}, files(photo_png()), "--model: choose a shipped fast model"),
+    # what a method needs, and what it does not take
+    ({"method": "nope"}, [], "method must be one of optimize, fast, adain, texture, not 'nope'"),
+    ({}, [], "method must be one of optimize, fast, adain, texture, not None"),
+    ({"method": "adain"}, files(None, painting_png()), "AdaIN needs --content"),
+    ({"method": "adain"}, files(photo_png()), "AdaIN needs at least one --style image"),
+    (OPT, files(photo_png()), "part 3 needs at least one style image"),
+    ({**OPT, "part": "2", "preserve_color": "luminance"}, BOTH, "colour preservation needs a content image"),
+    ({"method": "texture", "model": "starry_night_texture"}, files(photo_png()),
+     "--content does not apply to method texture"),
+    ({"method": "fast", "model": "great_wave"}, BOTH, "--style does not apply to method fast"),
+    ({"method": "adain"}, files(photo_png(), *[painting_png()] * 9), "--style takes at most 8 images here, got 9"),
+    ({**OPT, "content": "../../etc/passwd"}, files(None, painting_png()),
+     "no bundled content image '../../etc/passwd'; there are astronaut.jpg"),
+    ({**OPT, "style": "../content/chelsea.jpg", "content": "chelsea.jpg"}, [], "no bundled style image"),
+    ({**OPT, "content": "/etc/passwd", "style": "starry_night.jpg"}, [], "no bundled content image '/etc/passwd'"),
+])
+def test_bad_input_gets_one_error_line_and_the_server_stays_up(c, data, upload, words):
+    assert words in refused(c, data, upload)
+    assert c.get("/api/models").status_code == 200
+
+
+def test_an_option_sent_as_a_file_is_refused(c):
+    error = refused(c, OPT, [*BOTH, ("steps", ("steps.txt", b"4", "text/plain"))])
+    assert error == "--steps takes a value, not a file"
+
+
+@pytest.mark.parametrize("argv", [["--size=0"], ["--steps=abc"], ["--style-weight=-1"], ["--preserve-color=sepia"],
+                                  ["--part=4"], ["--lr=0"], ["--init=photo"], ["--optimizer=sgd"]])
+def test_option_errors_are_the_command_lines_words(c, argv):
+    """The same value gives the same `error:` line from run.py as from the form."""
+    with pytest.raises(InputError) as cli:
+        run_py.settle(run_py.build_parser().parse_args(argv))
+    flag, value = argv[0][2:].split("=")
+    assert refused(c, {**OPT, flag.replace("-", "_"): value}, BOTH) == str(cli.value)
+
+
+def test_too_many_pixels_is_refused_with_the_clis_words():
+    with client(limits=Limits(max_pixels=1000)) as c:
+        error = refused(c, OPT, files(photo_png(64, 48), painting_png(), content_name="big.png"))
+    assert error == ("upload:big.png has 64x48 = 3,072 pixels, more than the limit of 1,000; "
+                     "pass a larger --max-pixels if you trust this file")
+
+
+def test_uploads_over_20_mb_get_413_and_the_server_stays_up(c):
+    big = os.urandom(21 * 2 ** 20)
+    assert "larger than the limit of 20 MB" in refused(c, OPT, files(big, painting_png()), code=413)
+    # without a Content-Length (chunked), the count of bytes received still stops it
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"content\"; filename=\"x.png\"\r\n\r\n" + big +
+            b"\r\n--b--\r\n")
+    r = c.post("/api/jobs", content=iter([body[i:i + 2 ** 20] for i in range(0, len(body), 2 ** 20)]),
+               headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 413, r.text
+    job = c.post("/api/jobs", data={"method": "texture", "size": "32"}).json()["id"]
+    assert wait(c, job)["status"] == "done"
+
+
+def test_an_uploaded_file_name_never_becomes_a_path(c, tmp_path):
+    victim = tmp_path / "victim.png"
+    victim.write_bytes(b"keep me")
+    upload_dir = Path(c.app_state.upload_dir)
+    names = [str(victim), os.path.relpath(victim, upload_dir), "../../../../tmp/evil.png", "..\\..\\evil.png",
+             "/etc/passwd", "a\x00b\n.png", "." * 300]
+    for name in names:
+        job_id = c.post("/api/jobs", data={"method": "adain", "size": "32"},
+                        files=files(photo_png(), painting_png(), content_name=name)).json()["id"]
+        assert wait(c, job_id)["status"] == "done"
+        shown = c.get(f"/api/jobs/{job_id}/sidecar").json()["content"]
+        assert shown.startswith("upload") and "/" not in shown and "\\" not in shown and "\n" not in shown, shown
+    assert victim.read_bytes() == b"keep me"
+    assert not Path("/tmp/evil.png").exists() and not (ROOT / "evil.png").exists()
+    # the server's own upload folder keeps no file between requests
+    assert upload_dir.is_dir() and not any(upload_dir.iterdir())
+
+
+@pytest.mark.parametrize("path", [
+    "/api/images/content/..%2F..%2Fstylekit%2Fserve%2Fapp.py",
+    "/api/images/content/../../stylekit/serve/app.py",
+    "/api/images/..%2Fmodels/great_wave.pt",
+    "/api/images/content/%2Fetc%2Fpasswd",
+    "/api/images/content/%2e%2e",
+    "/api/images/%2e%2e/run.py",
+    "/api/images/%2e%2e/README.md",
+    "/api/images/%2E%2E/utils.py?thumb=true",
+    "/static/..%2Fapp.py",
+    "/static/../app.py",
+    "/static/%2e%2e/%2e%2e/%2e%2e/run.py",
+    "/api/jobs/..%2F..%2Fetc%2Fpasswd",
+    "/api/jobs/../../etc/passwd/image",
+    "/models/great_wave.pt",
+    "/images/content/chelsea.jpg",
+    "/../run.py",
+])
+def test_no_path_reaches_a_file_outside_the_lists(c, path):
+    r = c.get(path)
+    assert r.status_code in (400, 404), (path, r.status_code)
+    assert b"import" not in r.content and b"root:" not in r.content and not r.content.startswith(b"PK")
+
+
+def test_a_bundled_image_is_served_by_its_name_only(c):
+    r = c.get("/api/images/content/chelsea.jpg")
+    assert r.status_code == 200 and decode(r.content).size == (512, 341)
+    assert c.get("/api/images/models/great_wave.pt").status_code == 404
+
+
+def test_other_sites_and_other_host_names_are_refused(c):
+    r = c.post("/api/jobs", data={"method": "texture", "size": "32"}, headers={"origin": "http://evil.example"})
+    assert r.status_code == 403 and "evil.example" in r.json()["error"]
+    assert c.delete("/api/jobs/x", headers={"origin": "http://evil.example"}).status_code == 403
+    assert c.get("/api/models", headers={"host": "evil.example"}).status_code == 400   # DNS rebinding
+    ok = c.post("/api/jobs", data={"method": "texture", "size": "32"}, headers={"origin": "http://127.0.0.1"})
+    assert ok.status_code == 202 and wait(c, ok.json()["id"])["status"] == "done"
+
+
+def test_a_corrupt_image_never_reaches_the_queue(c):
+    jobs = sum(c.app_state.queue.counts().values())
+    data = io.BytesIO()
+    Image.new("RGB", (64, 48)).save(data, "JPEG")
+    refused(c, OPT, files(data.getvalue()[:-400], painting_png(), content_name="cut.jpg"))
+    assert sum(c.app_state.queue.counts().values()) == jobs

@@ -1,0 +1,316 @@
+"""Ctrl-C (SIGINT) and SIGTERM, the same everywhere (`stylekit.base.interrupt`): the first signal
+stops the run, which keeps its work (the best image with its sidecar marked interrupted, the
+frames done, the checkpoint and the model so far); exit 130 for SIGINT and 143 for SIGTERM; no
+traceback; a second signal does not cut the saving short, nor make the message lie.
+
+In process, the progress bar (or the step that has none) sends the signal to this process at a
+chosen moment, as `kill` would; in subprocesses, the same at start-up (during the imports) and
+mid-run, with the stop latency asserted loosely (BENCHMARKS.md has it measured).
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import ROOT, structured, write_png
+
+sys.path[:0] = [str(ROOT / "tests" / "video"), str(ROOT / "tests" / "nets")]  # their helpers
+
+import run  # noqa: E402
+from moving_clips import moving_square, single_thread  # noqa: E402
+from nets_helpers import photo_folder  # noqa: E402
+from stylekit.base.paths import MODELS  # noqa: E402
+from stylekit.base.progress import Progress  # noqa: E402
+from stylekit.cli import fast as fast_cli, report as report_cli, video as video_cli  # noqa: E402
+from stylekit.cli.main import main as toolkit  # noqa: E402
+from stylekit.nets import johnson  # noqa: E402
+from stylekit.nets.training import load_checkpoint  # noqa: E402
+from stylekit.video import io as vio  # noqa: E402
+
+SIGNALS = [signal.SIGINT, signal.SIGTERM]
+
+
+def send(sig):
+    """`sig` to this process, as `kill` would send it; refused where nothing catches it (the
+    default SIGTERM action would end the test session itself)."""
+    handler = signal.getsignal(sig)
+    assert callable(handler) and handler is not signal.default_int_handler, \
+        f"no handler of this project for {sig.name}: it would end the process"
+    os.kill(os.getpid(), sig)
+
+
+@pytest.fixture
+def signal_at(monkeypatch):
+    """signal_at(sig, k): the k-th progress update sends `sig` (the run is in its k-th evaluation
+    or training step)."""
+    def arm(sig, k):
+        seen = {"n": 0}
+        original = Progress.update
+
+        def update(self, n=1, postfix=None):
+            seen["n"] += 1
+            if seen["n"] == k:
+                send(sig)
+            original(self, n, postfix)
+        monkeypatch.setattr(Progress, "update", update)
+    return arm
+
+
+@pytest.fixture
+def shared_network(cnn, monkeypatch):
+    for module in (run, video_cli, fast_cli, report_cli):
+        monkeypatch.setattr(module, "load_vgg19", lambda *args, **kwargs: cnn)
+
+
+@pytest.fixture
+def images(tmp_path):
+    content = write_png(tmp_path / "photo.png", structured(48, 64))
+    style = write_png(tmp_path / "painting.png", structured(56, 56, seed=1).flip(-1))
+    return content, style
+
+
+def stderr_of(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    return err
+
+
+def sidecar(path: Path) -> dict:
+    return json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+
+
+def no_temporary_files(folder: Path) -> bool:
+    return not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+# ---------------------------------------------------------------------------------------
+# In process: every kind of run keeps its work, 130 / 143
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_optimization_keeps_the_best_image(sig, images, tmp_path, signal_at, shared_network, capsys):
+    content, style = images
+    out = tmp_path / "out" / "x.png"
+    signal_at(sig, 3)
+    assert run.main([str(a) for a in ("--content", content, "--style", style, "--size", 48, "--steps", 1000,
+                                      "--out", out)]) == 128 + sig
+    assert "interrupted: the best image so far is in" in stderr_of(capsys)
+    meta = sidecar(out)
+    assert meta["status"] == "interrupted" and meta["evals"] == 3
+    assert Image.open(out).size == (48, 36) and (out.parent / "x_losses.png").exists()
+    assert no_temporary_files(tmp_path)
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_grid_keeps_the_cell_it_was_in(sig, images, tmp_path, signal_at, shared_network, capsys):
+    content, style = images
+    out = tmp_path / "sheet.png"
+    signal_at(sig, 2)
+    assert run.main([str(a) for a in ("--grid", "--content", content, content, "--style", style, style,
+                                      "--size", 40, "--steps", 1000, "--out", out)]) == 128 + sig
+    stderr_of(capsys)
+    cell = tmp_path / "grid_photo_painting.png"
+    assert sidecar(cell)["status"] == "interrupted" and not out.exists()
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_video_keeps_the_frames_done(sig, tmp_path, signal_at, shared_network, capsys):
+    clip = vio.write_mp4(moving_square(n=3, h=64, w=80), tmp_path / "in.mp4", fps=8)
+    out = tmp_path / "v.mp4"
+    signal_at(sig, 3 + 2)  # frame 1 takes 3 evaluations; the signal comes in frame 2's second
+    with single_thread():
+        code = toolkit([str(a) for a in ("video", clip, "--style", ROOT / "images/style/starry_night.jpg",
+                                         "--size", 64, "--steps", 3, "--later-steps", 100, "--out", out)])
+    assert code == 128 + sig
+    assert "interrupted: the 2 frames done are in" in stderr_of(capsys)
+    meta = sidecar(out)
+    assert meta["status"] == "interrupted" and meta["frames"] == 2 and meta["evals"] == [3, 2]
+    assert len(vio.read_video(out).frames) == 2 and out.with_suffix(".gif").exists()
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_training_keeps_the_model_and_its_checkpoint(sig, images, tmp_path, signal_at, shared_network, capsys):
+    _, style = images
+    out = tmp_path / "m.pt"
+    signal_at(sig, 3)
+    code = toolkit([str(a) for a in ("train-fast", "--style", style, "--data", photo_folder(tmp_path),
+                                     "--steps", 100, "--batch", 1, "--train-size", 32, "--width", 4,
+                                     "--res-blocks", 1, "--save-every", 50, "--precision", "fp32", "--out", out)])
+    assert code == 128 + sig
+    assert "continue with --resume" in stderr_of(capsys)
+    assert load_checkpoint(out.with_suffix(".ckpt"))["step"] == 3
+    assert johnson.load_model(out)[1]["trained_steps"] == 3
+    assert json.loads(out.with_suffix(".json").read_text())["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_trained_network_on_a_folder_names_what_it_kept(sig, images, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        write_png(folder / f"p{i}.png", structured(40, 48, seed=i))
+    calls = {"n": 0}
+    original = johnson.stylize
+
+    def stylize(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            send(sig)
+        return original(*args, **kwargs)
+    monkeypatch.setattr(johnson, "stylize", stylize)
+    out = tmp_path / "out"
+    code = toolkit(["fast", str(MODELS / "starry_night.pt"), "--content", str(folder), "--out", str(out)])
+    assert code == 128 + sig
+    assert stderr_of(capsys).strip().splitlines()[-1] == \
+        f"interrupted; kept 2 finished files: {out / 'p0.png'}, {out / 'p0.json'}"
+    assert sorted(p.name for p in out.iterdir()) == ["p0.json", "p0.png"]
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_report_keeps_its_finished_runs(sig, tmp_path, signal_at, shared_network, capsys):
+    signal_at(sig, 3)
+    code = toolkit(["report", "--ablate", "--part", "2", "--quick", "--out", str(tmp_path)])
+    assert code == 128 + sig
+    assert "interrupted: finished runs are kept under" in stderr_of(capsys)
+    metas = [json.loads(p.read_text()) for p in (tmp_path / "results").rglob("*.json")]
+    assert [m["status"] for m in metas if "status" in m] == ["interrupted"]
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_signal_while_loading_the_network_writes_nothing(sig, images, tmp_path, cnn, monkeypatch, capsys):
+    content, style = images
+
+    def load(*args, **kwargs):
+        send(sig)
+        return cnn
+    monkeypatch.setattr(run, "load_vgg19", load)
+    out = tmp_path / "out" / "x.png"
+    assert run.main([str(a) for a in ("--content", content, "--style", style, "--size", 48, "--out", out)]) == 128 + sig
+    assert stderr_of(capsys).strip().splitlines() == ["interrupted; nothing was written"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_handlers_are_restored(images, tmp_path, shared_network):
+    content, style = images
+    before = {s: signal.getsignal(s) for s in SIGNALS}
+    assert run.main([str(a) for a in ("--content", content, "--style", style, "--size", 48, "--steps", 1,
+                                      "--out", tmp_path / "x.png")]) == 0
+    assert {s: signal.getsignal(s) for s in SIGNALS} == before
+
+
+# ---------------------------------------------------------------------------------------
+# Subprocesses: start-up, mid-run, two quick signals
+# ---------------------------------------------------------------------------------------
+
+def catches(pid: int, sig) -> bool:
+    """Whether process `pid` has a handler for `sig` installed (/proc/PID/status, SigCgt)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = int(re.search(r"^SigCgt:\s*([0-9a-f]+)", text, re.M).group(1), 16)
+    return bool(mask >> (sig - 1) & 1)
+
+
+class Running:
+    """A command in a subprocess, its stderr read as it comes."""
+
+    def __init__(self, argv, cwd):
+        self.proc = subprocess.Popen([sys.executable, *map(str, argv)], cwd=cwd, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.err = bytearray()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for chunk in iter(lambda: self.proc.stderr.read1(4096), b""):
+            self.err.extend(chunk)
+
+    def wait_for(self, condition, what, limit=120):
+        deadline = time.monotonic() + limit
+        while not condition():
+            assert self.proc.poll() is None, f"ended before {what}: {self.text()}"
+            assert time.monotonic() < deadline, f"no {what} in {limit} s: {self.text()}"
+            time.sleep(0.01)
+
+    def stop(self, *signals, gap=0.05, limit=60) -> float:
+        """Send the signals `gap` s apart; the seconds from the first until the process ended."""
+        start = time.monotonic()
+        for i, sig in enumerate(signals):
+            if i:
+                time.sleep(gap)
+            if self.proc.poll() is None:
+                self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=limit)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        waited = time.monotonic() - start
+        self.reader.join(10)
+        return waited
+
+    def text(self) -> str:
+        return bytes(self.err).decode(errors="replace")
+
+    def lines(self) -> list[str]:
+        """stderr without the progress bar."""
+        return [line for line in self.text().replace("\r", "\n").splitlines() if line.strip() and "/100000" not in line]
+
+
+def transfer_argv(images, out, size=48):
+    content, style = images
+    return [ROOT / "run.py", "--content", content, "--style", style, "--size", size, "--steps", 100000, "--out", out]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_signal_at_start_up_is_quiet(sig, images, tmp_path):
+    """As soon as run.py's first lines ran (it catches SIGTERM from then on), during the imports."""
+    out = tmp_path / "out" / "x.png"
+    job = Running(transfer_argv(images, out), tmp_path)
+    job.wait_for(lambda: catches(job.proc.pid, signal.SIGTERM), "handler", limit=60)
+    job.stop(sig)
+    assert job.proc.returncode == 128 + sig, job.text()
+    assert "Traceback" not in job.text() and job.lines() == ["interrupted; nothing was written"], job.text()
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_signal_mid_run_keeps_the_best_image_promptly(sig, images, tmp_path):
+    out = tmp_path / "x.png"
+    job = Running(transfer_argv(images, out, size=64), tmp_path)
+    job.wait_for(lambda: re.search(rb"\b[3-9]/100000|\b\d{2,}/100000", job.err), "evaluations")
+    waited = job.stop(sig)
+    assert job.proc.returncode == 128 + sig, job.text()
+    assert waited < 10, waited  # the evaluation under way, the saves and the loss plot
+    assert "Traceback" not in job.text()
+    assert job.lines()[-1] == f"interrupted: the best image so far is in {out}", job.text()
+    meta = sidecar(out)
+    assert meta["status"] == "interrupted" and meta["evals"] >= 3
+    assert Image.open(out).size == (64, 48) and (tmp_path / "x_losses.png").exists()
+    assert str(out).encode() in job.proc.stdout.read()
+
+
+@pytest.mark.slow
+def test_quick_second_and_third_signals_do_not_cut_the_saving_short(images, tmp_path):
+    out = tmp_path / "x.png"
+    job = Running(transfer_argv(images, out, size=64), tmp_path)
+    job.wait_for(lambda: re.search(rb"\b[3-9]/100000|\b\d{2,}/100000", job.err), "evaluations")
+    job.stop(signal.SIGINT, signal.SIGINT, signal.SIGTERM, gap=0.1)
+    assert job.proc.returncode == 130, job.text()
+    text = job.text()
+    assert "Traceback" not in text and "nothing was written" not in text
+    assert job.lines()[-1] == f"interrupted: the best image so far is in {out}"
+    assert sidecar(out)["status"] == "interrupted" and (tmp_path / "x_losses.png").exists()
+    assert no_temporary_files(tmp_path)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 
 if __name__ == "__main__":  # first of all: from here on Ctrl-C or SIGTERM ends quietly
-    from stylekit.base.interrupt import quiet_start
+    from stylekit.base.interrupt import exit_now, quiet_start
     quiet_start()
 
 from pathlib import Path
@@ -301,4 +301,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())  # no interpreter teardown: a stopped run ends as soon as its work is saved

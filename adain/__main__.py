@@ -3,7 +3,7 @@ before the toolkit moved into stylekit/, now `python -m stylekit train-adain ...
 `python -m stylekit build-styles ...`, which have the same flags."""
 import sys
 
-from stylekit.base.interrupt import quiet_start
+from stylekit.base.interrupt import exit_now, quiet_start
 
 quiet_start()  # first, before torch loads: Ctrl-C or SIGTERM now ends quietly
 
@@ -40,4 +40,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())  # no interpreter teardown: a stopped run ends as soon as its work is saved

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from style_and_content import content_layers_default, style_layers_default
 from stylekit.base.errors import InputError
 from utils import resolve_layer, resolve_layers, split_layer_weights
-from stylekit.base.numbers import check_float, check_seed, normalized_weights
+from stylekit.base.numbers import check_float, check_lr, check_seed, normalized_weights
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise")
@@ -74,7 +74,7 @@ class Settings:
             check_float(getattr(self, name), name)
         check_float(self.style_scale, "style_scale", positive=True)
         if self.lr is not None:
-            check_float(self.lr, "lr", positive=True)
+            check_lr(self.lr)
         if self.style_blend is not None:
             self.style_blend = normalized_weights(self.style_blend, "style_blend")
 
@@ -169,8 +169,13 @@ class TrainSettings:
         for name in ("content_weight", "style_weight", "tv_weight", "identity_weight"):
             if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
                 raise InputError(f"{name} must be a non-negative number, not {getattr(self, name)}")
-        for name in ("lr", "content_weight", "style_weight", "tv_weight", "identity_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "identity_weight"):
             check_float(getattr(self, name), name)   # no larger than float32 holds
+        check_lr(self.lr)
+        used = TRAINED_WEIGHTS[self.kind]
+        if not any(getattr(self, name) > 0 for name in used):
+            raise InputError(f"{', '.join(used[:-1])} and {used[-1]} are all 0: the {self.kind} network "
+                             f"would have nothing to learn from")
         check_seed(self.seed)
 
     @classmethod
@@ -184,6 +189,9 @@ class TrainSettings:
         return dataclasses.replace(self, **changes)
 
 
+# The loss weights each kind of network trains with.
+TRAINED_WEIGHTS = {"style": ("content_weight", "style_weight", "tv_weight"), "texture": ("style_weight", "tv_weight"),
+                   "adain": ("content_weight", "style_weight", "identity_weight")}
 TRAIN_PRESETS: dict[str, dict] = {
     # The shipped style networks (`make models` sets --steps per style).
     "fast": {},

@@ -4,7 +4,7 @@ import pytest
 from style_and_content import content_layers_default, style_layers_default
 from run import run_optimization
 from stylekit.base.errors import InputError
-from stylekit.settings import PRESETS, Settings
+from stylekit.settings import PRESETS, Settings, TrainSettings
 
 
 def test_field_defaults_are_the_assignments():
@@ -62,3 +62,16 @@ def test_for_inputs_empties_the_losses_that_cannot_apply():
     photo_only = s.for_inputs(has_content=True, has_styles=False)
     assert photo_only.style_layers == [] and photo_only.style_layer_weights == {} and photo_only.hist_layers == []
     assert s.replace(content_weight=0).for_inputs(True, True).content_layers == []
+
+
+@pytest.mark.parametrize("kind, zeroed", [
+    ("texture", dict(style_weight=0.0, tv_weight=0.0)),
+    ("fast", dict(content_weight=0.0, style_weight=0.0, tv_weight=0.0)),
+    ("adain", dict(content_weight=0.0, style_weight=0.0, identity_weight=0.0)),
+])
+def test_a_network_with_every_loss_weighted_0_is_refused(kind, zeroed):
+    """Nothing to learn from: refused up front (it used to crash at the first step)."""
+    with pytest.raises(InputError, match="are all 0: the .* network would have nothing to learn from"):
+        TrainSettings.preset(kind, **zeroed)
+    one_left = dict(zeroed, **{next(iter(zeroed)): 1.0})
+    TrainSettings.preset(kind, **one_left)   # one term is enough

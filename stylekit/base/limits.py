@@ -69,6 +69,8 @@ MEMORY = {
 def estimate(method: str, pixels: int, style_pixels: int = 0) -> int:
     """Bytes a run of `method` needs for an output of `pixels` pixels (MEMORY)."""
     cost = MEMORY[method]
+    # Beyond any machine either way; capped so that a 400-digit --size still makes a float.
+    pixels, style_pixels = min(pixels, 10 ** 30), min(style_pixels, 10 ** 30)
     return int(cost.base + cost.per_pixel * pixels + cost.per_style_pixel * style_pixels)
 
 
@@ -101,6 +103,15 @@ def available_bytes(device="cpu") -> int | None:
         return int(torch.cuda.mem_get_info(device)[0])
     known = [b for b in (_meminfo_available(), _cgroup_available()) if b is not None]
     return min(known) if known else None
+
+
+def resident_bytes() -> int:
+    """Memory this process holds now (its resident set), 0 where /proc does not say."""
+    import os
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def gigabytes(n: float) -> str:

@@ -44,6 +44,18 @@ def check_float(value, what: str, *, positive: bool = False) -> float:
     return number
 
 
+MAX_LR = 1e4
+
+
+def check_lr(value, what: str = "lr") -> float:
+    """An optimizer's step size: above 0 and at most MAX_LR (Adam moves each weight or pixel by
+    about lr a step; far larger steps overflow the update's arithmetic in 32 bits)."""
+    number = check_float(value, what, positive=True)
+    if number > MAX_LR:
+        raise InputError(f"{what} must be at most {MAX_LR:g}, not {value}")
+    return number
+
+
 def normalized_weights(values, what: str = "blend weights") -> list[float]:
     """Non-negative finite weights with a positive sum, scaled to sum to 1.
 

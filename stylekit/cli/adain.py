@@ -16,7 +16,7 @@ from stylekit.base.limits import check_memory
 from stylekit.base.paths import RESULTS, ROOT, STYLE_DIR
 from stylekit.base.plan import check_plan
 from stylekit.cli import options, training
-from stylekit.cli.common import nonneg_float, positive_float, positive_int
+from stylekit.cli.common import nonneg_float, positive_float, side
 from stylekit.nets.adain import infer, train, styles as style_set
 from stylekit.nets.adain.model import STRIDE, Decoder, Encoder
 from stylekit.nets.crops import IMAGE_SUFFIXES, image_files
@@ -43,7 +43,7 @@ def register(commands) -> None:
     p.add_argument("--alpha", type=float, help="content-style trade-off, 0 (photo) to 1 (full style; default)")
     p.add_argument("--mask", type=Path, help="regions, one style each (grey levels in ascending order)")
     p.add_argument("--preserve-color", choices=("luminance", "histogram"), help="keep the photo's colours")
-    p.add_argument("--size", type=positive_int, help=f"longest side of the output in px (default {infer.DEFAULT_SIZE})")
+    p.add_argument("--size", type=side, help=f"longest side of the output in px (default {infer.DEFAULT_SIZE})")
     p.add_argument("--out", type=Path, help="output PNG (default under results/adain/)")
     options.add_device(p)
     options.add_max_pixels(p)
@@ -61,8 +61,8 @@ def register(commands) -> None:
     p.add_argument("--out", type=Path, default=infer.DEFAULT_DECODER,
                    help=f"decoder file (default {_rel(infer.DEFAULT_DECODER)})")
     training.add_flags(p, "adain", items="pairs")
-    p.add_argument("--size", "--train-size", dest="train_size", type=positive_int, metavar="PX",
-                   help=f"crop side in px, at least {4 * STRIDE} (default {d.train_size})")
+    p.add_argument("--size", "--train-size", dest="train_size", type=side, metavar="PX",
+                   help=f"crop side in px, a multiple of {STRIDE}, at least {4 * STRIDE} (default {d.train_size})")
     p.add_argument("--style-weight", type=positive_float, help=f"default {d.style_weight:g} (the paper: 10)")
     p.add_argument("--identity-weight", type=nonneg_float,
                    help=f"pixel loss of decoding each crop's own features (default {d.identity_weight:g}; "
@@ -177,6 +177,10 @@ def train_command(args) -> int:
     config = training.settings_from(args, "adain")
     if config.train_size < 4 * STRIDE:
         raise InputError(f"--size must be at least {4 * STRIDE} px, not {config.train_size}")
+    if config.train_size % STRIDE:
+        lower = config.train_size // STRIDE * STRIDE
+        raise InputError(f"--size must be a multiple of {STRIDE} px (the decoder undoes three 2x poolings), "
+                         f"not {config.train_size}: try {lower} or {lower + STRIDE}")
     training.check_start(args.out, args.resume, [], "decoder")
     if args.resume:
         trained_width = load_checkpoint(checkpoint_path(args.out))["settings"].get("width", config.width)
@@ -187,7 +191,7 @@ def train_command(args) -> int:
     check_plan(training.outputs(args.out), [*styles, *photos])   # no file of the run is a training image
     device = options.device_and_precision(args)[0]
     params = sum(p.numel() for p in Decoder(config.width).parameters())   # width <= 1: small
-    training.check_memory("train-adain", config, params, TrainSettings.preset("adain").width, device=device)
+    training.check_memory("train-adain", config, params, TrainSettings.preset("adain"), device=device)
     dataset = train.ContentStylePairs(photos, styles, config.train_size, length=ENDLESS, seed=config.seed)
     encoder = Encoder(load_vgg19("original", device))
     record = {"size": config.train_size, "data": str(args.data), "style_files": [str(p) for p in styles],

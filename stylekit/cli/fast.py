@@ -17,7 +17,7 @@ from stylekit.base.limits import check_memory, check_side
 from stylekit.base.paths import RESULTS, ROOT
 from stylekit.base.plan import check_plan
 from stylekit.cli import options, training
-from stylekit.cli.common import nonneg_float, positive_int, seed
+from stylekit.cli.common import block_count, channel_count, nonneg_float, side, seed
 from stylekit.nets import johnson
 from stylekit.nets.crops import RandomCrops, image_files
 from stylekit.nets.photos import DEFAULT_PHOTOS
@@ -34,7 +34,7 @@ def register(commands) -> None:
                             description="Stylise --content (images or a folder) in one pass with a trained network.")
     p.add_argument("model", type=Path, metavar="MODEL", help="a style network (.pt), e.g. models/starry_night.pt")
     p.add_argument("--content", nargs="+", type=Path, help="photo(s) or a folder of photos")
-    p.add_argument("--size", type=positive_int, help="longest side of the output in px (default: the photo's)")
+    p.add_argument("--size", type=side, help="longest side of the output in px (default: the photo's)")
     p.add_argument("--out", type=Path, help="output PNG, or a folder with several photos (default under results/fast/)")
     options.add_device(p)
     options.add_max_pixels(p)
@@ -43,7 +43,7 @@ def register(commands) -> None:
     p = commands.add_parser("texture", help="a new texture from a trained texture network, one per seed",
                             description="A --size px texture from a texture network, one per --seed.")
     p.add_argument("model", type=Path, metavar="MODEL", help="a texture network (.pt)")
-    p.add_argument("--size", type=positive_int, help=f"side of the square texture in px (default {TEXTURE_SIZE})")
+    p.add_argument("--size", type=side, help=f"side of the square texture in px (default {TEXTURE_SIZE})")
     p.add_argument("--seed", type=seed, default=0, help="seed of the input noise, 0 to 2**64-1 (default 0)")
     p.add_argument("--out", type=Path, help="output PNG (default under results/fast/)")
     options.add_device(p)
@@ -62,10 +62,10 @@ def register(commands) -> None:
                            f"{DEFAULT_PHOTOS.relative_to(ROOT)}; build it with `python -m stylekit photos`)")
             p.add_argument("--content-weight", type=nonneg_float, help=f"default {d.content_weight:g}")
         training.add_flags(p, preset)
-        p.add_argument("--train-size", type=positive_int, help=f"crop side in px (default {d.train_size})")
-        p.add_argument("--style-size", type=positive_int, help="style image's longest side (default 2x --train-size)")
-        p.add_argument("--width", type=positive_int, help=f"channels of the network's first layer (default {d.width})")
-        p.add_argument("--res-blocks", type=positive_int, help=f"residual blocks (default {d.res_blocks})")
+        p.add_argument("--train-size", type=side, help=f"crop side in px (default {d.train_size})")
+        p.add_argument("--style-size", type=side, help="style image's longest side (default 2x --train-size)")
+        p.add_argument("--width", type=channel_count, help=f"channels of the network's first layer (default {d.width})")
+        p.add_argument("--res-blocks", type=block_count, help=f"residual blocks (default {d.res_blocks})")
         p.add_argument("--style-weight", type=nonneg_float, help=f"default {d.style_weight:g}")
         p.add_argument("--tv-weight", type=nonneg_float, help=f"default {d.tv_weight:g}")
         p.add_argument("--weights", help=f"VGG-19 weights: original, torchvision or a state dict path "
@@ -93,12 +93,13 @@ def train(args) -> int:
     check_plan(training.outputs(args.out), photos)   # no file of the run is a training photo
     device = options.device_and_precision(args)[0]
     size = config.train_size
+    check_side(size, size, "fast" if kind == "style" else "texture", what=f"a --train-size of {size} px")
     style_side = max(1, round(config.style_size or 2 * size))
     style_w, style_h = fit_size(*image_size(args.style[0], args.max_pixels), style_side)
     channels = 3 if kind == "style" else johnson.NOISE_CHANNELS
     params = training.count_parameters(lambda: johnson.TransformerNet(config.width, config.res_blocks, channels))
     training.check_memory("train-fast" if kind == "style" else "train-texture", config, params,
-                          TrainSettings.preset(args.preset).width, style_w * style_h, device)
+                          TrainSettings.preset(args.preset), style_w * style_h, device)
     style = load_image(args.style[0], style_side, device, args.max_pixels)
     if kind == "style":
         dataset = RandomCrops(photos, size, length=ENDLESS, seed=config.seed)

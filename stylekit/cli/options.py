@@ -8,7 +8,7 @@ from pathlib import Path
 from stylekit.base.device import pick_device, resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.base.images import DEFAULT_MAX_PIXELS
-from stylekit.cli.common import float_list, nonneg_float, positive_float, positive_int, seed
+from stylekit.cli.common import float_list, nonneg_float, positive_float, positive_int, side, seed
 from stylekit.settings import HIST_LAYERS_DEFAULT, OPTIMIZERS, PRESETS, Settings
 
 _PART3 = PRESETS["part3"]
@@ -44,7 +44,7 @@ def add_optimization(p: argparse.ArgumentParser) -> None:
     """The flags of an optimization run: every field of `Settings`, each defaulting to None so
     that the preset of the run (part 1, 2 or 3) fills in what was not given."""
     d = Settings()
-    p.add_argument("--size", type=positive_int, help=f"longest side of the output in px (default {d.size})")
+    p.add_argument("--size", type=side, help=f"longest side of the output in px (default {d.size})")
     p.add_argument("--steps", type=positive_int, help=f"loss evaluations at the coarsest scale (default "
                    f"{PRESETS['part3']['steps']} in part 3, {PRESETS['part1']['steps']} in parts 1 and 2)")
     p.add_argument("--init", choices=("content", "noise"), help="start from the content image or white noise")

@@ -12,7 +12,7 @@ import sys
 
 from stylekit.base.errors import InputError, reason
 from stylekit.cli import options
-from stylekit.cli.common import positive_int
+from stylekit.cli.common import positive_int, side
 from stylekit.serve.forms import Limits
 
 DEFAULT_PORT = 8000
@@ -37,7 +37,7 @@ def register(commands) -> None:
     p.add_argument("--port", type=port_number, help=f"default $PORT, or {DEFAULT_PORT}; 0: any free port")
     p.add_argument("--host", default=DEFAULT_HOST,
                    help=f"address to listen on (default {DEFAULT_HOST}: this machine only; 0.0.0.0: every network)")
-    p.add_argument("--max-size", type=positive_int, default=d.max_size,
+    p.add_argument("--max-size", type=side, default=d.max_size,
                    help=f"largest output side a job may ask for, px (default {d.max_size})")
     p.add_argument("--max-steps", type=positive_int, default=d.max_steps,
                    help=f"most loss evaluations an optimization may ask for (default {d.max_steps})")

@@ -68,15 +68,16 @@ def count_parameters(build: Callable[[], torch.nn.Module]) -> int:
         return sum(p.numel() for p in build().parameters())
 
 
-def check_memory(method: str, config: TrainSettings, params: int, shipped_width: float,
+def check_memory(method: str, config: TrainSettings, params: int, shipped: TrainSettings,
                  style_pixels: int = 0, device="cpu") -> int:
     """Refuse, before any work, a training run the machine cannot hold: the crops of a batch
-    and their activations (`base.limits`, scaled by the network's width), and the network's
-    `params` parameters with their gradients, Adam's two moments and the checkpoint's copy."""
-    pixels = config.batch * config.train_size ** 2
-    scale = max(1.0, config.width / shipped_width)
+    and their activations (`base.limits`, measured on the `shipped` network and scaled by
+    its width and depth), and the network's `params` parameters with their gradients, Adam's
+    two moments and the checkpoint's copy."""
+    pixels = min(config.batch * config.train_size ** 2, 10 ** 30)  # a float, for any --batch
+    scale = max(1.0, config.width / shipped.width) * max(1.0, config.res_blocks / shipped.res_blocks)
     return check_memory_for(method, int(pixels * scale), style_pixels, extra=24 * params, device=device,
-                            what=f"training with {config.batch} crops of {config.train_size} px "
+                            what=f"training with {config.batch:,} crops of {config.train_size} px "
                                  f"({params:,} parameters)",
                             hint="use a smaller --batch, --train-size or network")
 

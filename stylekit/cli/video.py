@@ -23,7 +23,7 @@ from stylekit.base.plan import check_plan
 from stylekit.base.paths import RESULTS, STYLE_DIR
 from stylekit.base.progress import Progress
 from stylekit.cli import options
-from stylekit.cli.common import Parser, fps, nonneg_float, positive_int
+from stylekit.cli.common import Parser, fps, nonneg_float, positive_int, side
 from stylekit.video.flow import clip_motion
 from stylekit.video.io import (DEMO_PHOTO, FOLDER_FPS, FRAME_BYTES_PER_PIXEL, FRAME_SUFFIXES, fit_frames,
                                fitted_frame_size, make_demo, read_video, sheet, strip, write_gif, write_mp4)
@@ -58,7 +58,7 @@ def register(commands) -> None:
                             description="OUT.png: evenly spaced frames of each VIDEO side by side, one row per video.")
     p.add_argument("out", type=Path, metavar="OUT.png", help="the still to write (.png or .jpg)")
     p.add_argument("videos", type=Path, nargs="+", metavar="VIDEO", help="the videos, top to bottom")
-    p.add_argument("--size", type=positive_int, help="longest side of the frames (default: as they are)")
+    p.add_argument("--size", type=side, help="longest side of the frames (default: as they are)")
     p.set_defaults(run=_run_sheet)
 
 

@@ -29,6 +29,7 @@ from stylekit.base import interrupt
 from stylekit.base.errors import InputError
 from stylekit.base.device import autocast_context, resolve_precision
 from stylekit.base.images import fit_longest, noise_like, resize_tensor
+from stylekit.base.limits import check_memory, resident_bytes
 
 
 
@@ -180,6 +181,18 @@ def for_speed(cnn: nn.Module, device: torch.device) -> nn.Module:
     return _channels_last_copies[cnn]
 
 
+def _check_memory(reference: torch.Tensor, styles: list[torch.Tensor], side: int, style_scale: float, device) -> None:
+    """Refuse (InputError) a finest scale the machine cannot hold, before any work: the CLI
+    checks from the files' headers (`jobs.check_memory_for`); this guards library callers.
+    What the process holds already (the network, the loaded images) counts as spent."""
+    height, width = fit_longest(reference, side)
+    style_side = max(1, round(side * style_scale))
+    style_pixels = sum(h * w for h, w in (fit_longest(s, style_side) for s in styles))
+    held = resident_bytes() if device.type == "cpu" else 0
+    check_memory("optimization", width * height, style_pixels, extra=-held, device=device,
+                 what=f"the optimization at {width}x{height} px", hint="ask for a smaller Settings.size")
+
+
 def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Settings, *,
             style_masks=None, callback: Callable[[dict], None] | None = None,
             init_image: torch.Tensor | None = None, temporal_target: torch.Tensor | None = None,
@@ -217,6 +230,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
     precision = resolve_precision(cfg.precision, device)
     cnn = for_speed(cnn, device)
     plan = scale_schedule(cfg.size or max(reference.shape[-2:]), cfg.steps, multiscale=cfg.multiscale_flag)
+    _check_memory(reference, styles, plan[-1][0], cfg.style_scale, device)
     weights = {"content": cfg.content_weight, "style": cfg.style_weight, "tv": cfg.tv_weight, "hist": cfg.hist_weight,
                "temporal": temporal_weight}
 

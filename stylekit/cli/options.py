@@ -9,7 +9,7 @@ from stylekit.base.device import pick_device, resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.base.images import DEFAULT_MAX_PIXELS
 from stylekit.cli.common import float_list, nonneg_float, positive_float, positive_int, side, seed
-from stylekit.settings import HIST_LAYERS_DEFAULT, OPTIMIZERS, PRESETS, Settings
+from stylekit.settings import HIST_LAYERS_DEFAULT, MULTISCALE_ABOVE, OPTIMIZERS, PRESETS, Settings
 
 _PART3 = PRESETS["part3"]
 _TRANSFER_LAYERS = ",".join(f"{l}:{_PART3['style_layer_weights'][l]:g}" if l in _PART3["style_layer_weights"] else l
@@ -47,6 +47,9 @@ def add_optimization(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=side, help=f"longest side of the output in px (default {d.size})")
     p.add_argument("--steps", type=positive_int, help=f"loss evaluations at the coarsest scale (default "
                    f"{PRESETS['part3']['steps']} in part 3, {PRESETS['part1']['steps']} in parts 1 and 2)")
+    p.add_argument("--finer-steps", type=positive_float, metavar="FRACTION",
+                   help=f"coarse to fine: each finer scale's evaluations as a fraction of the scale "
+                        f"before's, at most 1, never below a fifth of --steps (default {d.finer_steps:g})")
     p.add_argument("--init", choices=("content", "noise"), help="start from the content image or white noise")
     p.add_argument("--seed", type=seed, help=f"seed of the noise image, 0 to 2**64-1 (default {d.seed})")
     p.add_argument("--content-weight", type=nonneg_float, help=f"default {d.content_weight:g} (0 in part 2)")
@@ -66,7 +69,8 @@ def add_optimization(p: argparse.ArgumentParser) -> None:
                    f"(default {','.join(d.style_layers)}; part 3: {_TRANSFER_LAYERS})")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.optimizer}")
     p.add_argument("--lr", type=positive_float, help="step size (L-BFGS default 1, Adam default 0.02)")
-    p.add_argument("--multiscale", choices=("auto", "on", "off"), help="coarse-to-fine from 128 px (auto: above 256 px)")
+    p.add_argument("--multiscale", choices=("auto", "on", "off"),
+                   help=f"coarse-to-fine from 128 px (auto: above {MULTISCALE_ABOVE} px)")
     p.add_argument("--weights", help=f"VGG-19 weights: original, torchvision or a state dict path (default {d.weights})")
 
 
@@ -111,6 +115,9 @@ def refuse_ignored(args, settings: Settings, where: str, *, content: bool, style
          "it takes no style image" if not styles else "the histogram weight is 0 (give --hist-weight)"),
         ("preserve_color", "--preserve-color", content and styles > 0, "it needs a content and a style image"),
         ("mask", "--mask", content and styles > 0, "it needs a content and a style image"),
+        ("finer_steps", "--finer-steps", s.multiscale == "on" or (s.multiscale == "auto" and (
+            s.size is None or s.size > MULTISCALE_ABOVE)),
+         f"it runs at one scale (coarse to fine is for sizes above {MULTISCALE_ABOVE} px, or --multiscale on)"),
         ("seed", "--seed", s.init == "noise", "the seed is the noise image's, and it starts from the content image "
                                              "(--init content)"),
     )

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from stylekit.optim import color
-from stylekit.settings import OPTIMIZERS, Settings
+from stylekit.settings import MULTISCALE_ABOVE, OPTIMIZERS, Settings
 from style_and_content import build_model
 from stylekit.base import interrupt
 from stylekit.base.errors import InputError
@@ -148,22 +148,19 @@ def _run_adam(x, closure, num_steps, lr):
 # Coarse-to-fine stylisation
 # ---------------------------------------------------------------------------------------
 
-def scale_schedule(longest: int, steps: int, min_size: int = 128, multiscale: bool | None = None) -> list[tuple[int, int]]:
-    """[(longest side, steps)] from coarse to fine.
-
-    Each finer scale is x2 the previous and gets half the steps of the one before (it starts
-    from an upsampled solution and costs 4x per step), never fewer than 20% of `steps`.
-    """
+def scale_schedule(longest: int, steps: int, min_size: int = 128, multiscale: bool | None = None,
+                   finer: float = 0.5) -> list[tuple[int, int]]:
+    """[(longest side, evaluations)] from coarse to fine: `steps` at the coarsest scale, then
+    each scale x2 the previous with `finer` times the previous scale's evaluations (it starts
+    from the coarser result upsampled, and an evaluation costs 4x), never fewer than a fifth
+    of `steps`."""
     if multiscale is None:
-        multiscale = longest > 256
+        multiscale = longest > MULTISCALE_ABOVE
     sizes = [longest]
     while multiscale and sizes[0] / 2 >= min_size:
         sizes.insert(0, round(sizes[0] / 2))
-    plan, n = [], steps
-    for s in sizes:
-        plan.append((s, max(n, max(1, steps // 5))))
-        n //= 2
-    return plan
+    floor = max(1, steps // 5)
+    return [(side, steps if i == 0 else max(floor, math.floor(steps * finer ** i))) for i, side in enumerate(sizes)]
 
 
 # oneDNN's CPU convolutions run faster on channels-last (NHWC) tensors (BENCHMARKS.md): the
@@ -229,7 +226,8 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
     device = reference.device
     precision = resolve_precision(cfg.precision, device)
     cnn = for_speed(cnn, device)
-    plan = scale_schedule(cfg.size or max(reference.shape[-2:]), cfg.steps, multiscale=cfg.multiscale_flag)
+    plan = scale_schedule(cfg.size or max(reference.shape[-2:]), cfg.steps, multiscale=cfg.multiscale_flag,
+                          finer=cfg.finer_steps)
     _check_memory(reference, styles, plan[-1][0], cfg.style_scale, device)
     weights = {"content": cfg.content_weight, "style": cfg.style_weight, "tv": cfg.tv_weight, "hist": cfg.hist_weight,
                "temporal": temporal_weight}

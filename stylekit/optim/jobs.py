@@ -77,12 +77,13 @@ class Job:
 
     @property
     def plan(self) -> list[tuple[int, int]]:
-        return scale_schedule(self.settings.size, self.settings.steps, multiscale=self.settings.multiscale_flag)
+        return scale_schedule(self.settings.size, self.settings.steps, multiscale=self.settings.multiscale_flag,
+                              finer=self.settings.finer_steps)
 
 
 # Fields added after results were first cached, with their defaults: a sidecar written
 # before a field existed was made with that default, and stays reusable.
-_ADDED_LATER = {"style_normalize": False, "style_layer_weights": {}}
+_ADDED_LATER = {"style_normalize": False, "style_layer_weights": {}, "finer_steps": 0.5}
 
 
 def losses_path(out: Path) -> Path:

@@ -9,6 +9,7 @@ from stylekit.settings import Settings
 from stylekit.optim.engine import optimize, scale_schedule, stylize
 from run import run_optimization
 from style_and_content import build_model, get_model_and_losses
+from stylekit.base.errors import InputError
 from stylekit.base.images import noise_like
 
 
@@ -119,7 +120,20 @@ def test_scale_schedule():
     assert scale_schedule(256, 300) == [(256, 300)]
     assert scale_schedule(512, 300) == [(128, 300), (256, 150), (512, 75)]
     assert scale_schedule(512, 300, multiscale=False) == [(512, 300)]
-    assert [s for s, _ in scale_schedule(1024, 200)] == [128, 256, 512, 1024]
+    assert scale_schedule(1024, 200) == [(128, 200), (256, 100), (512, 50), (1024, 40)]   # a fifth at least
+    assert scale_schedule(384, 200, finer=0.375) == [(192, 200), (384, 75)]
+    assert scale_schedule(1024, 100, finer=0.4) == [(128, 100), (256, 40), (512, 20), (1024, 20)]
+
+
+def test_finer_steps_shape_the_plan_a_run_follows(cnn):
+    """The plan recorded and followed is the one `finer_steps` asks for."""
+    content, style = structured(96, 128), structured(64, 64).flip(-1)
+    sizes = []
+    result = stylize(cnn, content, style, Settings(size=256, steps=5, finer_steps=0.4, multiscale="on",
+                                                   precision="fp32"), callback=lambda info: sizes.append(info["size"]))
+    assert result.plan == [(128, 5), (256, 2)] and sizes == [128] * 5 + [256] * 2
+    with pytest.raises(InputError, match="finer_steps must be above 0 and at most 1"):
+        Settings(finer_steps=1.5)
 
 
 @pytest.mark.slow
@@ -178,7 +192,6 @@ def test_stylize_refuses_a_size_the_machine_cannot_hold_before_any_work(cnn, mon
     """A library caller (no CLI in front) asking for a print size on a machine with too little
     memory gets one InputError naming the size, before a single evaluation."""
     from stylekit.base import limits
-    from stylekit.base.errors import InputError
     content, style = structured(30, 40), structured(32, 32)
     monkeypatch.setattr(limits, "available_bytes", lambda device="cpu": 2 * 10 ** 9)
     calls = []

@@ -9,6 +9,7 @@ weight 1e6, the content loss at conv4_2, the style losses at conv1_1 ... conv5_1
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from style_and_content import content_layers_default, style_layers_default
@@ -29,6 +30,21 @@ HIST_LAYERS_DEFAULT = ("relu1_1", "relu4_1")
 MULTISCALE_ABOVE = 256
 
 
+def scale_schedule(longest: int, steps: int, min_size: int = 128, multiscale: bool | None = None,
+                   finer: float = 0.5) -> list[tuple[int, int]]:
+    """[(longest side, evaluations)] from coarse to fine: `steps` at the coarsest scale, then
+    each scale x2 the previous with `finer` times the previous scale's evaluations (it starts
+    from the coarser result upsampled, and an evaluation costs 4x), never fewer than a fifth
+    of `steps`. The sides halve from `longest` while they stay at least `min_size`."""
+    if multiscale is None:
+        multiscale = longest > MULTISCALE_ABOVE
+    sizes = [longest]
+    while multiscale and sizes[0] / 2 >= min_size:
+        sizes.insert(0, round(sizes[0] / 2))
+    floor = max(1, steps // 5)
+    return [(side, steps if i == 0 else max(floor, math.floor(steps * finer ** i))) for i, side in enumerate(sizes)]
+
+
 @dataclass
 class Settings:
     """What determines an optimized picture, apart from the images themselves."""
@@ -36,6 +52,7 @@ class Settings:
     size: int | None = 256             # longest side of the output, px (None: the input's own)
     steps: int = 300                   # loss evaluations at the coarsest scale
     finer_steps: float = 0.5           # each finer scale's evaluations, a fraction of the scale before's
+    coarsest: int = 128                # coarse to fine: the sides halve down to no less than this, px
     init: str = "content"              # content | noise
     seed: int = 0                      # of the noise image
     content_weight: float = 1.0
@@ -46,6 +63,7 @@ class Settings:
     style_layers: list[str] = field(default_factory=lambda: list(style_layers_default))
     style_normalize: bool = False      # each style layer's loss relative to its target
     style_layer_weights: dict[str, float] = field(default_factory=dict)  # {layer: weight}, others 1
+    coarse_only_layers: list[str] = field(default_factory=list)  # style layers left out after the coarsest scale
     hist_layers: list[str] = field(default_factory=lambda: list(HIST_LAYERS_DEFAULT))
     style_blend: list[float] | None = None   # weights of several style images (default equal)
     preserve_color: str | None = None  # None | luminance | histogram
@@ -63,6 +81,13 @@ class Settings:
         self.content_layers = resolve_layers(self.content_layers)
         self.style_layers = resolve_layers(self.style_layers)
         self.hist_layers = resolve_layers(self.hist_layers)
+        self.coarse_only_layers = resolve_layers(self.coarse_only_layers)
+        stray = [n for n in self.coarse_only_layers if n not in self.style_layers]
+        if stray and self.style_layers and self.style_weight:
+            raise InputError(f"coarse-only layers {', '.join(stray)} are not style layers "
+                             f"({', '.join(self.style_layers)})")
+        if self.style_layers and set(self.style_layers) <= set(self.coarse_only_layers):
+            raise InputError("every style layer is coarse-only: the finer scales would have no style loss")
         self.style_layer_weights = {resolve_layer(k): float(v) for k, v in self.style_layer_weights.items()}
         for name, value, allowed in (("init", self.init, INITS), ("optimizer", self.optimizer, OPTIMIZERS),
                                      ("precision", self.precision, PRECISIONS),
@@ -73,6 +98,8 @@ class Settings:
                 raise InputError(f"{name} must be one of {shown}, not {value!r}")
         if (self.size is not None and self.size < 1) or self.steps < 1:
             raise InputError("size and steps must be positive")
+        if self.coarsest < 1:
+            raise InputError(f"coarsest must be a positive number of px, not {self.coarsest}")
         if not 0 < self.finer_steps <= 1:
             raise InputError(f"finer_steps must be above 0 and at most 1, not {self.finer_steps}")
         # Numbers within what the arithmetic they go to holds (base.numbers), as on the command line.
@@ -91,8 +118,9 @@ class Settings:
         if name not in PRESETS:
             raise InputError(f"no preset {name!r}; there are {', '.join(PRESETS)}")
         given = {k: v for k, v in changes.items() if v is not None}
-        if "style_layers" in given and "style_layer_weights" not in given:
-            given["style_layer_weights"] = {}   # a preset's layer weights belong to its own layers
+        if "style_layers" in given:   # a preset's layer weights and coarse-only layers belong to its own layers
+            given.setdefault("style_layer_weights", {})
+            given.setdefault("coarse_only_layers", [])
         return cls(**{**PRESETS[name], **given})
 
     def replace(self, **changes) -> Settings:
@@ -106,11 +134,25 @@ class Settings:
         return self.replace(content_layers=self.content_layers if use_content else [],
                             style_layers=self.style_layers if use_style else [],
                             style_layer_weights=self.style_layer_weights if use_style else {},
+                            coarse_only_layers=self.coarse_only_layers if use_style else [],
                             hist_layers=self.hist_layers if has_styles and self.hist_weight else [])
 
     @property
     def multiscale_flag(self) -> bool | None:
         return MULTISCALE[self.multiscale]
+
+    def plan(self, reference_longest: int) -> list[tuple[int, int]]:
+        """[(longest side, evaluations)] of each scale, for a reference image whose longest
+        side is `reference_longest` px (used when `size` is None)."""
+        return scale_schedule(self.size or reference_longest, self.steps, self.coarsest, self.multiscale_flag,
+                              self.finer_steps)
+
+    def layers_at(self, scale: int) -> tuple[list[str], dict[str, float]]:
+        """The style layers and their weights at scale `scale` (0 the coarsest)."""
+        if scale == 0 or not self.coarse_only_layers:
+            return self.style_layers, self.style_layer_weights
+        kept = [n for n in self.style_layers if n not in self.coarse_only_layers]
+        return kept, {k: v for k, v in self.style_layer_weights.items() if k in kept}
 
 
 TRANSFER_STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
@@ -133,8 +175,6 @@ PRESETS: dict[str, dict] = {
 # ---------------------------------------------------------------------------------------
 # Training the networks
 # ---------------------------------------------------------------------------------------
-
-import math  # noqa: E402  (this section's own)
 
 TRAIN_KINDS = ("style", "texture", "adain")
 

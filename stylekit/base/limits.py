@@ -51,10 +51,21 @@ class Cost:
 
 
 GB = 1e9
+# L-BFGS keeps this many pairs of (step, gradient change), 24 B per pixel each (two fp32 RGB
+# images), but no more than about LBFGS_BYTES of them: at 2048 px fifty would take 3.8 GB.
+LBFGS_PAIRS, LBFGS_BYTES, LBFGS_MIN_PAIRS = 50, 1 * GB, 5
+
+
+def lbfgs_pairs(pixels: int) -> int:
+    """How many history pairs L-BFGS keeps when it optimizes an image of `pixels` pixels."""
+    return max(LBFGS_MIN_PAIRS, min(LBFGS_PAIRS, int(LBFGS_BYTES // (24 * max(1, pixels)))))
+
+
 # Fitted, rounded up, to the peak RSS (getrusage of a child) of 23 runs, 2-3 sizes a method; 2 threads, bf16, Xeon.
 MEMORY = {
-    # 915 B/px at 3 evaluations, 2750 at 80: L-BFGS's 50 history pairs (100 x 12 B/px) and its line search.
-    "optimization": Cost(1.1 * GB, 2750.0, 200.0),
+    # 915 B/px at 3 evaluations, 2750 at 80, of which 1200 is L-BFGS's 50 history pairs; the
+    # history is added by `estimate` (`lbfgs_pairs`).
+    "optimization": Cost(1.1 * GB, 1550.0, 200.0),
     "inspect": Cost(0.65 * GB, 2560.0),           # every layer's activation kept
     "fast": Cost(0.65 * GB, 400.0),
     "texture": Cost(0.7 * GB, 400.0),
@@ -71,7 +82,8 @@ def estimate(method: str, pixels: int, style_pixels: int = 0) -> int:
     cost = MEMORY[method]
     # Beyond any machine either way; capped so that a 400-digit --size still makes a float.
     pixels, style_pixels = min(pixels, 10 ** 30), min(style_pixels, 10 ** 30)
-    return int(cost.base + cost.per_pixel * pixels + cost.per_style_pixel * style_pixels)
+    history = 24 * pixels * lbfgs_pairs(pixels) if method == "optimization" else 0
+    return int(cost.base + cost.per_pixel * pixels + cost.per_style_pixel * style_pixels + history)
 
 
 def _meminfo_available() -> int | None:

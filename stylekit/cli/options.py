@@ -14,6 +14,7 @@ from stylekit.settings import HIST_LAYERS_DEFAULT, MULTISCALE_ABOVE, OPTIMIZERS,
 _PART3 = PRESETS["part3"]
 _TRANSFER_LAYERS = ",".join(f"{l}:{_PART3['style_layer_weights'][l]:g}" if l in _PART3["style_layer_weights"] else l
                             for l in _PART3["style_layers"])
+_COARSE_ONLY = ",".join(_PART3.get("coarse_only_layers", []))
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
@@ -50,6 +51,11 @@ def add_optimization(p: argparse.ArgumentParser) -> None:
     p.add_argument("--finer-steps", type=positive_float, metavar="FRACTION",
                    help=f"coarse to fine: each finer scale's evaluations as a fraction of the scale "
                         f"before's, at most 1, never below a fifth of --steps (default {d.finer_steps:g})")
+    p.add_argument("--coarsest", type=side, metavar="PX",
+                   help=f"coarse to fine: the sides halve down to no less than this (default {d.coarsest})")
+    p.add_argument("--coarse-only-layers", metavar="LAYERS",
+                   help="style layers used at the coarsest scale only, comma-separated; '' for none "
+                        f"(default: {_COARSE_ONLY or 'none'} in part 3)")
     p.add_argument("--init", choices=("content", "noise"), help="start from the content image or white noise")
     p.add_argument("--seed", type=seed, help=f"seed of the noise image, 0 to 2**64-1 (default {d.seed})")
     p.add_argument("--content-weight", type=nonneg_float, help=f"default {d.content_weight:g} (0 in part 2)")
@@ -70,7 +76,7 @@ def add_optimization(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.optimizer}")
     p.add_argument("--lr", type=positive_float, help="step size (L-BFGS default 1, Adam default 0.02)")
     p.add_argument("--multiscale", choices=("auto", "on", "off"),
-                   help=f"coarse-to-fine from 128 px (auto: above {MULTISCALE_ABOVE} px)")
+                   help=f"coarse to fine, from --coarsest px (auto: above {MULTISCALE_ABOVE} px)")
     p.add_argument("--weights", help=f"VGG-19 weights: original, torchvision or a state dict path (default {d.weights})")
 
 
@@ -80,8 +86,9 @@ def settings_from(args, preset: str) -> Settings:
     changes["precision"] = getattr(args, "precision", None)
     if isinstance(changes.get("content_layers"), str):
         changes["content_layers"] = [n for n in changes["content_layers"].split(",") if n.strip()]
-    if isinstance(changes.get("hist_layers"), str):
-        changes["hist_layers"] = [n for n in changes["hist_layers"].split(",") if n.strip()]
+    for name in ("hist_layers", "coarse_only_layers"):
+        if isinstance(changes.get(name), str):
+            changes[name] = [n for n in changes[name].split(",") if n.strip()]
     settings = Settings.preset(preset, **changes)
     for flag, layers in (("--content-layer", settings.content_layers), ("--style-layers", settings.style_layers),
                          ("--hist-layers", settings.hist_layers)):
@@ -96,6 +103,8 @@ def refuse_ignored(args, settings: Settings, where: str, *, content: bool, style
     image; `styles`: how many style images each of its optimizations takes."""
     s = settings
     styled = styles > 0 and s.style_weight > 0
+    scales = s.multiscale == "on" or (s.multiscale == "auto" and (s.size is None or s.size > MULTISCALE_ABOVE))
+    one_scale = f"it runs at one scale (coarse to fine is for sizes above {MULTISCALE_ABOVE} px, or --multiscale on)"
     mask = getattr(args, "mask", None) is not None
     rules = (  # (attribute, flag, whether it applies, why not)
         ("content", "--content", content, "it takes no content image"),
@@ -115,9 +124,10 @@ def refuse_ignored(args, settings: Settings, where: str, *, content: bool, style
          "it takes no style image" if not styles else "the histogram weight is 0 (give --hist-weight)"),
         ("preserve_color", "--preserve-color", content and styles > 0, "it needs a content and a style image"),
         ("mask", "--mask", content and styles > 0, "it needs a content and a style image"),
-        ("finer_steps", "--finer-steps", s.multiscale == "on" or (s.multiscale == "auto" and (
-            s.size is None or s.size > MULTISCALE_ABOVE)),
-         f"it runs at one scale (coarse to fine is for sizes above {MULTISCALE_ABOVE} px, or --multiscale on)"),
+        ("finer_steps", "--finer-steps", scales, one_scale),
+        ("coarsest", "--coarsest", scales, one_scale),
+        ("coarse_only_layers", "--coarse-only-layers", scales and styled,
+         one_scale if styled else "it takes no style image" if not styles else "the style weight is 0"),
         ("seed", "--seed", s.init == "noise", "the seed is the noise image's, and it starts from the content image "
                                              "(--init content)"),
     )
@@ -126,5 +136,6 @@ def refuse_ignored(args, settings: Settings, where: str, *, content: bool, style
             raise InputError(f"{flag} does not apply to {where}: {why}")
     if s.init == "content" and not content and getattr(args, "init", None) == "content":
         raise InputError(f"--init content does not apply to {where}: it takes no content image")
-    if getattr(args, "multiscale", None) == "on" and s.size is not None and s.size < 256:
-        raise InputError(f"--multiscale on needs --size 256 or more (the coarsest scale is 128 px), not {s.size}")
+    if getattr(args, "multiscale", None) == "on" and s.size is not None and s.size < 2 * s.coarsest:
+        raise InputError(f"--multiscale on needs --size {2 * s.coarsest} or more (the coarsest scale is at "
+                         f"least {s.coarsest} px, --coarsest), not {s.size}")

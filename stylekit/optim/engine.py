@@ -23,13 +23,13 @@ import torch
 import torch.nn as nn
 
 from stylekit.optim import color
-from stylekit.settings import MULTISCALE_ABOVE, OPTIMIZERS, Settings
+from stylekit.settings import OPTIMIZERS, Settings
 from style_and_content import build_model
 from stylekit.base import interrupt
 from stylekit.base.errors import InputError
 from stylekit.base.device import autocast_context, resolve_precision
 from stylekit.base.images import fit_longest, noise_like, resize_tensor
-from stylekit.base.limits import check_memory, resident_bytes
+from stylekit.base.limits import check_memory, lbfgs_pairs, resident_bytes
 
 
 
@@ -120,7 +120,7 @@ def optimize(model: nn.Module, losses: dict[str, list[nn.Module]], weights: dict
 
 def _run_lbfgs(x, closure, num_steps, result, lr):
     opt = torch.optim.LBFGS([x], lr=lr, max_iter=num_steps, max_eval=num_steps + 25,
-                            tolerance_grad=0.0, tolerance_change=0.0, history_size=50,
+                            tolerance_grad=0.0, tolerance_change=0.0, history_size=lbfgs_pairs(x[0, 0].numel()),
                             line_search_fn="strong_wolfe")
     while result.evals < num_steps:
         before = result.evals
@@ -147,21 +147,6 @@ def _run_adam(x, closure, num_steps, lr):
 # ---------------------------------------------------------------------------------------
 # Coarse-to-fine stylisation
 # ---------------------------------------------------------------------------------------
-
-def scale_schedule(longest: int, steps: int, min_size: int = 128, multiscale: bool | None = None,
-                   finer: float = 0.5) -> list[tuple[int, int]]:
-    """[(longest side, evaluations)] from coarse to fine: `steps` at the coarsest scale, then
-    each scale x2 the previous with `finer` times the previous scale's evaluations (it starts
-    from the coarser result upsampled, and an evaluation costs 4x), never fewer than a fifth
-    of `steps`."""
-    if multiscale is None:
-        multiscale = longest > MULTISCALE_ABOVE
-    sizes = [longest]
-    while multiscale and sizes[0] / 2 >= min_size:
-        sizes.insert(0, round(sizes[0] / 2))
-    floor = max(1, steps // 5)
-    return [(side, steps if i == 0 else max(floor, math.floor(steps * finer ** i))) for i, side in enumerate(sizes)]
-
 
 # oneDNN's CPU convolutions run faster on channels-last (NHWC) tensors (BENCHMARKS.md): the
 # engine optimizes through a channels-last copy of the network; the image itself stays NCHW.
@@ -226,8 +211,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
     device = reference.device
     precision = resolve_precision(cfg.precision, device)
     cnn = for_speed(cnn, device)
-    plan = scale_schedule(cfg.size or max(reference.shape[-2:]), cfg.steps, multiscale=cfg.multiscale_flag,
-                          finer=cfg.finer_steps)
+    plan = cfg.plan(max(reference.shape[-2:]))
     _check_memory(reference, styles, plan[-1][0], cfg.style_scale, device)
     weights = {"content": cfg.content_weight, "style": cfg.style_weight, "tv": cfg.tv_weight, "hist": cfg.hist_weight,
                "temporal": temporal_weight}
@@ -251,11 +235,12 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
             x = content_s.clone() if init == "content" else noise_like(torch.empty(1, 3, *shape, device=device), cfg.seed)
         else:
             x = torch.nn.functional.interpolate(x, size=shape, mode="bicubic", align_corners=False).clamp(0, 1)
+        style_layers, layer_weights = cfg.layers_at(index)
         model, losses = build_model(cnn, content_s, styles_s, content_layers=cfg.content_layers,
-                                    style_layers=cfg.style_layers, hist_layers=cfg.hist_layers,
+                                    style_layers=style_layers, hist_layers=cfg.hist_layers,
                                     style_blend=cfg.style_blend, style_masks=masks_s, tv=cfg.tv_weight != 0,
                                     temporal=temporal, style_normalize=cfg.style_normalize,
-                                    style_layer_weights=cfg.style_layer_weights)
+                                    style_layer_weights=layer_weights)
 
         def report(info, index=index, side=side):
             if callback is not None:

@@ -23,7 +23,7 @@ from stylekit.base.files import read_json, sidecar_path
 from stylekit.base.images import DEFAULT_MAX_PIXELS, fit_size, image_size, load_mask
 from stylekit.base.limits import check_memory
 from stylekit.base.plan import Numbered, check_plan
-from stylekit.optim.engine import Result, scale_schedule, stylize
+from stylekit.optim.engine import Result, stylize
 from stylekit.settings import Settings
 from utils import load_image, save_image
 
@@ -77,13 +77,13 @@ class Job:
 
     @property
     def plan(self) -> list[tuple[int, int]]:
-        return scale_schedule(self.settings.size, self.settings.steps, multiscale=self.settings.multiscale_flag,
-                              finer=self.settings.finer_steps)
+        return self.settings.plan(self.settings.size)
 
 
 # Fields added after results were first cached, with their defaults: a sidecar written
 # before a field existed was made with that default, and stays reusable.
-_ADDED_LATER = {"style_normalize": False, "style_layer_weights": {}, "finer_steps": 0.5}
+_ADDED_LATER = {"style_normalize": False, "style_layer_weights": {}, "finer_steps": 0.5, "coarsest": 128,
+                "coarse_only_layers": []}
 
 
 def losses_path(out: Path) -> Path:

@@ -34,7 +34,7 @@ class Scale:
     steps_p2: int
     steps_p3: int
     fav_size: int
-    fav_steps: int       # at the coarsest scale; finer scales get fewer (engine.scale_schedule)
+    fav_steps: int       # at the coarsest scale; finer scales get fewer (settings.scale_schedule)
     cell: int            # sheet cell in px
 
 

@@ -25,7 +25,6 @@ from stylekit.base.limits import check_side
 from stylekit.cli.options import add_optimization, add_styles, settings_from
 from stylekit.cli.common import Parser, float_list, positive_float, side, seed
 from stylekit.nets.adain import infer
-from stylekit.optim.engine import scale_schedule
 from stylekit.settings import Settings
 from utils import load_image
 
@@ -290,7 +289,7 @@ def _check_scales(cfg: Settings, content: Picture | None, styles: list[Picture])
     """Refuse now, in the engine's words (`style_and_content.build_model`), what it would refuse
     at its coarsest scale: a content or style image too small there for the deepest layer."""
     reference = (content or styles[0]).pixels
-    side = scale_schedule(cfg.size or max(reference.shape[-2:]), cfg.steps, multiscale=cfg.multiscale_flag)[0][0]
+    side = cfg.plan(max(reference.shape[-2:]))[0][0]
     style_side = max(1, round(side * cfg.style_scale))
     checks = [("style", fit_longest(s.pixels, style_side), cfg.style_layers + cfg.hist_layers) for s in styles]
     if content is not None:

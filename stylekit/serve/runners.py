@@ -25,7 +25,7 @@ from stylekit.base.paths import CONTENT_DIR, MODELS, STYLE_DIR
 from stylekit.nets import johnson
 from stylekit.nets.adain import infer
 from stylekit.nets.adain.model import Encoder
-from stylekit.optim.engine import scale_schedule, stylize
+from stylekit.optim.engine import stylize
 from stylekit.serve.jobs import Job
 from stylekit.settings import Settings
 from utils import load_vgg19
@@ -117,8 +117,7 @@ class Runner:
         content = spec.content.tensor(self.device) if spec.content else None
         styles = [s.tensor(self.device) for s in spec.styles]
         reference = content if content is not None else styles[0]
-        plan = scale_schedule(settings.size or max(reference.shape[-2:]), settings.steps,
-                              multiscale=settings.multiscale_flag)
+        plan = settings.plan(max(reference.shape[-2:]))
         before = [sum(n for _, n in plan[:i]) for i in range(len(plan))]
         job.steps = sum(n for _, n in plan)
         cnn = self.vgg()

@@ -67,3 +67,32 @@ def test_available_memory_is_the_smaller_of_the_kernel_and_the_container(monkeyp
 def test_this_machine_reports_its_memory():
     have = limits.available_bytes()
     assert have is None or have > 0
+
+
+def test_lbfgs_history_is_capped_for_large_images(monkeypatch):
+    """Fifty history pairs up to about 1 GB of them, fewer above (never under five), and the
+    estimate counts exactly what the optimizer keeps."""
+    assert limits.lbfgs_pairs(384 * 288) == 50
+    assert limits.lbfgs_pairs(2048 * 1536) == int(limits.LBFGS_BYTES // (24 * 2048 * 1536)) < 50
+    assert limits.lbfgs_pairs(10 ** 12) == limits.LBFGS_MIN_PAIRS
+    big, small = 2048 * 1536, 384 * 288
+    history = lambda px: 24 * px * limits.lbfgs_pairs(px)
+    assert estimate("optimization", big) - estimate("optimization", small) == pytest.approx(
+        MEMORY["optimization"].per_pixel * (big - small) + history(big) - history(small), abs=2)
+
+
+def test_the_optimizer_keeps_the_capped_history(monkeypatch):
+    from stylekit.optim import engine
+    from style_and_content import TVLoss
+    made = []
+
+    class Spy(torch.optim.LBFGS):
+        def __init__(self, params, **kwargs):
+            made.append(kwargs["history_size"])
+            super().__init__(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "LBFGS", Spy)
+    monkeypatch.setattr(limits, "LBFGS_BYTES", 24 * 100 * 7)   # 7 pairs of a 10x10 image
+    tv = TVLoss()
+    engine.optimize(torch.nn.Sequential(tv), {"tv": [tv]}, {"tv": 1.0}, torch.rand(1, 3, 10, 10), 3)
+    assert made == [7]

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from conftest import structured
-from stylekit.settings import Settings
-from stylekit.optim.engine import optimize, scale_schedule, stylize
+from stylekit.settings import Settings, scale_schedule
+from stylekit.optim.engine import optimize, stylize
 from run import run_optimization
 from style_and_content import build_model, get_model_and_losses
 from stylekit.base.errors import InputError
@@ -123,6 +123,8 @@ def test_scale_schedule():
     assert scale_schedule(1024, 200) == [(128, 200), (256, 100), (512, 50), (1024, 40)]   # a fifth at least
     assert scale_schedule(384, 200, finer=0.375) == [(192, 200), (384, 75)]
     assert scale_schedule(1024, 100, finer=0.4) == [(128, 100), (256, 40), (512, 20), (1024, 20)]
+    assert scale_schedule(384, 200, min_size=96) == [(96, 200), (192, 100), (384, 50)]
+    assert scale_schedule(384, 200, min_size=193) == [(384, 200)]
 
 
 def test_finer_steps_shape_the_plan_a_run_follows(cnn):
@@ -134,6 +136,39 @@ def test_finer_steps_shape_the_plan_a_run_follows(cnn):
     assert result.plan == [(128, 5), (256, 2)] and sizes == [128] * 5 + [256] * 2
     with pytest.raises(InputError, match="finer_steps must be above 0 and at most 1"):
         Settings(finer_steps=1.5)
+
+
+def test_coarse_only_layers_leave_the_finer_scales(cnn, monkeypatch):
+    """A coarse-only style layer is in the coarsest scale's model and in no finer one's, with
+    its weight; the other layers keep theirs; `coarsest` sets where the plan starts."""
+    from stylekit.optim import engine
+    built = []
+
+    def spy(*args, **kwargs):
+        built.append((kwargs["style_layers"], kwargs["style_layer_weights"]))
+        return build_model(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "build_model", spy)
+    content, style = structured(96, 128), structured(64, 64).flip(-1)
+    cfg = Settings.preset("part3", size=256, steps=2, multiscale="on", coarsest=64, precision="fp32",
+                          coarse_only_layers=["relu5_1"], style_layer_weights={"relu5_1": 0.1, "relu2_1": 2})
+    result = stylize(cnn, content, style, cfg)
+    assert result.plan == [(64, 2), (128, 1), (256, 1)]
+    assert built[0] == (["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], {"relu5_1": 0.1, "relu2_1": 2.0})
+    assert built[1] == built[2] == (["relu1_1", "relu2_1", "relu3_1", "relu4_1"], {"relu2_1": 2.0})
+
+
+def test_coarse_only_layers_are_checked():
+    with pytest.raises(InputError, match="coarse-only layers relu3_1 are not style layers"):
+        Settings(style_layers=["relu1_1"], coarse_only_layers=["relu3_1"])
+    with pytest.raises(InputError, match="every style layer is coarse-only"):
+        Settings(style_layers=["relu1_1"], coarse_only_layers=["relu1_1"])
+    with pytest.raises(InputError, match="coarsest must be a positive"):
+        Settings(coarsest=0)
+    # other style layers from a preset drop its coarse-only ones with its layer weights
+    assert Settings.preset("part3", coarse_only_layers=["relu5_1"]).coarse_only_layers == ["relu5_1"]
+    assert Settings.preset("part3", style_layers=["relu1_1"]).coarse_only_layers == []
+    assert Settings(coarse_only_layers=["conv5_1"]).for_inputs(True, False).coarse_only_layers == []
 
 
 @pytest.mark.slow

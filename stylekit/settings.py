@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from style_and_content import content_layers_default, style_layers_default
 from stylekit.base.errors import InputError
-from utils import resolve_layer, resolve_layers, split_layer_weights
+from utils import min_image_side, resolve_layer, resolve_layers, split_layer_weights
 from stylekit.base.numbers import check_float, check_lr, check_seed, normalized_weights
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -100,6 +100,12 @@ class Settings:
             raise InputError("size and steps must be positive")
         if self.coarsest < 1:
             raise InputError(f"coarsest must be a positive number of px, not {self.coarsest}")
+        used = ((self.content_layers if self.content_weight else []) + (self.style_layers if self.style_weight else [])
+                + (self.hist_layers if self.hist_weight else []))
+        deepest = max(used, key=min_image_side, default=None)
+        if deepest and self.coarsest < min_image_side(deepest):
+            raise InputError(f"coarsest must be at least {min_image_side(deepest)} px, the least {deepest} "
+                             f"takes, not {self.coarsest}")
         if not 0 < self.finer_steps <= 1:
             raise InputError(f"finer_steps must be above 0 and at most 1, not {self.finer_steps}")
         # Numbers within what the arithmetic they go to holds (base.numbers), as on the command line.

@@ -120,7 +120,7 @@ def optimize(model: nn.Module, losses: dict[str, list[nn.Module]], weights: dict
 
 def _run_lbfgs(x, closure, num_steps, result, lr):
     opt = torch.optim.LBFGS([x], lr=lr, max_iter=num_steps, max_eval=num_steps + 25,
-                            tolerance_grad=0.0, tolerance_change=0.0, history_size=lbfgs_pairs(x[0, 0].numel()),
+                            tolerance_grad=0.0, tolerance_change=0.0, history_size=lbfgs_pairs(x.numel() // x.shape[1]),
                             line_search_fn="strong_wolfe")
     while result.evals < num_steps:
         before = result.evals

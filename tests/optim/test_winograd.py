@@ -89,3 +89,12 @@ def test_engine_uses_winograd_in_fp32_on_avx2_only(cnn, monkeypatch, capability,
     assert used is expected
     assert engine.for_speed(cnn, torch.device("cpu"), precision) is fast   # cached
     assert not any(isinstance(m, winograd.WinogradConv2d) for m in cnn)
+
+
+def test_filters_are_transformed_only_once_winograd_runs():
+    fast = winograd.WinogradConv2d(wide_conv())
+    with torch.no_grad():
+        fast(torch.randn(1, 256, 8, 8))           # the usual kernels: nothing transformed
+        assert fast.filters is None and fast.filters_back is None
+        fast(torch.randn(1, 256, 32, 32))
+    assert fast.filters.shape == (36, 8, 256) and fast.filters_back.shape == (36, 256, 8)

@@ -25,6 +25,7 @@ import torch.nn as nn
 from stylekit.optim import color, winograd
 from stylekit.settings import OPTIMIZERS, Settings
 from style_and_content import build_model
+from utils import LAYER_NAMES
 from stylekit.base import interrupt
 from stylekit.base.errors import InputError
 from stylekit.base.device import autocast_context, resolve_precision
@@ -178,7 +179,16 @@ def for_speed(cnn: nn.Module, device: torch.device, precision: str = "fp32") -> 
     return copies[key]
 
 
-def _check_memory(reference: torch.Tensor, styles: list[torch.Tensor], side: int, style_scale: float, device) -> None:
+def winograd_bytes(cfg: Settings, device: torch.device) -> int:
+    """Memory for the Winograd filter banks a run of `cfg` on `device` will make (0 if none)."""
+    used = cfg.content_layers + cfg.style_layers + cfg.hist_layers
+    if not used or not uses_winograd(device, resolve_precision(cfg.precision, device)):
+        return 0
+    return winograd.vgg19_filter_bytes(max(used, key=LAYER_NAMES.index))
+
+
+def _check_memory(reference: torch.Tensor, styles: list[torch.Tensor], side: int, style_scale: float, device,
+                  extra: int = 0) -> None:
     """Refuse (InputError) a finest scale the machine cannot hold, before any work: the CLI
     checks from the files' headers (`jobs.check_memory_for`); this guards library callers.
     What the process holds already (the network, the loaded images) counts as spent."""
@@ -186,7 +196,7 @@ def _check_memory(reference: torch.Tensor, styles: list[torch.Tensor], side: int
     style_side = max(1, round(side * style_scale))
     style_pixels = sum(h * w for h, w in (fit_longest(s, style_side) for s in styles))
     held = resident_bytes() if device.type == "cpu" else 0
-    check_memory("optimization", width * height, style_pixels, extra=-held, device=device,
+    check_memory("optimization", width * height, style_pixels, extra=extra - held, device=device,
                  what=f"the optimization at {width}x{height} px", hint="ask for a smaller Settings.size")
 
 
@@ -227,7 +237,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
     precision = resolve_precision(cfg.precision, device)
     cnn = for_speed(cnn, device, precision)
     plan = cfg.plan(max(reference.shape[-2:]))
-    _check_memory(reference, styles, plan[-1][0], cfg.style_scale, device)
+    _check_memory(reference, styles, plan[-1][0], cfg.style_scale, device, winograd_bytes(cfg, device))
     weights = {"content": cfg.content_weight, "style": cfg.style_weight, "tv": cfg.tv_weight, "hist": cfg.hist_weight,
                "temporal": temporal_weight}
 

@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from utils import LAYER_NAMES, VGG19_BLOCKS
+
 _BT = torch.tensor([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                     [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=torch.float64)
 _G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
@@ -34,6 +36,21 @@ _OUT = torch.kron(_AT, _AT).float()     # (16, 36)
 MIN_IN_CHANNELS = 256      # narrower layers: the tile transforms cost more than they save
 MIN_PIXELS = 1024          # smaller maps: too few tiles to pay for the transforms
 BAND_BYTES = 8 << 20       # tiles are transformed a band of rows at a time, to stay in cache
+
+
+def vgg19_filter_bytes(deepest: str) -> int:
+    """Bytes of the two transformed filter banks (forward and backward) of the VGG-19 layers
+    that use Winograd, up to layer `deepest` (where the model stops): what a run adds to the
+    memory model's base when the engine uses Winograd."""
+    total, cin = 0, 3
+    for block, (convs, width) in enumerate(VGG19_BLOCKS, start=1):
+        for i in range(1, convs + 1):
+            if LAYER_NAMES.index(f"conv{block}_{i}") > LAYER_NAMES.index(deepest):
+                return total
+            if cin >= MIN_IN_CHANNELS:
+                total += 2 * 36 * 4 * cin * width
+            cin = width
+    return total
 
 
 def filter_transform(weight: torch.Tensor) -> torch.Tensor:

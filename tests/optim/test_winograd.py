@@ -98,3 +98,32 @@ def test_filters_are_transformed_only_once_winograd_runs():
         assert fast.filters is None and fast.filters_back is None
         fast(torch.randn(1, 256, 32, 32))
     assert fast.filters.shape == (36, 8, 256) and fast.filters_back.shape == (36, 256, 8)
+
+
+def test_filter_bytes_are_those_of_the_banks_built(cnn):
+    fast = winograd.winograd_copy(cnn)
+    names = iter(n for n in __import__("utils").LAYER_NAMES if n.startswith("conv"))
+    built = 0
+    for layer in fast:
+        if isinstance(layer, nn.Conv2d):
+            name = next(names)
+            if isinstance(layer, winograd.WinogradConv2d) and name <= "conv5_1":
+                built += 2 * winograd.filter_transform(layer.weight).numel() * 4
+    assert built == winograd.vgg19_filter_bytes("relu5_1") > 0
+    assert winograd.vgg19_filter_bytes("relu3_1") == 0
+
+
+@pytest.mark.parametrize("capability,precision,counted", [("AVX2", "fp32", True), ("AVX2", "auto", True),
+                                                          ("AVX512", "fp32", False)])
+def test_memory_check_counts_the_banks_where_winograd_runs(tiny_images, tmp_path, monkeypatch,
+                                                           capability, precision, counted):
+    from stylekit.optim.jobs import Job, check_memory_for
+    from stylekit.settings import Settings
+    content, style = tiny_images
+    monkeypatch.setattr("stylekit.base.device.bf16_supported", lambda device: False)
+    job = Job(out=tmp_path / "out.png", settings=Settings.preset("part3", precision=precision),
+              content=content, styles=[style])
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    without = check_memory_for(job, "cpu")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    assert check_memory_for(job, "cpu") - without == (winograd.vgg19_filter_bytes("relu5_1") if counted else 0)

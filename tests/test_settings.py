@@ -84,3 +84,12 @@ def test_part3_takes_its_content_from_the_rectified_layer_and_the_assignment_kee
     assert (p3.content_layers, p3.content_weight) == (["relu4_2"], 2.5)
     assert Settings.preset("assignment").content_layers == ["conv4_2"]
     assert Settings.preset("part3", content_layers=["conv4_2"]).content_layers == ["conv4_2"]
+
+
+def test_part3_plans_give_the_finest_scale_three_eighths_of_the_coarsest():
+    """192x200 -> 384x75 kept four pairs within 4% of 384x100 at 0.84x the cost (BENCHMARKS.md);
+    finer scales never go below a fifth of the coarsest's evaluations."""
+    assert Settings.preset("part3", size=384).plan(384) == [(192, 200), (384, 75)]
+    assert Settings.preset("part3", size=1024).plan(1024) == [(128, 200), (256, 75), (512, 40), (1024, 40)]
+    assert Settings.preset("part3", size=256).plan(256) == [(256, 200)]
+    assert Settings.preset("part1", size=384).plan(384) == [(192, 300), (384, 150)]

@@ -50,7 +50,8 @@ def add_optimization(p: argparse.ArgumentParser) -> None:
                    f"{PRESETS['part3']['steps']} in part 3, {PRESETS['part1']['steps']} in parts 1 and 2)")
     p.add_argument("--finer-steps", type=positive_float, metavar="FRACTION",
                    help=f"coarse to fine: each finer scale's evaluations as a fraction of the scale "
-                        f"before's, at most 1, never below a fifth of --steps (default {d.finer_steps:g})")
+                        f"before's, at most 1, never below a fifth of --steps (default {PRESETS['part3']['finer_steps']:g} in "
+                        f"part 3, {d.finer_steps:g} in parts 1 and 2)")
     p.add_argument("--coarsest", type=side, metavar="PX",
                    help=f"coarse to fine: the sides halve down to no less than this (default {d.coarsest})")
     p.add_argument("--coarse-only-layers", metavar="LAYERS",

@@ -34,7 +34,7 @@ _IN = torch.kron(_BT, _BT).float()      # (36, 36)
 _OUT = torch.kron(_AT, _AT).float()     # (16, 36)
 
 MIN_IN_CHANNELS = 256      # narrower layers: the tile transforms cost more than they save
-MIN_PIXELS = 1024          # smaller maps: too few tiles to pay for the transforms
+MIN_PIXELS = 384           # smaller maps: too few tiles to pay for the transforms
 BAND_BYTES = 8 << 20       # tiles are transformed a band of rows at a time, to stay in cache
 
 

@@ -42,7 +42,7 @@ def wide_conv(cin=256, cout=8, seed=2):
 def test_module_gradient_matches_the_usual_kernels():
     conv = wide_conv()
     fast = winograd.WinogradConv2d(conv)
-    x = torch.randn(1, 256, 34, 31)   # 1054 px: above MIN_PIXELS, not a multiple of 4
+    x = torch.randn(1, 256, 34, 31)   # above MIN_PIXELS, neither side a multiple of 4
     target = torch.randn(1, 8, 34, 31)
     grads = []
     for layer in (conv, fast):
@@ -60,12 +60,12 @@ def test_module_takes_the_winograd_path_only_where_it_wins(monkeypatch):
     monkeypatch.setattr(winograd, "conv3x3", lambda *a: calls.append(a[0].shape) or real(*a))
     fast = winograd.WinogradConv2d(wide_conv())
     with torch.no_grad():
-        fast(torch.randn(1, 256, 32, 32))          # 1024 px: Winograd
-        fast(torch.randn(1, 256, 8, 8))            # too small: the usual kernels
+        fast(torch.randn(1, 256, 20, 20))          # 400 px: Winograd
+        fast(torch.randn(1, 256, 16, 16))          # 256 px, too small: the usual kernels
         fast(torch.randn(2, 256, 32, 32))          # a batch: the usual kernels
         with torch.autocast("cpu", dtype=torch.bfloat16):
             fast(torch.randn(1, 256, 32, 32))      # bf16 autocast: the usual kernels
-    assert calls == [torch.Size([1, 256, 32, 32])]
+    assert calls == [torch.Size([1, 256, 20, 20])]
 
 
 def test_copy_replaces_only_wide_frozen_3x3_layers():

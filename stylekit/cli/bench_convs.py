@@ -21,7 +21,7 @@ def convolutions(cnn, sizes_px, repeats: int) -> None:
     laid_out = copy.deepcopy(cnn).to(memory_format=torch.channels_last)
     variants = {"oneDNN": laid_out, "Winograd": winograd.winograd_copy(laid_out)}
     replaced = [n for n, m in variants["Winograd"].named_children() if isinstance(m, winograd.WinogradConv2d)]
-    print(f"\n## One loss evaluation in fp32: oneDNN's convolutions vs Winograd F(4x4, 3x3) in {len(replaced)} layers")
+    print(f"\n## One loss evaluation in fp32: oneDNN's convolutions vs Winograd F(4x4, 3x3) from {replaced[0]} on")
     print(f"part 3's losses, forward and backward to the image, channels-last; layers with at least "
           f"{winograd.MIN_IN_CHANNELS} input channels on maps of at least {winograd.MIN_PIXELS} px by Winograd; "
           f"medians of {repeats}, the two interleaved. The engine uses Winograd in fp32 when torch's kernels are "

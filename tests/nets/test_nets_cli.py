@@ -185,9 +185,10 @@ def test_old_adain_command_lines_map_onto_the_commands(capsys):
     assert photos_alias.main(["--bogus"]) == 2 and "--bogus" in one_error_line(capsys.readouterr().err)
 
 
-def adain_command(*argv):
+def adain_command(*argv, method="adain"):
     """The parsed `adain` command, to run in this process: bad input raises InputError."""
-    args = toolkit.build_parser().parse_args(["adain", "--size", "48", "--precision", "fp32", *map(str, argv)])
+    args = toolkit.build_parser().parse_args(["adain", "--method", method, "--size", "48", "--precision", "fp32",
+                                              *map(str, argv)])
     return args.run(args)
 
 
@@ -201,7 +202,8 @@ def test_adain_writes_the_image_and_its_sidecar(tiny_images, tmp_path, decoder, 
     assert code == 0 and out.exists() and str(out) in capsys.readouterr().out
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["mode"] == "adain" and meta["size"] == [36, 48] and meta["seconds"] > 0
-    assert meta["training"]["style_count"] == 2 and "style_files" not in meta["training"]
+    assert meta["method"] == "adain" and meta["decoders"] == [str(model)]
+    assert meta["training"][0]["style_count"] == 2 and "style_files" not in meta["training"][0]
     # The style is resized from its file to --size x --style-scale (default 0.5) on its longest side.
     assert max(meta["style_size"]) == 24
     full = tmp_path / "full.png"
@@ -211,6 +213,25 @@ def test_adain_writes_the_image_and_its_sidecar(tiny_images, tmp_path, decoder, 
         adain_command("--decoder", tmp_path / "none.pt", "--content", content, "--style", style, "--out", out)
     with pytest.raises(InputError, match="one --content"):
         adain_command("--decoder", model, "--content", content, content, "--style", style)
+
+
+def test_adain_command_runs_wct_with_a_decoder_per_level(tiny_images, tmp_path, capsys):
+    from stylekit.nets.adain.model import Decoder
+    content, style = tiny_images
+    torch.manual_seed(0)
+    files = [adain_train.export(Decoder(0.125, level), tmp_path / f"w{level}.pt", {"kind": "wct", "steps": 1})
+             for level in (1, 2, 3, 4)]
+    out = tmp_path / "wct.png"
+    assert adain_command("--decoder", *files, "--content", content, "--style", style, "--out", out,
+                         method="wct") == 0
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["method"] == "wct" and len(meta["training"]) == 4 and meta["size"] == [36, 48]
+    assert "wct" in capsys.readouterr().out
+    with pytest.raises(InputError, match="one decoder of level 4"):
+        adain_command("--decoder", files[0], "--content", content, "--style", style, "--out", out)
+    with pytest.raises(InputError, match="two WCT decoders of level 1"):
+        adain_command("--decoder", files[0], files[0], "--content", content, "--style", style, "--out", out,
+                      method="wct")
 
 
 def test_run_py_adain_end_to_end(tiny_images, tmp_path, decoder):

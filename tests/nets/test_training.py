@@ -138,9 +138,12 @@ def test_training_presets():
     assert (adain.kind, adain.steps, adain.batch, adain.train_size, adain.lr, adain.style_weight,
             adain.identity_weight, adain.width, adain.save_every) == ("adain", 12000, 4, 128, 5e-4, 3.0, 50.0, 0.5, 100)
     assert TrainSettings.preset("fast", steps=None, lr=0.5).steps == 1200  # None keeps the preset's value
-    assert set(TRAIN_PRESETS) == {"fast", "texture", "adain"}
+    wct = TrainSettings.preset("wct")
+    assert (wct.kind, wct.style_weight, wct.content_weight, wct.identity_weight, wct.width, wct.level) == \
+        ("wct", 0.0, 1.0, 50.0, adain.width, 4)   # the level-4 decoder starts from AdaIN's weights
+    assert set(TRAIN_PRESETS) == {"fast", "texture", "adain", "wct"}
     for bad in ({"steps": 0}, {"lr": 0.0}, {"style_weight": -1.0}, {"kind": "gan"}, {"precision": "fp16"},
-                {"lr": float("nan")}):
+                {"lr": float("nan")}, {"level": 5}, {"level": 0}, {"kind": "wct", "content_weight": 0.0}):
         with pytest.raises(InputError):
             TrainSettings(**bad)
     with pytest.raises(InputError, match="no training preset"):

@@ -12,17 +12,26 @@ from stylekit.base.errors import InputError
 from stylekit.base.numbers import normalized_weights
 from stylekit.base.images import fit_longest, resize_tensor
 from stylekit.base.paths import MODELS
-from stylekit.nets.adain.model import MODEL_FORMAT, STRIDE, Decoder, Encoder, adain, channel_stats, masked_stats
+from stylekit.nets.adain.model import LEVELS, MODEL_FORMAT, STRIDE, Decoder, Encoder, adain
+from stylekit.nets.adain.wct import whiten_colour
 from stylekit.nets.training import load_network
 from stylekit.optim import color
 from utils import load_image
 
 DEFAULT_DECODER = MODELS / "adain_decoder.pt"
+
+
+def wct_decoder_path(level: int) -> Path:
+    """Where the shipped WCT decoder of relu{level}_1 lives."""
+    return MODELS / f"wct_relu{level}_1.pt"
 DEFAULT_SIZE = 512
 # The style is encoded at half the output's size unless --style-scale says otherwise: AdaIN
 # keeps only relu4_1's channel means and deviations, and these barely change with the scale,
 # so a smaller style image gives the same picture in less time (BENCHMARKS.md, AdaIN).
 STYLE_SCALE = 0.5
+TRANSFORMS = {"adain": adain, "wct": whiten_colour}
+METHODS = tuple(TRANSFORMS)
+DEFAULT_METHOD = "wct"
 
 
 def load_decoder(path: str | Path, device="cpu") -> tuple[Decoder, dict]:
@@ -47,26 +56,26 @@ def pad_to_stride(img: torch.Tensor) -> torch.Tensor:
 
 
 def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor], *, alpha: float = 1.0,
-                      weights: list[float] | None = None, masks: list[torch.Tensor] | None = None) -> torch.Tensor:
-    """The decoder's input: AdaIN of the content features towards the styles.
+                      weights: list[float] | None = None, masks: list[torch.Tensor] | None = None,
+                      method: str = "adain") -> torch.Tensor:
+    """A decoder's input: the content features given the styles' statistics by `method`,
+    'adain' (channel means and deviations) or 'wct' (means and covariance, `wct.whiten_colour`).
 
-    weights: convex combination of the per-style AdaIN outputs (paper, sec. 7). masks: soft
+    weights: convex combination of the per-style outputs (AdaIN paper, sec. 7). masks: soft
     masks (1, 1, h, w) at the features' size; inside mask i the content features' statistics
     there are replaced by style i's, and wherever the masks sum to less than 1 the content
     features stay. alpha: 1 full style, 0 the content features unchanged.
     """
+    transform = TRANSFORMS[method]
     content = content_feat.float()
     if masks is None:
         weights = weights or [1.0 / len(style_feats)] * len(style_feats)
-        target = sum(w * adain(content, s) for w, s in zip(weights, style_feats) if w)
+        target = sum(w * transform(content, s) for w, s in zip(weights, style_feats) if w)
     else:
         target = (1 - sum(masks)) * content
         for mask, style in zip(masks, style_feats):
-            if mask.max() <= 0:
-                continue
-            c_mean, c_std = masked_stats(content, mask)
-            s_mean, s_std = channel_stats(style)
-            target = target + mask * ((content - c_mean) / c_std * s_std + s_mean)
+            if mask.max() > 0:
+                target = target + mask * transform(content, style, mask)
     return alpha * target + (1 - alpha) * content
 
 
@@ -104,31 +113,70 @@ def _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks
     return normalized_weights(weights)   # (1e308, 1e308) gives halves, not zeros
 
 
-@torch.inference_mode()
-def stylize(encoder: Encoder, decoder: Decoder, content: torch.Tensor, styles, *, alpha: float = 1.0,
-            weights: list[float] | None = None, preserve_color: str | None = None,
-            masks: list[torch.Tensor] | None = None, precision: str = "fp32") -> torch.Tensor:
-    """One forward pass: content (1, 3, H, W) in [0, 1] -> stylised (1, 3, H, W) in [0, 1].
+def default_decoders(method: str) -> list[Path]:
+    """The shipped decoders of `method`: AdaIN's one, or WCT's one per level."""
+    return [DEFAULT_DECODER] if method == "adain" else [wct_decoder_path(level) for level in LEVELS]
 
+
+def load_decoders(method: str, paths: list[str | Path] | None = None,
+                  device="cpu") -> tuple[list[Decoder], list[dict]]:
+    """The decoders `method` runs (the shipped ones unless `paths` are given) and their training
+    settings. InputError (one line) for a missing or foreign file, two of one level, or AdaIN
+    given anything but one relu4_1 decoder."""
+    if method not in TRANSFORMS:
+        raise InputError(f"method must be one of {', '.join(TRANSFORMS)}, not {method!r}")
+    if method == "adain":
+        loaded = [load_decoder(p, device) for p in paths or default_decoders(method)]
+    else:
+        loaded = [load_network(p, MODEL_FORMAT, Decoder, "WCT decoder",
+                               "make models, or python -m stylekit train-wct --level N", device)
+                  for p in paths or default_decoders(method)]
+    levels = [decoder.level for decoder, _ in loaded]
+    if method == "adain" and levels != [4]:
+        raise InputError("AdaIN decodes relu4_1: give it one decoder of level 4")
+    if len(set(levels)) < len(levels):
+        raise InputError(f"two WCT decoders of level {max(levels, key=levels.count)}: give one per level")
+    return [d for d, _ in loaded], [s for _, s in loaded]
+
+
+@torch.inference_mode()
+def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.Tensor, styles, *,
+            method: str = "adain", alpha: float = 1.0, weights: list[float] | None = None,
+            preserve_color: str | None = None, masks: list[torch.Tensor] | None = None,
+            precision: str = "fp32") -> torch.Tensor:
+    """One pass: content (1, 3, H, W) in [0, 1] -> stylised (1, 3, H, W) in [0, 1].
+
+    method 'adain': one relu4_1 decoder. 'wct': a decoder per level, applied deepest first
+    (Li et al.'s coarse to fine): at each level the picture so far is encoded, its features
+    whitened and coloured with the styles', and decoded, so the deep levels lay out the large
+    structures and the shallow ones the fine texture and colour.
     styles: one image (1, 3, h, w) or a list, each of any size. weights: blend of several
     styles (default equal). masks: one soft mask (1, 1, H, W) per style (spatial control).
     preserve_color: None, 'luminance' or 'histogram' (see color.py). precision: 'fp32' or
-    'bf16' (autocast; the statistics stay in fp32).
+    'bf16' (autocast; the statistics stay in fp32, WCT's in fp64).
     """
+    if method not in TRANSFORMS:
+        raise InputError(f"method must be one of {', '.join(TRANSFORMS)}, not {method!r}")
+    decoders = sorted([decoders] if isinstance(decoders, Decoder) else decoders, key=lambda d: -d.level)
+    if method == "adain" and [d.level for d in decoders] != [4]:
+        raise InputError("AdaIN decodes relu4_1: give it one decoder of level 4")
     styles = [styles] if isinstance(styles, torch.Tensor) else list(styles)
     weights = _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks)
     original = content
     content, styles = color.prepare(content, styles, preserve_color)
     h, w = content.shape[-2:]
     with autocast_context(content.device, precision):
-        content_feat = encoder(pad_to_stride(content))[-1]
-        style_feats = [encoder(s)[-1] for s in styles]
-        feat_masks = None
-        if masks is not None:
-            feat_masks = [F.avg_pool2d(pad_to_stride(m.float()), STRIDE) for m in masks]
-        target = transfer_features(content_feat, style_feats, alpha=alpha, weights=weights, masks=feat_masks)
-        out = decoder(target)
-    out = out.float()[..., :h, :w].clamp(0, 1).contiguous()
+        picture = pad_to_stride(content)
+        style_feats = [encoder(s, decoders[0].level) for s in styles]
+        for decoder in decoders:
+            level = decoder.level
+            feat_masks = None
+            if masks is not None:
+                feat_masks = [F.avg_pool2d(pad_to_stride(m.float()), 2 ** (level - 1)) for m in masks]
+            target = transfer_features(encoder(picture, level)[-1], [f[level - 1] for f in style_feats],
+                                       alpha=alpha, weights=weights, masks=feat_masks, method=method)
+            picture = decoder(target).float().clamp(0, 1)
+    out = picture[..., :h, :w].contiguous()
     if preserve_color == "luminance":
         out = color.with_content_chroma(out, original)
     return out

@@ -53,9 +53,10 @@ class Encoder(nn.Module):
         # follow the weights' layout.
         self.requires_grad_(False).eval().to(memory_format=torch.channels_last)
 
-    def forward(self, img: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, img: torch.Tensor, levels: int = 4) -> list[torch.Tensor]:
+        """The activations of the first `levels` encoder layers (relu1_1 ... relu4_1)."""
         feats, x = [], img
-        for stage in self.stages:
+        for stage in self.stages[:levels]:
             x = stage(x)
             feats.append(x)
         return feats
@@ -84,9 +85,11 @@ def masked_stats(feat: torch.Tensor, mask: torch.Tensor, eps: float = 1e-5) -> t
     return mean, (var + eps).sqrt()
 
 
-def adain(content_feat: torch.Tensor, style_feat: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Content features with each channel's mean and std replaced by the style features'."""
-    c_mean, c_std = channel_stats(content_feat, eps)
+def adain(content_feat: torch.Tensor, style_feat: torch.Tensor, mask: torch.Tensor | None = None,
+          eps: float = 1e-5) -> torch.Tensor:
+    """Content features with each channel's mean and std replaced by the style features'.
+    mask: a soft mask (1, 1, h, w); the content's statistics are then taken inside it."""
+    c_mean, c_std = channel_stats(content_feat, eps) if mask is None else masked_stats(content_feat, mask, eps)
     s_mean, s_std = channel_stats(style_feat, eps)
     return (content_feat.float() - c_mean) / c_std * s_std + s_mean
 
@@ -100,31 +103,49 @@ def _upsample() -> nn.Module:
     return nn.Upsample(scale_factor=2, mode="nearest")
 
 
-class Decoder(nn.Module):
-    """relu4_1 features (512 channels) -> image: the encoder mirrored, pooling replaced by
-    nearest 2x upsampling, reflection padding against border artefacts (as in the paper).
+# VGG-19's convolutions up to relu4_1: (block, input channels, output channels). A pooling
+# precedes the first convolution of blocks 2-4.
+VGG_CONVS = ((1, 3, 64), (1, 64, 64), (2, 64, 128), (2, 128, 128), (3, 128, 256), (3, 256, 256), (3, 256, 256),
+             (3, 256, 256), (4, 256, 512))
+LEVELS = (1, 2, 3, 4)   # relu1_1 ... relu4_1
+FIRST_OF_BLOCK = {level: [block for block, _, _ in VGG_CONVS].index(level) for level in LEVELS}
 
-    `width` scales the paper's channel counts (256, 128, 64). The output is not squashed:
+
+class Decoder(nn.Module):
+    """relu{level}_1 features -> image: the encoder up to that layer mirrored, pooling replaced
+    by nearest 2x upsampling, reflection padding against border artefacts (as in the paper).
+    AdaIN decodes relu4_1 (level 4); the whitening and colouring transform (`wct`) has one
+    decoder per level.
+
+    `width` scales the paper's inner channel counts (256, 128, 64). The output is not squashed:
     the loss sees it as it is (a sigmoid would slow learning at the extremes); callers clamp.
 
     Departure from PyTorch's default initialisation, which shrinks the signal at each of the
     nine convolutions: trained from it on pixel reconstruction, the decoder long output only
     the mean colour (README.md, "Any painting in one pass"). He-initialised weights on inputs
-    divided by relu4_1's mean activation keep the signal's scale. The last convolution starts
+    divided by the layer's mean activation keep the signal's scale. The last convolution starts
     near zero with a mid-grey bias, so training starts from a flat grey picture.
     """
 
-    def __init__(self, width: float = DEFAULT_WIDTH):
+    def __init__(self, width: float = DEFAULT_WIDTH, level: int = 4):
         super().__init__()
         if not 0 < width <= 1:
             raise InputError(f"decoder width must be in (0, 1], not {width}")
-        self.arch = {"width": width}
-        c3, c2, c1 = (max(1, round(n * width)) for n in (256, 128, 64))
-        self.net = nn.Sequential(
-            *_conv(512, c3), _upsample(),
-            *_conv(c3, c3), *_conv(c3, c3), *_conv(c3, c3), *_conv(c3, c2), _upsample(),
-            *_conv(c2, c2), *_conv(c2, c1), _upsample(),
-            *_conv(c1, c1), *_conv(c1, 3, relu=False))
+        if level not in LEVELS:
+            raise InputError(f"decoder level must be one of {', '.join(map(str, LEVELS))} (relu1_1 ... relu4_1), "
+                             f"not {level}")
+        self.arch = {"width": width, "level": level}
+        self.level = level
+        convs = VGG_CONVS[:FIRST_OF_BLOCK[level] + 1]
+        layers = []
+        for i in reversed(range(len(convs))):
+            block, cin, cout = convs[i]
+            into = 3 if i == 0 else max(1, round(cin * width))
+            outof = cout if i == len(convs) - 1 else max(1, round(cout * width))
+            layers += _conv(outof, into, relu=i > 0)
+            if block > 1 and i == FIRST_OF_BLOCK[block]:
+                layers.append(_upsample())
+        self.net = nn.Sequential(*layers)
         convs = [m for m in self.net if isinstance(m, nn.Conv2d)]
         for conv in convs[:-1]:
             nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
@@ -134,7 +155,7 @@ class Decoder(nn.Module):
         self.to(memory_format=torch.channels_last)  # as the encoder's, for speed
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        return self.net(feat / LAYER_SCALES[-1])
+        return self.net(feat / LAYER_SCALES[self.level - 1])
 
 
 # ---------------------------------------------------------------------------------------
@@ -145,13 +166,17 @@ def _scaled(feats: list[torch.Tensor]) -> list[torch.Tensor]:
     return [f.float() / s for f, s in zip(feats, LAYER_SCALES)]
 
 
-class AdaINContentLoss(nn.Module):
-    """MSE between the decoded image's relu4_1 features and the AdaIN target it came from."""
+class FeatureLoss(nn.Module):
+    """MSE between two activations of encoder layer relu{level}_1, each divided by the layer's
+    mean activation (AdaIN's content loss at relu4_1)."""
+
+    def __init__(self, level: int = 4):
+        super().__init__()
+        self.scale = LAYER_SCALES[level - 1]
 
     def forward(self, output_feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        scale = LAYER_SCALES[-1]
         with torch.autocast(output_feat.device.type, enabled=False):
-            return F.mse_loss(output_feat.float() / scale, target.float() / scale)
+            return F.mse_loss(output_feat.float() / self.scale, target.float() / self.scale)
 
 
 class MomentStyleLoss(nn.Module):
@@ -190,7 +215,7 @@ class AdaINLoss(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.weights = {"content": content_weight, "style": style_weight, "identity": identity_weight}
-        self.content_loss = AdaINContentLoss()
+        self.content_loss = FeatureLoss()
         self.style_loss = MomentStyleLoss()
         self.identity_loss = IdentityLoss()
 
@@ -212,3 +237,26 @@ class AdaINLoss(nn.Module):
         if identity:
             terms["identity"] = self.weights["identity"] * self.identity_loss(decoded[b:], torch.cat([content, style]))
         return terms
+
+
+class ReconstructionLoss(nn.Module):
+    """The WCT decoders' objective (Li et al. 2017): decode a photo's relu{level}_1 features and
+    compare the result with the photo, in its features and in pixels. As `nets.training.train`'s
+    loss_fn: (decoder, crops (B, 3, S, S)) -> weighted terms. Nothing of any style is learned,
+    which is why one decoder per level serves every painting."""
+
+    def __init__(self, encoder: Encoder, level: int, feature_weight: float, pixel_weight: float):
+        super().__init__()
+        self.encoder, self.level = encoder, level
+        self.weights = {"features": feature_weight, "pixels": pixel_weight}
+        self.feature_loss = FeatureLoss(level)
+        self.pixel_loss = IdentityLoss()
+
+    def forward(self, decoder: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            target = self.encoder(images, self.level)[-1]
+        decoded = decoder(target)
+        # fp32 into the encoder, as in AdaINLoss
+        output = self.encoder(decoded.float(), self.level)[-1]
+        return {"features": self.weights["features"] * self.feature_loss(output, target),
+                "pixels": self.weights["pixels"] * self.pixel_loss(decoded, images)}

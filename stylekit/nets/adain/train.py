@@ -1,5 +1,6 @@
-"""Training the AdaIN decoder: content/style crop pairs, the shared training loop, and the
-decoder file, which records every sitting of a run that was stopped and resumed."""
+"""Training decoders: AdaIN's on content/style crop pairs, the WCT ones on photo crops alone;
+the shared training loop, and the decoder file, which records every sitting of a run that was
+stopped and resumed."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +10,7 @@ import torch
 from stylekit.base.device import resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.nets.adain.infer import load_decoder
-from stylekit.nets.adain.model import MODEL_FORMAT, AdaINLoss, Decoder, Encoder
+from stylekit.nets.adain.model import MODEL_FORMAT, AdaINLoss, Decoder, Encoder, ReconstructionLoss
 from stylekit.nets.crops import RandomCrops
 from stylekit.nets.training import TrainResult, checkpoint_path, save_network, train
 from stylekit.settings import TrainSettings
@@ -38,22 +39,37 @@ class ContentStylePairs(torch.utils.data.Dataset):
 
 
 def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path, resume: bool = False,
-                  device=torch.device("cpu"), record: dict | None = None,
+                  device=torch.device("cpu"), record: dict | None = None, init: Path | None = None,
                   callback=None) -> tuple[Decoder, TrainResult]:
-    """Train a decoder as `config` says (kind 'adain') with `nets.training.train`; the
-    checkpoint goes beside `out`. `record`: more settings to keep in the decoder file.
+    """Train a decoder as `config` says with `nets.training.train`: kind 'adain' (relu4_1, on
+    `ContentStylePairs`) or 'wct' (relu{config.level}_1, on photo crops); the checkpoint goes
+    beside `out`. `init`: a decoder file of the same level and width to start from.
+    `record`: more settings to keep in the decoder file.
 
     The compact decoder is exported to `out` whenever steps were run, interrupted runs
     included, so Ctrl-C still leaves a usable model that matches the checkpoint.
     """
-    if config.kind != "adain":
-        raise InputError(f"train_decoder trains AdaIN decoders, not {config.kind!r} networks")
+    if config.kind not in ("adain", "wct"):
+        raise InputError(f"train_decoder trains AdaIN and WCT decoders, not {config.kind!r} networks")
     config = config.replace(precision=resolve_precision(config.precision, torch.device(device)))
-    decoder = Decoder(config.width)
-    loss = AdaINLoss(encoder.to(device), config.style_weight, content_weight=config.content_weight,
-                     identity_weight=config.identity_weight)
-    settings = {**(record or {}), "batch": config.batch, "lr": config.lr, "style_weight": config.style_weight,
-                "identity_weight": config.identity_weight, "precision": config.precision, **decoder.arch}
+    level = 4 if config.kind == "adain" else config.level
+    decoder = Decoder(config.width, level)
+    if init is not None:
+        start, _ = load_decoder(init)
+        if start.arch != decoder.arch:
+            raise InputError(f"--init: {init} is a decoder of level {start.level}, width {start.arch['width']:g}; "
+                             f"this run trains level {level}, width {config.width:g}")
+        decoder.load_state_dict(start.state_dict())
+    encoder = encoder.to(device)
+    if config.kind == "adain":
+        loss = AdaINLoss(encoder, config.style_weight, content_weight=config.content_weight,
+                         identity_weight=config.identity_weight)
+    else:
+        loss = ReconstructionLoss(encoder, level, config.content_weight, config.identity_weight)
+    settings = {**(record or {}), "kind": config.kind, "batch": config.batch, "lr": config.lr,
+                "content_weight": config.content_weight, "style_weight": config.style_weight,
+                "identity_weight": config.identity_weight, "precision": config.precision,
+                "init": str(init) if init else None, **decoder.arch}
     result = train(decoder, loss, dataset, config, checkpoint=checkpoint_path(out), resume=resume,
                    record=settings, device=device, callback=callback)
     if result.step and result.main:

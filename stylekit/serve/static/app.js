@@ -7,7 +7,7 @@ const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 const NOTES = {
   optimize: "Gatys et al.: L-BFGS shapes the pixels themselves. Slow, best quality; the picture forms as you watch.",
   fast: "A network trained once for one painting: any photo in one pass, about a second.",
-  adain: "AdaIN: any painting in one pass. Several paintings blend by the weights below.",
+  adain: "Any painting in one pass (whitening and colouring of VGG features, or AdaIN). Several paintings blend by the weights below.",
   texture: "A texture network turns noise into a new texture for every seed.",
 };
 const POLL_MS = 250;
@@ -120,7 +120,7 @@ function fillDefaults() {
   for (const select of $$("select[data-models]")) {
     const kind = select.dataset.models;
     select.replaceChildren(...state.models[kind].map((m) =>
-      el("option", { value: m.name }, pretty(m.name) + (m.steps ? ` · ${m.steps} steps` : ""))));
+      el("option", { value: m.name }, (m.title || pretty(m.name)) + (m.steps ? ` · ${m.steps} steps` : ""))));
     select.closest("label").hidden = kind === "adain" && state.models[kind].length < 2;
   }
 }

@@ -1,0 +1,69 @@
+"""The whitening and colouring transform (Li et al. 2017, "Universal Style Transfer via Feature
+Transforms"): content features whose mean and full channel covariance become the style's.
+
+AdaIN matches each channel's mean and spread alone; this matches how the channels vary
+together too, which is what a Gram matrix (the style loss, the style distance) measures.
+Whitening removes the content features' own correlations (their covariance becomes the
+identity) while keeping their spatial arrangement; colouring then gives them the style's
+covariance and mean.
+"""
+from __future__ import annotations
+
+import torch
+
+# Eigenvalues below this fraction of the largest are dropped: whitening would divide by their
+# square roots, and in directions where a photo's features hardly vary that only amplifies noise.
+RELATIVE_EIGEN_FLOOR = 1e-5
+
+
+def moments(feat: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (C, 1) and covariance (C, C), float64, of one image's features (1, C, H, W) over
+    its positions, weighted by a soft mask (1, 1, H, W) when given. The products over the
+    positions run in float32 on centred features: float64 copies of relu1_1 at print size
+    would cost gigabytes, and centring keeps float32's sums accurate."""
+    if feat.shape[0] != 1:
+        raise ValueError(f"moments takes one image's features, not a batch of {feat.shape[0]}")
+    x = feat.reshape(feat.shape[1], -1).float()
+    if mask is None:
+        mean = x.double().mean(1, keepdim=True)
+        centred = x - mean.float()
+        return mean, (centred @ centred.T).double() / x.shape[1]
+    m = mask.reshape(1, -1).float()
+    mass = m.double().sum().clamp_min(1e-8)
+    mean = (x * m).double().sum(1, keepdim=True) / mass
+    centred = x - mean.float()
+    return mean, ((centred * m) @ centred.T).double() / mass
+
+
+def _powers(cov: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cov^(1/2) and cov^(-1/2) of a symmetric positive semi-definite matrix, over the
+    eigenvalues above RELATIVE_EIGEN_FLOOR of the largest (the others count as 0)."""
+    values, vectors = torch.linalg.eigh(cov)
+    keep = values > values.max().clamp_min(1e-30) * RELATIVE_EIGEN_FLOOR
+    root = torch.where(keep, values.clamp_min(0).sqrt(), torch.zeros_like(values))
+    inverse = torch.where(keep, 1 / root.clamp_min(1e-30), torch.zeros_like(values))
+    return (vectors * root) @ vectors.T, (vectors * inverse) @ vectors.T
+
+
+def style_moments(style_feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The style's mean and cov^(1/2): what colouring needs."""
+    mean, cov = moments(style_feat)
+    return mean, _powers(cov)[0]
+
+
+def whiten_colour(content_feat: torch.Tensor, style_feat: torch.Tensor,
+                  mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Content features (1, C, H, W) with the mean and covariance of `style_feat` (1, C, h, w).
+
+    mask: a soft mask (1, 1, H, W); the content's moments are then taken inside it, so that
+    region alone is given the style's (the caller blends by the mask). Float32 out; computed
+    in float64 with autocast off (but the products over positions, see `moments`): eigenvectors
+    of a 512x512 covariance in bf16 would be noise.
+    """
+    with torch.autocast(content_feat.device.type, enabled=False):
+        c_mean, c_cov = moments(content_feat, mask)
+        s_mean, s_root = style_moments(style_feat)
+        transform = (s_root @ _powers(c_cov)[1]).float()
+        x = content_feat.reshape(content_feat.shape[1], -1).float()
+        out = transform @ (x - c_mean.float()) + s_mean.float()
+        return out.reshape(content_feat.shape)

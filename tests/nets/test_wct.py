@@ -1,0 +1,162 @@
+"""nets.adain.wct and the WCT path: the transform's statistics, the decoders of each level,
+multi-level stylisation on odd sizes, and training a decoder on reconstruction."""
+import numpy as np
+import pytest
+import torch
+
+from conftest import structured, write_png
+from stylekit.base.errors import InputError
+from stylekit.nets.adain import infer, model, train, wct
+from stylekit.nets.crops import RandomCrops
+from stylekit.settings import TrainSettings
+
+
+def correlated(channels: int, n: int, seed: int, shift: float = 0.0) -> torch.Tensor:
+    """(1, C, n, 1) features with a full, non-diagonal covariance and a non-zero mean."""
+    g = torch.Generator().manual_seed(seed)
+    mix = torch.randn(channels, channels, generator=g, dtype=torch.float64)
+    x = mix @ torch.randn(channels, n, generator=g, dtype=torch.float64) + shift + torch.arange(channels)[:, None]
+    return x.float().reshape(1, channels, n, 1)
+
+
+def stats(feat: torch.Tensor, mask: torch.Tensor | None = None):
+    x = feat.reshape(feat.shape[1], -1).double()
+    w = torch.ones(x.shape[1], dtype=torch.float64) if mask is None else mask.reshape(-1).double()
+    mean = (x * w).sum(1, keepdim=True) / w.sum()
+    centred = x - mean
+    return mean, (centred * w) @ centred.T / w.sum()
+
+
+def test_whitening_and_colouring_give_the_style_mean_and_covariance():
+    content, style = correlated(8, 3000, seed=0), correlated(8, 2000, seed=1, shift=3.0)
+    out = wct.whiten_colour(content, style)
+    assert out.shape == content.shape and out.dtype == torch.float32
+    (o_mean, o_cov), (s_mean, s_cov) = stats(out), stats(style)
+    assert torch.allclose(o_mean, s_mean, atol=1e-4)
+    assert torch.allclose(o_cov, s_cov, rtol=1e-3, atol=1e-3 * s_cov.abs().max())
+    # not AdaIN: the channels' correlations moved too, which matching each channel alone leaves
+    ada = model.adain(content.reshape(1, 8, 3000, 1), style)
+    assert (stats(ada)[1] - s_cov).abs().max() > 10 * (o_cov - s_cov).abs().max()
+
+
+def test_whitening_keeps_the_content_arrangement():
+    """Whitening then colouring with the content's own statistics gives the content back."""
+    content = correlated(6, 1000, seed=3)
+    assert torch.allclose(wct.whiten_colour(content, content), content, atol=1e-3)
+
+
+def test_a_masked_region_gets_the_style_statistics_inside_it():
+    content, style = correlated(5, 4000, seed=4), correlated(5, 500, seed=5, shift=-2.0)
+    mask = torch.zeros(1, 1, 4000, 1)
+    mask[:, :, :1500] = 1
+    out = wct.whiten_colour(content, style, mask)
+    inside = out[:, :, :1500]
+    (o_mean, o_cov), (s_mean, s_cov) = stats(inside), stats(style)
+    assert torch.allclose(o_mean, s_mean, atol=1e-3)
+    assert torch.allclose(o_cov, s_cov, rtol=1e-3, atol=1e-3 * s_cov.abs().max())
+
+
+def test_dead_channels_are_not_amplified():
+    """A channel that never fires (common in relu features of a flat photo) has a zero
+    eigenvalue: it is left out of the whitening, not divided by zero."""
+    content = correlated(6, 800, seed=6)
+    content[:, 2] = 0
+    out = wct.whiten_colour(content, correlated(6, 800, seed=7))
+    assert torch.isfinite(out).all() and out.abs().max() < 1e3
+
+
+@pytest.mark.parametrize("level", model.LEVELS)
+def test_each_level_decoder_gives_back_the_image_size(encoder, level):
+    torch.manual_seed(0)
+    decoder = model.Decoder(width=0.125, level=level).eval()
+    img = torch.rand(1, 3, 48, 40)
+    with torch.no_grad():
+        out = decoder(encoder(img, level)[-1])
+    assert out.shape == img.shape
+    assert decoder.arch == {"width": 0.125, "level": level}
+
+
+def test_the_level4_decoder_is_adains():
+    """The shipped AdaIN decoder's file loads as a level-4 decoder: the layers are the same."""
+    decoder, _ = infer.load_decoder(infer.DEFAULT_DECODER)
+    assert decoder.level == 4 and decoder.arch["width"] == TrainSettings.preset("adain").width
+
+
+@pytest.fixture(scope="module")
+def encoder(cnn):
+    return model.Encoder(cnn)
+
+
+@pytest.fixture(scope="module")
+def tiny_decoders():
+    torch.manual_seed(0)
+    return [model.Decoder(width=0.125, level=level).eval() for level in model.LEVELS]
+
+
+@pytest.mark.parametrize("size", [(37, 53), (8, 8), (64, 9)])
+def test_multi_level_stylisation_keeps_size_and_range(encoder, tiny_decoders, size):
+    content = torch.rand(1, 3, *size)
+    out = infer.stylize(encoder, tiny_decoders, content, torch.rand(1, 3, 24, 30), method="wct")
+    assert out.shape == content.shape and 0 <= out.min() and out.max() <= 1
+
+
+def test_wct_keeps_alpha_blends_masks_and_colour(encoder, tiny_decoders):
+    content = torch.rand(1, 3, 32, 40)
+    styles = [torch.rand(1, 3, 24, 24), torch.rand(1, 3, 16, 32) * 0.3]
+    full = infer.stylize(encoder, tiny_decoders, content, styles[0], method="wct")
+    none = infer.stylize(encoder, tiny_decoders, content, styles[0], method="wct", alpha=0.0)
+    half = infer.stylize(encoder, tiny_decoders, content, styles[0], method="wct", alpha=0.5)
+    assert not torch.allclose(full, none, atol=1e-3) and not torch.allclose(half, full, atol=1e-3)
+    blend = infer.stylize(encoder, tiny_decoders, content, styles, method="wct", weights=[1, 0])
+    assert torch.allclose(blend, full, atol=1e-5)   # weight 0: the second style plays no part
+    mask = torch.zeros(1, 1, 32, 40)
+    mask[..., :20] = 1
+    masked = infer.stylize(encoder, tiny_decoders, content, styles, method="wct", masks=[mask, 1 - mask])
+    assert masked.shape == content.shape
+    kept = infer.stylize(encoder, tiny_decoders, content, styles[0], method="wct", preserve_color="luminance")
+    assert kept.shape == content.shape
+
+
+def test_the_method_must_fit_the_decoders(encoder, tiny_decoders):
+    with pytest.raises(InputError, match="one decoder of level 4"):
+        infer.stylize(encoder, tiny_decoders, torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), method="adain")
+    with pytest.raises(InputError, match="method must be one of"):
+        infer.stylize(encoder, tiny_decoders, torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), method="gatys")
+
+
+def test_shipped_wct_decoders_load_and_run(encoder):
+    decoders, settings = infer.load_decoders("wct")
+    assert sorted(d.level for d in decoders) == list(model.LEVELS)
+    assert all(s["kind"] == "wct" and s["steps"] > 0 for s in settings)
+    content = torch.rand(1, 3, 40, 56)
+    out = infer.stylize(encoder, decoders, content, torch.rand(1, 3, 32, 32), method="wct")
+    assert out.shape == content.shape and 0 <= out.min() and out.max() <= 1
+
+
+def test_two_decoders_of_one_level_are_refused(tmp_path):
+    path = train.export(model.Decoder(width=0.125, level=2), tmp_path / "a.pt", {})
+    with pytest.raises(InputError, match="two WCT decoders of level 2"):
+        infer.load_decoders("wct", [path, path])
+    with pytest.raises(InputError, match="one decoder of level 4"):
+        infer.load_decoders("adain", [path])
+
+
+@pytest.mark.slow
+def test_reconstruction_training_lowers_the_loss(encoder, tmp_path):
+    photos = [write_png(tmp_path / f"p{i}.png", structured(40 + 8 * i, 56, seed=i)) for i in range(3)]
+    data = RandomCrops(photos, 32, 10 ** 6)
+    config = TrainSettings.preset("wct", level=2, steps=40, batch=2, width=0.25, precision="fp32", save_every=100)
+    torch.manual_seed(0)
+    _, result = train.train_decoder(encoder, data, config, out=tmp_path / "w2.pt")
+    totals = [row["total"] for row in result.history]
+    assert result.status == "done" and set(result.history[0]) == {"features", "pixels", "total"}
+    assert np.mean(totals[-5:]) < 0.5 * np.mean(totals[:5])
+    loaded, settings = infer.load_decoder(tmp_path / "w2.pt")
+    assert loaded.level == 2 and settings["kind"] == "wct" and settings["steps"] == 40
+
+    # --init starts another run from those weights; one of another level is refused
+    _, again = train.train_decoder(encoder, data, config.replace(steps=5), out=tmp_path / "w2b.pt",
+                                   init=tmp_path / "w2.pt")
+    assert again.history[0]["total"] < 0.5 * totals[0]
+    with pytest.raises(InputError, match="--init: .* level 2"):
+        train.train_decoder(encoder, data, config.replace(level=3), out=tmp_path / "w3.pt", init=tmp_path / "w2.pt")

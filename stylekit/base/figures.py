@@ -24,7 +24,8 @@ def plot_losses(history: list[dict], path: str | os.PathLike, title: str = "", x
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
-    keys = [k for k in ("content", "style", "identity", "tv", "hist", "temporal") if any(k in r for r in history)]
+    keys = [k for k in ("content", "style", "identity", "tv", "hist", "temporal", "features", "pixels")
+            if any(k in r for r in history)]
     steps = np.arange(1, len(history) + 1)
     smoothed = 1 < smooth < len(history)
     for key in keys:

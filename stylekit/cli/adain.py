@@ -257,8 +257,11 @@ def train_wct_command(args) -> int:
     _check_train_size(config)
     out = args.out or infer.wct_decoder_path(config.level)
     _check_start(args, config, out)
-    if args.init is not None and not args.resume:
-        infer.load_decoder(args.init)   # a bad --init is refused before anything starts
+    if args.init is not None and not args.resume:   # a bad --init is refused before anything starts
+        start, _ = infer.load_decoder(args.init, what="--init decoder", hint="one made by train-wct or train-adain")
+        if start.arch != {"width": config.width, "level": config.level}:
+            raise InputError(f"--init: {args.init} is a decoder of level {start.level}, width {start.arch['width']:g}; "
+                             f"this run trains level {config.level}, width {config.width:g}")
     photos = image_files(args.data)
     return _train(args, config, out, [*photos, *([args.init] if args.init else [])],
                   lambda: RandomCrops(photos, config.train_size, ENDLESS, config.seed), "train WCT")

@@ -250,7 +250,7 @@ class FormReader:
     def _model(self, kind: str, name: str | None) -> str:
         shipped = self.models.get(kind, {})
         if name is None and (len(shipped) == 1 or kind == "adain" and shipped):
-            return next(iter(shipped))   # any painting: the catalogue lists the best method first
+            return next(iter(shipped))   # any painting: the catalogue lists the default method first
         if name not in shipped:
             names = ", ".join(shipped) or "none"
             raise InputError(f"--model: no shipped {kind} model {name!r}; there are {names}" if name is not None

@@ -54,10 +54,9 @@ class Catalogue:
             elif kind:
                 self.models[kind][path.stem] = path
                 self.about[kind][path.stem] = settings
-        if sorted(levels) == list(LEVELS):   # the WCT decoders serve as one model, listed first: the default
-            self.models["adain"] = {WCT_MODEL: tuple(levels[n][0] for n in LEVELS), **self.models["adain"]}
-            self.about["adain"] = {WCT_MODEL: {"kind": "wct", "steps": sum(levels[n][1].get("steps") or 0
-                                                                            for n in LEVELS)}, **self.about["adain"]}
+        if sorted(levels) == list(LEVELS):   # the WCT decoders serve as one model, after AdaIN's (the default)
+            self.models["adain"][WCT_MODEL] = tuple(levels[n][0] for n in LEVELS)
+            self.about["adain"][WCT_MODEL] = {"kind": "wct", "steps": sum(levels[n][1].get("steps") or 0 for n in LEVELS)}
 
     def public_models(self) -> dict:
         """GET /api/models: every shipped network and decoder, with what it was trained for."""

@@ -3,6 +3,7 @@ adain, train-adain, build-styles, photos), through run.py's flags and the old `p
 and `python -m training_data` command lines too: outputs, sidecars, exit codes, one-line errors."""
 import importlib
 import json
+import re
 import subprocess
 import sys
 
@@ -289,3 +290,25 @@ def test_each_command_lists_only_its_own_flags(capsys):
     assert "--alpha" in helps["adain"] and "--alpha" not in helps["fast"]
     # Help texts quote the presets: the decoder trains 12000 steps, the networks 1200.
     assert "(default 12000)" in helps["train-adain"] and "(default 1200)" in helps["train-fast"]
+
+
+def test_train_wct_refuses_bad_starts_with_one_line(tmp_path, capsys):
+    from stylekit.cli.main import main as toolkit_main
+    from stylekit.nets.adain.model import Decoder
+    level1 = adain_train.export(Decoder(0.125, 1), tmp_path / "w1.pt", {"kind": "wct"})
+    (tmp_path / "junk.pt").write_bytes(b"not torch")
+    write_png(tmp_path / "photo.png", np.full((40, 40, 3), 128, np.uint8))
+    cases = [(["--level", "2", "--init", tmp_path / "none.pt"], "--init decoder not found"),
+             (["--level", "2", "--init", tmp_path / "junk.pt"], "not a readable --init decoder"),
+             (["--level", "2", "--width", "0.125", "--init", level1], "--init: .* level 1, width 0.125; this run "
+                                                                      "trains level 2"),
+             (["--level", "1", "--resume"], "no checkpoint"),
+             (["--level", "1", "--size", "36"], "multiple of 8")]
+    for argv, words in cases:
+        out = tmp_path / "out" / "w.pt"
+        assert toolkit_main(["train-wct", "--data", str(tmp_path), "--out", str(out), *map(str, argv)]) == 2
+        assert re.search(words, one_error_line(capsys.readouterr().err)), words
+        assert not (tmp_path / "out").exists()   # nothing made for a refused run
+    assert toolkit_main(["train-wct", "--init", str(level1), "--out", str(level1), "--level", "1", "--width",
+                         "0.125", "--data", str(tmp_path)]) == 2
+    assert "overwrite the input" in one_error_line(capsys.readouterr().err)

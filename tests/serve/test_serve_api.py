@@ -35,7 +35,7 @@ def run(c, data, upload=(), code=202):
     ({"method": "adain", "size": "64", "alpha": "0.6"}, files(photo_png(), painting_png()), (64, 48), "adain"),
     ({"method": "adain", "size": "64", "style_blend": "1,3"}, files(photo_png(), painting_png(), painting_png(40, 2)),
      (64, 48), "adain"),
-    ({"method": "adain", "model": "adain_decoder", "size": "64"}, files(photo_png(), painting_png()), (64, 48),
+    ({"method": "adain", "model": "wct", "size": "64"}, files(photo_png(), painting_png()), (64, 48),
      "adain"),
     ({"method": "texture", "model": "starry_night_texture", "size": "48", "seed": "7"}, [], (48, 48),
      "texture-network"),
@@ -58,8 +58,8 @@ def test_each_method_end_to_end(c, data, upload, size, mode):
         if "style_blend" in data:
             assert settings["style_blend"] == pytest.approx([0.7, 0.3])
             assert settings["preserve_color"] == "luminance"
-    if mode == "adain":   # the WCT decoders, listed first, are the default
-        assert sidecar["method"] == ("adain" if data.get("model") == "adain_decoder" else "wct")
+    if mode == "adain":   # AdaIN's decoder, listed first, is the default
+        assert sidecar["method"] == ("wct" if data.get("model") == "wct" else "adain")
         assert len(sidecar["training"]) == (1 if sidecar["method"] == "adain" else 4)
     if mode == "texture-network":
         assert sidecar["seed"] == 7 and sidecar["model"] == "starry_night_texture"
@@ -128,9 +128,9 @@ def test_models_images_and_options_come_from_the_project():
         models = c.get("/api/models").json()
         assert {m["name"] for m in models["fast"]} == {"starry_night", "great_wave", "composition_viii"}
         assert [m["name"] for m in models["texture"]] == ["starry_night_texture"]
-        assert [m["name"] for m in models["adain"]] == ["wct", "adain_decoder"]
-        assert [m["title"] for m in models["adain"]] == ["whitening and colouring, 4 levels", "AdaIN"]
-        wct = models["adain"][0]
+        assert [m["name"] for m in models["adain"]] == ["adain_decoder", "wct"]
+        assert [m["title"] for m in models["adain"]] == ["AdaIN", "whitening and colouring, 4 levels"]
+        wct = models["adain"][1]
         assert wct["size_bytes"] == sum((ROOT / "models" / f"wct_relu{n}_1.pt").stat().st_size for n in (1, 2, 3, 4))
         assert all(m["style"] for m in models["fast"])
         images = c.get("/api/images").json()

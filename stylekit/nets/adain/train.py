@@ -55,7 +55,7 @@ def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path
     level = 4 if config.kind == "adain" else config.level
     decoder = Decoder(config.width, level)
     if init is not None:
-        start, _ = load_decoder(init)
+        start, _ = load_decoder(init, what="--init decoder", hint="one made by train-wct or train-adain")
         if start.arch != decoder.arch:
             raise InputError(f"--init: {init} is a decoder of level {start.level}, width {start.arch['width']:g}; "
                              f"this run trains level {level}, width {config.width:g}")

@@ -26,7 +26,7 @@ MIN_SIDE = {
 }
 METHOD_NAMES = {"fast": "the style network", "texture": "the texture network", "video": "the video's optical flow",
                 "inspect": "every VGG-19 layer (--inspect)", "optimization": "the optimization",
-                "adain": "AdaIN", "train-fast": "training a style network", "train-texture": "training a texture network",
+                "adain": "AdaIN", "wct": "the whitening and colouring transform (WCT)", "train-fast": "training a style network", "train-texture": "training a texture network",
                 "train-adain": "training the AdaIN decoder"}
 
 
@@ -69,7 +69,10 @@ MEMORY = {
     "inspect": Cost(0.65 * GB, 2560.0),           # every layer's activation kept
     "fast": Cost(0.65 * GB, 400.0),
     "texture": Cost(0.7 * GB, 400.0),
-    "adain": Cost(0.87 * GB, 410.0, 10.0),
+    # AdaIN and WCT refitted in fp32 (AMD EPYC, AVX2, 1024 and 2048 px, style at half size),
+    # where they peak higher than in bf16: BENCHMARKS.md, "Any painting: ... WCT".
+    "adain": Cost(0.87 * GB, 920.0, 10.0),
+    "wct": Cost(0.99 * GB, 1490.0, 10.0),
     # Per pixel of all the crops of a batch (AdaIN: of its content crops; the style crops are as many).
     "train-fast": Cost(1.1 * GB, 3000.0, 200.0),
     "train-texture": Cost(1.1 * GB, 3000.0, 200.0),

@@ -121,15 +121,15 @@ def _one_content(content) -> Path:
     return Path(content)
 
 
-def _check_memory(content: Path, styles: list[Path], size: int, args, device) -> None:
+def _check_memory(method: str, content: Path, styles: list[Path], size: int, args, device) -> None:
     """From the images' headers, before anything is decoded: the machine holds this run."""
     width, height = fit_size(*image_size(content, args.max_pixels), size)
     style_side = max(STRIDE, round(size * (args.style_scale or infer.STYLE_SCALE)))
     originals = [image_size(p, args.max_pixels) for p in styles]
     worked = [fit_size(w, h, style_side) for w, h in originals]
-    check_memory("adain", width * height, sum(w * h for w, h in worked),
+    check_memory(method, width * height, sum(w * h for w, h in worked),
                  extra=16 * sum(w * h for w, h in originals), device=device,
-                 what=f"AdaIN at {width}x{height} px (style {worked[0][0]}x{worked[0][1]} px)",
+                 what=f"{'AdaIN' if method == 'adain' else 'WCT'} at {width}x{height} px (style {worked[0][0]}x{worked[0][1]} px)",
                  hint="use a smaller --size or --style-scale")
 
 
@@ -150,7 +150,7 @@ def stylize(args) -> int:
                          "it blends several")
     check_plan([out, sidecar_path(out)], [content_path, *style_paths, args.mask, *decoder_paths])
     size = args.size or infer.DEFAULT_SIZE
-    _check_memory(content_path, style_paths, size, args, device)
+    _check_memory(method, content_path, style_paths, size, args, device)
     decoders, trained = infer.load_decoders(method, decoder_paths, device)
     content = load_image(content_path, size, device, args.max_pixels)
     style_side = max(STRIDE, round(size * (args.style_scale or infer.STYLE_SCALE)))
@@ -222,8 +222,10 @@ def _check_start(args, config: TrainSettings, out: Path) -> None:
                                  f"not {getattr(config, name):g}")
 
 
-def _train(args, config: TrainSettings, out: Path, inputs: list[Path], make_dataset, label: str) -> int:
-    """What both decoder commands do once their settings and inputs are known."""
+def _train(args, config: TrainSettings, out: Path, inputs: list[Path], make_dataset, label: str,
+           record: dict | None = None) -> int:
+    """What both decoder commands do once their settings and inputs are known; `record`: more
+    settings to keep in the decoder file."""
     check_plan(training.outputs(out), inputs)   # no file of the run is one of its inputs
     device = options.device_and_precision(args)[0]
     params = sum(p.numel() for p in Decoder(config.width).parameters())   # width <= 1: small; level 4 the largest
@@ -231,9 +233,7 @@ def _train(args, config: TrainSettings, out: Path, inputs: list[Path], make_data
     dataset = make_dataset()
     encoder = Encoder(load_vgg19("original", device))
     record = {"size": config.train_size, "data": str(args.data), "seed": config.seed, "vgg_weights": "original",
-              "device": str(device), "threads": torch.get_num_threads()}
-    if config.kind == "adain":
-        record["style_files"] = [str(p) for p in args.styles_found]
+              "device": str(device), "threads": torch.get_num_threads(), **(record or {})}
     with training.step_progress(f"{label} {out.stem}") as show:
         _, result = train.train_decoder(encoder, dataset, config, out=out, resume=args.resume, device=device,
                                         record=record, init=getattr(args, "init", None), callback=show)
@@ -245,11 +245,11 @@ def train_command(args) -> int:
     config = training.settings_from(args, "adain")
     _check_train_size(config)
     _check_start(args, config, args.out)
-    args.styles_found = _style_files(args.styles or [style_set.DEFAULT_STYLES])
+    styles = _style_files(args.styles or [style_set.DEFAULT_STYLES])
     photos = image_files(args.data)
-    return _train(args, config, args.out, [*args.styles_found, *photos],
-                  lambda: train.ContentStylePairs(photos, args.styles_found, config.train_size, length=ENDLESS,
-                                                  seed=config.seed), "train AdaIN")
+    return _train(args, config, args.out, [*styles, *photos],
+                  lambda: train.ContentStylePairs(photos, styles, config.train_size, length=ENDLESS, seed=config.seed),
+                  "train AdaIN", record={"style_files": [str(p) for p in styles]})
 
 
 def train_wct_command(args) -> int:
@@ -258,10 +258,7 @@ def train_wct_command(args) -> int:
     out = args.out or infer.wct_decoder_path(config.level)
     _check_start(args, config, out)
     if args.init is not None and not args.resume:   # a bad --init is refused before anything starts
-        start, _ = infer.load_decoder(args.init, what="--init decoder", hint="one made by train-wct or train-adain")
-        if start.arch != {"width": config.width, "level": config.level}:
-            raise InputError(f"--init: {args.init} is a decoder of level {start.level}, width {start.arch['width']:g}; "
-                             f"this run trains level {config.level}, width {config.width:g}")
+        train.starting_decoder(args.init, {"width": config.width, "level": config.level})
     photos = image_files(args.data)
     return _train(args, config, out, [*photos, *([args.init] if args.init else [])],
                   lambda: RandomCrops(photos, config.train_size, ENDLESS, config.seed), "train WCT")

@@ -312,3 +312,17 @@ def test_train_wct_refuses_bad_starts_with_one_line(tmp_path, capsys):
     assert toolkit_main(["train-wct", "--init", str(level1), "--out", str(level1), "--level", "1", "--width",
                          "0.125", "--data", str(tmp_path)]) == 2
     assert "overwrite the input" in one_error_line(capsys.readouterr().err)
+
+
+def test_wct_is_refused_by_its_own_memory_model(tiny_images, tmp_path, monkeypatch):
+    """WCT peaks higher than AdaIN (fp32, 2048 px: 5.7 GB against 3.6): a run AdaIN's estimate
+    would let through is refused before anything loads."""
+    from stylekit.base import limits
+    content, style = tiny_images
+    pixels = 2048 * 1536
+    have = (limits.estimate("adain", pixels) + limits.estimate("wct", pixels)) / 2
+    monkeypatch.setattr(limits, "available_bytes", lambda device="cpu": have)
+    out = tmp_path / "big" / "w.png"
+    with pytest.raises(InputError, match=r"WCT at 2048x1536 px \(style .*\) needs about 5\.7 GB"):
+        adain_command("--content", content, "--style", style, "--size", "2048", "--out", out, method="wct")
+    assert not out.parent.exists()

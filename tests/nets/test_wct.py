@@ -57,12 +57,16 @@ def test_a_masked_region_gets_the_style_statistics_inside_it():
 
 
 def test_dead_channels_are_not_amplified():
-    """A channel that never fires (common in relu features of a flat photo) has a zero
-    eigenvalue: it is left out of the whitening, not divided by zero."""
-    content = correlated(6, 800, seed=6)
-    content[:, 2] = 0
-    out = wct.whiten_colour(content, correlated(6, 800, seed=7))
-    assert torch.isfinite(out).all() and out.abs().max() < 1e3
+    """A channel that hardly fires (common in relu features of a flat photo) has an eigenvalue
+    near zero: it is left out of the whitening, not divided by its tiny spread, which would turn
+    its noise into a full-strength component of the picture."""
+    style = correlated(6, 800, seed=7)
+    silent, whisper = correlated(6, 800, seed=6), correlated(6, 800, seed=6)
+    silent[:, 2] = 0
+    whisper[:, 2] = 1e-6 * torch.randn(800).reshape(800, 1)
+    out_silent, out_whisper = wct.whiten_colour(silent, style), wct.whiten_colour(whisper, style)
+    assert torch.isfinite(out_silent).all()
+    assert torch.allclose(out_whisper, out_silent, atol=1e-3 * style.abs().max())
 
 
 @pytest.mark.parametrize("level", model.LEVELS)
@@ -112,9 +116,20 @@ def test_wct_keeps_alpha_blends_masks_and_colour(encoder, tiny_decoders):
     mask = torch.zeros(1, 1, 32, 40)
     mask[..., :20] = 1
     masked = infer.stylize(encoder, tiny_decoders, content, styles, method="wct", masks=[mask, 1 - mask])
-    assert masked.shape == content.shape
+    assert masked.shape == content.shape and not torch.allclose(masked, full, atol=1e-3)
+    # a mask over the whole picture for the first style is that style alone
+    whole = infer.stylize(encoder, tiny_decoders, content, styles, method="wct",
+                          masks=[torch.ones_like(mask), torch.zeros_like(mask)])
+    assert torch.allclose(whole, full, atol=1e-4)
     kept = infer.stylize(encoder, tiny_decoders, content, styles[0], method="wct", preserve_color="luminance")
     assert kept.shape == content.shape
+
+
+def test_levels_run_deepest_first_whatever_order_they_come_in(encoder, tiny_decoders):
+    content, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 24, 24)
+    forward = infer.stylize(encoder, tiny_decoders, content, style, method="wct")
+    backward = infer.stylize(encoder, tiny_decoders[::-1], content, style, method="wct")
+    assert torch.equal(forward, backward)
 
 
 def test_the_method_must_fit_the_decoders(encoder, tiny_decoders):
@@ -122,6 +137,8 @@ def test_the_method_must_fit_the_decoders(encoder, tiny_decoders):
         infer.stylize(encoder, tiny_decoders, torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), method="adain")
     with pytest.raises(InputError, match="method must be one of"):
         infer.stylize(encoder, tiny_decoders, torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), method="gatys")
+    with pytest.raises(InputError, match="at least one decoder"):
+        infer.stylize(encoder, [], torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), method="wct")
 
 
 def test_shipped_wct_decoders_load_and_run(encoder):

@@ -19,11 +19,6 @@ from stylekit.optim import color
 from utils import load_image
 
 DEFAULT_DECODER = MODELS / "adain_decoder.pt"
-
-
-def wct_decoder_path(level: int) -> Path:
-    """Where the shipped WCT decoder of relu{level}_1 lives."""
-    return MODELS / f"wct_relu{level}_1.pt"
 DEFAULT_SIZE = 512
 # The style is encoded at half the output's size unless --style-scale says otherwise: AdaIN
 # keeps only relu4_1's channel means and deviations, and these barely change with the scale,
@@ -116,6 +111,11 @@ def _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks
     return normalized_weights(weights)   # (1e308, 1e308) gives halves, not zeros
 
 
+def wct_decoder_path(level: int) -> Path:
+    """Where the shipped WCT decoder of relu{level}_1 lives."""
+    return MODELS / f"wct_relu{level}_1.pt"
+
+
 def default_decoders(method: str) -> list[Path]:
     """The shipped decoders of `method`: AdaIN's one, or WCT's one per level."""
     return [DEFAULT_DECODER] if method == "adain" else [wct_decoder_path(level) for level in LEVELS]
@@ -126,19 +126,30 @@ def load_decoders(method: str, paths: list[str | Path] | None = None,
     """The decoders `method` runs (the shipped ones unless `paths` are given) and their training
     settings. InputError (one line) for a missing or foreign file, two of one level, or AdaIN
     given anything but one relu4_1 decoder."""
-    if method not in TRANSFORMS:
-        raise InputError(f"method must be one of {', '.join(TRANSFORMS)}, not {method!r}")
+    _check_method(method)
     if method == "adain":
         loaded = [load_decoder(p, device) for p in paths or default_decoders(method)]
     else:
         loaded = [load_decoder(p, device, "WCT decoder", "make models, or python -m stylekit train-wct --level N")
                   for p in paths or default_decoders(method)]
-    levels = [decoder.level for decoder, _ in loaded]
+    _check_method(method, [decoder for decoder, _ in loaded])
+    return [d for d, _ in loaded], [s for _, s in loaded]
+
+
+def _check_method(method: str, decoders: list[Decoder] | None = None) -> None:
+    """A method there is, and (when given) decoders it can run: AdaIN one of relu4_1, WCT at
+    least one and no two of a level."""
+    if method not in TRANSFORMS:
+        raise InputError(f"method must be one of {', '.join(TRANSFORMS)}, not {method!r}")
+    if decoders is None:
+        return
+    levels = [d.level for d in decoders]
     if method == "adain" and levels != [4]:
         raise InputError("AdaIN decodes relu4_1: give it one decoder of level 4")
+    if not levels:
+        raise InputError("WCT needs at least one decoder")
     if len(set(levels)) < len(levels):
         raise InputError(f"two WCT decoders of level {max(levels, key=levels.count)}: give one per level")
-    return [d for d, _ in loaded], [s for _, s in loaded]
 
 
 @torch.inference_mode()
@@ -155,13 +166,10 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
     styles: one image (1, 3, h, w) or a list, each of any size. weights: blend of several
     styles (default equal). masks: one soft mask (1, 1, H, W) per style (spatial control).
     preserve_color: None, 'luminance' or 'histogram' (see color.py). precision: 'fp32' or
-    'bf16' (autocast; the statistics stay in fp32, WCT's in fp64).
+    'bf16' (autocast; the statistics stay in fp32, WCT's eigen-decompositions in fp64).
     """
-    if method not in TRANSFORMS:
-        raise InputError(f"method must be one of {', '.join(TRANSFORMS)}, not {method!r}")
     decoders = sorted([decoders] if isinstance(decoders, Decoder) else decoders, key=lambda d: -d.level)
-    if method == "adain" and [d.level for d in decoders] != [4]:
-        raise InputError("AdaIN decodes relu4_1: give it one decoder of level 4")
+    _check_method(method, decoders)
     styles = [styles] if isinstance(styles, torch.Tensor) else list(styles)
     weights = _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks)
     original = content

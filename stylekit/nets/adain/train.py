@@ -55,11 +55,7 @@ def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path
     level = 4 if config.kind == "adain" else config.level
     decoder = Decoder(config.width, level)
     if init is not None:
-        start, _ = load_decoder(init, what="--init decoder", hint="one made by train-wct or train-adain")
-        if start.arch != decoder.arch:
-            raise InputError(f"--init: {init} is a decoder of level {start.level}, width {start.arch['width']:g}; "
-                             f"this run trains level {level}, width {config.width:g}")
-        decoder.load_state_dict(start.state_dict())
+        decoder.load_state_dict(starting_decoder(init, decoder.arch).state_dict())
     encoder = encoder.to(device)
     if config.kind == "adain":
         loss = AdaINLoss(encoder, config.style_weight, content_weight=config.content_weight,
@@ -79,6 +75,15 @@ def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path
                               "seconds": sum(s.get("seconds") or 0.0 for s in sittings), "sittings": sittings,
                               "final_losses": result.history[-1] if result.history else {}})
     return decoder, result
+
+
+def starting_decoder(init: Path, arch: dict) -> Decoder:
+    """The decoder in file `init` (--init), which must have the architecture `arch` of the run."""
+    start, _ = load_decoder(init, what="--init decoder", hint="one made by train-wct or train-adain")
+    if start.arch != arch:
+        raise InputError(f"--init: {init} is a decoder of level {start.level}, width {start.arch['width']:g}; "
+                         f"this run trains level {arch['level']}, width {arch['width']:g}")
+    return start
 
 
 def _earlier_sittings(out: Path, first_step: int) -> list[dict]:

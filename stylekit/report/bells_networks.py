@@ -21,13 +21,14 @@ from stylekit.report.inputs import CHELSEA, CHENONCEAU, CHINA, KANDINSKY, NIGHT_
 from stylekit.report.labels import labelled
 from stylekit.report.part1_2 import P2_SETS, SEEDS, p2_job
 from stylekit.report.runs import Bell, Figure, ensure, in_rows, save_sheet, scale_for
-from stylekit.settings import Settings, TrainSettings
+from stylekit.settings import OnePassSettings, Settings, TrainSettings
 from utils import load_image, save_image
 
 FAST_STYLES = (STARRY, WAVE, KANDINSKY)
 FAST_CONTENTS = (CHENONCEAU,)
 TEXTURE_MODEL = MODELS / "starry_night_texture.pt"
 ADAIN_DECODER = MODELS / "adain_decoder.pt"
+ADAIN_RUN = OnePassSettings.preset("adain")   # this section shows AdaIN; its style scale
 # What the shipped decoder's pictures look like, written after looking at them: update it
 # with the decoder.
 ADAIN_QUALITY = ("the photo's shapes survive in the painting's colours, but the decoder is under-trained: "
@@ -189,7 +190,7 @@ def adain_bell(cnn, device, quick, out_root, progress) -> Bell | None:
 
     def one(name: str, content: Path, styles: list[Path], **options) -> tuple[Path, dict]:
         c = load_image(content, size, device)
-        st = [adain_infer.load_style(p, round(size * adain_infer.STYLE_SCALE), device) for p in styles]
+        st = [adain_infer.load_style(p, round(size * ADAIN_RUN.style_scale), device) for p in styles]
 
         def make():
             out, seconds = timed(adain_infer.stylize, encoder, decoder, c, st, precision=precision,
@@ -200,7 +201,7 @@ def adain_bell(cnn, device, quick, out_root, progress) -> Bell | None:
 
         path = folder / f"{name}.png"
         settings = {**stamp, "content": content.name, "styles": [p.name for p in styles], "size": size,
-                    "style_scale": adain_infer.STYLE_SCALE, "precision": precision, **options}
+                    "style_scale": ADAIN_RUN.style_scale, "precision": precision, **options}
         return path, cached_output(path, settings, make)
 
     # Contents x unseen styles.
@@ -239,7 +240,7 @@ def adain_bell(cnn, device, quick, out_root, progress) -> Bell | None:
             f"patterns from the offline packages, none of them the paintings shown here. That is {paper_share:.1%} "
             f"of the pairs of the authors' training script (160,000 steps of 8 pairs of 256 px crops), and "
             f"it shows: {ADAIN_QUALITY} At {size} px (the style encoded at "
-            f"{round(size * adain_infer.STYLE_SCALE)} px, the default) a transfer takes {min(seconds):.2f}–{max(seconds):.2f} s ({precision}); "
+            f"{round(size * ADAIN_RUN.style_scale)} px, the default) a transfer takes {min(seconds):.2f}–{max(seconds):.2f} s ({precision}); "
             f"on Chenonceau × The Starry Night its style distance is {pair['style']:.2f} and content distance "
             f"{pair['content']:.2f}, against {opt_n['style']:.2f} and {opt_n['content']:.2f} for the optimization "
             f"({opt.seconds:.0f} s).")

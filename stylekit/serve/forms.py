@@ -25,7 +25,8 @@ from stylekit.base.limits import check_side
 from stylekit.cli.options import add_optimization, add_styles, settings_from
 from stylekit.cli.common import Parser, float_list, positive_float, side, seed
 from stylekit.nets.adain import infer
-from stylekit.settings import Settings
+from stylekit.serve.runners import onepass_method
+from stylekit.settings import ONEPASS_METHODS, OnePassSettings, Settings
 from utils import load_image
 
 METHODS = ("optimize", "fast", "adain", "texture")
@@ -211,20 +212,20 @@ class FormReader:
         if not styles:
             raise InputError("AdaIN needs at least one --style image")
         model = self._model("adain", args.model)
-        size = args.size or infer.DEFAULT_SIZE
-        alpha = 1.0 if args.alpha is None else args.alpha
+        method = onepass_method(self.models["adain"][model])
+        run = OnePassSettings.preset(method, size=args.size, style_scale=args.style_scale, alpha=args.alpha)
         # The decoder's own checks, on stand-ins of the right count: the same words as the CLI's.
         stand_in = torch.zeros(1, 3, infer.STRIDE, infer.STRIDE)
-        infer._check_stylize_inputs(stand_in, [stand_in] * len(styles), alpha, args.style_blend,
+        infer._check_stylize_inputs(stand_in, [stand_in] * len(styles), run.alpha, args.style_blend,
                                     args.preserve_color, None)
-        style_side = max(infer.STRIDE, round(size * (args.style_scale or infer.STYLE_SCALE)))
-        spec = Spec("adain", content=self._load("content", content, size))
+        style_side = max(infer.STRIDE, round(run.size * run.style_scale))
+        spec = Spec("adain", content=self._load("content", content, run.size))
         spec.styles = [self._load("style", s, None, loader=lambda p: infer.load_style(p, style_side, "cpu",
                                                                                        self.limits.max_pixels))
                        for s in styles]
-        spec.options = {"model": model, "size": size, "alpha": alpha, "style_blend": args.style_blend,
-                        "style_scale": args.style_scale or infer.STYLE_SCALE, "preserve_color": args.preserve_color,
-                        "precision": args.precision or "auto"}
+        spec.options = {"model": model, "method": method, "size": run.size, "alpha": run.alpha,
+                        "style_blend": args.style_blend, "style_scale": run.style_scale,
+                        "preserve_color": args.preserve_color, "precision": args.precision or "auto"}
         return spec
 
     def _fast(self, args, content, styles) -> Spec:
@@ -307,12 +308,17 @@ def _needed_side(layers) -> tuple[int, str | None]:
     return (min_image_side(deepest), deepest) if deepest else (1, None)
 
 
+def _onepass(run: OnePassSettings) -> dict:
+    return {"size": run.size, "alpha": run.alpha, "style_scale": run.style_scale}
+
+
 def describe() -> dict:
     """The form's defaults and choices, for the page: from the presets, never copied."""
     presets = {f"part{n}": {k: v for k, v in vars(Settings.preset(f"part{n}")).items()
                             if k in OPTIMIZE_FIELDS} for n in (1, 2, 3)}
     return {"optimize": presets,
-            "adain": {"size": infer.DEFAULT_SIZE, "alpha": 1.0, "style_scale": infer.STYLE_SCALE},
+            "adain": {**_onepass(OnePassSettings.preset()),
+                      "methods": {m: _onepass(OnePassSettings.preset(m)) for m in ONEPASS_METHODS}},
             "fast": {"size": None}, "texture": {"size": TEXTURE_SIZE, "seed": 0},
             "fields": {m: list(f) for m, f in FIELDS.items()}}
 

@@ -27,7 +27,7 @@ from stylekit.nets.adain import infer
 from stylekit.nets.adain.model import LEVELS, Encoder
 from stylekit.optim.engine import stylize
 from stylekit.serve.jobs import Job
-from stylekit.settings import Settings
+from stylekit.settings import DEFAULT_ONEPASS, Settings
 from utils import load_vgg19
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -54,9 +54,13 @@ class Catalogue:
             elif kind:
                 self.models[kind][path.stem] = path
                 self.about[kind][path.stem] = settings
-        if sorted(levels) == list(LEVELS):   # the WCT decoders serve as one model, after AdaIN's (the default)
+        if sorted(levels) == list(LEVELS):   # the WCT decoders serve as one model
             self.models["adain"][WCT_MODEL] = tuple(levels[n][0] for n in LEVELS)
             self.about["adain"][WCT_MODEL] = {"kind": "wct", "steps": sum(levels[n][1].get("steps") or 0 for n in LEVELS)}
+        # The default method's decoders first: the form's default choice.
+        first = sorted(self.models["adain"], key=lambda name: onepass_method(self.models["adain"][name]) != DEFAULT_ONEPASS)
+        self.models["adain"] = {name: self.models["adain"][name] for name in first}
+        self.about["adain"] = {name: self.about["adain"][name] for name in first}
 
     def public_models(self) -> dict:
         """GET /api/models: every shipped network and decoder, with what it was trained for."""
@@ -66,8 +70,14 @@ class Catalogue:
             files = files if isinstance(files, tuple) else (files,)
             return {"name": name, "kind": kind, "style": Path(style).name if style else None,
                     "title": MODEL_TITLES.get(s.get("kind") or kind),
+                    **({"method": onepass_method(self.models[kind][name])} if kind == "adain" else {}),
                     "steps": s.get("trained_steps") or s.get("steps"), "size_bytes": sum(f.stat().st_size for f in files)}
         return {kind: [entry(kind, name, s) for name, s in found.items()] for kind, found in self.about.items()}
+
+
+def onepass_method(files: Path | tuple[Path, ...]) -> str:
+    """The method an "Any painting" model runs: WCT's is a decoder per level, AdaIN's one file."""
+    return "wct" if isinstance(files, tuple) else "adain"
 
 
 def _model_kind(path: Path) -> tuple[str | None, dict]:
@@ -161,7 +171,7 @@ class Runner:
         o = spec.options
         precision = resolve_precision(o["precision"], self.device)
         files = self.catalogue.models["adain"][o["model"]]
-        method = "wct" if isinstance(files, tuple) else "adain"
+        method = onepass_method(files)
         decoders, trained = self._get(("adain", o["model"]), lambda: infer.load_decoders(
             method, list(files) if method == "wct" else [files], self.device))
         encoder = self._get(("encoder",), lambda: Encoder(self.vgg()))
@@ -173,6 +183,7 @@ class Runner:
         job.sidecar = {"mode": "adain", "method": method, "decoder": o["model"], "content": spec.content.name,
                        "styles": [s.name for s in spec.styles], "style_blend": o["style_blend"],
                        "style_size": list(spec.styles[0].pixels.shape[-2:]), "alpha": o["alpha"],
+                       "style_scale": o["style_scale"],
                        "preserve_color": o["preserve_color"], "mask": None, "size": list(img.shape[-2:]),
                        "precision": precision, "seconds": seconds,
                        "training": [{k: v for k, v in t.items() if k != "style_files"} for t in trained],

@@ -133,7 +133,7 @@ CASES = [  # (class, case, argv, words, setup)
      r"the style network at 100000x75000 px .* GB of memory", ""),
     (2, "texture: --size 100000", [*T, "--size", "100000", "--out", "o/x.png"], r"100000x100000 px texture needs about", ""),
     (2, "adain: --size 100000", ["adain", "--content", "content.png", "--style", "style.png", "--size", "100000",
-                                 "--out", "o/x.png"], r"AdaIN at 100000x75000 px .* GB of memory", ""),
+                                 "--out", "o/x.png"], r"WCT at 100000x75000 px .* GB of memory", ""),
     (2, "adain: --style-scale 1000", ["adain", "--content", "content.png", "--style", "style.png", "--size", "64",
                                       "--style-scale", "1000", "--out", "o/x.png"], r"style 64000x64000 px", ""),
     (2, "video: --size 100000", ["video", "clip.gif", "--style", "style.png", "--size", "100000", "--out", "o/v.mp4"],

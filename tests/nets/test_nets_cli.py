@@ -205,6 +205,7 @@ def test_adain_writes_the_image_and_its_sidecar(tiny_images, tmp_path, decoder, 
     assert meta["mode"] == "adain" and meta["size"] == [36, 48] and meta["seconds"] > 0
     assert meta["method"] == "adain" and meta["decoders"] == [str(model)]
     assert meta["training"][0]["style_count"] == 2 and "style_files" not in meta["training"][0]
+    assert meta["alpha"] == 1.0 and meta["style_scale"] == 0.5
     # The style is resized from its file to --size x --style-scale (default 0.5) on its longest side.
     assert max(meta["style_size"]) == 24
     full = tmp_path / "full.png"
@@ -214,6 +215,11 @@ def test_adain_writes_the_image_and_its_sidecar(tiny_images, tmp_path, decoder, 
         adain_command("--decoder", tmp_path / "none.pt", "--content", content, "--style", style, "--out", out)
     with pytest.raises(InputError, match="one --content"):
         adain_command("--decoder", model, "--content", content, content, "--style", style)
+
+
+def meta_alpha(method: str) -> float:
+    from stylekit.settings import OnePassSettings
+    return OnePassSettings.preset(method).alpha
 
 
 def test_adain_command_runs_wct_with_a_decoder_per_level(tiny_images, tmp_path, capsys):
@@ -227,6 +233,8 @@ def test_adain_command_runs_wct_with_a_decoder_per_level(tiny_images, tmp_path, 
                          method="wct") == 0
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["method"] == "wct" and len(meta["training"]) == 4 and meta["size"] == [36, 48]
+    # WCT's own defaults: the style at the output's size, a lower alpha than AdaIN's
+    assert max(meta["style_size"]) == 48 and meta["alpha"] == meta_alpha("wct") < meta_alpha("adain") == 1
     assert "wct" in capsys.readouterr().out
     with pytest.raises(InputError, match="one decoder of level 4"):
         adain_command("--decoder", files[0], "--content", content, "--style", style, "--out", out)

@@ -7,8 +7,7 @@ import pytest
 
 from conftest import ROOT
 from serve_helpers import client, decode, files, painting_png, photo_png, wait
-from stylekit.nets.adain import infer
-from stylekit.settings import Settings
+from stylekit.settings import OnePassSettings, Settings
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +34,7 @@ def run(c, data, upload=(), code=202):
     ({"method": "adain", "size": "64", "alpha": "0.6"}, files(photo_png(), painting_png()), (64, 48), "adain"),
     ({"method": "adain", "size": "64", "style_blend": "1,3"}, files(photo_png(), painting_png(), painting_png(40, 2)),
      (64, 48), "adain"),
-    ({"method": "adain", "model": "wct", "size": "64"}, files(photo_png(), painting_png()), (64, 48),
+    ({"method": "adain", "model": "adain_decoder", "size": "64"}, files(photo_png(), painting_png()), (64, 48),
      "adain"),
     ({"method": "texture", "model": "starry_night_texture", "size": "48", "seed": "7"}, [], (48, 48),
      "texture-network"),
@@ -58,9 +57,13 @@ def test_each_method_end_to_end(c, data, upload, size, mode):
         if "style_blend" in data:
             assert settings["style_blend"] == pytest.approx([0.7, 0.3])
             assert settings["preserve_color"] == "luminance"
-    if mode == "adain":   # AdaIN's decoder, listed first, is the default
-        assert sidecar["method"] == ("wct" if data.get("model") == "wct" else "adain")
-        assert len(sidecar["training"]) == (1 if sidecar["method"] == "adain" else 4)
+    if mode == "adain":   # the WCT decoders, listed first, are the default, each method with its own alpha
+        method = "adain" if data.get("model") == "adain_decoder" else "wct"
+        assert sidecar["method"] == method
+        assert len(sidecar["training"]) == (1 if method == "adain" else 4)
+        preset = OnePassSettings.preset(method)
+        assert sidecar["alpha"] == float(data.get("alpha", preset.alpha))
+        assert sidecar["style_scale"] == preset.style_scale
     if mode == "texture-network":
         assert sidecar["seed"] == 7 and sidecar["model"] == "starry_night_texture"
 
@@ -128,9 +131,10 @@ def test_models_images_and_options_come_from_the_project():
         models = c.get("/api/models").json()
         assert {m["name"] for m in models["fast"]} == {"starry_night", "great_wave", "composition_viii"}
         assert [m["name"] for m in models["texture"]] == ["starry_night_texture"]
-        assert [m["name"] for m in models["adain"]] == ["adain_decoder", "wct"]
-        assert [m["title"] for m in models["adain"]] == ["AdaIN", "whitening and colouring, 4 levels"]
-        wct = models["adain"][1]
+        assert [m["name"] for m in models["adain"]] == ["wct", "adain_decoder"]
+        assert [m["title"] for m in models["adain"]] == ["whitening and colouring, 4 levels", "AdaIN"]
+        assert [m["method"] for m in models["adain"]] == ["wct", "adain"]
+        wct = models["adain"][0]
         assert wct["size_bytes"] == sum((ROOT / "models" / f"wct_relu{n}_1.pt").stat().st_size for n in (1, 2, 3, 4))
         assert all(m["style"] for m in models["fast"])
         images = c.get("/api/images").json()
@@ -142,7 +146,9 @@ def test_models_images_and_options_come_from_the_project():
             preset = Settings.preset(f"part{part}")
             got = options["optimize"][f"part{part}"]
             assert (got["steps"], got["style_weight"], got["size"]) == (preset.steps, preset.style_weight, preset.size)
-        assert options["adain"]["size"] == infer.DEFAULT_SIZE
+        assert options["adain"]["size"] == OnePassSettings().size
+        assert options["adain"]["alpha"] == OnePassSettings.preset("wct").alpha < 1
+        assert options["adain"]["methods"]["adain"]["alpha"] == 1.0
         assert options["limits"]["upload_bytes"] == 20 * 2 ** 20
 
 

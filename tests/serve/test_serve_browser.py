@@ -16,6 +16,7 @@ from PIL import Image
 
 from serve_helpers import painting_png, photo_png, shared_runner
 from stylekit.serve.app import create_app
+from stylekit.settings import OnePassSettings
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="the browser test needs Chromium at /usr/bin/chromium "
@@ -92,6 +93,12 @@ def test_the_page_end_to_end(server, browser, tmp_path):
 
     # AdaIN: the result appears, with its download links.
     page.click("text=Any painting")
+    # Each decoder choice brings its method's own default alpha (WCT's, the default, is lower).
+    alpha, decoders = "fieldset[data-method=adain] input[name=alpha]", "select[data-models=adain]"
+    assert float(page.input_value(alpha)) == OnePassSettings.preset("wct").alpha < 1
+    page.select_option(decoders, "adain_decoder")
+    assert float(page.input_value(alpha)) == OnePassSettings.preset("adain").alpha
+    page.select_option(decoders, "wct")
     set_range(page, "fieldset[data-method=adain] input[name=size]", 128)
     go(page, 1)
     page.wait_for_selector("#download-png:not([hidden])", timeout=60_000)
@@ -108,6 +115,7 @@ def test_the_page_end_to_end(server, browser, tmp_path):
     assert Image.open(png_path).size == (128, 96)
     sidecar = json.loads(json_path.read_text())
     assert sidecar["mode"] == "adain" and sidecar["content"] == "upload:my photo.png"
+    assert sidecar["method"] == "wct" and sidecar["alpha"] == OnePassSettings.preset("wct").alpha
 
     # A short optimization: the bar moves, the preview changes.
     page.click("text=Optimize")

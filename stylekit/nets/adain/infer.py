@@ -19,16 +19,8 @@ from stylekit.optim import color
 from utils import load_image
 
 DEFAULT_DECODER = MODELS / "adain_decoder.pt"
-DEFAULT_SIZE = 512
-# The style is encoded at half the output's size unless --style-scale says otherwise: AdaIN
-# keeps only relu4_1's channel means and deviations, and these barely change with the scale,
-# so a smaller style image gives the same picture in less time (BENCHMARKS.md, AdaIN).
-STYLE_SCALE = 0.5
-TRANSFORMS = {"adain": adain, "wct": whiten_colour}
-METHODS = tuple(TRANSFORMS)
-# AdaIN stays the default: WCT is 13% closer to the painting (mean style distance 0.436 vs the
-# peer's 0.503 on four unseen pairs) but further from the photo (content 1.22 vs 1.06); BENCHMARKS.md.
-DEFAULT_METHOD = "adain"
+# The defaults of a run (method, size, style scale, alpha) are `settings.OnePassSettings`'s presets.
+TRANSFORMS = {"wct": whiten_colour, "adain": adain}   # settings.ONEPASS_METHODS
 
 
 def load_decoder(path: str | Path, device="cpu", what: str = "AdaIN decoder",

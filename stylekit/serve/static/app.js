@@ -113,7 +113,6 @@ function fillDefaults() {
   const opt = $("fieldset[data-method=optimize]");
   for (const name of ["size", "steps", "style_weight", "seed"]) setField(opt, name, preset[name]);
   setField($("fieldset[data-method=adain]"), "size", o.adain.size);
-  setField($("fieldset[data-method=adain]"), "alpha", o.adain.alpha);
   setField($("fieldset[data-method=fast]"), "size", Math.min(512, limits.max_size));
   setField($("fieldset[data-method=texture]"), "size", o.texture.size);
   setField($("fieldset[data-method=texture]"), "seed", o.texture.seed);
@@ -123,6 +122,15 @@ function fillDefaults() {
       el("option", { value: m.name }, (m.title || pretty(m.name)) + (m.steps ? ` · ${m.steps} steps` : ""))));
     select.closest("label").hidden = kind === "adain" && state.models[kind].length < 2;
   }
+  adainDefaults();
+}
+
+// Each one-pass method has its own default alpha (WCT's is lower than AdaIN's): follow the decoder chosen.
+function adainDefaults() {
+  const fieldset = $("fieldset[data-method=adain]");
+  const chosen = state.models.adain.find((m) => m.name === $("select[name=model]", fieldset).value);
+  const defaults = (chosen && state.options.adain.methods[chosen.method]) || state.options.adain;
+  setField(fieldset, "alpha", defaults.alpha);
 }
 
 function syncMethod() {
@@ -319,6 +327,7 @@ async function start() {
   $("#server-note").textContent = `uploads up to ${mb} MB · outputs up to ${options.limits.max_size} px`;
   $$("input[name=method]").forEach((r) => r.addEventListener("change", syncMethod));
   $("select[name=part]").addEventListener("change", () => { fillDefaults(); syncMethod(); });
+  $("select[data-models=adain]").addEventListener("change", adainDefaults);
   for (const range of $$("input[type=range]")) {
     range.addEventListener("input", () => setField(range.closest("fieldset"), range.name, range.value));
   }

@@ -43,7 +43,13 @@ models: photos
 	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg --steps 1500 --train-size 128 --out models/great_wave.pt
 	$(PY) -m stylekit train-fast --style images/style/composition_viii.jpg --steps 1500 --train-size 128 --out models/composition_viii.pt
 	$(PY) -m stylekit train-texture --style images/style/starry_night.jpg --steps 600 --out models/starry_night_texture.pt
+# The WCT decoders: a first sitting, then more steps at a lower rate from its file (a fresh
+# optimizer, as the shipped ones were made: README.md, "The whitening and colouring transform").
 	$(PY) -m stylekit train-wct --level 1 --steps 1500
-	$(PY) -m stylekit train-wct --level 2 --steps 2000
-	$(PY) -m stylekit train-wct --level 3 --steps 2000
-	$(PY) -m stylekit train-wct --level 4 --steps 1000 --lr 5e-4 --init models/adain_decoder.pt
+	$(PY) -m stylekit train-wct --level 2 --steps 2000 --out data/wct/relu2_first.pt
+	$(PY) -m stylekit train-wct --level 2 --steps 4000 --lr 5e-4 --init data/wct/relu2_first.pt
+	$(PY) -m stylekit train-wct --level 3 --steps 2000 --out data/wct/relu3_first.pt
+	$(PY) -m stylekit train-wct --level 3 --steps 5000 --lr 5e-4 --init data/wct/relu3_first.pt
+	$(PY) -m stylekit train-wct --level 4 --steps 1000 --lr 5e-4 --init models/adain_decoder.pt --out data/wct/relu4_first.pt
+	$(PY) -m stylekit train-wct --level 4 --steps 5000 --lr 5e-4 --init data/wct/relu4_first.pt
+	$(PY) -m stylekit train-wct --level 4 --steps 9000 --lr 5e-4 --resume

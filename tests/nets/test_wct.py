@@ -175,5 +175,9 @@ def test_reconstruction_training_lowers_the_loss(encoder, tmp_path):
     _, again = train.train_decoder(encoder, data, config.replace(steps=5), out=tmp_path / "w2b.pt",
                                    init=tmp_path / "w2.pt")
     assert again.history[0]["total"] < 0.5 * totals[0]
+    # resumed, the decoder file still names the one its first sitting started from
+    train.train_decoder(encoder, data, config.replace(steps=7), out=tmp_path / "w2b.pt", resume=True)
+    _, resumed = infer.load_decoder(tmp_path / "w2b.pt")
+    assert resumed["init"] == str(tmp_path / "w2.pt") and [s["steps"] for s in resumed["sittings"]] == [[0, 5], [5, 7]]
     with pytest.raises(InputError, match="--init: .* level 2"):
         train.train_decoder(encoder, data, config.replace(level=3), out=tmp_path / "w3.pt", init=tmp_path / "w2.pt")

@@ -12,7 +12,7 @@ from stylekit.base.errors import InputError
 from stylekit.nets.adain.infer import load_decoder
 from stylekit.nets.adain.model import MODEL_FORMAT, AdaINLoss, Decoder, Encoder, ReconstructionLoss
 from stylekit.nets.crops import RandomCrops
-from stylekit.nets.training import TrainResult, checkpoint_path, save_network, train
+from stylekit.nets.training import TrainResult, checkpoint_path, load_checkpoint, save_network, train
 from stylekit.settings import TrainSettings
 
 
@@ -62,6 +62,9 @@ def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path
                          identity_weight=config.identity_weight)
     else:
         loss = ReconstructionLoss(encoder, level, config.content_weight, config.identity_weight)
+    if resume and init is None and checkpoint_path(out).exists():
+        # A resumed run goes on from the checkpoint: the decoder it first started from stays on record.
+        init = load_checkpoint(checkpoint_path(out)).get("settings", {}).get("init")
     settings = {**(record or {}), "kind": config.kind, "batch": config.batch, "lr": config.lr,
                 "content_weight": config.content_weight, "style_weight": config.style_weight,
                 "identity_weight": config.identity_weight, "precision": config.precision,

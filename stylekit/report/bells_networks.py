@@ -18,7 +18,7 @@ from stylekit.nets import johnson as ff
 from stylekit.optim.jobs import Job
 from stylekit.optim.metrics import Distances
 from stylekit.report.inputs import CHENONCEAU, KANDINSKY, STARRY, WAVE, title
-from stylekit.report.labels import labelled
+from stylekit.report.labels import fmt_range, labelled
 from stylekit.report.part1_2 import P2_SETS, SEEDS, p2_job
 from stylekit.report.runs import Bell, Figure, ensure, in_rows, save_sheet, scale_for
 from stylekit.settings import Settings, TrainSettings
@@ -104,7 +104,7 @@ def feedforward(cnn, device, quick, out_root, progress) -> Bell | None:
             f"instance normalisation, upsample-then-convolve) with the core's content, style and TV loss modules "
             f"on the project's offline training photos; run.py --fast then stylises any photo in one pass. "
             f"The shipped networks were trained as follows ({trained}). "
-            f"At {size} px a network takes {min(fast):.2f}–{max(fast):.2f} s, about {speedup:.0f}× faster than "
+            f"At {size} px a network takes {fmt_range(fast)} s, about {speedup:.0f}× faster than "
             f"the optimization; the optimization still matches the style statistics more closely (mean style "
             f"distance {np.mean([n['opt_style'] for n in numbers]):.2f} vs "
             f"{np.mean([n['fast_style'] for n in numbers]):.2f}), as expected from a network that must serve "

@@ -15,7 +15,7 @@ from stylekit.base.timing import timed
 from stylekit.optim.metrics import Distances
 from stylekit.report.bells_networks import fast_sizes, model_stamp, opt_job, cached_output
 from stylekit.report.inputs import CHELSEA, CHENONCEAU, CHINA, KANDINSKY, NIGHT_CAFE, STARRY, WAVE, title
-from stylekit.report.labels import labelled
+from stylekit.report.labels import fmt_range, labelled
 from stylekit.report.runs import Bell, Figure, ensure, in_rows, save_sheet, scale_for
 from stylekit.settings import DEFAULT_ONEPASS, ONEPASS_METHODS, OnePassSettings
 from utils import load_image
@@ -43,7 +43,9 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
     precision = resolve_precision("auto", device)
     encoder = model.Encoder(cnn)
     dist = Distances(cnn)
-    styles_at_size = {p: load_image(p, size, device) for p in STYLES}
+    # The metric's reference: the painting as it is, resized by `Distances` (as bench and the
+    # feed-forward bell do; a Lanczos-resized copy moves the distance by itself).
+    paintings = {p: load_image(p, device=device) for p in STYLES}
     contents = {p: load_image(p, size, device) for p in CONTENTS}
     repeats = 3 if quick else 5
 
@@ -62,13 +64,13 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
                 st = [infer.load_style(p, side, device) for p in styles]
                 out, seconds = timed(infer.stylize, encoder, decoders, c, st, method=method, precision=precision,
                                      repeats=repeats, **options)
-                # Distances as for the optimization: to the style at the output's size.
-                return out, {"seconds": seconds, "style": dist.style(out, styles_at_size[styles[0]]),
+                return out, {"seconds": seconds, "style": dist.style(out, paintings[styles[0]]),
                              "content": dist.content(out, c)}
 
             path = out_root / "onepass" / method / f"{name}.png"
             settings = {**stamp, "content": content.name, "styles": [p.name for p in styles], "size": size,
-                        "style_scale": run.style_scale, "precision": precision, **options}
+                        "style_scale": run.style_scale, "precision": precision, "style_reference": "original",
+                        **options}
             return path, cached_output(path, settings, make)
 
         return one, trained, run
@@ -109,7 +111,7 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
     opt = ensure([("optimization", opt_job(out_root, CHENONCEAU, STARRY, size, steps))], cnn, device, progress)[0]
     opt_img = load_image(opt.image)
     c = contents[CHENONCEAU]
-    opt_n = {"style": dist.style(opt_img, styles_at_size[STARRY]), "content": dist.content(opt_img, c)}
+    opt_n = {"style": dist.style(opt_img, paintings[STARRY]), "content": dist.content(opt_img, c)}
     text = _text(grids, opt_n, opt.seconds, size, precision)
     numbers = {m: {"grid": g, "style": float(np.mean([n["style"] for n in g])),
                    "content": float(np.mean([n["content"] for n in g]))} for m, (g, _, _) in grids.items()}
@@ -142,7 +144,7 @@ def _text(grids: dict, opt_n: dict, opt_seconds: float, size: int, precision: st
     for method, (grid, trained, run) in grids.items():
         seconds = [n["seconds"] for n in grid]
         parts.append(f"{NAMES[method]}: {_training(method, trained)}. Over the {len(grid)} pairs at {size} px a "
-                     f"transfer takes {min(seconds):.2f}–{max(seconds):.2f} s ({precision}, warm); mean style "
+                     f"transfer takes {fmt_range(seconds)} s ({precision}, warm); mean style "
                      f"distance {np.mean([n['style'] for n in grid]):.3f}, content distance "
                      f"{np.mean([n['content'] for n in grid]):.3f}. What it looks like: {LOOKS[method]}.")
     parts.append(f"The optimization of Chenonceau × The Starry Night at the same size ({opt_seconds:.0f} s) "

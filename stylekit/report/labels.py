@@ -58,6 +58,12 @@ def fmt_num(x) -> str:
     return _power_of_ten(x)
 
 
+def fmt_range(values, digits: int = 2) -> str:
+    """'0.51–0.54', or one number where the range rounds to one."""
+    low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+    return low if low == high else f"{low}–{high}"
+
+
 def fmt_weight(x) -> str:
     """A loss weight: 1, 0.5, 1e4, 1e6 (powers of ten the way papers write them)."""
     if x is None:

@@ -6,7 +6,7 @@ import torch
 
 from conftest import structured
 from stylekit.settings import Settings, scale_schedule
-from stylekit.optim.engine import optimize, stylize
+from stylekit.optim.engine import Result, optimize, stylize
 from run import run_optimization
 from style_and_content import build_model, get_model_and_losses
 from stylekit.base.errors import InputError
@@ -224,6 +224,15 @@ def test_the_best_image_is_kept_not_the_last(cnn):
     assert not torch.equal(best, seen[-1][1])
     assert torch.equal(result.image, best)
     assert result.history[-1]["total"] == seen[-1][0]  # the history still records every evaluation
+    assert result.final["total"] == min(t for t, _ in seen), "the losses reported are the kept image's"
+
+
+def test_final_losses_are_the_kept_images_of_the_last_scale():
+    """Coarse scales have their own (smaller) totals: the report quotes the finest scale's best."""
+    rows = [{"total": 0.5, "size": 128}, {"total": 9.0, "size": 256}, {"total": 2.0, "size": 256},
+            {"total": 479.0, "size": 256}]
+    assert Result(image=torch.zeros(1, 3, 2, 2), history=rows).final == {"total": 2.0, "size": 256}
+    assert Result(image=torch.zeros(1, 3, 2, 2)).final == {}
 
 
 def test_stylize_refuses_a_size_the_machine_cannot_hold_before_any_work(cnn, monkeypatch):

@@ -42,3 +42,9 @@ def test_settings_text_reads_the_sidecar():
     assert text == ("512×384 px; coarse to fine 128px×200 → 256px×100 → 512px×50; 350 LBFGS evaluations; "
                     "init content; content conv4_2 × 1; style conv1_1 … conv3_1 (3 layers) × 1e6; fp32; 12.3 s")
     assert labels.settings_text({**meta, "status": "nan"}).endswith("; status: nan")
+
+
+def test_a_range_that_rounds_to_one_number_is_one_number():
+    assert labels.fmt_range([0.061, 0.058]) == "0.06"
+    assert labels.fmt_range([0.51, 0.543, 0.52]) == "0.51–0.54"
+    assert labels.fmt_range([1.04], digits=1) == "1.0"

@@ -56,6 +56,16 @@ def test_alpha_folded_into_the_transform_mixes_with_the_content(transform, alpha
     assert torch.allclose(folded, mixed, atol=1e-4 * content.abs().max())
 
 
+def test_a_blend_of_styles_is_the_blend_of_their_transfers():
+    """WCT folds a blend into one affine map: it must equal the weighted sum of each style's
+    transfer, mixed with the content by alpha afterwards."""
+    content = correlated(6, 2000, seed=10)
+    styles = [correlated(6, 700, seed=11, shift=1.0), correlated(6, 900, seed=12, shift=-2.0)]
+    out = infer.transfer_features(content, styles, weights=[0.3, 0.7], alpha=0.6, method="wct")
+    each = 0.3 * wct.whiten_colour(content, styles[0]) + 0.7 * wct.whiten_colour(content, styles[1])
+    assert torch.allclose(out, torch.lerp(content, each, 0.6), atol=1e-4 * content.abs().max())
+
+
 def test_a_masked_region_gets_the_style_statistics_inside_it():
     content, style = correlated(5, 4000, seed=4), correlated(5, 500, seed=5, shift=-2.0)
     mask = torch.zeros(1, 1, 4000, 1)

@@ -13,14 +13,14 @@ from stylekit.base.numbers import normalized_weights
 from stylekit.base.images import fit_longest, resize_tensor
 from stylekit.base.paths import MODELS
 from stylekit.nets.adain.model import LEVELS, MODEL_FORMAT, STRIDE, Decoder, Encoder, adain
-from stylekit.nets.adain.wct import whiten_colour
+from stylekit.nets.adain import wct
 from stylekit.nets.training import load_network
 from stylekit.optim import color
 from utils import load_image
 
 DEFAULT_DECODER = MODELS / "adain_decoder.pt"
 # The defaults of a run (method, size, style scale, alpha) are `settings.OnePassSettings`'s presets.
-TRANSFORMS = {"wct": whiten_colour, "adain": adain}   # settings.ONEPASS_METHODS
+TRANSFORMS = {"wct": wct.whiten_colour, "adain": adain}   # settings.ONEPASS_METHODS
 
 
 def load_decoder(path: str | Path, device="cpu", what: str = "AdaIN decoder",
@@ -62,6 +62,10 @@ def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor
         return transform(content, style_feats[0], alpha=alpha)   # one pass over the features
     if masks is None:
         weights = weights or [1.0 / len(style_feats)] * len(style_feats)
+        if method == "wct":   # a blend of affine maps is one affine map: one pass, however many styles
+            maps = [(w, wct.colour_map(content, s)) for w, s in zip(weights, style_feats) if w]
+            return wct.apply_map(content, sum(w * t for w, (t, _) in maps), sum(w * b for w, (_, b) in maps),
+                                 alpha=alpha)
         target = sum(w * transform(content, s) for w, s in zip(weights, style_feats) if w)
     else:
         target = (1 - sum(masks)) * content

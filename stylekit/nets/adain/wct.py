@@ -52,26 +52,34 @@ def style_moments(style_feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     return mean, _powers(cov)[0]
 
 
-def whiten_colour(content_feat: torch.Tensor, style_feat: torch.Tensor,
-                  mask: torch.Tensor | None = None, alpha: float = 1.0) -> torch.Tensor:
-    """Content features (1, C, H, W) with the mean and covariance of `style_feat` (1, C, h, w).
-
-    mask: a soft mask (1, 1, H, W); the content's moments are then taken inside it, so that
-    region alone is given the style's (the caller blends by the mask). alpha: the result mixed
-    with the content features, (1 - alpha) x + alpha y. Whitening and colouring is an affine
-    map y = T x + b, so the mix is one too, applied in a single pass over the features (no
-    centred copy, no second pass to mix). Float32 out; computed in float64 with autocast off
-    (but the products over positions, see `moments`): eigenvectors of a 512x512 covariance in
-    bf16 would be noise.
-    """
+def colour_map(content_feat: torch.Tensor, style_feat: torch.Tensor,
+               mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whitening then colouring as one affine map of the content features, y = T x + b:
+    (T (C, C), b (C, 1)), float64, computed with autocast off (but the products over positions,
+    see `moments`): eigenvectors of a 512x512 covariance in bf16 would be noise. mask: a soft
+    mask (1, 1, H, W); the content's moments are then taken inside it."""
     with torch.autocast(content_feat.device.type, enabled=False):
         c_mean, c_cov = moments(content_feat, mask)
         s_mean, s_root = style_moments(style_feat)
         transform = s_root @ _powers(c_cov)[1]
-        bias = s_mean - transform @ c_mean
+        return transform, s_mean - transform @ c_mean
+
+
+def apply_map(content_feat: torch.Tensor, transform: torch.Tensor, bias: torch.Tensor,
+              alpha: float = 1.0) -> torch.Tensor:
+    """(1 - alpha) x + alpha (T x + b) over the features (1, C, H, W), float32: the mix with the
+    content is an affine map too, so it takes one pass (no centred copy, no second pass)."""
+    with torch.autocast(content_feat.device.type, enabled=False):
         if alpha != 1:
             eye = torch.eye(len(transform), dtype=transform.dtype, device=transform.device)
             transform, bias = alpha * transform + (1 - alpha) * eye, alpha * bias
         x = content_feat.reshape(content_feat.shape[1], -1).float()
-        out = torch.addmm(bias.float(), transform.float(), x)
-        return out.reshape(content_feat.shape)
+        return torch.addmm(bias.float(), transform.float(), x).reshape(content_feat.shape)
+
+
+def whiten_colour(content_feat: torch.Tensor, style_feat: torch.Tensor,
+                  mask: torch.Tensor | None = None, alpha: float = 1.0) -> torch.Tensor:
+    """Content features (1, C, H, W) with the mean and covariance of `style_feat` (1, C, h, w),
+    mixed with the content by alpha. mask: the content's moments are taken inside it, so that
+    region alone is given the style's (the caller blends by the mask)."""
+    return apply_map(content_feat, *colour_map(content_feat, style_feat, mask), alpha=alpha)

@@ -1,19 +1,27 @@
-"""Arbitrary style transfer in one forward pass: adaptive instance normalisation (AdaIN).
+"""Arbitrary style transfer in one forward pass: the whitening and colouring transform (WCT,
+the default) and adaptive instance normalisation (AdaIN).
 
-Huang and Belongie 2017, "Arbitrary Style Transfer in Real-time with Adaptive Instance
-Normalization". A fixed VGG-19 encoder (up to relu4_1) maps the content and the style image
-to features; AdaIN gives the content features the style features' per-channel mean and
-standard deviation; a trained decoder maps the result back to an image. The style lives in
-those two vectors, so any style image works without retraining.
+A fixed VGG-19 encoder maps the content and the style image to features; a transform gives
+the content features the style's statistics; a trained decoder maps them back to an image.
+The style lives in those statistics, so any painting works without retraining.
+- WCT (Li et al. 2017, "Universal Style Transfer via Feature Transforms"): the style's mean
+  and full channel covariance, at relu4_1, relu3_1, relu2_1 and relu1_1 in turn, one decoder
+  per level, each trained only to give photos back from their features.
+- AdaIN (Huang and Belongie 2017, "Arbitrary Style Transfer in Real-time with Adaptive
+  Instance Normalization"): each channel's mean and standard deviation at relu4_1, one
+  decoder trained against paintings.
+Both transforms are affine maps of the features, so alpha (and WCT's blends) fold into them.
 
-    model    the encoder, AdaIN and the channel statistics, the decoder, the training losses
-    train    content/style crop pairs, training a decoder, exporting it (with its sittings)
-    infer    loading a decoder, padding, the decoder's input, stylize()
-    styles   the training style set, built from offline packages
+    model    the encoder, AdaIN and the channel statistics, the decoders, the training losses
+    wct      the whitening and colouring transform and its statistics
+    train    training a decoder (AdaIN's on content/style pairs, WCT's on reconstruction)
+    infer    loading decoders, padding, the decoders' input, stylize()
+    styles   the training style set of AdaIN, built from offline packages
 
-    python -m stylekit build-styles                 # training styles -> data/styles
+    python -m stylekit adain --content photo.jpg --style painting.jpg   # WCT; --method adain
+    python -m stylekit train-wct --level N                              # a WCT decoder
+    python -m stylekit build-styles                 # AdaIN's training styles -> data/styles
     python -m stylekit train-adain --out models/adain_decoder.pt [--resume]
-    python -m stylekit adain --content photo.jpg --style painting.jpg
 
 Departures from the paper, and why:
 - A narrower decoder (`width`, a fraction of the paper's channels): the paper's decoder

@@ -39,8 +39,8 @@ photos: setup
 
 # The shipped feed-forward networks, with the settings they were trained with.
 models: photos
-	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg --steps 2000 --out models/starry_night.pt
-	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg --steps 1200 --out models/great_wave.pt
+	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg --tv-weight 100 --steps 2000 --out models/starry_night.pt
+	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg --tv-weight 100 --steps 1200 --out models/great_wave.pt
 	$(PY) -m stylekit train-fast --style images/style/composition_viii.jpg --steps 1200 --out models/composition_viii.pt
 	$(PY) -m stylekit train-texture --style images/style/starry_night.jpg --steps 600 --out models/starry_night_texture.pt
 # The WCT decoders: a first sitting, then more steps at a lower rate from its file (a fresh

@@ -29,6 +29,12 @@ FAST_CONTENTS = (CHENONCEAU,)
 TEXTURE_MODEL = MODELS / "starry_night_texture.pt"
 
 
+def _tv(recipe: dict) -> str:
+    """The TV weight of a recipe, where it trained with one."""
+    tv = recipe.get("weights", {}).get("tv", 0)
+    return f", TV weight {tv:g}" if tv else ""
+
+
 def fast_sizes(quick: bool) -> tuple[int, int]:
     """(output size, optimization steps at the coarsest scale)."""
     return (64, 5) if quick else (512, 200)
@@ -98,7 +104,8 @@ def feedforward(cnn, device, quick, out_root, progress) -> Bell | None:
     speedup = np.median([n["opt_seconds"] / n["fast_seconds"] for n in numbers])
     recipes = [ff.load_model(model)[1] for _, model in models]
     trained = "; ".join(f"{Path(r['style_image']).stem}: {r['trained_steps']} steps of {r['batch']} random "
-                        f"{r['train_size']} px crops with the painting at {r['style_size']} px" for r in recipes)
+                        f"{r['train_size']} px crops with the painting at {r['style_size']} px"
+                        f"{_tv(r)}" for r in recipes)
     text = (f"run.py --train-fast trains a feed-forward network (Johnson et al. 2016, narrowed for CPUs: "
             f"{TrainSettings.preset('fast').width}-channel first layer, {TrainSettings.preset('fast').res_blocks} residual blocks, "
             f"instance normalisation, upsample-then-convolve) with the core's content, style and TV loss modules "

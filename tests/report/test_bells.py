@@ -55,3 +55,10 @@ def test_chroma_distance_is_zero_for_the_photo_itself(tmp_path):
     assert measures.chroma_distance(CHENONCEAU, CHENONCEAU) < 1e-6
     assert measures.chroma_distance(grey, CHENONCEAU) > 0.01
     assert measures.mean_abs_diff(CHENONCEAU, CHENONCEAU) == 0
+
+
+def test_network_recipe_names_its_tv_weight():
+    """The report's recipe of a network names the TV weight it trained with, and only then."""
+    assert bells_networks._tv({"weights": {"content": 1.0, "style": 2e4, "tv": 100.0}}) == ", TV weight 100"
+    assert bells_networks._tv({"weights": {"content": 1.0, "style": 2e4, "tv": 0.0}}) == ""
+    assert bells_networks._tv({}) == ""

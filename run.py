@@ -25,12 +25,13 @@ from pathlib import Path
 from style_and_content import FeatureExtractor, build_model, content_layers_default, style_layers_default
 from stylekit.base.errors import InputError
 from stylekit.base.figures import make_sheet
-from stylekit.base.images import fit_size, image_size, open_image, tensor_to_pil
+from stylekit.base.images import fit_size, image_size, open_image
+from stylekit.base.tensors import tensor_to_pil
 from stylekit.base.limits import check_memory, check_side
 from stylekit.base.paths import RESULTS
 from stylekit.base.plan import check_plan
 from stylekit.base.progress import Progress
-from stylekit.cli import options
+from stylekit.cli import options, transfer_options
 from stylekit.cli.common import Parser, positive_int, run_command
 from stylekit.optim.engine import Result, optimize
 from stylekit.optim.jobs import Job, check_memory_for, run_job
@@ -75,7 +76,7 @@ def build_parser() -> Parser:
     options.add_styles(p)
     p.add_argument("--mask", type=Path, help="spatial control: white = stylised, black = content; "
                    "with several styles, ascending grey levels pick style 1, 2, ...")
-    options.add_optimization(p)
+    transfer_options.add_optimization(p)
     options.add_device(p)
     p.add_argument("--out", type=Path, help="output PNG (default under results/)")
     p.add_argument("--save-every", type=positive_int, help="also save the current image every N evaluations")
@@ -87,7 +88,7 @@ def settle(args):
     """The part's preset with the given flags on top (`args.settings`), the inputs, and the
     checks of their combinations; raises InputError."""
     args.part = args.part or 3
-    args.settings = options.settings_from(args, f"part{args.part}")
+    args.settings = transfer_options.settings_from(args, f"part{args.part}")
     wants = 2 if args.grid else 1
     if args.grid and args.part != 3:
         raise InputError("--grid goes with --part 3")
@@ -100,7 +101,7 @@ def settle(args):
         styles = 0 if args.part == 1 else 1 if args.grid else len(args.style or [DEFAULT_STYLE])
         where = (f"run.py --part {args.part}" + (" --grid" if args.grid else "")
                  + f" ({PART_NAMES[args.part]})")
-        options.refuse_ignored(args, args.settings, where, content=args.part != 2, styles=styles)
+        transfer_options.refuse_ignored(args, args.settings, where, content=args.part != 2, styles=styles)
     if args.content is None:
         args.content = GRID_CONTENTS if args.grid else [DEFAULT_CONTENT]
     if args.style is None:
@@ -295,7 +296,7 @@ def main(argv=None) -> int:
         toolkit = toolkit_argv(argv)
         if toolkit is not None:
             from stylekit.cli.main import build_parser as toolkit_parser
-            args = toolkit_parser().parse_args(toolkit)
+            args = toolkit_parser(toolkit).parse_args(toolkit)
             return args.run(args)
         return parts(argv)
     return run_command(command)

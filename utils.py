@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.resources
 import math
-import io
 import os
 import warnings
 from collections import OrderedDict
@@ -20,8 +19,9 @@ import torch.nn as nn
 from PIL import Image
 
 from stylekit.base.errors import InputError
-from stylekit.base.files import commit, json_bytes, move_aside, sidecar_path, sync_dir, write_temp
-from stylekit.base.images import DEFAULT_MAX_PIXELS, open_image, pil_to_tensor, resize_longest, tensor_to_pil
+from stylekit.base.files import write_image
+from stylekit.base.images import DEFAULT_MAX_PIXELS, open_image, resize_longest
+from stylekit.base.tensors import pil_to_tensor, tensor_to_pil
 
 
 # ---------------------------------------------------------------------------------------
@@ -252,47 +252,9 @@ def load_image(path, size: int | None = None, device="cpu", max_pixels: int | No
 
 
 def save_image(img: torch.Tensor | Image.Image, path: str | os.PathLike, meta: dict | None = None) -> Path:
-    """Write a PNG (or JPEG, by suffix) atomically, and its JSON sidecar if `meta` is given.
-
-    An interrupted run never leaves a half-written file: each is written to a temporary file
-    in the same folder and renamed into place. A failure (or Ctrl-C) before the image is in
-    place leaves the old image and sidecar as they were; after it, there is no sidecar
-    rather than an old one: a sidecar never describes another image.
-    Raises InputError when the files cannot be written.
-    """
-    path = Path(path)
-    pil = img if isinstance(img, Image.Image) else tensor_to_pil(img)
-    buf = io.BytesIO()
-    fmt = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
-    if fmt == "JPEG" and pil.mode not in ("RGB", "L"):
-        pil = pil.convert("RGB")
-    pil.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
-    side = sidecar_path(path) if meta is not None else None
-    meta_bytes = json_bytes(meta) if meta is not None else None
-    temps: list[Path] = []
-    old_side = None
-    try:
-        temps.append(write_temp(path, buf.getvalue()))
-        if side is not None:
-            temps.append(write_temp(side, meta_bytes))
-            old_side = move_aside(side)
-        commit(temps[0], path)
-        if side is not None:
-            commit(temps[1], side)
-    except BaseException:
-        image_in_place = bool(temps) and not temps[0].exists()
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
-        if old_side is not None and not image_in_place:
-            try:
-                os.replace(old_side, side)  # the old image stays, and so does its sidecar
-            except OSError:
-                pass
-        raise
-    finally:
-        if old_side is not None:
-            old_side.unlink(missing_ok=True)
-    sync_dir(path.parent)
-    return path
+    """Write a PNG (or JPEG, by suffix) atomically, and its JSON sidecar if `meta` is given:
+    never a half-written file, never a sidecar that describes another image (`base.files.write_image`).
+    Raises InputError when the files cannot be written."""
+    return write_image(img if isinstance(img, Image.Image) else tensor_to_pil(img), path, meta)
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 from conftest import ROOT
 import run
 import utils
-from stylekit.base.images import tensor_to_pil
+from stylekit.base.tensors import tensor_to_pil
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Files out: atomic writes (never a half-written file), JSON sidecars, torch files."""
+"""Files out: atomic writes (never a half-written file), images with JSON sidecars, torch files.
+Torch-free: torch is imported only to save a torch object."""
 from __future__ import annotations
 
 import io
@@ -8,8 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import torch
+from PIL import Image
 
 from .errors import InputError, reason
 from .interrupt import note_written
@@ -115,10 +115,55 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def save_torch(obj, path: str | os.PathLike) -> Path:
     """`torch.save` with the same atomic write as the images: never a half-written model."""
+    import torch
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write(Path(path), buffer.getvalue())
     return Path(path)
+
+
+def write_image(pil: Image.Image, path: str | os.PathLike, meta: dict | None = None) -> Path:
+    """Write a PNG (or JPEG, by suffix) atomically, and its JSON sidecar if `meta` is given.
+
+    An interrupted run never leaves a half-written file: each is written to a temporary file
+    in the same folder and renamed into place. A failure (or Ctrl-C) before the image is in
+    place leaves the old image and sidecar as they were; after it, there is no sidecar
+    rather than an old one: a sidecar never describes another image.
+    Raises InputError when the files cannot be written.
+    """
+    path = Path(path)
+    buf = io.BytesIO()
+    fmt = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
+    if fmt == "JPEG" and pil.mode not in ("RGB", "L"):
+        pil = pil.convert("RGB")
+    pil.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    side = sidecar_path(path) if meta is not None else None
+    meta_bytes = json_bytes(meta) if meta is not None else None
+    temps: list[Path] = []
+    old_side = None
+    try:
+        temps.append(write_temp(path, buf.getvalue()))
+        if side is not None:
+            temps.append(write_temp(side, meta_bytes))
+            old_side = move_aside(side)
+        commit(temps[0], path)
+        if side is not None:
+            commit(temps[1], side)
+    except BaseException:
+        image_in_place = bool(temps) and not temps[0].exists()
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+        if old_side is not None and not image_in_place:
+            try:
+                os.replace(old_side, side)  # the old image stays, and so does its sidecar
+            except OSError:
+                pass
+        raise
+    finally:
+        if old_side is not None:
+            old_side.unlink(missing_ok=True)
+    sync_dir(path.parent)
+    return path
 
 
 def check_writable(path: str | os.PathLike) -> None:
@@ -163,9 +208,9 @@ def _jsonable(value):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    if isinstance(value, (Path, torch.device)):
+    if isinstance(value, Path) or type(value).__name__ == "device":   # torch.device, without importing torch
         return str(value)
-    if isinstance(value, (np.generic, torch.Tensor)) and getattr(value, "ndim", 0) == 0:
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:   # a numpy or torch scalar
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # JSON has no NaN or Infinity

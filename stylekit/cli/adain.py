@@ -11,7 +11,8 @@ import torch
 
 from stylekit.base.errors import InputError
 from stylekit.base.files import check_writable, sidecar_path
-from stylekit.base.images import fit_size, image_size, load_mask
+from stylekit.base.images import fit_size, image_size
+from stylekit.base.tensors import load_mask
 from stylekit.base.limits import check_memory
 from stylekit.base.paths import RESULTS, ROOT, STYLE_DIR
 from stylekit.base.plan import check_plan
@@ -19,7 +20,8 @@ from stylekit.cli import options, training
 from stylekit.cli.common import nonneg_float, positive_float, side
 from stylekit.nets.adain import infer, train, styles as style_set
 from stylekit.nets.adain.model import LEVELS, STRIDE, Decoder, Encoder
-from stylekit.nets.crops import IMAGE_SUFFIXES, RandomCrops, image_files
+from stylekit.base.images import IMAGE_SUFFIXES, image_files
+from stylekit.nets.crops import RandomCrops
 from stylekit.nets.packages import DEFAULT_CACHE
 from stylekit.nets.photos import DEFAULT_PHOTOS
 from stylekit.nets.training import ENDLESS, checkpoint_path, load_checkpoint

@@ -9,10 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from stylekit.base.errors import InputError
 from stylekit.base.files import sidecar_path
 from stylekit.base.paths import CONTENT_DIR, ROOT, STYLE_DIR
+from stylekit.base.tensors import pil_to_tensor, tensor_to_pil
 from stylekit.cli.bench_common import CONTENT, PY, STYLE, precisions, timed_run
+from stylekit.nets import portable
 from stylekit.optim.metrics import Distances
 from utils import load_image
 
@@ -44,15 +49,17 @@ FAST_PHOTOS = {"starry_night": ("chenonceau", "astronaut"), "great_wave": ("chel
                "composition_viii": ("china", "coffee")}
 
 
-def first_image(model: Path, content: Path, out: Path, size: int) -> tuple[float, float]:
-    """A fresh `stylekit fast` command for one photo: its whole wall time (Python, torch and
-    the model loading included) and the seconds it reports for the image's forward pass."""
+def first_image(model: Path, content: Path, out: Path, size: int) -> tuple[float, float, str]:
+    """A fresh `stylekit fast` command for one photo: its whole wall time (Python, the runtime
+    and the model loading included), the seconds it reports for the image's forward pass, and
+    the runtime it chose (ONNX Runtime or torch)."""
     out = out.resolve()   # the command runs from the project's root, where `-m stylekit` is found
     wall, _, code = timed_run([PY, "-m", "stylekit", "fast", str(model), "--content", str(content),
                                "--size", str(size), "--out", str(out)], cwd=ROOT)
     if code != 0:
         raise RuntimeError(f"stylekit fast {model.name} failed (exit {code})")
-    return wall, json.loads(sidecar_path(out).read_text())["seconds"]
+    meta = json.loads(sidecar_path(out).read_text())
+    return wall, meta["seconds"], meta.get("runtime", "torch")
 
 
 def style_networks(names: list[str]) -> list[tuple[Path, object, dict]]:
@@ -99,8 +106,15 @@ def fast(dist: Distances, tmp: Path, size: int, repeats: int, networks: list[tup
                 out, secs = timed(ff.stylize, net, content, precision, repeats=repeats)
                 print(f"{cells} network ({settings.get('trained_steps')} steps), {precision}, warm | {secs:.3f} | "
                       f"{dist.content(out, content):.3f} | {dist.style(out, style):.3f} |", flush=True)
-            wall, own = first_image(model, content_path, tmp / f"first_{photo}_{model.stem}.png", size)
-            print(f"{cells} network, first image of a command | {wall:.2f} ({own:.3f}) | | |", flush=True)
+            copy = portable.load(model)
+            if copy is not None:
+                rgb = np.asarray(tensor_to_pil(content))
+                styled, secs = timed(copy.stylize, rgb, repeats=repeats)
+                out = pil_to_tensor(Image.fromarray(styled))
+                print(f"{cells} network's ONNX copy, ONNX Runtime fp32, warm | {secs:.3f} | "
+                      f"{dist.content(out, content):.3f} | {dist.style(out, style):.3f} |", flush=True)
+            wall, own, runtime = first_image(model, content_path, tmp / f"first_{photo}_{model.stem}.png", size)
+            print(f"{cells} network, first image of a command ({runtime}) | {wall:.2f} ({own:.3f}) | | |", flush=True)
             opt = tmp / f"opt_{photo}_{name}.png"
             secs, _, code = timed_run([PY, str(ROOT / "run.py"), "--part", "3", "--content", str(content_path),
                                        "--style", str(style_path), "--size", str(size), "--out", str(opt)])
@@ -128,7 +142,8 @@ def first_any_painting(method: str, content: Path, style: Path, out: Path, size:
                                "--style", str(style), "--size", str(size), "--out", str(out)], cwd=ROOT)
     if code != 0:
         raise RuntimeError(f"stylekit adain --method {method} failed (exit {code})")
-    return wall, json.loads(sidecar_path(out).read_text())["seconds"]
+    meta = json.loads(sidecar_path(out).read_text())
+    return wall, meta["seconds"], meta.get("runtime", "torch")
 
 
 def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> None:

@@ -22,7 +22,7 @@ from stylekit.base.numbers import FPS_RANGE
 from stylekit.base.plan import check_plan
 from stylekit.base.paths import RESULTS, STYLE_DIR
 from stylekit.base.progress import Progress
-from stylekit.cli import options
+from stylekit.cli import options, transfer_options
 from stylekit.cli.common import Parser, fps, nonneg_float, positive_int, side
 from stylekit.video.flow import clip_motion
 from stylekit.video.io import (DEMO_PHOTO, FOLDER_FPS, FRAME_BYTES_PER_PIXEL, FRAME_SUFFIXES, fit_frames,
@@ -37,7 +37,7 @@ def register(commands) -> None:
                                         "temporal loss. Writes OUT.mp4, OUT.gif, OUT_strip.png and OUT.json.")
     p.add_argument("video", type=Path, metavar="IN", help="the video: mp4, avi, mov, mkv, webm, gif or a folder of frames")
     options.add_styles(p)
-    options.add_optimization(p)
+    transfer_options.add_optimization(p)
     p.add_argument("--temporal-weight", type=nonneg_float,
                    help=f"temporal consistency weight (0: frame by frame; default {TEMPORAL_WEIGHT:g})")
     p.add_argument("--later-steps", type=positive_int, help="evaluations for each frame after the first "
@@ -68,14 +68,14 @@ def _run(args) -> int:
     if args.style_blend and len(args.style_blend) != len(args.style):
         raise InputError(f"--style-blend has {len(args.style_blend)} weights for {len(args.style)} style images")
     device, precision = options.device_and_precision(args)
-    s = options.settings_from(args, "part3").replace(precision=precision)
+    s = transfer_options.settings_from(args, "part3").replace(precision=precision)
     if args.temporal_weight is None:
         args.temporal_weight = TEMPORAL_WEIGHT
     if s.preserve_color == "luminance":
         raise InputError("--preserve-color luminance does not apply to --video (histogram does)")
     if s.content_weight == 0 or s.style_weight == 0:
         raise InputError("--video does style transfer: it needs a content and a style weight above 0")
-    options.refuse_ignored(args, s, "`python -m stylekit video` (style transfer, frame after frame)",
+    transfer_options.refuse_ignored(args, s, "`python -m stylekit video` (style transfer, frame after frame)",
                            content=True, styles=len(args.style))
     out, gif, still = _check_outputs(args)
     # Read the clip before loading the network, so that a bad video is reported at once.

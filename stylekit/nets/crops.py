@@ -12,21 +12,7 @@ import torch
 from PIL import Image
 
 from stylekit.base.errors import InputError, reason
-from stylekit.base.images import pil_to_tensor
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
-
-
-def image_files(folder: str | Path) -> list[Path]:
-    """The images in `folder` and below, sorted; InputError when there is no such folder or no image."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"training photos not found: {folder} is not a folder "
-                         "(build ours with `python -m stylekit photos`)")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise InputError(f"no images in {folder}")
-    return files
+from stylekit.base.tensors import pil_to_tensor
 
 
 class RandomCrops(torch.utils.data.Dataset):

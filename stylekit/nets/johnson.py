@@ -19,6 +19,9 @@ Departures from the papers, and why:
 """
 from __future__ import annotations
 
+import io
+import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -29,7 +32,9 @@ from style_and_content import build_model, named_vgg_layers
 from utils import resolve_layers
 from stylekit.base.device import autocast_context, resolve_precision
 from stylekit.base.errors import InputError
+from stylekit.base.files import atomic_write
 from stylekit.base.numbers import check_seed
+from stylekit.nets import portable
 from stylekit.nets.training import TrainResult, checkpoint_path, load_network, save_network, train
 from stylekit.settings import TrainSettings
 
@@ -183,12 +188,65 @@ def train_network(cnn, style: torch.Tensor, dataset, config: TrainSettings, *, o
     if result.step and result.main:
         export(net, out, {**settings, "trained_steps": result.step,
                           "final_losses": result.history[-1] if result.history else {}})
+        if kind == "style":
+            export_portable(out)
     return net, result
 
 
 def export(net: TransformerNet, out: Path, settings: dict) -> Path:
     """The compact model: fp16 weights, the architecture, the training settings."""
     return save_network(net, out, MODEL_FORMAT, settings)
+
+
+class _PortableBody(nn.Module):
+    """What the ONNX copy holds: the layers and the sigmoid. The padding to a multiple of 4
+    depends on the image's size, which a traced graph would freeze: `nets.portable` does it."""
+
+    def __init__(self, net: TransformerNet):
+        super().__init__()
+        self.net = net.net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(x))
+
+
+def export_portable(model_path: Path) -> Path | None:
+    """The ONNX copy of the saved style network at `model_path`, written beside it, for runs
+    without torch (`nets.portable`); None where the onnx package is not installed."""
+    try:
+        import onnx
+    except ImportError:
+        return None
+    net, settings = load_model(model_path, kind="style")
+    axes = {0: "batch", 2: "height", 3: "width"}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the exporter's notes on instance norm and constant folding
+        torch.onnx.export(_PortableBody(net), (torch.rand(1, 3, 64, 64),), buffer, dynamo=False,
+                          input_names=[portable.INPUT], output_names=[portable.OUTPUT],
+                          dynamic_axes={portable.INPUT: axes, portable.OUTPUT: axes}, opset_version=17)
+    proto = onnx.load_from_string(buffer.getvalue())
+    _store_fp16(proto)
+    onnx.helper.set_model_props(proto, {"format": portable.FORMAT, "source_sha256": portable.file_sha256(model_path),
+                                        "settings": json.dumps(settings, default=str)})
+    out = portable.portable_path(model_path)
+    atomic_write(out, proto.SerializeToString())
+    return out
+
+
+def _store_fp16(proto) -> None:
+    """Keep the weights in fp16, as the .pt does (they are fp16 values already), each cast back
+    to fp32 by a Cast node that ONNX Runtime folds once, when it loads the file."""
+    from onnx import TensorProto, helper, numpy_helper
+    casts = []
+    for weight in proto.graph.initializer:
+        if weight.data_type == TensorProto.FLOAT:
+            name = weight.name
+            weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight).astype("float16"), f"{name}.fp16"))
+            casts.append(helper.make_node("Cast", [f"{name}.fp16"], [name], to=TensorProto.FLOAT))
+    nodes = casts + list(proto.graph.node)
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
 
 
 def load_model(path: str | Path, device="cpu", kind: str | None = None) -> tuple[TransformerNet, dict]:

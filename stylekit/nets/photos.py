@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from stylekit.base.paths import DATA
-from stylekit.nets.crops import IMAGE_SUFFIXES
+from stylekit.base.images import IMAGE_SUFFIXES
 from stylekit.nets.packages import DEFAULT_CACHE, Source, image_set, open_bytes, read_rcc, shrink, source_files
 
 DEFAULT_PHOTOS = DATA / "photos"

@@ -29,7 +29,7 @@ from utils import LAYER_NAMES
 from stylekit.base import interrupt
 from stylekit.base.errors import InputError
 from stylekit.base.device import autocast_context, resolve_precision
-from stylekit.base.images import fit_longest, noise_like, resize_tensor
+from stylekit.base.tensors import fit_longest, noise_like, resize_tensor
 from stylekit.base.limits import check_memory, lbfgs_pairs, resident_bytes
 
 

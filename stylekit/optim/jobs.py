@@ -20,7 +20,8 @@ from stylekit.base.device import resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.base.figures import plot_losses
 from stylekit.base.files import read_json, sidecar_path
-from stylekit.base.images import DEFAULT_MAX_PIXELS, fit_size, image_size, load_mask
+from stylekit.base.images import DEFAULT_MAX_PIXELS, fit_size, image_size
+from stylekit.base.tensors import load_mask
 from stylekit.base.limits import check_memory
 from stylekit.base.plan import Numbered, check_plan
 from stylekit.optim.engine import Result, stylize, winograd_bytes

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from style_and_content import gram_matrix
-from stylekit.base.images import fit_longest, resize_tensor
+from stylekit.base.tensors import fit_longest, resize_tensor
 from utils import load_image
 
 CONTENT_LAYER = "relu4_2"

@@ -1,7 +1,7 @@
 """The job form: the fields of a multipart POST /api/jobs -> a validated `Spec`.
 
 The options are the command line's flags without their dashes (`size`, `steps`, `style_weight`,
-`alpha`...) and are checked by the CLI's own argument parsers (`stylekit.cli.options` builds the
+`alpha`...) and are checked by the CLI's own argument parsers (`stylekit.cli.transfer_options` builds the
 optimization's, with `Settings` presets behind it), so a bad value gets the words of the CLI's
 `error:` line and the defaults live in one place. `content` and `style` are uploaded files or the
 names of bundled images; uploads are decoded by the project's loader (pixel limit, formats) from a
@@ -20,9 +20,11 @@ import torch
 
 from utils import LAYER_NAMES, min_image_side
 from stylekit.base.errors import InputError
-from stylekit.base.images import DEFAULT_MAX_PIXELS, fit_longest, resize_tensor
+from stylekit.base.images import DEFAULT_MAX_PIXELS
+from stylekit.base.tensors import fit_longest, resize_tensor
 from stylekit.base.limits import check_side
-from stylekit.cli.options import add_optimization, add_styles, settings_from
+from stylekit.cli.options import add_styles
+from stylekit.cli.transfer_options import add_optimization, settings_from
 from stylekit.cli.common import Parser, float_list, positive_float, side, seed
 from stylekit.nets.adain import infer
 from stylekit.serve.runners import onepass_method

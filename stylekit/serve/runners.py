@@ -20,7 +20,7 @@ import torch
 
 from stylekit.base.device import pick_device, resolve_precision
 from stylekit.base.errors import InputError
-from stylekit.base.images import tensor_to_pil
+from stylekit.base.tensors import tensor_to_pil
 from stylekit.base.paths import CONTENT_DIR, MODELS, STYLE_DIR
 from stylekit.nets import johnson
 from stylekit.nets.adain import infer

@@ -8,7 +8,7 @@ import pytest
 
 import run
 from conftest import ROOT
-from stylekit.cli.main import COMMAND_MODULES, build_parser
+from stylekit.cli.main import COMMANDS, build_parser
 
 
 @pytest.mark.parametrize("argv, want", [
@@ -56,11 +56,11 @@ def test_bad_command_lines_give_one_error_line(argv, words):
 
 # The layers, bottom to top; a module may import from its own layer and those below. Front
 # ends (the web app, cli, run.py) sit on top: nothing below imports them. The CLI's shared flags
-# (cli.common, cli.options) sit below the web app, whose form is checked by them; of the rest,
+# (cli.common, cli.options, cli.transfer_options) sit below the web app, whose form is checked by them; of the rest,
 # only cli (its `serve` command) imports the web app.
 LAYERS = [("stylekit.base",), ("utils",), ("style_and_content",), ("stylekit.settings",), ("stylekit.optim",),
           ("stylekit.nets", "stylekit.video"), ("stylekit.report",), ("stylekit.cli.common",),
-          ("stylekit.cli.options",), ("stylekit.serve",), ("stylekit.cli",), ("run",)]
+          ("stylekit.cli.options", "stylekit.cli.transfer_options"), ("stylekit.serve",), ("stylekit.cli",), ("run",)]
 
 
 def _layer(module: str):
@@ -103,4 +103,14 @@ def test_every_command_module_is_registered():
     """A module of stylekit/cli with a `register` is a command module, and main lists it."""
     modules = {p.stem for p in (ROOT / "stylekit" / "cli").glob("*.py")
                if any(isinstance(n, ast.FunctionDef) and n.name == "register" for n in ast.parse(p.read_text()).body)}
-    assert modules == set(COMMAND_MODULES)
+    assert modules == set(COMMANDS.values())
+
+
+def test_a_named_command_builds_the_parser_of_its_own_module_only():
+    """`build_parser` imports only the module of the command named (so `fast` can start without
+    torch), and that module registers exactly the commands main maps to it."""
+    for name, module in COMMANDS.items():
+        choices = next(a for a in build_parser([name])._actions if a.dest == "command").choices
+        assert set(choices) == {c for c, m in COMMANDS.items() if m == module}, name
+    everything = next(a for a in build_parser(["nosuchcommand"])._actions if a.dest == "command").choices
+    assert list(everything) == list(COMMANDS)

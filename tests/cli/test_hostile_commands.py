@@ -17,7 +17,7 @@ from PIL import Image
 
 from conftest import ROOT, structured, write_png
 from stylekit.base.files import save_torch
-from stylekit.cli import adain as adain_cli, fast as fast_cli, video as video_cli
+from stylekit.cli import adain as adain_cli, train_fast as train_fast_cli, video as video_cli
 from stylekit.cli.main import main as toolkit
 from stylekit.nets.johnson import NOISE_CHANNELS, TransformerNet
 from stylekit.nets.training import CHECKPOINT_FORMAT
@@ -62,7 +62,7 @@ def no_network(monkeypatch):
     """Refused runs must be refused before the VGG-19 loads."""
     def fail(*a, **k):
         pytest.fail("the network loaded for a refused run")
-    for module in (fast_cli, adain_cli, video_cli):
+    for module in (train_fast_cli, adain_cli, video_cli):
         monkeypatch.setattr(module, "load_vgg19", fail)
 
 
@@ -230,9 +230,9 @@ NEEDS_NETWORK = {"train-fast: --resume a texture network's checkpoint", "train-f
 def test_refused(klass, case, argv, words, setup, work, capsys, monkeypatch, cnn):
     _setup(work, setup)
     if case in NEEDS_NETWORK:
-        monkeypatch.setattr(fast_cli, "load_vgg19", lambda *a: cnn)
+        monkeypatch.setattr(train_fast_cli, "load_vgg19", lambda *a: cnn)
     else:
-        for module in (fast_cli, adain_cli, video_cli):
+        for module in (train_fast_cli, adain_cli, video_cli):
             monkeypatch.setattr(module, "load_vgg19", lambda *a: pytest.fail("the network loaded for a refused run"))
     refused(argv, work, capsys, words)
 
@@ -262,7 +262,7 @@ def test_a_batch_goes_on_past_a_photo_too_small(work, capsys):
 
 def test_a_corrupt_training_photo_is_skipped_with_a_count(work, capsys, monkeypatch, cnn):
     """Class 6: the run trains on the photos that can be read and says which it skipped."""
-    monkeypatch.setattr(fast_cli, "load_vgg19", lambda *a: cnn)
+    monkeypatch.setattr(train_fast_cli, "load_vgg19", lambda *a: cnn)
     (work / "photos" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 garbage" * 8)
     (work / "photos" / "folder.png").mkdir()   # a folder named like an image is not a photo
     code = toolkit(["train-fast", "--style", "style.png", "--data", "photos", *TINY_TRAIN, "--steps", "2",

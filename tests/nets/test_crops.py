@@ -4,7 +4,8 @@ import torch
 
 from nets_helpers import photo_folder
 from stylekit.base.errors import InputError
-from stylekit.nets.crops import RandomCrops, image_files
+from stylekit.base.images import image_files
+from stylekit.nets.crops import RandomCrops
 
 
 def test_crops_are_reproducible_by_index(tmp_path):

@@ -71,7 +71,9 @@ def test_cli_train_then_stylise_a_file_and_a_folder(tiny_images, tmp_path, capsy
     out = tmp_path / "one.png"
     assert run.main(["--fast", str(model), "--content", str(content), "--out", str(out)]) == 0
     assert Image.open(out).size == Image.open(content).size
-    assert json.loads(out.with_suffix(".json").read_text())["mode"] == "feedforward"
+    written = json.loads(out.with_suffix(".json").read_text())
+    assert written["mode"] == "feedforward" and written["runtime"] == "onnxruntime"   # training wrote the copy
+    assert model.with_suffix(".onnx").is_file()
     folder_out = tmp_path / "many"
     assert run.main(["--fast", str(model), "--content", str(photos), "--out", str(folder_out), "--size", "50"]) == 0
     written = sorted(p.name for p in folder_out.glob("*.png"))

@@ -80,7 +80,8 @@ from pathlib import Path
 import torch
 sys.path.insert(0, {str(ROOT)!r})
 from stylekit.nets import johnson as ff
-from stylekit.nets.crops import RandomCrops, image_files
+from stylekit.base.images import image_files
+from stylekit.nets.crops import RandomCrops
 from stylekit.settings import TrainSettings
 from utils import load_vgg19, load_image
 

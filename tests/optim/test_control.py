@@ -9,7 +9,7 @@ from conftest import structured
 from stylekit.settings import Settings
 from stylekit.optim.engine import stylize
 from style_and_content import HistogramLoss, build_model, masked_gram_matrix, gram_matrix
-from stylekit.base.images import load_mask
+from stylekit.base.tensors import load_mask
 
 
 def painting(h=64, w=64):

@@ -10,7 +10,7 @@ from stylekit.optim.engine import Result, optimize, stylize
 from run import run_optimization
 from style_and_content import build_model, get_model_and_losses
 from stylekit.base.errors import InputError
-from stylekit.base.images import noise_like
+from stylekit.base.tensors import noise_like
 
 
 def content_loss_of(cnn, content, img, layer="conv3_1"):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from stylekit.base.device import autocast_context
 from stylekit.base.errors import InputError
 from stylekit.base.numbers import normalized_weights
-from stylekit.base.images import fit_longest, resize_tensor
+from stylekit.base.tensors import fit_longest, resize_tensor
 from stylekit.base.paths import MODELS
 from stylekit.nets.adain.model import LEVELS, MODEL_FORMAT, STRIDE, Decoder, Encoder, adain
 from stylekit.nets.adain import wct
@@ -77,7 +77,7 @@ def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor
 
 def load_style(path, side: int, device="cpu", max_pixels: int | None = None) -> torch.Tensor:
     """A style image with longest side `side`, resized from the original file by the filter
-    the optimizer and the metrics use (`base.images.resize_tensor`)."""
+    the optimizer and the metrics use (`base.tensors.resize_tensor`)."""
     img = load_image(path, None, device, max_pixels, min_side=STRIDE, layer="relu4_1")
     return resize_tensor(img, fit_longest(img, side))
 

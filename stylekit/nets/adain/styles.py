@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from stylekit.base.paths import DATA, STYLE_DIR
-from stylekit.nets.crops import image_files
+from stylekit.base.images import image_files
 from stylekit.nets.packages import (DEFAULT_CACHE, SHORT_SIDE, Source, image_set, open_bytes, read_rcc, shrink,
                                     source_files)
 

@@ -1,0 +1,94 @@
+"""`train-fast` and `train-texture`: train the feed-forward networks (`nets.johnson`) that
+`fast` and `texture` run (`cli.fast`). run.py's --train-fast and --train-texture are these commands."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from stylekit.base.errors import InputError
+from stylekit.base.images import fit_size, image_files, image_size
+from stylekit.base.limits import check_side
+from stylekit.base.paths import ROOT
+from stylekit.base.plan import check_plan
+from stylekit.cli import options, training
+from stylekit.cli.common import block_count, channel_count, nonneg_float, side
+from stylekit.nets import johnson
+from stylekit.nets.crops import RandomCrops
+from stylekit.nets.photos import DEFAULT_PHOTOS
+from stylekit.nets.training import ENDLESS
+from stylekit.settings import TrainSettings
+from utils import load_image, load_vgg19, min_image_side
+
+
+def register(commands) -> None:
+    for name, preset in (("train-fast", "fast"), ("train-texture", "texture")):
+        d = TrainSettings.preset(preset)
+        kind = d.kind
+        p = commands.add_parser(name, help=f"train a {kind} network for --style into --out MODEL.pt",
+                                description=f"Train a {kind} network for one --style image; a checkpoint beside "
+                                            "--out every --save-every steps, Ctrl-C keeps the model so far.")
+        p.add_argument("--style", nargs="+", type=Path, help="the style image")
+        p.add_argument("--out", type=Path, help="the model file to write (.pt)")
+        if kind == "style":
+            p.add_argument("--data", type=Path, help=f"folder of training photos (default "
+                           f"{DEFAULT_PHOTOS.relative_to(ROOT)}; build it with `python -m stylekit photos`)")
+            p.add_argument("--content-weight", type=nonneg_float, help=f"default {d.content_weight:g}")
+        training.add_flags(p, preset)
+        p.add_argument("--train-size", type=side, help=f"crop side in px (default {d.train_size})")
+        p.add_argument("--style-size", type=side, help="style image's longest side (default 2x --train-size)")
+        p.add_argument("--width", type=channel_count, help=f"channels of the network's first layer (default {d.width})")
+        p.add_argument("--res-blocks", type=block_count, help=f"residual blocks (default {d.res_blocks})")
+        p.add_argument("--style-weight", type=nonneg_float, help=f"default {d.style_weight:g}")
+        p.add_argument("--tv-weight", type=nonneg_float, help=f"default {d.tv_weight:g}")
+        p.add_argument("--weights", help=f"VGG-19 weights: original, torchvision or a state dict path "
+                                         f"(default {d.weights})")
+        options.add_max_pixels(p)
+        p.set_defaults(run=train, preset=preset)
+
+
+def _shown(path: Path) -> str:
+    """A path as the settings record it: relative to the project when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def train(args) -> int:
+    config = training.settings_from(args, args.preset)
+    kind = config.kind
+    if not args.style or len(args.style) != 1:
+        raise InputError(f"train-{'fast' if kind == 'style' else 'texture'} needs one --style image")
+    training.check_start(args.out, args.resume, args.style, "model")
+    data = (args.data or DEFAULT_PHOTOS) if kind == "style" else None
+    photos = image_files(data) if data else []
+    check_plan(training.outputs(args.out), photos)   # no file of the run is a training photo
+    device = options.device_and_precision(args)[0]
+    size = config.train_size
+    check_side(size, size, "fast" if kind == "style" else "texture", what=f"a --train-size of {size} px")
+    style_side = max(1, round(config.style_size or 2 * size))
+    deepest = max(johnson.STYLE_LAYERS + johnson.CONTENT_LAYERS, key=min_image_side)
+    for flag, side_px in (("--train-size", size), ("--style-size", style_side)):
+        if side_px < min_image_side(deepest):
+            raise InputError(f"{flag} {side_px} px is too small for the loss network: {deepest} needs "
+                             f"at least {min_image_side(deepest)} px")
+    style_w, style_h = fit_size(*image_size(args.style[0], args.max_pixels), style_side)
+    channels = 3 if kind == "style" else johnson.NOISE_CHANNELS
+    params = training.count_parameters(lambda: johnson.TransformerNet(config.width, config.res_blocks, channels))
+    training.check_memory("train-fast" if kind == "style" else "train-texture", config, params,
+                          TrainSettings.preset(args.preset), style_w * style_h, device)
+    style = load_image(args.style[0], style_side, device, args.max_pixels)
+    if kind == "style":
+        dataset = RandomCrops(photos, size, length=ENDLESS, seed=config.seed)
+    else:
+        dataset = johnson.NoiseSource(size, length=ENDLESS)
+    cnn = load_vgg19(config.weights, device)
+    record = {"style_image": str(args.style[0]), "style_size": max(style.shape[-2:]), "train_size": size,
+              "data": _shown(data) if data else None, "seed": config.seed, "vgg_weights": config.weights,
+              "device": str(device), "threads": torch.get_num_threads()}
+    with training.step_progress(f"train {kind} {args.out.stem}") as show:
+        _, result = johnson.train_network(cnn, style, dataset, config, out=args.out, resume=args.resume,
+                                          device=device, record=record, callback=show)
+    training.note_skipped(dataset)
+    return training.finish(result, args.out, config, "model", lambda: johnson.load_model(args.out)[1])

@@ -1,0 +1,80 @@
+"""A style network without torch: its ONNX copy, run by ONNX Runtime on the CPU.
+
+Why: a command that imports torch spends about a second on the import alone, more than the
+network's whole forward pass at 512 px, so `fast` through this module stylises a photo and
+saves it in well under a second (BENCHMARKS.md, "The first image without torch"). This module
+imports neither torch nor anything that does; the copy is made by `johnson.export_portable`.
+
+The copy (MODEL.onnx beside MODEL.pt) is the network's body and its sigmoid; padding to a
+multiple of 4 and cropping back happen here, as `TransformerNet.forward` does them. It records
+the sha256 of the .pt file it was made from, so a copy left from an earlier training is never
+used for a newer network: `load` then returns None and the caller runs the .pt with torch.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "style-transfer-feedforward-onnx/1"
+INPUT, OUTPUT = "image", "styled"
+
+
+def portable_path(model: str | Path) -> Path:
+    """Where the ONNX copy of a network file lies: beside it, as .onnx."""
+    return Path(model).with_suffix(".onnx")
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def pad_to_four(x: np.ndarray) -> np.ndarray:
+    """(1, 3, H, W) padded at the bottom and right to multiples of 4, as the network's forward
+    pass pads: mirrored where the image is large enough, edge pixels repeated otherwise."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % 4, (-w) % 4
+    if not (ph or pw):
+        return x
+    mode = "reflect" if min(h, w) > max(ph, pw) else "edge"
+    return np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode)
+
+
+class PortableNet:
+    """A loaded ONNX copy: `stylize` takes and gives 8-bit RGB arrays (H, W, 3)."""
+
+    def __init__(self, session, settings: dict):
+        self.session, self.settings = session, settings
+
+    def stylize(self, rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        x = (np.asarray(rgb, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None]
+        y = self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(pad_to_four(x))})[0][0, :, :h, :w]
+        # The same rounding as base.tensors.tensor_to_pil, so both paths give the same bytes.
+        return (np.clip(y, 0.0, 1.0).transpose(1, 2, 0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def load(model: str | Path) -> PortableNet | None:
+    """The ONNX copy of the style network `model`, ready to run, or None when there is none to
+    use: onnxruntime is not installed, no copy lies beside the model, or the copy was made from
+    another file than the one at `model` now."""
+    copy = portable_path(model)
+    if not (copy.is_file() and Path(model).is_file()):
+        return None
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3   # errors only: the CLI's stderr stays its own
+    try:
+        session = onnxruntime.InferenceSession(str(copy), options, providers=["CPUExecutionProvider"])
+    except Exception:   # a damaged or foreign file: the .pt is the network, fall back to it
+        return None
+    meta = session.get_modelmeta().custom_metadata_map
+    if meta.get("format") != FORMAT or meta.get("source_sha256") != file_sha256(model):
+        return None
+    settings = json.loads(meta.get("settings") or "{}")
+    return PortableNet(session, settings) if settings.get("kind") == "style" else None

@@ -99,8 +99,10 @@ def fast(args) -> int:
         outs = [(path, (args.out or FAST_RESULTS / model) / f"{path.stem}.png") for path in files]
     else:
         outs = [(files[0], args.out or FAST_RESULTS / f"{files[0].stem}_{model}.png")]
-    # The whole batch's files, before any photo: none overwrites a photo or the model, no two collide.
-    check_plan([f for _, out in outs for f in (out, sidecar_path(out))], [*files, args.model])
+    # The whole batch's files, before any photo: none overwrites a photo, the model, its settings
+    # or its ONNX copy, and no two collide.
+    model_files = [args.model, sidecar_path(args.model), portable.portable_path(args.model)]
+    check_plan([f for _, out in outs for f in (out, sidecar_path(out))], [*files, *model_files])
     stylize, run = _stylizer(args)
     failed = 0
     for path, out in outs:

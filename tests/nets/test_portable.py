@@ -110,3 +110,12 @@ def test_fast_takes_torch_where_the_copy_cannot_serve(tiny_model, tmp_path, flag
     out = tmp_path / "out.png"
     assert toolkit.main(["fast", str(tiny_model), "--content", str(content), "--out", str(out), *flags]) == 0
     assert json.loads(out.with_suffix(".json").read_text())["runtime"] == runtime
+
+
+def test_fast_never_writes_over_the_models_settings(tiny_model, tmp_path, capsys):
+    settings = tiny_model.with_suffix(".json")
+    settings.write_text("{}")
+    content = write_png(tmp_path / "photo.png", structured(24, 32))
+    out = tiny_model.with_suffix(".png")   # its sidecar would be the model's settings file
+    assert toolkit.main(["fast", str(tiny_model), "--content", str(content), "--out", str(out)]) == 2
+    assert "error:" in capsys.readouterr().err and settings.read_text() == "{}" and not out.exists()

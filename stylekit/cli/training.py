@@ -22,6 +22,7 @@ from stylekit.base.files import write_json
 from stylekit.base.progress import Progress
 from stylekit.cli import options
 from stylekit.cli.common import positive_int, positive_float, seed
+from stylekit.nets.portable import portable_path
 from stylekit.nets.training import TRAINING_CURVE_SMOOTHING, TrainResult, checkpoint_path
 from stylekit.base.limits import check_memory as check_memory_for
 from stylekit.base.plan import check_plan
@@ -47,8 +48,10 @@ def settings_from(args, preset: str) -> TrainSettings:
 
 
 def outputs(out: Path) -> list[Path]:
-    """Every file a training run writes: the network, its checkpoint, settings and loss plot."""
-    return [out, checkpoint_path(out), out.with_suffix(".json"), out.with_name(out.stem + "_losses.png")]
+    """Every file a training run writes: the network, its checkpoint, settings and loss plot, and
+    a style network's ONNX copy (`nets.portable`)."""
+    return [out, checkpoint_path(out), out.with_suffix(".json"), out.with_name(out.stem + "_losses.png"),
+            portable_path(out)]
 
 
 def check_start(out: Path | None, resume: bool, inputs: list, what: str) -> None:

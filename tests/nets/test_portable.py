@@ -119,3 +119,15 @@ def test_fast_never_writes_over_the_models_settings(tiny_model, tmp_path, capsys
     out = tiny_model.with_suffix(".png")   # its sidecar would be the model's settings file
     assert toolkit.main(["fast", str(tiny_model), "--content", str(content), "--out", str(out)]) == 2
     assert "error:" in capsys.readouterr().err and settings.read_text() == "{}" and not out.exists()
+
+
+def test_training_never_writes_its_onnx_copy_over_the_style_image(tmp_path, capsys):
+    """Pillow reads a PNG whatever its name: a painting called x.onnx beside --out x.pt would
+    be the network's ONNX copy."""
+    painting = write_png(tmp_path / "x.png", structured(40, 40))
+    style = painting.rename(tmp_path / "x.onnx")
+    before = style.read_bytes()
+    code = toolkit.main(["train-fast", "--style", str(style), "--out", str(tmp_path / "x.pt"), "--steps", "1",
+                         "--batch", "1", "--train-size", "32", "--width", "4", "--res-blocks", "1"])
+    assert code == 2 and "error:" in capsys.readouterr().err
+    assert style.read_bytes() == before and not (tmp_path / "x.pt").exists()

@@ -44,7 +44,8 @@ models: photos
 	$(PY) -m stylekit train-fast --style images/style/composition_viii.jpg --steps 1200 --out models/composition_viii.pt
 	$(PY) -m stylekit train-texture --style images/style/starry_night.jpg --steps 600 --out models/starry_night_texture.pt
 # The WCT decoders: a first sitting, then more steps at a lower rate from its file (a fresh
-# optimizer, as the shipped ones were made: README.md, "The whitening and colouring transform").
+# optimizer, as the shipped ones were made: README.md, "The WCT decoders").
+# Each sitting into models/ also rewrites models/wct_portable.zip, their ONNX bundle.
 	$(PY) -m stylekit train-wct --level 1 --steps 1500
 	$(PY) -m stylekit train-wct --level 2 --steps 2000 --out data/wct/relu2_first.pt
 	$(PY) -m stylekit train-wct --level 2 --steps 4000 --lr 5e-4 --init data/wct/relu2_first.pt

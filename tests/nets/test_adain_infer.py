@@ -6,7 +6,7 @@ import torch
 from conftest import ROOT, structured
 from nets_helpers import stripes, tiny_decoder
 from stylekit.base.errors import InputError
-from stylekit.nets.adain import infer, model, train
+from stylekit.nets.adain import infer, model, shipped, train
 from stylekit.optim import color
 from stylekit.optim.metrics import Distances
 from utils import load_image
@@ -116,7 +116,7 @@ def test_the_shipped_decoder_loads_and_works(encoder, cnn):
     """models/adain_decoder.pt holds trained weights: it decodes a photo's own features back to
     the photo (alpha 0), where an untrained decoder of the same shape does not, and it moves the
     photo toward an unseen painting's style."""
-    decoder, trained = infer.load_decoder(infer.DEFAULT_DECODER)
+    decoder, trained = infer.load_decoder(shipped.DEFAULT_DECODER)
     assert isinstance(decoder, model.Decoder) and trained["steps"] > 0
     torch.manual_seed(0)
     fresh = model.Decoder(**decoder.arch).eval()

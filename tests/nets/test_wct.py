@@ -6,7 +6,7 @@ import torch
 
 from conftest import structured, write_png
 from stylekit.base.errors import InputError
-from stylekit.nets.adain import infer, model, train, wct
+from stylekit.nets.adain import infer, model, shipped, train, wct
 from stylekit.nets.crops import RandomCrops
 from stylekit.settings import TrainSettings
 
@@ -103,7 +103,7 @@ def test_each_level_decoder_gives_back_the_image_size(encoder, level):
 
 def test_the_level4_decoder_is_adains():
     """The shipped AdaIN decoder's file loads as a level-4 decoder: the layers are the same."""
-    decoder, _ = infer.load_decoder(infer.DEFAULT_DECODER)
+    decoder, _ = infer.load_decoder(shipped.DEFAULT_DECODER)
     assert decoder.level == 4 and decoder.arch["width"] == TrainSettings.preset("adain").width
 
 

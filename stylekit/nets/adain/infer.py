@@ -9,16 +9,15 @@ import torch.nn.functional as F
 
 from stylekit.base.device import autocast_context
 from stylekit.base.errors import InputError
-from stylekit.base.numbers import normalized_weights
+from stylekit.base.numbers import style_blend
 from stylekit.base.tensors import fit_longest, resize_tensor
-from stylekit.base.paths import MODELS
-from stylekit.nets.adain.model import LEVELS, MODEL_FORMAT, STRIDE, Decoder, Encoder, adain
+from stylekit.nets.adain.model import MODEL_FORMAT, Decoder, Encoder, adain
+from stylekit.nets.adain.shipped import STRIDE, default_decoders
 from stylekit.nets.adain import wct
 from stylekit.nets.training import load_network
 from stylekit.optim import color
 from utils import load_image
 
-DEFAULT_DECODER = MODELS / "adain_decoder.pt"
 # The defaults of a run (method, size, style scale, alpha) are `settings.OnePassSettings`'s presets.
 TRANSFORMS = {"wct": wct.whiten_colour, "adain": adain}   # settings.ONEPASS_METHODS
 
@@ -102,21 +101,7 @@ def _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks
         if any(tuple(m.shape[-2:]) != tuple(content.shape[-2:]) for m in masks):
             raise InputError("each mask must have the content image's size")
         return None
-    if weights is None:
-        return None
-    if len(weights) != len(styles):
-        raise InputError(f"{len(weights)} blend weights for {len(styles)} style images")
-    return normalized_weights(weights)   # (1e308, 1e308) gives halves, not zeros
-
-
-def wct_decoder_path(level: int) -> Path:
-    """Where the shipped WCT decoder of relu{level}_1 lives."""
-    return MODELS / f"wct_relu{level}_1.pt"
-
-
-def default_decoders(method: str) -> list[Path]:
-    """The shipped decoders of `method`: AdaIN's one, or WCT's one per level."""
-    return [DEFAULT_DECODER] if method == "adain" else [wct_decoder_path(level) for level in LEVELS]
+    return style_blend(weights, len(styles))
 
 
 def load_decoders(method: str, paths: list[str | Path] | None = None,

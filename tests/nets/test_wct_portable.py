@@ -191,3 +191,20 @@ def test_training_a_shipped_decoder_refreshes_the_bundle(tmp_path, monkeypatch, 
                          "--batch", "1", "--size", "32", "--out", str(decoders[0])]) == 0
     assert bundle.read_bytes() != before
     assert portable.load(decoders, bundle) is not None   # made from the decoder just trained
+
+
+def test_the_bundle_holds_no_more_memory_than_the_check_allows_for(tmp_path):
+    """`adain` refuses runs by torch's memory model (`limits.estimate('wct', ...)`); the ONNX
+    path must stay within it (with ONNX Runtime's arenas it took 1.5 times the estimate at 1024 px)."""
+    from stylekit.base.limits import estimate
+    out = tmp_path / "big.png"
+    code = ("import resource, sys; from stylekit.cli.main import main; code = main(['adain', '--content', "
+            "'images/content/chenonceau.jpg', '--style', 'images/style/starry_night.jpg', '--size', '1024', "
+            f"'--out', {str(out)!r}]); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    peak = int(done.stdout.split()[-1]) * 1024   # the command's own peak RSS, in bytes
+    meta = json.loads(out.with_suffix(".json").read_text())
+    (h, w), (sh, sw) = meta["size"], meta["style_size"]
+    assert meta["runtime"] == "onnxruntime"
+    assert peak <= estimate("wct", h * w, sh * sw), (peak, estimate("wct", h * w, sh * sw))

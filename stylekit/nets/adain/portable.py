@@ -155,6 +155,11 @@ def _session(data: bytes):
     # numpy's products run between the passes: threads that spin waiting for the next pass
     # would take the cores from them.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Eight sessions run in turn: each one's arena would keep its largest activations after its
+    # run (and grow by powers of two), so together they held 2.7 times what torch holds at
+    # 2048 px. Without arenas, memory goes back as each run ends (BENCHMARKS.md, "WCT without torch").
+    options.enable_cpu_mem_arena = False
+    options.enable_mem_pattern = False
     return onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 

@@ -32,6 +32,7 @@ from stylekit.base.progress import Progress  # noqa: E402
 from stylekit.cli import report as report_cli, train_fast as train_fast_cli, video as video_cli  # noqa: E402
 from stylekit.cli.main import main as toolkit  # noqa: E402
 from stylekit.nets import johnson, portable  # noqa: E402
+from stylekit.nets.adain import portable as wct_portable  # noqa: E402
 from stylekit.nets.training import load_checkpoint  # noqa: E402
 from stylekit.video import io as vio  # noqa: E402
 
@@ -172,6 +173,25 @@ def test_trained_network_on_a_folder_names_what_it_kept(sig, images, tmp_path, m
     assert stderr_of(capsys).strip().splitlines()[-1] == \
         f"interrupted; kept 2 finished files: {out / 'p0.png'}, {out / 'p0.json'}"
     assert sorted(p.name for p in out.iterdir()) == ["p0.json", "p0.png"]
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_any_painting_stopped_in_its_pass_writes_nothing(sig, images, tmp_path, monkeypatch, capsys):
+    content, style = images
+    calls = {"n": 0}
+    original = wct_portable.PortableWCT.encode   # WCT runs its ONNX bundle on a CPU
+
+    def encode(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:   # the picture's second level
+            send(sig)
+        return original(*args, **kwargs)
+    monkeypatch.setattr(wct_portable.PortableWCT, "encode", encode)
+    out = tmp_path / "out" / "x.png"
+    code = toolkit(["adain", "--content", str(content), "--style", str(style), "--size", "48", "--out", str(out)])
+    assert code == 128 + sig and calls["n"] == 3
+    assert stderr_of(capsys).strip().splitlines() == ["interrupted; nothing was written"]
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)

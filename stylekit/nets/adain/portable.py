@@ -27,8 +27,10 @@ from stylekit.nets.adain.shipped import LEVELS, PORTABLE_WCT, STRIDE
 
 FORMAT = "style-transfer-wct-onnx/1"
 INPUT, OUTPUT = "input", "output"
-# As `wct.RELATIVE_EIGEN_FLOOR`, which cannot be imported here (that module imports torch).
+# As `wct.RELATIVE_EIGEN_FLOOR` and `infer.WCT_FLOOR`, which cannot be imported here (those
+# modules import torch); tests/nets/test_wct_portable.py checks that they agree.
 RELATIVE_EIGEN_FLOOR = 1e-5
+WCT_FLOOR = 0.0
 
 
 def file_sha256(path: str | Path) -> str:
@@ -144,6 +146,7 @@ class PortableWCT:
         style_feats = [self.encode(s, self.levels[0]) for s in styles]
         for level in self.levels:
             target = transfer(self.encode(picture, level)[-1], [f[level - 1] for f in style_feats], weights, alpha)
+            np.maximum(target, WCT_FLOOR, out=target)   # as `infer.stylize`: the decoders never saw less
             picture = np.clip(self.decoders[level].run([OUTPUT], {INPUT: target})[0], 0, 1)
         return np.ascontiguousarray(picture[..., :h, :w])
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from stylekit.base.errors import InputError
 from stylekit.base.files import sidecar_path, write_image
+from stylekit.base.heap import keep_freed_buffers
 from stylekit.base.images import check_min_side, fit_size, image_size, open_image, resize_longest
 from stylekit.base.limits import check_memory
 from stylekit.base.numbers import style_blend
@@ -24,6 +25,10 @@ from stylekit.nets.adain.shipped import DEFAULT_DECODER, STRIDE, default_decoder
 from stylekit.settings import DEFAULT_ONEPASS, ONEPASS_METHODS, OnePassSettings
 
 ADAIN_RESULTS = RESULTS / "adain"
+# Up to this many output pixels, freed buffers stay in the heap (`base.heap`): the pass is a
+# quarter shorter, and the peak stays within the memory check's estimate (at 2048x1536 it
+# would not: BENCHMARKS.md, "Freed buffers kept").
+KEEP_BUFFERS_UP_TO = 1024 * 1024
 
 
 def _rel(path: Path) -> Path:
@@ -70,8 +75,9 @@ def _style_side(run: OnePassSettings) -> int:
     return max(STRIDE, round(run.size * run.style_scale))
 
 
-def _check_memory(run: OnePassSettings, content: Path, styles: list[Path], args, device) -> None:
-    """From the images' headers, before anything is decoded: the machine holds this run."""
+def _check_memory(run: OnePassSettings, content: Path, styles: list[Path], args, device) -> int:
+    """From the images' headers, before anything is decoded: the machine holds this run. Returns
+    the output's pixels."""
     method = run.method
     width, height = fit_size(*image_size(content, args.max_pixels), run.size)
     style_side = _style_side(run)
@@ -81,6 +87,7 @@ def _check_memory(run: OnePassSettings, content: Path, styles: list[Path], args,
                  extra=16 * sum(w * h for w, h in originals), device=device,
                  what=f"{'AdaIN' if method == 'adain' else 'WCT'} at {width}x{height} px (style {worked[0][0]}x{worked[0][1]} px)",
                  hint="use a smaller --size or --style-scale")
+    return width * height
 
 
 def _with_onnx(net: portable.PortableWCT, args, run: OnePassSettings, content_path: Path,
@@ -146,7 +153,8 @@ def stylize(args) -> int:
     check_plan([out, sidecar_path(out)], [content_path, *style_paths, args.mask, *decoder_paths])
     onnx = _may_use_onnx(args, method)
     device, precision = ("cpu", "fp32") if onnx else options.device_and_precision(args)
-    _check_memory(run, content_path, style_paths, args, device)
+    if _check_memory(run, content_path, style_paths, args, device) <= KEEP_BUFFERS_UP_TO:
+        keep_freed_buffers()
     net = portable.load(decoder_paths) if onnx else None
     if onnx and net is None:   # no bundle for these decoders (or no onnxruntime): torch on the same CPU
         device, precision = options.device_and_precision(args)

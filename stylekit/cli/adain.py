@@ -21,14 +21,14 @@ from stylekit.base.plan import check_plan
 from stylekit.cli import options
 from stylekit.cli.common import side
 from stylekit.nets.adain import portable
-from stylekit.nets.adain.shipped import DEFAULT_DECODER, STRIDE, default_decoders, wct_decoder_path
+from stylekit.nets.adain.shipped import DEFAULT_DECODER, STRIDE, check_style_size, default_decoders, wct_decoder_path
 from stylekit.settings import DEFAULT_ONEPASS, ONEPASS_METHODS, OnePassSettings
 
 ADAIN_RESULTS = RESULTS / "adain"
 # Up to this many output pixels, freed buffers stay in the heap (`base.heap`): the pass is a
-# quarter shorter, and the peak stays within the memory check's estimate (at 2048x1536 it
-# would not: BENCHMARKS.md, "Freed buffers kept").
-KEEP_BUFFERS_UP_TO = 1024 * 1024
+# quarter shorter, and the peak stays well within the memory check's estimate, which the kept
+# memory overran once in five runs at 1024x768 (BENCHMARKS.md, "Freed buffers kept").
+KEEP_BUFFERS_UP_TO = 512 * 512
 
 
 def _rel(path: Path) -> Path:
@@ -98,7 +98,9 @@ def _with_onnx(net: portable.PortableWCT, args, run: OnePassSettings, content_pa
     for path in style_paths:   # as infer.load_style: the file's own pixels, resized once
         img = open_image(path, args.max_pixels)
         check_min_side(img, path, STRIDE, "relu4_1")
-        styles.append(portable.resize(portable.to_array(img), fit_size(img.width, img.height, _style_side(run))[::-1]))
+        width, height = fit_size(img.width, img.height, _style_side(run))
+        check_style_size(width, height)
+        styles.append(portable.resize(portable.to_array(img), (height, width)))
     weights = style_blend(args.style_blend, len(styles))
     start = time.perf_counter()
     img = portable.to_image(net.stylize(content, styles, run.alpha, weights))

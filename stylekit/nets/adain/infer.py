@@ -12,7 +12,7 @@ from stylekit.base.errors import InputError
 from stylekit.base.numbers import style_blend
 from stylekit.base.tensors import fit_longest, resize_tensor
 from stylekit.nets.adain.model import MODEL_FORMAT, Decoder, Encoder, adain
-from stylekit.nets.adain.shipped import STRIDE, default_decoders
+from stylekit.nets.adain.shipped import STRIDE, check_style_size, default_decoders
 from stylekit.nets.adain import wct
 from stylekit.nets.training import load_network
 from stylekit.optim import color
@@ -95,9 +95,7 @@ def _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks
     if preserve_color is not None and preserve_color not in color.MODES:
         raise InputError(f"preserve_color must be one of {', '.join(color.MODES)}, not {preserve_color!r}")
     for s in styles:
-        if min(s.shape[-2:]) < STRIDE:
-            raise InputError(f"a style image of {s.shape[-1]}x{s.shape[-2]} px is too small: "
-                             f"relu4_1 needs at least {STRIDE} px on each side")
+        check_style_size(s.shape[-1], s.shape[-2])
     if masks is not None:
         if weights is not None:
             raise InputError("style blend weights and a mask cannot be combined: the mask decides where each style goes")

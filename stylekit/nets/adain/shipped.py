@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stylekit.base.errors import InputError
 from stylekit.base.paths import MODELS
 
 LEVELS = (1, 2, 3, 4)   # relu1_1 ... relu4_1
@@ -23,3 +24,10 @@ def wct_decoder_path(level: int) -> Path:
 def default_decoders(method: str) -> list[Path]:
     """The shipped decoders of `method`: AdaIN's one, or WCT's one per level."""
     return [DEFAULT_DECODER] if method == "adain" else [wct_decoder_path(level) for level in LEVELS]
+
+
+def check_style_size(width: int, height: int) -> None:
+    """A style image as the pipeline gets it (after resizing) must reach relu4_1."""
+    if min(width, height) < STRIDE:
+        raise InputError(f"a style image of {width}x{height} px is too small: relu4_1 needs at least "
+                         f"{STRIDE} px on each side")

@@ -27,7 +27,7 @@ from stylekit.settings import DEFAULT_ONEPASS, ONEPASS_METHODS, OnePassSettings
 ADAIN_RESULTS = RESULTS / "adain"
 # Up to this many output pixels, freed buffers stay in the heap (`base.heap`): the pass is a
 # quarter shorter, and the peak stays well within the memory check's estimate, which the kept
-# memory overran once in five runs at 1024x768 (BENCHMARKS.md, "Freed buffers kept").
+# memory overran at 1024x768 (BENCHMARKS.md, "Freed buffers kept").
 KEEP_BUFFERS_UP_TO = 512 * 512
 
 

@@ -189,4 +189,8 @@ def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str,
         result.status = "interrupted"
         save()
     result.seconds = time.perf_counter() - start
+    if ddp.world > 1:
+        # Leave the group here: a rank that exits while another still works (rank 0 goes on to
+        # export the network) tore gloo down under it at exit, and aborted now and then.
+        dist.destroy_process_group()
     return result

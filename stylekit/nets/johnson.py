@@ -19,9 +19,7 @@ Departures from the papers, and why:
 """
 from __future__ import annotations
 
-import io
 import json
-import warnings
 from pathlib import Path
 
 import torch
@@ -35,7 +33,7 @@ from stylekit.base.errors import InputError
 from stylekit.base.files import atomic_write
 from stylekit.base.numbers import check_seed
 from stylekit.nets import portable
-from stylekit.nets.onnx_weights import store_fp16
+from stylekit.nets.onnx_copy import onnx_model
 from stylekit.nets.training import TrainResult, checkpoint_path, load_network, save_network, train
 from stylekit.settings import TrainSettings
 
@@ -219,15 +217,7 @@ def export_portable(model_path: Path) -> Path | None:
     except ImportError:
         return None
     net, settings = load_model(model_path, kind="style")
-    axes = {0: "batch", 2: "height", 3: "width"}
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # the exporter's notes on instance norm and constant folding
-        torch.onnx.export(_PortableBody(net), (torch.rand(1, 3, 64, 64),), buffer, dynamo=False,
-                          input_names=[portable.INPUT], output_names=[portable.OUTPUT],
-                          dynamic_axes={portable.INPUT: axes, portable.OUTPUT: axes}, opset_version=17)
-    proto = onnx.load_from_string(buffer.getvalue())
-    store_fp16(proto)
+    proto = onnx_model(_PortableBody(net), torch.rand(1, 3, 64, 64), portable.INPUT, portable.OUTPUT)
     onnx.helper.set_model_props(proto, {"format": portable.FORMAT, "source_sha256": portable.file_sha256(model_path),
                                         "settings": json.dumps(settings, default=str)})
     out = portable.portable_path(model_path)

@@ -31,11 +31,12 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def pad_to_four(x: np.ndarray) -> np.ndarray:
-    """(1, 3, H, W) padded at the bottom and right to multiples of 4, as the network's forward
-    pass pads: mirrored where the image is large enough, edge pixels repeated otherwise."""
+def pad_bottom_right(x: np.ndarray, multiple: int, least: int = 0) -> np.ndarray:
+    """(1, C, H, W) padded at the bottom and right to multiples of `multiple` and to at least
+    `least`, as the torch networks pad: mirrored where the image is large enough, edge pixels
+    repeated otherwise."""
     h, w = x.shape[-2:]
-    ph, pw = (-h) % 4, (-w) % 4
+    ph, pw = max(least, h + (-h) % multiple) - h, max(least, w + (-w) % multiple) - w
     if not (ph or pw):
         return x
     mode = "reflect" if min(h, w) > max(ph, pw) else "edge"
@@ -51,7 +52,7 @@ class PortableNet:
     def stylize(self, rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
         x = (np.asarray(rgb, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None]
-        y = self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(pad_to_four(x))})[0][0, :, :h, :w]
+        y = self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(pad_bottom_right(x, 4))})[0][0, :, :h, :w]
         # The same rounding as base.tensors.tensor_to_pil, so both paths give the same bytes.
         return (np.clip(y, 0.0, 1.0).transpose(1, 2, 0) * 255.0 + 0.5).astype(np.uint8)
 

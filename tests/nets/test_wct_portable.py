@@ -15,7 +15,8 @@ from stylekit.base.tensors import tensor_to_pil
 from stylekit.cli import main as toolkit, train_adain as train_adain_cli
 from stylekit.nets.adain import export, infer, model, portable, shipped
 from stylekit.nets.adain.train import export as save_decoder
-from stylekit.nets.onnx_weights import store_fp16
+from stylekit.nets.onnx_copy import onnx_model
+from stylekit.nets.portable import file_sha256
 
 SHIPPED = shipped.default_decoders("wct")
 
@@ -33,13 +34,13 @@ def exact(cnn):
     encoder, x, stages = model.Encoder(cnn), torch.rand(1, 3, 32, 32), []
     with torch.inference_mode():
         for stage in encoder.stages:
-            stages.append(portable._session(export._onnx(stage, x, lambda proto: None)))
+            stages.append(portable._session(onnx_model(stage, x, portable.INPUT, portable.OUTPUT, fp16=False).SerializeToString()))
             x = stage(x)
     decoders = {}
     for path in SHIPPED:
         decoder = infer.load_decoder(path)[0]
         example = torch.rand(1, 64 * 2 ** (decoder.level - 1), 8, 8)
-        decoders[decoder.level] = portable._session(export._onnx(decoder, example, store_fp16))
+        decoders[decoder.level] = portable._session(onnx_model(decoder, example, portable.INPUT, portable.OUTPUT).SerializeToString())
     return portable.PortableWCT(stages, decoders, [])
 
 
@@ -62,7 +63,7 @@ def pixels(x: np.ndarray) -> np.ndarray:
 def test_the_shipped_bundle_is_made_from_the_shipped_decoders(bundle):
     meta = json.loads(zipfile.ZipFile(shipped.PORTABLE_WCT).read("meta.json"))
     assert {int(k): d["source_sha256"] for k, d in meta["decoders"].items()} == \
-        {level: portable.file_sha256(p) for level, p in zip(shipped.LEVELS, SHIPPED)}
+        {level: file_sha256(p) for level, p in zip(shipped.LEVELS, SHIPPED)}
     assert bundle.levels == [4, 3, 2, 1]
     assert bundle.training == [infer.load_decoder(p)[1] for p in SHIPPED]   # in the order given, as torch's
 

@@ -10,7 +10,6 @@ CPUs without VNNI multiply 8-bit pairs into 16-bit sums, which full-range weight
 so every x86 CPU computes the same integers. The decoders keep their fp16 weights."""
 from __future__ import annotations
 
-import io
 import tempfile
 import warnings
 from pathlib import Path
@@ -18,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 import torch
-import torch.nn as nn
 
 from stylekit.base.files import atomic_write
 from stylekit.base.images import open_image, resize_longest
@@ -26,23 +24,9 @@ from stylekit.nets.adain import portable
 from stylekit.nets.adain.infer import load_decoder
 from stylekit.nets.adain.model import Encoder
 from stylekit.nets.adain.shipped import PORTABLE_WCT, default_decoders
-from stylekit.nets.onnx_weights import store_fp16
+from stylekit.nets.onnx_copy import onnx_model
+from stylekit.nets.portable import file_sha256
 from utils import load_vgg19
-
-
-def _onnx(module: nn.Module, example: torch.Tensor, store) -> bytes:
-    """`module` as ONNX with any batch, height and width, its weights kept small by `store`."""
-    import onnx
-    axes = {0: "batch", 2: "height", 3: "width"}
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # the exporter's notes on constant folding
-        torch.onnx.export(module.eval(), (example,), buffer, dynamo=False, input_names=[portable.INPUT],
-                          output_names=[portable.OUTPUT], opset_version=17,
-                          dynamic_axes={portable.INPUT: axes, portable.OUTPUT: axes})
-    proto = onnx.load_from_string(buffer.getvalue())
-    store(proto)
-    return proto.SerializeToString()
 
 
 # Calibration: this many photos, at this longest side, give the activations' ranges.
@@ -75,7 +59,8 @@ def _encoder_stages(encoder: Encoder, photos: list[Path]) -> list[bytes]:
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")   # the quantiser's advice to pre-process the graph
         for stage in encoder.stages:
-            plain = _onnx(stage, x[0], lambda proto: None)   # the quantiser reads fp32 initializers
+            # fp32: the quantiser reads the weights from float initializers
+            plain = onnx_model(stage, x[0], portable.INPUT, portable.OUTPUT, fp16=False).SerializeToString()
             stages.append(_quantised(plain, [f.numpy() for f in x]))
             x = [stage(f) for f in x]
     return stages
@@ -97,7 +82,8 @@ def export_portable(photos: list[Path], decoder_paths: list[Path] | None = None,
     for path in decoder_paths or default_decoders("wct"):
         decoder, settings = load_decoder(path, what="WCT decoder")
         example = torch.rand(1, 64 * 2 ** (decoder.level - 1), 8, 8)   # relu{level}_1's channels
-        decoders[decoder.level] = (_onnx(decoder, example, store_fp16), portable.file_sha256(path), settings)
+        onnx = onnx_model(decoder, example, portable.INPUT, portable.OUTPUT).SerializeToString()
+        decoders[decoder.level] = (onnx, file_sha256(path), settings)
     atomic_write(Path(out), portable.bundle_bytes(stages, decoders))
     return Path(out)
 

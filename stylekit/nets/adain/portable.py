@@ -14,7 +14,6 @@ so both paths give the same picture to within a level of 255 (tests/nets/test_wc
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import zipfile
@@ -24,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from stylekit.nets.adain.shipped import LEVELS, PORTABLE_WCT, STRIDE
+from stylekit.nets.portable import file_sha256, pad_bottom_right
 
 FORMAT = "style-transfer-wct-onnx/1"
 INPUT, OUTPUT = "input", "output"
@@ -31,10 +31,6 @@ INPUT, OUTPUT = "input", "output"
 # modules import torch); tests/nets/test_wct_portable.py checks that they agree.
 RELATIVE_EIGEN_FLOOR = 1e-5
 WCT_FLOOR = 0.0
-
-
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------
@@ -65,14 +61,8 @@ def resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def pad_to_stride(x: np.ndarray) -> np.ndarray:
-    """As `infer.pad_to_stride`: bottom and right to a multiple of STRIDE and at least 2 STRIDE,
-    by reflection, or by repeating the edge for images too small to reflect."""
-    h, w = x.shape[-2:]
-    ph, pw = max(2 * STRIDE, h + (-h) % STRIDE) - h, max(2 * STRIDE, w + (-w) % STRIDE) - w
-    if not (ph or pw):
-        return x
-    mode = "reflect" if min(h, w) > max(ph, pw) else "edge"
-    return np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode)
+    """As `infer.pad_to_stride`: to a multiple of STRIDE and at least 2 STRIDE."""
+    return pad_bottom_right(x, STRIDE, 2 * STRIDE)
 
 
 # ---------------------------------------------------------------------------------------

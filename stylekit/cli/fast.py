@@ -59,8 +59,7 @@ def _inputs(paths: list[Path]) -> tuple[list[Path], bool]:
 
 
 def _portable(args) -> portable.PortableNet | None:
-    """The model's ONNX copy, where this run may use it: on the CPU (--device cpu, or auto on a
-    machine without an NVIDIA GPU, where torch would find none) in fp32 (--precision auto or fp32)."""
+    """The model's ONNX copy, where this run may use it (`options.may_use_onnx`)."""
     return portable.load(args.model) if options.may_use_onnx(args) else None
 
 

@@ -28,7 +28,8 @@ def portable_path(model: str | Path) -> Path:
 
 
 def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    with open(path, "rb") as f:   # in chunks: a --decoder or model may be any file, however large
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def pad_bottom_right(x: np.ndarray, multiple: int, least: int = 0) -> np.ndarray:

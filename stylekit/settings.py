@@ -214,6 +214,11 @@ class TrainSettings:
     style_weight: float = 2e4
     tv_weight: float = 0.0
     identity_weight: float = 0.0       # AdaIN, WCT: pixel loss of decoding each crop's own features
+    # Style and texture networks' Gram losses: the layers ('relu5_1:0.5' weighs one), and whether
+    # each layer's loss is relative to its target (StyleLoss's `normalize`, as part 3's).
+    style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
+    style_layer_weights: dict[str, float] = field(default_factory=dict)
+    style_normalize: bool = False
     width: float = 16                  # channels of the first layer (AdaIN, WCT: a fraction of the paper's)
     level: int = 4                     # WCT: the decoder inverts relu{level}_1 (AdaIN's is 4)
     res_blocks: int = 5                # residual blocks (style and texture networks)
@@ -223,6 +228,19 @@ class TrainSettings:
     weights: str = "original"          # which VGG-19 weights
 
     def __post_init__(self):
+        if isinstance(self.style_layers, str):   # a flag's 'relu1_1,relu5_1:0.5' (the presets' are lists)
+            utils = _graded()[1]
+            self.style_layers, given = utils.split_layer_weights(self.style_layers)
+            self.style_layer_weights = {**self.style_layer_weights, **given}
+        self.style_layers = list(self.style_layers)
+        for name, weight in self.style_layer_weights.items():
+            if not (weight >= 0 and math.isfinite(weight)):
+                raise InputError(f"style layer weight of {name} must be a non-negative number, not {weight}")
+        stray = sorted(set(self.style_layer_weights) - set(self.style_layers))
+        if stray:
+            raise InputError(f"style layer weights for {', '.join(stray)}, which are not style layers")
+        if self.kind in ("style", "texture") and not self.style_layers:
+            raise InputError(f"the {self.kind} network needs at least one style layer")
         if self.kind not in TRAIN_KINDS:
             raise InputError(f"kind must be one of {', '.join(TRAIN_KINDS)}, not {self.kind!r}")
         if self.precision not in PRECISIONS:
@@ -253,7 +271,10 @@ class TrainSettings:
         """The preset `name` with `changes` on top; a change of None keeps the preset's value."""
         if name not in TRAIN_PRESETS:
             raise InputError(f"no training preset {name!r}; there are {', '.join(TRAIN_PRESETS)}")
-        return cls(**{**TRAIN_PRESETS[name], **{k: v for k, v in changes.items() if v is not None}})
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if "style_layers" in changes:   # a preset's layer weights belong to its own layers
+            changes.setdefault("style_layer_weights", {})
+        return cls(**{**TRAIN_PRESETS[name], **changes})
 
     def replace(self, **changes) -> TrainSettings:
         return dataclasses.replace(self, **changes)
@@ -267,7 +288,12 @@ TRAIN_PRESETS: dict[str, dict] = {
     # Style networks. 256 px crops with the painting at 512 px: a network's strokes keep the size
     # in pixels they had in training, and at 128/256 px they shrank to a fine hatching at 512 px
     # (BENCHMARKS.md, "Trained networks at the scale they serve"). `make models` sets --steps.
-    "fast": dict(train_size=256),
+    # The Gram losses as part 3's, relative per layer from relu1_1 to relu5_1: with plain ones
+    # the deep layers' small Gram entries hardly counted, and the networks laid the painting's
+    # palette and a fine texture but not its strokes (BENCHMARKS.md, "Style networks with part 3's
+    # style loss"). relu5_1 at half weight.
+    "fast": dict(train_size=256, style_layers=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
+                 style_layer_weights={"relu5_1": 0.5}, style_normalize=True, style_weight=40.0),
     # A texture network learns from noise alone: no content term.
     "texture": dict(kind="texture", content_weight=0.0),
     # The shipped decoder. 128 px crops because decoders trained on 64 px crops left border

@@ -77,6 +77,31 @@ def test_a_network_with_every_loss_weighted_0_is_refused(kind, zeroed):
     TrainSettings.preset(kind, **one_left)   # one term is enough
 
 
+def test_style_networks_take_part3s_style_loss_and_the_texture_network_keeps_the_plain_one():
+    fast, texture = TrainSettings.preset("fast"), TrainSettings.preset("texture")
+    assert fast.style_layers == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert fast.style_normalize and fast.style_layer_weights == {"relu5_1": 0.5}
+    assert texture.style_layers == ["relu1_1", "relu2_1", "relu3_1", "relu4_1"] and not texture.style_normalize
+    # a flag's layers, as the optimization's: names resolved, weights after a colon, the preset's weights dropped
+    given = TrainSettings.preset("fast", style_layers="conv_3,relu5_1:0.25")
+    assert given.style_layers == ["conv2_1", "relu5_1"] and given.style_layer_weights == {"relu5_1": 0.25}
+    assert TrainSettings.preset("fast", style_layers="relu1_1").style_layer_weights == {}
+    fast.style_layers.append("relu5_2")   # presets are data, not shared lists
+    assert TrainSettings.preset("fast").style_layers[-1] == "relu5_1"
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"style_layers": "relu9_9"}, "relu9_9"),
+    ({"style_layers": "relu1_1:-1"}, "non-negative"),
+    ({"style_layers": ["relu1_1"], "style_layer_weights": {"relu5_1": 0.5}}, "relu5_1, which are not style layers"),
+    ({"style_layer_weights": {"relu1_1": float("nan")}}, "non-negative"),
+    ({"style_layers": ","}, "at least one style layer"),
+])
+def test_bad_training_style_layers_are_input_errors(change, words):
+    with pytest.raises(InputError, match=words):
+        TrainSettings(**change)
+
+
 def test_part3_takes_its_content_from_the_rectified_layer_and_the_assignment_keeps_conv4_2():
     """On conv4_2 (stride 8) the content term left an 8 px checker in flat skies; on relu4_2 with
     weight 2.5 it does not, for about the same content distance (BENCHMARKS.md, "The checker")."""

@@ -2,6 +2,7 @@
 `fast` and `texture` run (`cli.fast`). run.py's --train-fast and --train-texture are these commands."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import torch
@@ -41,6 +42,15 @@ def register(commands) -> None:
         p.add_argument("--res-blocks", type=block_count, help=f"residual blocks (default {d.res_blocks})")
         p.add_argument("--style-weight", type=nonneg_float, help=f"default {d.style_weight:g}")
         p.add_argument("--tv-weight", type=nonneg_float, help=f"default {d.tv_weight:g}")
+        layers = ",".join(f"{n}:{d.style_layer_weights[n]:g}" if n in d.style_layer_weights else n
+                          for n in d.style_layers)
+        p.add_argument("--style-layers", help=f"the Gram losses' layers, each with an optional :weight "
+                                              f"(default {layers})")
+        p.add_argument("--style-normalize", action=argparse.BooleanOptionalAction,
+                       help=f"each style layer's loss relative to its target (default "
+                            f"{'on' if d.style_normalize else 'off'})")
+        p.add_argument("--init", type=Path, help="start from this network file (same kind and architecture), "
+                                                 "with a fresh optimizer")
         p.add_argument("--weights", help=f"VGG-19 weights: original, torchvision or a state dict path "
                                          f"(default {d.weights})")
         options.add_max_pixels(p)
@@ -60,7 +70,9 @@ def train(args) -> int:
     kind = config.kind
     if not args.style or len(args.style) != 1:
         raise InputError(f"train-{'fast' if kind == 'style' else 'texture'} needs one --style image")
-    training.check_start(args.out, args.resume, args.style, "model")
+    if args.init is not None and args.resume:
+        raise InputError("--init starts a new run from a network file and --resume continues one: give one of them")
+    training.check_start(args.out, args.resume, [*args.style, *([args.init] if args.init else [])], "model")
     data = (args.data or DEFAULT_PHOTOS) if kind == "style" else None
     photos = image_files(data) if data else []
     check_plan(training.outputs(args.out), photos)   # no file of the run is a training photo
@@ -68,7 +80,7 @@ def train(args) -> int:
     size = config.train_size
     check_side(size, size, "fast" if kind == "style" else "texture", what=f"a --train-size of {size} px")
     style_side = max(1, round(config.style_size or 2 * size))
-    deepest = max(johnson.STYLE_LAYERS + johnson.CONTENT_LAYERS, key=min_image_side)
+    deepest = max([*config.style_layers, *johnson.CONTENT_LAYERS], key=min_image_side)
     for flag, side_px in (("--train-size", size), ("--style-size", style_side)):
         if side_px < min_image_side(deepest):
             raise InputError(f"{flag} {side_px} px is too small for the loss network: {deepest} needs "
@@ -78,6 +90,9 @@ def train(args) -> int:
     params = training.count_parameters(lambda: johnson.TransformerNet(config.width, config.res_blocks, channels))
     training.check_memory("train-fast" if kind == "style" else "train-texture", config, params,
                           TrainSettings.preset(args.preset), style_w * style_h, device)
+    if args.init is not None:   # a bad --init is refused before anything starts
+        johnson.starting_network(args.init, {"width": config.width, "res_blocks": config.res_blocks,
+                                             "in_channels": channels}, kind)
     style = load_image(args.style[0], style_side, device, args.max_pixels)
     if kind == "style":
         dataset = RandomCrops(photos, size, length=ENDLESS, seed=config.seed)
@@ -89,6 +104,6 @@ def train(args) -> int:
               "device": str(device), "threads": torch.get_num_threads()}
     with training.step_progress(f"train {kind} {args.out.stem}") as show:
         _, result = johnson.train_network(cnn, style, dataset, config, out=args.out, resume=args.resume,
-                                          device=device, record=record, callback=show)
+                                          device=device, record=record, init=args.init, callback=show)
     training.note_skipped(dataset)
     return training.finish(result, args.out, config, "model", lambda: johnson.load_model(args.out)[1])

@@ -11,8 +11,9 @@ Departures from the papers, and why:
   reflection padding and instance normalisation everywhere (Ulyanov et al.'s fix).
 - A narrower network than Johnson's (`width`, `res_blocks`): the 512 px forward pass must
   take well under a second on two CPU cores (timings in BENCHMARKS.md).
-- The perceptual loss uses the project's original VGG-19: content at relu2_2, Gram style at
-  relu1_1..relu4_1 (VGG-16's relu1_2..relu4_3 in the paper), TV weight small.
+- The perceptual loss uses the project's original VGG-19: content at relu2_2; Gram style losses
+  as part 3's optimization has them, relative to their targets at relu1_1..relu5_1 (the paper:
+  plain MSE at VGG-16's relu1_2..relu4_3; `TrainSettings` keeps both), TV weight small.
 - Ulyanov's texture generator concatenates noise at several scales; here one noise image at
   full resolution goes through the same downsampling network, whose receptive field covers
   the texture's features, and a different seed gives a different texture of any size.
@@ -39,7 +40,6 @@ from stylekit.settings import TrainSettings
 
 MODEL_FORMAT = "style-transfer-feedforward/1"
 CONTENT_LAYERS = ("relu2_2",)
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 NOISE_CHANNELS = 8
 _SHIPPED = TrainSettings.preset("fast")  # the architecture of the shipped networks
 
@@ -118,13 +118,15 @@ class PerceptualLoss(nn.Module):
     from a no-grad pass of the inputs through the VGG up to the content layer.
     """
 
-    def __init__(self, cnn: nn.Module, style: torch.Tensor, weights: dict[str, float],
-                 content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS):
+    def __init__(self, cnn: nn.Module, style: torch.Tensor, weights: dict[str, float], config: TrainSettings,
+                 content_layers=CONTENT_LAYERS):
         super().__init__()
         content_layers = resolve_layers(content_layers) if weights.get("content") else []
         placeholder = style if content_layers else None
         self.model, self.losses = build_model(cnn, placeholder, style, content_layers=content_layers,
-                                              style_layers=style_layers, tv=bool(weights.get("tv")))
+                                              style_layers=config.style_layers, tv=bool(weights.get("tv")),
+                                              style_normalize=config.style_normalize,
+                                              style_layer_weights=config.style_layer_weights)
         self.weights = {k: w for k, w in weights.items() if w and self.losses.get(k)}
         if content_layers:
             layers = named_vgg_layers(cnn)
@@ -159,10 +161,11 @@ class NoiseSource(torch.utils.data.Dataset):
 
 
 def train_network(cnn, style: torch.Tensor, dataset, config: TrainSettings, *, out: Path, resume: bool = False,
-                  device=torch.device("cpu"), record: dict | None = None,
+                  device=torch.device("cpu"), record: dict | None = None, init: Path | None = None,
                   callback=None) -> tuple[TransformerNet, TrainResult]:
     """Train a style network (config.kind 'style') or a texture network ('texture') as `config`
     says; the checkpoint goes beside `out`. `record`: more settings to keep in the model file.
+    `init`: a network file of the same kind and architecture to start from (a fresh optimizer).
 
     The exported model (fp16, with its settings) is written to `out` when training ends, or is
     interrupted, so an interrupted run still gives a usable model.
@@ -174,14 +177,18 @@ def train_network(cnn, style: torch.Tensor, dataset, config: TrainSettings, *, o
     weights = {"content": config.content_weight if kind == "style" else 0.0,
                "style": config.style_weight, "tv": config.tv_weight}
     net = TransformerNet(config.width, config.res_blocks, in_channels=3 if kind == "style" else NOISE_CHANNELS)
-    loss = PerceptualLoss(cnn, style, weights).to(device)
+    loss = PerceptualLoss(cnn, style, weights, config).to(device)
+    if init is not None:
+        net.load_state_dict(starting_network(init, net.arch, kind).state_dict())
 
     def loss_fn(model, batch_in):
         return loss(model(batch_in), batch_in if kind == "style" else None)
 
     settings = {**(record or {}), "kind": kind, "steps": config.steps, "batch": config.batch, "lr": config.lr,
-                "weights": weights, "content_layers": list(CONTENT_LAYERS), "style_layers": list(STYLE_LAYERS),
-                "precision": config.precision, **net.arch}
+                "weights": weights, "content_layers": list(CONTENT_LAYERS), "style_layers": list(config.style_layers),
+                "style_layer_weights": config.style_layer_weights, "style_normalize": config.style_normalize,
+                "precision": config.precision, **net.arch, **({"init": str(init)} if init is not None else {})}
+    resume = resume and init is None
     result = train(net, loss_fn, dataset, config, checkpoint=checkpoint_path(out), resume=resume,
                    record=settings, device=device, callback=callback)
     if result.step and result.main:
@@ -223,6 +230,18 @@ def export_portable(model_path: Path) -> Path | None:
     out = portable.portable_path(model_path)
     atomic_write(out, proto.SerializeToString())
     return out
+
+
+def starting_network(init: Path, arch: dict, kind: str) -> TransformerNet:
+    """The network in file `init` (--init), which must be a `kind` network with the architecture `arch`."""
+    start, settings = load_network(init, MODEL_FORMAT, TransformerNet, "--init network",
+                                   "one made by train-fast or train-texture")
+    if settings.get("kind") != kind or start.arch != arch:
+        def shown(kind_, arch_):
+            return f"a {kind_} network with " + ", ".join(f"{k} {v}" for k, v in arch_.items())
+        raise InputError(f"--init: {init} is {shown(settings.get('kind'), start.arch)}; this run trains "
+                         f"{shown(kind, arch)}")
+    return start
 
 
 def load_model(path: str | Path, device="cpu", kind: str | None = None) -> tuple[TransformerNet, dict]:

@@ -45,6 +45,28 @@ def test_training_lowers_the_perceptual_loss(cnn, tiny_images, tmp_path):
     assert ff.stylize(net, torch.rand(1, 3, 40, 52)).shape == (1, 3, 40, 52)
 
 
+def test_the_perceptual_loss_takes_its_style_layers_and_normalisation_from_the_settings(cnn):
+    """The texture preset: plain Gram MSE at relu1_1..relu4_1. The style networks' preset: each
+    layer relative to its target (the plain loss over the target Gram's mean square), relu5_1
+    too, at half weight."""
+    torch.manual_seed(0)
+    style, out = torch.rand(1, 3, 64, 64), torch.rand(2, 3, 64, 64)
+
+    def style_modules(config):
+        loss = ff.PerceptualLoss(cnn, style, {"style": 1.0}, config)
+        loss(out)
+        return loss.losses["style"]
+
+    plain = style_modules(TrainSettings.preset("texture"))
+    relative = style_modules(TrainSettings.preset("fast"))
+    full = style_modules(TrainSettings.preset("fast", style_layers="relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"))
+    assert len(plain) == 4 and len(relative) == 5
+    for p, r in zip(plain, relative):
+        assert (r.loss * r.target.pow(2).mean()).item() == pytest.approx(p.loss.item(), rel=1e-4)
+    assert [m.loss.item() for m in full[:4]] == [m.loss.item() for m in relative[:4]]
+    assert full[4].loss.item() == pytest.approx(2 * relative[4].loss.item())
+
+
 def test_train_network_wants_style_or_texture_settings(cnn, tmp_path):
     with pytest.raises(InputError, match="adain"):
         ff.train_network(cnn, torch.rand(1, 3, 8, 8), [], TrainSettings.preset("adain"), out=tmp_path / "m.pt")

@@ -81,6 +81,33 @@ def test_cli_train_then_stylise_a_file_and_a_folder(tiny_images, tmp_path, capsy
     assert max(Image.open(folder_out / "p0.png").size) == 50
 
 
+def test_train_fast_starts_from_an_init_network_and_refuses_bad_ones(tiny_images, tmp_path, capsys):
+    _, style = tiny_images
+    base = ["train-fast", "--style", str(style), "--data", str(photo_folder(tmp_path)), *TINY_NET]
+    first = tmp_path / "first.pt"
+    assert toolkit.main([*base, "--steps", "2", "--out", str(first)]) == 0
+    wide = ff.export(ff.TransformerNet(8, 1), tmp_path / "wide.pt", {"kind": "style"})
+    texture = ff.export(ff.TransformerNet(4, 1, in_channels=ff.NOISE_CHANNELS), tmp_path / "tex.pt", {"kind": "texture"})
+    cases = [(["--init", wide], "--init: .* is a style network with width 8, .*; this run trains a style network "
+                                "with width 4"),
+             (["--init", texture], "is a texture network"),
+             (["--init", tmp_path / "none.pt"], "--init network not found"),
+             (["--init", first, "--resume"], "give one of them")]
+    for argv, words in cases:
+        out = tmp_path / "out" / "m.pt"
+        assert toolkit.main([*base, "--steps", "1", "--out", str(out), *map(str, argv)]) == 2
+        assert re.search(words, one_error_line(capsys.readouterr().err)), words
+        assert not (tmp_path / "out").exists()   # nothing made for a refused run
+    assert toolkit.main([*base, "--steps", "1", "--init", str(first), "--out", str(first)]) == 2
+    assert "overwrite the input" in one_error_line(capsys.readouterr().err)
+    # One step at a negligible rate: the new network is the --init one, not a fresh one.
+    second = tmp_path / "second.pt"
+    assert toolkit.main([*base, "--steps", "1", "--lr", "1e-9", "--init", str(first), "--out", str(second)]) == 0
+    start, made = ff.load_model(first)[0].state_dict(), ff.load_model(second)[0].state_dict()
+    assert all(torch.allclose(start[k], made[k], atol=1e-3) for k in start)
+    assert json.loads(second.with_suffix(".json").read_text())["init"] == str(first)
+
+
 @pytest.mark.parametrize("content", [b"", b"not a model at all", "state_dict", "texture"])
 def test_bad_model_files_exit_2(content, tiny_images, tmp_path):
     photo, style = tiny_images

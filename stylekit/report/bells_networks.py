@@ -35,6 +35,15 @@ def _tv(recipe: dict) -> str:
     return f", TV weight {tv:g}" if tv else ""
 
 
+def _loss(recipe: dict) -> str:
+    """How a recipe's style loss differs from the plain Gram MSE, and where it started."""
+    if not recipe.get("style_normalize"):
+        return ""
+    layers = recipe.get("style_layers", [])
+    text = f", style losses relative per layer at {layers[0]}-{layers[-1]}" if layers else ""
+    return text + (", starting from a network trained with the plain Gram loss" if recipe.get("init") else "")
+
+
 def fast_sizes(quick: bool) -> tuple[int, int]:
     """(output size, optimization steps at the coarsest scale)."""
     return (64, 5) if quick else (512, 200)
@@ -105,7 +114,7 @@ def feedforward(cnn, device, quick, out_root, progress) -> Bell | None:
     recipes = [ff.load_model(model)[1] for _, model in models]
     trained = "; ".join(f"{Path(r['style_image']).stem}: {r['trained_steps']} steps of {r['batch']} random "
                         f"{r['train_size']} px crops with the painting at {r['style_size']} px"
-                        f"{_tv(r)}" for r in recipes)
+                        f"{_tv(r)}{_loss(r)}" for r in recipes)
     text = (f"run.py --train-fast trains a feed-forward network (Johnson et al. 2016, narrowed for CPUs: "
             f"{TrainSettings.preset('fast').width}-channel first layer, {TrainSettings.preset('fast').res_blocks} residual blocks, "
             f"instance normalisation, upsample-then-convolve) with the core's content, style and TV loss modules "

@@ -86,6 +86,7 @@ def test_train_fast_starts_from_an_init_network_and_refuses_bad_ones(tiny_images
     base = ["train-fast", "--style", str(style), "--data", str(photo_folder(tmp_path)), *TINY_NET]
     first = tmp_path / "first.pt"
     assert toolkit.main([*base, "--steps", "2", "--out", str(first)]) == 0
+    capsys.readouterr()
     wide = ff.export(ff.TransformerNet(8, 1), tmp_path / "wide.pt", {"kind": "style"})
     texture = ff.export(ff.TransformerNet(4, 1, in_channels=ff.NOISE_CHANNELS), tmp_path / "tex.pt", {"kind": "texture"})
     cases = [(["--init", wide], "--init: .* is a style network with width 8, .*; this run trains a style network "

@@ -37,11 +37,18 @@ clean:
 photos: setup
 	$(PY) -m stylekit photos
 
-# The shipped feed-forward networks, with the settings they were trained with.
+# The shipped feed-forward networks, with the settings they were trained with. The style
+# networks: a first sitting with the plain Gram loss at relu1_1..relu4_1 (how they were first
+# made), then 1,500 steps of part 3's relative loss (the preset's) from that file (README.md,
+# "Part 3's style loss for the networks").
+PLAIN_GRAM = --style-layers relu1_1,relu2_1,relu3_1,relu4_1 --no-style-normalize --style-weight 2e4
 models: photos
-	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg --tv-weight 100 --steps 2000 --out models/starry_night.pt
-	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg --tv-weight 100 --steps 1200 --out models/great_wave.pt
-	$(PY) -m stylekit train-fast --style images/style/composition_viii.jpg --steps 1200 --out models/composition_viii.pt
+	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg $(PLAIN_GRAM) --tv-weight 100 --steps 2000 --out data/fast/starry_night_plain.pt
+	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg --tv-weight 100 --steps 1500 --init data/fast/starry_night_plain.pt --out models/starry_night.pt
+	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg $(PLAIN_GRAM) --tv-weight 100 --steps 1200 --out data/fast/great_wave_plain.pt
+	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg --tv-weight 100 --steps 1500 --init data/fast/great_wave_plain.pt --out models/great_wave.pt
+	$(PY) -m stylekit train-fast --style images/style/composition_viii.jpg $(PLAIN_GRAM) --steps 1200 --out data/fast/composition_viii_plain.pt
+	$(PY) -m stylekit train-fast --style images/style/composition_viii.jpg --steps 1500 --init data/fast/composition_viii_plain.pt --out models/composition_viii.pt
 	$(PY) -m stylekit train-texture --style images/style/starry_night.jpg --steps 600 --out models/starry_night_texture.pt
 # The WCT decoders: a first sitting, then more steps at a lower rate from its file (a fresh
 # optimizer, as the shipped ones were made: README.md, "The WCT decoders").

@@ -27,6 +27,20 @@ def stats(feat: torch.Tensor, mask: torch.Tensor | None = None):
     return mean, (centred * w) @ centred.T / w.sum()
 
 
+def test_the_map_keeps_the_encoders_layout_and_precision():
+    """Channels-last features in, channels-last out (no layout copy on either side of the
+    decoder), the same numbers whatever the layout; bf16 features give bf16 within bf16's rounding."""
+    content = correlated(16, 600, seed=3).reshape(1, 16, 20, 30)
+    style = correlated(16, 500, seed=4, shift=2.0).reshape(1, 16, 25, 20)
+    plain = wct.whiten_colour(content, style, alpha=0.6)
+    last = wct.whiten_colour(content.to(memory_format=torch.channels_last), style, alpha=0.6)
+    assert last.is_contiguous(memory_format=torch.channels_last) and last.dtype == torch.float32
+    assert torch.allclose(last, plain, atol=1e-4)
+    half = wct.whiten_colour(content.bfloat16().to(memory_format=torch.channels_last), style.bfloat16(), alpha=0.6)
+    assert half.dtype == torch.bfloat16
+    assert (half.float() - plain).abs().max() < 0.05 * plain.abs().max()
+
+
 def test_whitening_and_colouring_give_the_style_mean_and_covariance():
     content, style = correlated(8, 3000, seed=0), correlated(8, 2000, seed=1, shift=3.0)
     out = wct.whiten_colour(content, style)

@@ -61,15 +61,16 @@ def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor
     features stay. alpha: 1 full style, 0 the content features unchanged.
     """
     transform = TRANSFORMS[method]
-    content = content_feat.float()
     if masks is None and len(style_feats) == 1:
-        return transform(content, style_feats[0], alpha=alpha)   # one pass over the features
+        return transform(content_feat, style_feats[0], alpha=alpha)   # one pass over the features
+    if masks is None and method == "wct":   # a blend of affine maps is one affine map: one pass, however many styles
+        weights = weights or [1.0 / len(style_feats)] * len(style_feats)
+        maps = [(w, wct.colour_map(content_feat, s)) for w, s in zip(weights, style_feats) if w]
+        return wct.apply_map(content_feat, sum(w * t for w, (t, _) in maps), sum(w * b for w, (_, b) in maps),
+                             alpha=alpha)
+    content = content_feat.float()
     if masks is None:
         weights = weights or [1.0 / len(style_feats)] * len(style_feats)
-        if method == "wct":   # a blend of affine maps is one affine map: one pass, however many styles
-            maps = [(w, wct.colour_map(content, s)) for w, s in zip(weights, style_feats) if w]
-            return wct.apply_map(content, sum(w * t for w, (t, _) in maps), sum(w * b for w, (_, b) in maps),
-                                 alpha=alpha)
         target = sum(w * transform(content, s) for w, s in zip(weights, style_feats) if w)
     else:
         target = (1 - sum(masks)) * content
@@ -172,7 +173,7 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
             target = transfer_features(encoder(picture, level)[-1], [f[level - 1] for f in style_feats],
                                        alpha=alpha, weights=weights, masks=feat_masks, method=method)
             if method == "wct":   # see WCT_FLOOR
-                target = target.clamp_min(WCT_FLOOR)
+                target = target.clamp_min_(WCT_FLOOR)
             picture = decoder(target).float().clamp(0, 1)
     out = picture[..., :h, :w].contiguous()
     if preserve_color == "luminance":

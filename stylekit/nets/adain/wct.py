@@ -16,6 +16,12 @@ import torch
 RELATIVE_EIGEN_FLOOR = 1e-5
 
 
+def positions(feat: torch.Tensor) -> torch.Tensor:
+    """One image's features (1, C, H, W) as a (H*W, C) matrix: a view of channels-last features
+    (the encoder's layout), so neither the statistics nor the map copy them to another layout."""
+    return feat[0].permute(1, 2, 0).reshape(-1, feat.shape[1])
+
+
 def moments(feat: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean (C, 1) and covariance (C, C), float64, of one image's features (1, C, H, W) over
     its positions, weighted by a soft mask (1, 1, H, W) when given. The sums over the positions
@@ -24,16 +30,16 @@ def moments(feat: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch
     within 1e-7 of float64's and centring keeps the products accurate."""
     if feat.shape[0] != 1:
         raise ValueError(f"moments takes one image's features, not a batch of {feat.shape[0]}")
-    x = feat.reshape(feat.shape[1], -1).float()
+    x = positions(feat).float()
     if mask is None:
-        mean = x.mean(1, keepdim=True)
+        mean = x.mean(0, keepdim=True)
         centred = x - mean
-        return mean.double(), (centred @ centred.T).double() / x.shape[1]
-    m = mask.reshape(1, -1).float()
+        return mean.T.double(), (centred.T @ centred).double() / x.shape[0]
+    m = mask.reshape(-1, 1).float()
     mass = m.sum().clamp_min(1e-8)
-    mean = (x * m).sum(1, keepdim=True) / mass
+    mean = (x * m).sum(0, keepdim=True) / mass
     centred = x - mean
-    return mean.double(), ((centred * m) @ centred.T).double() / mass.double()
+    return mean.T.double(), ((centred * m).T @ centred).double() / mass.double()
 
 
 def _powers(cov: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,14 +73,19 @@ def colour_map(content_feat: torch.Tensor, style_feat: torch.Tensor,
 
 def apply_map(content_feat: torch.Tensor, transform: torch.Tensor, bias: torch.Tensor,
               alpha: float = 1.0) -> torch.Tensor:
-    """(1 - alpha) x + alpha (T x + b) over the features (1, C, H, W), float32: the mix with the
-    content is an affine map too, so it takes one pass (no centred copy, no second pass)."""
+    """(1 - alpha) x + alpha (T x + b) over the features (1, C, H, W), in one pass (the mix with
+    the content is an affine map too), in the features' precision: bf16 features give bf16
+    (products summed in fp32), as the decoder's convolutions would round them anyway; channels
+    last, as the decoder reads them."""
     with torch.autocast(content_feat.device.type, enabled=False):
         if alpha != 1:
             eye = torch.eye(len(transform), dtype=transform.dtype, device=transform.device)
             transform, bias = alpha * transform + (1 - alpha) * eye, alpha * bias
-        x = content_feat.reshape(content_feat.shape[1], -1).float()
-        return torch.addmm(bias.float(), transform.float(), x).reshape(content_feat.shape)
+        dtype = torch.bfloat16 if content_feat.dtype == torch.bfloat16 else torch.float32
+        x = positions(content_feat).to(dtype)
+        out = torch.addmm(bias.T.to(dtype), x, transform.T.to(dtype))
+        _, c, h, w = content_feat.shape
+        return out.reshape(1, h, w, c).permute(0, 3, 1, 2)
 
 
 def whiten_colour(content_feat: torch.Tensor, style_feat: torch.Tensor,

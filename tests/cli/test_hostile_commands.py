@@ -154,7 +154,7 @@ CASES = [  # (class, case, argv, words, setup)
                                           "--out", "o/m.pt"], r"too small for the texture network", ""),
     (1, "train-fast: --train-size 7", ["train-fast", "--style", "style.png", "--data", "photos", "--train-size", "7",
                                        "--out", "o/m.pt"], r"--train-size 7 px is too small for the loss network: "
-                                                           r"relu4_1 needs at least 8 px", ""),
+                                                           r"relu5_1 needs at least 16 px", ""),
     (1, "train-texture: --style-size 4", ["train-texture", "--style", "style.png", "--style-size", "4",
                                           "--out", "o/m.pt"], r"--style-size 4 px is too small", ""),
     (2, "train-adain: --size 34", ["train-adain", "--styles", "photos", "--data", "photos", "--size", "34",

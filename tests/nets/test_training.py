@@ -1,6 +1,7 @@
 """nets.training: the one training loop resumes exactly, stops cleanly on SIGTERM, keeps
 identical replicas under two-process DistributedDataParallel; training curves draw a running
 mean; the training presets are what the networks were trained with."""
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from conftest import ROOT
 from nets_helpers import photo_folder
 from stylekit.base.errors import InputError
 from stylekit.base.figures import plot_losses
+from stylekit.base.paths import MODELS
 from stylekit.nets.training import load_checkpoint, train
 from stylekit.settings import TRAIN_PRESETS, TrainSettings
 
@@ -133,7 +135,12 @@ def test_training_presets():
     fast, texture, adain = (TrainSettings.preset(n) for n in ("fast", "texture", "adain"))
     assert (fast.kind, fast.steps, fast.batch, fast.train_size, fast.lr, fast.content_weight, fast.style_weight,
             fast.tv_weight, fast.width, fast.res_blocks, fast.save_every) == \
-        ("style", 1200, 4, 256, 2e-3, 1.0, 2e4, 0.0, 16, 5, 50)
+        ("style", 1200, 4, 256, 2e-3, 1.0, 40.0, 0.0, 16, 5, 50)
+    shipped = json.loads((MODELS / "starry_night.json").read_text())
+    assert (shipped["style_layers"], shipped["style_layer_weights"], shipped["style_normalize"], shipped["weights"]["style"]) \
+        == (fast.style_layers, fast.style_layer_weights, fast.style_normalize, fast.style_weight)
+    assert (texture.style_layers, texture.style_normalize, texture.style_weight) == \
+        (["relu1_1", "relu2_1", "relu3_1", "relu4_1"], False, 2e4)   # as the shipped texture network
     assert texture.kind == "texture" and texture.content_weight == 0.0 and texture.steps == fast.steps
     assert texture.train_size == 128 and fast.style_size is None   # the style at 2x the crop: 512 px
     assert (adain.kind, adain.steps, adain.batch, adain.train_size, adain.lr, adain.style_weight,

@@ -32,6 +32,15 @@ def _graded():
     return style_and_content, utils
 
 
+def _split_layers(layers, weights: dict) -> tuple[list[str], dict[str, float]]:
+    """Style layers as a flag gives them ('relu1_1,relu5_1:0.5', the weights after colons put on
+    top of `weights`) or as a list; fresh copies either way, so no settings object shares a preset's."""
+    if isinstance(layers, str):
+        layers, given = _graded()[1].split_layer_weights(layers)
+        weights = {**weights, **given}
+    return list(layers), dict(weights)
+
+
 # multiscale "auto": coarse to fine for outputs larger than this (px, longest side).
 MULTISCALE_ABOVE = 256
 
@@ -82,9 +91,7 @@ class Settings:
 
     def __post_init__(self):
         utils = _graded()[1]
-        if isinstance(self.style_layers, str):
-            self.style_layers, given = utils.split_layer_weights(self.style_layers)
-            self.style_layer_weights = {**self.style_layer_weights, **given}
+        self.style_layers, self.style_layer_weights = _split_layers(self.style_layers, self.style_layer_weights)
         self.content_layers = utils.resolve_layers(self.content_layers)
         self.style_layers = utils.resolve_layers(self.style_layers)
         self.hist_layers = utils.resolve_layers(self.hist_layers)
@@ -228,11 +235,8 @@ class TrainSettings:
     weights: str = "original"          # which VGG-19 weights
 
     def __post_init__(self):
-        if isinstance(self.style_layers, str):   # a flag's 'relu1_1,relu5_1:0.5' (the presets' are lists)
-            utils = _graded()[1]
-            self.style_layers, given = utils.split_layer_weights(self.style_layers)
-            self.style_layer_weights = {**self.style_layer_weights, **given}
-        self.style_layers = list(self.style_layers)
+        # Names are resolved (which imports torch) only for a flag's string: the presets' are canonical.
+        self.style_layers, self.style_layer_weights = _split_layers(self.style_layers, self.style_layer_weights)
         for name, weight in self.style_layer_weights.items():
             if not (weight >= 0 and math.isfinite(weight)):
                 raise InputError(f"style layer weight of {name} must be a non-negative number, not {weight}")

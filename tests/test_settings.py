@@ -87,7 +87,9 @@ def test_style_networks_take_part3s_style_loss_and_the_texture_network_keeps_the
     assert given.style_layers == ["conv2_1", "relu5_1"] and given.style_layer_weights == {"relu5_1": 0.25}
     assert TrainSettings.preset("fast", style_layers="relu1_1").style_layer_weights == {}
     fast.style_layers.append("relu5_2")   # presets are data, not shared lists
+    fast.style_layer_weights["relu5_1"] = 9.0
     assert TrainSettings.preset("fast").style_layers[-1] == "relu5_1"
+    assert TrainSettings.preset("fast").style_layer_weights == {"relu5_1": 0.5}
 
 
 @pytest.mark.parametrize("change, words", [

@@ -36,12 +36,10 @@ def _tv(recipe: dict) -> str:
 
 
 def _loss(recipe: dict) -> str:
-    """How a recipe's style loss differs from the plain Gram MSE, and where it started."""
-    if not recipe.get("style_normalize"):
-        return ""
+    """A recipe's style loss where it is not the plain Gram MSE, and the network it started from."""
     layers = recipe.get("style_layers", [])
-    text = f", style losses relative per layer at {layers[0]}-{layers[-1]}" if layers else ""
-    return text + (", starting from a network trained with the plain Gram loss" if recipe.get("init") else "")
+    text = f", style losses relative per layer at {layers[0]}-{layers[-1]}" if recipe.get("style_normalize") and layers else ""
+    return text + (", starting from an earlier network's weights" if recipe.get("init") else "")
 
 
 def fast_sizes(quick: bool) -> tuple[int, int]:

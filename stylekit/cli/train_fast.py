@@ -49,8 +49,8 @@ def register(commands) -> None:
         p.add_argument("--style-normalize", action=argparse.BooleanOptionalAction,
                        help=f"each style layer's loss relative to its target (default "
                             f"{'on' if d.style_normalize else 'off'})")
-        p.add_argument("--init", type=Path, help="start from this network file (same kind and architecture), "
-                                                 "with a fresh optimizer")
+        p.add_argument("--init", type=Path, help="start from this network file (same kind and blocks; a narrower one "
+                                                 "is widened to --width), with a fresh optimizer")
         p.add_argument("--weights", help=f"VGG-19 weights: original, torchvision or a state dict path "
                                          f"(default {d.weights})")
         options.add_max_pixels(p)

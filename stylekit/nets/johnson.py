@@ -233,15 +233,32 @@ def export_portable(model_path: Path) -> Path | None:
 
 
 def starting_network(init: Path, arch: dict, kind: str) -> TransformerNet:
-    """The network in file `init` (--init), which must be a `kind` network with the architecture `arch`."""
+    """The network in file `init` (--init): a `kind` network with the architecture `arch`, or a
+    narrower one with the same blocks, which is widened to `arch` without changing its output."""
     start, settings = load_network(init, MODEL_FORMAT, TransformerNet, "--init network",
                                    "one made by train-fast or train-texture")
-    if settings.get("kind") != kind or start.arch != arch:
+    fits = {k: v for k, v in start.arch.items() if k != "width"} == {k: v for k, v in arch.items() if k != "width"}
+    if settings.get("kind") != kind or not fits or start.arch["width"] > arch["width"]:
         def shown(kind_, arch_):
             return f"a {kind_} network with " + ", ".join(f"{k} {v}" for k, v in arch_.items())
         raise InputError(f"--init: {init} is {shown(settings.get('kind'), start.arch)}; this run trains "
-                         f"{shown(kind, arch)}")
-    return start
+                         f"{shown(kind, arch)} (or starts from a narrower one)")
+    return widened(start, arch["width"])
+
+
+@torch.no_grad()
+def widened(net: TransformerNet, width: int) -> TransformerNet:
+    """`net` with `width`, computing what `net` computes: each layer's first channels are the
+    old ones; the new channels get fresh incoming weights and zero outgoing ones, so they start
+    silent and training makes them speak (gradients reach their outgoing weights at once)."""
+    wide = TransformerNet(width, net.arch["res_blocks"], net.arch["in_channels"])
+    old, new = net.state_dict(), wide.state_dict()
+    for name, value in new.items():
+        if name.endswith(".weight") and value.dim() == 4:
+            value[:old[name].shape[0], old[name].shape[1]:] = 0   # the new channels feed no old one
+        value[tuple(slice(0, n) for n in old[name].shape)] = old[name]
+    wide.load_state_dict(new)
+    return wide.eval()
 
 
 def load_model(path: str | Path, device="cpu", kind: str | None = None) -> tuple[TransformerNet, dict]:

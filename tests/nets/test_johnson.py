@@ -27,6 +27,23 @@ def test_network_keeps_odd_sizes_and_range():
     assert tex.shape == (1, 3, 33, 45)
 
 
+
+@pytest.mark.parametrize("in_channels", [3, ff.NOISE_CHANNELS])
+def test_a_widened_network_computes_the_same_and_its_new_channels_learn(in_channels):
+    torch.manual_seed(0)
+    narrow = ff.TransformerNet(width=4, res_blocks=2, in_channels=in_channels).eval()
+    wide = ff.widened(narrow, 6)
+    assert wide.arch == {"width": 6, "res_blocks": 2, "in_channels": in_channels}
+    x = torch.rand(1, in_channels, 37, 50)
+    with torch.no_grad():
+        assert torch.allclose(narrow(x), wide(x), atol=1e-6)
+    # One gradient step: the new channels' outgoing weights (zero at first) move.
+    wide.train()
+    wide(x).square().mean().backward()
+    last = wide.net[-1][1].weight   # the output convolution: 3 outputs from 6 channels
+    assert last.grad[:, 4:].abs().sum() > 0
+    assert torch.count_nonzero(last[:, 4:]) == 0
+
 @pytest.mark.slow
 def test_training_lowers_the_perceptual_loss(cnn, tiny_images, tmp_path):
     _, style_path = tiny_images

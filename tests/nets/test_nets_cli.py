@@ -89,7 +89,10 @@ def test_train_fast_starts_from_an_init_network_and_refuses_bad_ones(tiny_images
     capsys.readouterr()
     wide = ff.export(ff.TransformerNet(8, 1), tmp_path / "wide.pt", {"kind": "style"})
     texture = ff.export(ff.TransformerNet(4, 1, in_channels=ff.NOISE_CHANNELS), tmp_path / "tex.pt", {"kind": "texture"})
-    cases = [(["--init", wide], "--init: .* is a style network with width 8, .*; this run trains a style network "
+    deeper = ff.export(ff.TransformerNet(2, 2), tmp_path / "deeper.pt", {"kind": "style"})
+    cases = [(["--init", deeper], "is a style network with width 2, res_blocks 2, .*; this run trains a style network "
+                                  "with width 4, res_blocks 1"),
+             (["--init", wide], "--init: .* is a style network with width 8, .*; this run trains a style network "
                                 "with width 4"),
              (["--init", texture], "is a texture network"),
              (["--init", tmp_path / "none.pt"], "--init network not found"),
@@ -107,6 +110,14 @@ def test_train_fast_starts_from_an_init_network_and_refuses_bad_ones(tiny_images
     start, made = ff.load_model(first)[0].state_dict(), ff.load_model(second)[0].state_dict()
     assert all(torch.allclose(start[k], made[k], atol=1e-3) for k in start)
     assert json.loads(second.with_suffix(".json").read_text())["init"] == str(first)
+    # A narrower network is widened: the wider one paints what it painted.
+    wider = tmp_path / "wider.pt"
+    assert toolkit.main([*base, "--steps", "1", "--lr", "1e-9", "--width", "6", "--init", str(first),
+                         "--out", str(wider)]) == 0
+    photo = torch.rand(1, 3, 40, 52)
+    grown = ff.load_model(wider)[0]
+    assert grown.arch["width"] == 6
+    assert torch.allclose(ff.stylize(ff.load_model(first)[0], photo), ff.stylize(grown, photo), atol=2e-3)
 
 
 @pytest.mark.parametrize("content", [b"", b"not a model at all", "state_dict", "texture"])

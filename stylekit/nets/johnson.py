@@ -35,7 +35,8 @@ from stylekit.base.files import atomic_write
 from stylekit.base.numbers import check_seed
 from stylekit.nets import portable
 from stylekit.nets.onnx_copy import onnx_model
-from stylekit.nets.training import TrainResult, checkpoint_path, load_network, save_network, train
+from stylekit.nets.training import (TrainResult, checkpoint_path, load_network, resumed_init, save_network,
+                                    sittings, train)
 from stylekit.settings import TrainSettings
 
 MODEL_FORMAT = "style-transfer-feedforward/1"
@@ -178,8 +179,10 @@ def train_network(cnn, style: torch.Tensor, dataset, config: TrainSettings, *, o
                "style": config.style_weight, "tv": config.tv_weight}
     net = TransformerNet(config.width, config.res_blocks, in_channels=3 if kind == "style" else NOISE_CHANNELS)
     loss = PerceptualLoss(cnn, style, weights, config).to(device)
-    if init is not None:
+    if init is not None:   # a new run from a network file, never a resumed one
         net.load_state_dict(starting_network(init, net.arch, kind).state_dict())
+        resume = False
+    init = resumed_init(init, out, resume)
 
     def loss_fn(model, batch_in):
         return loss(model(batch_in), batch_in if kind == "style" else None)
@@ -188,11 +191,18 @@ def train_network(cnn, style: torch.Tensor, dataset, config: TrainSettings, *, o
                 "weights": weights, "content_layers": list(CONTENT_LAYERS), "style_layers": list(config.style_layers),
                 "style_layer_weights": config.style_layer_weights, "style_normalize": config.style_normalize,
                 "precision": config.precision, **net.arch, **({"init": str(init)} if init is not None else {})}
-    resume = resume and init is None
     result = train(net, loss_fn, dataset, config, checkpoint=checkpoint_path(out), resume=resume,
                    record=settings, device=device, callback=callback)
     if result.step and result.main:
-        export(net, out, {**settings, "trained_steps": result.step,
+        earlier = {}
+        if result.first_step and out.is_file():
+            try:
+                earlier = load_model(out)[1]
+            except InputError:
+                pass
+        done = sittings(earlier, result, config.lr)
+        export(net, out, {**settings, "trained_steps": result.step, "sittings": done,
+                          "seconds": sum(s.get("seconds") or 0.0 for s in done),
                           "final_losses": result.history[-1] if result.history else {}})
         if kind == "style":
             export_portable(out)

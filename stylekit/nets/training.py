@@ -114,6 +114,26 @@ def load_network(path: str | Path, fmt: str, build: Callable[..., nn.Module], wh
     return net.to(device).eval(), dict(saved.get("settings") or {})
 
 
+def resumed_init(init, out: Path, resume: bool):
+    """The network file a run started from: `init`, or, for a resumed run, the --init its
+    checkpoint recorded, so that the file a run ends with still names it."""
+    if init is None and resume and checkpoint_path(out).exists():
+        return load_checkpoint(checkpoint_path(out)).get("settings", {}).get("init")
+    return init
+
+
+def sittings(earlier: dict, result: TrainResult, lr: float) -> list[dict]:
+    """Every sitting of a run (steps from-to, step size, seconds): those recorded in `earlier`,
+    the settings of the model file of the run being resumed (one sitting for a file that
+    recorded none; unknown values None), then this one."""
+    done = []
+    if result.first_step:
+        known = earlier.get("steps") == result.first_step or earlier.get("trained_steps") == result.first_step
+        done = earlier.get("sittings") or [{"steps": [0, result.first_step], "lr": earlier.get("lr") if known else None,
+                                            "seconds": earlier.get("seconds") if known else None}]
+    return done + [{"steps": [result.first_step, result.step], "lr": lr, "seconds": round(result.seconds, 1)}]
+
+
 def batch_indices(step: int, batch: int, ddp: Distributed) -> list[int]:
     """Dataset indices of one process's batch at `step`: disjoint across processes and steps,
     and a function of the step alone, so a resumed run sees the batches it would have seen."""

@@ -110,6 +110,10 @@ def test_train_fast_starts_from_an_init_network_and_refuses_bad_ones(tiny_images
     start, made = ff.load_model(first)[0].state_dict(), ff.load_model(second)[0].state_dict()
     assert all(torch.allclose(start[k], made[k], atol=1e-3) for k in start)
     assert json.loads(second.with_suffix(".json").read_text())["init"] == str(first)
+    # Resumed, the run still names the network it started from, and keeps each sitting.
+    assert toolkit.main([*base, "--steps", "2", "--lr", "1e-9", "--resume", "--out", str(second)]) == 0
+    resumed = json.loads(second.with_suffix(".json").read_text())
+    assert resumed["init"] == str(first) and [s["steps"] for s in resumed["sittings"]] == [[0, 1], [1, 2]]
     # A narrower network is widened: the wider one paints what it painted.
     wider = tmp_path / "wider.pt"
     assert toolkit.main([*base, "--steps", "1", "--lr", "1e-9", "--width", "6", "--init", str(first),
@@ -167,6 +171,7 @@ def test_interrupted_training_exits_130_and_resumes(tiny_images, tmp_path, capsy
     monkeypatch.undo()
     assert toolkit.main([*argv, "--resume"]) == 0
     assert ff.load_model(out)[1]["trained_steps"] == 4 and "4 steps" in capsys.readouterr().out
+    assert [s["steps"] for s in ff.load_model(out)[1]["sittings"]] == [[0, 2], [2, 4]]
     assert toolkit.main([*argv, "--resume"]) == 0  # nothing left to do
     assert "no steps run (4 already done)" in capsys.readouterr().out
 

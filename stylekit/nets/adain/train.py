@@ -12,7 +12,7 @@ from stylekit.base.errors import InputError
 from stylekit.nets.adain.infer import load_decoder
 from stylekit.nets.adain.model import MODEL_FORMAT, AdaINLoss, Decoder, Encoder, ReconstructionLoss
 from stylekit.nets.crops import RandomCrops
-from stylekit.nets.training import TrainResult, checkpoint_path, load_checkpoint, save_network, train
+from stylekit.nets.training import TrainResult, checkpoint_path, resumed_init, save_network, sittings, train
 from stylekit.settings import TrainSettings
 
 
@@ -62,9 +62,7 @@ def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path
                          identity_weight=config.identity_weight)
     else:
         loss = ReconstructionLoss(encoder, level, config.content_weight, config.identity_weight)
-    if resume and init is None and checkpoint_path(out).exists():
-        # A resumed run goes on from the checkpoint: the decoder it first started from stays on record.
-        init = load_checkpoint(checkpoint_path(out)).get("settings", {}).get("init")
+    init = resumed_init(init, out, resume)
     settings = {**(record or {}), "kind": config.kind, "batch": config.batch, "lr": config.lr,
                 "content_weight": config.content_weight, "style_weight": config.style_weight,
                 "identity_weight": config.identity_weight, "precision": config.precision,
@@ -72,10 +70,9 @@ def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path
     result = train(decoder, loss, dataset, config, checkpoint=checkpoint_path(out), resume=resume,
                    record=settings, device=device, callback=callback)
     if result.step and result.main:
-        sittings = _earlier_sittings(out, result.first_step) + [
-            {"steps": [result.first_step, result.step], "lr": config.lr, "seconds": round(result.seconds, 1)}]
+        done = sittings(_earlier_settings(out) if result.first_step else {}, result, config.lr)
         export(decoder, out, {**settings, "steps": result.step,
-                              "seconds": sum(s.get("seconds") or 0.0 for s in sittings), "sittings": sittings,
+                              "seconds": sum(s.get("seconds") or 0.0 for s in done), "sittings": done,
                               "final_losses": result.history[-1] if result.history else {}})
     return decoder, result
 
@@ -89,21 +86,12 @@ def starting_decoder(init: Path, arch: dict) -> Decoder:
     return start
 
 
-def _earlier_sittings(out: Path, first_step: int) -> list[dict]:
-    """The training sittings before this one (steps from-to, step size, seconds), read from
-    the decoder file of the run being resumed; decoders exported before sittings were recorded
-    count as one. Unknown values are None."""
-    if not first_step:
-        return []
+def _earlier_settings(out: Path) -> dict:
+    """The settings in the decoder file of the run being resumed ({} where there is none)."""
     try:
-        earlier = load_decoder(out)[1] if out.is_file() else {}
+        return load_decoder(out)[1] if out.is_file() else {}
     except InputError:
-        earlier = {}
-    if earlier.get("sittings"):
-        return earlier["sittings"]
-    known = earlier.get("steps") == first_step
-    return [{"steps": [0, first_step], "lr": earlier.get("lr") if known else None,
-             "seconds": earlier.get("seconds") if known else None}]
+        return {}
 
 
 def export(decoder: Decoder, out: Path, settings: dict) -> Path:

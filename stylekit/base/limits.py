@@ -80,6 +80,13 @@ MEMORY = {
 }
 
 
+# The width (first layer's channels) of the style networks "fast" was measured with. A wider
+# network's activations grow with it, and ONNX Runtime's arena (grown in powers of two) more:
+# at 2048x1536 the 24-channel network's per-pixel part was 2.5 times the 16-channel one's, so
+# `fast` scales the per-pixel term by the square of the ratio (BENCHMARKS.md, "Wider style networks").
+MEASURED_NETWORK_WIDTH = 16
+
+
 def estimate(method: str, pixels: int, style_pixels: int = 0) -> int:
     """Bytes a run of `method` needs for an output of `pixels` pixels (MEMORY)."""
     cost = MEMORY[method]

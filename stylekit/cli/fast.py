@@ -18,7 +18,7 @@ from PIL import Image
 from stylekit.base.errors import InputError
 from stylekit.base.files import sidecar_path, write_image
 from stylekit.base.images import fit_size, image_files, image_size, open_image, resize_longest
-from stylekit.base.limits import check_memory, check_side
+from stylekit.base.limits import MEASURED_NETWORK_WIDTH, check_memory, check_side
 from stylekit.base.paths import RESULTS
 from stylekit.base.plan import check_plan
 from stylekit.cli import options
@@ -78,7 +78,8 @@ def _stylizer(args):
 
     def stylize(img: Image.Image) -> Image.Image:
         return tensor_to_pil(johnson.stylize(torch_net, pil_to_tensor(img, device), precision))
-    return stylize, {"runtime": "torch", "precision": precision, "device": str(device), "training": settings}
+    return stylize, {"runtime": "torch", "precision": precision, "device": str(device),
+                     "training": {**settings, **torch_net.arch}}
 
 
 def fast(args) -> int:
@@ -99,13 +100,14 @@ def fast(args) -> int:
     model_files = [args.model, sidecar_path(args.model), portable.portable_path(args.model)]
     check_plan([f for _, out in outs for f in (out, sidecar_path(out))], [*files, *model_files])
     stylize, run = _stylizer(args)
+    wider = max(1.0, run["training"].get("width", MEASURED_NETWORK_WIDTH) / MEASURED_NETWORK_WIDTH) ** 2
     failed = 0
     for path, out in outs:
         try:
             width, height = fit_size(*image_size(path, args.max_pixels), args.size)
             shown = f"{path} at --size {args.size}" if args.size else str(path)
             check_side(width, height, "fast", shown)
-            check_memory("fast", width * height, what=f"the style network at {width}x{height} px ({path})",
+            check_memory("fast", int(width * height * wider), what=f"the style network at {width}x{height} px ({path})",
                          hint="use a smaller --size", device=run["device"])
             photo = resize_longest(open_image(path, args.max_pixels), args.size)
             start = time.perf_counter()

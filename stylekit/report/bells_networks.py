@@ -110,11 +110,12 @@ def feedforward(cnn, device, quick, out_root, progress) -> Bell | None:
     fast = [n["fast_seconds"] for n in numbers]
     speedup = np.median([n["opt_seconds"] / n["fast_seconds"] for n in numbers])
     recipes = [ff.load_model(model)[1] for _, model in models]
-    trained = "; ".join(f"{Path(r['style_image']).stem}: {r['trained_steps']} steps of {r['batch']} random "
+    trained = "; ".join(f"{Path(r['style_image']).stem}: {r['width']} channels, {r['trained_steps']} steps of {r['batch']} random "
                         f"{r['train_size']} px crops with the painting at {r['style_size']} px"
                         f"{_tv(r)}{_loss(r)}" for r in recipes)
     text = (f"run.py --train-fast trains a feed-forward network (Johnson et al. 2016, narrowed for CPUs: "
-            f"{TrainSettings.preset('fast').width}-channel first layer, {TrainSettings.preset('fast').res_blocks} residual blocks, "
+            f"{'-'.join(str(w) for w in sorted({r['width'] for r in recipes}))} channels in the first layer, "
+            f"{TrainSettings.preset('fast').res_blocks} residual blocks, "
             f"instance normalisation, upsample-then-convolve) with the core's content, style and TV loss modules "
             f"on the project's offline training photos; run.py --fast then stylises any photo in one pass. "
             f"The shipped networks were trained as follows ({trained}). "

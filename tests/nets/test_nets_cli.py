@@ -380,3 +380,20 @@ def test_wct_is_refused_by_its_own_memory_model(tiny_images, tmp_path, monkeypat
     with pytest.raises(InputError, match=r"WCT at 2048x1536 px \(style .*\) needs about 5\.7 GB"):
         adain_command("--content", content, "--style", style, "--size", "2048", "--out", out, method="wct")
     assert not out.parent.exists()
+
+
+def test_a_wider_style_network_is_refused_by_its_width(tiny_images, tmp_path, monkeypatch, capsys):
+    """The memory model was measured with 16-channel networks; a 24-channel one needs more than
+    twice as much per pixel, so where the machine holds the first but not the second, only it runs."""
+    from stylekit.base import limits
+    content, _ = tiny_images
+    pixels = 300 * 225
+    have = limits.estimate("fast", pixels) + 0.25 * limits.MEMORY["fast"].per_pixel * pixels
+    monkeypatch.setattr(limits, "available_bytes", lambda device="cpu": have)
+    for width, code in ((16, 0), (24, 2)):
+        model = ff.export(ff.TransformerNet(width, 1), tmp_path / f"w{width}.pt", {"kind": "style"})
+        out = tmp_path / f"out{width}" / "o.png"
+        assert toolkit.main(["fast", str(model), "--content", str(content), "--size", "300", "--out", str(out)]) == code
+        assert out.exists() == (code == 0)
+    assert "the style network at 300x225 px" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out24").exists()

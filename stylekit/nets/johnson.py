@@ -194,13 +194,7 @@ def train_network(cnn, style: torch.Tensor, dataset, config: TrainSettings, *, o
     result = train(net, loss_fn, dataset, config, checkpoint=checkpoint_path(out), resume=resume,
                    record=settings, device=device, callback=callback)
     if result.step and result.main:
-        earlier = {}
-        if result.first_step and out.is_file():
-            try:
-                earlier = load_model(out)[1]
-            except InputError:
-                pass
-        done = sittings(earlier, result, config.lr)
+        done = sittings(out, load_model, result, config.lr)
         export(net, out, {**settings, "trained_steps": result.step, "sittings": done,
                           "seconds": sum(s.get("seconds") or 0.0 for s in done),
                           "final_losses": result.history[-1] if result.history else {}})

@@ -122,13 +122,18 @@ def resumed_init(init, out: Path, resume: bool):
     return init
 
 
-def sittings(earlier: dict, result: TrainResult, lr: float) -> list[dict]:
-    """Every sitting of a run (steps from-to, step size, seconds): those recorded in `earlier`,
-    the settings of the model file of the run being resumed (one sitting for a file that
-    recorded none; unknown values None), then this one."""
+def sittings(out: Path, load: Callable[[Path], tuple[nn.Module, dict]], result: TrainResult,
+             lr: float) -> list[dict]:
+    """Every sitting of the run that writes `out` (steps from-to, step size, seconds): for a
+    resumed run, those the file at `out` recorded (read by `load`; one sitting for a file that
+    recorded none, unknown values None), then this one."""
     done = []
     if result.first_step:
-        known = earlier.get("steps") == result.first_step or earlier.get("trained_steps") == result.first_step
+        try:
+            earlier = load(out)[1] if out.is_file() else {}
+        except InputError:
+            earlier = {}
+        known = result.first_step in (earlier.get("steps"), earlier.get("trained_steps"))
         done = earlier.get("sittings") or [{"steps": [0, result.first_step], "lr": earlier.get("lr") if known else None,
                                             "seconds": earlier.get("seconds") if known else None}]
     return done + [{"steps": [result.first_step, result.step], "lr": lr, "seconds": round(result.seconds, 1)}]

@@ -27,7 +27,6 @@ def test_network_keeps_odd_sizes_and_range():
     assert tex.shape == (1, 3, 33, 45)
 
 
-
 @pytest.mark.parametrize("in_channels", [3, ff.NOISE_CHANNELS])
 def test_a_widened_network_computes_the_same_and_its_new_channels_learn(in_channels):
     torch.manual_seed(0)
@@ -43,6 +42,7 @@ def test_a_widened_network_computes_the_same_and_its_new_channels_learn(in_chann
     last = wide.net[-1][1].weight   # the output convolution: 3 outputs from 6 channels
     assert last.grad[:, 4:].abs().sum() > 0
     assert torch.count_nonzero(last[:, 4:]) == 0
+
 
 @pytest.mark.slow
 def test_training_lowers_the_perceptual_loss(cnn, tiny_images, tmp_path):

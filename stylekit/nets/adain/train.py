@@ -70,7 +70,7 @@ def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path
     result = train(decoder, loss, dataset, config, checkpoint=checkpoint_path(out), resume=resume,
                    record=settings, device=device, callback=callback)
     if result.step and result.main:
-        done = sittings(_earlier_settings(out) if result.first_step else {}, result, config.lr)
+        done = sittings(out, load_decoder, result, config.lr)
         export(decoder, out, {**settings, "steps": result.step,
                               "seconds": sum(s.get("seconds") or 0.0 for s in done), "sittings": done,
                               "final_losses": result.history[-1] if result.history else {}})
@@ -84,14 +84,6 @@ def starting_decoder(init: Path, arch: dict) -> Decoder:
         raise InputError(f"--init: {init} is a decoder of level {start.level}, width {start.arch['width']:g}; "
                          f"this run trains level {arch['level']}, width {arch['width']:g}")
     return start
-
-
-def _earlier_settings(out: Path) -> dict:
-    """The settings in the decoder file of the run being resumed ({} where there is none)."""
-    try:
-        return load_decoder(out)[1] if out.is_file() else {}
-    except InputError:
-        return {}
 
 
 def export(decoder: Decoder, out: Path, settings: dict) -> Path:

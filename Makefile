@@ -1,7 +1,8 @@
 # make setup: build .venv with the pinned requirements (once; reruns when requirements change)
 # make demo:  Part 3 on the bundled images at the default settings
 # make test:  the whole test suite
-# make models: rebuild the training photos and retrain the shipped networks (about 6 h on 2 cores with bf16: the sittings' recorded times, added up)
+# make models: rebuild the training photos and retrain the shipped networks (about 17 h on 2 cores with bf16: the CPU sittings' recorded 6 h, and
+#              the 25,050 GPU steps at 0.65 steps/s; with a CUDA device the GPU sittings take minutes: README.md, "Trained on a GPU")
 # make serve: the local web app on http://127.0.0.1:$(PORT)/ (PORT=8000 unless given; Ctrl-C stops it)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -41,17 +42,28 @@ photos: setup
 # networks: a first sitting with the plain Gram loss at relu1_1..relu4_1 (how they were first
 # made), then 1,500 steps of part 3's relative loss (the preset's) from that file (README.md,
 # "Part 3's style loss for the networks"); Starry Night's and the Great Wave's are then widened
-# to 24 channels and trained 2,500 steps more ("Wider").
-PLAIN_GRAM = --style-layers relu1_1,relu2_1,relu3_1,relu4_1 --no-style-normalize --style-weight 2e4
+# to 24 channels and trained 2,500 steps more ("Wider"). The last two sittings of each ran on a
+# GPU (README.md, "Trained on a GPU"): any --device runs them, at about 3.5 h each on 2 cores.
+# $(call gpu_sittings,PAINTING,FROM,FIRST_MAIN,FIRST_END,SECOND_MAIN,SECOND_END,MORE_FLAGS)
+define gpu_sittings
+	$(PY) -m stylekit train-fast --style images/style/$(1).jpg $(7) --width 24 --save-every 500 --steps 150 --lr 5e-4 --init $(2) --out data/fast/$(1)_gpu1.pt
+	$(PY) -m stylekit train-fast --style images/style/$(1).jpg $(7) --width 24 --save-every 500 --steps $(3) --lr 2e-3 --resume --out data/fast/$(1)_gpu1.pt
+	$(PY) -m stylekit train-fast --style images/style/$(1).jpg $(7) --width 24 --save-every 500 --steps $(4) --lr 4e-4 --resume --out data/fast/$(1)_gpu1.pt
+	$(PY) -m stylekit train-fast --style images/style/$(1).jpg $(7) --width 24 --save-every 500 --steps $(5) --lr 4e-4 --init data/fast/$(1)_gpu1.pt --out models/$(1).pt
+	$(PY) -m stylekit train-fast --style images/style/$(1).jpg $(7) --width 24 --save-every 500 --steps $(6) --lr 1.5e-4 --resume --out models/$(1).pt
+endef
 models: photos
 	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg $(PLAIN_GRAM) --tv-weight 100 --steps 2000 --out data/fast/starry_night_plain.pt
 	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg --tv-weight 100 --steps 1500 --init data/fast/starry_night_plain.pt --out data/fast/starry_night_w16.pt
-	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg --tv-weight 100 --steps 2500 --width 24 --init data/fast/starry_night_w16.pt --out models/starry_night.pt
+	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg --tv-weight 100 --steps 2500 --width 24 --init data/fast/starry_night_w16.pt --out data/fast/starry_night_w24.pt
+	$(call gpu_sittings,starry_night,data/fast/starry_night_w24.pt,3950,5250,2300,3100,--tv-weight 100)
 	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg $(PLAIN_GRAM) --tv-weight 100 --steps 1200 --out data/fast/great_wave_plain.pt
 	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg --tv-weight 100 --steps 1500 --init data/fast/great_wave_plain.pt --out data/fast/great_wave_w16.pt
-	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg --tv-weight 100 --steps 2500 --width 24 --init data/fast/great_wave_w16.pt --out models/great_wave.pt
+	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg --tv-weight 100 --steps 2500 --width 24 --init data/fast/great_wave_w16.pt --out data/fast/great_wave_w24.pt
+	$(call gpu_sittings,great_wave,data/fast/great_wave_w24.pt,3850,5150,2400,3200,--tv-weight 100)
 	$(PY) -m stylekit train-fast --style images/style/composition_viii.jpg $(PLAIN_GRAM) --steps 1200 --out data/fast/composition_viii_plain.pt
-	$(PY) -m stylekit train-fast --style images/style/composition_viii.jpg --steps 1500 --init data/fast/composition_viii_plain.pt --out models/composition_viii.pt
+	$(PY) -m stylekit train-fast --style images/style/composition_viii.jpg --steps 1500 --init data/fast/composition_viii_plain.pt --out data/fast/composition_viii_w16.pt
+	$(call gpu_sittings,composition_viii,data/fast/composition_viii_w16.pt,3950,5250,2300,3100,)
 	$(PY) -m stylekit train-texture --style images/style/starry_night.jpg --steps 600 --out models/starry_night_texture.pt
 # The WCT decoders: a first sitting, then more steps at a lower rate from its file (a fresh
 # optimizer, as the shipped ones were made: README.md, "The WCT decoders").

@@ -1,0 +1,58 @@
+"""`make models` is the recipe of the shipped style and texture networks: the last command that
+writes each models/NAME.pt has the steps, step size, width, painting and TV weight the file
+records, and the first one names the network the file says it started from."""
+import shlex
+import shutil
+import subprocess
+
+import pytest
+
+from stylekit.base.paths import MODELS, ROOT
+from stylekit.nets import johnson as ff
+from stylekit.settings import TrainSettings
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+
+
+def recipe_commands() -> dict[str, list[dict]]:
+    """The train-fast / train-texture commands of `make -n models`, by the file each writes."""
+    text = subprocess.run(["make", "-n", "-s", "models"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    by_out: dict[str, list[dict]] = {}
+    for line in text.splitlines():
+        words = shlex.split(line)
+        if "train-fast" not in words and "train-texture" not in words:
+            continue
+        preset = "fast" if "train-fast" in words else "texture"
+        flags = {}
+        for i, word in enumerate(words):
+            if word.startswith("--"):
+                nxt = words[i + 1] if i + 1 < len(words) else None
+                flags[word[2:]] = nxt if nxt is not None and not nxt.startswith("--") else True
+        by_out.setdefault(flags["out"], []).append({"preset": preset, **flags})
+    return by_out
+
+
+SHIPPED = sorted(p.name for p in MODELS.glob("*.pt") if p.stem in ("starry_night", "great_wave", "composition_viii",
+                                                                     "starry_night_texture"))
+
+
+def test_every_shipped_network_has_a_recipe():
+    assert len(SHIPPED) == 4
+    assert {f"models/{name}" for name in SHIPPED} <= set(recipe_commands())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_recipe_matches_what_the_file_records(name):
+    commands = recipe_commands()[f"models/{name}"]
+    _, settings = ff.load_model(MODELS / name)
+    last, first = commands[-1], commands[0]
+    preset = TrainSettings.preset(last["preset"])
+    assert int(last["steps"]) == settings["trained_steps"]
+    lr = settings["sittings"][-1]["lr"] if settings.get("sittings") else settings["lr"]
+    assert float(last.get("lr", preset.lr)) == lr
+    assert float(last.get("width", preset.width)) == settings["width"]
+    assert float(last.get("tv-weight", preset.tv_weight)) == settings["weights"]["tv"]
+    assert last["style"] == settings["style_image"]
+    recorded = settings.get("init")
+    assert first.get("init") == (recorded.split(" ")[0] if recorded else None)
+    assert all("resume" in c for c in commands[1:])   # one run, continued: its sittings are the file's

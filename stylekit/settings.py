@@ -226,6 +226,7 @@ class TrainSettings:
     style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
     style_layer_weights: dict[str, float] = field(default_factory=dict)
     style_normalize: bool = False
+    content_layer: str = "relu2_2"     # style networks: the content loss's layer (Johnson et al.'s)
     width: float = 16                  # channels of the first layer (AdaIN, WCT: a fraction of the paper's)
     level: int = 4                     # WCT: the decoder inverts relu{level}_1 (AdaIN's is 4)
     res_blocks: int = 5                # residual blocks (style and texture networks)
@@ -237,6 +238,8 @@ class TrainSettings:
     def __post_init__(self):
         # Names are resolved (which imports torch) only for a flag's string: the presets' are canonical.
         self.style_layers, self.style_layer_weights = _split_layers(self.style_layers, self.style_layer_weights)
+        if self.content_layer != TrainSettings.content_layer:   # the default is canonical; a flag's name resolves
+            self.content_layer = _graded()[1].resolve_layer(self.content_layer)
         for name, weight in self.style_layer_weights.items():
             if not (weight >= 0 and math.isfinite(weight)):
                 raise InputError(f"style layer weight of {name} must be a non-negative number, not {weight}")

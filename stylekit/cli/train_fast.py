@@ -35,6 +35,7 @@ def register(commands) -> None:
             p.add_argument("--data", type=Path, help=f"folder of training photos (default "
                            f"{DEFAULT_PHOTOS.relative_to(ROOT)}; build it with `python -m stylekit photos`)")
             p.add_argument("--content-weight", type=nonneg_float, help=f"default {d.content_weight:g}")
+            p.add_argument("--content-layer", help=f"the content loss's layer (default {d.content_layer})")
         training.add_flags(p, preset)
         p.add_argument("--train-size", type=side, help=f"crop side in px (default {d.train_size})")
         p.add_argument("--style-size", type=side, help="style image's longest side (default 2x --train-size)")
@@ -80,7 +81,7 @@ def train(args) -> int:
     size = config.train_size
     check_side(size, size, "fast" if kind == "style" else "texture", what=f"a --train-size of {size} px")
     style_side = max(1, round(config.style_size or 2 * size))
-    deepest = max([*config.style_layers, *johnson.CONTENT_LAYERS], key=min_image_side)
+    deepest = max([*config.style_layers, *([config.content_layer] if kind == "style" else [])], key=min_image_side)
     for flag, side_px in (("--train-size", size), ("--style-size", style_side)):
         if side_px < min_image_side(deepest):
             raise InputError(f"{flag} {side_px} px is too small for the loss network: {deepest} needs "

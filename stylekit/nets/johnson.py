@@ -28,7 +28,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from style_and_content import build_model, named_vgg_layers
-from utils import resolve_layers
 from stylekit.base.device import autocast_context, resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.base.files import atomic_write
@@ -40,7 +39,6 @@ from stylekit.nets.training import (TrainResult, checkpoint_path, load_network, 
 from stylekit.settings import TrainSettings
 
 MODEL_FORMAT = "style-transfer-feedforward/1"
-CONTENT_LAYERS = ("relu2_2",)
 NOISE_CHANNELS = 8
 _SHIPPED = TrainSettings.preset("fast")  # the architecture of the shipped networks
 
@@ -119,10 +117,9 @@ class PerceptualLoss(nn.Module):
     from a no-grad pass of the inputs through the VGG up to the content layer.
     """
 
-    def __init__(self, cnn: nn.Module, style: torch.Tensor, weights: dict[str, float], config: TrainSettings,
-                 content_layers=CONTENT_LAYERS):
+    def __init__(self, cnn: nn.Module, style: torch.Tensor, weights: dict[str, float], config: TrainSettings):
         super().__init__()
-        content_layers = resolve_layers(content_layers) if weights.get("content") else []
+        content_layers = [config.content_layer] if weights.get("content") else []
         placeholder = style if content_layers else None
         self.model, self.losses = build_model(cnn, placeholder, style, content_layers=content_layers,
                                               style_layers=config.style_layers, tv=bool(weights.get("tv")),
@@ -188,7 +185,7 @@ def train_network(cnn, style: torch.Tensor, dataset, config: TrainSettings, *, o
         return loss(model(batch_in), batch_in if kind == "style" else None)
 
     settings = {**(record or {}), "kind": kind, "steps": config.steps, "batch": config.batch, "lr": config.lr,
-                "weights": weights, "content_layers": list(CONTENT_LAYERS), "style_layers": list(config.style_layers),
+                "weights": weights, "content_layers": [config.content_layer], "style_layers": list(config.style_layers),
                 "style_layer_weights": config.style_layer_weights, "style_normalize": config.style_normalize,
                 "precision": config.precision, **net.arch, **({"init": str(init)} if init is not None else {})}
     result = train(net, loss_fn, dataset, config, checkpoint=checkpoint_path(out), resume=resume,

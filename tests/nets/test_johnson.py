@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from nets_helpers import photo_folder
+from style_and_content import named_vgg_layers
 from stylekit.base.errors import InputError
 from stylekit.base.paths import MODELS, ROOT
 from stylekit.nets import johnson as ff
@@ -82,6 +83,30 @@ def test_the_perceptual_loss_takes_its_style_layers_and_normalisation_from_the_s
         assert (r.loss * r.target.pow(2).mean()).item() == pytest.approx(p.loss.item(), rel=1e-4)
     assert [m.loss.item() for m in full[:4]] == [m.loss.item() for m in relative[:4]]
     assert full[4].loss.item() == pytest.approx(2 * relative[4].loss.item())
+
+
+def test_the_content_loss_sits_at_the_settings_layer(cnn):
+    """relu2_2 by default (Johnson et al.'s); another layer by its name or its flat alias: the
+    content term is then the MSE between the loss network's features at that layer."""
+    torch.manual_seed(0)
+    style, inputs, out = torch.rand(1, 3, 64, 64), torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+
+    def features(img, layer):
+        x = img
+        for name, module in named_vgg_layers(cnn):
+            x = module(x)
+            if name == layer:
+                return x
+
+    for given, layer in ((None, "relu2_2"), ("conv4_2", "conv4_2"), ("relu_5", "relu3_1")):
+        config = TrainSettings.preset("fast", content_layer=given)
+        assert config.content_layer == layer
+        loss = ff.PerceptualLoss(cnn, style, {"content": 1.0}, config)
+        term = loss(out, inputs)["content"]
+        expected = torch.nn.functional.mse_loss(features(out, layer), features(inputs, layer))
+        assert term.item() == pytest.approx(expected.item(), rel=1e-4)
+    with pytest.raises(InputError):
+        TrainSettings.preset("fast", content_layer="relu9_9")
 
 
 def test_train_network_wants_style_or_texture_settings(cnn, tmp_path):

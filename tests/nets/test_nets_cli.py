@@ -200,6 +200,9 @@ def test_training_flags_fill_the_preset(monkeypatch, tiny_images, tmp_path):
     config = seen["config"]
     assert (config.kind, config.lr, config.save_every, config.steps, config.content_weight) == \
         ("texture", 0.01, 7, 1200, 0.0)
+    toolkit.main(["train-fast", "--style", str(style), "--out", str(tmp_path / "f.pt"), "--data",
+                  str(photo_folder(tmp_path)), "--content-layer", "relu_5", "--device", "cpu"])
+    assert (seen["config"].content_layer, seen["config"].steps) == ("relu3_1", 1200)
 
 
 # ---------------------------------------------------------------------------------------

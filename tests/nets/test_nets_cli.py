@@ -343,6 +343,7 @@ def test_each_command_lists_only_its_own_flags(capsys):
     assert "--identity-weight" in helps["train-adain"] and "--identity-weight" not in helps["train-fast"]
     assert "--res-blocks" in helps["train-texture"] and "--res-blocks" not in helps["train-adain"]
     assert "--content-weight" in helps["train-fast"] and "--content-weight" not in helps["train-texture"]
+    assert "--content-layer" in helps["train-fast"] and "--content-layer" not in helps["train-texture"]
     assert "--cache" in helps["photos"] and "--cache" in helps["build-styles"] and "--steps" not in helps["photos"]
     assert "--alpha" in helps["adain"] and "--alpha" not in helps["fast"]
     # Help texts quote the presets: the decoder trains 12000 steps, the networks 1200.

@@ -44,6 +44,8 @@ photos: setup
 # "Part 3's style loss for the networks"); Starry Night's and the Great Wave's are then widened
 # to 24 channels and trained 2,500 steps more ("Wider"). The last two sittings of each ran on a
 # GPU (README.md, "Trained on a GPU"): any --device runs them, at about 3.5 h each on 2 cores.
+# These files were trained toward the painting shrunk with LANCZOS; train-fast now shrinks it
+# as the optimization does (README.md, "The painting the networks aim at").
 # $(call gpu_sittings,PAINTING,FROM,FIRST_MAIN,FIRST_END,SECOND_MAIN,SECOND_END,MORE_FLAGS)
 define gpu_sittings
 	$(PY) -m stylekit train-fast --style images/style/$(1).jpg $(7) --width 24 --save-every 500 --steps 150 --lr 5e-4 --init $(2) --out data/fast/$(1)_gpu1.pt

@@ -47,6 +47,7 @@ photos: setup
 # Those sittings aimed at the painting shrunk with LANCZOS; train-fast now shrinks it as the
 # optimization does (README.md, "The painting the networks aim at"), and the Great Wave's last
 # sitting, on 2 cores, aimed at that.
+PLAIN_GRAM = --style-layers relu1_1,relu2_1,relu3_1,relu4_1 --no-style-normalize --style-weight 2e4
 # $(call gpu_sittings,PAINTING,FROM,FIRST_MAIN,FIRST_END,SECOND_MAIN,SECOND_END,MORE_FLAGS,SECOND_OUT)
 define gpu_sittings
 	$(PY) -m stylekit train-fast --style images/style/$(1).jpg $(7) --width 24 --save-every 500 --steps 150 --lr 5e-4 --init $(2) --out data/fast/$(1)_gpu1.pt

@@ -16,7 +16,10 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make
 
 def recipe_commands() -> dict[str, list[dict]]:
     """The train-fast / train-texture commands of `make -n models`, by the file each writes."""
-    text = subprocess.run(["make", "-n", "-s", "models"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    made = subprocess.run(["make", "-n", "-s", "--warn-undefined-variables", "models"], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    assert "undefined variable" not in made.stderr, made.stderr   # a lost flag set would train another network
+    text = made.stdout
     by_out: dict[str, list[dict]] = {}
     for line in text.splitlines():
         words = shlex.split(line)

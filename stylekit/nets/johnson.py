@@ -34,6 +34,7 @@ from stylekit.base.files import atomic_write
 from stylekit.base.numbers import check_seed
 from stylekit.nets import portable
 from stylekit.nets.onnx_copy import onnx_model
+from stylekit.nets.onnx_rewrite import rewritten
 from stylekit.nets.training import (TrainResult, checkpoint_path, load_network, resumed_init, save_network,
                                     sittings, train)
 from stylekit.settings import TrainSettings
@@ -206,12 +207,13 @@ def export(net: TransformerNet, out: Path, settings: dict) -> Path:
 
 
 class _PortableBody(nn.Module):
-    """What the ONNX copy holds: the layers and the sigmoid. The padding to a multiple of 4
-    depends on the image's size, which a traced graph would freeze: `nets.portable` does it."""
+    """What the ONNX copy holds: the layers, rewritten for ONNX Runtime (`onnx_rewrite`), and
+    the sigmoid. The padding to a multiple of 4 depends on the image's size, which a traced
+    graph would freeze: `nets.portable` does it."""
 
     def __init__(self, net: TransformerNet):
         super().__init__()
-        self.net = net.net
+        self.net = rewritten(net.net)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(x))

@@ -21,6 +21,7 @@ Departures from the papers, and why:
 from __future__ import annotations
 
 import json
+from copy import deepcopy
 from pathlib import Path
 
 import torch
@@ -207,13 +208,13 @@ def export(net: TransformerNet, out: Path, settings: dict) -> Path:
 
 
 class _PortableBody(nn.Module):
-    """What the ONNX copy holds: the layers, rewritten for ONNX Runtime (`onnx_rewrite`), and
-    the sigmoid. The padding to a multiple of 4 depends on the image's size, which a traced
-    graph would freeze: `nets.portable` does it."""
+    """What the ONNX copy holds: the layers of a network from `load_model` (rewritten for
+    speed) and the sigmoid. The padding to a multiple of 4 depends on the image's size, which a
+    traced graph would freeze: `nets.portable` does it."""
 
     def __init__(self, net: TransformerNet):
         super().__init__()
-        self.net = rewritten(net.net)
+        self.net = net.net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(x))
@@ -265,19 +266,29 @@ def widened(net: TransformerNet, width: int) -> TransformerNet:
 
 
 def load_model(path: str | Path, device="cpu", kind: str | None = None) -> tuple[TransformerNet, dict]:
-    """A saved network and its settings; one clear InputError for anything else, including a
-    texture network given where a style network is wanted and the reverse."""
+    """A saved network, ready for inference (`for_inference`: not for training), and its
+    settings; one clear InputError for anything else, including a texture network given where a
+    style network is wanted and the reverse."""
     net, settings = load_network(path, MODEL_FORMAT, TransformerNet, "feed-forward model",
                                  "train one with --train-fast or --train-texture", device)
     if kind is not None and settings.get("kind") != kind:
         other = "--fast-texture" if kind == "style" else "--fast"
         raise InputError(f"{path} is a {settings.get('kind')} network: use it with {other}")
-    return net, settings
+    return for_inference(net), settings
 
 
 # ---------------------------------------------------------------------------------------
 # Inference
 # ---------------------------------------------------------------------------------------
+
+def for_inference(net: TransformerNet) -> TransformerNet:
+    """A copy of `net` (eval mode) whose layers are rewritten as its ONNX copy's are
+    (`onnx_rewrite`): the same pictures, and a shorter pass in torch too (BENCHMARKS.md, "The
+    networks' ONNX copies rewritten"). Not for training: its weights are no longer the trained ones."""
+    copy = deepcopy(net)
+    copy.net = rewritten(copy.net)
+    return copy.eval()
+
 
 @torch.inference_mode()
 def stylize(net: TransformerNet, content: torch.Tensor, precision: str = "fp32") -> torch.Tensor:

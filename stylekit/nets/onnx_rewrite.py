@@ -1,5 +1,5 @@
-"""Exact rewrites of a network's layers for its ONNX copy: the same function, in layers ONNX
-Runtime's CPU convolutions run faster.
+"""Exact rewrites of a network's layers for its ONNX copy and for inference in torch: the same
+function, in layers that CPU convolutions (ONNX Runtime's, torch's) run faster.
 
 ONNX Runtime computes a convolution's output channels in blocks of 8 (AVX2) or 16 (AVX-512), so
 a full-size convolution to 3 channels (the picture) costs as much as one to 8 or 16; and a
@@ -49,7 +49,8 @@ class RowsThenSum(nn.Module):
         # channel o * k + i holds output o's kernel row i
         self.rows.weight.data = conv.weight.detach().float().permute(0, 2, 1, 3).reshape(cout * k, cin, 1, k).clone()
         self.sum = nn.Conv2d(cout * k, cout, (k, 1), groups=cout)
-        self.sum.weight.data = torch.eye(k).reshape(1, k, k, 1).repeat(cout, 1, 1, 1)   # row i, shifted down by i
+        # output o adds up its k rows' sums, row i read i pixels further down
+        self.sum.weight.data = torch.eye(k, device=conv.weight.device).reshape(1, k, k, 1).repeat(cout, 1, 1, 1)
         self.sum.bias.data = conv.bias.detach().float().clone()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -70,7 +71,8 @@ class PhaseConv(nn.Module):
         cout, cin = conv.weight.shape[:2]
         kernel = conv.weight.detach().float()
         # pixel_shuffle reads channel o * 4 + 2 * row + column as output o at (row, column) of each block
-        phases = torch.stack([torch.einsum("ad,be,ocde->ocab", _LANDS[row], _LANDS[col], kernel)
+        lands = [m.to(kernel.device) for m in _LANDS]
+        phases = torch.stack([torch.einsum("ad,be,ocde->ocab", lands[row], lands[col], kernel)
                               for row in range(2) for col in range(2)], dim=1)
         self.conv = nn.Conv2d(cin, cout * 4, 3)
         self.conv.weight.data = phases.reshape(cout * 4, cin, 3, 3)

@@ -12,7 +12,10 @@ import torch.nn as nn
 
 from conftest import ROOT
 from stylekit.nets import johnson as ff
+from stylekit.nets.adain import infer
 from stylekit.nets.adain.model import Decoder
+from stylekit.nets.adain.shipped import default_decoders
+from stylekit.nets.training import load_network
 from stylekit.nets.onnx_rewrite import FEW_CHANNELS, PhaseConv, RowsThenSum, rewritten
 
 
@@ -107,3 +110,27 @@ def test_the_shipped_copies_are_the_rewritten_ones():
             ops = graph_ops(onnx.load_from_string(bundle.read(f"decoder{level}.onnx")))
             assert ops.count("DepthToSpace") == level - 1, (level, meta)
             assert np.isin(["Resize", "Upsample"], ops).sum() == 0
+
+
+@pytest.mark.parametrize("name, kind", [("starry_night", "style"), ("starry_night_texture", "texture")])
+def test_loaded_networks_are_rewritten_and_paint_what_the_trained_ones_do(name, kind):
+    path = ROOT / "models" / f"{name}.pt"
+    trained, _ = load_network(path, ff.MODEL_FORMAT, ff.TransformerNet, "network", "")
+    loaded, _ = ff.load_model(path, kind=kind)
+    assert "PhaseConv" in kinds(loaded.net) and "PhaseConv" not in kinds(trained.net)
+    torch.manual_seed(2)
+    x = torch.rand(1, trained.arch["in_channels"], 45, 61)
+    with torch.no_grad():
+        assert (ff.stylize(loaded, x) - ff.stylize(trained, x)).abs().max() < 0.5 / 255
+
+
+def test_loaded_wct_decoders_are_rewritten_and_decode_what_the_trained_ones_do():
+    decoders, _ = infer.load_decoders("wct")
+    for decoder, path in zip(decoders, default_decoders("wct")):
+        trained, _ = infer.load_decoder(path)
+        assert "PhaseConv" in kinds(decoder.net) or decoder.level == 1
+        assert "RowsThenSum" in kinds(decoder.net) and "RowsThenSum" not in kinds(trained.net)
+        torch.manual_seed(decoder.level)
+        feat = torch.rand(1, trained.net[1].in_channels, 6, 5) * 3
+        with torch.no_grad():
+            assert torch.allclose(decoder(feat), trained(feat), atol=1e-4)

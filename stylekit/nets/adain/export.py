@@ -8,11 +8,10 @@ pass's time, and in 8 bits it is about 30% shorter with the same distances on th
 (BENCHMARKS.md, "WCT without torch"). The weights keep 7 bits of magnitude (`reduce_range`):
 CPUs without VNNI multiply 8-bit pairs into 16-bit sums, which full-range weights can overflow,
 so every x86 CPU computes the same integers. The decoders keep their fp16 weights, their
-layers rewritten for ONNX Runtime (`nets.onnx_rewrite`)."""
+layers rewritten for speed (`infer.for_inference`)."""
 from __future__ import annotations
 
 import tempfile
-from copy import deepcopy
 import warnings
 from pathlib import Path
 
@@ -23,11 +22,10 @@ import torch
 from stylekit.base.files import atomic_write
 from stylekit.base.images import open_image, resize_longest
 from stylekit.nets.adain import portable
-from stylekit.nets.adain.infer import load_decoder
-from stylekit.nets.adain.model import Decoder, Encoder
+from stylekit.nets.adain.infer import for_inference, load_decoder
+from stylekit.nets.adain.model import Encoder
 from stylekit.nets.adain.shipped import PORTABLE_WCT, default_decoders
 from stylekit.nets.onnx_copy import onnx_model
-from stylekit.nets.onnx_rewrite import rewritten
 from stylekit.nets.portable import file_sha256
 from utils import load_vgg19
 
@@ -69,13 +67,6 @@ def _encoder_stages(encoder: Encoder, photos: list[Path]) -> list[bytes]:
     return stages
 
 
-def _rewritten(decoder: Decoder) -> Decoder:
-    """A copy of `decoder` with its layers rewritten for ONNX Runtime (`onnx_rewrite`)."""
-    copy = deepcopy(decoder)
-    copy.net = rewritten(decoder.net)
-    return copy
-
-
 def export_portable(photos: list[Path], decoder_paths: list[Path] | None = None,
                     out: Path = PORTABLE_WCT) -> Path | None:
     """Write the bundle of `decoder_paths` (the shipped WCT decoders by default) to `out`, the
@@ -92,7 +83,7 @@ def export_portable(photos: list[Path], decoder_paths: list[Path] | None = None,
     for path in decoder_paths or default_decoders("wct"):
         decoder, settings = load_decoder(path, what="WCT decoder")
         example = torch.rand(1, 64 * 2 ** (decoder.level - 1), 8, 8)   # relu{level}_1's channels
-        onnx = onnx_model(_rewritten(decoder), example, portable.INPUT, portable.OUTPUT).SerializeToString()
+        onnx = onnx_model(for_inference(decoder), example, portable.INPUT, portable.OUTPUT).SerializeToString()
         decoders[decoder.level] = (onnx, file_sha256(path), settings)
     atomic_write(Path(out), portable.bundle_bytes(stages, decoders))
     return Path(out)

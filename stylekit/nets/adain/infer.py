@@ -2,6 +2,7 @@
 forward pass, with a content-style trade-off, style blends, masks and colour preservation."""
 from __future__ import annotations
 
+from copy import deepcopy
 from pathlib import Path
 
 import torch
@@ -14,6 +15,7 @@ from stylekit.base.tensors import fit_longest, resize_tensor
 from stylekit.nets.adain.model import MODEL_FORMAT, Decoder, Encoder, adain
 from stylekit.nets.adain.shipped import STRIDE, check_style_size, default_decoders
 from stylekit.nets.adain import wct
+from stylekit.nets.onnx_rewrite import rewritten
 from stylekit.nets.training import load_network
 from stylekit.optim import color
 from utils import load_image
@@ -35,6 +37,14 @@ def load_decoder(path: str | Path, device="cpu", what: str = "AdaIN decoder",
     for a missing, corrupt or foreign file.
     """
     return load_network(path, MODEL_FORMAT, Decoder, what, hint, device)
+
+
+def for_inference(decoder: Decoder) -> Decoder:
+    """A copy of `decoder` (eval mode) whose layers are rewritten as its ONNX copy's are
+    (`nets.onnx_rewrite`): the same pictures in a shorter pass. Not for training."""
+    copy = deepcopy(decoder)
+    copy.net = rewritten(copy.net)
+    return copy.to(memory_format=torch.channels_last).eval()
 
 
 def pad_to_stride(img: torch.Tensor) -> torch.Tensor:
@@ -110,8 +120,8 @@ def _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks
 
 def load_decoders(method: str, paths: list[str | Path] | None = None,
                   device="cpu") -> tuple[list[Decoder], list[dict]]:
-    """The decoders `method` runs (the shipped ones unless `paths` are given) and their training
-    settings. InputError (one line) for a missing or foreign file, two of one level, or AdaIN
+    """The decoders `method` runs (the shipped ones unless `paths` are given), ready for
+    inference (`for_inference`), and their training settings. InputError (one line) for a missing or foreign file, two of one level, or AdaIN
     given anything but one relu4_1 decoder."""
     _check_method(method)
     if method == "adain":
@@ -120,7 +130,7 @@ def load_decoders(method: str, paths: list[str | Path] | None = None,
         loaded = [load_decoder(p, device, "WCT decoder", "make models, or python -m stylekit train-wct --level N")
                   for p in paths or default_decoders(method)]
     _check_method(method, [decoder for decoder, _ in loaded])
-    return [d for d, _ in loaded], [s for _, s in loaded]
+    return [for_inference(d) for d, _ in loaded], [s for _, s in loaded]
 
 
 def _check_method(method: str, decoders: list[Decoder] | None = None) -> None:

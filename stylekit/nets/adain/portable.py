@@ -86,24 +86,27 @@ def _powers(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (vectors * root) @ vectors.T, (vectors * inverse) @ vectors.T
 
 
-def colour_map(content_feat: np.ndarray, style_feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Whitening then colouring as one affine map y = T x + b, float64."""
-    c_mean, c_cov = moments(content_feat)
-    s_mean, s_cov = moments(style_feat)
-    transform = _powers(s_cov)[0] @ _powers(c_cov)[1]
-    return transform, s_mean - transform @ c_mean
-
-
 def transfer(content_feat: np.ndarray, style_feats: list[np.ndarray], weights: list[float],
              alpha: float) -> np.ndarray:
     """The decoder's input: (1 - alpha) x + alpha (T x + b), T and b the styles' maps blended
-    by `weights` (a blend of affine maps is one affine map)."""
-    maps = [(w, colour_map(content_feat, s)) for w, s in zip(weights, style_feats) if w]
-    transform = sum(w * t for w, (t, _) in maps)
-    bias = sum(w * b for w, (_, b) in maps)
-    transform = alpha * transform + (1 - alpha) * np.eye(len(transform))
+    by `weights` (a blend of affine maps is one affine map). Overwrites `content_feat`: the
+    features are centred where they lie and the map applied to them, its bias moved to match,
+    which spares two copies of the largest arrays of the pass (relu1_1 at full size)."""
     x = content_feat.reshape(content_feat.shape[1], -1)
-    y = transform.astype(np.float32) @ x + (alpha * bias).astype(np.float32)
+    c_mean = x.mean(1, keepdims=True, dtype=np.float32)
+    x -= c_mean
+    c_whiten = _powers((x @ x.T).astype(np.float64) / x.shape[1])[1]
+    transform, bias = np.zeros_like(c_whiten), np.zeros((len(c_whiten), 1))
+    for weight, style in zip(weights, style_feats):
+        if weight:
+            s_mean, s_cov = moments(style)
+            colour = _powers(s_cov)[0] @ c_whiten
+            transform += weight * colour
+            bias += weight * (s_mean - colour @ c_mean)
+    transform = alpha * transform + (1 - alpha) * np.eye(len(transform))
+    bias = transform @ c_mean + alpha * bias   # T' (x - m) + T' m + alpha b, T' the mix
+    y = transform.astype(np.float32) @ x
+    y += bias.astype(np.float32)
     return y.reshape(content_feat.shape)
 
 

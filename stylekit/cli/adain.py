@@ -1,9 +1,10 @@
 """`adain`: stylise a photo with any painting in one pass, through trained decoders
 (`nets.adain`); run.py's --adain. `cli.train_adain` has the commands that train them.
 
-WCT runs its ONNX bundle through ONNX Runtime where it can (`nets.adain.portable`: on the CPU,
-in fp32, without a mask or colour preservation) and then never imports torch, whose import
-alone takes longer than the picture; otherwise the decoders' .pt files run with torch.
+Both methods run their ONNX copies through ONNX Runtime where they can (`nets.adain.portable`:
+on the CPU, in fp32, without a mask or colour preservation; WCT's bundle, AdaIN's decoder copy
+on the bundle's encoder) and then never import torch, whose import alone takes longer than the
+picture; otherwise the decoders' .pt files run with torch.
 """
 from __future__ import annotations
 
@@ -90,9 +91,9 @@ def _check_memory(run: OnePassSettings, content: Path, styles: list[Path], args,
     return width * height
 
 
-def _with_onnx(net: portable.PortableWCT, args, run: OnePassSettings, content_path: Path,
+def _with_onnx(net: portable.PortableWCT | portable.PortableAdaIN, args, run: OnePassSettings, content_path: Path,
                style_paths: list[Path]):
-    """The picture through the ONNX bundle: (PIL image, seconds, what the sidecar records)."""
+    """The picture through the ONNX copies: (PIL image, seconds, what the sidecar records)."""
     content = portable.to_array(resize_longest(open_image(content_path, args.max_pixels), run.size))
     styles = []
     for path in style_paths:   # as infer.load_style: the file's own pixels, resized once
@@ -131,10 +132,18 @@ def _with_torch(args, device, precision: str, run: OnePassSettings, decoder_path
                                                             "training": trained}
 
 
-def _may_use_onnx(args, method: str) -> bool:
-    """Whether this run may take the WCT bundle: WCT on the CPU in fp32 (`options.may_use_onnx`),
+def _may_use_onnx(args) -> bool:
+    """Whether this run may take the ONNX copies: on the CPU in fp32 (`options.may_use_onnx`),
     without a mask or colour preservation (torch's path alone has them)."""
-    return method == "wct" and args.mask is None and args.preserve_color is None and options.may_use_onnx(args)
+    return args.mask is None and args.preserve_color is None and options.may_use_onnx(args)
+
+
+def _load_onnx(method: str, decoder_paths: list[Path]):
+    """The ONNX pipeline standing in for `decoder_paths`, or None (then torch runs the .pt files,
+    and gives the errors for files that are no decoders of `method`)."""
+    if method == "wct":
+        return portable.load(decoder_paths)
+    return portable.load_adain(decoder_paths[0]) if len(decoder_paths) == 1 else None
 
 
 def stylize(args) -> int:
@@ -153,12 +162,12 @@ def stylize(args) -> int:
         raise InputError("--style-blend does not apply to `python -m stylekit adain` with one --style image: "
                          "it blends several")
     check_plan([out, sidecar_path(out)], [content_path, *style_paths, args.mask, *decoder_paths])
-    onnx = _may_use_onnx(args, method)
+    onnx = _may_use_onnx(args)
     device, precision = ("cpu", "fp32") if onnx else options.device_and_precision(args)
     if _check_memory(run, content_path, style_paths, args, device) <= KEEP_BUFFERS_UP_TO:
         keep_freed_buffers()
-    net = portable.load(decoder_paths) if onnx else None
-    if onnx and net is None:   # no bundle for these decoders (or no onnxruntime): torch on the same CPU
+    net = _load_onnx(method, decoder_paths) if onnx else None
+    if onnx and net is None:   # no copy of these decoders (or no onnxruntime): torch on the same CPU
         device, precision = options.device_and_precision(args)
     if net is not None:
         img, seconds, record = _with_onnx(net, args, run, content_path, style_paths)

@@ -160,7 +160,8 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
         except InputError as exc:
             print(f"\n{method}: skipped ({exc})")
     encoder = model.Encoder(cnn)
-    bundle = portable.load(default_decoders("wct"))   # what `adain` runs on a CPU in fp32
+    # what `adain` runs on a CPU in fp32
+    copies = {"wct": portable.load(default_decoders("wct")), "adain": portable.load_adain(default_decoders("adain")[0])}
     sides = {m: round(size * run.style_scale) for m, run in runs.items()}
     steps = {m: "+".join(str(t.get("steps")) for t in trained) for m, (_, trained) in methods.items()}
     print(f"\n## Any painting at {size} px: {', '.join(f'{m} ({steps[m]} training steps)' for m in methods)} vs "
@@ -189,9 +190,10 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
                 out, secs = timed(infer.stylize, encoder, decoders, content, [style], method=method,
                                   alpha=runs[method].alpha, precision=precision, repeats=repeats)
                 row(f"{method}, {precision}", f"{secs:.3f}", out)
-            if method == "wct" and bundle is not None:
-                out, secs = timed(bundle.stylize, content.numpy(), [style.numpy()], runs[method].alpha, repeats=repeats)
-                row("wct, ONNX Runtime fp32", f"{secs:.3f}", torch.from_numpy(out))
+            if copies[method] is not None:
+                out, secs = timed(copies[method].stylize, content.numpy(), [style.numpy()], runs[method].alpha,
+                                  repeats=repeats)
+                row(f"{method}, ONNX Runtime fp32", f"{secs:.3f}", torch.from_numpy(out))
             wall, own, runtime = first_any_painting(method, content_path, style_path, tmp / f"first_{method}.png", size)
             print(f"| {pair} | {method}, first image of a command ({runtime}) | {wall:.2f} ({own:.3f}) | | |",
                   flush=True)

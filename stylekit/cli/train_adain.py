@@ -155,9 +155,14 @@ def train_command(args) -> int:
     _check_start(args, config, args.out)
     styles = _style_files(args.styles or [style_set.DEFAULT_STYLES])
     photos = image_files(args.data)
-    return _train(args, config, args.out, [*styles, *photos],
+    code = _train(args, config, args.out, [*styles, *photos],
                   lambda: train.ContentStylePairs(photos, styles, config.train_size, length=ENDLESS, seed=config.seed),
                   "train AdaIN", record={"style_files": [str(p) for p in styles]})
+    # The decoder's ONNX copy, which `adain` runs without torch on the WCT bundle's encoder.
+    copy = export.export_adain(args.out) if args.out.exists() else None
+    if copy:
+        print(f"{copy}  (the decoder as ONNX, for runs without torch)")
+    return code
 
 
 def train_wct_command(args) -> int:

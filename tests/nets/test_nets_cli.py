@@ -21,7 +21,7 @@ from stylekit.base.tensors import fit_longest, resize_tensor
 from stylekit.cli import main as toolkit
 from stylekit.cli import training as training_cli
 from stylekit.nets import johnson as ff
-from stylekit.nets.adain import infer, train as adain_train
+from stylekit.nets.adain import infer, portable, train as adain_train
 from stylekit.nets.training import CHECKPOINT_FORMAT
 from utils import load_image
 
@@ -348,6 +348,7 @@ def test_train_adain_end_to_end(tmp_path, capsys):
     assert trained["steps"] == 2 and trained["identity_weight"] == 50.0 and trained["size"] == 32
     assert json.loads(out.with_suffix(".json").read_text())["status"] == "done"
     assert (tmp_path / "dec_losses.png").exists()
+    assert portable.load_adain(out) is not None   # its ONNX copy, beside it, made from it
     bundled = ROOT / "images" / "style"
     assert toolkit.main(["train-adain", "--styles", str(bundled), "--data", str(photos), "--out", str(out)]) == 2
     assert "unseen test styles" in one_error_line(capsys.readouterr().err)

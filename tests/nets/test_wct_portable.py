@@ -117,10 +117,12 @@ def test_whitening_and_colouring_give_the_styles_mean_and_covariance():
     content = rng.normal(size=(1, 6, 20, 30)).astype(np.float32) * rng.uniform(0.5, 3, (1, 6, 1, 1)).astype(np.float32)
     style = (rng.normal(size=(1, 6, 15, 15)) @ np.eye(15) + 2).astype(np.float32)
     style[0, 1] += style[0, 0]   # correlated channels
-    out = portable.transfer(content, [style], [1.0], 1.0)
+    out = portable.transfer(content.copy(), [style], [1.0], 1.0)   # (transfer overwrites its input)
     (mean, cov), (s_mean, s_cov) = portable.moments(out), portable.moments(style)
     assert np.allclose(mean, s_mean, atol=1e-4) and np.allclose(cov, s_cov, atol=1e-3)
-    assert np.allclose(portable.transfer(content, [style], [1.0], 0.0), content, atol=1e-5)
+    assert np.allclose(portable.transfer(content.copy(), [style], [1.0], 0.0), content, atol=1e-5)
+    half = portable.transfer(content.copy(), [style], [1.0], 0.5)
+    assert np.allclose(half, (content + out) / 2, atol=1e-4)   # alpha mixes with the photo's features
 
 
 def test_files_the_bundle_was_not_made_from_are_not_stood_in_for(tmp_path, monkeypatch):
@@ -154,7 +156,8 @@ def test_adain_runs_the_bundle_without_importing_torch(tmp_path):
 
 @pytest.mark.parametrize("flags, runtime", [([], "onnxruntime"), (["--precision", "bf16"], "torch"),
                                             (["--preserve-color", "luminance"], "torch"),
-                                            (["--method", "adain"], "torch"),
+                                            (["--method", "adain"], "onnxruntime"),
+                                            (["--method", "adain", "--precision", "bf16"], "torch"),
                                             (["--decoder", str(SHIPPED[3]), str(SHIPPED[1])], "onnxruntime")])
 def test_adain_takes_torch_where_the_bundle_cannot_serve(tmp_path, flags, runtime):
     content = write_png(tmp_path / "photo.png", structured(24, 32))

@@ -1,6 +1,8 @@
-"""The WCT bundle for runs without torch (`portable`): VGG-19 up to relu4_1 as four ONNX
-stages and each WCT decoder as ONNX, in one zip beside the decoders. Written when a shipped
-decoder is trained (`train-wct`, and so by `make models`).
+"""The one-pass decoders as ONNX, for runs without torch (`portable`). The WCT bundle: VGG-19
+up to relu4_1 as four ONNX stages and each WCT decoder as ONNX, in one zip beside the decoders,
+written when a shipped decoder is trained (`train-wct`, and so by `make models`). An AdaIN
+decoder's copy: the decoder alone, beside its .pt, written when `train-adain` ends; it runs on
+the bundle's encoder.
 
 The encoder's stages are quantised to 8 bits (ONNX Runtime's static quantisation: weights per
 output channel, activations per tensor over ranges measured on photos). They are most of the
@@ -11,6 +13,7 @@ so every x86 CPU computes the same integers. The decoders keep their fp16 weight
 layers rewritten for speed (`infer.for_inference`)."""
 from __future__ import annotations
 
+import json
 import tempfile
 import warnings
 from pathlib import Path
@@ -88,3 +91,19 @@ def export_portable(photos: list[Path], decoder_paths: list[Path] | None = None,
     atomic_write(Path(out), portable.bundle_bytes(stages, decoders))
     return Path(out)
 
+
+
+def export_adain(decoder_path: Path) -> Path | None:
+    """The ONNX copy of the AdaIN decoder at `decoder_path`, written beside it with the sha256
+    of the file and its training settings; None where the onnx package is not installed."""
+    try:
+        import onnx
+    except ImportError:
+        return None
+    decoder, settings = load_decoder(decoder_path)
+    proto = onnx_model(for_inference(decoder), torch.rand(1, 512, 8, 8), portable.INPUT, portable.OUTPUT)
+    onnx.helper.set_model_props(proto, {"format": portable.ADAIN_FORMAT, "source_sha256": file_sha256(decoder_path),
+                                        "settings": json.dumps(settings, default=str)})
+    out = portable.adain_copy_path(decoder_path)
+    atomic_write(out, proto.SerializeToString())
+    return out

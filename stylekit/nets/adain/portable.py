@@ -1,5 +1,5 @@
-"""WCT without torch: VGG-19 up to relu4_1 and the shipped decoders as ONNX, run by ONNX
-Runtime on the CPU, with the whitening and colouring transform in numpy.
+"""WCT and AdaIN without torch: VGG-19 up to relu4_1 and the decoders as ONNX, run by ONNX
+Runtime on the CPU, with the whitening and colouring transform (or AdaIN's) in numpy.
 
 Why: a command that imports torch spends about a second on the import alone, so the first
 picture of `python -m stylekit adain` costs far more than its pass (BENCHMARKS.md, "WCT
@@ -8,9 +8,12 @@ without torch"). This module imports neither torch nor anything that does. The b
 stages (relu1_1, then relu1_1 -> relu2_1, ...), since ONNX Runtime runs a whole graph
 whatever outputs are asked for, and one decoder per level, each with the sha256 of the .pt it
 was made from: a decoder file that is not the one a copy was made from is never stood in for.
+An AdaIN decoder's copy lies beside its .pt (`adain_copy_path`, made by `export.export_adain`)
+and runs on the bundle's encoder.
 
-The arithmetic mirrors `wct` and `infer.stylize` (fp32 features, fp64 eigen-decompositions),
-so both paths give the same picture to within a level of 255 (tests/nets/test_wct_portable.py).
+The arithmetic mirrors `wct`, `model.adain` and `infer.stylize` (fp32 features, fp64
+eigen-decompositions), so both paths give the same picture to within a level of 255 over an
+fp32 encoder (tests/nets/test_wct_portable.py, test_adain_portable.py).
 """
 from __future__ import annotations
 
@@ -26,11 +29,13 @@ from stylekit.nets.adain.shipped import LEVELS, PORTABLE_WCT, STRIDE
 from stylekit.nets.portable import file_sha256, pad_bottom_right
 
 FORMAT = "style-transfer-wct-onnx/1"
+ADAIN_FORMAT = "style-transfer-adain-onnx/1"
 INPUT, OUTPUT = "input", "output"
 # As `wct.RELATIVE_EIGEN_FLOOR` and `infer.WCT_FLOOR`, which cannot be imported here (those
 # modules import torch); tests/nets/test_wct_portable.py checks that they agree.
 RELATIVE_EIGEN_FLOOR = 1e-5
 WCT_FLOOR = 0.0
+ADAIN_EPS = 1e-5   # as `model.channel_stats`'s
 
 
 # ---------------------------------------------------------------------------------------
@@ -110,12 +115,41 @@ def transfer(content_feat: np.ndarray, style_feats: list[np.ndarray], weights: l
     return y.reshape(content_feat.shape)
 
 
+def channel_stats(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation (C, 1) of features (1, C, H, W), float32, as
+    `model.channel_stats`."""
+    x = feat.reshape(feat.shape[1], -1)
+    mean = x.mean(1, keepdims=True, dtype=np.float32)
+    return mean, np.sqrt(x.var(1, keepdims=True, dtype=np.float32) + np.float32(ADAIN_EPS))
+
+
+def adain(content_feat: np.ndarray, style_feats: list[np.ndarray], weights: list[float],
+          alpha: float) -> np.ndarray:
+    """AdaIN's decoder input: each channel given the styles' mean and deviation, blended by
+    `weights` and mixed with the content by alpha; one affine map per channel, as in
+    `model.adain`. Overwrites `content_feat`."""
+    c_mean, c_std = channel_stats(content_feat)
+    scale, shift = np.zeros_like(c_mean), np.zeros_like(c_mean)
+    for weight, style in zip(weights, style_feats):
+        if weight:
+            s_mean, s_std = channel_stats(style)
+            ratio = s_std / c_std
+            scale += np.float32(weight) * ratio
+            shift += np.float32(weight) * (s_mean - c_mean * ratio)
+    scale, shift = np.float32(alpha) * scale + np.float32(1 - alpha), np.float32(alpha) * shift
+    x = content_feat.reshape(content_feat.shape[1], -1)
+    x *= scale
+    x += shift
+    return content_feat
+
+
 # ---------------------------------------------------------------------------------------
 # The pipeline
 # ---------------------------------------------------------------------------------------
 
-class PortableWCT:
-    """A loaded bundle: the encoder's stages and the decoders of `levels` (deepest first)."""
+class _Pipeline:
+    """The encoder's stages (sessions, relu1_1 first), the decoders {level: session} and their
+    training settings (in the order the caller named the decoder files)."""
 
     def __init__(self, stages: list, decoders: dict, training: list[dict]):
         self.stages, self.decoders, self.training = stages, decoders, training
@@ -129,6 +163,26 @@ class PortableWCT:
             feats.append(x)
         return feats
 
+    def decode(self, level: int, feat: np.ndarray) -> np.ndarray:
+        return np.clip(self.decoders[level].run([OUTPUT], {INPUT: feat})[0], 0, 1)
+
+
+class PortableAdaIN(_Pipeline):
+    """The bundle's encoder and an AdaIN decoder's copy (level 4)."""
+
+    def stylize(self, content: np.ndarray, styles: list[np.ndarray], alpha: float,
+                weights: list[float] | None = None) -> np.ndarray:
+        """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1]."""
+        weights = weights or [1.0 / len(styles)] * len(styles)
+        h, w = content.shape[-2:]
+        target = adain(self.encode(pad_to_stride(content), 4)[-1], [self.encode(s, 4)[-1] for s in styles],
+                       weights, alpha)
+        return np.ascontiguousarray(self.decode(4, target)[..., :h, :w])
+
+
+class PortableWCT(_Pipeline):
+    """A loaded bundle: the encoder's stages and the decoders of `levels` (deepest first)."""
+
     def stylize(self, content: np.ndarray, styles: list[np.ndarray], alpha: float,
                 weights: list[float] | None = None) -> np.ndarray:
         """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1]:
@@ -140,7 +194,7 @@ class PortableWCT:
         for level in self.levels:
             target = transfer(self.encode(picture, level)[-1], [f[level - 1] for f in style_feats], weights, alpha)
             np.maximum(target, WCT_FLOOR, out=target)   # as `infer.stylize`: the decoders never saw less
-            picture = np.clip(self.decoders[level].run([OUTPUT], {INPUT: target})[0], 0, 1)
+            picture = self.decode(level, target)
         return np.ascontiguousarray(picture[..., :h, :w])
 
 
@@ -182,6 +236,37 @@ def load(decoder_paths: list[str | Path], bundle: str | Path = PORTABLE_WCT) -> 
     except Exception:   # a damaged, foreign or partial bundle: the .pt files are the decoders
         return None
     return PortableWCT(stages, decoders, [meta["decoders"][str(level)]["settings"] for level in levels])
+
+
+def adain_copy_path(decoder: str | Path) -> Path:
+    """Where an AdaIN decoder's ONNX copy lies: beside it, as .onnx."""
+    return Path(decoder).with_suffix(".onnx")
+
+
+def load_adain(decoder_path: str | Path, bundle: str | Path = PORTABLE_WCT) -> PortableAdaIN | None:
+    """The AdaIN decoder `decoder_path` through its ONNX copy on the bundle's encoder, or None
+    when they cannot stand in for it: onnxruntime is not installed, the copy or the bundle is
+    missing or unreadable, or the copy was made from another file than the one at
+    `decoder_path` now (then the caller runs the .pt with torch)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None
+    copy = adain_copy_path(decoder_path)
+    if not (copy.is_file() and Path(decoder_path).is_file()):
+        return None
+    try:
+        decoder = _session(copy.read_bytes())
+        meta = decoder.get_modelmeta().custom_metadata_map
+        if meta.get("format") != ADAIN_FORMAT or meta.get("source_sha256") != file_sha256(decoder_path):
+            return None
+        with zipfile.ZipFile(bundle) as archive:
+            if json.loads(archive.read("meta.json")).get("format") != FORMAT:
+                return None
+            stages = [_session(archive.read(f"encoder{level}.onnx")) for level in LEVELS]
+    except Exception:   # a damaged or foreign file: the .pt is the decoder
+        return None
+    return PortableAdaIN(stages, {4: decoder}, [json.loads(meta.get("settings") or "{}")])
 
 
 def bundle_bytes(encoders: list[bytes], decoders: dict[int, tuple[bytes, str, dict]]) -> bytes:

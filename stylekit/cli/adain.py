@@ -161,7 +161,9 @@ def stylize(args) -> int:
     if args.style_blend is not None and len(style_paths) < 2:
         raise InputError("--style-blend does not apply to `python -m stylekit adain` with one --style image: "
                          "it blends several")
-    check_plan([out, sidecar_path(out)], [content_path, *style_paths, args.mask, *decoder_paths])
+    # None of the run's files overwrites an input, nor a decoder's settings or ONNX copy.
+    decoder_files = [f for p in decoder_paths for f in (p, sidecar_path(p), portable.adain_copy_path(p))]
+    check_plan([out, sidecar_path(out)], [content_path, *style_paths, args.mask, *decoder_files])
     onnx = _may_use_onnx(args)
     device, precision = ("cpu", "fp32") if onnx else options.device_and_precision(args)
     if _check_memory(run, content_path, style_paths, args, device) <= KEEP_BUFFERS_UP_TO:

@@ -135,7 +135,7 @@ def texture(args) -> int:
     out = args.out or FAST_RESULTS / f"{Path(args.model).stem}_seed{args.seed}.png"
     if out.suffix.lower() != ".png":
         raise InputError(f"--out must end in .png, not {out.name!r}")
-    check_plan([out, sidecar_path(out)], [args.model])
+    check_plan([out, sidecar_path(out)], [args.model, sidecar_path(args.model)])   # nor its settings
     net, settings = johnson.load_model(args.model, device, kind="texture")
     start = time.perf_counter()
     img = johnson.texture(net, size, size, args.seed, precision)

@@ -113,6 +113,10 @@ def _setup(work, what):
         (work / "link.png").symlink_to(work / "content.png")
     elif what == "sheet is a link to the clip":
         (work / "s.png").symlink_to(work / "clip.gif")
+    elif what == "networks copied here":
+        for model in (TEXTURE, ROOT / "models" / "adain_decoder.pt"):
+            shutil.copy(model, work / model.name)
+            (work / model.name).with_suffix(".json").write_text('{"status": "done"}')
     elif what == "corrupt photos only":
         (work / "bad").mkdir()
         (work / "bad" / "a.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg" * 8)
@@ -210,6 +214,12 @@ CASES = [  # (class, case, argv, words, setup)
      r"--resume: o/m\.ckpt is the checkpoint of another network \(kind texture", "texture checkpoint"),
     (6, "train-fast: only corrupt photos", ["train-fast", "--style", "style.png", "--data", "bad", *TINY_TRAIN,
                                             "--out", "o/m.pt"], r"none of the 2 images can be read", "corrupt photos only"),
+    (5, "texture: out beside the network", ["texture", "starry_night_texture.pt", "--size", "16", "--out",
+                                            "starry_night_texture.png"],
+     r"would overwrite the input file starry_night_texture\.json", "networks copied here"),
+    (5, "adain: out beside the decoder", ["adain", "--method", "adain", "--decoder", "adain_decoder.pt", "--content",
+                                          "content.png", "--style", "style.png", "--out", "adain_decoder.png"],
+     r"would overwrite the input file adain_decoder\.json", "networks copied here"),
     (9, "adain: a blend of one style", ["adain", "--content", "content.png", "--style", "style.png", "--style-blend",
                                         "1", "--out", "o/x.png"], r"--style-blend does not apply", ""),
     (9, "video: --seed from the content", ["video", "clip.gif", "--style", "style.png", "--seed", "3", "--out", "o/v.mp4"],

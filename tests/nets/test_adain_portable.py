@@ -146,3 +146,16 @@ def test_adain_takes_torch_where_the_copy_cannot_serve(tmp_path, flags, capsys):
         assert code == 2 and "give it one decoder of level 4" in capsys.readouterr().err and not out.exists()
     else:
         assert code == 0 and json.loads(out.with_suffix(".json").read_text())["runtime"] == "torch"
+
+
+@pytest.mark.parametrize("method", ["adain", "wct"])
+def test_the_output_never_overwrites_a_decoders_settings_or_copy(tmp_path, capsys, method):
+    decoder = tmp_path / "dec.pt"
+    decoder.write_bytes((SHIPPED if method == "adain" else shipped.wct_decoder_path(4)).read_bytes())
+    settings = decoder.with_suffix(".json")
+    settings.write_text('{"status": "done"}')
+    content = write_png(tmp_path / "photo.png", structured(24, 32))
+    assert toolkit.main(["adain", "--method", method, "--decoder", str(decoder), "--content", str(content),
+                         "--style", str(content), "--size", "32", "--out", str(tmp_path / "dec.png")]) == 2
+    assert "would overwrite the input file" in capsys.readouterr().err
+    assert settings.read_text() == '{"status": "done"}' and not (tmp_path / "dec.png").exists()

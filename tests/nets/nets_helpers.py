@@ -31,3 +31,61 @@ def tiny_decoder():
     from stylekit.nets.adain.model import Decoder
     torch.manual_seed(0)
     return Decoder(width=0.125).eval()
+
+
+# ---------------------------------------------------------------------------------------
+# The one-pass pipelines without torch (nets.adain.portable) against torch's
+# ---------------------------------------------------------------------------------------
+
+def fp32_stages(cnn) -> list:
+    """The encoder's four stages as fp32 ONNX sessions (the shipped bundle's are 8-bit), so
+    that a pipeline over them can be held to torch's pixels."""
+    from stylekit.nets.adain import model, portable
+    from stylekit.nets.onnx_copy import onnx_model
+    encoder, x, stages = model.Encoder(cnn), torch.rand(1, 3, 32, 32), []
+    with torch.inference_mode():
+        for stage in encoder.stages:
+            proto = onnx_model(stage, x, portable.INPUT, portable.OUTPUT, fp16=False)
+            stages.append(portable._session(proto.SerializeToString()))
+            x = stage(x)
+    return stages
+
+
+def torch_pixels(torch_pipeline, method: str, content, styles, alpha, weights=None) -> np.ndarray:
+    """8-bit pixels of `infer.stylize` in fp32; torch_pipeline: (encoder, decoders)."""
+    from stylekit.base.tensors import tensor_to_pil
+    from stylekit.nets.adain import infer
+    encoder, decoders = torch_pipeline
+    out = infer.stylize(encoder, decoders, torch.from_numpy(content), [torch.from_numpy(s) for s in styles],
+                        method=method, alpha=alpha, weights=weights, precision="fp32")
+    return np.asarray(tensor_to_pil(out)).astype(int)
+
+
+def pixels(x: np.ndarray) -> np.ndarray:
+    from stylekit.nets.adain import portable
+    return np.asarray(portable.to_image(x)).astype(int)
+
+
+def agrees_at_size(exact, torch_pipeline, method: str, alpha: float, height: int, width: int) -> None:
+    """The pipeline without torch gives torch's pixels, to one level of 255, at this size."""
+    content = structured(height, width, seed=2).numpy()
+    style = structured(40, 30, seed=5).numpy()
+    mine = exact.stylize(content, [style], alpha)
+    assert mine.shape == (1, 3, height, width) and mine.dtype == np.float32
+    assert np.abs(pixels(mine) - torch_pixels(torch_pipeline, method, content, [style], alpha)).max() <= 1
+
+
+def agrees_in_blends(exact, torch_pipeline, method: str) -> None:
+    """... and with two styles blended, at several alphas, one style's weight 0 included."""
+    content = structured(40, 48, seed=1).numpy()
+    styles = [structured(32, 32, seed=7).numpy(), structured(24, 40, seed=9).numpy()]
+    for alpha, weights in ((1.0, [0.7, 0.3]), (0.3, [0.5, 0.5]), (0.0, [1.0, 0.0]), (0.8, [0.0, 1.0])):
+        expected = torch_pixels(torch_pipeline, method, content, styles, alpha, weights)
+        assert np.abs(pixels(exact.stylize(content, styles, alpha, weights)) - expected).max() <= 1
+
+
+def near(mine: np.ndarray, expected: np.ndarray) -> None:
+    """The quantised encoder's picture: on photos its mean difference from torch's is a few
+    levels of 255, 99% of values within 13-18 (and the bench's distances the same)."""
+    diff = np.abs(mine - expected)
+    assert diff.mean() <= 6 and np.percentile(diff, 99) <= 30, (diff.mean(), np.percentile(diff, 99))

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import ROOT, structured, write_png
-from stylekit.base.tensors import tensor_to_pil
+from nets_helpers import agrees_at_size, agrees_in_blends, fp32_stages, near, pixels, torch_pixels
 from stylekit.cli import main as toolkit, train_adain as train_adain_cli
 from stylekit.nets.adain import export, infer, model, portable, shipped
 from stylekit.nets.adain.train import export as save_decoder
@@ -31,33 +31,17 @@ def bundle():
 @pytest.fixture(scope="module")
 def exact(cnn):
     """The pipeline over an fp32 encoder (the bundle's is quantised) and the shipped decoders."""
-    encoder, x, stages = model.Encoder(cnn), torch.rand(1, 3, 32, 32), []
-    with torch.inference_mode():
-        for stage in encoder.stages:
-            stages.append(portable._session(onnx_model(stage, x, portable.INPUT, portable.OUTPUT, fp16=False).SerializeToString()))
-            x = stage(x)
     decoders = {}
     for path in SHIPPED:
         decoder = infer.load_decoder(path)[0]
         example = torch.rand(1, 64 * 2 ** (decoder.level - 1), 8, 8)
         decoders[decoder.level] = portable._session(onnx_model(decoder, example, portable.INPUT, portable.OUTPUT).SerializeToString())
-    return portable.PortableWCT(stages, decoders, [])
+    return portable.PortableWCT(fp32_stages(cnn), decoders, [])
 
 
 @pytest.fixture(scope="module")
 def torch_wct(cnn):
     return model.Encoder(cnn), infer.load_decoders("wct")[0]
-
-
-def torch_pixels(torch_wct, content, styles, alpha, weights=None) -> np.ndarray:
-    encoder, decoders = torch_wct
-    out = infer.stylize(encoder, decoders, torch.from_numpy(content), [torch.from_numpy(s) for s in styles],
-                        method="wct", alpha=alpha, weights=weights, precision="fp32")
-    return np.asarray(tensor_to_pil(out)).astype(int)
-
-
-def pixels(x: np.ndarray) -> np.ndarray:
-    return np.asarray(portable.to_image(x)).astype(int)
 
 
 def test_the_shipped_bundle_is_made_from_the_shipped_decoders(bundle):
@@ -70,26 +54,11 @@ def test_the_shipped_bundle_is_made_from_the_shipped_decoders(bundle):
 
 @pytest.mark.parametrize("height, width", [(48, 64), (37, 53), (13, 9), (5, 7)])
 def test_the_pipeline_gives_the_torch_pipelines_pixels_at_odd_sizes(exact, torch_wct, height, width):
-    content = structured(height, width, seed=2).numpy()
-    style = structured(40, 30, seed=5).numpy()
-    mine = exact.stylize(content, [style], 0.55)
-    assert mine.shape == (1, 3, height, width) and mine.dtype == np.float32
-    assert np.abs(pixels(mine) - torch_pixels(torch_wct, content, [style], 0.55)).max() <= 1
+    agrees_at_size(exact, torch_wct, "wct", 0.55, height, width)
 
 
 def test_blends_and_alpha_agree_with_torch(exact, torch_wct):
-    content = structured(40, 48, seed=1).numpy()
-    styles = [structured(32, 32, seed=7).numpy(), structured(24, 40, seed=9).numpy()]
-    for alpha, weights in ((1.0, [0.7, 0.3]), (0.3, [0.5, 0.5]), (0.0, [1.0, 0.0])):
-        expected = torch_pixels(torch_wct, content, styles, alpha, weights)
-        assert np.abs(pixels(exact.stylize(content, styles, alpha, weights)) - expected).max() <= 1
-
-
-def near(mine: np.ndarray, expected: np.ndarray) -> None:
-    """The quantised encoder's picture: on photos its mean difference from torch's is 3-4
-    levels of 255, 99% of values within 13-18 (and the bench's distances the same)."""
-    diff = np.abs(mine - expected)
-    assert diff.mean() <= 6 and np.percentile(diff, 99) <= 30, (diff.mean(), np.percentile(diff, 99))
+    agrees_in_blends(exact, torch_wct, "wct")
 
 
 def test_the_shipped_bundle_stays_close_to_torch_on_a_photo(bundle, torch_wct):
@@ -97,7 +66,7 @@ def test_the_shipped_bundle_stays_close_to_torch_on_a_photo(bundle, torch_wct):
     content = portable.to_array(resize_longest(open_image(ROOT / "images/content/chelsea.jpg"), 128))
     painting = open_image(ROOT / "images/style/great_wave.jpg")
     style = portable.resize(portable.to_array(painting), fit_size(*painting.size, 128)[::-1])
-    near(pixels(bundle.stylize(content, [style], 0.55)), torch_pixels(torch_wct, content, [style], 0.55))
+    near(pixels(bundle.stylize(content, [style], 0.55)), torch_pixels(torch_wct, "wct", content, [style], 0.55))
 
 
 def test_the_constants_copied_from_the_torch_modules_agree():
@@ -140,18 +109,22 @@ def test_files_the_bundle_was_not_made_from_are_not_stood_in_for(tmp_path, monke
     assert portable.load(SHIPPED) is None
 
 
-def test_adain_runs_the_bundle_without_importing_torch(tmp_path):
+@pytest.mark.parametrize("method, style_size", [("wct", [41, 41]), ("adain", [20, 20])])
+def test_adain_runs_its_onnx_copies_without_importing_torch(tmp_path, method, style_size):
     content = write_png(tmp_path / "photo.png", structured(30, 41))
     style = write_png(tmp_path / "style.png", structured(32, 32, seed=3))
     out = tmp_path / "out.png"
     code = ("import sys; from stylekit.cli.main import main; "
-            f"code = main(['adain', '--content', {str(content)!r}, '--style', {str(style)!r}, '--size', '41', "
-            f"'--out', {str(out)!r}]); print('torch' in sys.modules); sys.exit(code)")
+            f"code = main(['adain', '--method', {method!r}, '--content', {str(content)!r}, '--style', {str(style)!r}, "
+            f"'--size', '41', '--out', {str(out)!r}]); print('torch' in sys.modules); sys.exit(code)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False"
     meta = json.loads(out.with_suffix(".json").read_text())
-    assert meta["runtime"] == "onnxruntime" and meta["precision"] == "fp32" and meta["style_size"] == [41, 41]
+    assert (meta["runtime"], meta["precision"], meta["method"], meta["style_size"]) == ("onnxruntime", "fp32", method,
+                                                                                         style_size)
+    if method == "adain":
+        assert meta["training"][0]["style_count"] > 0   # the sidecar's summary, as torch's path writes it
 
 
 @pytest.mark.parametrize("flags, runtime", [([], "onnxruntime"), (["--precision", "bf16"], "torch"),

@@ -17,6 +17,9 @@ Both transforms are affine maps of the features, so alpha (and WCT's blends) fol
     train    training a decoder (AdaIN's on content/style pairs, WCT's on reconstruction)
     infer    loading decoders, padding, the decoders' input, stylize()
     styles   the training style set of AdaIN, built from offline packages
+    shipped  where the shipped decoders and their ONNX copies lie (no torch needed)
+    export   the ONNX copies: WCT's bundle (the encoder in 8 bits, the decoders), AdaIN's decoder
+    portable both pipelines over those copies in ONNX Runtime and numpy, without torch
 
     python -m stylekit adain --content photo.jpg --style painting.jpg   # WCT; --method adain
     python -m stylekit train-wct --level N                              # a WCT decoder

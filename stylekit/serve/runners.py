@@ -22,8 +22,9 @@ from stylekit.base.device import pick_device, resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.base.tensors import tensor_to_pil
 from stylekit.base.paths import CONTENT_DIR, MODELS, STYLE_DIR
-from stylekit.nets import johnson
-from stylekit.nets.adain import infer
+from stylekit.base.numbers import style_blend
+from stylekit.nets import johnson, portable
+from stylekit.nets.adain import infer, portable as onepass_copies
 from stylekit.nets.adain.model import LEVELS, Encoder
 from stylekit.optim.engine import stylize
 from stylekit.serve.jobs import Job
@@ -131,6 +132,11 @@ class Runner:
         tiny = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(self.device)
         stylize(self.vgg(), tiny, [tiny], Settings.preset("part3", size=32, steps=2))
 
+    def _fp32_cpu(self, precision: str) -> bool:
+        """Whether a one-pass job runs in fp32 on the CPU, where the networks' ONNX copies (which
+        the CLI runs there too) take less time than torch; with bf16 torch is the faster one."""
+        return self.device.type == "cpu" and precision == "fp32"
+
     def _machine(self) -> dict:
         return {"device": str(self.device), "torch": torch.__version__, "machine": platform.machine(),
                 "threads": torch.get_num_threads(), "command": COMMAND}
@@ -172,20 +178,29 @@ class Runner:
         precision = resolve_precision(o["precision"], self.device)
         files = self.catalogue.models["adain"][o["model"]]
         method = onepass_method(files)
-        decoders, trained = self._get(("adain", o["model"]), lambda: infer.load_decoders(
-            method, list(files) if method == "wct" else [files], self.device))
-        encoder = self._get(("encoder",), lambda: Encoder(self.vgg()))
+        paths = list(files) if method == "wct" else [files]
+        decoders, trained = self._get(("adain", o["model"]), lambda: infer.load_decoders(method, paths, self.device))
+        copy = None
+        if self._fp32_cpu(precision) and o["preserve_color"] is None:
+            copy = self._get(("onnx", "adain", o["model"]), lambda: onepass_copies.load(paths) if method == "wct"
+                             else onepass_copies.load_adain(paths[0]))
         start = time.perf_counter()
-        img = infer.stylize(encoder, decoders, spec.content.tensor(self.device),
-                            [s.tensor(self.device) for s in spec.styles], method=method, alpha=o["alpha"],
-                            weights=o["style_blend"], preserve_color=o["preserve_color"], precision=precision)
+        if copy is not None:
+            out = copy.stylize(spec.content.tensor().numpy(), [s.tensor().numpy() for s in spec.styles], o["alpha"],
+                               style_blend(o["style_blend"], len(spec.styles)))
+            img = torch.from_numpy(out)
+        else:
+            encoder = self._get(("encoder",), lambda: Encoder(self.vgg()))
+            img = infer.stylize(encoder, decoders, spec.content.tensor(self.device),
+                                [s.tensor(self.device) for s in spec.styles], method=method, alpha=o["alpha"],
+                                weights=o["style_blend"], preserve_color=o["preserve_color"], precision=precision)
         seconds = time.perf_counter() - start
         job.sidecar = {"mode": "adain", "method": method, "decoder": o["model"], "content": spec.content.name,
                        "styles": [s.name for s in spec.styles], "style_blend": o["style_blend"],
                        "style_size": list(spec.styles[0].pixels.shape[-2:]), "alpha": o["alpha"],
                        "style_scale": o["style_scale"],
                        "preserve_color": o["preserve_color"], "mask": None, "size": list(img.shape[-2:]),
-                       "precision": precision, "seconds": seconds,
+                       "precision": precision, "seconds": seconds, "runtime": _runtime(copy),
                        "training": [{k: v for k, v in t.items() if k != "style_files"} for t in trained],
                        **self._machine()}
         job.set_image(png_bytes(img))
@@ -198,11 +213,19 @@ class Runner:
         o = spec.options
         precision = resolve_precision(o["precision"], self.device)
         net, trained = self._network("fast", o["model"])
+        copy = None
+        if self._fp32_cpu(precision):
+            copy = self._get(("onnx", "fast", o["model"]), lambda: portable.load(self.catalogue.models["fast"][o["model"]]))
         start = time.perf_counter()
-        img = johnson.stylize(net, spec.content.tensor(self.device), precision)
+        if copy is not None:
+            rgb = copy.stylize(spec.content.pixels[0].permute(1, 2, 0).numpy())
+            img = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+        else:
+            img = johnson.stylize(net, spec.content.tensor(self.device), precision)
         seconds = time.perf_counter() - start
         job.sidecar = {"mode": "feedforward", "model": o["model"], "content": spec.content.name,
                        "size": list(img.shape[-2:]), "precision": precision, "seconds": seconds,
+                       "runtime": _runtime(copy),
                        "training": trained, **self._machine()}
         job.set_image(png_bytes(img))
 
@@ -216,3 +239,7 @@ class Runner:
         job.sidecar = {"mode": "texture-network", "model": o["model"], "seed": o["seed"], "size": [o["size"]] * 2,
                        "precision": precision, "seconds": seconds, "training": trained, **self._machine()}
         job.set_image(png_bytes(img))
+
+
+def _runtime(copy) -> str:
+    return "torch" if copy is None else "onnxruntime"

@@ -3,6 +3,7 @@ progress and previews during an optimization, cancel, and the lists the page bui
 import json
 import time
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -164,3 +165,29 @@ def test_the_page_and_its_files_are_served_with_a_strict_policy():
         for name in ("/", "/static/app.js", "/static/style.css"):
             assert "http://" not in c.get(name).text and "https://" not in c.get(name).text
         assert json.loads(c.get("/nope").text) == {"error": "Not Found"}
+
+
+@pytest.mark.parametrize("data, upload", [
+    ({"method": "fast", "model": "starry_night", "size": "64"}, files(photo_png())),
+    ({"method": "adain", "size": "64"}, files(photo_png(), painting_png())),
+    ({"method": "adain", "model": "adain_decoder", "size": "64", "style_blend": "1,3"},
+     files(photo_png(), painting_png(), painting_png(40, 2))),
+])
+def test_one_pass_jobs_in_fp32_on_the_cpu_run_the_onnx_copies_as_the_cli_does(c, data, upload):
+    """fp32 on the CPU: the ONNX copies (faster there, and the CLI's pictures); bf16: torch. The
+    two pictures are the same but for bf16's rounding and the copies' 8-bit encoder."""
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        job_id = run(c, {**data, "precision": precision}, upload)
+        assert wait(c, job_id)["status"] == "done"
+        sidecar = c.get(f"/api/jobs/{job_id}/sidecar").json()
+        runs[precision] = (sidecar["runtime"], np.asarray(decode(c.get(f"/api/jobs/{job_id}/image").content), float))
+    assert runs["fp32"][0] == "onnxruntime" and runs["bf16"][0] == "torch"
+    assert np.abs(runs["fp32"][1] - runs["bf16"][1]).mean() < 8
+
+
+def test_colour_preservation_stays_with_torch(c):
+    job_id = run(c, {"method": "adain", "size": "48", "precision": "fp32", "preserve_color": "luminance"},
+                 files(photo_png(), painting_png()))
+    assert wait(c, job_id)["status"] == "done"
+    assert c.get(f"/api/jobs/{job_id}/sidecar").json()["runtime"] == "torch"

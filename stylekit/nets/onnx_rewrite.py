@@ -90,7 +90,8 @@ def _leaves(module: nn.Module) -> list[nn.Module]:
 
 
 def _nearest_x2(m: nn.Module) -> bool:
-    return isinstance(m, nn.Upsample) and m.mode == "nearest" and m.size is None and m.scale_factor in (2, 2.0, (2.0, 2.0))
+    return (isinstance(m, nn.Upsample) and m.mode == "nearest" and m.size is None
+            and m.scale_factor in (2, 2.0, (2.0, 2.0)))
 
 
 def rewritten(net: nn.Sequential) -> nn.Sequential:

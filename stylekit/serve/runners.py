@@ -215,7 +215,8 @@ class Runner:
         net, trained = self._network("fast", o["model"])
         copy = None
         if self._fp32_cpu(precision):
-            copy = self._get(("onnx", "fast", o["model"]), lambda: portable.load(self.catalogue.models["fast"][o["model"]]))
+            model = self.catalogue.models["fast"][o["model"]]
+            copy = self._get(("onnx", "fast", o["model"]), lambda: portable.load(model))
         start = time.perf_counter()
         if copy is not None:
             rgb = copy.stylize(spec.content.pixels[0].permute(1, 2, 0).numpy())

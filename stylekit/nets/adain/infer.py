@@ -121,8 +121,8 @@ def _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks
 def load_decoders(method: str, paths: list[str | Path] | None = None,
                   device="cpu") -> tuple[list[Decoder], list[dict]]:
     """The decoders `method` runs (the shipped ones unless `paths` are given), ready for
-    inference (`for_inference`), and their training settings. InputError (one line) for a missing or foreign file, two of one level, or AdaIN
-    given anything but one relu4_1 decoder."""
+    inference (`for_inference`), and their training settings. InputError (one line) for a
+    missing or foreign file, two of one level, or AdaIN given anything but one relu4_1 decoder."""
     _check_method(method)
     if method == "adain":
         loaded = [load_decoder(p, device) for p in paths or default_decoders(method)]

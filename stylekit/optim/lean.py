@@ -1,0 +1,117 @@
+"""The loss network at print size: layers that keep less for the backward pass, the same gradient.
+
+Autograd keeps every ReLU's output until the backward pass: the ReLU keeps it for its own
+backward, the next convolution keeps it as its input (even with frozen weights, though the
+gradient to the input needs only the weights), and an average pooling keeps its input for its
+shape. Only the outputs the losses read (the Gram matrices' and the content loss's layers) are
+needed as values. Here a convolution keeps only its input's shape and layout, a pooling the
+same, and a ReLU whose output no loss reads keeps a 1-byte mask of where it was positive: at
+2048x1536 in fp32 about 1.4 GB less for one evaluation of part 3's losses, for about 5% more
+time (the masks: BENCHMARKS.md, "Where an optimization's memory goes"), which is why the engine
+uses these layers only at print sizes (`engine.LEAN_FROM_PIXELS`) and in fp32 (in bf16 the
+activations take half the memory already, and autocast would hand the backward mixed types).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() \
+        else torch.contiguous_format
+
+
+def _unread_like(shape, layout, like: torch.Tensor) -> torch.Tensor:
+    """A tensor the backward kernels take for its shape and layout alone: never written or read,
+    so its pages are never touched and cost no memory."""
+    return torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=layout)
+
+
+class _Conv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, conv: nn.Conv2d):
+        ctx.conv, ctx.shape, ctx.layout = conv, x.shape, _layout(x)
+        return conv(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        c = ctx.conv
+        return torch.ops.aten.convolution_backward(grad, _unread_like(ctx.shape, ctx.layout, grad), c.weight, None,
+                                                   c.stride, c.padding, c.dilation, False, [0, 0], c.groups,
+                                                   [True, False, False])[0], None
+
+
+class _Pool(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, pool: nn.AvgPool2d):
+        ctx.pool, ctx.shape, ctx.layout = pool, x.shape, _layout(x)
+        return pool(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        p = ctx.pool
+        return torch.ops.aten.avg_pool2d_backward(grad, _unread_like(ctx.shape, ctx.layout, grad), p.kernel_size,
+                                                  p.stride, p.padding, p.ceil_mode, p.count_include_pad,
+                                                  p.divisor_override), None
+
+
+class _MaskedReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = F.relu(x)
+        ctx.save_for_backward(out > 0)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        positive, = ctx.saved_tensors
+        return torch.where(positive, grad, 0.0)
+
+
+class LeanConv2d(nn.Module):
+    """A frozen convolution that keeps only its input's shape for the backward pass."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x):
+        return _Conv.apply(x, self.conv)
+
+
+class LeanAvgPool2d(nn.Module):
+    def __init__(self, pool: nn.AvgPool2d):
+        super().__init__()
+        self.pool = pool
+
+    def forward(self, x):
+        return _Pool.apply(x, self.pool)
+
+
+class MaskedReLU(nn.Module):
+    def forward(self, x):
+        return _MaskedReLU.apply(x)
+
+
+def _frozen_conv(m: nn.Module) -> bool:
+    return type(m) is nn.Conv2d and not any(p.requires_grad for p in m.parameters())
+
+
+def lean(model: nn.Sequential, losses: dict[str, list[nn.Module]]) -> nn.Sequential:
+    """`model` (a built loss network, each loss module right after the layer it reads; `losses`
+    as `build_model` gives them) with its frozen convolutions, average poolings and the ReLUs
+    whose output no loss module reads replaced, in place: the loss modules stay the same
+    objects, and the gradient is the same to the last bit."""
+    loss_modules = {id(m) for ms in losses.values() for m in ms}
+    children = list(model.named_children())
+    for i, (name, m) in enumerate(children):
+        following = children[i + 1][1] if i + 1 < len(children) else None
+        if _frozen_conv(m):
+            setattr(model, name, LeanConv2d(m))
+        elif type(m) is nn.AvgPool2d:
+            setattr(model, name, LeanAvgPool2d(m))
+        elif type(m) is nn.ReLU and following is not None and id(following) not in loss_modules:
+            setattr(model, name, MaskedReLU())
+    return model

@@ -5,11 +5,12 @@ backward, the next convolution keeps it as its input (even with frozen weights, 
 gradient to the input needs only the weights), and an average pooling keeps its input for its
 shape. Only the outputs the losses read (the Gram matrices' and the content loss's layers) are
 needed as values. Here a convolution keeps only its input's shape and layout, a pooling the
-same, and a ReLU whose output no loss reads keeps a 1-byte mask of where it was positive: at
-2048x1536 in fp32 about 1.4 GB less for one evaluation of part 3's losses, for about 5% more
-time (the masks: BENCHMARKS.md, "Where an optimization's memory goes"), which is why the engine
-uses these layers only at print sizes (`engine.LEAN_FROM_PIXELS`) and in fp32 (in bf16 the
-activations take half the memory already, and autocast would hand the backward mixed types).
+same, and a ReLU whose output no loss reads keeps a 1-byte mask of where it was positive. One
+evaluation of part 3's losses at 2048x1536 in fp32 then peaks 1.25 GB lower, and takes 9% less
+time (fewer gigabytes written and faulted in); at 1024x768 it saves little and the masks cost
+8% (BENCHMARKS.md, "Where an optimization's memory goes"). So the engine uses these layers at
+print sizes only (`engine.LEAN_FROM_PIXELS`), and in fp32 only (in bf16 the activations take
+half the memory already, and autocast would hand the backward mixed types).
 """
 from __future__ import annotations
 

@@ -24,38 +24,31 @@ def _layout(x: torch.Tensor) -> torch.memory_format:
         else torch.contiguous_format
 
 
-def _unread_like(shape, layout, like: torch.Tensor) -> torch.Tensor:
-    """A tensor the backward kernels take for its shape and layout alone: never written or read,
-    so its pages are never touched and cost no memory."""
-    return torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=layout)
-
-
-class _Conv(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, conv: nn.Conv2d):
-        ctx.conv, ctx.shape, ctx.layout = conv, x.shape, _layout(x)
-        return conv(x)
+class _KeepingShape(torch.autograd.Function):
+    """`layer` keeping only its input's shape and layout for the backward pass, where
+    `input_grad(grad, unread, layer)` gives the gradient to its input. `unread` is a tensor the
+    backward kernels take for its shape and layout alone: never written or read, its pages are
+    never touched and cost no memory."""
 
     @staticmethod
-    def backward(ctx, grad):
-        c = ctx.conv
-        return torch.ops.aten.convolution_backward(grad, _unread_like(ctx.shape, ctx.layout, grad), c.weight, None,
-                                                   c.stride, c.padding, c.dilation, False, [0, 0], c.groups,
-                                                   [True, False, False])[0], None
-
-
-class _Pool(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, pool: nn.AvgPool2d):
-        ctx.pool, ctx.shape, ctx.layout = pool, x.shape, _layout(x)
-        return pool(x)
+    def forward(ctx, x, layer, input_grad):
+        ctx.layer, ctx.input_grad, ctx.shape, ctx.layout = layer, input_grad, x.shape, _layout(x)
+        return layer(x)
 
     @staticmethod
     def backward(ctx, grad):
-        p = ctx.pool
-        return torch.ops.aten.avg_pool2d_backward(grad, _unread_like(ctx.shape, ctx.layout, grad), p.kernel_size,
-                                                  p.stride, p.padding, p.ceil_mode, p.count_include_pad,
-                                                  p.divisor_override), None
+        unread = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device, memory_format=ctx.layout)
+        return ctx.input_grad(grad, unread, ctx.layer), None, None
+
+
+def _conv_input_grad(grad, unread, c: nn.Conv2d):
+    return torch.ops.aten.convolution_backward(grad, unread, c.weight, None, c.stride, c.padding, c.dilation,
+                                               False, [0, 0], c.groups, [True, False, False])[0]
+
+
+def _pool_input_grad(grad, unread, p: nn.AvgPool2d):
+    return torch.ops.aten.avg_pool2d_backward(grad, unread, p.kernel_size, p.stride, p.padding, p.ceil_mode,
+                                              p.count_include_pad, p.divisor_override)
 
 
 class _MaskedReLU(torch.autograd.Function):
@@ -71,24 +64,25 @@ class _MaskedReLU(torch.autograd.Function):
         return torch.where(positive, grad, 0.0)
 
 
-class LeanConv2d(nn.Module):
+class _Lean(nn.Module):
+    """`layer` keeping only its input's shape for the backward pass (`_KeepingShape`)."""
+
+    def __init__(self, layer: nn.Module):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):
+        return _KeepingShape.apply(x, self.layer, self.input_grad)
+
+
+class LeanConv2d(_Lean):
     """A frozen convolution that keeps only its input's shape for the backward pass."""
-
-    def __init__(self, conv: nn.Conv2d):
-        super().__init__()
-        self.conv = conv
-
-    def forward(self, x):
-        return _Conv.apply(x, self.conv)
+    input_grad = staticmethod(_conv_input_grad)
 
 
-class LeanAvgPool2d(nn.Module):
-    def __init__(self, pool: nn.AvgPool2d):
-        super().__init__()
-        self.pool = pool
-
-    def forward(self, x):
-        return _Pool.apply(x, self.pool)
+class LeanAvgPool2d(_Lean):
+    """An average pooling that keeps only its input's shape for the backward pass."""
+    input_grad = staticmethod(_pool_input_grad)
 
 
 class MaskedReLU(nn.Module):

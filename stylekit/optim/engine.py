@@ -163,9 +163,9 @@ def _run_adam(x, closure, num_steps, lr):
 CHANNELS_LAST_ON_CPU = True
 WINOGRAD_ON_AVX2 = True
 _fast_copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-# From this many pixels a scale in fp32 runs layers that keep less for the backward pass
-# (`lean`): at 2048x1536 a lower peak and shorter evaluations; at 1024x768, which stays as it
-# was, they saved little and cost time.
+# From this many pixels a scale in fp32 on the CPU runs layers that keep less for the backward
+# pass (`lean`): at 2048x1536 a lower peak and shorter evaluations; at 1024x768, which stays as
+# it was, they saved little and cost time. (Measured on CPUs only; a GPU keeps its own way.)
 LEAN_FROM_PIXELS = 1_500_000
 
 
@@ -277,7 +277,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
                                     style_blend=cfg.style_blend, style_masks=masks_s, tv=cfg.tv_weight != 0,
                                     temporal=temporal, style_normalize=cfg.style_normalize,
                                     style_layer_weights=layer_weights)
-        if precision == "fp32" and shape[0] * shape[1] >= LEAN_FROM_PIXELS:
+        if device.type == "cpu" and precision == "fp32" and shape[0] * shape[1] >= LEAN_FROM_PIXELS:
             lean(model, losses)
 
         def report(info, index=index, side=side):

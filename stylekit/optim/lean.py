@@ -9,8 +9,9 @@ same, and a ReLU whose output no loss reads keeps a 1-byte mask of where it was 
 evaluation of part 3's losses at 2048x1536 in fp32 then peaks 1.25 GB lower, and takes 9% less
 time (fewer gigabytes written and faulted in); at 1024x768 it saves little and the masks cost
 8% (BENCHMARKS.md, "Where an optimization's memory goes"). So the engine uses these layers at
-print sizes only (`engine.LEAN_FROM_PIXELS`), on the CPU and in fp32 only (in bf16 the activations take
-half the memory already, and autocast would hand the backward mixed types).
+print sizes only (`engine.LEAN_FROM_PIXELS`), on the CPU (where the unread tensors cost no
+memory) and in fp32 (in bf16 the activations take half the memory already, and autocast would
+hand the backward mixed types).
 """
 from __future__ import annotations
 

@@ -138,14 +138,6 @@ def _may_use_onnx(args) -> bool:
     return args.mask is None and args.preserve_color is None and options.may_use_onnx(args)
 
 
-def _load_onnx(method: str, decoder_paths: list[Path]):
-    """The ONNX pipeline standing in for `decoder_paths`, or None (then torch runs the .pt files,
-    and gives the errors for files that are no decoders of `method`)."""
-    if method == "wct":
-        return portable.load(decoder_paths)
-    return portable.load_adain(decoder_paths[0]) if len(decoder_paths) == 1 else None
-
-
 def stylize(args) -> int:
     """Stylise --content with --style through the --method's decoders; PNG + JSON sidecar."""
     run = OnePassSettings.preset(args.method, size=args.size, style_scale=args.style_scale, alpha=args.alpha)
@@ -168,7 +160,7 @@ def stylize(args) -> int:
     device, precision = ("cpu", "fp32") if onnx else options.device_and_precision(args)
     if _check_memory(run, content_path, style_paths, args, device) <= KEEP_BUFFERS_UP_TO:
         keep_freed_buffers()
-    net = _load_onnx(method, decoder_paths) if onnx else None
+    net = portable.load_for(method, decoder_paths) if onnx else None
     if onnx and net is None:   # no copy of these decoders (or no onnxruntime): torch on the same CPU
         device, precision = options.device_and_precision(args)
     if net is not None:

@@ -179,18 +179,21 @@ class Runner:
         files = self.catalogue.models["adain"][o["model"]]
         method = onepass_method(files)
         paths = list(files) if method == "wct" else [files]
-        decoders, trained = self._get(("adain", o["model"]), lambda: infer.load_decoders(method, paths, self.device))
         copy = None
         if self._fp32_cpu(precision) and o["preserve_color"] is None:
-            copy = self._get(("onnx", "adain", o["model"]), lambda: onepass_copies.load(paths) if method == "wct"
-                             else onepass_copies.load_adain(paths[0]))
+            copy = self._get(("onnx", "adain", o["model"]), lambda: onepass_copies.load_for(method, paths))
+        if copy is not None:
+            trained = copy.training
+        else:
+            decoders, trained = self._get(("adain", o["model"]),
+                                          lambda: infer.load_decoders(method, paths, self.device))
+            encoder = self._get(("encoder",), lambda: Encoder(self.vgg()))
         start = time.perf_counter()
         if copy is not None:
             out = copy.stylize(spec.content.tensor().numpy(), [s.tensor().numpy() for s in spec.styles], o["alpha"],
                                style_blend(o["style_blend"], len(spec.styles)))
             img = torch.from_numpy(out)
         else:
-            encoder = self._get(("encoder",), lambda: Encoder(self.vgg()))
             img = infer.stylize(encoder, decoders, spec.content.tensor(self.device),
                                 [s.tensor(self.device) for s in spec.styles], method=method, alpha=o["alpha"],
                                 weights=o["style_blend"], preserve_color=o["preserve_color"], precision=precision)
@@ -212,11 +215,11 @@ class Runner:
     def _fast(self, job: Job, spec) -> None:
         o = spec.options
         precision = resolve_precision(o["precision"], self.device)
-        net, trained = self._network("fast", o["model"])
         copy = None
         if self._fp32_cpu(precision):
             model = self.catalogue.models["fast"][o["model"]]
             copy = self._get(("onnx", "fast", o["model"]), lambda: portable.load(model))
+        net, trained = (None, copy.settings) if copy is not None else self._network("fast", o["model"])
         start = time.perf_counter()
         if copy is not None:
             rgb = copy.stylize(spec.content.pixels[0].permute(1, 2, 0).numpy())

@@ -269,6 +269,15 @@ def load_adain(decoder_path: str | Path, bundle: str | Path = PORTABLE_WCT) -> P
     return PortableAdaIN(stages, {4: decoder}, [json.loads(meta.get("settings") or "{}")])
 
 
+def load_for(method: str, decoder_paths: list[str | Path]) -> PortableWCT | PortableAdaIN | None:
+    """The ONNX pipeline of `method` ('wct' or 'adain') standing in for `decoder_paths`, or None
+    (then the caller runs the .pt files with torch, which also gives the errors for files that
+    are no decoders of `method`, or too many of them)."""
+    if method == "wct":
+        return load(decoder_paths)
+    return load_adain(decoder_paths[0]) if len(decoder_paths) == 1 else None
+
+
 def bundle_bytes(encoders: list[bytes], decoders: dict[int, tuple[bytes, str, dict]]) -> bytes:
     """A bundle: the encoder's stages (ONNX, relu1_1 first) and {level: (ONNX, sha256 of the
     .pt it was made from, its training settings)}."""

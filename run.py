@@ -151,7 +151,7 @@ def transfer(job: Job, cnn, device, label: str) -> Result:
     with Progress(sum(n for _, n in job.plan), label) as bar:
         def show(info):
             post = None
-            if info["step"] % 5 == 0 or info["step"] == info["steps"]:
+            if info["step"] == 1 or info["step"] % 5 == 0 or info["step"] == info["steps"]:   # a new scale: its size at once
                 post = {"size": info["size"], **{k: f"{v:.3g}" for k, v in info["terms"].items() if k != "total"}}
             bar.update(1, post)
         return run_job(job, cnn, device, callback=show)

@@ -22,9 +22,9 @@ class Progress:
         bar = self._open()
         if bar is None:
             return
-        bar.update(n)
-        if postfix:
+        if postfix:   # before the update, which redraws: the line shows this update's figures
             bar.set_postfix(postfix, refresh=False)
+        bar.update(n)
 
     def describe(self, desc: str) -> None:
         self.desc = desc

@@ -48,6 +48,7 @@ class Cost:
     base: float              # bytes: the interpreter, torch, the networks' weights
     per_pixel: float         # bytes per pixel of the output (of all the crops of a batch, training)
     per_style_pixel: float = 0.0   # bytes per pixel of the style image at its working size
+    lean_per_pixel: float | None = None   # per pixel where the run keeps less for its backward pass
 
 
 GB = 1e9
@@ -64,8 +65,10 @@ def lbfgs_pairs(pixels: int) -> int:
 # Fitted, rounded up, to the peak RSS (getrusage of a child) of 23 runs, 2-3 sizes a method; 2 threads, bf16, Xeon.
 MEMORY = {
     # 915 B/px at 3 evaluations, 2750 at 80, of which 1200 is L-BFGS's 50 history pairs; the
-    # history is added by `estimate` (`lbfgs_pairs`).
-    "optimization": Cost(1.1 * GB, 1550.0, 200.0),
+    # history is added by `estimate` (`lbfgs_pairs`). With the layers that keep less (`optim.lean`,
+    # fp32 prints on the CPU) 2048 px prints peaked at 990 B/px, or about 1,180 with the AVX2
+    # path's Winograd convolutions: BENCHMARKS.md, "Memory at print size".
+    "optimization": Cost(1.1 * GB, 1550.0, 200.0, lean_per_pixel=1250.0),
     "inspect": Cost(0.65 * GB, 2560.0),           # every layer's activation kept
     "fast": Cost(0.65 * GB, 400.0),
     "texture": Cost(0.7 * GB, 400.0),
@@ -87,13 +90,15 @@ MEMORY = {
 MEASURED_NETWORK_WIDTH = 16
 
 
-def estimate(method: str, pixels: int, style_pixels: int = 0) -> int:
-    """Bytes a run of `method` needs for an output of `pixels` pixels (MEMORY)."""
+def estimate(method: str, pixels: int, style_pixels: int = 0, lean: bool = False) -> int:
+    """Bytes a run of `method` needs for an output of `pixels` pixels (MEMORY); `lean`: its
+    finest scale runs the layers that keep less (`optim.engine.runs_lean`)."""
     cost = MEMORY[method]
     # Beyond any machine either way; capped so that a 400-digit --size still makes a float.
     pixels, style_pixels = min(pixels, 10 ** 30), min(style_pixels, 10 ** 30)
     history = 24 * pixels * lbfgs_pairs(pixels) if method == "optimization" else 0
-    return int(cost.base + cost.per_pixel * pixels + cost.per_style_pixel * style_pixels + history)
+    per_pixel = cost.lean_per_pixel if lean and cost.lean_per_pixel is not None else cost.per_pixel
+    return int(cost.base + per_pixel * pixels + cost.per_style_pixel * style_pixels + history)
 
 
 def _meminfo_available() -> int | None:
@@ -149,10 +154,10 @@ def check_bytes(need: float, what: str, hint: str, device="cpu") -> None:
 
 
 def check_memory(method: str, pixels: int, style_pixels: int = 0, *, what: str, hint: str,
-                 extra: float = 0, device="cpu") -> int:
+                 extra: float = 0, device="cpu", lean: bool = False) -> int:
     """Refuse, before any work, a run of `method` at `pixels` output pixels (and `style_pixels`)
     that the machine cannot hold; `extra` bytes are added to the model's estimate (frames of a
     clip, a network's parameters). Returns the estimate."""
-    need = estimate(method, pixels, style_pixels) + int(extra)
+    need = estimate(method, pixels, style_pixels, lean) + int(extra)
     check_bytes(need, what, hint, device)
     return need

@@ -169,6 +169,11 @@ _fast_copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 LEAN_FROM_PIXELS = 1_500_000
 
 
+def runs_lean(device: torch.device, precision: str, pixels: int) -> bool:
+    """Whether a scale of `pixels` pixels runs the layers that keep less (`lean`)."""
+    return device.type == "cpu" and precision == "fp32" and pixels >= LEAN_FROM_PIXELS
+
+
 def uses_winograd(device: torch.device, precision: str) -> bool:
     return (WINOGRAD_ON_AVX2 and device.type == "cpu" and precision == "fp32"
             and torch.backends.cpu.get_cpu_capability() == "AVX2")
@@ -199,7 +204,7 @@ def winograd_bytes(cfg: Settings, device: torch.device) -> int:
 
 
 def _check_memory(reference: torch.Tensor, styles: list[torch.Tensor], side: int, style_scale: float, device,
-                  extra: int = 0) -> None:
+                  precision: str, extra: int = 0) -> None:
     """Refuse (InputError) a finest scale the machine cannot hold, before any work: the CLI
     checks from the files' headers (`jobs.check_memory_for`); this guards library callers.
     What the process holds already (the network, the loaded images) counts as spent."""
@@ -208,6 +213,7 @@ def _check_memory(reference: torch.Tensor, styles: list[torch.Tensor], side: int
     style_pixels = sum(h * w for h, w in (fit_longest(s, style_side) for s in styles))
     held = resident_bytes() if device.type == "cpu" else 0
     check_memory("optimization", width * height, style_pixels, extra=extra - held, device=device,
+                 lean=runs_lean(device, precision, width * height),
                  what=f"the optimization at {width}x{height} px", hint="ask for a smaller Settings.size")
 
 
@@ -248,7 +254,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
     precision = resolve_precision(cfg.precision, device)
     cnn = for_speed(cnn, device, precision)
     plan = cfg.plan(max(reference.shape[-2:]))
-    _check_memory(reference, styles, plan[-1][0], cfg.style_scale, device, winograd_bytes(cfg, device))
+    _check_memory(reference, styles, plan[-1][0], cfg.style_scale, device, precision, winograd_bytes(cfg, device))
     weights = {"content": cfg.content_weight, "style": cfg.style_weight, "tv": cfg.tv_weight, "hist": cfg.hist_weight,
                "temporal": temporal_weight}
 
@@ -277,7 +283,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
                                     style_blend=cfg.style_blend, style_masks=masks_s, tv=cfg.tv_weight != 0,
                                     temporal=temporal, style_normalize=cfg.style_normalize,
                                     style_layer_weights=layer_weights)
-        if device.type == "cpu" and precision == "fp32" and shape[0] * shape[1] >= LEAN_FROM_PIXELS:
+        if runs_lean(device, precision, shape[0] * shape[1]):
             lean(model, losses)
 
         def report(info, index=index, side=side):

@@ -24,7 +24,7 @@ from stylekit.base.images import DEFAULT_MAX_PIXELS, fit_size, image_size
 from stylekit.base.tensors import load_mask
 from stylekit.base.limits import check_memory
 from stylekit.base.plan import Numbered, check_plan
-from stylekit.optim.engine import Result, stylize, winograd_bytes
+from stylekit.optim.engine import Result, runs_lean, stylize, winograd_bytes
 from stylekit.settings import Settings
 from utils import load_image, save_image
 
@@ -112,9 +112,11 @@ def check_memory_for(job: Job, device) -> int:
     style_pixels = sum(w * h for w, h in worked)
     # The files themselves, decoded: the styles as float tensors at their own size, the content in 8 bits.
     originals = 16 * sum(w * h for w, h in styles) + (4 * content[0] * content[1] if content else 0)
-    extra = originals + winograd_bytes(cfg, torch.device(device) if isinstance(device, str) else device)
+    device = torch.device(device) if isinstance(device, str) else device
+    extra = originals + winograd_bytes(cfg, device)
+    lean = runs_lean(device, resolve_precision(cfg.precision, device), width * height)
     shown = f" (style {worked[0][0]}x{worked[0][1]} px)" if worked else ""
-    return check_memory("optimization", width * height, style_pixels, extra=extra, device=device,
+    return check_memory("optimization", width * height, style_pixels, extra=extra, device=device, lean=lean,
                         what=f"the optimization at {width}x{height} px{shown}",
                         hint="use a smaller --size" + (" or --style-scale" if worked else ""))
 

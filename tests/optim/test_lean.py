@@ -36,7 +36,11 @@ def gradient_and_kept(model, losses, x):
 
 @pytest.mark.parametrize("height, width, layout", [(45, 61, torch.contiguous_format), (64, 48, torch.channels_last),
                                                    (33, 35, torch.channels_last), (120, 160, torch.channels_last)])
-def test_the_same_gradient_from_fewer_kept_bytes(cnn, height, width, layout):
+def test_the_same_gradient_from_fewer_kept_bytes(cnn, monkeypatch, height, width, layout):
+    # oneDNN's layers on every CPU: where torch's kernels are AVX2 the engine's fp32 copy would
+    # hold Winograd convolutions, which keep nothing already (the print's saving there is measured
+    # in BENCHMARKS.md, "Memory at print size").
+    monkeypatch.setattr(engine, "WINOGRAD_ON_AVX2", False)
     x = structured(height, width, seed=3)
     plain, plain_losses = built(cnn, height, width, layout)
     expected, plain_bytes = gradient_and_kept(plain, plain_losses, x)

@@ -105,6 +105,8 @@ def test_a_print_in_fp32_on_the_cpu_is_estimated_with_the_layers_that_keep_less(
     px, style_px = 2048 * 1536, 2048 * 1629
     lean, plain = estimate("optimization", px, style_px, lean=True), estimate("optimization", px, style_px)
     assert 5.88e9 < lean < 6.9e9 < 7.4e9 < plain
+    from stylekit.optim import winograd   # the AVX2 path adds its filter banks: measured 6.86 GB there
+    assert lean + winograd.vgg19_filter_bytes("relu5_1") > 1.05 * 6.86e9
     assert estimate("fast", px, lean=True) == estimate("fast", px)   # only the optimization has a lean form
 
 

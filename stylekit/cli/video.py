@@ -41,7 +41,7 @@ def register(commands) -> None:
     p.add_argument("--temporal-weight", type=nonneg_float,
                    help=f"temporal consistency weight (0: frame by frame; default {TEMPORAL_WEIGHT:g})")
     p.add_argument("--later-steps", type=positive_int, help="evaluations for each frame after the first "
-                   f"(default {LATER_STEPS_FRACTION:.0%} of --steps)")
+                   f"(default {LATER_STEPS_FRACTION * 100:.0f}%% of --steps)")
     p.add_argument("--fps", type=fps,
                    help=f"frame rate of a folder of frames (default {FOLDER_FPS:g}) or override the input's")
     p.add_argument("--out", type=Path, help="output .mp4 (default under results/video/)")

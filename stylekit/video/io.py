@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,9 +12,9 @@ import numpy as np
 from PIL import Image
 
 from stylekit.base.errors import InputError, reason
+from stylekit.base.files import atomic_write, cannot_write, commit
 from stylekit.base.images import open_image
 from stylekit.base.limits import check_bytes
-from stylekit.base.interrupt import note_written
 from stylekit.base.paths import CONTENT_DIR, IMAGES
 from utils import save_image
 
@@ -129,36 +130,48 @@ def _even(frame: np.ndarray) -> np.ndarray:
 
 
 def write_mp4(frames: list[np.ndarray], path, fps: float) -> Path:
-    """H.264 (yuv420p) mp4 at `fps`, written to a temporary file and renamed into place."""
+    """H.264 (yuv420p) mp4 at `fps`, written to a temporary file, read back and renamed into
+    place. InputError (one line) when it cannot be written: ffmpeg reports a full disk only in
+    its log and leaves a file without its index, which must not take the output's name."""
     import imageio.v2 as iio2
+    import imageio_ffmpeg
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_beside(path)
     try:
-        with iio2.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p",
-                             quality=8, macro_block_size=2, ffmpeg_log_level="error") as writer:
-            for f in frames:
-                writer.append_data(_even(f))
-        os.replace(tmp, path)
-        note_written(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with iio2.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p",
+                                 quality=8, macro_block_size=2, ffmpeg_log_level="quiet") as writer:
+                for f in frames:
+                    writer.append_data(_even(f))
+            written = imageio_ffmpeg.count_frames_and_secs(str(tmp))[0]
+        except (OSError, RuntimeError) as exc:   # ffmpeg's own words are many lines: ours is one
+            raise _cannot_encode(path, exc) from None
+        if written != len(frames):
+            raise InputError(f"cannot write {path}: the file holds {written} of {len(frames)} frames "
+                             f"(is the disk full?)")
+        commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _cannot_encode(path: Path, exc: BaseException) -> InputError:
+    try:
+        full = shutil.disk_usage(path.parent).free < (1 << 20)
+    except OSError:
+        full = False
+    return InputError(f"cannot write {path}: the disk is full") if full else cannot_write(path, exc)
 
 
 def write_gif(frames: list[np.ndarray], path, fps: float) -> Path:
-    """Looping GIF for pages that show no video (frame time rounded to 10 ms by the format)."""
+    """Looping GIF for pages that show no video (frame time rounded to 10 ms by the format),
+    encoded in memory and written atomically."""
     import imageio.v3 as iio3
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_beside(path)
-    try:
-        iio3.imwrite(tmp, np.stack(frames), plugin="pillow", duration=round(1000.0 / fps), loop=0)
-        os.replace(tmp, path)
-        note_written(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    data = iio3.imwrite("<bytes>", np.stack(frames), extension=".gif", plugin="pillow",
+                        duration=round(1000.0 / fps), loop=0)
+    atomic_write(Path(path), data)
+    return Path(path)
 
 
 def strip(frames: list[np.ndarray], count: int = 6, gap: int = 4) -> np.ndarray:

@@ -114,3 +114,11 @@ def test_a_named_command_builds_the_parser_of_its_own_module_only():
         assert set(choices) == {c for c, m in COMMANDS.items() if m == module}, name
     everything = next(a for a in build_parser(["nosuchcommand"])._actions if a.dest == "command").choices
     assert list(everything) == list(COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_help_page_renders(command):
+    # argparse expands %-formats in help texts: a bare "%" (as in "20% of --steps") made
+    # `video --help` a traceback.
+    sub = next(a for a in build_parser([command])._actions if a.dest == "command").choices[command]
+    assert f"python -m stylekit {command}" in sub.format_help()

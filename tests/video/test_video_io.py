@@ -70,3 +70,40 @@ def test_make_demo_pans_across_the_photo(tmp_path):
     clip = vio.read_video(path)
     assert len(clip.frames) == 3 and clip.size == (64, 48) and clip.fps == pytest.approx(12)
     assert np.abs(clip.frames[0].astype(int) - clip.frames[-1]).mean() > 5   # it moves
+
+
+# A disk that refuses more than 4 KB (the file-size limit, inherited by ffmpeg, stands in for
+# a full disk): the writers must say so in one line and leave no file under the output's name.
+# ffmpeg reported such a failure only in its log, and a 4 KB mp4 without its index was renamed
+# into place.
+_SMALL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from moving_clips import moving_square
+from stylekit.base.errors import InputError
+from stylekit.video import io as vio
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # writes past the limit fail with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+writer = {"mp4": vio.write_mp4, "gif": vio.write_gif}[sys.argv[1]]
+try:
+    writer(moving_square(n=12, h=96, w=128), Path(sys.argv[2]), 12)
+except InputError as exc:
+    print(exc)
+    sys.exit(2)
+"""
+
+
+@pytest.mark.parametrize("kind", ["mp4", "gif"])
+def test_a_refused_write_leaves_no_file(tmp_path, kind):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    out = tmp_path / f"clip.{kind}"
+    tests = Path(__file__).parent
+    done = subprocess.run([sys.executable, "-c", _SMALL_DISK, kind, str(out)], capture_output=True, text=True,
+                          cwd=tests.parent.parent, env={**os.environ, "PYTHONPATH": f"{tests}:{tests.parent.parent}"},
+                          timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stdout.startswith(f"cannot write {out}") and done.stdout.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

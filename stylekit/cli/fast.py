@@ -119,7 +119,8 @@ def fast(args) -> int:
         except InputError as exc:
             if not many:
                 raise
-            print(f"error: {path}: {exc}", file=sys.stderr)
+            # the batch goes on: each output written is whole; the photo is named once
+            print(f"error: {exc}" if str(path) in str(exc) else f"error: {path}: {exc}", file=sys.stderr)
             failed += 1
     return 2 if failed else 0
 

@@ -98,6 +98,13 @@ def finishing() -> None:
         _state["raise"] = False
 
 
+def signalled() -> bool:
+    """Whether a signal has come since the command started (whether or not its
+    KeyboardInterrupt reached the command: one raised inside a C extension's import, say, comes
+    out as an ImportError)."""
+    return _state["phase"] == "running" and _state["signum"] is not None
+
+
 def exit_code() -> int:
     """The exit code of an interrupted command: 128 + the signal (130 when no signal came,
     for a KeyboardInterrupt raised by the code itself)."""

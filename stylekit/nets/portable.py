@@ -22,6 +22,20 @@ FORMAT = "style-transfer-feedforward-onnx/1"
 INPUT, OUTPUT = "image", "styled"
 
 
+def onnxruntime_or_none():
+    """The onnxruntime module, or None where it is not installed. A Ctrl-C or SIGTERM that
+    lands during its import comes out of the import as an ImportError: that one stops the
+    command instead of passing for a missing package (the command would go on with torch)."""
+    from stylekit.base import interrupt
+    try:
+        import onnxruntime
+    except ImportError:
+        if interrupt.signalled():
+            raise KeyboardInterrupt from None
+        return None
+    return onnxruntime
+
+
 def portable_path(model: str | Path) -> Path:
     """Where the ONNX copy of a network file lies: beside it, as .onnx."""
     return Path(model).with_suffix(".onnx")
@@ -65,9 +79,8 @@ def load(model: str | Path) -> PortableNet | None:
     copy = portable_path(model)
     if not (copy.is_file() and Path(model).is_file()):
         return None
-    try:
-        import onnxruntime
-    except ImportError:
+    onnxruntime = onnxruntime_or_none()
+    if onnxruntime is None:
         return None
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3   # errors only: the CLI's stderr stays its own

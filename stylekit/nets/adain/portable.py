@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from stylekit.nets.adain.shipped import LEVELS, PORTABLE_WCT, STRIDE
-from stylekit.nets.portable import file_sha256, pad_bottom_right
+from stylekit.nets.portable import file_sha256, onnxruntime_or_none, pad_bottom_right
 
 FORMAT = "style-transfer-wct-onnx/1"
 ADAIN_FORMAT = "style-transfer-adain-onnx/1"
@@ -218,9 +218,7 @@ def load(decoder_paths: list[str | Path], bundle: str | Path = PORTABLE_WCT) -> 
     in for them: onnxruntime is not installed, there is no readable bundle, or a file is not
     one the bundle's decoders were made from (then the caller runs the .pt files with torch,
     which also gives the errors for files that are no decoders)."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
+    if onnxruntime_or_none() is None:
         return None
     try:
         with zipfile.ZipFile(bundle) as archive:
@@ -248,9 +246,7 @@ def load_adain(decoder_path: str | Path, bundle: str | Path = PORTABLE_WCT) -> P
     when they cannot stand in for it: onnxruntime is not installed, the copy or the bundle is
     missing or unreadable, or the copy was made from another file than the one at
     `decoder_path` now (then the caller runs the .pt with torch)."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
+    if onnxruntime_or_none() is None:
         return None
     copy = adain_copy_path(decoder_path)
     if not (copy.is_file() and Path(decoder_path).is_file()):

@@ -25,13 +25,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from stylekit.base.errors import InputError
 from stylekit.serve import forms
@@ -93,12 +93,22 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
     app = FastAPI(title="stylekit", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.queue, app.state.catalogue, app.state.limits = queue, catalogue, limits
     app.state.upload_dir = temp.name
-    if allowed_hosts is not None:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    served = None if allowed_hosts is None else {h.strip("[]").lower() for h in allowed_hosts}
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
-        response = await call_next(request)
+        # Another Host than this machine's names: a page of another site reaching this server
+        # through a name that resolves here (DNS rebinding).
+        host = request.headers.get("host", "")
+        try:
+            name = urlsplit(f"//{host}").hostname if host else None
+        except ValueError:   # '[::1' and the like
+            name = None
+        if served is not None and name not in served:
+            response = _error(400, f"host {host!r} is not served: use http://127.0.0.1 or localhost, or start the "
+                                   f"server with --host")
+        else:
+            response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         return response
 
@@ -109,6 +119,11 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
     @app.exception_handler(_Refused)
     async def refused(request, exc):
         return _error(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request, exc):   # a query parameter of the wrong type (?thumb=abc)
+        where = [f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}" for e in exc.errors()]
+        return _error(400, "; ".join(where) or "bad request")
 
     @app.exception_handler(HTTPException)
     async def http_error(request, exc):

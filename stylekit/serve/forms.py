@@ -185,6 +185,8 @@ class FormReader:
     def _optimize(self, args, content, styles) -> Spec:
         part = args.part or 3
         settings = settings_from(args, f"part{part}")
+        if args.size is None and settings.size > self.limits.max_size:   # the preset's, within the limit
+            settings = settings.replace(size=self.limits.max_size)
         if settings.steps > self.limits.max_steps:
             raise InputError(f"argument --steps: must be at most {self.limits.max_steps} on this server, "
                              f"not {settings.steps}")
@@ -204,6 +206,9 @@ class FormReader:
         if content is not None:
             spec.content = self._load("content", content, settings.size, min_side=side, layer=layer)
         side, layer = _needed_side(cfg.style_layers + cfg.hist_layers)
+        if styles:
+            self._check_style_side(max(spec.content.pixels.shape[-2:]) if spec.content else settings.size,
+                                   settings.style_scale)
         spec.styles = [self._load("style", s, None, min_side=side, layer=layer) for s in styles]
         _check_scales(cfg, spec.content, spec.styles)
         return spec
@@ -216,6 +221,10 @@ class FormReader:
         model = self._model("adain", args.model)
         method = onepass_method(self.models["adain"][model])
         run = OnePassSettings.preset(method, size=args.size, style_scale=args.style_scale, alpha=args.alpha)
+        if run.size > self.limits.max_size:   # the preset's size (an asked one is checked in `read`)
+            run = OnePassSettings.preset(method, size=self.limits.max_size, style_scale=args.style_scale,
+                                         alpha=args.alpha)
+        self._check_style_side(run.size, run.style_scale)
         # The decoder's own checks, on stand-ins of the right count: the same words as the CLI's.
         stand_in = torch.zeros(1, 3, infer.STRIDE, infer.STRIDE)
         infer._check_stylize_inputs(stand_in, [stand_in] * len(styles), run.alpha, args.style_blend,
@@ -243,12 +252,19 @@ class FormReader:
 
     def _texture(self, args, content, styles) -> Spec:
         model = self._model("texture", args.model)
-        size = args.size or TEXTURE_SIZE
+        size = args.size or min(TEXTURE_SIZE, self.limits.max_size)
         check_side(size, size, "texture", f"a texture of --size {size}")
         return Spec("texture", options={"model": model, "size": size, "seed": args.seed,
                                         "precision": args.precision or "auto"})
 
     # -- inputs ---------------------------------------------------------------------------
+
+    def _check_style_side(self, side: int, style_scale: float) -> None:
+        """The painting is worked at `side` x `style_scale` px: within the server's output limit,
+        which bounds the memory a job takes as the output's does."""
+        if side * style_scale > self.limits.max_size:
+            raise InputError(f"argument --style-scale: the style image would be worked at {side * style_scale:,.0f} px, "
+                             f"more than this server's {self.limits.max_size}; use a smaller --style-scale or --size")
 
     def _model(self, kind: str, name: str | None) -> str:
         shipped = self.models.get(kind, {})

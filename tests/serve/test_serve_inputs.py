@@ -64,6 +64,13 @@ BOTH = files(photo_png(), painting_png())
     ({"method": "adain", "alpha": "half"}, BOTH, "argument --alpha: invalid float value: 'half'"),
     ({"method": "texture", "size": "-3"}, [], "argument --size: must be at least 1, not -3"),
     ({"method": "texture", "seed": "-1"}, [], "argument --seed: "),
+    # the painting worked beyond the output limit: refused before anything is loaded (it was a
+    # 500 from an allocation that overflowed, or an optimization that failed after its 202)
+    ({"method": "adain", "size": "64", "style_scale": "99999999"}, BOTH,
+     "argument --style-scale: the style image would be worked at 6,399,999,936 px, more than this server's 512"),
+    ({"method": "adain", "size": "64", "style_scale": "1e38"}, BOTH, "more than this server's 512"),
+    ({**OPT, "style_scale": "99999999"}, BOTH, "argument --style-scale: the style image would be worked at"),
+    ({"method": "adain", "style_scale": "1.5"}, BOTH, "worked at 768 px, more than this server's 512"),
     # flags that read files or pick devices are not the form's
     ({**OPT, "weights": "/etc/passwd"}, BOTH, "--weights does not apply to method optimize"),
     ({**OPT, "out": "/tmp/x.png"}, BOTH, "--out does not apply to method optimize"),
@@ -188,9 +195,29 @@ def test_other_sites_and_other_host_names_are_refused(c):
     r = c.post("/api/jobs", data={"method": "texture", "size": "32"}, headers={"origin": "http://evil.example"})
     assert r.status_code == 403 and "evil.example" in r.json()["error"]
     assert c.delete("/api/jobs/x", headers={"origin": "http://evil.example"}).status_code == 403
-    assert c.get("/api/models", headers={"host": "evil.example"}).status_code == 400   # DNS rebinding
+    rebound = c.get("/api/models", headers={"host": "evil.example"})   # DNS rebinding
+    assert rebound.status_code == 400 and "host 'evil.example' is not served" in rebound.json()["error"]
+    assert c.get("/api/models", headers={"host": "[::1]:8000"}).status_code == 200
+    assert c.get("/api/models", headers={"host": "[::1"}).status_code == 400
     ok = c.post("/api/jobs", data={"method": "texture", "size": "32"}, headers={"origin": "http://127.0.0.1"})
     assert ok.status_code == 202 and wait(c, ok.json()["id"])["status"] == "done"
+
+
+def test_a_query_parameter_of_the_wrong_type_is_one_json_error(c):
+    r = c.get("/api/images/content/chelsea.jpg?thumb=abc")
+    assert r.status_code == 400 and set(r.json()) == {"error"} and "thumb" in r.json()["error"]
+
+
+@pytest.mark.parametrize("data, upload, side", [({"method": "adain"}, BOTH, 96), ({"method": "texture"}, [], 96),
+                                                ({"method": "optimize", "steps": "2"}, BOTH, 96)])
+def test_the_servers_size_limit_holds_for_the_methods_default_sizes(data, upload, side):
+    """--max-size bounded only a size the form asked for: a one-pass job without one came out at
+    512 px from a server started with --max-size 128."""
+    with client(limits=Limits(max_size=side, max_steps=500)) as c:
+        r = c.post("/api/jobs", data=data, files=list(upload))
+        assert r.status_code == 202, r.text
+        assert wait(c, r.json()["id"])["status"] == "done"
+        assert max(decode(c.get(f"/api/jobs/{r.json()['id']}/image").content).size) == side
 
 
 def test_a_corrupt_image_never_reaches_the_queue(c):

@@ -166,6 +166,8 @@ def _run_demo(args) -> int:
 
 
 def _run_sheet(args) -> int:
+    if args.out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise InputError(f"the sheet is a still: {args.out.name!r} does not end in .png or .jpg")
     check_plan([args.out], [f for v in args.videos for f in _video_files(v)])
     print(sheet(args.videos, args.out, size=args.size))
     return 0

@@ -184,6 +184,8 @@ CASES = [  # (class, case, argv, words, setup)
     (4, "texture: 300-character name", [*T, "--size", "16", "--out", f"o/{LONG}.png"], r"longer than 255", ""),
     (4, "video: the strip's name too long", ["video", "clip.gif", "--style", "style.png", "--out", f"{'v' * 247}.mp4"],
      r"_strip\.png.*longer than 255", ""),
+    (4, "video-sheet: a still named .mp4", ["video-sheet", "o/s.mp4", "clip.gif"],
+     r"the sheet is a still: 's\.mp4' does not end in \.png or \.jpg", ""),
     (4, "video-demo: 300-character name", ["video-demo", f"o/{LONG}.mp4"], r"longer than 255", ""),
     (4, "train-fast: the plot's name too long", ["train-fast", "--style", "style.png", "--data", "photos",
                                                  "--out", f"{'t' * 248}.pt"], r"_losses\.png.*longer than 255", ""),

@@ -18,7 +18,8 @@ from stylekit.cli.common import block_count, channel_count, nonneg_float, side
 from stylekit.nets import johnson
 from stylekit.nets.crops import RandomCrops
 from stylekit.nets.photos import DEFAULT_PHOTOS
-from stylekit.nets.training import ENDLESS
+from stylekit.nets.portable import file_sha256
+from stylekit.nets.training import ENDLESS, checkpoint_path, load_checkpoint
 from stylekit.settings import TrainSettings
 from utils import load_image, load_vgg19, min_image_side
 
@@ -67,6 +68,20 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def _check_same_painting(checkpoint: Path, style: Path, sha256: str) -> None:
+    """A resumed run aims at the painting its checkpoint was trained toward (by its bytes; by
+    its path for checkpoints that predate the hash): another --style would go on training one
+    network toward two paintings, with a model file that names the second alone."""
+    before = load_checkpoint(checkpoint).get("settings") or {}
+    if "style_sha256" in before:
+        same = before["style_sha256"] == sha256
+    else:
+        same = "style_image" not in before or Path(before["style_image"]).resolve() == Path(style).resolve()
+    if not same:
+        raise InputError(f"--resume: {checkpoint} was trained toward {before.get('style_image')}, not {style}: "
+                         f"give that --style, or start afresh without --resume")
+
+
 def train(args) -> int:
     config = training.settings_from(args, args.preset)
     kind = config.kind
@@ -75,6 +90,9 @@ def train(args) -> int:
     if args.init is not None and args.resume:
         raise InputError("--init starts a new run from a network file and --resume continues one: give one of them")
     training.check_start(args.out, args.resume, [*args.style, *([args.init] if args.init else [])], "model")
+    painting = file_sha256(args.style[0])
+    if args.resume:
+        _check_same_painting(checkpoint_path(args.out), args.style[0], painting)
     data = (args.data or DEFAULT_PHOTOS) if kind == "style" else None
     photos = image_files(data) if data else []
     check_plan(training.outputs(args.out), photos)   # no file of the run is a training photo
@@ -105,7 +123,7 @@ def train(args) -> int:
     else:
         dataset = johnson.NoiseSource(size, length=ENDLESS)
     cnn = load_vgg19(config.weights, device)
-    record = {"style_image": str(args.style[0]), "style_size": max(style.shape[-2:]),
+    record = {"style_image": str(args.style[0]), "style_sha256": painting, "style_size": max(style.shape[-2:]),
               "style_resize": "bilinear, antialiased", "train_size": size, "data": _shown(data) if data else None,
               "seed": config.seed, "vgg_weights": config.weights, "device": str(device),
               "threads": torch.get_num_threads()}

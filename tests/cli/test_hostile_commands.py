@@ -295,6 +295,20 @@ def test_train_adain_resume_of_a_style_checkpoint_is_refused(work, capsys, monke
              "--width", "0.125", "--resume", "--out", "o/d.pt"], work, capsys, r"--resume")
 
 
+def test_train_fast_resume_toward_another_painting_is_refused(work, capsys, monkeypatch, cnn):
+    """Class 6: --resume with another --style went on training the checkpoint's network toward
+    the new painting, and the model file named the second painting alone."""
+    monkeypatch.setattr(train_fast_cli, "load_vgg19", lambda *a: cnn)
+    base = ["train-fast", "--data", "photos", *TINY_TRAIN, "--out", "o/m.pt"]
+    assert toolkit([*base, "--style", "style.png"]) == 0
+    shutil.copy(work / "content.png", work / "other.png")
+    capsys.readouterr()
+    refused([*base, "--style", "other.png", "--steps", "2", "--resume"], work, capsys,
+            r"--resume: o/m\.ckpt was trained toward style\.png, not other\.png")
+    shutil.copy(work / "style.png", work / "same.png")   # the same painting under another name resumes
+    assert toolkit([*base, "--style", "same.png", "--steps", "2", "--resume"]) == 0
+
+
 def test_adain_blend_that_overflows_is_an_equal_blend(work, capsys, monkeypatch, cnn):
     """Class 3 in AdaIN: (1e308, 1e308) gave all-zero features, a flat picture."""
     from stylekit.nets.adain.model import Decoder

@@ -3,7 +3,8 @@
 A front end lists what its run writes (the picture, its sidecar, the loss plot, snapshots,
 GIFs, strips, checkpoints) and what it reads, and calls `check_plan` before it loads or
 computes anything. A plan is refused, with one InputError line, when one of its files would
-overwrite one of the inputs (paths resolved, symbolic and hard links followed), when two of
+overwrite one of the inputs (paths resolved, symbolic and hard links followed) or an input
+image's JSON sidecar, when two of
 its files are the same file, or when one of them could not be written (`files.check_writable`:
 the name too long, the folder a file or not writable). Nothing is created.
 """
@@ -68,6 +69,10 @@ def check_plan(outputs: Iterable[Path | Numbered], inputs: Iterable[Path | None]
     families = [o for o in outputs if isinstance(o, Numbered)]
     given = [Path(p) for p in inputs if p is not None]
     existing = [p for p in given if os.path.lexists(p)]
+    # An input image's JSON sidecar (a run's record, when the image is an earlier output) is
+    # kept too: out.png beside an input out.jpg would write out.json over it.
+    records = [(p, p.with_suffix(".json")) for p in existing
+               if _kind(p) == "image" and os.path.lexists(p.with_suffix(".json"))]
     seen: dict[Path, Path] = {}
     for out in files:
         key = _resolved(out)
@@ -78,6 +83,9 @@ def check_plan(outputs: Iterable[Path | Numbered], inputs: Iterable[Path | None]
         for path in existing:
             if _same_file(out, path):
                 raise InputError(f"output {out} would overwrite the input {_kind(path)} {path}")
+        for image, record in records:
+            if _same_file(out, record):
+                raise InputError(f"output {out} would overwrite {record}, the record beside the input image {image}")
     for family in families:
         for path in existing:
             if family.matches(path) or family.matches(_resolved(path)):

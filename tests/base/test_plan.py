@@ -55,6 +55,19 @@ def test_an_output_that_is_an_input_is_refused(how, tmp_path, photo):
     assert listing(tmp_path) == before and photo.read_bytes() == b"not really a png, but an input"
 
 
+def test_an_input_images_sidecar_is_kept(tmp_path, photo):
+    """out photo.jpg's sidecar photo.json is the record of the input photo.png (an earlier run's
+    output): it was overwritten."""
+    record = tmp_path / "photo.json"
+    record.write_text('{"mode": "optimize"}')
+    with pytest.raises(InputError, match=r"output .*photo\.json would overwrite .*photo\.json, the record beside "
+                                         r"the input image .*photo\.png"):
+        check_plan([tmp_path / "photo.jpg", tmp_path / "photo.json"], [photo])
+    check_plan([tmp_path / "other.png", tmp_path / "other.json"], [photo])
+    record.unlink()
+    check_plan([tmp_path / "photo.jpg", tmp_path / "photo.json"], [photo])   # no record there: nothing to keep
+
+
 def test_numbered_files_that_match_an_input_are_refused(tmp_path, photo):
     snap = tmp_path / "x_step0002.png"
     snap.write_bytes(b"an input named like a snapshot")

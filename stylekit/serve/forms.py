@@ -244,10 +244,12 @@ class FormReader:
             raise InputError("--fast needs --content (an image)")
         model = self._model("fast", args.model)
         picture = self._load("content", content, args.size)
-        if args.size is None and max(picture.pixels.shape[-2:]) > self.limits.max_size:
-            picture = self._load("content", content, self.limits.max_size)  # the photo's size, within the limit
         height, width = picture.pixels.shape[-2:]
         check_side(width, height, "fast", f"{picture.name} at --size {args.size}" if args.size else picture.name)
+        if args.size is None and max(height, width) > self.limits.max_size:
+            picture = self._load("content", content, self.limits.max_size)  # the photo's size, within the limit
+            height, width = picture.pixels.shape[-2:]
+            check_side(width, height, "fast", f"{picture.name} shrunk to this server's {self.limits.max_size} px")
         return Spec("fast", content=picture, options={"model": model, "precision": args.precision or "auto"})
 
     def _texture(self, args, content, styles) -> Spec:

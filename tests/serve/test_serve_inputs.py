@@ -46,6 +46,10 @@ BOTH = files(photo_png(), painting_png())
      "the content image is 128x6 px, too small for layer relu5_1"),
     ({"method": "fast", "model": "great_wave"}, files(png(Image.new("RGB", (3, 3)))),
      "upload:photo.png is 3x3 px, too small for the style network: it needs at least 5 px on each side"),
+    ({"method": "fast", "model": "great_wave"}, files(png(Image.new("RGB", (2, 1000)))),
+     "upload:photo.png is 2x1000 px, too small for the style network"),   # its own size, not the shrunk one
+    ({"method": "fast", "model": "great_wave"}, files(png(Image.new("RGB", (6, 1000)))),
+     "upload:photo.png shrunk to this server's 512 px is 3x512 px, too small for the style network"),
     ({"method": "texture", "size": "2"}, [], "a texture of --size 2 is 2x2 px, too small for the texture network"),
     # options out of range or of the wrong kind
     ({**OPT, "size": "0"}, BOTH, "argument --size: must be at least 1, not 0"),

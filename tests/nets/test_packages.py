@@ -64,9 +64,46 @@ def test_an_image_set_appears_only_when_complete(tmp_path):
         with packages.image_set(out) as (folder, manifest):
             (folder / "x.jpg").write_bytes(b"x")
             raise RuntimeError("interrupted")
-    assert not out.exists()
+    assert not out.exists() and list(tmp_path.iterdir()) == []   # no .partial folder left either
     with packages.image_set(out) as (folder, manifest):
         packages.shrink(Image.new("RGB", (640, 400))).save(folder / "x.jpg")
         manifest.append({"file": "x.jpg"})
     assert (out / "MANIFEST.json").exists() and Image.open(out / "x.jpg").size == (512, 320)
     assert packages.shrink(Image.new("L", (100, 50))).size == (100, 50)  # small ones are kept, as RGB
+
+
+def test_a_set_never_replaces_a_folder_it_did_not_make_nor_the_cache(tmp_path, capsys):
+    """`photos --out` removed whatever the folder held (a user's files, the bundled images, its
+    own --cache); a damaged package was a traceback or dpkg's own lines, and left a .partial."""
+    import re
+    import shutil
+    from stylekit.cli.main import main as toolkit
+    cache, mine = tmp_path / "cache", tmp_path / "mine"
+    cache.mkdir()
+    mine.mkdir()
+    (mine / "precious.txt").write_text("keep me")
+    (cache / "gcompris-qt-data_3.1-2_all.deb").write_text("plain text, no archive")   # the first source's
+    (tmp_path / "file").write_text("")
+    cases = [(["photos", "--out", mine, "--cache", cache], r"--out .*mine holds files that are no image set's \(precious\.txt\)"),
+             (["build-styles", "--out", mine, "--cache", cache], r"holds files that are no image set's"),
+             (["photos", "--out", cache, "--cache", cache], r"would replace the package cache"),
+             (["photos", "--out", tmp_path, "--cache", cache], r"would replace the package cache"),
+             (["photos", "--out", tmp_path / "new", "--cache", tmp_path / "file"], r"--cache .*file is a file, not a folder"),
+             (["photos", "--out", tmp_path / "new", "--cache", cache],
+              r"cannot unpack .*gcompris-qt-data_3\.1-2_all\.deb" if shutil.which("dpkg-deb") else r"dpkg-deb")]
+    for argv, words in cases:
+        before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+        assert toolkit([str(a) for a in argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: "), err
+        assert re.search(words, err[0]), err[0]
+        assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert (mine / "precious.txt").read_text() == "keep me"
+    built = tmp_path / "built"   # a set built before may be rebuilt in place
+    built.mkdir()
+    (built / "a.jpg").write_bytes(b"x")
+    (built / "MANIFEST.json").write_text('[{"file": "a.jpg"}]')
+    packages.check_set_folders(built, cache)
+    (cache / "w-1.0-py3-none-any.whl").write_text("plain text, no zip")
+    with pytest.raises(RuntimeError, match=r"cannot unpack .*w-1\.0-py3-none-any\.whl: File is not a zip file"):
+        packages.wheel_files(cache / "w-1.0-py3-none-any.whl", ("x",))

@@ -72,6 +72,13 @@ def _run(args) -> int:
         site.check_out_dir(out, results)
     else:
         site.check_results(results)
+    for flag, path in (("--content", args.content), ("--style", args.style)):
+        # the runs and figures are written anywhere in there, under names of the report's own
+        inside = next((f for f in (results, out) if path is not None and Path(f).resolve() in Path(path).resolve().parents),
+                      None)
+        if inside is not None:
+            raise InputError(f"{flag} {path} lies in {inside}, where the report writes its runs and figures: "
+                             f"give an image from elsewhere")
     device = pick_device(args.device)
     cnn = load_vgg19("original", device)
     start = time.perf_counter()

@@ -98,6 +98,9 @@ def _setup(work, what):
         for sub in ("a", "b"):
             (work / "dup" / sub).mkdir(parents=True)
             write_png(work / "dup" / sub / "p.png", structured(32, 32))
+    elif what == "photo in the report's figures":
+        (work / "site" / "results" / "figures").mkdir(parents=True)
+        shutil.copy(work / "content.png", work / "site" / "results" / "figures" / "part1_ablation.png")
     elif what == "texture checkpoint":
         (work / "o").mkdir()
         _texture_checkpoint(work / "o" / "m.ckpt")
@@ -234,6 +237,10 @@ CASES = [  # (class, case, argv, words, setup)
      r"cannot write content\.png/photos/MANIFEST\.json: content\.png is a file", ""),
     (8, "build-styles: the folder under a file", ["build-styles", "--out", "content.png/styles", "--cache", "cache"],
      r"content\.png is a file, not a folder", ""),
+    (5, "report: --content among the report's figures", ["report", "--quick", "--ablate", "--part", "1", "--content",
+                                                          "site/results/figures/part1_ablation.png", "--out", "site"],
+     r"--content site/results/figures/part1_ablation\.png lies in site/results, where the report writes",
+     "photo in the report's figures"),
     (11, "report: the site under a file", ["report", "--quick", "--out", "content.png/site"], r"is a file, not a folder", ""),
 ]
 NEEDS_NETWORK = {"train-fast: --resume a texture network's checkpoint", "train-fast: only corrupt photos"}

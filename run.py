@@ -26,6 +26,7 @@ from style_and_content import FeatureExtractor, build_model, content_layers_defa
 from stylekit.base.errors import InputError
 from stylekit.base.figures import make_sheet
 from stylekit.base.images import fit_size, image_size, open_image
+from stylekit.base.files import sidecar_path
 from stylekit.base.tensors import tensor_to_pil
 from stylekit.base.limits import check_memory, check_side
 from stylekit.base.paths import RESULTS
@@ -200,13 +201,14 @@ def grid_jobs(args) -> tuple[dict[tuple[int, int], Job], Path]:
     jobs, by_out = {}, {}
     for i, c in enumerate(args.content):
         for j, s in enumerate(args.style):
-            job = make_job(args, c, [s], out_dir / f"grid_{c.stem}_{s.stem}.png")
+            # named after the sheet: two grids in one folder keep their own cells
+            job = make_job(args, c, [s], out_dir / f"{sheet_path.stem}_{c.stem}_{s.stem}.png")
             same = by_out.get(job.out)
             if same is not None and same.recorded() != job.recorded():
                 raise InputError(f"two cells of the grid would both be {job.out}: give the images different names")
             jobs[i, j] = by_out.setdefault(job.out, job)
     unique = list(by_out.values())
-    check_plan([f for job in unique for f in job.outputs()] + [sheet_path],
+    check_plan([f for job in unique for f in job.outputs()] + [sheet_path, sidecar_path(sheet_path)],
                [p for job in unique for p in job.read_files()])
     return jobs, sheet_path
 
@@ -226,7 +228,11 @@ def grid(args, cnn, device) -> int:
                     return code
             row.append(tensor_to_pil(done[job.out].image))
         rows.append(row)
-    save_image(make_sheet(rows), sheet_path)
+    # the sheet's own sidecar: one left by an earlier run at this --out must not describe it
+    save_image(make_sheet(rows), sheet_path, {"mode": "grid", "contents": [str(c) for c in args.content],
+                                              "styles": [str(s) for s in args.style],
+                                              "cells": [[str(jobs[i, j].out) for j in range(len(args.style))]
+                                                        for i in range(len(args.content))]})
     print(f"grid: {sheet_path}")
     return 0
 

@@ -100,9 +100,9 @@ OVERWRITE = [  # class 5: (case, argv, words, the input to create by copying con
      "x_losses.png"),
     ("the sidecar, the VGG weights", [*BASE, "--weights", "x.json", "--out", "x.png"],
      r"output x\.json would overwrite the input file x\.json", "x.json"),
-    ("a grid cell", ["--grid", "--content", "g/grid_content_style.png", "content.png", "--style", "style.png",
+    ("a grid cell", ["--grid", "--content", "g/sheet_content_style.png", "content.png", "--style", "style.png",
                      "style2.png", "--size", "32", "--steps", "1", "--out", "g/sheet.png"],
-     r"output g/grid_content_style\.png would overwrite the input image", "g/grid_content_style.png"),
+     r"output g/sheet_content_style\.png would overwrite the input image", "g/sheet_content_style.png"),
     ("the grid sheet", ["--grid", "--content", "content.png", "style2.png", "--style", "style.png", "g/sheet.png",
                         "--size", "32", "--steps", "1", "--out", "g/sheet.png"],
      r"output g/sheet\.png would overwrite the input image g/sheet\.png", "g/sheet.png"),
@@ -213,10 +213,10 @@ def test_the_grid_checks_every_cell_before_the_first_run(work, capsys, shared_ne
     monkeypatch.setattr(run, "transfer", lambda *a, **k: ran.append(a) or pytest.fail("a cell ran"))
     (work / "g").mkdir()
     shutil.copy(work / "content.png", work / "g" / "x.png")
-    shutil.copy(work / "style.png", work / "g" / "grid_x_style.png")   # what the third cell writes
-    refused(["--grid", "--content", "content.png", "g/x.png", "--style", "style.png", "g/grid_x_style.png",
+    shutil.copy(work / "style.png", work / "g" / "sheet_x_style.png")   # what the third cell writes
+    refused(["--grid", "--content", "content.png", "g/x.png", "--style", "style.png", "g/sheet_x_style.png",
              "--size", "32", "--steps", "1", "--out", "g/sheet.png"], work, capsys,
-            r"output g/grid_x_style\.png would overwrite the input image g/grid_x_style\.png")
+            r"output g/sheet_x_style\.png would overwrite the input image g/sheet_x_style\.png")
     assert not ran
 
 

@@ -68,6 +68,13 @@ def test_part3_grid(tiny_images, tmp_path):
     sheet = Image.open(out)
     assert sheet.size == (3 * 256 + 4 * 6,) * 2
     assert len(list(tmp_path.glob("grid_*.json"))) == 1  # same names twice: one file per pair
+    # the sheet's own sidecar, in place of one an earlier run left at this --out
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["mode"] == "grid" and meta["cells"] == [[str(tmp_path / f"grid_{content.stem}_{style.stem}.png")] * 2] * 2
+    other = tmp_path / "other.png"   # a second grid in the folder keeps its own cells
+    assert cli("--part", 3, "--grid", "--content", content, content, "--style", style, style,
+               "--size", 32, "--steps", 3, "--out", other) == 0
+    assert len(list(tmp_path.glob("grid_*.json"))) == 1 and len(list(tmp_path.glob("other_*.json"))) == 1
 
 
 def test_inspect_prints_every_layer(tiny_images, capsys):

@@ -118,7 +118,7 @@ def test_grid_keeps_the_cell_it_was_in(sig, images, tmp_path, signal_at, shared_
     assert run.main([str(a) for a in ("--grid", "--content", content, content, "--style", style, style,
                                       "--size", 40, "--steps", 1000, "--out", out)]) == 128 + sig
     stderr_of(capsys)
-    cell = tmp_path / "grid_photo_painting.png"
+    cell = tmp_path / "sheet_photo_painting.png"
     assert sidecar(cell)["status"] == "interrupted" and not out.exists()
 
 

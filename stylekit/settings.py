@@ -103,6 +103,11 @@ class Settings:
         if self.style_layers and set(self.style_layers) <= set(self.coarse_only_layers):
             raise InputError("every style layer is coarse-only: the finer scales would have no style loss")
         self.style_layer_weights = {utils.resolve_layer(k): float(v) for k, v in self.style_layer_weights.items()}
+        if self.style_weight and self.style_layers and not any(self.style_layer_weights.get(n, 1.0)
+                                                               for n in self.style_layers):
+            # the style loss would be 0 whatever the picture: the run would "converge" on its start
+            raise InputError(f"every style layer's weight is 0 ({', '.join(self.style_layers)}): give one a "
+                             f"weight above 0, or --style-weight 0")
         for name, value, allowed in (("init", self.init, INITS), ("optimizer", self.optimizer, OPTIMIZERS),
                                      ("precision", self.precision, PRECISIONS),
                                      ("multiscale", self.multiscale, tuple(MULTISCALE)),

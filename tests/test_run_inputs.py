@@ -86,6 +86,8 @@ BAD_INPUTS = [
     ("style scale inf", None, ["--style-scale", "inf"], "finite number"),
     ("style blend a word", None, ["--style-blend", "a,b"], "not a comma-separated list"),
     ("every weight zero", None, ["--content-weight", 0, "--style-weight", 0], "every loss weight is zero"),
+    ("every style layer at weight 0", None, ["--style-layers", "relu1_1:0,pool5:0"],
+     "every style layer's weight is 0 (relu1_1, pool5)"),   # the run "converged" on its first picture
     ("seed beyond 64 bits", None, ["--init", "noise", "--seed", 2 ** 64], "--seed: must be from 0 to"),
 ]
 

@@ -2,6 +2,7 @@
 Torch-free: torch is imported only to save a torch object."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -221,6 +222,11 @@ def json_bytes(data: dict) -> bytes:
     text = json.dumps(_jsonable(data), indent=2, allow_nan=False, default=str, ensure_ascii=False)
     # UTF-8, readable; a file name that is not valid UTF-8 keeps its JSON \udcXX escapes.
     return (text + "\n").encode("utf-8", "backslashreplace")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    with open(path, "rb") as f:   # in chunks: an input may be any file, however large
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def write_json(path: str | os.PathLike, data: dict) -> Path:

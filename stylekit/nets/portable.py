@@ -12,11 +12,12 @@ used for a newer network: `load` then returns None and the caller runs the .pt w
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
+
+from stylekit.base.files import file_sha256
 
 FORMAT = "style-transfer-feedforward-onnx/1"
 INPUT, OUTPUT = "image", "styled"
@@ -39,11 +40,6 @@ def onnxruntime_or_none():
 def portable_path(model: str | Path) -> Path:
     """Where the ONNX copy of a network file lies: beside it, as .onnx."""
     return Path(model).with_suffix(".onnx")
-
-
-def file_sha256(path: str | Path) -> str:
-    with open(path, "rb") as f:   # in chunks: a --decoder or model may be any file, however large
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def pad_bottom_right(x: np.ndarray, multiple: int, least: int = 0) -> np.ndarray:

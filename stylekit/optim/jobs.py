@@ -19,7 +19,7 @@ from utils import LAYER_NAMES, min_image_side
 from stylekit.base.device import resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.base.figures import plot_losses
-from stylekit.base.files import read_json, sidecar_path
+from stylekit.base.files import file_sha256, read_json, sidecar_path
 from stylekit.base.images import DEFAULT_MAX_PIXELS, fit_size, image_size
 from stylekit.base.tensors import load_mask
 from stylekit.base.limits import check_memory
@@ -56,6 +56,12 @@ class Job:
         sidecar's `settings`, compared field for field when a later run could reuse it."""
         return {"content": str(self.content) if self.content else None, "styles": [str(s) for s in self.styles],
                 "mask": str(self.mask) if self.mask else None, **asdict(self.settings)}
+
+    def input_hashes(self) -> dict[str, str]:
+        """The sha256 of each image the run reads, by path: a later run reuses this one's picture
+        only if the files are still what they were (a photo copied over another by name kept
+        the old picture, labelled as the new one's)."""
+        return {str(p): file_sha256(p) for p in self.inputs}
 
     @property
     def inputs(self) -> list[Path]:
@@ -134,7 +140,13 @@ def reusable(job: Job, device: torch.device) -> dict | None:
     want = job.recorded()
     want["precision"] = resolve_precision(job.settings.precision, device)
     have = {**_ADDED_LATER, **meta.get("settings", {})}
-    return meta if have == want else None
+    if have != want:
+        return None
+    try:   # sidecars written before the hashes were recorded compare by settings alone
+        same_files = "input_sha256" not in meta or meta["input_sha256"] == job.input_hashes()
+    except OSError:
+        return None
+    return meta if same_files else None
 
 
 def snapshot_path(out: Path, evals: int) -> Path:
@@ -176,11 +188,12 @@ def run_job(job: Job, cnn, device: torch.device, callback: Callable[[dict], None
     masks = None
     if job.mask:
         masks = [m.to(device) for m in load_mask(job.mask, tuple(content.shape[-2:]), len(styles), job.max_pixels)]
+    hashes = job.input_hashes()   # of the files as read, before the run's minutes
     result = stylize(cnn, content, styles, cfg, style_masks=masks, callback=_with_snapshots(job, callback))
     settings = job.recorded()
     settings["precision"] = result.precision
     meta = {
-        "settings": settings, "status": result.status, "message": result.message,
+        "settings": settings, "input_sha256": hashes, "status": result.status, "message": result.message,
         "output_size": list(result.image.shape[-2:][::-1]), "plan": result.plan,
         "evals": result.evals, "wall_seconds": round(result.seconds, 2),
         "final_losses": result.final, "device": str(device), "torch": torch.__version__,

@@ -192,7 +192,7 @@ def train_network(cnn, style: torch.Tensor, dataset, config: TrainSettings, *, o
                 "precision": config.precision, **net.arch, **({"init": str(init)} if init is not None else {})}
     result = train(net, loss_fn, dataset, config, checkpoint=checkpoint_path(out), resume=resume,
                    record=settings, device=device, callback=callback)
-    if result.step and result.main:
+    if result.step > result.first_step and result.main:   # a resumed run with no step left rewrites nothing
         done = sittings(out, load_model, result, config.lr)
         export(net, out, {**settings, "trained_steps": result.step, "sittings": done,
                           "seconds": sum(s.get("seconds") or 0.0 for s in done),

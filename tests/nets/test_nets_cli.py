@@ -174,8 +174,13 @@ def test_interrupted_training_exits_130_and_resumes(tiny_images, tmp_path, capsy
     assert toolkit.main([*argv, "--resume"]) == 0
     assert ff.load_model(out)[1]["trained_steps"] == 4 and "4 steps" in capsys.readouterr().out
     assert [s["steps"] for s in ff.load_model(out)[1]["sittings"]] == [[0, 2], [2, 4]]
+    files = {f: f.read_bytes() for f in (out, out.with_suffix(".json"))}
     assert toolkit.main([*argv, "--resume"]) == 0  # nothing left to do
     assert "no steps run (4 already done)" in capsys.readouterr().out
+    fewer = [*argv[:argv.index("--steps")], "--steps", "3", *argv[argv.index("--steps") + 2:], "--resume"]
+    assert toolkit.main(fewer) == 0 and "no steps run (4 already done)" in capsys.readouterr().out
+    # the model was rewritten with the new --steps while its sidecar kept the old ones
+    assert {f: f.read_bytes() for f in files} == files
 
 
 def test_a_nan_loss_exits_1_with_one_line(tiny_images, tmp_path, capsys, monkeypatch):

@@ -69,7 +69,7 @@ def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path
                 "init": str(init) if init else None, **decoder.arch}
     result = train(decoder, loss, dataset, config, checkpoint=checkpoint_path(out), resume=resume,
                    record=settings, device=device, callback=callback)
-    if result.step and result.main:
+    if result.step > result.first_step and result.main:   # a resumed run with no step left rewrites nothing
         done = sittings(out, load_decoder, result, config.lr)
         export(decoder, out, {**settings, "steps": result.step,
                               "seconds": sum(s.get("seconds") or 0.0 for s in done), "sittings": done,

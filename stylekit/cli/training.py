@@ -23,7 +23,7 @@ from stylekit.base.progress import Progress
 from stylekit.cli import options
 from stylekit.cli.common import positive_int, positive_float, seed
 from stylekit.nets.portable import portable_path
-from stylekit.nets.training import TRAINING_CURVE_SMOOTHING, TrainResult, checkpoint_path
+from stylekit.nets.training import TRAINING_CURVE_SMOOTHING, TrainResult, checkpoint_path, load_checkpoint
 from stylekit.base.limits import check_memory as check_memory_for
 from stylekit.base.plan import check_plan
 from stylekit.settings import TrainSettings
@@ -62,6 +62,12 @@ def check_start(out: Path | None, resume: bool, inputs: list, what: str) -> None
         raise InputError(f"--out must name the {what} file to write, ending in .pt{shown}")
     if resume and not checkpoint_path(out).exists():
         raise InputError(f"--resume: no checkpoint {checkpoint_path(out)} to resume from")
+    if not resume and checkpoint_path(out).exists():   # a forgotten --resume would start it over
+        state = load_checkpoint(checkpoint_path(out))
+        planned = state.get("steps")   # the sitting's --steps (checkpoints before it was kept: unknown)
+        if isinstance(planned, int) and state["step"] < planned:
+            raise InputError(f"{checkpoint_path(out)} holds an unfinished run ({state['step']} of {planned} steps): "
+                             f"continue it with --resume, or delete it to start afresh")
     check_plan(outputs(out), inputs)
 
 

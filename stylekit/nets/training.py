@@ -185,7 +185,7 @@ def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str,
     def save():
         if ddp.main:
             save_torch({"format": CHECKPOINT_FORMAT, "net": net.state_dict(), "optimizer": opt.state_dict(),
-                        "step": result.step, "history": result.history, "settings": record or {}},
+                        "step": result.step, "steps": steps, "history": result.history, "settings": record or {}},
                        checkpoint)
 
     start = time.perf_counter()

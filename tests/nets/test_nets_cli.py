@@ -171,6 +171,9 @@ def test_interrupted_training_exits_130_and_resumes(tiny_images, tmp_path, capsy
     assert json.loads(out.with_suffix(".json").read_text())["status"] == "interrupted"
     assert ff.load_model(out)[1]["trained_steps"] == 2
     monkeypatch.undo()
+    # without --resume it would start over and lose the steps done (it did, silently)
+    assert toolkit.main(argv) == 2
+    assert "holds an unfinished run (2 of 4 steps): continue it with --resume" in capsys.readouterr().err
     assert toolkit.main([*argv, "--resume"]) == 0
     assert ff.load_model(out)[1]["trained_steps"] == 4 and "4 steps" in capsys.readouterr().out
     assert [s["steps"] for s in ff.load_model(out)[1]["sittings"]] == [[0, 2], [2, 4]]

@@ -236,7 +236,7 @@ class TrainSettings:
     level: int = 4                     # WCT: the decoder inverts relu{level}_1 (AdaIN's is 4)
     res_blocks: int = 5                # residual blocks (style and texture networks)
     save_every: int = 50               # a checkpoint every this many steps
-    seed: int = 0                      # of the random crops
+    seed: int = 0                      # of the random crops and the network's first weights
     precision: str = "auto"            # auto | fp32 | bf16
     weights: str = "original"          # which VGG-19 weights
 

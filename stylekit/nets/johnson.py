@@ -37,7 +37,7 @@ from stylekit.nets import portable
 from stylekit.nets.onnx_copy import onnx_model
 from stylekit.nets.onnx_rewrite import rewritten
 from stylekit.nets.training import (TrainResult, checkpoint_path, load_network, resumed_init, save_network,
-                                    sittings, train)
+                                    seeded, sittings, train)
 from stylekit.settings import TrainSettings
 
 MODEL_FORMAT = "style-transfer-feedforward/1"
@@ -176,7 +176,8 @@ def train_network(cnn, style: torch.Tensor, dataset, config: TrainSettings, *, o
     config = config.replace(precision=resolve_precision(config.precision, torch.device(device)))
     weights = {"content": config.content_weight if kind == "style" else 0.0,
                "style": config.style_weight, "tv": config.tv_weight}
-    net = TransformerNet(config.width, config.res_blocks, in_channels=3 if kind == "style" else NOISE_CHANNELS)
+    with seeded(config.seed):
+        net = TransformerNet(config.width, config.res_blocks, in_channels=3 if kind == "style" else NOISE_CHANNELS)
     loss = PerceptualLoss(cnn, style, weights, config).to(device)
     if init is not None:   # a new run from a network file, never a resumed one
         net.load_state_dict(starting_network(init, net.arch, kind).state_dict())

@@ -11,6 +11,8 @@ Distributed: started under `torchrun`, every process trains a DistributedDataPar
 """
 from __future__ import annotations
 
+import contextlib
+
 import math
 import os
 import time
@@ -54,6 +56,15 @@ class Distributed:
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Inside: torch's generator seeded by `seed`, outside: as it was. Around building a network,
+    so that its first weights, like its crops, are the run's seed's (two runs alike give one model)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def distributed_setup(device: torch.device) -> Distributed:

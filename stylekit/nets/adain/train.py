@@ -12,7 +12,7 @@ from stylekit.base.errors import InputError
 from stylekit.nets.adain.infer import load_decoder
 from stylekit.nets.adain.model import MODEL_FORMAT, AdaINLoss, Decoder, Encoder, ReconstructionLoss
 from stylekit.nets.crops import RandomCrops
-from stylekit.nets.training import TrainResult, checkpoint_path, resumed_init, save_network, sittings, train
+from stylekit.nets.training import TrainResult, checkpoint_path, resumed_init, save_network, seeded, sittings, train
 from stylekit.settings import TrainSettings
 
 
@@ -53,7 +53,8 @@ def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path
         raise InputError(f"train_decoder trains AdaIN and WCT decoders, not {config.kind!r} networks")
     config = config.replace(precision=resolve_precision(config.precision, torch.device(device)))
     level = 4 if config.kind == "adain" else config.level
-    decoder = Decoder(config.width, level)
+    with seeded(config.seed):
+        decoder = Decoder(config.width, level)
     if init is not None:
         decoder.load_state_dict(starting_decoder(init, decoder.arch).state_dict())
     encoder = encoder.to(device)

@@ -88,13 +88,15 @@ from stylekit.settings import TrainSettings
 from utils import load_vgg19, load_image
 
 rank = int(os.environ["RANK"])
-torch.manual_seed(rank)  # different initial weights: DDP must broadcast rank 0's
 starts = []  # each network's weights as built, before DDP or any step touches them
 
 
 class Recorded(ff.TransformerNet):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        with torch.no_grad():   # the seed's weights, made to differ by rank: DDP must broadcast rank 0's
+            for p in self.parameters():
+                p.add_(0.01 * rank)
         starts.append([p.detach().clone() for p in self.parameters()])
 
 

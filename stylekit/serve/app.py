@@ -96,19 +96,22 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
     served = None if allowed_hosts is None else {h.strip("[]").lower() for h in allowed_hosts}
 
     @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        # Another Host than this machine's names: a page of another site reaching this server
-        # through a name that resolves here (DNS rebinding).
+    async def served_hosts(request: Request, call_next):
+        """Another Host than this machine's names: a page of another site reaching this server
+        through a name that resolves here (DNS rebinding)."""
         host = request.headers.get("host", "")
         try:
             name = urlsplit(f"//{host}").hostname if host else None
         except ValueError:   # '[::1' and the like
             name = None
         if served is not None and name not in served:
-            response = _error(400, f"host {host!r} is not served: use http://127.0.0.1 or localhost, or start the "
-                                   f"server with --host")
-        else:
-            response = await call_next(request)
+            return _error(400, f"host {host!r} is not served: use http://127.0.0.1 or localhost, or start the "
+                               f"server with --host")
+        return await call_next(request)
+
+    @app.middleware("http")   # added last, so outermost: every response gets the headers, refusals too
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         return response
 

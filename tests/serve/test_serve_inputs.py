@@ -201,6 +201,7 @@ def test_other_sites_and_other_host_names_are_refused(c):
     assert c.delete("/api/jobs/x", headers={"origin": "http://evil.example"}).status_code == 403
     rebound = c.get("/api/models", headers={"host": "evil.example"})   # DNS rebinding
     assert rebound.status_code == 400 and "host 'evil.example' is not served" in rebound.json()["error"]
+    assert "Content-Security-Policy" in rebound.headers   # a refusal is served as strictly as a page
     assert c.get("/api/models", headers={"host": "[::1]:8000"}).status_code == 200
     assert c.get("/api/models", headers={"host": "[::1"}).status_code == 400
     ok = c.post("/api/jobs", data={"method": "texture", "size": "32"}, headers={"origin": "http://127.0.0.1"})

@@ -58,6 +58,12 @@ class Distributed:
         return self.rank == 0
 
 
+# What a resumed run must share with its checkpoint's (a model file records one value of each).
+RESUME_KEEPS = ("kind", "batch", "train_size", "size", "style_size", "style_resize", "weights", "content_weight",
+                "style_weight", "identity_weight", "content_layers", "style_layers", "style_layer_weights",
+                "style_normalize", "seed", "vgg_weights")
+
+
 @contextlib.contextmanager
 def seeded(seed: int):
     """Inside: torch's generator seeded by `seed`, outside: as it was. Around building a network,
@@ -187,6 +193,12 @@ def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str,
             why = "" if isinstance(exc, RuntimeError) else f": {reason(exc)}"   # a state dict's is many lines
             raise InputError(f"--resume: {checkpoint} is the checkpoint of another network"
                              f"{f' ({made})' if made else ''}, not of this run's{why}") from None
+        before = state.get("settings") or {}
+        changed = [k for k in RESUME_KEEPS if k in before and k in (record or {}) and before[k] != record[k]]
+        if changed:   # the model file would name the new value alone, for steps trained with the old
+            k = changed[0]
+            raise InputError(f"--resume: {checkpoint} was trained with {k} {before[k]!r}, not {record[k]!r}: resume "
+                             f"with its settings (--steps, --lr and the device may change), or start afresh")
         for group in opt.param_groups:  # the saved state carries the old step size; `lr` is this run's
             group["lr"] = lr
         result.step, result.history = state["step"], state["history"]

@@ -312,8 +312,13 @@ def test_train_fast_resume_toward_another_painting_is_refused(work, capsys, monk
     capsys.readouterr()
     refused([*base, "--style", "other.png", "--steps", "2", "--resume"], work, capsys,
             r"--resume: o/m\.ckpt was trained toward style\.png, not other\.png")
+    # nor with other loss settings: the model file would name the new ones alone
+    refused([*base, "--style", "style.png", "--steps", "2", "--style-weight", "1", "--resume"], work, capsys,
+            r"--resume: o/m\.ckpt was trained with weights .* resume with its settings")
+    refused([*base, "--style", "style.png", "--steps", "2", "--seed", "5", "--resume"], work, capsys,
+            r"was trained with seed 0, not 5")
     shutil.copy(work / "style.png", work / "same.png")   # the same painting under another name resumes
-    assert toolkit([*base, "--style", "same.png", "--steps", "2", "--resume"]) == 0
+    assert toolkit([*base, "--style", "same.png", "--steps", "2", "--lr", "1e-4", "--resume"]) == 0
 
 
 def test_adain_blend_that_overflows_is_an_equal_blend(work, capsys, monkeypatch, cnn):

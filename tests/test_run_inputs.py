@@ -85,6 +85,8 @@ BAD_INPUTS = [
     ("lr nan", None, ["--lr", "nan"], "finite number"),
     ("style scale inf", None, ["--style-scale", "inf"], "finite number"),
     ("style blend a word", None, ["--style-blend", "a,b"], "not a comma-separated list"),
+    ("style blend an empty entry", None, ["--style-blend", "1,,1"], "not a comma-separated list of numbers: '1,,1'"),
+    ("style blend a trailing comma", None, ["--style-blend", "1,1,"], "not a comma-separated list of numbers: '1,1,'"),
     ("every weight zero", None, ["--content-weight", 0, "--style-weight", 0], "every loss weight is zero"),
     ("every style layer at weight 0", None, ["--style-layers", "relu1_1:0,pool5:0"],
      "every style layer's weight is 0 (relu1_1, pool5)"),   # the run "converged" on its first picture

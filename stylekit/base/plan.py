@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import InputError
-from .files import check_writable
+from .files import check_writable, sidecar_path
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,7 @@ def check_plan(outputs: Iterable[Path | Numbered], inputs: Iterable[Path | None]
     existing = [p for p in given if os.path.lexists(p)]
     # An input image's JSON sidecar (a run's record, when the image is an earlier output) is
     # kept too: out.png beside an input out.jpg would write out.json over it.
-    records = [(p, p.with_suffix(".json")) for p in existing
-               if _kind(p) == "image" and os.path.lexists(p.with_suffix(".json"))]
+    records = [(p, sidecar_path(p)) for p in existing if _kind(p) == "image" and os.path.lexists(sidecar_path(p))]
     seen: dict[Path, Path] = {}
     for out in files:
         key = _resolved(out)

@@ -18,7 +18,7 @@ from stylekit.cli.common import block_count, channel_count, nonneg_float, side
 from stylekit.nets import johnson
 from stylekit.nets.crops import RandomCrops
 from stylekit.nets.photos import DEFAULT_PHOTOS
-from stylekit.nets.portable import file_sha256
+from stylekit.base.files import file_sha256
 from stylekit.nets.training import ENDLESS, checkpoint_path, load_checkpoint
 from stylekit.settings import TrainSettings
 from utils import load_image, load_vgg19, min_image_side

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from style_and_content import build_model, named_vgg_layers
 from stylekit.base.device import autocast_context, resolve_precision
 from stylekit.base.errors import InputError
-from stylekit.base.files import atomic_write
+from stylekit.base.files import atomic_write, file_sha256
 from stylekit.base.numbers import check_seed
 from stylekit.nets import portable
 from stylekit.nets.onnx_copy import onnx_model
@@ -230,7 +230,7 @@ def export_portable(model_path: Path) -> Path | None:
         return None
     net, settings = load_model(model_path, kind="style")
     proto = onnx_model(_PortableBody(net), torch.rand(1, 3, 64, 64), portable.INPUT, portable.OUTPUT)
-    onnx.helper.set_model_props(proto, {"format": portable.FORMAT, "source_sha256": portable.file_sha256(model_path),
+    onnx.helper.set_model_props(proto, {"format": portable.FORMAT, "source_sha256": file_sha256(model_path),
                                         "settings": json.dumps(settings, default=str)})
     out = portable.portable_path(model_path)
     atomic_write(out, proto.SerializeToString())

@@ -14,7 +14,7 @@ from nets_helpers import agrees_at_size, agrees_in_blends, fp32_stages, near, pi
 from stylekit.cli import main as toolkit
 from stylekit.nets.adain import export, infer, model, portable, shipped
 from stylekit.nets.adain.train import export as save_decoder
-from stylekit.nets.portable import file_sha256
+from stylekit.base.files import file_sha256
 
 SHIPPED = shipped.DEFAULT_DECODER
 

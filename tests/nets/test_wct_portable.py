@@ -16,7 +16,7 @@ from stylekit.cli import main as toolkit, train_adain as train_adain_cli
 from stylekit.nets.adain import export, infer, model, portable, shipped
 from stylekit.nets.adain.train import export as save_decoder
 from stylekit.nets.onnx_copy import onnx_model
-from stylekit.nets.portable import file_sha256
+from stylekit.base.files import file_sha256
 
 SHIPPED = shipped.default_decoders("wct")
 

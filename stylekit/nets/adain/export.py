@@ -29,7 +29,7 @@ from stylekit.nets.adain.infer import for_inference, load_decoder
 from stylekit.nets.adain.model import Encoder
 from stylekit.nets.adain.shipped import PORTABLE_WCT, default_decoders
 from stylekit.nets.onnx_copy import onnx_model
-from stylekit.nets.portable import file_sha256
+from stylekit.base.files import file_sha256
 from utils import load_vgg19
 
 

@@ -26,7 +26,8 @@ import numpy as np
 from PIL import Image
 
 from stylekit.nets.adain.shipped import LEVELS, PORTABLE_WCT, STRIDE
-from stylekit.nets.portable import file_sha256, onnxruntime_or_none, pad_bottom_right
+from stylekit.base.files import file_sha256
+from stylekit.nets.portable import onnxruntime_or_none, pad_bottom_right
 
 FORMAT = "style-transfer-wct-onnx/1"
 ADAIN_FORMAT = "style-transfer-adain-onnx/1"

@@ -58,6 +58,16 @@ def test_part3_transfer_and_save_every(tiny_images, tmp_path):
     assert meta["settings"]["style_layer_weights"] == {"relu5_1": 0.1}
     assert meta["settings"]["style_normalize"] is True and meta["settings"]["style_weight"] == 1e3
     assert sorted(p.name for p in tmp_path.glob("p3_step*.png")) == ["p3_step0005.png", "p3_step0010.png"]
+    assert meta["snapshots"] == ["p3_step0005.png", "p3_step0010.png"]
+    # A rerun to the same --out replaces the earlier run's snapshots as it replaces its picture;
+    # another out's in the folder stay.
+    other = tmp_path / "p3_step0001.png.keep"
+    other.write_bytes(b"x")
+    (tmp_path / "p3b_step0005.png").write_bytes(b"x")
+    assert cli("--part", 3, "--content", content, "--style", style, "--size", 64, "--steps", 6,
+               "--save-every", 3, "--out", out) == 0
+    assert sorted(p.name for p in tmp_path.glob("p3_step*.png")) == ["p3_step0003.png", "p3_step0006.png"]
+    assert other.exists() and (tmp_path / "p3b_step0005.png").exists()
 
 
 def test_part3_grid(tiny_images, tmp_path):

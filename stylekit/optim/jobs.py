@@ -153,9 +153,11 @@ def snapshot_path(out: Path, evals: int) -> Path:
     return out.with_name(f"{out.stem}_step{evals:04d}.png")
 
 
-def _with_snapshots(job: Job, callback: Callable[[dict], None] | None) -> Callable[[dict], None] | None:
+def _with_snapshots(job: Job, callback: Callable[[dict], None] | None,
+                    written: list[Path]) -> Callable[[dict], None] | None:
     """`callback`, and with `job.save_every` the image saved every that many evaluations and
-    at each change of scale (the last image of the coarser scale, upsampled)."""
+    at each change of scale (the last image of the coarser scale, upsampled); each snapshot's
+    path is appended to `written`."""
     if not job.save_every:
         return callback
     seen = {"count": 0, "scale": None}
@@ -166,9 +168,23 @@ def _with_snapshots(job: Job, callback: Callable[[dict], None] | None) -> Callab
         seen["count"] += 1
         new_scale = info["scale"] != seen["scale"]
         if seen["count"] % job.save_every == 0 or (new_scale and seen["count"] > 1):
-            save_image(info["image"].clamp(0, 1), snapshot_path(job.out, seen["count"]))
+            path = snapshot_path(job.out, seen["count"])
+            save_image(info["image"].clamp(0, 1), path)
+            written.append(path)
         seen["scale"] = info["scale"]
     return each
+
+
+def _remove_stale_snapshots(job: Job, written: list[Path]) -> None:
+    """An earlier run to the same --out left snapshots this one did not write (another --steps
+    or --save-every): they are that run's files, replaced by this one's as its picture is, and
+    kept they would read as this run's frames."""
+    if not job.save_every:
+        return
+    family, keep = job.outputs()[-1], {p.name for p in written}
+    for path in job.out.parent.iterdir():
+        if path.name not in keep and family.matches(path) and path.is_file():
+            path.unlink(missing_ok=True)
 
 
 def run_job(job: Job, cnn, device: torch.device, callback: Callable[[dict], None] | None = None) -> Result:
@@ -189,13 +205,14 @@ def run_job(job: Job, cnn, device: torch.device, callback: Callable[[dict], None
     if job.mask:
         masks = [m.to(device) for m in load_mask(job.mask, tuple(content.shape[-2:]), len(styles), job.max_pixels)]
     hashes = job.input_hashes()   # of the files as read, before the run's minutes
-    result = stylize(cnn, content, styles, cfg, style_masks=masks, callback=_with_snapshots(job, callback))
+    snapshots: list[Path] = []
+    result = stylize(cnn, content, styles, cfg, style_masks=masks, callback=_with_snapshots(job, callback, snapshots))
     settings = job.recorded()
     settings["precision"] = result.precision
     meta = {
         "settings": settings, "input_sha256": hashes, "status": result.status, "message": result.message,
         "output_size": list(result.image.shape[-2:][::-1]), "plan": result.plan,
-        "evals": result.evals, "wall_seconds": round(result.seconds, 2),
+        "evals": result.evals, "snapshots": [p.name for p in snapshots], "wall_seconds": round(result.seconds, 2),
         "final_losses": result.final, "device": str(device), "torch": torch.__version__,
         "machine": platform.machine(), "threads": torch.get_num_threads(),
         "command": " ".join(sys.argv),
@@ -203,4 +220,5 @@ def run_job(job: Job, cnn, device: torch.device, callback: Callable[[dict], None
     save_image(result.image, job.out, meta)
     if result.history:
         plot_losses(result.history, losses_path(job.out), title=job.out.stem)
+    _remove_stale_snapshots(job, snapshots)
     return result

@@ -100,18 +100,16 @@ def _run(args) -> int:
     if not result.frames:
         print("interrupted before the first frame was done; nothing was written", file=sys.stderr)
         return 130
-    write_mp4(result.frames, out, clip.fps)
-    write_gif(result.frames, gif, clip.fps)
-    save_image(Image.fromarray(strip(result.frames)), still)
     figures = summary(cnn, result, motion, styles)
-    write_json(sidecar_path(out), {
+    record = {
         "settings": {"video": str(args.video), "styles": [str(p) for p in args.style], "later_steps": later,
                      "temporal_weight": args.temporal_weight, **asdict(s)},
         "status": result.status, "message": result.message, "fps": clip.fps, "frames": len(result.frames),
         "frames_in": len(frames), "output_size": list(result.frames[0].shape[1::-1]), **figures,
         "device": str(device), "torch": torch.__version__, "machine": platform.machine(),
         "threads": torch.get_num_threads(), "command": " ".join(sys.argv),
-    })
+    }
+    _write_outputs(result.frames, clip.fps, record, out, gif, still)
     print(f"{out}  ({len(result.frames)} frames at {clip.fps:g} fps, {figures['seconds_per_frame']:.1f} s/frame; "
           f"warping error {figures['warping_error']:.4f}, style distance {figures['style_distance']:.3f}); "
           f"also {gif.name}, {still.name}")
@@ -123,6 +121,25 @@ def _run(args) -> int:
               f"Lower --style-weight or --temporal-weight", file=sys.stderr)
         return 1
     return 0
+
+
+def _write_outputs(frames, fps: float, record: dict, out: Path, gif: Path, still: Path) -> None:
+    """OUT.mp4 first, then its record, the GIF and the strip. An earlier run's companions go
+    before: beside the new mp4 they would describe another clip. When a later file cannot be
+    written (a full disk), the error says which files hold the frames, which are kept."""
+    for path in (sidecar_path(out), gif, still):
+        path.unlink(missing_ok=True)
+    write_mp4(frames, out, fps)
+    done = [out]
+    try:
+        for path, write in ((sidecar_path(out), lambda p: write_json(p, record)),
+                            (gif, lambda p: write_gif(frames, p, fps)),
+                            (still, lambda p: save_image(Image.fromarray(strip(frames)), p))):
+            write(path)
+            done.append(path)
+    except (InputError, OSError) as exc:
+        words = str(exc) if isinstance(exc, InputError) else f"cannot write {path}: {exc.strerror or exc}"
+        raise InputError(f"{words}; the {len(frames)} frames are in {', '.join(p.name for p in done)}") from None
 
 
 def _check_frames(clip, s, args, device) -> None:

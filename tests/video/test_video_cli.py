@@ -25,7 +25,7 @@ def one_thread():
         yield
 
 
-def test_cli_video(tmp_path, one_thread, capsys):
+def test_cli_video(tmp_path, one_thread, capsys, monkeypatch):
     src = vio.write_mp4(moving_square(n=3, h=64, w=80), tmp_path / "in.mp4", fps=8)
     style = tmp_path / "style.png"
     Image.open(STYLE).resize((64, 52)).save(style)
@@ -41,6 +41,20 @@ def test_cli_video(tmp_path, one_thread, capsys):
     assert meta["evals"] == [8, 3, 3] and meta["settings"]["temporal_weight"] == TEMPORAL_WEIGHT
     assert meta["warping_error"] > 0 and meta["style_distance"] > 0 and meta["seconds_per_frame"] > 0
     assert str(out) in capsys.readouterr().out
+
+    # The GIF refused after the mp4 (a full disk): the frames and their record stay, the error says
+    # where, and the earlier run's GIF and strip, which show another clip, are gone.
+    def full_disk(frames, path, fps):
+        raise InputError(f"cannot write {path}: the disk is full")
+    monkeypatch.setattr("stylekit.cli.video.write_gif", full_disk)
+    code = run.main([str(a) for a in ("--video", src, "--style", style, "--size", 64, "--steps", 8,
+                                      "--later-steps", 2, "--out", out)])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 2 and err == [f"error: cannot write {out.with_suffix('.gif')}: the disk is full; "
+                                 f"the 3 frames are in styled.mp4, styled.json"]
+    assert json.loads(out.with_suffix(".json").read_text())["evals"] == [8, 2, 2]
+    assert len(vio.read_video(out).frames) == 3
+    assert not out.with_suffix(".gif").exists() and not (tmp_path / "out" / "styled_strip.png").exists()
 
 
 def _bad_inputs(tmp_path):

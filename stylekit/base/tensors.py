@@ -57,11 +57,23 @@ def load_mask(path, size_hw: tuple[int, int], regions: int, max_pixels: int | No
     """
     grey = open_image(path, max_pixels).convert("L").resize(size_hw[::-1], Image.Resampling.NEAREST)
     levels = torch.from_numpy(np.asarray(grey, dtype=np.float32)).view(1, 1, *size_hw)
+    at = f"at {size_hw[1]}x{size_hw[0]} px"
     if regions == 1:
+        if not levels.any():
+            raise InputError(f"the mask {path} is black everywhere {at}: nothing would be stylised")
         return [levels / 255.0]
     distinct = torch.unique(levels)
     if len(distinct) == regions:
         index = torch.bucketize(levels, distinct)
     else:
         index = torch.round(levels / 255.0 * (regions - 1)).long()
-    return [(index == r).float() for r in range(regions)]
+    masks = [(index == r).float() for r in range(regions)]
+    # A style without a region would be loaded and weighed for nothing, and the picture would
+    # silently lack it (two grey levels for three styles, or a region lost at a small --size).
+    empty = [r + 1 for r, m in enumerate(masks) if not m.any()]
+    if empty:
+        which = ", ".join(map(str, empty))
+        raise InputError(f"the mask {path} leaves style image {which} of {regions} no pixels {at}: "
+                         f"give it {regions} grey levels, darkest for the first style, each covering part "
+                         f"of the picture")
+    return masks

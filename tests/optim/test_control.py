@@ -10,6 +10,7 @@ from stylekit.settings import Settings
 from stylekit.optim.engine import stylize
 from style_and_content import HistogramLoss, build_model, masked_gram_matrix, gram_matrix
 from stylekit.base.tensors import load_mask
+from stylekit.base.errors import InputError
 
 
 def painting(h=64, w=64):
@@ -94,8 +95,23 @@ def test_load_mask_levels(tmp_path):
     a, b = load_mask(tmp_path / "m.png", (10, 20), 2)
     assert a[0, 0, :, :10].eq(1).all() and b[0, 0, :, 10:].eq(1).all()
     torch.testing.assert_close(a + b, torch.ones_like(a))
-    three = load_mask(tmp_path / "m.png", (5, 10), 3)  # two levels, three styles: rounded
-    assert sum(m.sum().item() for m in three) == 50
+    arr[:4, :10] = 120   # three levels, rounded to 0, 127.5, 255 for three styles
+    Image.fromarray(arr).save(tmp_path / "m3.png")
+    three = load_mask(tmp_path / "m3.png", (10, 20), 3)
+    assert [m.sum().item() for m in three] == [60, 40, 100]
+    # A style left without pixels is refused, not silently dropped: two levels for three
+    # styles, a region lost at a small size, a one-style mask black everywhere.
+    with pytest.raises(InputError, match=r"leaves style image 2 of 3 no pixels at 20x10 px"):
+        load_mask(tmp_path / "m.png", (10, 20), 3)
+    arr[:, :] = 0
+    arr[0, 0] = 255
+    Image.fromarray(arr).save(tmp_path / "dot.png")
+    assert load_mask(tmp_path / "dot.png", (10, 20), 2)[1].sum().item() == 1
+    with pytest.raises(InputError, match=r"leaves style image 2 of 2 no pixels at 4x2 px"):
+        load_mask(tmp_path / "dot.png", (2, 4), 2)
+    Image.fromarray(np.zeros((10, 20), np.uint8)).save(tmp_path / "black.png")
+    with pytest.raises(InputError, match="black everywhere at 20x10 px: nothing would be stylised"):
+        load_mask(tmp_path / "black.png", (10, 20), 1)
 
 
 def test_histogram_loss_remaps_to_target_distribution():

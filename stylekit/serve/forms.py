@@ -24,7 +24,7 @@ from stylekit.base.images import DEFAULT_MAX_PIXELS
 from stylekit.base.tensors import fit_longest, resize_tensor
 from stylekit.base.limits import check_side
 from stylekit.cli.options import add_styles
-from stylekit.cli.transfer_options import add_optimization, settings_from
+from stylekit.cli.transfer_options import add_optimization, refuse_ignored, settings_from
 from stylekit.cli.common import Parser, float_list, positive_float, side, seed
 from stylekit.nets.adain import infer
 from stylekit.serve.runners import onepass_method
@@ -190,16 +190,19 @@ class FormReader:
         if settings.steps > self.limits.max_steps:
             raise InputError(f"argument --steps: must be at most {self.limits.max_steps} on this server, "
                              f"not {settings.steps}")
-        content = content if part != 2 else None
-        styles = styles if part != 1 else []
+        # A field the part would not use is refused, as the command line refuses the flag.
+        where = f"method optimize, part {part}"
+        if part == 2 and content is not None:
+            raise InputError(f"--content does not apply to {where}: it takes no content image")
+        if part == 1 and styles:
+            raise InputError(f"--style does not apply to {where}: it takes no style image")
         if part != 2 and content is None:
             raise InputError(f"part {part} needs a content image (field content)")
         if part != 1 and not styles:
             raise InputError(f"part {part} needs at least one style image (field style)")
         if settings.style_blend and len(settings.style_blend) != len(styles):
             raise InputError(f"--style-blend has {len(settings.style_blend)} weights for {len(styles)} style images")
-        if settings.preserve_color is not None and content is None:
-            raise InputError("colour preservation needs a content image")
+        refuse_ignored(args, settings, where, content=part != 2, styles=0 if part == 1 else len(styles) or 1)
         cfg = settings.for_inputs(content is not None, bool(styles))
         side, layer = _needed_side(cfg.content_layers + cfg.style_layers + cfg.hist_layers)
         spec = Spec("optimize", settings=settings)

@@ -168,3 +168,27 @@ def test_bad_input_shows_the_servers_words(server, browser, tmp_path):
     page.wait_for_function("() => document.querySelector('#form-error').textContent !== ''")
     assert "cannot read upload:notes.png as an image" in page.text_content("#form-error")
     page.close()
+
+
+def test_each_part_shows_and_sends_only_its_fields(server, browser):
+    """The server refuses a field the chosen part would ignore (as the CLI refuses the flag), so the
+    page hides and leaves out the others' rows: the seed only for parts 1 and 2 (they start from
+    noise), the style weight not for part 1, the photo's colours only for part 3."""
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.wait_for_selector("#content-tiles .tile img")
+    page.click("#content-tiles .tile:not(.upload)")
+    page.click("#style-tiles .tile:not(.upload)")
+    rows = {"seed": "input[name=seed]", "style_weight": "input[name=style_weight]",
+            "preserve_color": "fieldset[data-method=optimize] select[name=preserve_color]"}
+    shown = {"1": {"seed"}, "2": {"seed", "style_weight"}, "3": {"style_weight", "preserve_color"}}
+    for jobs, part in enumerate(("1", "2", "3"), start=1):
+        page.select_option("select[name=part]", part)
+        assert {name for name, sel in rows.items() if page.is_visible(sel)} == shown[part], part
+        set_range(page, "fieldset[data-method=optimize] input[name=size]", 64)
+        page.fill("input[name=steps]", "2")
+        go(page, jobs)
+        page.wait_for_function("() => ['done', 'failed'].includes(document.querySelector('#job-status').textContent)",
+                               timeout=60_000)
+        assert page.text_content("#form-error") == "" and page.text_content("#job-status") == "done", (part, detail(page))
+    page.close()

@@ -136,6 +136,8 @@ function adainDefaults() {
 function syncMethod() {
   const m = method();
   $$("fieldset.options").forEach((f) => { f.hidden = f.dataset.method !== m; });
+  // A part's rows only: the server refuses a field the part would ignore (part 3 starts from the photo, no seed).
+  $$("[data-parts]").forEach((row) => { row.hidden = !row.dataset.parts.split(" ").includes(String(part())); });
   $("#method-note").textContent = NOTES[m];
   $("#content-section").classList.toggle("unused", !usesContent());
   $("#style-section").classList.toggle("unused", !usesStyles());
@@ -160,6 +162,7 @@ function formData() {
     if (state.styles.length > 1) data.append("style_blend", state.styles.map((s) => s.weight ?? 1).join(","));
   }
   for (const input of $$("[name]", panel())) {
+    if (input.closest("[data-parts]")?.hidden) continue;
     if (input.value !== "" && !(m === "optimize" && input.name === "part" && input.value === "3")) {
       data.append(input.name, input.value);
     }

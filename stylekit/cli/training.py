@@ -113,20 +113,33 @@ def only_run_on(out: Path):
     # a run that is refused later.
     key = hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:16]
     lock = Path(tempfile.gettempdir()) / f"stylekit-train-{key}.lock"
+    fd = _lock_held(lock, out)
     try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise cannot_write(lock, exc) from None
-    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _lock_held(lock: Path, out: Path) -> int:
+    """An open descriptor of `lock`, exclusively locked. The run before removes the file as it
+    ends: a lock taken on the file it had opened just before would be on a name no longer
+    there, beside a third run's on the new file, so the lock counts only while it is the
+    file the name holds."""
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise cannot_write(lock, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.path.samestat(os.fstat(fd), os.stat(lock)):
+                return fd
         except BlockingIOError:
+            os.close(fd)
             raise InputError(f"another training run is writing {out}: wait for it to end, or give another --out") from None
-        try:
-            yield
-        finally:
-            lock.unlink(missing_ok=True)
-    finally:
+        except FileNotFoundError:
+            pass
         os.close(fd)
 
 

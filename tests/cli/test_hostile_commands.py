@@ -9,6 +9,8 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ import torch
 from PIL import Image
 
 from conftest import ROOT, structured, write_png
+from stylekit.base.errors import InputError
 from stylekit.base.files import save_torch
 from stylekit.cli import train_adain as train_adain_cli, train_fast as train_fast_cli, video as video_cli
 import utils
@@ -336,6 +339,38 @@ def test_a_second_training_run_on_one_out_is_refused(work, capsys, monkeypatch, 
                  "--out", "o/d.pt"], work, capsys, r"another training run is writing o/d\.pt")
     assert list((work / "o").iterdir()) == []
     assert toolkit(["train-fast", "--style", "style.png", "--data", "photos", *TINY_TRAIN, "--out", "o/m.pt"]) == 0
+
+
+
+def test_the_lock_counts_only_on_the_file_its_name_holds(tmp_path, monkeypatch):
+    """A run that opened the lock file just before the run ahead of it ended (and removed it)
+    locked a file no longer named, while a third run locked the new one: both trained."""
+    import fcntl
+    from stylekit.cli import training
+    out = tmp_path / "m.pt"
+    with training.only_run_on(out):
+        lock = next(Path(tempfile.gettempdir()).glob(
+            f"stylekit-train-{hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:16]}.lock"))
+    first = os.open(lock, os.O_RDWR | os.O_CREAT)      # the run ahead, still going
+    fcntl.flock(first, fcntl.LOCK_EX)
+    third = []
+    real_flock = fcntl.flock
+
+    def between_open_and_lock(fd, op):
+        if not third:   # the run ahead ends, a third run starts and locks the new file
+            lock.unlink()
+            os.close(first)
+            third.append(os.open(lock, os.O_RDWR | os.O_CREAT))
+            real_flock(third[0], fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return real_flock(fd, op)
+    monkeypatch.setattr(training.fcntl, "flock", between_open_and_lock)
+    try:
+        with pytest.raises(InputError, match="another training run is writing"):
+            with training.only_run_on(out):
+                pass
+    finally:
+        os.close(third[0])
+        lock.unlink(missing_ok=True)
 
 
 def test_adain_blend_that_overflows_is_an_equal_blend(work, capsys, monkeypatch, cnn):

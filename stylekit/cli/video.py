@@ -124,12 +124,13 @@ def _run(args) -> int:
 
 
 def _write_outputs(frames, fps: float, record: dict, out: Path, gif: Path, still: Path) -> None:
-    """OUT.mp4 first, then its record, the GIF and the strip. An earlier run's companions go
-    before: beside the new mp4 they would describe another clip. When a later file cannot be
-    written (a full disk), the error says which files hold the frames, which are kept."""
+    """OUT.mp4 first, then its record, the GIF and the strip. An earlier run's companions go as
+    the new mp4 takes its name (an mp4 refused leaves that run whole): beside it they would
+    describe another clip. When a later file cannot be written (a full disk), the error says
+    which files hold the frames, which are kept."""
+    write_mp4(frames, out, fps)
     for path in (sidecar_path(out), gif, still):
         path.unlink(missing_ok=True)
-    write_mp4(frames, out, fps)
     done = [out]
     try:
         for path, write in ((sidecar_path(out), lambda p: write_json(p, record)),

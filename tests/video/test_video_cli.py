@@ -42,13 +42,22 @@ def test_cli_video(tmp_path, one_thread, capsys, monkeypatch):
     assert meta["warping_error"] > 0 and meta["style_distance"] > 0 and meta["seconds_per_frame"] > 0
     assert str(out) in capsys.readouterr().out
 
-    # The GIF refused after the mp4 (a full disk): the frames and their record stay, the error says
-    # where, and the earlier run's GIF and strip, which show another clip, are gone.
+    # The mp4 refused (a full disk): the earlier run stays whole, its record, GIF and strip included.
     def full_disk(frames, path, fps):
         raise InputError(f"cannot write {path}: the disk is full")
+    again = [str(a) for a in ("--video", src, "--style", style, "--size", 64, "--steps", 8, "--later-steps", 2,
+                              "--out", out)]
+    monkeypatch.setattr("stylekit.cli.video.write_mp4", full_disk)
+    assert run.main(again) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: cannot write {out}: the disk is full"]
+    assert json.loads(out.with_suffix(".json").read_text())["evals"] == [8, 3, 3]
+    assert out.with_suffix(".gif").exists() and (tmp_path / "out" / "styled_strip.png").exists()
+    monkeypatch.undo()
+    # The GIF refused after the mp4 (a full disk): the frames and their record stay, the error says
+    # where, and the earlier run's GIF and strip, which show another clip, are gone.
     monkeypatch.setattr("stylekit.cli.video.write_gif", full_disk)
-    code = run.main([str(a) for a in ("--video", src, "--style", style, "--size", 64, "--steps", 8,
-                                      "--later-steps", 2, "--out", out)])
+    code = run.main(again)
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert code == 2 and err == [f"error: cannot write {out.with_suffix('.gif')}: the disk is full; "
                                  f"the 3 frames are in styled.mp4, styled.json"]

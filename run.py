@@ -36,6 +36,7 @@ from stylekit.cli import options, transfer_options
 from stylekit.cli.common import Parser, positive_int, run_command
 from stylekit.optim.engine import Result, optimize
 from stylekit.optim.jobs import Job, check_memory_for, run_job
+from stylekit.settings import Settings
 from stylekit.report.inputs import CHENONCEAU as DEFAULT_CONTENT, GRID_CONTENTS, GRID_STYLES, STARRY as DEFAULT_STYLE
 from utils import load_image, load_vgg19, save_image
 
@@ -159,6 +160,13 @@ def transfer(job: Job, cnn, device, label: str) -> Result:
 
 
 def report_result(result: Result, out: Path, args) -> int:
+    if result.evals == 0 and result.status in ("interrupted", "nan"):   # `run_job` wrote nothing
+        if result.status == "interrupted":
+            print("interrupted before the first evaluation: nothing was written", file=sys.stderr)
+            return 130
+        print(f"error: {result.message} at the first evaluation, so nothing was written. {nan_advice(args.settings)}",
+              file=sys.stderr)
+        return 1
     f = result.final
     losses = ", ".join(f"{k} {v:.4g}" for k, v in f.items() if k not in ("size",))
     print(f"{out}  ({result.evals} evaluations, {result.seconds:.1f} s; {losses})")
@@ -167,9 +175,20 @@ def report_result(result: Result, out: Path, args) -> int:
         return 130
     if result.status == "nan":
         print(f"error: {result.message} after {result.evals} evaluations; the last finite image is in {out}. "
-              f"Lower --style-weight (now {args.settings.style_weight:g}) or --lr", file=sys.stderr)
+              f"{nan_advice(args.settings)}", file=sys.stderr)
         return 1
     return 0
+
+
+def nan_advice(s: Settings) -> str:
+    """What to lower when the loss overflowed: the largest of the weights as they multiply."""
+    weights = [(s.style_weight, f"--style-weight (now {s.style_weight:g})"),
+               (s.content_weight, f"--content-weight (now {s.content_weight:g})"),
+               (s.hist_weight, f"--hist-weight (now {s.hist_weight:g})"),
+               (s.tv_weight, f"--tv-weight (now {s.tv_weight:g})")]
+    weights += [(s.style_weight * w, f"{layer}'s weight in --style-layers (now {w:g})")
+                for layer, w in s.style_layer_weights.items() if w > 1]
+    return f"Lower {max(weights, key=lambda w: w[0])[1]} or --lr"
 
 
 def check_inspect(args, device) -> None:

@@ -102,7 +102,8 @@ class Settings:
                              f"({', '.join(self.style_layers)})")
         if self.style_layers and set(self.style_layers) <= set(self.coarse_only_layers):
             raise InputError("every style layer is coarse-only: the finer scales would have no style loss")
-        self.style_layer_weights = {utils.resolve_layer(k): float(v) for k, v in self.style_layer_weights.items()}
+        self.style_layer_weights = {utils.resolve_layer(k): check_float(v, f"the weight of {k}")
+                                    for k, v in self.style_layer_weights.items()}
         if self.style_weight and self.style_layers and not any(self.style_layer_weights.get(n, 1.0)
                                                                for n in self.style_layers):
             # the style loss would be 0 whatever the picture: the run would "converge" on its start

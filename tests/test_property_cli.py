@@ -10,8 +10,8 @@ not finite, not a number, written oddly); values that are valid and merely slow 
 output, 10**6 steps) are left out, since they would only run long.
 
 Exit 1 is accepted in one case, documented in README.md: the loss became NaN or infinite (a
-weight of 1e38), the last finite image is kept, and the one error line says which weight to
-lower. `make test` draws the same 8 cases per command each time, so a red suite is never a
+weight of 1e38), the last finite image is kept (nothing is written when that is the start
+image), and the one error line says which weight to lower. `make test` draws the same 8 cases per command each time, so a red suite is never a
 new random draw; `STYLEKIT_EXAMPLES=200` draws that many new ones per command, to explore.
 """
 import argparse

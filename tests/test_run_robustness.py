@@ -97,16 +97,41 @@ def test_output_under_a_file_refused_before_any_work(tiny_images, tmp_path, caps
 def test_nan_loss_keeps_last_finite_image_and_names_the_weight(tiny_images, tmp_path, capsys, shared_network):
     content, style = tiny_images
     out = tmp_path / "nan.png"
-    # The largest weight a float32 holds: times a loss above 1, the loss overflows.
+    assert cli("--content", content, "--style", style, "--size", 32, "--steps", 3, "--out", out) == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    # The largest weight a float32 holds: times a loss above 1, the loss overflows at once. Nothing
+    # was computed, so the earlier run's picture stays (the start image had replaced it).
     assert cli("--content", content, "--style", style, "--size", 32, "--steps", 5, "--style-weight", "3e38",
                "--out", out) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("error: the loss became") and "--style-weight (now 3e+38)" in err, err
-    meta = json.loads(out.with_suffix(".json").read_text())
-    assert meta["status"] == "nan" and meta["evals"] == 0
-    # the last finite image: here the start, the content image itself
-    start = tensor_to_pil(utils.load_image(content, 32))
-    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), np.asarray(start))
+    assert err.startswith("error: the loss became") and "at the first evaluation, so nothing was written" in err, err
+    assert "Lower --style-weight (now 3e+38)" in err, err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    # A layer's weight multiplies the style weight: the advice names the larger product, and a
+    # weight beyond a 32-bit float is refused like --style-weight.
+    assert cli("--content", content, "--style", style, "--size", 32, "--steps", 5, "--style-layers",
+               "relu1_1:3e38,relu2_1", "--out", out) == 1
+    assert "Lower relu1_1's weight in --style-layers (now 3e+38) or --lr" in capsys.readouterr().err
+    assert cli("--content", content, "--style", style, "--size", 32, "--style-layers", "relu1_1:1e39",
+               "--out", out) == 2
+    assert "the weight of relu1_1 must be at most 3.4e+38" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_interrupted_before_the_first_evaluation_writes_nothing(tiny_images, tmp_path, capsys, shared_network,
+                                                                monkeypatch):
+    """A rerun stopped before its first evaluation put the untouched photo over the finished
+    picture, its sidecar saying 0 evaluations."""
+    from stylekit.optim import jobs
+    from stylekit.optim.engine import Result
+    content, style = tiny_images
+    out = tmp_path / "o.png"
+    assert cli("--content", content, "--style", style, "--size", 32, "--steps", 3, "--out", out) == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    monkeypatch.setattr(jobs, "stylize", lambda cnn, content, *a, **k: Result(content, status="interrupted"))
+    assert cli("--content", content, "--style", style, "--size", 32, "--steps", 4, "--out", out) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "interrupted before the first evaluation: nothing was written"
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 # ---------------------------------------------------------------------------------------

@@ -207,6 +207,8 @@ def run_job(job: Job, cnn, device: torch.device, callback: Callable[[dict], None
     hashes = job.input_hashes()   # of the files as read, before the run's minutes
     snapshots: list[Path] = []
     result = stylize(cnn, content, styles, cfg, style_masks=masks, callback=_with_snapshots(job, callback, snapshots))
+    if result.evals == 0 and result.status in ("interrupted", "nan"):
+        return result   # nothing computed (the start image): an earlier run's picture at `out` stays
     settings = job.recorded()
     settings["precision"] = result.precision
     meta = {

@@ -36,7 +36,6 @@ from stylekit.cli import options, transfer_options
 from stylekit.cli.common import Parser, positive_int, run_command
 from stylekit.optim.engine import Result, optimize
 from stylekit.optim.jobs import Job, check_memory_for, run_job
-from stylekit.settings import Settings
 from stylekit.report.inputs import CHENONCEAU as DEFAULT_CONTENT, GRID_CONTENTS, GRID_STYLES, STARRY as DEFAULT_STYLE
 from utils import load_image, load_vgg19, save_image
 
@@ -164,7 +163,7 @@ def report_result(result: Result, out: Path, args) -> int:
         if result.status == "interrupted":
             print("interrupted before the first evaluation: nothing was written", file=sys.stderr)
             return 130
-        print(f"error: {result.message} at the first evaluation, so nothing was written. {nan_advice(args.settings)}",
+        print(f"error: {result.message} at the first evaluation, so nothing was written. {transfer_options.nan_advice(args.settings)}",
               file=sys.stderr)
         return 1
     f = result.final
@@ -175,20 +174,9 @@ def report_result(result: Result, out: Path, args) -> int:
         return 130
     if result.status == "nan":
         print(f"error: {result.message} after {result.evals} evaluations; the last finite image is in {out}. "
-              f"{nan_advice(args.settings)}", file=sys.stderr)
+              f"{transfer_options.nan_advice(args.settings)}", file=sys.stderr)
         return 1
     return 0
-
-
-def nan_advice(s: Settings) -> str:
-    """What to lower when the loss overflowed: the largest of the weights as they multiply."""
-    weights = [(s.style_weight, f"--style-weight (now {s.style_weight:g})"),
-               (s.content_weight, f"--content-weight (now {s.content_weight:g})"),
-               (s.hist_weight, f"--hist-weight (now {s.hist_weight:g})"),
-               (s.tv_weight, f"--tv-weight (now {s.tv_weight:g})")]
-    weights += [(s.style_weight * w, f"{layer}'s weight in --style-layers (now {w:g})")
-                for layer, w in s.style_layer_weights.items() if w > 1]
-    return f"Lower {max(weights, key=lambda w: w[0])[1]} or --lr"
 
 
 def check_inspect(args, device) -> None:

@@ -113,3 +113,14 @@ def refuse_ignored(args, settings: Settings, where: str, *, content: bool, style
     if getattr(args, "multiscale", None) == "on" and s.size is not None and s.size < 2 * s.coarsest:
         raise InputError(f"--multiscale on needs --size {2 * s.coarsest} or more (the coarsest scale is at "
                          f"least {s.coarsest} px, --coarsest), not {s.size}")
+
+
+def nan_advice(s: Settings) -> str:
+    """What to lower when the loss overflowed: the largest of the weights as they multiply."""
+    weights = [(s.style_weight, f"--style-weight (now {s.style_weight:g})"),
+               (s.content_weight, f"--content-weight (now {s.content_weight:g})"),
+               (s.hist_weight, f"--hist-weight (now {s.hist_weight:g})"),
+               (s.tv_weight, f"--tv-weight (now {s.tv_weight:g})")]
+    weights += [(s.style_weight * w, f"{layer}'s weight in --style-layers (now {w:g})")
+                for layer, w in s.style_layer_weights.items() if w > 1]
+    return f"Lower {max(weights, key=lambda w: w[0])[1]} or --lr"

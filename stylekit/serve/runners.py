@@ -26,6 +26,7 @@ from stylekit.base.numbers import style_blend
 from stylekit.nets import johnson, portable
 from stylekit.nets.adain import infer, portable as onepass_copies
 from stylekit.nets.adain.model import LEVELS, Encoder
+from stylekit.cli.transfer_options import nan_advice
 from stylekit.optim.engine import stylize
 from stylekit.serve.jobs import Job
 from stylekit.settings import DEFAULT_ONEPASS, Settings
@@ -169,7 +170,9 @@ class Runner:
                        "output_size": list(result.image.shape[-2:][::-1]), "plan": result.plan,
                        "evals": result.evals, "wall_seconds": round(result.seconds, 2),
                        "final_losses": result.final, **self._machine()}
-        job.set_image(png_bytes(result.image))  # the best image seen; a NaN is in the sidecar's status
+        if result.status == "nan":   # failed, as the command line's exit 1: the job says what to lower
+            raise InputError(f"{result.message} after {result.evals} evaluations. {nan_advice(settings)}")
+        job.set_image(png_bytes(result.image))  # the best image seen
 
     # -- one pass -------------------------------------------------------------------------
 

@@ -69,6 +69,16 @@ def test_each_method_end_to_end(c, data, upload, size, mode):
         assert sidecar["seed"] == 7 and sidecar["model"] == "starry_night_texture"
 
 
+
+def test_a_loss_that_overflows_fails_the_job_with_the_weight_to_lower(c):
+    """It was reported done, the overflow only in the sidecar; the command line exits 1."""
+    job_id = run(c, {"method": "optimize", "size": "48", "steps": "5", "style_weight": "3e38"},
+                 files(photo_png(), painting_png()))
+    status = wait(c, job_id)
+    assert status["status"] == "failed", status
+    assert status["error"].startswith("the loss became") and "Lower --style-weight (now 3e+38) or --lr" in status["error"]
+    assert c.get(f"/api/jobs/{job_id}/image").status_code == 404
+
 def test_bundled_images_by_name_and_the_same_picture_twice(c):
     data = {"method": "adain", "content": "chelsea.jpg", "style": "great_wave.jpg", "size": "64"}
     first, second = run(c, data), run(c, data)

@@ -199,6 +199,8 @@ def load_vgg19(weights: str = "original", device: str | torch.device = "cpu") ->
         model = _build_features(params, CaffePreprocess(k))
     elif weights == "torchvision":
         model = _build_features(_torchvision_params(None), ImageNetNormalize())
+    elif not str(weights).strip():
+        raise InputError("weights: empty (use 'original', 'torchvision' or a state dict path)")
     else:
         model = _build_features(_torchvision_params(Path(weights)), ImageNetNormalize())
     model = model.to(device).eval()
@@ -232,7 +234,30 @@ def _torchvision_params(path: Path | None):
     conv_keys = sorted({int(k.split(".")[1]) for k in state if k.startswith("features.") and k.endswith(".weight")})
     if len(conv_keys) != 16:
         raise InputError(f"weights: expected the 16 conv layers of VGG-19, found {len(conv_keys)}")
-    return [(state[f"features.{i}.weight"], state[f"features.{i}.bias"]) for i in conv_keys]
+    params = [(state[f"features.{i}.weight"], state.get(f"features.{i}.bias")) for i in conv_keys]
+    if path is not None:
+        _check_conv_params(params, path)
+    return params
+
+
+def _check_conv_params(params, path: Path) -> None:
+    """A weights file's convolutions are VGG-19's, in shape and finite: anything else came out
+    as a traceback when copied into the network, or as a loss of NaN blamed on the weights."""
+    names = [f"conv{b}_{i}" for b, (n, _) in enumerate(VGG19_BLOCKS, start=1) for i in range(1, n + 1)]
+    shapes, in_ch = [], 3
+    for n_convs, ch in VGG19_BLOCKS:
+        for _ in range(n_convs):
+            shapes.append(((ch, in_ch, 3, 3), (ch,)))
+            in_ch = ch
+    for name, (weight, bias), (w_shape, b_shape) in zip(names, params, shapes):
+        for what, tensor, shape in (("weight", weight, w_shape), ("bias", bias, b_shape)):
+            if not isinstance(tensor, torch.Tensor):
+                raise InputError(f"weights: {path} has no {what} for {name}")
+            if tuple(tensor.shape) != shape:
+                raise InputError(f"weights: {path}: the {what} of {name} is {tuple(tensor.shape)}, "
+                                 f"VGG-19's is {shape}")
+            if not torch.isfinite(tensor).all():
+                raise InputError(f"weights: {path}: the {what} of {name} holds values that are not finite")
 
 
 def load_image(path, size: int | None = None, device="cpu", max_pixels: int | None = DEFAULT_MAX_PIXELS,

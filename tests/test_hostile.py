@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import run
+import utils
 from conftest import structured, write_png
 
 LONG = "x" * 300
@@ -228,3 +229,24 @@ def test_the_same_cell_twice_runs_once(work, capsys, shared_network, monkeypatch
                      "--size", "32", "--steps", "1", "--out", "o/g.png"]) == 0
     assert len(calls) == 2 and len(set(calls)) == 2
     assert (work / "o" / "g.png").exists()
+
+
+def test_a_weights_file_that_is_not_vgg19s_is_refused(work, capsys, cnn):
+    """A state dict with 16 convolutions of the wrong shape, one without biases or one holding
+    NaN gave a traceback, or a loss of NaN blamed on --style-weight."""
+    import torch
+    convs = [m for m in cnn if isinstance(m, torch.nn.Conv2d)]
+    good = {f"{i}.{k}": v.clone() for i, conv in enumerate(convs) for k, v in conv.state_dict().items()}
+    torch.save(good, work / "good.pt")
+    assert len(utils.load_vgg19(str(work / "good.pt"))) == len(utils.load_vgg19("original"))
+    bad = {"shape.pt": {**good, "3.weight": torch.zeros(128, 64, 5, 5)},
+           "nobias.pt": {k: v for k, v in good.items() if k != "0.bias"},
+           "nan.pt": {**good, "7.bias": torch.full((256,), float("nan"))}}
+    words = {"shape.pt": r"shape\.pt: the weight of conv2_2 is \(128, 64, 5, 5\), VGG-19's is \(128, 128, 3, 3\)",
+             "nobias.pt": r"nobias\.pt has no bias for conv1_1",
+             "nan.pt": r"nan\.pt: the bias of conv3_4 holds values that are not finite"}
+    for name, state in bad.items():
+        torch.save(state, work / name)
+    for name in bad:
+        refused([*BASE, "--weights", name, "--out", "o.png"], work, capsys, words[name])
+    refused([*BASE, "--weights", "", "--out", "o.png"], work, capsys, r"weights: empty \(use 'original'")

@@ -5,15 +5,11 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from conftest import ROOT
 import run
-import utils
-from stylekit.base.tensors import tensor_to_pil
 
 
 @pytest.fixture

@@ -29,13 +29,22 @@ def port_number(text) -> int:
     return value
 
 
+def host_address(text: str) -> str:
+    """An address to listen on. An empty one (an unset variable in a start script) would have
+    listened on every network."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"empty: give an address, {DEFAULT_HOST} (this machine only) or 0.0.0.0 "
+                                         "(every network)")
+    return text.strip()
+
+
 def register(commands) -> None:
     d = Limits()
     p = commands.add_parser("serve", help="the local web app: every method in one page, and an HTTP API",
                             description="Serve the web app: pick a photo and a painting, watch the picture "
                                         "form, download it. Listens on 127.0.0.1 unless --host says otherwise.")
     p.add_argument("--port", type=port_number, help=f"default $PORT, or {DEFAULT_PORT}; 0: any free port")
-    p.add_argument("--host", default=DEFAULT_HOST,
+    p.add_argument("--host", type=host_address, default=DEFAULT_HOST,
                    help=f"address to listen on (default {DEFAULT_HOST}: this machine only; 0.0.0.0: every network)")
     p.add_argument("--max-size", type=side, default=d.max_size,
                    help=f"largest output side a job may ask for, px (default {d.max_size})")

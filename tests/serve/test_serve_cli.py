@@ -77,6 +77,7 @@ def test_every_network_gets_a_warning_line_and_sigterm_stops_it():
     ([], {"PORT": "http"}, "error: $PORT: not a port number (0 to 65535): 'http'"),
     (["--port", "70000"], {}, "error: argument --port: not a port number (0 to 65535): 70000"),
     (["--port", "TAKEN"], {}, "error: cannot listen on 127.0.0.1:TAKEN: "),
+    (["--host="], {}, "error: argument --host: empty: give an address, 127.0.0.1 (this machine only) or 0.0.0.0"),
 ])
 def test_a_bad_port_is_one_error_line(args, env, words):
     with socket.socket() as taken:

@@ -4,12 +4,14 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
 
 from conftest import ROOT
 import run
+from stylekit.base.errors import InputError
 
 
 @pytest.fixture
@@ -129,6 +131,29 @@ def test_interrupted_before_the_first_evaluation_writes_nothing(tiny_images, tmp
     assert capsys.readouterr().err.strip().splitlines()[-1] == "interrupted before the first evaluation: nothing was written"
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
+
+
+def test_a_loss_plot_refused_leaves_no_earlier_plot_beside_the_new_picture(tiny_images, tmp_path, capsys,
+                                                                         shared_network, monkeypatch):
+    """The new picture and sidecar were written, then the plot was refused, and the earlier
+    run's plot stayed beside them; a title in a script the font lacks printed warnings."""
+    from stylekit.optim import jobs
+    content, style = tiny_images
+    out = tmp_path / "結果.png"
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert cli("--content", content, "--style", style, "--size", 32, "--steps", 2, "--out", out) == 0
+    assert not [w for w in seen if "Glyph" in str(w.message)], [str(w.message) for w in seen]
+    plot = tmp_path / "結果_losses.png"
+    assert plot.exists()
+
+    def refused(history, path, **kw):
+        raise InputError(f"cannot write {path}: Permission denied")
+    monkeypatch.setattr(jobs, "plot_losses", refused)
+    assert cli("--content", content, "--style", style, "--size", 32, "--steps", 3, "--out", out) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        f"error: cannot write {plot}: Permission denied; the picture and its record are in 結果.png, 結果.json"
+    assert not plot.exists() and json.loads(out.with_suffix(".json").read_text())["evals"] == 3
 
 # ---------------------------------------------------------------------------------------
 # 6. Determinism

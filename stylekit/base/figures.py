@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,9 +49,11 @@ def plot_losses(history: list[dict], path: str | os.PathLike, title: str = "", x
         ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    with warnings.catch_warnings():   # a title in a script the font lacks: boxes, not lines on stderr
+        warnings.filterwarnings("ignore", message="Glyph .* missing from")
+        fig.tight_layout()
+        fig.savefig(buf, format="png")
     plt.close(fig)
     atomic_write(Path(path), buf.getvalue())
     return Path(path)

@@ -6,6 +6,7 @@ setting, so a result can be reused when a later job asks for the same (`reusable
 """
 from __future__ import annotations
 
+import contextlib
 import platform
 import re
 import sys
@@ -221,6 +222,13 @@ def run_job(job: Job, cnn, device: torch.device, callback: Callable[[dict], None
     }
     save_image(result.image, job.out, meta)
     if result.history:
-        plot_losses(result.history, losses_path(job.out), title=job.out.stem)
+        try:
+            plot_losses(result.history, losses_path(job.out), title=job.out.stem)
+        except (InputError, OSError) as exc:   # an earlier run's plot beside this run's picture would mislead
+            with contextlib.suppress(OSError):
+                losses_path(job.out).unlink(missing_ok=True)
+            words = str(exc) if isinstance(exc, InputError) else f"cannot write {losses_path(job.out)}: {exc}"
+            raise InputError(f"{words}; the picture and its record are in {job.out.name}, "
+                             f"{sidecar_path(job.out).name}") from None
     _remove_stale_snapshots(job, snapshots)
     return result

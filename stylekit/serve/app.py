@@ -32,6 +32,7 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from stylekit.base.errors import InputError
 from stylekit.serve import forms
@@ -109,6 +110,19 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
                                f"server with --host")
         return await call_next(request)
 
+    @app.middleware("http")
+    async def head_as_get(request: Request, call_next):
+        """HEAD wherever GET answers (HTTP requires it; the routes are declared for GET): the
+        GET's status and headers, no body."""
+        if request.method != "HEAD":
+            return await call_next(request)
+        request.scope["method"] = "GET"
+        try:
+            response = await call_next(request)
+        finally:
+            request.scope["method"] = "HEAD"
+        return Response(status_code=response.status_code, headers=dict(response.headers))
+
     @app.middleware("http")   # added last, so outermost: every response gets the headers, refusals too
     async def security_headers(request: Request, call_next):
         response = await call_next(request)
@@ -130,7 +144,17 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
 
     @app.exception_handler(HTTPException)
     async def http_error(request, exc):
-        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:   # every method of the path: the router names the first route's alone
+            headers["Allow"] = ", ".join(allowed_methods(request.scope))
+        return _error(exc.status_code, str(exc.detail), headers)
+
+    def allowed_methods(scope) -> list[str]:
+        methods = set()
+        for route in app.router.routes:
+            if route.matches(scope)[0] != Match.NONE:
+                methods |= set(getattr(route, "methods", None) or ())
+        return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
 
     @app.exception_handler(Exception)
     async def internal(request, exc):

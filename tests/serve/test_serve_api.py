@@ -177,6 +177,23 @@ def test_the_page_and_its_files_are_served_with_a_strict_policy():
         assert json.loads(c.get("/nope").text) == {"error": "Not Found"}
 
 
+
+def test_head_answers_wherever_get_does_and_405_names_every_method(c):
+    """HEAD was 405 on the page and every API route; PUT on a job said `Allow: GET` though
+    DELETE works there too."""
+    job_id = run(c, {"method": "fast", "model": "starry_night", "size": "32"}, files(photo_png()))
+    wait(c, job_id)
+    for path in ("/", "/api/models", "/api/options", "/api/images", f"/api/jobs/{job_id}",
+                 f"/api/jobs/{job_id}/image", "/static/app.js"):
+        got, head = c.get(path), c.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"], path
+        assert head.headers.get("content-length") == got.headers.get("content-length"), path
+    assert c.head("/api/jobs/nope").status_code == 404
+    r = c.put(f"/api/jobs/{job_id}")
+    assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET, HEAD" and set(r.json()) == {"error"}
+    assert c.put("/api/jobs").headers["allow"] == "POST"
+
 @pytest.mark.parametrize("data, upload", [
     ({"method": "fast", "model": "starry_night", "size": "64"}, files(photo_png())),
     ({"method": "adain", "size": "64"}, files(photo_png(), painting_png())),

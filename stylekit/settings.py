@@ -60,6 +60,11 @@ def scale_schedule(longest: int, steps: int, min_size: int = 128, multiscale: bo
     return [(side, steps if i == 0 else max(floor, math.floor(steps * finer ** i))) for i, side in enumerate(sizes)]
 
 
+def flag(name: str) -> str:
+    """A field as every front end spells it, the command line's flag (the web form's fields are
+    the same words): messages name what the user typed."""
+    return "--" + name.replace("_", "-")
+
 @dataclass
 class Settings:
     """What determines an optimized picture, apart from the images themselves."""
@@ -115,28 +120,28 @@ class Settings:
                                      ("preserve_color", self.preserve_color, (None, *COLOR_MODES))):
             if value not in allowed:
                 shown = ", ".join(str(a) for a in allowed if a is not None)
-                raise InputError(f"{name} must be one of {shown}, not {value!r}")
+                raise InputError(f"{flag(name)} must be one of {shown}, not {value!r}")
         if (self.size is not None and self.size < 1) or self.steps < 1:
             raise InputError("size and steps must be positive")
         if self.coarsest < 1:
-            raise InputError(f"coarsest must be a positive number of px, not {self.coarsest}")
+            raise InputError(f"--coarsest must be a positive number of px, not {self.coarsest}")
         used = ((self.content_layers if self.content_weight else []) + (self.style_layers if self.style_weight else [])
                 + (self.hist_layers if self.hist_weight else []))
         deepest = max(used, key=utils.min_image_side, default=None)
         if deepest and self.coarsest < utils.min_image_side(deepest):
-            raise InputError(f"coarsest must be at least {utils.min_image_side(deepest)} px, the least {deepest} "
+            raise InputError(f"--coarsest must be at least {utils.min_image_side(deepest)} px, the least {deepest} "
                              f"takes, not {self.coarsest}")
         if not 0 < self.finer_steps <= 1:
-            raise InputError(f"finer_steps must be above 0 and at most 1, not {self.finer_steps}")
+            raise InputError(f"--finer-steps must be above 0 and at most 1, not {self.finer_steps}")
         # Numbers within what the arithmetic they go to holds (base.numbers), as on the command line.
         check_seed(self.seed)
         for name in ("content_weight", "style_weight", "tv_weight", "hist_weight"):
-            check_float(getattr(self, name), name)
-        check_float(self.style_scale, "style_scale", positive=True)
+            check_float(getattr(self, name), flag(name))
+        check_float(self.style_scale, "--style-scale", positive=True)
         if self.lr is not None:
-            check_lr(self.lr)
+            check_lr(self.lr, "--lr")
         if self.style_blend is not None:
-            self.style_blend = normalized_weights(self.style_blend, "style_blend")
+            self.style_blend = normalized_weights(self.style_blend, "--style-blend")
 
     @classmethod
     def preset(cls, name: str, **changes) -> Settings:
@@ -263,16 +268,16 @@ class TrainSettings:
         for name in ("steps", "batch", "train_size", "style_size", "res_blocks", "save_every"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise InputError(f"{name} must be a positive whole number, not {value}")
+                raise InputError(f"{flag(name)} must be a positive whole number, not {value}")
         for name in ("lr", "width"):
             if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
-                raise InputError(f"{name} must be a positive number, not {getattr(self, name)}")
+                raise InputError(f"{flag(name)} must be a positive number, not {getattr(self, name)}")
         for name in ("content_weight", "style_weight", "tv_weight", "identity_weight"):
             if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
-                raise InputError(f"{name} must be a non-negative number, not {getattr(self, name)}")
+                raise InputError(f"{flag(name)} must be a non-negative number, not {getattr(self, name)}")
         for name in ("content_weight", "style_weight", "tv_weight", "identity_weight"):
-            check_float(getattr(self, name), name)   # no larger than float32 holds
-        check_lr(self.lr)
+            check_float(getattr(self, name), flag(name))   # no larger than float32 holds
+        check_lr(self.lr, "--lr")
         used = TRAINED_WEIGHTS[self.kind]
         if not any(getattr(self, name) > 0 for name in used):
             raise InputError(f"{', '.join(used[:-1])} and {used[-1]} are all 0: the {self.kind} network "
@@ -345,11 +350,11 @@ class OnePassSettings:
         if self.method not in ONEPASS_METHODS:
             raise InputError(f"method must be one of {', '.join(ONEPASS_METHODS)}, not {self.method!r}")
         if not 0 <= self.alpha <= 1:
-            raise InputError(f"alpha must be between 0 (content) and 1 (full style), not {self.alpha}")
+            raise InputError(f"--alpha must be between 0 (content) and 1 (full style), not {self.alpha}")
         if not (self.style_scale > 0 and math.isfinite(self.style_scale)):
-            raise InputError(f"style_scale must be a positive number, not {self.style_scale}")
+            raise InputError(f"--style-scale must be a positive number, not {self.style_scale}")
         if self.size < 1:
-            raise InputError(f"size must be a positive whole number, not {self.size}")
+            raise InputError(f"--size must be a positive whole number, not {self.size}")
 
     @classmethod
     def preset(cls, method: str | None = None, **changes) -> OnePassSettings:

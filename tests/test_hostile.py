@@ -137,7 +137,7 @@ IGNORED = [  # class 9
     ("coarsest above half the size", [*BASE, "--size", "300", "--multiscale", "on", "--coarsest", "200", "--out", "o/x.png"],
      r"--multiscale on needs --size 400 or more .* --coarsest"),
     ("coarsest below the deepest layer", [*BASE, "--size", "300", "--coarsest", "1", "--out", "o/x.png"],
-     r"coarsest must be at least 16 px, the least relu5_1 takes, not 1"),
+     r"--coarsest must be at least 16 px, the least relu5_1 takes, not 1"),
     ("coarsest at one scale", [*BASE, "--coarsest", "96", "--out", "o/x.png"], r"--coarsest does not apply .* one scale"),
     ("coarse-only layers at one scale", [*BASE, "--coarse-only-layers", "relu5_1", "--out", "o/x.png"],
      r"--coarse-only-layers does not apply .* one scale"),

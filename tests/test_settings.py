@@ -43,7 +43,7 @@ def test_new_style_layers_drop_the_presets_layer_weights():
     ({"init": "zeros"}, "init must be one of content, noise"),
     ({"optimizer": "sgd"}, "optimizer must be one of lbfgs, adam"),
     ({"precision": "fp16"}, "precision must be one of auto, fp32, bf16"),
-    ({"preserve_color": "sepia"}, "preserve_color must be one of luminance, histogram"),
+    ({"preserve_color": "sepia"}, "--preserve-color must be one of luminance, histogram"),
     ({"style_layers": ["conv9_9"]}, "conv9_9"),
     ({"steps": 0}, "positive"),
 ])
@@ -131,8 +131,8 @@ def test_one_pass_presets_carry_each_methods_defaults():
     assert (wct.style_scale, adain.style_scale) == (1.0, 0.5) and wct.alpha < adain.alpha == 1.0
     assert OnePassSettings.preset("adain", alpha=None, size=256) == OnePassSettings("adain", 256, 0.5, 1.0)
     for changes, words in [(dict(alpha=1.5), "alpha must be between 0"), (dict(alpha=float("nan")), "alpha must"),
-                           (dict(style_scale=0), "style_scale must be a positive"),
-                           (dict(style_scale=float("inf")), "style_scale must"), (dict(size=0), "size must")]:
+                           (dict(style_scale=0), "--style-scale must be a positive number"),
+                           (dict(style_scale=float("inf")), "--style-scale must"), (dict(size=0), "size must")]:
         with pytest.raises(InputError, match=words):
             OnePassSettings.preset("wct", **changes)
     with pytest.raises(InputError, match="method must be one of wct, adain, not 'gatys'"):

@@ -97,10 +97,14 @@ def nonneg_float(text):
 
 
 def positive_float(text):
-    value = nonneg_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
+    """A finite number > 0 that a 32-bit float holds (one message for 0 and below alike)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, not {text}")
+    return nonneg_float(text)
 
 
 def float_list(text):

@@ -134,7 +134,7 @@ def test_finer_steps_shape_the_plan_a_run_follows(cnn):
     result = stylize(cnn, content, style, Settings(size=256, steps=5, finer_steps=0.4, multiscale="on",
                                                    precision="fp32"), callback=lambda info: sizes.append(info["size"]))
     assert result.plan == [(128, 5), (256, 2)] and sizes == [128] * 5 + [256] * 2
-    with pytest.raises(InputError, match="finer_steps must be above 0 and at most 1"):
+    with pytest.raises(InputError, match="--finer-steps must be above 0 and at most 1"):
         Settings(finer_steps=1.5)
 
 
@@ -163,9 +163,9 @@ def test_coarse_only_layers_are_checked():
         Settings(style_layers=["relu1_1"], coarse_only_layers=["relu3_1"])
     with pytest.raises(InputError, match="every style layer is coarse-only"):
         Settings(style_layers=["relu1_1"], coarse_only_layers=["relu1_1"])
-    with pytest.raises(InputError, match="coarsest must be a positive"):
+    with pytest.raises(InputError, match="--coarsest must be a positive"):
         Settings(coarsest=0)
-    with pytest.raises(InputError, match="coarsest must be at least 16 px, the least conv5_1 takes, not 15"):
+    with pytest.raises(InputError, match="--coarsest must be at least 16 px, the least conv5_1 takes, not 15"):
         Settings(coarsest=15)
     assert Settings.preset("part1", coarsest=8).coarsest == 8   # conv4_2 alone: its style layers are unused
     # other style layers from a preset drop its coarse-only ones with its layer weights

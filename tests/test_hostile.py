@@ -74,6 +74,8 @@ TOO_BIG = [  # class 2
                            "--size", "100000", "--out", "o/g.png"], r"GB of memory"),
 ]
 OVERFLOW = [  # class 3
+    ("style scale 1e30", [*BASE, "--style-scale", "1e30", "--out", "o/x.png"],
+     r"--style-scale 1e\+30 makes the painting 3\.2e\+31 px on its longest side at 32 px, more than the largest"),
     ("seed beyond 64 bits", ["--part", "1", "--content", "content.png", "--seed", str(2 ** 70), "--out", "o/x.png"],
      r"--seed: must be from 0 to 18446744073709551615"),
     ("negative seed", ["--part", "1", "--content", "content.png", "--seed", "-1", "--out", "o/x.png"], r"--seed"),

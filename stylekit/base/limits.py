@@ -30,6 +30,19 @@ METHOD_NAMES = {"fast": "the style network", "texture": "the texture network", "
                 "train-adain": "training the AdaIN decoder"}
 
 
+MAX_SIDE = 100_000   # px: no machine holds a larger picture
+
+
+def scaled_style_side(side: int, style_scale: float, least: int = 1) -> int:
+    """The painting's longest side for an output of `side` px at `--style-scale`, refused beyond
+    MAX_SIDE (1e30 gave a memory estimate in the septillions of GB)."""
+    scaled = side * style_scale
+    if scaled > MAX_SIDE:
+        raise InputError(f"--style-scale {style_scale:g} makes the painting {scaled:.3g} px on its longest side at "
+                         f"{side} px, more than the largest side taken, {MAX_SIDE:,} px")
+    return max(least, round(scaled))
+
+
 def check_side(width: int, height: int, method: str, what: str = "the picture") -> None:
     """Refuse a picture of width x height px that is too small for `method` (MIN_SIDE)."""
     need = MIN_SIDE[method]

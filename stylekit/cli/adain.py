@@ -15,7 +15,7 @@ from stylekit.base.errors import InputError
 from stylekit.base.files import sidecar_path, write_image
 from stylekit.base.heap import keep_freed_buffers
 from stylekit.base.images import check_min_side, fit_size, image_size, open_image, resize_longest
-from stylekit.base.limits import check_memory
+from stylekit.base.limits import check_memory, scaled_style_side
 from stylekit.base.numbers import style_blend
 from stylekit.base.paths import RESULTS, ROOT
 from stylekit.base.plan import check_plan
@@ -73,7 +73,7 @@ def _one_content(content) -> Path:
 
 
 def _style_side(run: OnePassSettings) -> int:
-    return max(STRIDE, round(run.size * run.style_scale))
+    return scaled_style_side(run.size, run.style_scale, least=STRIDE)
 
 
 def _check_memory(run: OnePassSettings, content: Path, styles: list[Path], args, device) -> int:

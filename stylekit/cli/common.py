@@ -10,6 +10,7 @@ from typing import Callable
 from stylekit.base import numbers
 from stylekit.base.errors import InputError
 from stylekit.base import interrupt
+from stylekit.base.limits import MAX_SIDE
 
 
 class Parser(argparse.ArgumentParser):
@@ -50,8 +51,6 @@ def positive_int(text):
         raise argparse.ArgumentTypeError(f"must be at most 10^12, not {_shown_int(value)}")
     return value
 
-
-MAX_SIDE = 100_000
 
 
 def side(text):

@@ -17,7 +17,7 @@ from PIL import Image
 from stylekit.base.errors import InputError
 from stylekit.base.files import sidecar_path, write_json
 from stylekit.base.images import fit_size, image_size
-from stylekit.base.limits import check_memory, check_side
+from stylekit.base.limits import check_memory, check_side, scaled_style_side
 from stylekit.base.numbers import FPS_RANGE
 from stylekit.base.plan import check_plan
 from stylekit.base.paths import RESULTS, STYLE_DIR
@@ -86,7 +86,7 @@ def _run(args) -> int:
                          f"{low:.4g} to {high:g}: pass --fps")
     _check_frames(clip, s, args, device)
     frames = fit_frames(clip.frames, s.size)
-    styles = [load_image(p, max(1, round(s.size * s.style_scale)), device, args.max_pixels)
+    styles = [load_image(p, scaled_style_side(s.size, s.style_scale), device, args.max_pixels)
               for p in args.style]
     cnn = load_vgg19(s.weights, device)
     later = args.later_steps or default_later_steps(s.steps)
@@ -148,7 +148,7 @@ def _check_frames(clip, s, args, device) -> None:
     machine holds (the optimization of one frame, and every frame of the clip kept)."""
     width, height = fitted_frame_size(*clip.size, s.size)
     check_side(width, height, "video", f"a frame of {args.video} at --size {s.size}")
-    style_side = max(1, round(s.size * s.style_scale))
+    style_side = scaled_style_side(s.size, s.style_scale)
     worked = [fit_size(*image_size(p, args.max_pixels), style_side) for p in args.style]
     check_memory("optimization", width * height, sum(w * h for w, h in worked), device=device,
                  extra=len(clip.frames) * width * height * FRAME_BYTES_PER_PIXEL,

@@ -23,7 +23,7 @@ from stylekit.base.figures import plot_losses
 from stylekit.base.files import file_sha256, read_json, sidecar_path
 from stylekit.base.images import DEFAULT_MAX_PIXELS, fit_size, image_size
 from stylekit.base.tensors import load_mask
-from stylekit.base.limits import check_memory
+from stylekit.base.limits import check_memory, scaled_style_side
 from stylekit.base.plan import Numbered, check_plan
 from stylekit.optim.engine import Result, runs_lean, stylize, winograd_bytes
 from stylekit.settings import Settings
@@ -114,7 +114,7 @@ def check_memory_for(job: Job, device) -> int:
     if reference is None:
         return 0
     width, height = fit_size(*reference, cfg.size)
-    style_side = max(1, round(max(width, height) * cfg.style_scale))
+    style_side = scaled_style_side(max(width, height), cfg.style_scale)
     worked = [fit_size(w, h, style_side) for w, h in styles]
     style_pixels = sum(w * h for w, h in worked)
     # The files themselves, decoded: the styles as float tensors at their own size, the content in 8 bits.

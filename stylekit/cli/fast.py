@@ -95,6 +95,14 @@ def fast(args) -> int:
         outs = [(path, (args.out or FAST_RESULTS / model) / f"{path.stem}.png") for path in files]
     else:
         outs = [(files[0], args.out or FAST_RESULTS / f"{files[0].stem}_{model}.png")]
+    first: dict[Path, Path] = {}
+    for photo, out in outs:   # a.png and a.webp: the photos named, not the one output twice
+        other = first.setdefault(out.resolve(), photo)
+        if other is not photo:
+            if other.resolve() == photo.resolve():
+                raise InputError(f"{photo} is given twice")
+            raise InputError(f"{other} and {photo} would both be written to {out}: rename one, "
+                             f"or stylise them in two runs")
     # The whole batch's files, before any photo: none overwrites a photo, the model, its settings
     # or its ONNX copy, and no two collide.
     model_files = [args.model, sidecar_path(args.model), portable.portable_path(args.model)]

@@ -271,9 +271,9 @@ def load_model(path: str | Path, device="cpu", kind: str | None = None) -> tuple
     settings; one clear InputError for anything else, including a texture network given where a
     style network is wanted and the reverse."""
     net, settings = load_network(path, MODEL_FORMAT, TransformerNet, "feed-forward model",
-                                 "train one with --train-fast or --train-texture", device)
+                                 "train one with `python -m stylekit train-fast` or `train-texture`", device)
     if kind is not None and settings.get("kind") != kind:
-        other = "--fast-texture" if kind == "style" else "--fast"
+        other = "`python -m stylekit texture`" if kind == "style" else "`python -m stylekit fast`"
         raise InputError(f"{path} is a {settings.get('kind')} network: use it with {other}")
     return for_inference(net), settings
 

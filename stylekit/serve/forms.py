@@ -127,7 +127,7 @@ def _argv(method: str, fields: list[tuple[str, str]]) -> list[str]:
     """Form fields -> the command line they stand for (`size=256` -> `--size=256`)."""
     argv, seen = [], set()
     for name, value in fields:
-        key = name.replace("-", "_")
+        key = name.lstrip("-").replace("-", "_")   # `size`, or the flag as typed, `--size`
         flag = "--" + key.replace("_", "-")
         if key not in FIELDS[method]:
             raise InputError(f"{flag} does not apply to method {method}")
@@ -157,6 +157,8 @@ class FormReader:
 
     def read(self, items: list[tuple[str, str | Upload]]) -> Spec:
         method = [v for k, v in items if k == "method"]
+        if len(method) > 1:
+            raise InputError("--method is given twice")
         if len(method) != 1 or not isinstance(method[0], str) or method[0] not in METHODS:
             given = method[0] if len(method) == 1 and isinstance(method[0], str) else None
             raise InputError(f"method must be one of {', '.join(METHODS)}, not {given!r}")
@@ -250,8 +252,14 @@ class FormReader:
         if content is None:
             raise InputError("--fast needs --content (an image)")
         model = self._model("fast", args.model)
-        picture = self._load("content", content, args.size)
-        height, width = picture.pixels.shape[-2:]
+        loaded = {}   # the photo's side as read (a kept copy is brought within KEEP_SIDE: 10000x8 became 2048x2)
+
+        def loader(path):
+            img = load_image(path, args.size, "cpu", self.limits.max_pixels)
+            loaded["shape"] = img.shape[-2:]
+            return img
+        picture = self._load("content", content, args.size, loader=loader)
+        height, width = loaded["shape"]
         check_side(width, height, "fast", f"{picture.name} at --size {args.size}" if args.size else picture.name)
         if args.size is None and max(height, width) > self.limits.max_size:
             picture = self._load("content", content, self.limits.max_size)  # the photo's size, within the limit
@@ -321,8 +329,10 @@ def _shown(loader, path: Path, name: str) -> torch.Tensor:
     """loader(path), its error messages naming the image as the user knows it."""
     try:
         return loader(path)
-    except InputError as exc:
-        raise InputError(str(exc).replace(str(path), name)) from None
+    except InputError as exc:   # the command line's hint is the server's option here
+        words = str(exc).replace(str(path), name).replace("pass a larger --max-pixels if you trust this file",
+                                                           "this server was started with --max-pixels")
+        raise InputError(words) from None
 
 
 def _check_scales(cfg: Settings, content: Picture | None, styles: list[Picture]) -> None:

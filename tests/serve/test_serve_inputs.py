@@ -48,6 +48,8 @@ BOTH = files(photo_png(), painting_png())
      "upload:photo.png is 3x3 px, too small for the style network: it needs at least 5 px on each side"),
     ({"method": "fast", "model": "great_wave"}, files(png(Image.new("RGB", (2, 1000)))),
      "upload:photo.png is 2x1000 px, too small for the style network"),   # its own size, not the shrunk one
+    ({"method": "fast", "model": "great_wave"}, files(png(Image.new("RGB", (10000, 3)))),
+     "upload:photo.png is 10000x3 px, too small for the style network"),   # not the copy kept, 2048x1
     ({"method": "fast", "model": "great_wave"}, files(png(Image.new("RGB", (6, 1000)))),
      "upload:photo.png shrunk to this server's 512 px is 3x512 px, too small for the style network"),
     ({"method": "texture", "size": "2"}, [], "a texture of --size 2 is 2x2 px, too small for the texture network"),
@@ -134,11 +136,19 @@ def test_option_errors_are_the_command_lines_words(c, argv):
     assert refused(c, {**OPT, flag.replace("-", "_"): value}, BOTH) == str(cli.value)
 
 
-def test_too_many_pixels_is_refused_with_the_clis_words():
+def test_too_many_pixels_is_refused_with_the_servers_words():
     with client(limits=Limits(max_pixels=1000)) as c:
         error = refused(c, OPT, files(photo_png(64, 48), painting_png(), content_name="big.png"))
     assert error == ("upload:big.png has 64x48 = 3,072 pixels, more than the limit of 1,000; "
-                     "pass a larger --max-pixels if you trust this file")
+                     "this server was started with --max-pixels")
+
+
+def test_form_fields_as_flags_and_a_method_twice(c):
+    assert refused(c, {"method": ["optimize", "fast"]}, BOTH) == "--method is given twice"
+    assert refused(c, {"method": "optimize", "--size": "0"}, BOTH) == "argument --size: must be at least 1, not 0"
+    assert refused(c, {**OPT, "--size": "32"}, BOTH) == "--size is given twice"
+    job = c.post("/api/jobs", data={"method": "fast", "model": "great_wave", "--size": "32"}, files=files(photo_png()))
+    assert job.status_code == 202, job.text
 
 
 def test_uploads_over_20_mb_get_413_and_the_server_stays_up(c):

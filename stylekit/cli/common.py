@@ -3,6 +3,7 @@ one path by which a command ends on bad input (one `error:` line, exit 2) or on 
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import sys
 from typing import Callable
@@ -154,6 +155,14 @@ def run_command(command: Callable[[], int]) -> int:
                 interrupt.finishing()
         except InputError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+            # pathlib's exists() and is_dir() raise it for a name the file system refuses; each
+            # command checks the paths it writes, this is for those it reads
+            print(f"error: {exc.filename or 'a path'}: {exc.strerror} (the file system takes 255 bytes a name)",
+                  file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print(f"interrupted; {interrupt.kept()}", file=sys.stderr)

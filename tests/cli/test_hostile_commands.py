@@ -403,3 +403,16 @@ def test_module_tools_keep_the_contract(work):
         assert "usage:" not in out + err, (k, out)
     assert sorted(p.name for p in work.iterdir()) == ["clip.gif", "content.png", "photos", "strip.png", "style.png",
                                                        "style2.png", "tiny4.png", "tinyclip.gif"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["texture", f"{LONG}.pt", "--out", "o/x.png"],
+    ["fast", f"{LONG}.pt", "--content", "content.png", "--out", "o/x.png"],
+    ["fast", MODEL, "--content", f"{LONG}.jpg", "--out", "o/x.png"],
+    ["train-fast", "--style", "style.png", "--data", LONG, "--out", "o/m.pt"],
+    ["video-sheet", "o/s.png", f"{LONG}.mp4"],
+], ids=["texture model", "fast model", "fast content", "train-fast data", "video-sheet clip"])
+def test_a_name_too_long_to_read_is_one_error_line(argv, work, capsys):
+    """pathlib's exists() raises for a name over 255 bytes: a traceback, exit 1, from eleven
+    commands' inputs (their outputs were checked already)."""
+    refused(argv, work, capsys, r"File name too long \(the file system takes 255 bytes a name\)")

@@ -131,10 +131,31 @@ def test_video_keeps_the_frames_done(sig, tmp_path, signal_at, shared_network, c
         code = toolkit([str(a) for a in ("video", clip, "--style", ROOT / "images/style/starry_night.jpg",
                                          "--size", 64, "--steps", 3, "--later-steps", 100, "--out", out)])
     assert code == 128 + sig
-    assert "interrupted: the 2 frames done are in" in stderr_of(capsys)
+    assert f"interrupted: {out} holds the 2 frames done" in stderr_of(capsys)
     meta = sidecar(out)
     assert meta["status"] == "interrupted" and meta["frames"] == 2 and meta["evals"] == [3, 2]
     assert len(vio.read_video(out).frames) == 2 and out.with_suffix(".gif").exists()
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_video_keeps_every_frame_when_stopped_after_the_last(sig, tmp_path, shared_network, capsys, monkeypatch):
+    """A signal while the clip's figures were computed (seconds, after the last frame) threw
+    every frame away: 'nothing was written'."""
+    clip = vio.write_mp4(moving_square(n=3, h=64, w=80), tmp_path / "in.mp4", fps=8)
+    out = tmp_path / "v.mp4"
+    real = video_cli.summary
+
+    def stopped_meanwhile(*args):
+        send(sig)
+        return real(*args)
+    monkeypatch.setattr(video_cli, "summary", stopped_meanwhile)
+    with single_thread():
+        code = toolkit([str(a) for a in ("video", clip, "--style", ROOT / "images/style/starry_night.jpg",
+                                         "--size", 64, "--steps", 3, "--later-steps", 2, "--out", out)])
+    assert code == 128 + sig
+    assert f"interrupted: {out} holds the 3 frames done" in stderr_of(capsys)
+    assert sidecar(out)["frames"] == 3 and len(vio.read_video(out).frames) == 3
+    assert out.with_suffix(".gif").exists() and no_temporary_files(tmp_path)
 
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)

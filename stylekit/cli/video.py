@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from stylekit.base.errors import InputError
+from stylekit.base import interrupt
 from stylekit.base.files import sidecar_path, write_json
 from stylekit.base.images import fit_size, image_size
 from stylekit.base.limits import check_memory, check_side, scaled_style_side
@@ -100,6 +101,9 @@ def _run(args) -> int:
     if not result.frames:
         print("interrupted before the first frame was done; nothing was written", file=sys.stderr)
         return 130
+    # The frames are done: a signal from here on is noted, not raised. Raised during the figures
+    # (seconds at real sizes) or the writes, it threw every frame away.
+    interrupt.finishing()
     figures = summary(cnn, result, motion, styles)
     record = {
         "settings": {"video": str(args.video), "styles": [str(p) for p in args.style], "later_steps": later,
@@ -110,17 +114,22 @@ def _run(args) -> int:
         "threads": torch.get_num_threads(), "command": " ".join(sys.argv),
     }
     _write_outputs(result.frames, clip.fps, record, out, gif, still)
-    print(f"{out}  ({len(result.frames)} frames at {clip.fps:g} fps, {figures['seconds_per_frame']:.1f} s/frame; "
-          f"warping error {figures['warping_error']:.4f}, style distance {figures['style_distance']:.3f}); "
-          f"also {gif.name}, {still.name}")
-    if result.status == "interrupted":
-        print(f"interrupted: the {len(result.frames)} frames done are in {out}", file=sys.stderr)
+    n = len(result.frames)
+    warping = f"warping error {figures['warping_error']:.4f}" if n > 1 else "no warping error for one frame"
+    print(f"{out}  ({_frames(n)} at {clip.fps:g} fps, {figures['seconds_per_frame']:.1f} s/frame; "
+          f"{warping}, style distance {figures['style_distance']:.3f}); also {gif.name}, {still.name}")
+    if result.status == "interrupted" or interrupt.signalled():
+        print(f"interrupted: {out} holds the {_frames(n)} done", file=sys.stderr)
         return 130
     if result.status == "nan":
         print(f"error: {result.message} at frame {len(result.frames)}; the frames before it are in {out}. "
               f"Lower --style-weight or --temporal-weight", file=sys.stderr)
         return 1
     return 0
+
+
+def _frames(n: int) -> str:
+    return f"{n} frame" if n == 1 else f"{n} frames"
 
 
 def _write_outputs(frames, fps: float, record: dict, out: Path, gif: Path, still: Path) -> None:
@@ -140,7 +149,8 @@ def _write_outputs(frames, fps: float, record: dict, out: Path, gif: Path, still
             done.append(path)
     except (InputError, OSError) as exc:
         words = str(exc) if isinstance(exc, InputError) else f"cannot write {path}: {exc.strerror or exc}"
-        raise InputError(f"{words}; the {len(frames)} frames are in {', '.join(p.name for p in done)}") from None
+        raise InputError(f"{words}; the {_frames(len(frames))} {'is' if len(frames) == 1 else 'are'} in "
+                         f"{', '.join(p.name for p in done)}") from None
 
 
 def _check_frames(clip, s, args, device) -> None:

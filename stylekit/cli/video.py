@@ -173,8 +173,17 @@ def _check_outputs(args) -> tuple[Path, Path, Path]:
     if out.suffix.lower() != ".mp4":
         raise InputError(f"--out must end in .mp4 with --video, not {out.name!r}")
     gif, still = out.with_suffix(".gif"), out.with_name(out.stem + "_strip.png")
+    _outside_frame_folders(out, [args.video])
     check_plan([out, gif, still, sidecar_path(out)], [*_video_files(args.video), *args.style])
     return out, gif, still
+
+
+def _outside_frame_folders(out: Path, videos: list[Path]) -> None:
+    """An output written among a clip's frames joins them (the strip PNG is read as a frame
+    next time, of another size): refused."""
+    for video in videos:
+        if Path(video).is_dir() and Path(out).parent.resolve() == Path(video).resolve():
+            raise InputError(f"{out} would lie among the frames of {video}: write it in another folder")
 
 
 def _video_files(video: Path) -> list[Path]:
@@ -196,6 +205,7 @@ def _run_demo(args) -> int:
 def _run_sheet(args) -> int:
     if args.out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise InputError(f"the sheet is a still: {args.out.name!r} does not end in .png or .jpg")
+    _outside_frame_folders(args.out, args.videos)
     check_plan([args.out], [f for v in args.videos for f in _video_files(v)])
     print(sheet(args.videos, args.out, size=args.size))
     return 0

@@ -85,6 +85,10 @@ def check_plan(outputs: Iterable[Path | Numbered], inputs: Iterable[Path | None]
         for image, record in records:
             if _same_file(out, record):
                 raise InputError(f"output {out} would overwrite {record}, the record beside the input image {image}")
+    planned = {_resolved(f) for f in files}
+    for out in files:
+        if out.suffix.lower() == ".json" and os.path.lexists(out):
+            _check_record_is_ours(out, [f for f in files if f != out and sidecar_path(f) == out], planned)
     for family in families:
         for path in existing:
             if family.matches(path) or family.matches(_resolved(path)):
@@ -92,3 +96,19 @@ def check_plan(outputs: Iterable[Path | Numbered], inputs: Iterable[Path | None]
                                  f"the input {_kind(path)} {path}")
     for out in files + [f.longest for f in families]:
         check_writable(out)
+
+
+def _check_record_is_ours(record: Path, owners: list[Path], planned: set[Path]) -> None:
+    """An existing JSON the run would write over is an earlier run's record of the same output
+    (that output is still there), or the record of something else beside it: a shipped
+    network's settings (`--out models/starry_night.png` replaced models/starry_night.json)."""
+    if any(os.path.lexists(o) for o in owners):
+        return
+    try:
+        beside = [p for p in record.parent.iterdir()
+                  if p.stem == record.stem and p.name != record.name and _resolved(p) not in planned]
+    except OSError:
+        return
+    if beside:
+        raise InputError(f"{record} would be written over, and it is the record of {beside[0]}: "
+                         f"give another --out")

@@ -104,3 +104,19 @@ def test_a_plan_without_conflicts_passes_and_creates_nothing(tmp_path, photo):
     before = listing(tmp_path)
     check_plan([tmp_path / "new" / "deeper" / "out.png", tmp_path / "new" / "deeper" / "out.json"], [photo, None])
     assert listing(tmp_path) == before
+
+
+def test_the_record_of_something_else_beside_the_output_is_kept(tmp_path):
+    """`texture ... --out models/starry_night.png` wrote its sidecar over the shipped network's
+    training record, models/starry_night.json."""
+    (tmp_path / "net.pt").write_bytes(b"model")
+    (tmp_path / "net.json").write_text("{}")
+    with pytest.raises(InputError, match=r"net\.json would be written over, and it is the record of .*net\.pt"):
+        check_plan([tmp_path / "net.png", tmp_path / "net.json"], [])
+    # an earlier run's record of the same output is replaced, as its picture is
+    (tmp_path / "run.png").write_bytes(b"png")
+    (tmp_path / "run.json").write_text("{}")
+    check_plan([tmp_path / "run.png", tmp_path / "run.json"], [])
+    # and so is a record whose picture is gone, with nothing else of its name beside it
+    (tmp_path / "gone.json").write_text("{}")
+    check_plan([tmp_path / "gone.png", tmp_path / "gone.json"], [])

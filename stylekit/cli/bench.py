@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from stylekit.optim.engine import optimize
+from stylekit.optim.jobs import Job, check_memory_for
 from stylekit.optim.metrics import Distances
 from stylekit.base import machine
 from stylekit.base.errors import InputError
@@ -247,6 +248,14 @@ def checked(args) -> list[int]:
         sizes_px = [side(v) for v in args.sizes.split(",")]
     except argparse.ArgumentTypeError as exc:
         raise InputError(f"--sizes: {exc}") from None
+    if "sizes" in sections:   # as run.py would refuse them, up front: a refused run was a table row
+        for size in sizes_px:
+            job = Job(Path(tempfile.gettempdir()) / "bench.png", Settings.preset("part3", size=size), CONTENT, [STYLE])
+            try:
+                check_memory_for(job, torch.device("cpu"))
+            except InputError as exc:
+                raise InputError(f"--sizes {size}: {exc}".replace("use a smaller --size or --style-scale",
+                                                                  "give smaller --sizes")) from None
     args.networks = (style_networks([n for n in args.models.split(",") if n]) if "fast" in sections else [])
     if args.keep is not None:
         if args.keep.exists() and not args.keep.is_dir():

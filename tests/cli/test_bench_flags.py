@@ -42,6 +42,8 @@ def test_a_flag_is_taken_with_a_section_that_reads_it():
     (["fast", "--models", ", ,"], "--models names no network"),
     (["sizes", "--sizes", "0"], "--sizes: must be at least 1"),
     (["sizes", "--sizes", "200000"], "more than the largest side taken"),
+    # a size the machine cannot hold was a table row, 'failed (exit 2)', and exit 0
+    (["sizes", "--sizes", "512,100000"], "--sizes 100000: the optimization at 100000x75000 px"),
 ])
 def test_refused_before_anything_runs(argv, words, monkeypatch):
     monkeypatch.setattr(bench, "load_vgg19", lambda *a, **k: pytest.fail("the VGG loaded for a refused command"))

@@ -14,6 +14,7 @@ The toolkit's modes are commands of `python -m stylekit`; the flags that ran the
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 
 if __name__ == "__main__":  # first of all: from here on Ctrl-C or SIGTERM ends quietly
@@ -29,6 +30,7 @@ from stylekit.base.images import fit_size, image_size, open_image
 from stylekit.base.files import sidecar_path
 from stylekit.base.tensors import tensor_to_pil
 from stylekit.base.limits import check_memory, check_side
+from stylekit.base.lock import only_run_on
 from stylekit.base.paths import RESULTS
 from stylekit.base.plan import check_plan
 from stylekit.base.progress import Progress
@@ -250,25 +252,28 @@ def parts(argv) -> int:
     args.settings = args.settings.replace(precision=precision)
     content = args.content[0] if args.part != 2 else None
     styles = args.style if args.part != 1 else []
-    job = None
+    job, writes = None, None
     # Every check that needs no network comes before it loads.
     if args.inspect:
         check_inspect(args, device)
     elif args.grid:
-        for cell in {id(j): j for j in grid_jobs(args)[0].values()}.values():
+        cells, writes = grid_jobs(args)
+        for cell in {id(j): j for j in cells.values()}.values():
             check_memory_for(cell, device)
     else:
         job = make_job(args, content, styles, args.out or default_out(args, content, styles))
         check_plan(job.outputs(), job.read_files())
         check_memory_for(job, device)
-    cnn = load_vgg19(args.settings.weights, device)
-    if args.inspect:
-        return inspect(args, cnn, device)
-    if args.grid:
-        return grid(args, cnn, device)
-    out = job.out
-    result = transfer(job, cnn, device, {1: "reconstruct", 2: "texture", 3: "transfer"}[args.part])
-    return report_result(result, out, args)
+        writes = job.out
+    # One run per output at a time: two took turns at the files, one's plot beside the other's picture.
+    with only_run_on(writes, "run") if writes else contextlib.nullcontext():
+        cnn = load_vgg19(args.settings.weights, device)
+        if args.inspect:
+            return inspect(args, cnn, device)
+        if args.grid:
+            return grid(args, cnn, device)
+        result = transfer(job, cnn, device, {1: "reconstruct", 2: "texture", 3: "transfer"}[args.part])
+        return report_result(result, job.out, args)
 
 
 # The flags by which run.py ran the toolkit's modes, and the `python -m stylekit` command each

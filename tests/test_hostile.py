@@ -252,3 +252,15 @@ def test_a_weights_file_that_is_not_vgg19s_is_refused(work, capsys, cnn):
     for name in bad:
         refused([*BASE, "--weights", name, "--out", "o.png"], work, capsys, words[name])
     refused([*BASE, "--weights", "", "--out", "o.png"], work, capsys, r"weights: empty \(use 'original'")
+
+
+def test_a_second_run_on_one_out_is_refused(work, capsys, shared_network):
+    """Two runs to one --out at once: in one try of ten the picture and sidecar were one run's
+    and the loss plot the other's."""
+    from pathlib import Path
+    from stylekit.base.lock import only_run_on
+    with only_run_on(Path("o.png").resolve(), "run"):   # the first, still going
+        refused([*BASE, "--out", "o.png"], work, capsys, r"^error: another run is writing o\.png: wait for it")
+        refused(["--grid", "--content", "content.png", "content.png", "--style", "style.png", "style2.png",
+                 "--size", "32", "--steps", "1", "--out", "o.png"], work, capsys, r"another run is writing o\.png")
+    assert run.main([str(a) for a in [*BASE, "--out", "o.png"]]) == 0

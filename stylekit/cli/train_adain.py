@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from stylekit.base.lock import only_run_on
 from stylekit.base.errors import InputError
 from stylekit.base.files import check_writable
 from stylekit.base.images import IMAGE_SUFFIXES, image_files
@@ -142,7 +143,7 @@ def _train(args, config: TrainSettings, out: Path, inputs: list[Path], make_data
     encoder = Encoder(load_vgg19("original", device))
     record = {"size": config.train_size, "data": str(args.data), "seed": config.seed, "vgg_weights": "original",
               "device": str(device), "threads": torch.get_num_threads(), **(record or {})}
-    with training.only_run_on(out), training.step_progress(f"{label} {out.stem}") as show:
+    with only_run_on(out), training.step_progress(f"{label} {out.stem}") as show:
         _, result = train.train_decoder(encoder, dataset, config, out=out, resume=args.resume, device=device,
                                         record=record, init=getattr(args, "init", None), callback=show)
     training.note_skipped(dataset)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from stylekit.base.lock import only_run_on
 from stylekit.base.errors import InputError
 from stylekit.base.images import fit_size, image_files, image_size
 from stylekit.base.limits import check_side
@@ -127,7 +128,7 @@ def train(args) -> int:
               "style_resize": "bilinear, antialiased", "train_size": size, "data": _shown(data) if data else None,
               "seed": config.seed, "vgg_weights": config.weights, "device": str(device),
               "threads": torch.get_num_threads()}
-    with training.only_run_on(args.out), training.step_progress(f"train {kind} {args.out.stem}") as show:
+    with only_run_on(args.out), training.step_progress(f"train {kind} {args.out.stem}") as show:
         _, result = johnson.train_network(cnn, style, dataset, config, out=args.out, resume=args.resume,
                                           device=device, record=record, init=args.init, callback=show)
     training.note_skipped(dataset)

@@ -10,11 +10,7 @@ early, and an interrupted run says how to continue and exits 130.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +18,7 @@ import torch
 
 from stylekit.base.errors import InputError
 from stylekit.base.figures import plot_losses
-from stylekit.base.files import cannot_write, write_json
+from stylekit.base.files import write_json
 from stylekit.base.progress import Progress
 from stylekit.cli import options
 from stylekit.cli.common import positive_int, positive_float, seed
@@ -103,44 +99,6 @@ def note_skipped(dataset) -> None:
         more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
         print(f"warning: skipped {len(skipped)} unreadable image{'s' if len(skipped) > 1 else ''}: "
               f"{path} ({why}){more}", file=sys.stderr)
-
-
-@contextlib.contextmanager
-def only_run_on(out: Path):
-    """Inside: this process is the one training run writing `out` (its checkpoint, model and
-    plots). Two at once took turns at the checkpoint and one's model replaced the other's."""
-    # In the temporary folder, named by the path: nothing beside the model, no folder made for
-    # a run that is refused later.
-    key = hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:16]
-    lock = Path(tempfile.gettempdir()) / f"stylekit-train-{key}.lock"
-    fd = _lock_held(lock, out)
-    try:
-        yield
-    finally:
-        lock.unlink(missing_ok=True)
-        os.close(fd)
-
-
-def _lock_held(lock: Path, out: Path) -> int:
-    """An open descriptor of `lock`, exclusively locked. The run before removes the file as it
-    ends: a lock taken on the file it had opened just before would be on a name no longer
-    there, beside a third run's on the new file, so the lock counts only while it is the
-    file the name holds."""
-    while True:
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise cannot_write(lock, exc) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if os.path.samestat(os.fstat(fd), os.stat(lock)):
-                return fd
-        except BlockingIOError:
-            os.close(fd)
-            raise InputError(f"another training run is writing {out}: wait for it to end, or give another --out") from None
-        except FileNotFoundError:
-            pass
-        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -331,14 +331,14 @@ def test_train_fast_resume_toward_another_painting_is_refused(work, capsys, monk
 def test_a_second_training_run_on_one_out_is_refused(work, capsys, monkeypatch, cnn):
     """Two runs on one --out took turns at the checkpoint, and one's model replaced the other's
     while it reported success."""
-    from stylekit.cli import training
+    from stylekit.base import lock as out_lock
     monkeypatch.setattr(train_fast_cli, "load_vgg19", lambda *a: cnn)
     monkeypatch.setattr(train_adain_cli, "load_vgg19", lambda *a: cnn)
     (work / "o").mkdir()
-    with training.only_run_on(work / "o" / "m.pt"):   # the first run, still going
+    with out_lock.only_run_on(work / "o" / "m.pt"):   # the first run, still going
         refused(["train-fast", "--style", "style.png", "--data", "photos", *TINY_TRAIN, "--out", "o/m.pt"], work, capsys,
                 r"another training run is writing o/m\.pt: wait for it to end, or give another --out")
-    with training.only_run_on(work / "o" / "d.pt"):
+    with out_lock.only_run_on(work / "o" / "d.pt"):
         refused(["train-wct", "--level", "1", "--data", "photos", "--steps", "1", "--batch", "1", "--size", "32",
                  "--out", "o/d.pt"], work, capsys, r"another training run is writing o/d\.pt")
     assert list((work / "o").iterdir()) == []
@@ -350,11 +350,11 @@ def test_the_lock_counts_only_on_the_file_its_name_holds(tmp_path, monkeypatch):
     """A run that opened the lock file just before the run ahead of it ended (and removed it)
     locked a file no longer named, while a third run locked the new one: both trained."""
     import fcntl
-    from stylekit.cli import training
+    from stylekit.base import lock as out_lock
     out = tmp_path / "m.pt"
-    with training.only_run_on(out):
+    with out_lock.only_run_on(out):
         lock = next(Path(tempfile.gettempdir()).glob(
-            f"stylekit-train-{hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:16]}.lock"))
+            f"stylekit-out-{hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:16]}.lock"))
     first = os.open(lock, os.O_RDWR | os.O_CREAT)      # the run ahead, still going
     fcntl.flock(first, fcntl.LOCK_EX)
     third = []
@@ -367,10 +367,10 @@ def test_the_lock_counts_only_on_the_file_its_name_holds(tmp_path, monkeypatch):
             third.append(os.open(lock, os.O_RDWR | os.O_CREAT))
             real_flock(third[0], fcntl.LOCK_EX | fcntl.LOCK_NB)
         return real_flock(fd, op)
-    monkeypatch.setattr(training.fcntl, "flock", between_open_and_lock)
+    monkeypatch.setattr(out_lock.fcntl, "flock", between_open_and_lock)
     try:
         with pytest.raises(InputError, match="another training run is writing"):
-            with training.only_run_on(out):
+            with out_lock.only_run_on(out):
                 pass
     finally:
         os.close(third[0])

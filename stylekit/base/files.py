@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from .errors import InputError, reason
-from .interrupt import note_written
+from .interrupt import held, note_written
 
 
 def _umask() -> int:
@@ -106,11 +106,12 @@ def atomic_write(path: Path, data: bytes) -> None:
     Raises InputError (one line) when the file cannot be written.
     """
     path = Path(path)
-    tmp = write_temp(path, data)
-    try:
-        commit(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # still there only if the rename failed
+    with held():
+        tmp = write_temp(path, data)
+        try:
+            commit(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)  # still there only if the rename failed
     sync_dir(path.parent)
 
 
@@ -140,10 +141,17 @@ def write_image(pil: Image.Image, path: str | os.PathLike, meta: dict | None = N
     pil.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
     side = sidecar_path(path) if meta is not None else None
     meta_bytes = json_bytes(meta) if meta is not None else None
+    with held():
+        _write_pair(path, buf.getvalue(), side, meta_bytes)
+    sync_dir(path.parent)
+    return path
+
+
+def _write_pair(path: Path, data: bytes, side: Path | None, meta_bytes: bytes | None) -> None:
     temps: list[Path] = []
     old_side = None
     try:
-        temps.append(write_temp(path, buf.getvalue()))
+        temps.append(write_temp(path, data))
         if side is not None:
             temps.append(write_temp(side, meta_bytes))
             old_side = move_aside(side)
@@ -163,8 +171,6 @@ def write_image(pil: Image.Image, path: str | os.PathLike, meta: dict | None = N
     finally:
         if old_side is not None:
             old_side.unlink(missing_ok=True)
-    sync_dir(path.parent)
-    return path
 
 
 def check_writable(path: str | os.PathLike) -> None:

@@ -138,3 +138,27 @@ def test_json_is_strict_and_read_back_safely(tmp_path):
     (tmp_path / "bad.json").write_bytes(b"\xff{")
     assert read_json(tmp_path / "list.json") is None and read_json(tmp_path / "bad.json") is None
     assert read_json(tmp_path / "missing.json") is None
+
+
+@pytest.mark.parametrize("write", ["atomic_write", "write_image"])
+def test_a_signal_between_two_lines_of_a_write_strands_no_temporary_file(write, tmp_path, monkeypatch):
+    """A stopped `fast` batch left a `.NAME.png.xxxx.tmp` in 2 of 28 tries: the signal came
+    between the temporary file's creation and the code that removes it. The write finishes,
+    then the signal stops the command."""
+    import signal
+    from stylekit.base import interrupt
+    real = files.write_temp
+
+    def signal_after(path, data):
+        tmp = real(path, data)
+        os.kill(os.getpid(), signal.SIGTERM)   # the handler runs before this function returns
+        return tmp
+    monkeypatch.setattr(files, "write_temp", signal_after)
+    out = tmp_path / "a.png"
+    with interrupt.stop_on_signals():
+        with pytest.raises(KeyboardInterrupt):
+            if write == "atomic_write":
+                files.atomic_write(out, b"bytes")
+            else:
+                files.write_image(Image.new("RGB", (4, 4)), out, {"x": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["a.png"] if write == "atomic_write" else ["a.json", "a.png"])

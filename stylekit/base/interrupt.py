@@ -132,7 +132,7 @@ def exit_code() -> int:
 
 def note_written(path) -> None:
     """A file was put in place (called by base.files for every finished file)."""
-    if _state["phase"] == "running":
+    if _state["phase"] == "running" and str(path) not in _state["names"]:   # a checkpoint saved twice is one file
         _state["written"] += 1
         if len(_state["names"]) < _SHOWN:
             _state["names"].append(str(path))

@@ -23,7 +23,7 @@ from stylekit.base.progress import Progress
 from stylekit.cli import options
 from stylekit.cli.common import positive_int, positive_float, seed
 from stylekit.nets.portable import portable_path
-from stylekit.nets.training import TRAINING_CURVE_SMOOTHING, TrainResult, checkpoint_path, load_checkpoint
+from stylekit.nets.training import TRAINING_CURVE_SMOOTHING, TrainResult, checkpoint_path, load_checkpoint, to_export
 from stylekit.base.limits import check_memory as check_memory_for
 from stylekit.base.plan import check_plan
 from stylekit.settings import TrainSettings
@@ -131,7 +131,7 @@ def finish(result: TrainResult, out: Path, config: TrainSettings, what: str,
         print(f"error: the loss became NaN at step {result.step + 1}; the last checkpoint is kept. "
               f"Lower --lr (now {config.lr:g}) or --style-weight", file=sys.stderr)
         return 1
-    if result.step > result.first_step:
+    if to_export(result, out):
         write_json(out.with_suffix(".json"), {**saved_settings(), "seconds_this_sitting": result.seconds,
                                               "status": result.status})
         plot_losses(result.history, out.with_name(out.stem + "_losses.png"), title=out.stem,

@@ -37,7 +37,7 @@ from stylekit.nets import portable
 from stylekit.nets.onnx_copy import onnx_model
 from stylekit.nets.onnx_rewrite import rewritten
 from stylekit.nets.training import (TrainResult, checkpoint_path, load_network, resumed_init, save_network,
-                                    seeded, sittings, train)
+                                    seeded, sittings, to_export, train)
 from stylekit.settings import TrainSettings
 
 MODEL_FORMAT = "style-transfer-feedforward/1"
@@ -193,7 +193,7 @@ def train_network(cnn, style: torch.Tensor, dataset, config: TrainSettings, *, o
                 "precision": config.precision, **net.arch, **({"init": str(init)} if init is not None else {})}
     result = train(net, loss_fn, dataset, config, checkpoint=checkpoint_path(out), resume=resume,
                    record=settings, device=device, callback=callback)
-    if result.step > result.first_step and result.main:   # a resumed run with no step left rewrites nothing
+    if to_export(result, out, [portable.portable_path(out)] if kind == "style" else []):
         done = sittings(out, load_model, result, config.lr)
         export(net, out, {**settings, "trained_steps": result.step, "sittings": done,
                           "seconds": sum(s.get("seconds") or 0.0 for s in done),

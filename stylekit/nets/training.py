@@ -83,6 +83,15 @@ def distributed_setup(device: torch.device) -> Distributed:
     return Distributed(dist.get_rank(), dist.get_world_size())
 
 
+def to_export(result, out: Path, also=()) -> bool:
+    """Whether a run writes its finished files (the network, its settings, its loss plot, and
+    `also`): it trained steps this sitting, or a sitting stopped while writing them left one
+    missing, which a resumed run with no step left writes now (it wrote nothing, and `fast`
+    went on without the ONNX copy). Otherwise a resumed run with no step left rewrites nothing."""
+    files = [out, out.with_suffix(".json"), out.with_name(out.stem + "_losses.png"), *also]
+    return result.main and (result.step > result.first_step or (result.step > 0 and not all(p.exists() for p in files)))
+
+
 def checkpoint_path(out: Path) -> Path:
     """Where the training run of the network file `out` keeps its checkpoint."""
     return out.with_name(out.stem + ".ckpt")

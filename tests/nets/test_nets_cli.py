@@ -184,6 +184,13 @@ def test_interrupted_training_exits_130_and_resumes(tiny_images, tmp_path, capsy
     assert toolkit.main(fewer) == 0 and "no steps run (4 already done)" in capsys.readouterr().out
     # the model was rewritten with the new --steps while its sidecar kept the old ones
     assert {f: f.read_bytes() for f in files} == files
+    # A sitting stopped while writing its finished files left the settings and the plot missing:
+    # a resumed run with no step left writes them (it wrote nothing, exit 0).
+    plot = out.with_name(out.stem + "_losses.png")
+    out.with_suffix(".json").unlink()
+    plot.unlink()
+    assert toolkit.main([*argv, "--resume"]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["trained_steps"] == 4 and plot.exists()
 
 
 def test_a_nan_loss_exits_1_with_one_line(tiny_images, tmp_path, capsys, monkeypatch):

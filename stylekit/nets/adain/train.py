@@ -12,7 +12,7 @@ from stylekit.base.errors import InputError
 from stylekit.nets.adain.infer import load_decoder
 from stylekit.nets.adain.model import MODEL_FORMAT, AdaINLoss, Decoder, Encoder, ReconstructionLoss
 from stylekit.nets.crops import RandomCrops
-from stylekit.nets.training import TrainResult, checkpoint_path, resumed_init, save_network, seeded, sittings, train
+from stylekit.nets.training import TrainResult, checkpoint_path, resumed_init, save_network, seeded, sittings, to_export, train
 from stylekit.settings import TrainSettings
 
 
@@ -70,7 +70,7 @@ def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path
                 "init": str(init) if init else None, **decoder.arch}
     result = train(decoder, loss, dataset, config, checkpoint=checkpoint_path(out), resume=resume,
                    record=settings, device=device, callback=callback)
-    if result.step > result.first_step and result.main:   # a resumed run with no step left rewrites nothing
+    if to_export(result, out):
         done = sittings(out, load_decoder, result, config.lr)
         export(decoder, out, {**settings, "steps": result.step,
                               "seconds": sum(s.get("seconds") or 0.0 for s in done), "sittings": done,

@@ -190,7 +190,7 @@ def sheet(videos, path, count: int = 6, size: int | None = None) -> Path:
     for v in videos:
         frames = read_video(v, max_frames=None).frames
         width, height = fitted_frame_size(frames[0].shape[1], frames[0].shape[0], size)
-        check_bytes(6 * len(frames) * width * height + 1e9, f"the frames of {v} at {width}x{height} px",
+        check_bytes(6 * len(frames) * width * height + 1e9, f"holding the frames of {v} at {width}x{height} px",
                     "use a smaller --size")
         rows.append(strip(fit_frames(frames, size), count))
     width = max(r.shape[1] for r in rows)

@@ -107,7 +107,7 @@ def _run(args) -> int:
     figures = summary(cnn, result, motion, styles)
     record = {
         "settings": {"video": str(args.video), "styles": [str(p) for p in args.style], "later_steps": later,
-                     "temporal_weight": args.temporal_weight, **asdict(s)},
+                     "temporal_weight": args.temporal_weight, **asdict(s.for_inputs(True, True))},
         "status": result.status, "message": result.message, "fps": clip.fps, "frames": len(result.frames),
         "frames_in": len(frames), "output_size": list(result.frames[0].shape[1::-1]), **figures,
         "device": str(device), "torch": torch.__version__, "machine": platform.machine(),

@@ -165,8 +165,8 @@ def report_result(result: Result, out: Path, args) -> int:
         if result.status == "interrupted":
             print("interrupted before the first evaluation: nothing was written", file=sys.stderr)
             return 130
-        print(f"error: {result.message} at the first evaluation, so nothing was written. {transfer_options.nan_advice(args.settings)}",
-              file=sys.stderr)
+        print(f"error: {result.message} at the first evaluation, so nothing was written. "
+              f"{transfer_options.nan_advice(args.settings)}", file=sys.stderr)
         return 1
     f = result.final
     losses = ", ".join(f"{k} {v:.4g}" for k, v in f.items() if k not in ("size",))

@@ -97,12 +97,13 @@ def fast(args) -> int:
         outs = [(files[0], args.out or FAST_RESULTS / f"{files[0].stem}_{model}.png")]
     first: dict[Path, Path] = {}
     for photo, out in outs:   # a.png and a.webp: the photos named, not the one output twice
-        other = first.setdefault(out.resolve(), photo)
-        if other is not photo:
-            if other.resolve() == photo.resolve():
-                raise InputError(f"{photo} is given twice")
+        other = first.get(out.resolve())
+        if other is not None and other.resolve() == photo.resolve():
+            raise InputError(f"{photo} is given twice")
+        if other is not None:
             raise InputError(f"{other} and {photo} would both be written to {out}: rename one, "
                              f"or stylise them in two runs")
+        first[out.resolve()] = photo
     # The whole batch's files, before any photo: none overwrites a photo, the model, its settings
     # or its ONNX copy, and no two collide.
     model_files = [args.model, sidecar_path(args.model), portable.portable_path(args.model)]

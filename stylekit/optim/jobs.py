@@ -73,10 +73,14 @@ class Job:
         `save_every`, the numbered snapshots (their count is known only as the run goes)."""
         files: list[Path | Numbered] = [self.out, sidecar_path(self.out), losses_path(self.out)]
         if self.save_every:
-            most = sum(n for _, n in self.plan) if self.settings.size else 10 * self.settings.steps   # digits
-            files.append(Numbered(self.out.parent, re.escape(self.out.stem) + r"_step\d{4,}\.png",
-                                  snapshot_path(self.out, most), f"{self.out.stem}_stepNNNN.png"))
+            files.append(self.snapshots())
         return files
+
+    def snapshots(self) -> Numbered:
+        """The numbered snapshots `save_every` writes, OUT_stepNNNN.png."""
+        most = sum(n for _, n in self.plan) if self.settings.size else 10 * self.settings.steps   # digits
+        return Numbered(self.out.parent, re.escape(self.out.stem) + r"_step\d{4,}\.png",
+                        snapshot_path(self.out, most), f"{self.out.stem}_stepNNNN.png")
 
     def read_files(self) -> list[Path]:
         """Every file the run reads: the images, and the VGG weights when they are a file."""
@@ -182,7 +186,7 @@ def _remove_stale_snapshots(job: Job, written: list[Path]) -> None:
     kept they would read as this run's frames."""
     if not job.save_every:
         return
-    family, keep = job.outputs()[-1], {p.name for p in written}
+    family, keep = job.snapshots(), {p.name for p in written}
     for path in job.out.parent.iterdir():
         if path.name not in keep and family.matches(path) and path.is_file():
             path.unlink(missing_ok=True)

@@ -89,6 +89,7 @@ def serve(args) -> int:
     import uvicorn
 
     from stylekit.serve.app import LOCAL_HOSTS, create_app
+    from stylekit.serve.protocol import JSONErrorsH11
 
     port = args.port
     if port is None:
@@ -114,8 +115,8 @@ def serve(args) -> int:
         if args.host in ("0.0.0.0", "::", "[::]"):
             shown, also = ("127.0.0.1" if args.host == "0.0.0.0" else "[::1]"), " and on every address of this machine"
     print(f"serving on http://{shown}:{port}/{also}  (Ctrl-C stops)", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                                           timeout_graceful_shutdown=5))
+    server = uvicorn.Server(uvicorn.Config(app, http=JSONErrorsH11, log_level="warning", access_log=False,
+                                           lifespan="on", timeout_graceful_shutdown=5))
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:

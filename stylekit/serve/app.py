@@ -12,7 +12,8 @@
 | GET /api/options | the form's defaults (from the presets) and the server's limits |
 
 Every error is JSON {"error": "..."}: 400 bad input (the CLI's words), 403 a cross-site post,
-404 unknown, 409 not possible now, 413 an upload over the limit, 429 the queue full. No route
+404 unknown, 409 not possible now, 413 an upload over the limit, 429 the queue full. A request
+that is not HTTP is answered in JSON as well (`serve.protocol`). No route
 takes a path: images and models are looked up by name in the lists made at start.
 """
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """`python -m stylekit serve`: prints its address, serves, and stops cleanly on Ctrl-C or SIGTERM,
 cancelling the optimization it was running; bad ports are one `error:` line."""
+import json
 import os
 import re
 import signal
@@ -90,3 +91,23 @@ def test_a_bad_port_is_one_error_line(args, env, words):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert lines[0].startswith(words.replace("TAKEN", port)), lines[0]
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n",
+    b"NOT HTTP AT ALL\r\n\r\n",
+])
+def test_a_request_that_is_not_http_gets_a_json_400(request_bytes):
+    proc, url = start("--port", "0")
+    try:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(request_bytes)
+            answer = b""
+            while chunk := sock.recv(4096):   # the server closes the connection after its answer
+                answer += chunk
+    finally:
+        stop(proc, signal.SIGTERM)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and b"content-type: application/json" in head.lower(), answer
+    assert json.loads(body) == {"error": "the request is not valid HTTP/1.1 (its request line or headers cannot be read)"}

@@ -250,7 +250,8 @@ def test_every_numeric_flag_is_drawn():
     """The table covers every command with numeric flags, except the long-running ones."""
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     left_out = {"bench": "its sections run for minutes", "serve": "a server that runs until stopped",
-                "report": "--part takes 1, 2 or 3 only (choices)"}
+                "report": "--part takes 1, 2 or 3 only (choices)",
+                "photos": "it fetches packages (minutes); its --crop-size is a `side`, drawn as --train-size"}
     for name, p in sub.choices.items():
         has_numbers = any(getattr(a.type, "__name__", None) in ("int", "float", "positive_int", "nonneg_float",
                                                                  "positive_float", "float_list", "seed", "fps", "side", "block_count", "channel_count")

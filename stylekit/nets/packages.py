@@ -143,10 +143,10 @@ def open_bytes(data: bytes) -> Image.Image:
         return img.copy()
 
 
-def shrink(img: Image.Image) -> Image.Image:
-    """RGB, short side at most SHORT_SIDE (smaller ones are kept: upscaling adds nothing)."""
+def shrink(img: Image.Image, short_side: int = SHORT_SIDE) -> Image.Image:
+    """RGB, short side at most `short_side` (smaller ones are kept: upscaling adds nothing)."""
     img = img.convert("RGB")
-    scale = SHORT_SIDE / min(img.size)
+    scale = short_side / min(img.size)
     if scale < 1:
         img = img.resize((round(img.width * scale), round(img.height * scale)), Image.LANCZOS)
     return img

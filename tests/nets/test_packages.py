@@ -107,3 +107,35 @@ def test_a_set_never_replaces_a_folder_it_did_not_make_nor_the_cache(tmp_path, c
     (cache / "w-1.0-py3-none-any.whl").write_text("plain text, no zip")
     with pytest.raises(RuntimeError, match=r"cannot unpack .*w-1\.0-py3-none-any\.whl: File is not a zip file"):
         packages.wheel_files(cache / "w-1.0-py3-none-any.whl", ("x",))
+
+
+@pytest.mark.parametrize("crop, kept", [(256, {(300, 256): (300, 256), (1000, 700): (457, 320)}),
+                                        (512, {(1000, 700): (914, 640)})])
+def test_a_photo_set_is_made_for_its_training_crop(tmp_path, monkeypatch, crop, kept):
+    """`photos --crop-size N`: photos at least N px on the shorter side, stored at 1.25 N, so that
+    RandomCrops (1-1.25 crops on the shorter side) never enlarges one."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    sizes = [(200, 300), (300, 256), (1000, 700)]
+    with zipfile.ZipFile(cache / "demo_pkg-1.0-py3-none-any.whl", "w") as z:
+        for w, h in sizes:
+            z.writestr(f"demo/images/p{w}x{h}.png", png_bytes(photo(w, h)))
+    monkeypatch.setattr(photos, "SOURCES", (packages.Source("demo", "wheel", "demo-pkg", ("demo/images/",), "test"),))
+    manifest = photos.build_photos(tmp_path / "set", cache, progress=lambda _: None, crop=crop)
+    stored = {}
+    for entry in manifest:
+        member_size = tuple(int(v) for v in entry["member"].rsplit("/p", 1)[1][:-4].split("x"))
+        stored[member_size] = Image.open(tmp_path / "set" / entry["file"]).size
+    assert stored == kept
+
+
+def test_a_crop_no_photo_reaches_leaves_the_set_there_as_it_was(tmp_path, monkeypatch):
+    cache, out = tmp_path / "cache", tmp_path / "set"
+    cache.mkdir()
+    with zipfile.ZipFile(cache / "demo_pkg-1.0-py3-none-any.whl", "w") as z:
+        z.writestr("demo/images/p.png", png_bytes(photo(400, 300)))
+    monkeypatch.setattr(photos, "SOURCES", (packages.Source("demo", "wheel", "demo-pkg", ("demo/images/",), "test"),))
+    before = photos.build_photos(out, cache, progress=lambda _: None)
+    with pytest.raises(ValueError, match="no photo in the packages is 2000 px or more .* give a smaller --crop-size"):
+        photos.build_photos(out, cache, progress=lambda _: None, crop=2000)
+    assert [e["file"] for e in before] == [p.name for p in out.glob("*.jpg")] and len(before) == 1

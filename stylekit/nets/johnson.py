@@ -42,6 +42,11 @@ from stylekit.settings import TrainSettings
 
 MODEL_FORMAT = "style-transfer-feedforward/1"
 NOISE_CHANNELS = 8
+# The style networks paint a frame one pixel wide where their padding meets the picture's edge
+# (up to 38 levels of 255 off the colours beside it); run on the photo mirrored this many px
+# further out, the frame falls outside the part that is kept (BENCHMARKS.md, "The networks'
+# frame"). `nets.portable` pads its copies' input the same way.
+MARGIN = 8
 _SHIPPED = TrainSettings.preset("fast")  # the architecture of the shipped networks
 
 
@@ -293,9 +298,13 @@ def for_inference(net: TransformerNet) -> TransformerNet:
 
 @torch.inference_mode()
 def stylize(net: TransformerNet, content: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
-    """One forward pass: (1, 3, H, W) in [0, 1] -> same shape, in [0, 1]."""
+    """One forward pass: (1, 3, H, W) in [0, 1] -> same shape, in [0, 1]; the photo is
+    mirrored MARGIN px further on every side for the pass (edge pixels repeated where it is
+    too small to mirror) and the result cropped back."""
+    h, w = content.shape[-2:]
+    padded = F.pad(content, (MARGIN,) * 4, mode="reflect" if min(h, w) > MARGIN else "replicate")
     with autocast_context(content.device, precision):
-        return net(content).float().clamp(0, 1)
+        return net(padded).float()[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w].clamp(0, 1)
 
 
 @torch.inference_mode()

@@ -5,8 +5,9 @@ network's whole forward pass at 512 px, so `fast` through this module stylises a
 saves it in well under a second (BENCHMARKS.md, "The first image without torch"). This module
 imports neither torch nor anything that does; the copy is made by `johnson.export_portable`.
 
-The copy (MODEL.onnx beside MODEL.pt) is the network's body and its sigmoid; padding to a
-multiple of 4 and cropping back happen here, as `TransformerNet.forward` does them. It records
+The copy (MODEL.onnx beside MODEL.pt) is the network's body and its sigmoid; the margin and
+the padding to a multiple of 4, and cropping back, happen here, as `johnson.stylize` and
+`TransformerNet.forward` do them. It records
 the sha256 of the .pt file it was made from, so a copy left from an earlier training is never
 used for a newer network: `load` then returns None and the caller runs the .pt with torch.
 """
@@ -20,6 +21,7 @@ import numpy as np
 from stylekit.base.files import file_sha256
 
 FORMAT = "style-transfer-feedforward-onnx/1"
+MARGIN = 8   # johnson.MARGIN (not imported: this module imports nothing that imports torch)
 INPUT, OUTPUT = "image", "styled"
 
 
@@ -63,7 +65,9 @@ class PortableNet:
     def stylize(self, rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
         x = (np.asarray(rgb, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None]
-        y = self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(pad_bottom_right(x, 4))})[0][0, :, :h, :w]
+        m = MARGIN
+        x = np.pad(x, ((0, 0), (0, 0), (m, m), (m, m)), mode="reflect" if min(h, w) > m else "edge")
+        y = self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(pad_bottom_right(x, 4))})[0][0, :, m:m + h, m:m + w]
         # The same rounding as base.tensors.tensor_to_pil, so both paths give the same bytes.
         return (np.clip(y, 0.0, 1.0).transpose(1, 2, 0) * 255.0 + 0.5).astype(np.uint8)
 

@@ -156,3 +156,25 @@ def test_the_shipped_models_load_and_paint_their_style(name, kind, cnn):
     command = "fast" if kind == "style" else "texture"
     with pytest.raises(InputError, match=f"is a {kind} network: use it with `python -m stylekit {command}`"):
         ff.load_model(MODELS / f"{name}.pt", kind=other)
+
+
+def _frame(img: torch.Tensor) -> float:
+    """How far the outermost rows and columns are, in levels of 255, from the colour of the six
+    just inside them (worst side and channel): a frame painted along the edge."""
+    x = img[0].permute(1, 2, 0).numpy() * 255
+    sides = [x[0].mean(0) - x[3:9].mean((0, 1)), x[:, 0].mean(0) - x[:, 3:9].mean((0, 1)),
+             x[-1].mean(0) - x[-9:-3].mean((0, 1)), x[:, -1].mean(0) - x[:, -9:-3].mean((0, 1))]
+    return float(np.abs(np.array(sides)).max())
+
+
+@pytest.mark.parametrize("name", ["starry_night", "great_wave", "composition_viii"])
+def test_the_shipped_networks_paint_no_frame_along_the_edges(name):
+    """Run on the photo as it is, each network draws a frame one pixel wide (20-36 levels off at
+    512 px); `stylize` runs it on the photo mirrored MARGIN px further, so the frame is cut off."""
+    net, _ = ff.load_model(MODELS / f"{name}.pt", kind="style")
+    photo = load_image(ROOT / "images" / "content" / "astronaut.jpg", 512)
+    with torch.inference_mode():
+        bare = net(photo).clamp(0, 1)
+    kept = ff.stylize(net, photo)
+    assert kept.shape == photo.shape
+    assert _frame(bare) > 18 and _frame(kept) < 12, (_frame(bare), _frame(kept))

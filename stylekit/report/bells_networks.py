@@ -110,8 +110,9 @@ def feedforward(cnn, device, quick, out_root, progress) -> Bell | None:
     fast = [n["fast_seconds"] for n in numbers]
     speedup = np.median([n["opt_seconds"] / n["fast_seconds"] for n in numbers])
     recipes = [ff.load_model(model)[1] for _, model in models]
-    trained = "; ".join(f"{Path(r['style_image']).stem}: {r['width']} channels, {r['trained_steps']} steps of {r['batch']} random "
-                        f"{r['train_size']} px crops with the painting at {r['style_size']} px"
+    trained = "; ".join(f"{Path(r['style_image']).stem}: {r['width']} channels, {r['trained_steps']} steps of "
+                        f"{'one random' if r['batch'] == 1 else str(r['batch']) + ' random'} {r['train_size']} px "
+                        f"crop{'s' if r['batch'] != 1 else ''} with the painting at {r['style_size']} px"
                         f"{_tv(r)}{_loss(r)}" for r in recipes)
     text = (f"run.py --train-fast trains a feed-forward network (Johnson et al. 2016, narrowed for CPUs: "
             f"{'-'.join(str(w) for w in sorted({r['width'] for r in recipes}))} channels in the first layer, "
@@ -142,7 +143,7 @@ def _fast_pair(model, content, style, c, run, fast_path, precision, dist, device
                      "opt_style": dist.style(opt_img, style_img), "opt_content": dist.content(opt_img, c)}
 
     settings = {**model_stamp(model), "content": content.name, "size": list(c.shape[-2:]), "precision": precision,
-                "optimization": run.meta.get("wall_seconds")}
+                "optimization": run.meta.get("wall_seconds"), "margin": ff.MARGIN}
     return cached_output(fast_path, settings, make)
 
 

@@ -42,11 +42,7 @@ from stylekit.settings import TrainSettings
 
 MODEL_FORMAT = "style-transfer-feedforward/1"
 NOISE_CHANNELS = 8
-# The style networks paint a frame one pixel wide where their padding meets the picture's edge
-# (up to 38 levels of 255 off the colours beside it); run on the photo mirrored this many px
-# further out, the frame falls outside the part that is kept (BENCHMARKS.md, "The networks'
-# frame"). `nets.portable` pads its copies' input the same way.
-MARGIN = 8
+MARGIN = portable.MARGIN   # px the photo is mirrored further out for a pass: see nets.portable
 _SHIPPED = TrainSettings.preset("fast")  # the architecture of the shipped networks
 
 

@@ -21,7 +21,11 @@ import numpy as np
 from stylekit.base.files import file_sha256
 
 FORMAT = "style-transfer-feedforward-onnx/1"
-MARGIN = 8   # johnson.MARGIN (not imported: this module imports nothing that imports torch)
+# The style networks paint a frame one pixel wide where their padding meets the picture's edge
+# (up to 38 levels of 255 off the colours beside it); run on the photo mirrored this many px
+# further out, the frame falls outside the part that is kept (BENCHMARKS.md, "The networks'
+# frame"). Here and in `johnson.stylize` alike.
+MARGIN = 8
 INPUT, OUTPUT = "image", "styled"
 
 

@@ -437,3 +437,17 @@ def test_a_wider_style_network_is_refused_by_its_width(tiny_images, tmp_path, mo
         assert out.exists() == (code == 0)
     assert "the style network at 300x225 px" in one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "out24").exists()
+
+
+def test_photos_refuses_a_crop_too_small_to_train_on_and_keeps_the_set(tmp_path, capsys):
+    """A set for 1 px crops would replace the user's photos with specks that no trainer takes."""
+    photos = photo_folder(tmp_path)
+    (photos / "MANIFEST.json").write_text(json.dumps([{"file": p.name} for p in photos.iterdir()]))
+    before = {p.name: p.read_bytes() for p in photos.iterdir()}
+    for crop in ("1", "31"):
+        assert toolkit.main(["photos", "--crop-size", crop, "--out", str(photos),
+                             "--cache", str(tmp_path / "cache")]) == 2
+        assert one_error_line(capsys.readouterr().err) == (f"error: --crop-size must be at least 32 px "
+                                                           f"(the smallest training crop), not {crop}")
+    assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
+    assert not (tmp_path / "cache").exists()

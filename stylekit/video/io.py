@@ -14,6 +14,7 @@ from PIL import Image
 from stylekit.base.errors import InputError, reason
 from stylekit.base.files import atomic_write, cannot_write, commit
 from stylekit.base.images import open_image
+from stylekit.base.interrupt import held
 from stylekit.base.limits import check_bytes
 from stylekit.base.paths import CONTENT_DIR, IMAGES
 from utils import save_image
@@ -70,7 +71,11 @@ def read_video(path, max_frames: int | None = None, fps: float | None = None,
             found_fps = 1000.0 / duration
         else:
             frames = []
-            with iio2.get_reader(path, format="FFMPEG") as reader:
+            # ffmpeg is spawned with a preexec_fn, so Python runs its fork hooks, which drop a
+            # KeyboardInterrupt raised inside them: a signal is held until the spawn is over.
+            with held():
+                reader = iio2.get_reader(path, format="FFMPEG")
+            with reader:
                 found_fps = reader.get_meta_data().get("fps")
                 for frame in reader:
                     frames.append(np.ascontiguousarray(np.asarray(frame)[..., :3]))
@@ -140,8 +145,9 @@ def write_mp4(frames: list[np.ndarray], path, fps: float) -> Path:
     try:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with iio2.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p",
-                                 quality=8, macro_block_size=2, ffmpeg_log_level="quiet") as writer:
+            # held: ffmpeg's spawn (at the first frame) runs the fork hooks, as in `read_video`
+            with held(), iio2.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p",
+                                         quality=8, macro_block_size=2, ffmpeg_log_level="quiet") as writer:
                 for f in frames:
                     writer.append_data(_even(f))
             written = imageio_ffmpeg.count_frames_and_secs(str(tmp))[0]

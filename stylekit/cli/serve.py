@@ -115,8 +115,13 @@ def serve(args) -> int:
         if args.host in ("0.0.0.0", "::", "[::]"):
             shown, also = ("127.0.0.1" if args.host == "0.0.0.0" else "[::1]"), " and on every address of this machine"
     print(f"serving on http://{shown}:{port}/{also}  (Ctrl-C stops)", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, http=JSONErrorsH11, log_level="warning", access_log=False,
-                                           lifespan="on", timeout_graceful_shutdown=5))
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame):
+            app.state.closing.set()   # posts waiting to be decoded are answered 503 at once
+            super().handle_exit(sig, frame)
+
+    server = Server(uvicorn.Config(app, http=JSONErrorsH11, log_level="warning", access_log=False,
+                                   lifespan="on", timeout_graceful_shutdown=10))
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:

@@ -12,15 +12,18 @@
 | GET /api/options | the form's defaults (from the presets) and the server's limits |
 
 Every error is JSON {"error": "..."}: 400 bad input (the CLI's words), 403 a cross-site post,
-404 unknown, 409 not possible now, 413 an upload over the limit, 429 the queue full. A request
+404 unknown, 409 not possible now, 413 an upload over the limit, 415 a post that is not a
+form, 429 the queue full, 503 a post that came as the server was stopping. A request
 that is not HTTP is answered in JSON as well (`serve.protocol`). No route
 takes a path: images and models are looked up by name in the lists made at start.
 """
 from __future__ import annotations
 
+import asyncio
 import io
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,7 +36,8 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
+from starlette.requests import ClientDisconnect
+from starlette.routing import Match, Mount
 
 from stylekit.base.errors import InputError
 from stylekit.serve import forms
@@ -43,6 +47,7 @@ from stylekit.serve.runners import Catalogue, Runner
 STATIC = Path(__file__).resolve().parent / "static"
 UPLOAD_LIMIT = 20 * 1024 * 1024
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 THUMB_SIDE = 240
 SECURITY_HEADERS = {
     # Everything from this server, nothing from elsewhere: no CDN, no fonts, no analytics.
@@ -77,6 +82,15 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
     queue = queue or JobQueue(runner, max_queued=max_queued, keep=keep, ttl=ttl)
     temp = tempfile.TemporaryDirectory(prefix="stylekit-serve-")
     reader = forms.FormReader(catalogue.images, catalogue.models, limits, temp.name)
+    # Uploads are decoded one at a time, on one thread: requests waiting for it hold no thread of
+    # the pool the other routes run in (40 waiting uploads stalled a status poll for 13 s), and
+    # its buffers come back to that thread's heap (decoded on 40 threads, 40 uploads of a blank
+    # 9000x9000 PNG left the server at 15 GB).
+    decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stylekit-decode")
+    # Set when a stop is asked (`serve` sets it on the signal): posts still waiting for their
+    # turn to decode are answered at once, before the server's grace period runs out (they got
+    # a plain-text 500 when it cancelled them).
+    closing = threading.Event()
     thumbs: dict[tuple[str, str], bytes] = {}
 
     @asynccontextmanager
@@ -88,12 +102,14 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
             yield
         finally:
             await run_in_threadpool(queue.close)
+            await run_in_threadpool(decoder.shutdown, True, cancel_futures=True)
             if warming:  # a thread still inside torch when the interpreter ends aborts the process
                 await run_in_threadpool(warming.join)
             temp.cleanup()
 
     app = FastAPI(title="stylekit", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.queue, app.state.catalogue, app.state.limits = queue, catalogue, limits
+    app.state.closing = closing
     app.state.upload_dir = temp.name
     served = None if allowed_hosts is None else {h.strip("[]").lower() for h in allowed_hosts}
 
@@ -124,6 +140,13 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
             request.scope["method"] = "HEAD"
         return Response(status_code=response.status_code, headers=dict(response.headers))
 
+    @app.middleware("http")
+    async def whole_files(request: Request, call_next):
+        """Files are served whole: a Range header is dropped (the images are small, and the
+        file responses would answer a bad range in plain text)."""
+        request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"range"]
+        return await call_next(request)
+
     @app.middleware("http")   # added last, so outermost: every response gets the headers, refusals too
     async def security_headers(request: Request, call_next):
         response = await call_next(request)
@@ -152,9 +175,10 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
 
     def allowed_methods(scope) -> list[str]:
         methods = set()
+        scope = {**scope, "root_path": scope.get("app_root_path", "")}   # as it was before a mount set its own
         for route in app.router.routes:
             if route.matches(scope)[0] != Match.NONE:
-                methods |= set(getattr(route, "methods", None) or ())
+                methods |= {"GET"} if isinstance(route, Mount) else set(getattr(route, "methods", None) or ())
         return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
 
     @app.exception_handler(Exception)
@@ -167,10 +191,18 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
         if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
             raise _Refused(403, f"requests from {origin} are refused: use the page this server serves")
 
+    def open_for_jobs() -> None:
+        if closing.is_set():
+            raise _Refused(503, "the server is shutting down: the job was not queued")
+
+    def decode(items):
+        open_for_jobs()   # its turn came after the stop was asked
+        return reader.read(items)
+
     def find(job_id: str):
         job = queue.get(job_id)
         if job is None:
-            raise _Refused(404, f"no job {job_id!r} (finished jobs are kept for {queue.ttl / 60:g} min, "
+            raise _Refused(404, f"no job {_shown_id(job_id)} (finished jobs are kept for {queue.ttl / 60:g} min, "
                                 f"the last {queue.keep})")
         return job
 
@@ -217,11 +249,19 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
     @app.post("/api/jobs", status_code=202)
     async def post_job(request: Request):
         same_origin(request)
-        if queue.full():
-            raise _Refused(429, f"the queue is full ({queue.max_queued} jobs waiting); try again when one has "
-                                "finished", {"Retry-After": "5"})
+        open_for_jobs()
+        full = queue.full()
+        if full:
+            raise _Refused(429, full, {"Retry-After": "5"})
         items = await _read_form(request, upload_limit, limits.max_styles)
-        spec = await run_in_threadpool(reader.read, items)
+        full = queue.full(next((v for k, v in items if k == "method" and isinstance(v, str)), None))
+        if full:   # before the images are decoded
+            raise _Refused(429, full, {"Retry-After": "5"})
+        if any(k in ("content", "style") for k, _ in items):
+            spec = await asyncio.wrap_future(decoder.submit(decode, items))
+        else:
+            spec = await run_in_threadpool(reader.read, items)
+        open_for_jobs()
         try:
             job = queue.submit(spec.method, spec)
         except QueueFull as exc:
@@ -259,7 +299,7 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
         find(job_id)
         job = queue.cancel(job_id)
         if job is None:
-            raise _Refused(404, f"no job {job_id!r}")
+            raise _Refused(404, f"no job {_shown_id(job_id)}")
         if job.status in ("done", "failed"):
             raise _Refused(409, f"job {job_id} has already finished ({job.status})")
         return job.public(queue.position(job))
@@ -269,6 +309,10 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
 
 async def _read_form(request: Request, limit: int, max_styles: int) -> list[tuple[str, str | forms.Upload]]:
     """The form's fields in order, files read into memory: at most `limit` bytes in all (413)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in FORM_TYPES:
+        raise _Refused(415, f"a job is posted as a form (multipart/form-data), not as "
+                            f"{kind[:60] or 'a body without a Content-Type'}")
     too_large = _Refused(413, f"the upload is larger than the limit of {limit / 2 ** 20:g} MB")
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
@@ -283,8 +327,11 @@ async def _read_form(request: Request, limit: int, max_styles: int) -> list[tupl
             raise too_large
         return message
 
-    form = await Request(request.scope, receive).form(max_files=max_styles + 2, max_fields=64,
-                                                      max_part_size=64 * 1024)
+    try:
+        form = await Request(request.scope, receive).form(max_files=max_styles + 2, max_fields=64,
+                                                          max_part_size=64 * 1024)
+    except ClientDisconnect:   # the browser cancelled, or curl was stopped: nobody reads the answer
+        raise _Refused(400, "the client went away before the end of its upload") from None
     try:
         items = []
         for key, value in form.multi_items():
@@ -295,3 +342,8 @@ async def _read_form(request: Request, limit: int, max_styles: int) -> list[tupl
         return items
     finally:
         await form.close()
+
+
+def _shown_id(job_id: str) -> str:
+    """A job id as a message quotes it: not the whole of a 10 KB one."""
+    return repr(job_id if len(job_id) <= 40 else job_id[:40] + "...")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,13 +21,14 @@ from PIL import Image
 
 from utils import LAYER_NAMES, min_image_side
 from stylekit.base.errors import InputError
-from stylekit.base.images import DEFAULT_MAX_PIXELS, check_min_side, fit_size, open_image
+from stylekit.base.images import DEFAULT_MAX_PIXELS, check_min_side, fit_size, open_image, resize_longest
 from stylekit.base.tensors import fit_longest, pil_to_tensor, resize_tensor
 from stylekit.base.limits import check_side
 from stylekit.cli.options import add_styles
 from stylekit.cli.transfer_options import add_optimization, refuse_ignored, settings_from
 from stylekit.cli.common import Parser, float_list, positive_float, side, seed
 from stylekit.nets.adain import infer
+from stylekit.nets.adain.shipped import check_style_size
 from stylekit.serve.runners import onepass_method
 from stylekit.settings import ONEPASS_METHODS, OnePassSettings, Settings
 from utils import load_image
@@ -129,6 +129,8 @@ def _argv(method: str, fields: list[tuple[str, str]]) -> list[str]:
     for name, value in fields:
         key = name.lstrip("-").replace("-", "_")   # `size`, or the flag as typed, `--size`
         flag = "--" + key.replace("_", "-")
+        if not key:
+            raise InputError("a form field has no name")
         if key not in FIELDS[method]:
             raise InputError(f"{flag} does not apply to method {method}")
         if key in seen:
@@ -152,14 +154,15 @@ class FormReader:
     def __init__(self, bundled: dict[str, dict[str, Path]], models: dict[str, dict[str, Path]],
                  limits: Limits | None = None, temp_dir: str | os.PathLike | None = None):
         self.bundled, self.models, self.limits = bundled, models, limits or Limits()
-        self._decoding = threading.Lock()
         self.temp_dir = temp_dir
 
     def read(self, items: list[tuple[str, str | Upload]]) -> Spec:
         method = [v for k, v in items if k == "method"]
         if len(method) > 1:
             raise InputError("--method is given twice")
-        if len(method) != 1 or not isinstance(method[0], str) or method[0] not in METHODS:
+        if method and isinstance(method[0], Upload):
+            raise InputError("method takes a value, not a file")
+        if len(method) != 1 or method[0] not in METHODS:
             given = method[0] if len(method) == 1 and isinstance(method[0], str) else None
             raise InputError(f"method must be one of {', '.join(METHODS)}, not {given!r}")
         method = method[0]
@@ -183,8 +186,9 @@ class FormReader:
             raise InputError(f"--style does not apply to method {method}")
         if method == "texture" and content:
             raise InputError("--content does not apply to method texture")
-        with self._decoding:   # one request's images at a time: several at once multiplied the peak
-            return getattr(self, f"_{method}")(args, content[0] if content else None, styles)
+        # Not for concurrent calls with images: the app decodes one request's at a time (several
+        # at once multiplied the peak).
+        return getattr(self, f"_{method}")(args, content[0] if content else None, styles)
 
     # -- the methods ----------------------------------------------------------------------
 
@@ -243,6 +247,11 @@ class FormReader:
         spec.styles = [self._load("style", s, None, loader=lambda p: infer.load_style(p, style_side, "cpu",
                                                                                        self.limits.max_pixels))
                        for s in styles]
+        for picture in spec.styles:   # as the command line, before the job queues (torch's path refused it late)
+            try:
+                check_style_size(picture.pixels.shape[-1], picture.pixels.shape[-2])
+            except InputError as exc:
+                raise InputError(f"{picture.name}: {exc}") from None
         spec.options = {"model": model, "method": method, "size": run.size, "alpha": run.alpha,
                         "style_blend": args.style_blend, "style_scale": run.style_scale,
                         "preserve_color": args.preserve_color, "precision": args.precision or "auto"}
@@ -252,19 +261,24 @@ class FormReader:
         if content is None:
             raise InputError("--fast needs --content (an image)")
         model = self._model("fast", args.model)
-        loaded = {}   # the photo's side as read (a kept copy is brought within KEEP_SIDE: 10000x8 became 2048x2)
+        loaded = {}   # the photo's own size, and the side it was read at (before a copy kept is capped)
 
-        def loader(path):
-            img = load_image(path, args.size, "cpu", self.limits.max_pixels)
-            loaded["shape"] = img.shape[-2:]
-            return img
+        def loader(path):   # decoded once, brought to --size or within the server's limit in 8 bits
+            img = open_image(path, self.limits.max_pixels)
+            loaded["own"] = img.size
+            pixels = pil_to_tensor(resize_longest(img, args.size or min(max(img.size), self.limits.max_size)))
+            loaded["shape"] = pixels.shape[-2:]
+            return pixels
         picture = self._load("content", content, args.size, loader=loader)
-        height, width = loaded["shape"]
-        check_side(width, height, "fast", f"{picture.name} at --size {args.size}" if args.size else picture.name)
-        if args.size is None and max(height, width) > self.limits.max_size:
-            picture = self._load("content", content, self.limits.max_size)  # the photo's size, within the limit
-            height, width = picture.pixels.shape[-2:]
-            check_side(width, height, "fast", f"{picture.name} shrunk to this server's {self.limits.max_size} px")
+        if args.size:
+            height, width = loaded["shape"]
+            check_side(width, height, "fast", f"{picture.name} at --size {args.size}")
+        else:
+            width, height = loaded["own"]
+            check_side(width, height, "fast", picture.name)
+            if max(width, height) > self.limits.max_size:
+                height, width = loaded["shape"]
+                check_side(width, height, "fast", f"{picture.name} shrunk to this server's {self.limits.max_size} px")
         return Spec("fast", content=picture, options={"model": model, "precision": args.precision or "auto"})
 
     def _texture(self, args, content, styles) -> Spec:

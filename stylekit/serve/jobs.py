@@ -2,8 +2,9 @@
 
 Two lanes, one worker thread each: `optimize` (an optimization uses every core, so one at a
 time) and `quick` (the one-pass methods, which take about a second and must not wait behind a
-long optimization). A cap on the jobs waiting in both lanes together keeps ten clients posting
-at once from queueing unbounded work (`QueueFull`, HTTP 429). Finished jobs (done, failed or
+long optimization). A cap on the jobs waiting in each lane keeps ten clients posting at once
+from queueing unbounded work (`QueueFull`, HTTP 429); a lane full of optimizations does not
+turn one-pass jobs away. Finished jobs (done, failed or
 cancelled) are kept for `ttl` seconds and at most `keep` of them, oldest dropped first, so the
 server can run for days; a job drops its inputs as soon as it finishes.
 
@@ -31,6 +32,11 @@ FINISHED = ("done", "failed", "cancelled")
 
 class QueueFull(Exception):
     """No room for another waiting job."""
+
+
+def _full(lane: str, waiting: int) -> str:
+    jobs = "optimizations" if lane == "optimize" else "one-pass jobs"
+    return f"the queue is full ({waiting} {jobs} waiting); try again when one has finished"
 
 
 @dataclass
@@ -99,9 +105,9 @@ class JobQueue:
             self._purge()
             if self._closed:
                 raise QueueFull("the server is shutting down")
-            waiting = sum(len(q) for q in self._waiting.values())
+            waiting = len(self._waiting[LANES[method]])
             if waiting >= self.max_queued:
-                raise QueueFull(f"the queue is full ({waiting} jobs waiting); try again when one has finished")
+                raise QueueFull(_full(LANES[method], waiting))
             job = Job(id=f"{next(self._count)}-{secrets.token_hex(4)}", method=method, spec=spec,
                       created=self.clock())
             self._jobs[job.id] = job
@@ -109,10 +115,16 @@ class JobQueue:
             self._lock.notify_all()
         return job
 
-    def full(self) -> bool:
-        """Whether a submission now would be refused (checked before an upload is decoded)."""
+    def full(self, method: str | None = None) -> str | None:
+        """Why a submission of `method` (None: of any method) would be refused now, or None;
+        checked before an upload is decoded."""
         with self._lock:
-            return self._closed or sum(len(q) for q in self._waiting.values()) >= self.max_queued
+            if self._closed:
+                return "the server is shutting down"
+            lanes = [LANES[method]] if method in LANES else list(self._waiting)
+            if all(len(self._waiting[lane]) >= self.max_queued for lane in lanes):
+                return _full(lanes[0], len(self._waiting[lanes[0]]))
+            return None
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:

@@ -194,6 +194,21 @@ def test_head_answers_wherever_get_does_and_405_names_every_method(c):
     assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET, HEAD" and set(r.json()) == {"error"}
     assert c.put("/api/jobs").headers["allow"] == "POST"
 
+def test_files_are_served_whole_and_every_refusal_is_json(c):
+    """A bad Range header got Starlette's plain-text 400 or an empty 416; POST on a static file
+    said `Allow:` with nothing; an unknown job's 10 KB id came back whole in the message."""
+    whole = c.get("/api/images/content/chelsea.jpg").content
+    for rng in ("bytes=abc", "bytes=5-1", "bytes=99999999-", "bytes=0-9"):
+        for path in ("/api/images/content/chelsea.jpg", "/static/app.js"):
+            r = c.get(path, headers={"Range": rng})
+            assert r.status_code == 200 and "content-range" not in r.headers, (path, rng, r.status_code)
+        assert c.get("/api/images/content/chelsea.jpg", headers={"Range": rng}).content == whole
+    r = c.post("/static/app.js")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD" and set(r.json()) == {"error"}
+    r = c.get("/api/jobs/" + "x" * 10000)
+    assert r.status_code == 404 and len(r.json()["error"]) < 200 and "xxx..." in r.json()["error"]
+
+
 @pytest.mark.parametrize("data, upload", [
     ({"method": "fast", "model": "starry_night", "size": "64"}, files(photo_png())),
     ({"method": "adain", "size": "64"}, files(photo_png(), painting_png())),

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -111,3 +112,51 @@ def test_a_request_that_is_not_http_gets_a_json_400(request_bytes):
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 ") and b"content-type: application/json" in head.lower(), answer
     assert json.loads(body) == {"error": "the request is not valid HTTP/1.1 (its request line or headers cannot be read)"}
+
+
+def test_a_client_that_goes_away_mid_upload_leaves_no_traceback():
+    """Every upload a browser cancelled wrote a traceback of some 190 lines to the server's
+    stderr (starlette's ClientDisconnect)."""
+    proc, url = start("--port", "0")
+    try:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        body = (b"--b\r\nContent-Disposition: form-data; name=\"content\"; filename=\"a.png\"\r\n"
+                b"Content-Type: image/png\r\n\r\n" + b"x" * 5000)
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                sock.sendall(b"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n"
+                             b"Content-Type: multipart/form-data; boundary=b\r\n\r\n" + body)
+                time.sleep(0.2)
+        assert httpx.get(url + "api/options", timeout=30).status_code == 200   # still serving
+    finally:
+        code, _, err = stop(proc, signal.SIGTERM)
+    assert code == 0 and "Traceback" not in err and "ClientDisconnect" not in err, err
+
+
+def test_a_stop_during_uploads_answers_each_in_json(tmp_path):
+    """SIGTERM while uploads waited for their turn to be decoded: once the grace period ran out,
+    uvicorn cancelled them, and each got a plain-text 500 and wrote a traceback."""
+    import numpy as np
+    from PIL import Image
+    scan = tmp_path / "scan.png"   # 88 megapixels of 16-bit grey: about a second to decode
+    Image.fromarray(np.zeros((9400, 9400), np.uint16)).save(scan)
+    proc, url = start("--port", "0")
+    answers = []
+
+    def post():
+        with open(scan, "rb") as f:
+            answers.append(httpx.post(url + "api/jobs", data={"method": "fast", "model": "starry_night", "size": "64"},
+                                      files={"content": ("scan.png", f, "image/png")}, timeout=60))
+    try:
+        posts = [threading.Thread(target=post) for _ in range(12)]
+        for t in posts:
+            t.start()
+        time.sleep(1.0)
+    finally:
+        code, _, err = stop(proc, signal.SIGTERM)
+    for t in posts:
+        t.join(60)
+    assert code == 0 and "Traceback" not in err, err
+    assert len(answers) == 12 and {a.status_code for a in answers} <= {202, 503}
+    assert all(a.json() == {"error": "the server is shutting down: the job was not queued"}
+               for a in answers if a.status_code == 503) and any(a.status_code == 503 for a in answers)

@@ -7,8 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from serve_helpers import client, wait
+from serve_helpers import client, files, photo_png, wait
 from stylekit.base.errors import InputError
+from stylekit.serve import forms
 from stylekit.serve.jobs import JobQueue, QueueFull
 
 
@@ -21,7 +22,7 @@ class Stub:
 
     def __call__(self, job):
         self.started.append(job.id)
-        if job.method == "optimize":
+        if job.method == "optimize" or job.spec == "hold":
             while not self.release.is_set() and not job.cancel.is_set():
                 time.sleep(0.005)
         if job.spec == "bad":
@@ -67,18 +68,25 @@ def test_one_optimization_at_a_time_and_one_pass_jobs_are_not_stuck_behind_it(qu
     assert stub.started.index(second.id) > stub.started.index(quick[-1].id)
 
 
-def test_the_cap_on_waiting_jobs(queue, stub):
+def test_the_cap_on_waiting_jobs_holds_in_each_lane(queue, stub):
+    """Optimizations filling their lane turned one-pass jobs away (429), which never wait behind them."""
     running = queue.submit("optimize", "a")
     settle(queue, running, ("running",))
     waiting = [queue.submit("optimize", str(i)) for i in range(3)]
     assert [queue.position(j) for j in waiting] == [0, 1, 2]
-    assert queue.full()
-    with pytest.raises(QueueFull, match="the queue is full"):
+    assert queue.full("optimize") and not queue.full("adain") and not queue.full()
+    with pytest.raises(QueueFull, match=r"the queue is full \(3 optimizations waiting\)"):
         queue.submit("optimize", "one too many")
-    with pytest.raises(QueueFull):
-        queue.submit("adain", "a one-pass job counts too")
+    assert settle(queue, queue.submit("adain", "a one-pass job still runs")).status == "done"
     queue.cancel(waiting[0].id)   # room again
-    assert not queue.full() and queue.submit("optimize", "now it fits").status == "queued"
+    assert not queue.full("optimize") and queue.submit("optimize", "now it fits").status == "queued"
+    held = queue.submit("fast", "hold")   # the one-pass lane has a cap of its own
+    settle(queue, held, ("running",))
+    for _ in range(3):
+        queue.submit("texture", "hold")
+    assert queue.full("fast") and queue.full() == "the queue is full (3 optimizations waiting); try again when one has finished"
+    with pytest.raises(QueueFull, match=r"\(3 one-pass jobs waiting\)"):
+        queue.submit("adain", "one too many")
 
 
 def test_cancel_a_waiting_job_and_a_running_one(queue, stub):
@@ -177,3 +185,28 @@ def test_cancel_through_the_api():
         assert c.delete(f"/api/jobs/{job}").status_code == 200
         assert wait(c, job, timeout=10)["status"] == "cancelled"
         assert c.get(f"/api/jobs/{job}/image").content == b"png"
+
+
+def test_a_job_without_images_does_not_wait_for_an_uploads_decoding(monkeypatch):
+    """Every submission took one lock, inside the threads the other routes run in: six slow
+    uploads held a texture job's 202 for 28 s, and forty a status poll for 13 s."""
+    entered, release = threading.Event(), threading.Event()
+    real = forms.FormReader._fast
+
+    def slow(self, *args):
+        entered.set()
+        assert release.wait(10)
+        return real(self, *args)
+    monkeypatch.setattr(forms.FormReader, "_fast", slow)
+    with client(runner=Stub()) as c, ThreadPoolExecutor(1) as pool:
+        upload = pool.submit(c.post, "/api/jobs", data={"method": "fast", "model": "starry_night", "size": "32"},
+                             files=files(photo_png()))
+        assert entered.wait(10)
+        start = time.monotonic()
+        texture = c.post("/api/jobs", data={"method": "texture", "size": "32"})
+        assert texture.status_code == 202 and time.monotonic() - start < 5
+        assert wait(c, texture.json()["id"], timeout=5)["status"] == "done"
+        assert not upload.done()
+        release.set()
+        assert upload.result(timeout=10).status_code == 202
+

@@ -99,7 +99,7 @@ def checkpoint_path(out: Path) -> Path:
 
 def load_checkpoint(path: Path) -> dict:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)   # tensors and plain data: a pickle runs no code
     except Exception as exc:
         raise InputError(f"cannot read checkpoint {path}: {exc.__class__.__name__}") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:

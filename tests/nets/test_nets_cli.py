@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -451,3 +452,28 @@ def test_photos_refuses_a_crop_too_small_to_train_on_and_keeps_the_set(tmp_path,
                                                            f"(the smallest training crop), not {crop}")
     assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
     assert not (tmp_path / "cache").exists()
+
+
+class _Planted:
+    """A pickle that, once unpickled, creates the file it names: code run from a checkpoint."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (str(self.marker), "w")
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["beside --out", "--resume"])
+def test_a_planted_checkpoint_runs_no_code(tiny_images, tmp_path, capsys, resume):
+    """A NAME.ckpt beside --out was unpickled in full (weights_only=False), even without
+    --resume: a file planted there ran its code before the run refused it."""
+    _, style = tiny_images
+    model, marker = tmp_path / "m.pt", tmp_path / "ran"
+    torch.save({"format": CHECKPOINT_FORMAT, "x": _Planted(marker)}, tmp_path / "m.ckpt")
+    code = toolkit.main(["train-fast", "--style", str(style), "--data", str(photo_folder(tmp_path)), "--out",
+                         str(model), "--steps", "1", "--batch", "1", "--train-size", "32", "--width", "4",
+                         "--res-blocks", "1", *(["--resume"] if resume else [])])
+    assert code == 2 and not marker.exists()
+    assert one_error_line(capsys.readouterr().err).startswith(f"error: cannot read checkpoint {tmp_path / 'm.ckpt'}")
+    assert not model.exists()

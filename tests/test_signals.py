@@ -414,3 +414,29 @@ def test_a_signal_during_onnxruntimes_import_stops_the_command(load, monkeypatch
             pass   # as the extension's import would swallow it
         with pytest.raises(KeyboardInterrupt):
             load()
+
+
+WRITE_PROBE = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[2])
+from stylekit.base import interrupt
+interrupt.quiet_start()
+from stylekit.base import files
+real = os.unlink
+def unlink(path, *args, **kwargs):   # the signal comes between the probe's creation and its removal
+    os.kill(os.getpid(), signal.SIGTERM if sys.argv[3] == "SIGTERM" else signal.SIGINT)
+    return real(path, *args, **kwargs)
+os.unlink = unlink
+files.check_writable(os.path.join(sys.argv[1], "x.png"))
+print("went on after the signal")
+"""
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_a_signal_at_start_up_leaves_no_write_probe(sig, tmp_path):
+    """Every command first tries a temporary file in the output folder; a signal between its
+    creation and its removal ended the program there and left `.x.png.xxxx.tmp` behind."""
+    done = subprocess.run([sys.executable, "-c", WRITE_PROBE, str(tmp_path), str(ROOT), sig.name],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 128 + sig and "interrupted; nothing was written" in done.stderr, done
+    assert "went on" not in done.stdout and list(tmp_path.iterdir()) == []

@@ -198,12 +198,13 @@ def check_writable(path: str | os.PathLike) -> None:
     for part in path.relative_to(existing).parts if path.is_absolute() == existing.is_absolute() else path.parts:
         if len(os.fsencode(part)) > longest:
             raise InputError(f"cannot write {path}: the name {part[:40]}... is longer than {longest} bytes")
-    try:  # a new file in the nearest existing folder, removed at once
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name[:80]}.", suffix=".tmp", dir=existing)
-    except OSError as exc:
-        raise cannot_write(path, exc) from None
-    os.close(fd)
-    os.unlink(probe)
+    with held():   # a new file in the nearest existing folder, removed at once, signal or not
+        try:
+            fd, probe = tempfile.mkstemp(prefix=f".{path.name[:80]}.", suffix=".tmp", dir=existing)
+        except OSError as exc:
+            raise cannot_write(path, exc) from None
+        os.close(fd)
+        os.unlink(probe)
 
 
 def sidecar_path(image_path: str | os.PathLike) -> Path:

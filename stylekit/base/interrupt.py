@@ -27,7 +27,7 @@ _SHOWN = 3  # names of written files quoted by `kept`
 # phase: "start" (no command yet), "running" (inside the outermost stop_on_signals, main
 # thread), "done" (a command has finished: the program is on its way out).
 _state = {"phase": "start", "depth": 0, "signum": None, "raise": False, "told": False,
-          "written": 0, "names": []}
+          "written": 0, "names": [], "held": 0, "leave": None}
 
 
 def _main_thread() -> bool:
@@ -38,6 +38,9 @@ def _main_thread() -> bool:
 def _leave_at_start(signum, frame):
     if _state["phase"] == "done":
         return  # the command has finished and reported; the program ends with its own code
+    if _state["held"]:   # inside `held()`: leave once it is over
+        _state["leave"] = _state["leave"] or signum
+        return
     os.write(2, b"\ninterrupted; nothing was written\n")
     os._exit(128 + signum)
 
@@ -94,19 +97,24 @@ sigterm_as_interrupt = stop_on_signals
 
 @contextlib.contextmanager
 def held():
-    """Inside, a first signal is noted, not raised; it is raised on leaving. For writes of a few
-    milliseconds whose temporary files a KeyboardInterrupt between two lines could strand
-    (one in 14 stopped `fast` batches left a `.NAME.png.xxxx.tmp`)."""
-    if not (_main_thread() and _state["raise"]):
+    """Inside, a first signal is noted, not raised; it is raised on leaving (before a command
+    has started, the program ends on leaving). For writes of a few milliseconds whose temporary
+    files a KeyboardInterrupt between two lines could strand (one in 14 stopped `fast` batches
+    left a `.NAME.png.xxxx.tmp`; a signal at start-up, the output folder's write probe)."""
+    if not _main_thread():
         yield
         return
-    before = _state["signum"]
+    raising, before = _state["raise"], _state["signum"]
     _state["raise"] = False
+    _state["held"] += 1
     try:
         yield
     finally:
-        _state["raise"] = True
-    if before is None and _state["signum"] is not None:
+        _state["held"] -= 1
+        _state["raise"] = raising
+        if not _state["held"] and _state["leave"]:
+            _leave_at_start(_state["leave"], None)
+    if raising and before is None and _state["signum"] is not None:
         raise KeyboardInterrupt
 
 

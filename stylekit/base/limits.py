@@ -57,11 +57,14 @@ def check_side(width: int, height: int, method: str, what: str = "the picture") 
 
 @dataclass(frozen=True)
 class Cost:
-    """Peak memory of a run ~ base + per_pixel * pixels + per_style_pixel * style pixels."""
+    """Peak memory of a run ~ base + per_pixel * pixels + per_style_pixel * style pixels, or,
+    where the painting is much larger than the picture, the pass that reads the painting alone
+    (base + style_pass_per_pixel * style pixels), whichever is more."""
     base: float              # bytes: the interpreter, torch, the networks' weights
     per_pixel: float         # bytes per pixel of the output (of all the crops of a batch, training)
     per_style_pixel: float = 0.0   # bytes per pixel of the style image at its working size
     lean_per_pixel: float | None = None   # per pixel where the run keeps less for its backward pass
+    style_pass_per_pixel: float = 0.0   # the painting's own pass through the network, per its pixel
 
 
 GB = 1e9
@@ -82,17 +85,21 @@ MEMORY = {
     # fp32 prints on the CPU) 2048 px prints peaked at 990 B/px, or about 1,180 with the AVX2
     # path's Winograd convolutions, which the lean term covers with 5% to spare: BENCHMARKS.md,
     # "Memory at print size".
-    "optimization": Cost(1.1 * GB, 1550.0, 200.0, lean_per_pixel=1300.0),
+    # The painting's own pass: 3.4 and 11.2 GB for a 64 px picture with the painting at 2048 and
+    # 4096 px (780 B per its pixel); AdaIN 2.2 / 7.1 GB (490), WCT 3.6 / 11.1 GB (760), training
+    # a style network 3.8 / 12.9 GB (910); machine B, fp32 and bf16 alike: BENCHMARKS.md, "Memory
+    # when the painting is larger than the picture".
+    "optimization": Cost(1.1 * GB, 1550.0, 200.0, lean_per_pixel=1300.0, style_pass_per_pixel=800.0),
     "inspect": Cost(0.65 * GB, 2560.0),           # every layer's activation kept
     "fast": Cost(0.65 * GB, 400.0),
     "texture": Cost(0.7 * GB, 400.0),
     # AdaIN and WCT refitted in fp32 (AMD EPYC, AVX2, 1024 and 2048 px, style at half size),
     # where they peak higher than in bf16: BENCHMARKS.md, "Any painting: ... WCT".
-    "adain": Cost(0.87 * GB, 920.0, 10.0),
-    "wct": Cost(0.99 * GB, 1490.0, 10.0),
+    "adain": Cost(0.87 * GB, 920.0, 10.0, style_pass_per_pixel=500.0),
+    "wct": Cost(0.99 * GB, 1490.0, 10.0, style_pass_per_pixel=800.0),
     # Per pixel of all the crops of a batch (AdaIN: of its content crops; the style crops are as many).
-    "train-fast": Cost(1.1 * GB, 3000.0, 200.0),
-    "train-texture": Cost(1.1 * GB, 3000.0, 200.0),
+    "train-fast": Cost(1.1 * GB, 3000.0, 200.0, style_pass_per_pixel=950.0),
+    "train-texture": Cost(1.1 * GB, 3000.0, 200.0, style_pass_per_pixel=950.0),   # the same code reads it
     "train-adain": Cost(0.95 * GB, 6000.0),
 }
 
@@ -112,7 +119,8 @@ def estimate(method: str, pixels: int, style_pixels: int = 0, lean: bool = False
     pixels, style_pixels = min(pixels, 10 ** 30), min(style_pixels, 10 ** 30)
     history = 24 * pixels * lbfgs_pairs(pixels) if method == "optimization" else 0
     per_pixel = cost.lean_per_pixel if lean and cost.lean_per_pixel is not None else cost.per_pixel
-    return int(cost.base + per_pixel * pixels + cost.per_style_pixel * style_pixels + history)
+    return int(cost.base + max(per_pixel * pixels + cost.per_style_pixel * style_pixels + history,
+                               cost.style_pass_per_pixel * style_pixels))
 
 
 def _meminfo_available() -> int | None:

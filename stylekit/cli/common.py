@@ -9,7 +9,7 @@ import sys
 from typing import Callable
 
 from stylekit.base import numbers
-from stylekit.base.errors import InputError
+from stylekit.base.errors import InputError, reason
 from stylekit.base import interrupt
 from stylekit.base.limits import MAX_SIDE
 
@@ -167,4 +167,21 @@ def run_command(command: Callable[[], int]) -> int:
         except KeyboardInterrupt:
             print(f"interrupted; {interrupt.kept()}", file=sys.stderr)
             return interrupt.exit_code()
+        except Exception as exc:   # MemoryError, torch's RuntimeError, ONNX Runtime's own kinds
+            if not _out_of_memory(exc):
+                raise
+            # the memory check passed, but the machine had less when it came to it (other
+            # programs, a ulimit): one line, not torch's or ONNX Runtime's many
+            print(f"error: out of memory ({reason(exc)}); {interrupt.kept()}; try a smaller --size",
+                  file=sys.stderr)
+            return 1
         return interrupt.exit_code() if code == INTERRUPTED else code
+
+
+# How torch (CPU), ONNX Runtime and numpy say an allocation failed.
+OUT_OF_MEMORY = ("can't allocate memory", "Cannot allocate memory", "bad_alloc", "bad allocation",
+                 "out of memory", "Unable to allocate", "Failed to allocate")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or any(words in str(exc) for words in OUT_OF_MEMORY)

@@ -39,6 +39,17 @@ def test_the_optimization_at_1024_px_is_estimated_near_what_it_was_measured():
     assert 2.0e9 < estimate("optimization", 1024 * 768, 1024 * 812) < 4.0e9
 
 
+@pytest.mark.parametrize("method, style_side, measured", [
+    ("optimization", 4096, 11.2e9), ("wct", 4096, 11.1e9), ("adain", 4096, 7.1e9), ("train-fast", 4096, 12.9e9),
+    ("optimization", 2048, 3.4e9), ("wct", 2048, 3.6e9), ("adain", 2048, 2.2e9), ("train-fast", 2048, 3.8e9)])
+def test_a_painting_larger_than_the_picture_is_estimated_by_its_own_pass(method, style_side, measured):
+    """Peaks measured on machine B with a 64 px picture (or 32 px crops) and the painting at
+    2048 or 4096 px: the painting's pass was estimated at 10-200 bytes a pixel, and a 5000x8
+    photo at --size 20000 (its painting at 20000x15924) was let through to a crash."""
+    style = style_side * round(style_side * 3258 / 4096)
+    assert measured <= estimate(method, 64 * 43, style) <= 1.2 * measured
+
+
 def test_refused_when_the_machine_has_less(monkeypatch):
     monkeypatch.setattr(limits, "available_bytes", lambda device="cpu": 2_000_000_000)
     need = estimate("fast", 4000 * 3000)

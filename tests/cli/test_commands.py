@@ -8,6 +8,7 @@ import pytest
 
 import run
 from conftest import ROOT
+from stylekit.cli.common import run_command
 from stylekit.cli.main import COMMANDS, build_parser
 
 
@@ -122,3 +123,27 @@ def test_every_help_page_renders(command):
     # `video --help` a traceback.
     sub = next(a for a in build_parser([command])._actions if a.dest == "command").choices[command]
     assert f"python -m stylekit {command}" in sub.format_help()
+
+
+@pytest.mark.parametrize("failure", [
+    RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried "
+                 "to allocate 3260000000 bytes. Error code 12 (Cannot allocate memory)"),
+    MemoryError("Unable to allocate 3.04 GiB for an array with shape (1, 64, 4000, 3175) and data type float32"),
+    type("RuntimeException", (Exception,), {})("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : std::bad_alloc"),
+], ids=["torch", "numpy", "onnxruntime"])
+def test_an_allocation_that_fails_is_one_error_line(failure, capsys):
+    """The memory check passed but the machine had less when it came to it (a ulimit, other
+    programs): torch's or ONNX Runtime's failure came out as a traceback of some 35 lines."""
+    def command():
+        raise failure
+    assert run_command(command) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: out of memory (") and "nothing was written" in err, err
+    assert "try a smaller --size" in err
+
+
+def test_other_failures_are_not_taken_for_memory():
+    def command():
+        raise RuntimeError("a bug")
+    with pytest.raises(RuntimeError, match="a bug"):
+        run_command(command)

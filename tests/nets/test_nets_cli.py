@@ -477,3 +477,18 @@ def test_a_planted_checkpoint_runs_no_code(tiny_images, tmp_path, capsys, resume
     assert code == 2 and not marker.exists()
     assert one_error_line(capsys.readouterr().err).startswith(f"error: cannot read checkpoint {tmp_path / 'm.ckpt'}")
     assert not model.exists()
+
+
+@pytest.mark.parametrize("method, style", [("wct", "40000x30000"), ("adain", "20000x15000")])
+def test_a_painting_far_larger_than_the_picture_is_refused_up_front(tmp_path, capsys, method, style):
+    """A 5000x8 photo at --size 20000 is 20000x32 px, and WCT brings its painting to 20000 px:
+    the check took 10 bytes a pixel of it (4.9 GB) and let the run through to a bad_alloc. At
+    --size 40000 the painting's pass needs some 150-960 GB: refused on any machine."""
+    wide = write_png(tmp_path / "wide.png", np.full((8, 5000, 3), 128, np.uint8))
+    painting = write_png(tmp_path / "painting.png", np.full((300, 400, 3), 90, np.uint8))
+    out = tmp_path / "o.png"
+    assert toolkit.main(["adain", "--method", method, "--content", str(wide), "--style", str(painting), "--size", "40000",
+                         "--out", str(out)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert f"40000x64 px (style {style} px) needs about" in line and "GB of memory" in line, line
+    assert not out.exists()

@@ -179,8 +179,10 @@ def test_training_a_shipped_decoder_refreshes_the_bundle(tmp_path, monkeypatch, 
     assert portable.load(decoders, bundle) is not None   # made from the decoder just trained
 
 
-@pytest.mark.parametrize("size", [512, 1024])   # freed buffers kept at 512 px, not at 1024
-def test_the_bundle_holds_no_more_memory_than_the_check_allows_for(tmp_path, size):
+# Freed buffers kept at 512 px, not at 1024; a 64 px picture with the painting at 1536 px, whose
+# own pass the estimate had at 10 bytes a pixel (a 1536 px painting: 1.0 GB estimated, 2.4 taken).
+@pytest.mark.parametrize("size, style_scale", [(512, 1), (1024, 1), (64, 24)])
+def test_the_bundle_holds_no_more_memory_than_the_check_allows_for(tmp_path, size, style_scale):
     """`adain` refuses runs by torch's memory model (`limits.estimate('wct', ...)`); the ONNX
     path must stay within it (with ONNX Runtime's arenas it took 1.5 times the estimate at 1024
     px, and with freed buffers kept there up to 1.0 times)."""
@@ -190,6 +192,7 @@ def test_the_bundle_holds_no_more_memory_than_the_check_allows_for(tmp_path, siz
     # the child shared between fork and exec.
     code = ("import re, sys; from stylekit.cli.main import main; code = main(['adain', '--content', "
             f"'images/content/astronaut.jpg', '--style', 'images/style/night_cafe.jpg', '--size', '{size}', "
+            f"'--style-scale', '{style_scale}', "
             f"'--out', {str(out)!r}]); "
             "print(re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1)); sys.exit(code)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)

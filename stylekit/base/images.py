@@ -160,6 +160,8 @@ def open_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     except Image.UnidentifiedImageError:
         raise InputError(f"cannot read {path} as an image: unknown or unsupported format "
                          f"({_FORMATS_SAID} are read)") from None
+    except PermissionError:
+        raise InputError(f"cannot read {path}: permission denied") from None
     except Exception as exc:  # Pillow's decoders raise many kinds on damaged files
         raise InputError(f"cannot read {path} as an image (damaged or truncated?): {reason(exc)}") from None
     finally:

@@ -124,3 +124,15 @@ def test_conversion_is_reported(tmp_path):
     assert "composited over white" in open_image(tmp_path / "a.png").info["converted"]
     (tmp_path / "b.png").write_bytes(png_bytes(photo()))
     assert "converted" not in open_image(tmp_path / "b.png").info
+
+
+def test_a_file_that_may_not_be_read_is_said_so(tmp_path, monkeypatch):
+    """An unreadable file (another user's, mode 600) was called 'damaged or truncated?'."""
+    path = tmp_path / "theirs.png"
+    path.write_bytes(png_bytes(photo(8, 8)))
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(Image, "open", refused)   # root reads every file: the refusal is staged
+    with pytest.raises(InputError, match=f"^cannot read {path}: permission denied$"):
+        open_image(path)

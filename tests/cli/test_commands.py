@@ -1,6 +1,8 @@
 """The toolkit's command line: one command per module, each with only its own flags; run.py's
 old mode flags map onto the commands; one error path; imports that run one way."""
 import ast
+import json
+import os
 import subprocess
 import sys
 
@@ -147,3 +149,20 @@ def test_other_failures_are_not_taken_for_memory():
         raise RuntimeError("a bug")
     with pytest.raises(RuntimeError, match="a bug"):
         run_command(command)
+
+
+def test_onnx_runtime_writes_nothing_to_the_home_folder_and_prints_nothing(tmp_path):
+    """With a home folder that cannot be written, ONNX Runtime's import printed a coloured
+    telemetry warning before the command's own output; elsewhere it wrote a device id there."""
+    out = tmp_path / "o.png"
+    home = tmp_path / "home"
+    home.mkdir()
+    for name, env in (("read-only", {"HOME": str(tmp_path / "not-a-folder" / "x")}), ("writable", {"HOME": str(home)})):
+        (tmp_path / "not-a-folder").write_text("")
+        done = subprocess.run([sys.executable, "-m", "stylekit", "fast", "models/starry_night.pt", "--content",
+                               "images/content/chelsea.jpg", "--size", "64", "--precision", "fp32", "--out", str(out)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env={k: v for k, v in {**os.environ, **env}.items() if k != "ORT_DISABLE_TELEMETRY"})
+        assert done.returncode == 0 and done.stderr == "", (name, done.stderr)
+        assert json.loads(out.with_suffix(".json").read_text())["runtime"] == "onnxruntime"
+    assert list(home.iterdir()) == []

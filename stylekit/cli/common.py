@@ -6,6 +6,7 @@ import argparse
 import errno
 import math
 import sys
+from pathlib import Path
 from typing import Callable
 
 from stylekit.base import numbers
@@ -20,6 +21,13 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         raise InputError(message)
 
+    def add_argument(self, *args, **kwargs):
+        """As argparse's; a flag of type Path refuses an empty string (Path('') is the current
+        folder: `--content ''` stylised every image under it)."""
+        if kwargs.get("type") is Path:
+            kwargs["type"] = path
+        return super().add_argument(*args, **kwargs)
+
     def parse_args(self, args=None, namespace=None):
         """As argparse's, but a flag of another mode or command is named as such."""
         parsed, extra = self.parse_known_args(args, namespace)
@@ -28,6 +36,12 @@ class Parser(argparse.ArgumentParser):
             where = f"`{self.prog} {parsed.command}`" if getattr(parsed, "command", None) else self.prog
             raise InputError(f"{', '.join(flags)} {'does' if len(flags) == 1 else 'do'} not apply to {where}")
         return parsed
+
+
+def path(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path")
+    return Path(text)
 
 
 def _shown_int(value: int) -> str:

@@ -11,7 +11,7 @@ import pytest
 import run
 from conftest import ROOT
 from stylekit.cli.common import run_command
-from stylekit.cli.main import COMMANDS, build_parser
+from stylekit.cli.main import COMMANDS, build_parser, main as toolkit_main
 
 
 @pytest.mark.parametrize("argv, want", [
@@ -166,3 +166,22 @@ def test_onnx_runtime_writes_nothing_to_the_home_folder_and_prints_nothing(tmp_p
         assert done.returncode == 0 and done.stderr == "", (name, done.stderr)
         assert json.loads(out.with_suffix(".json").read_text())["runtime"] == "onnxruntime"
     assert list(home.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv", [
+    ["fast", "models/starry_night.pt", "--content", ""],
+    ["adain", "--content", "", "--style", "images/style/starry_night.jpg"],
+    ["video", " ", "--style", "images/style/starry_night.jpg"],
+    ["train-fast", "--style", "images/style/starry_night.jpg", "--data", ""],
+])
+def test_an_empty_path_is_refused_not_taken_for_the_current_folder(argv, capsys, tmp_path):
+    """Path('') is '.': `fast MODEL --content ''` searched the whole working folder, .venv too."""
+    assert toolkit_main([*argv, "--out", str(tmp_path / ("o.mp4" if argv[0] == "video" else "o.png"))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: argument ") and err.endswith(": an empty path\n"), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_py_refuses_an_empty_path(capsys):
+    assert run.main(["--content", ""]) == 2
+    assert capsys.readouterr().err == "error: argument --content: an empty path\n"

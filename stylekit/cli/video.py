@@ -171,7 +171,7 @@ def _check_outputs(args) -> tuple[Path, Path, Path]:
     written and none is an input: a run finds out before its minutes of work, not after."""
     out = args.out or RESULTS / "video" / f"{Path(args.video).stem}_{args.style[0].stem}.mp4"
     if out.suffix.lower() != ".mp4":
-        raise InputError(f"--out must end in .mp4 with --video, not {out.name!r}")
+        raise InputError(f"--out must end in .mp4 for a video, not {out.name!r}")
     gif, still = out.with_suffix(".gif"), out.with_name(out.stem + "_strip.png")
     _outside_frame_folders(out, [args.video])
     check_plan([out, gif, still, sidecar_path(out)], [*_video_files(args.video), *args.style])

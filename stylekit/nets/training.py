@@ -122,6 +122,8 @@ def load_network(path: str | Path, fmt: str, build: Callable[..., nn.Module], wh
     InputError line naming `what` the file should have been and `hint` how to make one.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a {what} file ({hint})")
     if not path.is_file():
         raise InputError(f"{what} not found: {path} ({hint})")
     try:

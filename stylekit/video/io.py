@@ -58,7 +58,7 @@ def read_video(path, max_frames: int | None = None, fps: float | None = None,
             raise InputError(f"the frames in {path} do not all have the same size")
         return _checked(Clip(frames, float(fps or FOLDER_FPS)), path, max_pixels)
     if path.suffix.lower() in FRAME_SUFFIXES:
-        raise InputError(f"{path} is a single image; --video takes a video file "
+        raise InputError(f"{path} is a single image; a video is read from a video file "
                          "(mp4, avi, gif, ...) or a folder of frames")
     if path.stat().st_size == 0:
         raise InputError(f"{path} is empty (0 bytes)")

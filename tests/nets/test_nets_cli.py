@@ -492,3 +492,10 @@ def test_a_painting_far_larger_than_the_picture_is_refused_up_front(tmp_path, ca
     line = one_error_line(capsys.readouterr().err)
     assert f"40000x64 px (style {style} px) needs about" in line and "GB of memory" in line, line
     assert not out.exists()
+
+
+def test_a_folder_given_as_the_model_is_said_to_be_one(tmp_path, capsys):
+    """`fast DIR` said 'style network not found' of a folder that is there."""
+    assert toolkit.main(["fast", str(tmp_path), "--content", "images/content/chelsea.jpg",
+                         "--out", str(tmp_path / "o.png")]) == 2
+    assert f"error: {tmp_path} is a folder, not a " in one_error_line(capsys.readouterr().err)

@@ -89,7 +89,10 @@ def test_bad_video_input_exits_2_with_one_line(tmp_path, capsys):
         assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), (name, err)
     assert not (tmp_path / "o.mp4").exists()
     code = run.main(["--video", str(tmp_path / "text.mp4"), "--out", str(tmp_path / "o.png")])
-    assert code == 2 and "must end in .mp4" in capsys.readouterr().err
+    assert code == 2 and "must end in .mp4 for a video, not 'o.png'" in capsys.readouterr().err
+    # in words that fit `python -m stylekit video` as well as run.py --video (it has no --video flag)
+    code = toolkit(["video", str(tmp_path / "still.png"), "--style", str(STYLE), "--out", str(tmp_path / "o.mp4")])
+    assert code == 2 and "still.png is a single image; a video is read from a video file" in capsys.readouterr().err
 
 
 def test_bad_video_exit_code_from_the_shell(tmp_path):

@@ -220,12 +220,15 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
 
 def image_files(folder: str | Path) -> list[Path]:
-    """The images in `folder` and below, sorted; InputError when there is no such folder or no image."""
+    """The images in `folder` and below, sorted, hidden ones left out (a name starting with
+    '.', or in such a folder: .git, .venv, a viewer's thumbnails); InputError when there is no
+    such folder or no image."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"training photos not found: {folder} is not a folder "
                          "(build ours with `python -m stylekit photos`)")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
     if not files:
         raise InputError(f"no images in {folder}")
     return files

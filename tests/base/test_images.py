@@ -136,3 +136,13 @@ def test_a_file_that_may_not_be_read_is_said_so(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "open", refused)   # root reads every file: the refusal is staged
     with pytest.raises(InputError, match=f"^cannot read {path}: permission denied$"):
         open_image(path)
+
+
+def test_a_folders_hidden_images_are_left_out(tmp_path):
+    """`fast --content FOLDER` stylised the images of a `.thumbnails` folder inside it too."""
+    from stylekit.base.images import image_files
+    for name in ("a.png", "sub/b.jpg", ".hid/c.png", "sub/.thumbnails/d.png", ".e.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(png_bytes(photo(8, 8)))
+    assert image_files(tmp_path) == [tmp_path / "a.png", tmp_path / "sub" / "b.jpg"]
+    assert image_files(tmp_path / ".hid") == [tmp_path / ".hid" / "c.png"]   # asked for by name: read

@@ -50,11 +50,12 @@ def register(commands) -> None:
     p.set_defaults(run=texture)
 
 
-def _inputs(paths: list[Path]) -> tuple[list[Path], bool]:
-    """The content files, and whether the user gave a folder or several files."""
-    files = []
+def _inputs(paths: list[Path], out: Path) -> tuple[list[Path], bool]:
+    """The content files, and whether the user gave a folder or several files. A folder's
+    images under `out` (the results of an earlier run into a folder inside it) are not inputs."""
+    files, results = [], out.resolve()
     for p in paths:
-        files += image_files(p) if p.is_dir() else [p]
+        files += [f for f in image_files(p) if results not in f.resolve().parents] if p.is_dir() else [p]
     return files, len(paths) > 1 or any(p.is_dir() for p in paths)
 
 
@@ -85,14 +86,17 @@ def _stylizer(args):
 def fast(args) -> int:
     if not args.content:
         raise InputError("--fast needs --content (an image, several, or a folder)")
-    files, many = _inputs(args.content)
+    model = Path(args.model).stem
+    folder_out = args.out or FAST_RESULTS / model
+    files, many = _inputs(args.content, folder_out)
     if many and args.out is not None and args.out.suffix:
         raise InputError("with a folder or several images, --out is a folder")
     if not many and args.out is not None and args.out.suffix.lower() != ".png":
         raise InputError(f"--out must end in .png, not {args.out.name!r}")
-    model = Path(args.model).stem
+    if not files:
+        raise InputError(f"no photos in {', '.join(map(str, args.content))} but the results in {folder_out}")
     if many:
-        outs = [(path, (args.out or FAST_RESULTS / model) / f"{path.stem}.png") for path in files]
+        outs = [(path, folder_out / f"{path.stem}.png") for path in files]
     else:
         outs = [(files[0], args.out or FAST_RESULTS / f"{files[0].stem}_{model}.png")]
     first: dict[Path, Path] = {}

@@ -499,3 +499,18 @@ def test_a_folder_given_as_the_model_is_said_to_be_one(tmp_path, capsys):
     assert toolkit.main(["fast", str(tmp_path), "--content", "images/content/chelsea.jpg",
                          "--out", str(tmp_path / "o.png")]) == 2
     assert f"error: {tmp_path} is a folder, not a " in one_error_line(capsys.readouterr().err)
+
+
+def test_stylising_a_folder_into_a_folder_inside_it_can_be_run_again(tmp_path, capsys):
+    """The second run counted the first one's results as photos and refused: 'a.png and
+    styled/a.png would both be written to styled/a.png'."""
+    photos = photo_folder(tmp_path)
+    styled = photos / "styled"
+    argv = ["fast", "models/starry_night.pt", "--content", str(photos), "--size", "32", "--out", str(styled)]
+    for _ in range(2):
+        assert toolkit.main(argv) == 0, capsys.readouterr().err
+        assert sorted(p.name for p in styled.glob("*.png")) == ["p0.png", "p1.png", "p2.png", "p3.png"]
+    for p in photos.glob("p*.png"):
+        p.unlink()
+    assert toolkit.main(argv) == 2
+    assert one_error_line(capsys.readouterr().err) == f"error: no photos in {photos} but the results in {styled}"

@@ -52,10 +52,15 @@ def register(commands) -> None:
 
 def _inputs(paths: list[Path], out: Path) -> tuple[list[Path], bool]:
     """The content files, and whether the user gave a folder or several files. A folder's
-    images under `out` (the results of an earlier run into a folder inside it) are not inputs."""
+    images under `out`, a folder inside it (the results of an earlier run), are not inputs; `out`
+    the folder itself is refused later, as every output that would overwrite an input."""
     files, results = [], out.resolve()
     for p in paths:
-        files += [f for f in image_files(p) if results not in f.resolve().parents] if p.is_dir() else [p]
+        if not p.is_dir():
+            files.append(p)
+            continue
+        below = p.resolve() in results.parents   # `out` is a folder inside this one
+        files += [f for f in image_files(p) if not (below and results in f.resolve().parents)]
     return files, len(paths) > 1 or any(p.is_dir() for p in paths)
 
 

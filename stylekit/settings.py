@@ -101,6 +101,11 @@ class Settings:
         self.style_layers = utils.resolve_layers(self.style_layers)
         self.hist_layers = utils.resolve_layers(self.hist_layers)
         self.coarse_only_layers = utils.resolve_layers(self.coarse_only_layers)
+        for option, layers in (("--content-layers", self.content_layers), ("--style-layers", self.style_layers),
+                               ("--hist-layers", self.hist_layers)):
+            twice = sorted({n for n in layers if layers.count(n) > 1})
+            if twice:   # its loss counted twice; a `:weight` says that
+                raise InputError(f"{option}: {', '.join(twice)} is given twice (a :weight scales a layer's loss)")
         stray = [n for n in self.coarse_only_layers if n not in self.style_layers]
         if stray and self.style_layers and self.style_weight:
             raise InputError(f"coarse-only layers {', '.join(stray)} are not style layers "

@@ -137,3 +137,15 @@ def test_one_pass_presets_carry_each_methods_defaults():
             OnePassSettings.preset("wct", **changes)
     with pytest.raises(InputError, match="method must be one of wct, adain, not 'gatys'"):
         OnePassSettings.preset("gatys")
+
+
+@pytest.mark.parametrize("field, value, flag", [
+    ("style_layers", "relu1_1,relu3_1,relu1_1", "--style-layers"),
+    ("style_layers", "relu1_1,relu1_1:0.5", "--style-layers"),
+    ("content_layers", "relu4_2,relu4_2", "--content-layers"),
+    ("hist_layers", "relu1_1,relu1_1", "--hist-layers"),
+])
+def test_a_layer_given_twice_is_refused(field, value, flag):
+    """`--style-layers relu1_1,relu1_1` was accepted: that layer's loss counted twice, unsaid."""
+    with pytest.raises(InputError, match=f"^{flag}: relu\\d_\\d is given twice"):
+        Settings(**{field: value})

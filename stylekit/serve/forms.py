@@ -243,7 +243,7 @@ class FormReader:
         infer._check_stylize_inputs(stand_in, [stand_in] * len(styles), run.alpha, args.style_blend,
                                     args.preserve_color, None)
         style_side = max(infer.STRIDE, round(run.size * run.style_scale))
-        spec = Spec("adain", content=self._load("content", content, run.size))
+        spec = Spec("adain", content=self._load("content", content, run.size, min_side=infer.STRIDE, layer="relu4_1"))
         spec.styles = [self._load("style", s, None, loader=lambda p: infer.load_style(p, style_side, "cpu",
                                                                                        self.limits.max_pixels))
                        for s in styles]

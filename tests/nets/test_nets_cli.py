@@ -514,3 +514,16 @@ def test_stylising_a_folder_into_a_folder_inside_it_can_be_run_again(tmp_path, c
         p.unlink()
     assert toolkit.main(argv) == 2
     assert one_error_line(capsys.readouterr().err) == f"error: no photos in {photos} but the results in {styled}"
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])   # the ONNX copies, and torch
+def test_any_painting_refuses_a_photo_too_small_for_relu4_1(tmp_path, capsys, precision):
+    """A 1x1 photo was brought up to 512 px of one colour and stylised, where `fast` and the
+    optimization refuse it."""
+    one = write_png(tmp_path / "one.png", np.full((1, 1, 3), 200, np.uint8))
+    out = tmp_path / "o.png"
+    assert toolkit.main(["adain", "--content", str(one), "--style", "images/style/starry_night.jpg", "--size", "64",
+                         "--precision", precision, "--out", str(out)]) == 2
+    assert one_error_line(capsys.readouterr().err) == (f"error: {one} is 1x1 px, too small: layer relu4_1 needs "
+                                                       f"at least 8 px on each side")
+    assert not out.exists()

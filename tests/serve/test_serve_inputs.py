@@ -77,6 +77,8 @@ BOTH = files(photo_png(), painting_png())
     ({"method": "adain", "size": "64", "style_scale": "1e38"}, BOTH, "more than this server's 512"),
     ({**OPT, "style_scale": "99999999"}, BOTH, "argument --style-scale: the style image would be worked at"),
     ({"method": "adain", "style_scale": "1.5"}, BOTH, "worked at 768 px, more than this server's 512"),
+    ({"method": "adain", "size": "64"}, files(png(Image.new("RGB", (1, 1))), painting_png()),
+     "upload:photo.png is 1x1 px, too small: layer relu4_1 needs at least 8 px on each side"),
     # a painting too thin for relu4_1 once brought to its side: refused here, not by the job (on
     # torch's path it failed after its 202; the ONNX copies ran it)
     ({"method": "adain", "size": "64"}, files(photo_png(), png(Image.new("RGB", (2000, 20)))),

@@ -1,6 +1,8 @@
 """Images as tensors: PIL <-> (1, 3, H, W) in [0, 1], resizing, noise, masks."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from PIL import Image
@@ -47,6 +49,9 @@ def noise_like(img: torch.Tensor, seed: int) -> torch.Tensor:
     return torch.rand(img.shape, generator=gen).to(img.device)
 
 
+MASK_SHAPE_SLACK = 1.05   # a mask's aspect may differ from the photo's by this factor (rounding, a crop)
+
+
 def load_mask(path, size_hw: tuple[int, int], regions: int, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[torch.Tensor]:
     """A mask image -> `regions` soft masks (1, 1, H, W) that sum to 1 at every pixel.
 
@@ -55,7 +60,12 @@ def load_mask(path, size_hw: tuple[int, int], regions: int, max_pixels: int | No
     order, mark regions 0, 1, ...; with exactly `regions` distinct levels those are used,
     otherwise levels are rounded to `regions` evenly spaced ones (0, 255 for two).
     """
-    grey = open_image(path, max_pixels).convert("L").resize(size_hw[::-1], Image.Resampling.NEAREST)
+    img = open_image(path, max_pixels)
+    if abs(math.log((img.width / img.height) / (size_hw[1] / size_hw[0]))) > math.log(MASK_SHAPE_SLACK):
+        # stretched to the photo, its regions would land elsewhere than drawn
+        raise InputError(f"the mask {path} is {img.width}x{img.height} px, not the photo's shape "
+                         f"({size_hw[1]}x{size_hw[0]} px here): draw it at the photo's proportions")
+    grey = img.convert("L").resize(size_hw[::-1], Image.Resampling.NEAREST)
     levels = torch.from_numpy(np.asarray(grey, dtype=np.float32)).view(1, 1, *size_hw)
     at = f"at {size_hw[1]}x{size_hw[0]} px"
     if regions == 1:

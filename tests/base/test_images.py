@@ -146,3 +146,15 @@ def test_a_folders_hidden_images_are_left_out(tmp_path):
         (tmp_path / name).write_bytes(png_bytes(photo(8, 8)))
     assert image_files(tmp_path) == [tmp_path / "a.png", tmp_path / "sub" / "b.jpg"]
     assert image_files(tmp_path / ".hid") == [tmp_path / ".hid" / "c.png"]   # asked for by name: read
+
+
+def test_a_mask_of_another_shape_than_the_photo_is_refused(tmp_path):
+    """A 5000x8 mask for a 96x64 photo was stretched to it without a word: its regions landed
+    elsewhere than drawn. A mask within 5% of the photo's proportions is taken."""
+    from stylekit.base.tensors import load_mask
+    thin, near = tmp_path / "thin.png", tmp_path / "near.png"
+    Image.new("L", (5000, 8), 255).save(thin)
+    Image.new("L", (100, 66), 255).save(near)
+    with pytest.raises(InputError, match=r"the mask .*thin\.png is 5000x8 px, not the photo's shape \(96x64 px here\)"):
+        load_mask(thin, (64, 96), 1)
+    assert load_mask(near, (64, 96), 1)[0].shape == (1, 1, 64, 96)

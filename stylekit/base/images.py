@@ -62,7 +62,7 @@ def _to_rgb(img: Image.Image) -> tuple[Image.Image, str]:
     icc = img.info.get("icc_profile")
     if img.mode.startswith("I;16"):
         # Pillow's convert('RGB') would clip at 255: rescale the full 16-bit range, rounded, in
-        # integers (floats of an 89-megapixel scan took 3 GB).
+        # integers (float64 copies of a large scan took gigabytes).
         arr = (np.asarray(img).astype(np.uint32) * 255 + 32767) // 65535
         return Image.fromarray(arr.astype(np.uint8), "L").convert("RGB"), "16-bit greyscale rescaled to 8 bits"
     if img.mode == "I":

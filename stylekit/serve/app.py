@@ -83,9 +83,9 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
     temp = tempfile.TemporaryDirectory(prefix="stylekit-serve-")
     reader = forms.FormReader(catalogue.images, catalogue.models, limits, temp.name)
     # Uploads are decoded one at a time, on one thread: requests waiting for it hold no thread of
-    # the pool the other routes run in (40 waiting uploads stalled a status poll for 13 s), and
-    # its buffers come back to that thread's heap (decoded on 40 threads, 40 uploads of a blank
-    # 9000x9000 PNG left the server at 15 GB).
+    # the pool the other routes run in, and its buffers come back to that one thread's heap
+    # (decoded on the pool's threads, each kept its last image's: BENCHMARKS.md, "The web app
+    # under a burst of large uploads").
     decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stylekit-decode")
     # Set when a stop is asked (`serve` sets it on the signal): posts still waiting for their
     # turn to decode are answered at once, before the server's grace period runs out (they got

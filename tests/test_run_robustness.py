@@ -150,7 +150,8 @@ def test_a_loss_plot_refused_leaves_no_earlier_plot_beside_the_new_picture(tiny_
     def refused(history, path, **kw):
         raise InputError(f"cannot write {path}: Permission denied")
     monkeypatch.setattr(jobs, "plot_losses", refused)
-    assert cli("--content", content, "--style", style, "--size", 32, "--steps", 3, "--out", out) == 2
+    # exit 1, not 2: files were written (exit 2 says nothing was)
+    assert cli("--content", content, "--style", style, "--size", 32, "--steps", 3, "--out", out) == 1
     assert capsys.readouterr().err.strip().splitlines()[-1] == \
         f"error: cannot write {plot}: Permission denied; the picture and its record are in 結果.png, 結果.json"
     assert not plot.exists() and json.loads(out.with_suffix(".json").read_text())["evals"] == 3

@@ -6,6 +6,12 @@ class InputError(ValueError):
     """Bad user input. Every front end prints it as one `error: ...` line and exits with code 2."""
 
 
+class PartlyWritten(InputError):
+    """A run that kept its picture, then could not write the rest (its loss plot on a full
+    disk): one `error:` line naming what was kept, and exit code 1, for exit 2 says that
+    nothing was written."""
+
+
 def reason(exc: BaseException) -> str:
     """The first line of an exception's message, short, or its type's name."""
     if isinstance(exc, OSError) and exc.strerror:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from stylekit.base import numbers
-from stylekit.base.errors import InputError, reason
+from stylekit.base.errors import InputError, PartlyWritten, reason
 from stylekit.base import interrupt
 from stylekit.base.limits import MAX_SIDE
 
@@ -169,7 +169,7 @@ def run_command(command: Callable[[], int]) -> int:
                 interrupt.finishing()
         except InputError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 2
+            return 1 if isinstance(exc, PartlyWritten) else 2
         except OSError as exc:
             if exc.errno != errno.ENAMETOOLONG:
                 raise

@@ -18,7 +18,7 @@ import torch
 
 from utils import LAYER_NAMES, min_image_side
 from stylekit.base.device import resolve_precision
-from stylekit.base.errors import InputError
+from stylekit.base.errors import InputError, PartlyWritten
 from stylekit.base.figures import plot_losses
 from stylekit.base.files import file_sha256, read_json, sidecar_path
 from stylekit.base.images import DEFAULT_MAX_PIXELS, fit_size, image_size
@@ -232,7 +232,7 @@ def run_job(job: Job, cnn, device: torch.device, callback: Callable[[dict], None
             with contextlib.suppress(OSError):
                 losses_path(job.out).unlink(missing_ok=True)
             words = str(exc) if isinstance(exc, InputError) else f"cannot write {losses_path(job.out)}: {exc}"
-            raise InputError(f"{words}; the picture and its record are in {job.out.name}, "
+            raise PartlyWritten(f"{words}; the picture and its record are in {job.out.name}, "
                              f"{sidecar_path(job.out).name}") from None
     _remove_stale_snapshots(job, snapshots)
     return result

@@ -12,9 +12,9 @@
 | GET /api/options | the form's defaults (from the presets) and the server's limits |
 
 Every error is JSON {"error": "..."}: 400 bad input (the CLI's words), 403 a cross-site post,
-404 unknown, 409 not possible now, 413 an upload over the limit, 415 a post that is not a
-form, 429 the queue full, 503 a post that came as the server was stopping. A request
-that is not HTTP is answered in JSON as well (`serve.protocol`). No route
+404 unknown, 408 an upload that stalled, 409 not possible now, 413 an upload over the limit,
+415 a post that is not a form, 429 the queue full, 503 a post that came as the server was
+stopping. A request that is not HTTP is answered in JSON as well (`serve.protocol`). No route
 takes a path: images and models are looked up by name in the lists made at start.
 """
 from __future__ import annotations
@@ -46,6 +46,7 @@ from stylekit.serve.runners import Catalogue, Runner
 
 STATIC = Path(__file__).resolve().parent / "static"
 UPLOAD_LIMIT = 20 * 1024 * 1024
+UPLOAD_IDLE = 30.0   # seconds an upload may pause before it is dropped
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 THUMB_SIDE = 240
@@ -69,7 +70,7 @@ def _error(status: int, message: str, headers: dict | None = None) -> JSONRespon
 
 
 def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQueue | None = None,
-               limits: forms.Limits | None = None, upload_limit: int = UPLOAD_LIMIT,
+               limits: forms.Limits | None = None, upload_limit: int = UPLOAD_LIMIT, upload_idle: float = UPLOAD_IDLE,
                allowed_hosts=LOCAL_HOSTS, device: str = "auto", warm: bool = False,
                max_queued: int = 8, keep: int = 50, ttl: float = 3600.0) -> FastAPI:
     """The app. `runner` (default: a `Runner` over `catalogue`) does the jobs; `queue` (default:
@@ -253,7 +254,7 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
         full = queue.full()
         if full:
             raise _Refused(429, full, {"Retry-After": "5"})
-        items = await _read_form(request, upload_limit, limits.max_styles)
+        items = await _read_form(request, upload_limit, limits.max_styles, upload_idle)
         full = queue.full(next((v for k, v in items if k == "method" and isinstance(v, str)), None))
         if full:   # before the images are decoded
             raise _Refused(429, full, {"Retry-After": "5"})
@@ -307,8 +308,10 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
     return app
 
 
-async def _read_form(request: Request, limit: int, max_styles: int) -> list[tuple[str, str | forms.Upload]]:
-    """The form's fields in order, files read into memory: at most `limit` bytes in all (413)."""
+async def _read_form(request: Request, limit: int, max_styles: int,
+                     idle: float) -> list[tuple[str, str | forms.Upload]]:
+    """The form's fields in order, files read into memory: at most `limit` bytes in all (413),
+    with no pause of more than `idle` seconds (408)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in FORM_TYPES:
         raise _Refused(415, f"a job is posted as a form (multipart/form-data), not as "
@@ -321,7 +324,10 @@ async def _read_form(request: Request, limit: int, max_styles: int) -> list[tupl
 
     async def receive():
         nonlocal received
-        message = await request.receive()
+        try:
+            message = await asyncio.wait_for(request.receive(), idle)
+        except asyncio.TimeoutError:   # a client that stops sending would hold its connection for good
+            raise _Refused(408, f"the upload stalled: nothing came for {idle:g} s") from None
         received += len(message.get("body", b""))
         if received > limit:
             raise too_large

@@ -285,3 +285,18 @@ def test_a_large_painting_is_shrunk_before_its_float_copy(monkeypatch):
     assert max(converted[-1]) == forms.KEEP_SIDE and all(max(size) <= forms.KEEP_SIDE for size in converted)
     assert tuple(spec.styles[0].pixels.shape[-2:]) == (forms.KEEP_SIDE // 2, forms.KEEP_SIDE)
     assert spec.styles[0].pixels[0, :, 100, 100].tolist() == [200, 40, 10]
+
+
+def test_an_upload_that_stalls_is_dropped_with_408():
+    """A client that sent part of its body and then nothing held its connection for good (fifty
+    of them stayed open past 40 s)."""
+    import time
+
+    def slow_body():
+        yield b"--b\r\nContent-Disposition: form-data; name=\"method\"\r\n\r\nfast\r\n"
+        time.sleep(1.0)
+        yield b"--b--\r\n"
+    with client(upload_idle=0.3) as c:
+        r = c.post("/api/jobs", content=slow_body(), headers={"Content-Type": "multipart/form-data; boundary=b"})
+        assert r.status_code == 408 and r.json() == {"error": "the upload stalled: nothing came for 0.3 s"}
+        assert c.get("/api/options").status_code == 200

@@ -172,13 +172,14 @@ def open_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     return rgb
 
 
-def check_min_side(img: Image.Image, path, min_side: int, layer: str | None = None) -> None:
-    """Refuse an image whose shorter side is under `min_side` px, before any upscaling (a 1x1
-    image scaled up to 256 px carries nothing for the deeper layers to see); `layer` names the
-    layer that needs it, for the message."""
-    if min(img.size) < min_side:
+def check_min_side(img: Image.Image | tuple[int, int], path, min_side: int, layer: str | None = None) -> None:
+    """Refuse an image (or a (width, height) read from its header) whose shorter side is under
+    `min_side` px, before any upscaling (a 1x1 image scaled up to 256 px carries nothing for the
+    deeper layers to see); `layer` names the layer that needs it, for the message."""
+    width, height = img if isinstance(img, tuple) else img.size
+    if min(width, height) < min_side:
         need = f"layer {layer} needs" if layer else "it needs"
-        raise InputError(f"{path} is {img.width}x{img.height} px, too small: {need} at least "
+        raise InputError(f"{path} is {width}x{height} px, too small: {need} at least "
                          f"{min_side} px on each side")
 
 

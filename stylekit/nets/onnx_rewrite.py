@@ -82,11 +82,11 @@ class PhaseConv(nn.Module):
         return F.pixel_shuffle(self.conv(F.pad(x, (1, 1, 1, 1), mode="replicate")), 2)
 
 
-def _leaves(module: nn.Module) -> list[nn.Module]:
+def leaves(module: nn.Module) -> list[nn.Module]:
     """A Sequential's layers in order, nested Sequentials opened (the same composition)."""
     if not (isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward):
         return [module]
-    return [leaf for child in module for leaf in _leaves(child)]
+    return [leaf for child in module for leaf in leaves(child)]
 
 
 def _nearest_x2(m: nn.Module) -> bool:
@@ -99,7 +99,7 @@ def rewritten(net: nn.Sequential) -> nn.Sequential:
     padding of 1 + 3 x 3 convolution made a `PhaseConv`, and each reflection padding + k x k
     convolution to fewer than FEW_CHANNELS channels a `RowsThenSum`; other layers as they are
     (shared, not copied)."""
-    layers, out, i = _leaves(net), [], 0
+    layers, out, i = leaves(net), [], 0
     while i < len(layers):
         a, b, c = (layers[i:i + 3] + [None, None])[:3]
         if (_nearest_x2(a) and isinstance(b, nn.ReflectionPad2d) and tuple(b.padding) == (1, 1, 1, 1)

@@ -34,14 +34,14 @@ LOOKS = {
 
 
 def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
-    from stylekit.nets.adain import infer, model
+    from stylekit.nets.adain import infer
     methods = [m for m in ONEPASS_METHODS if all(p.exists() for p in infer.default_decoders(m))]
     if not methods:
         return None
     s = scale_for(quick)
     size, steps = fast_sizes(quick)
     precision = resolve_precision("auto", device)
-    encoder = model.Encoder(cnn)
+    encoder = infer.inference_encoder(cnn)
     dist = Distances(cnn)
     # The metric's reference: the painting as it is, resized by `Distances` (as bench and the
     # feed-forward bell do; a Lanczos-resized copy moves the distance by itself).

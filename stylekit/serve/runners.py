@@ -25,7 +25,7 @@ from stylekit.base.paths import CONTENT_DIR, MODELS, STYLE_DIR
 from stylekit.base.numbers import style_blend
 from stylekit.nets import johnson, portable
 from stylekit.nets.adain import infer, portable as onepass_copies
-from stylekit.nets.adain.model import LEVELS, Encoder
+from stylekit.nets.adain.model import LEVELS
 from stylekit.cli.transfer_options import nan_advice
 from stylekit.optim.engine import stylize
 from stylekit.serve.jobs import Job
@@ -129,7 +129,7 @@ class Runner:
         """Load the VGG-19 and AdaIN's encoder, and run one tiny optimization (the engine's first
         run prepares its copy of the network), so that the first job waits for none of it. The
         server starts this in the background."""
-        self._get(("encoder",), lambda: Encoder(self.vgg()))
+        self._get(("encoder",), lambda: infer.inference_encoder(self.vgg()))
         tiny = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(self.device)
         stylize(self.vgg(), tiny, [tiny], Settings.preset("part3", size=32, steps=2))
 
@@ -190,7 +190,7 @@ class Runner:
         else:
             decoders, trained = self._get(("adain", o["model"]),
                                           lambda: infer.load_decoders(method, paths, self.device))
-            encoder = self._get(("encoder",), lambda: Encoder(self.vgg()))
+            encoder = self._get(("encoder",), lambda: infer.inference_encoder(self.vgg()))
         start = time.perf_counter()
         if copy is not None:
             out = copy.stylize(spec.content.tensor().numpy(), [s.tensor().numpy() for s in spec.styles], o["alpha"],

@@ -91,6 +91,30 @@ def test_a_masked_region_gets_the_style_statistics_inside_it():
     assert torch.allclose(o_cov, s_cov, rtol=1e-3, atol=1e-3 * s_cov.abs().max())
 
 
+@pytest.mark.parametrize("height, width", [(1, 1), (256, 256), (256, 257), (512, 384), (2048, 2048), (3, 100_001)])
+def test_the_moments_grid_is_the_coarsest_needed(height, width):
+    step = wct.grid_step(height, width)
+    def count(s):
+        return -(-height // s) * -(-width // s)
+    assert count(step) <= wct.MAX_POSITIONS and (step == 1 or count(step - 1) > wct.MAX_POSITIONS)
+
+
+def test_maps_larger_than_the_grid_take_their_moments_on_it():
+    """Above MAX_POSITIONS the moments are those of every second row and column, mask included;
+    at or below it, of every position."""
+    feat = correlated(4, 300 * 301, seed=8).reshape(1, 4, 300, 301)
+    mean, cov = wct.moments(feat)
+    want_mean, want_cov = stats(feat[..., ::2, ::2])
+    assert torch.allclose(mean, want_mean, atol=1e-5) and torch.allclose(cov, want_cov, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(cov, stats(feat)[1], rtol=1e-4, atol=1e-4)
+    mask = (torch.arange(301) < 100).float().expand(1, 1, 300, 301)
+    mean, cov = wct.moments(feat, mask)
+    want_mean, want_cov = stats(feat[..., ::2, ::2], mask[..., ::2, ::2])
+    assert torch.allclose(mean, want_mean, atol=1e-5) and torch.allclose(cov, want_cov, rtol=1e-4, atol=1e-4)
+    small = feat[..., :256, :256]
+    assert torch.allclose(wct.moments(small)[1], stats(small)[1], rtol=1e-4, atol=1e-4)
+
+
 def test_dead_channels_are_not_amplified():
     """A channel that hardly fires (common in relu features of a flat photo) has an eigenvalue
     near zero: it is left out of the whitening, not divided by its tiny spread, which would turn

@@ -72,6 +72,23 @@ def test_the_shipped_bundle_stays_close_to_torch_on_a_photo(bundle, torch_wct):
 def test_the_constants_copied_from_the_torch_modules_agree():
     from stylekit.nets.adain import wct
     assert (portable.RELATIVE_EIGEN_FLOOR, portable.WCT_FLOOR) == (wct.RELATIVE_EIGEN_FLOOR, infer.WCT_FLOOR)
+    assert portable.MAX_POSITIONS == wct.MAX_POSITIONS
+    for size in ((1, 1), (256, 257), (512, 384), (2048, 2048), (3, 100_001)):
+        assert portable.grid_step(*size) == wct.grid_step(*size)
+
+
+def test_moments_and_the_map_agree_with_torch_above_the_grids_size():
+    """Both paths take the moments on the same grid, and apply the map to every position."""
+    from stylekit.nets.adain import wct
+    rng = np.random.default_rng(1)
+    content = (rng.normal(size=(1, 4, 300, 301)) * [[[[1]], [[2]], [[0.5]], [[3]]]] + 1).astype(np.float32)
+    style = (rng.normal(size=(1, 4, 280, 290)) + 2).astype(np.float32)
+    style[0, 1] += style[0, 0]
+    for got, want in zip(portable.moments(content), wct.moments(torch.from_numpy(content))):
+        assert np.allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
+    mine = portable.transfer(content.copy(), [style], [1.0], 0.7)
+    theirs = wct.whiten_colour(torch.from_numpy(content), torch.from_numpy(style), alpha=0.7).numpy()
+    assert np.allclose(mine, theirs, atol=1e-3)
 
 
 def test_the_style_is_resized_as_torch_resizes_it():

@@ -6,6 +6,7 @@ from copy import deepcopy
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from stylekit.base.device import autocast_context
@@ -15,6 +16,7 @@ from stylekit.base.tensors import fit_longest, resize_tensor
 from stylekit.nets.adain.model import MODEL_FORMAT, Decoder, Encoder, adain
 from stylekit.nets.adain.shipped import STRIDE, check_style_size, default_decoders
 from stylekit.nets.adain import wct
+from stylekit.nets.fused import fused
 from stylekit.nets.onnx_rewrite import rewritten
 from stylekit.nets.training import load_network
 from stylekit.optim import color
@@ -45,6 +47,22 @@ def for_inference(decoder: Decoder) -> Decoder:
     copy = deepcopy(decoder)
     copy.net = rewritten(copy.net)
     return copy.to(memory_format=torch.channels_last).eval()
+
+
+def for_torch(decoder: Decoder) -> Decoder:
+    """`for_inference`'s copy with each ReLU fused into the convolution before it
+    (`nets.fused`): what torch's own passes run; the ONNX copies are made from `for_inference`."""
+    copy = for_inference(decoder)
+    copy.net = fused(copy.net)
+    return copy
+
+
+def inference_encoder(cnn: nn.Module) -> Encoder:
+    """The encoder (`model.Encoder` of the VGG-19 `cnn`) with each ReLU fused into the
+    convolution before it (`nets.fused`): for passes without gradients, not for training."""
+    encoder = Encoder(cnn)
+    encoder.stages = nn.ModuleList(fused(stage) for stage in encoder.stages)
+    return encoder
 
 
 def pad_to_stride(img: torch.Tensor) -> torch.Tensor:
@@ -121,7 +139,7 @@ def _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks
 def load_decoders(method: str, paths: list[str | Path] | None = None,
                   device="cpu") -> tuple[list[Decoder], list[dict]]:
     """The decoders `method` runs (the shipped ones unless `paths` are given), ready for
-    inference (`for_inference`), and their training settings. InputError (one line) for a
+    inference in torch (`for_torch`), and their training settings. InputError (one line) for a
     missing or foreign file, two of one level, or AdaIN given anything but one relu4_1 decoder."""
     _check_method(method)
     if method == "adain":
@@ -130,7 +148,7 @@ def load_decoders(method: str, paths: list[str | Path] | None = None,
         loaded = [load_decoder(p, device, "WCT decoder", "make models, or python -m stylekit train-wct --level N")
                   for p in paths or default_decoders(method)]
     _check_method(method, [decoder for decoder, _ in loaded])
-    return [for_inference(d) for d, _ in loaded], [s for _, s in loaded]
+    return [for_torch(d) for d, _ in loaded], [s for _, s in loaded]
 
 
 def _check_method(method: str, decoders: list[Decoder] | None = None) -> None:

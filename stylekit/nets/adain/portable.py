@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import zipfile
 from pathlib import Path
 
@@ -36,6 +37,7 @@ INPUT, OUTPUT = "input", "output"
 # modules import torch); tests/nets/test_wct_portable.py checks that they agree.
 RELATIVE_EIGEN_FLOOR = 1e-5
 WCT_FLOOR = 0.0
+MAX_POSITIONS = 65536   # `wct.MAX_POSITIONS`
 ADAIN_EPS = 1e-5   # as `model.channel_stats`'s
 
 
@@ -75,10 +77,19 @@ def pad_to_stride(x: np.ndarray) -> np.ndarray:
 # The transform (`wct`'s, in numpy)
 # ---------------------------------------------------------------------------------------
 
+def grid_step(height: int, width: int) -> int:
+    """As `wct.grid_step`: the smallest step of a grid of at most MAX_POSITIONS positions."""
+    step = max(1, math.isqrt(max(0, height * width - 1) // MAX_POSITIONS))
+    while math.ceil(height / step) * math.ceil(width / step) > MAX_POSITIONS:
+        step += 1
+    return step
+
+
 def moments(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (C, 1) and covariance (C, C), float64, of features (1, C, H, W): sums in float32 on
-    centred features, as `wct.moments`."""
-    x = feat.reshape(feat.shape[1], -1)
+    """Mean (C, 1) and covariance (C, C), float64, of features (1, C, H, W) over the positions
+    of `grid_step`'s grid: sums in float32 on centred features, as `wct.moments`."""
+    step = grid_step(*feat.shape[-2:])
+    x = feat[0, :, ::step, ::step].reshape(feat.shape[1], -1)
     mean = x.mean(1, keepdims=True, dtype=np.float32)
     centred = x - mean
     return mean.astype(np.float64), (centred @ centred.T).astype(np.float64) / x.shape[1]
@@ -98,10 +109,11 @@ def transfer(content_feat: np.ndarray, style_feats: list[np.ndarray], weights: l
     by `weights` (a blend of affine maps is one affine map). Overwrites `content_feat`: the
     features are centred where they lie and the map applied to them, its bias moved to match,
     which spares two copies of the largest arrays of the pass (relu1_1 at full size)."""
+    c_mean, c_cov = moments(content_feat)
+    c_whiten = _powers(c_cov)[1]
     x = content_feat.reshape(content_feat.shape[1], -1)
-    c_mean = x.mean(1, keepdims=True, dtype=np.float32)
+    c_mean = c_mean.astype(np.float32)
     x -= c_mean
-    c_whiten = _powers((x @ x.T).astype(np.float64) / x.shape[1])[1]
     transform, bias = np.zeros_like(c_whiten), np.zeros((len(c_whiten), 1))
     for weight, style in zip(weights, style_feats):
         if weight:

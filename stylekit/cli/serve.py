@@ -10,7 +10,17 @@ import os
 import socket
 import sys
 
-from stylekit.base.errors import InputError, reason
+# The web app runs its jobs on worker threads, and each thread that computes with torch keeps
+# an OpenMP team. With more of those threads than cores, OpenMP (GNU's, which torch uses)
+# stops spinning between parallel regions, and a one-pass job ran 25-45% slower than the same
+# pass in a command (an eigen-decomposition five times slower). These keep the spin a command
+# has (3 ms); they must be set before torch loads, which the imports below do. A user's own
+# setting of either wins. Figures: BENCHMARKS.md, "The web app's threads".
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ.update(OMP_WAIT_POLICY="ACTIVE", GOMP_SPINCOUNT="300000")
+
+from stylekit.base import heap  # noqa: E402 (after the environment above)
+from stylekit.base.errors import InputError, reason  # noqa: E402
 from stylekit.cli import options
 from stylekit.cli.common import positive_int, side
 from stylekit.serve.forms import Limits
@@ -99,6 +109,10 @@ def serve(args) -> int:
             raise InputError(f"$PORT: {exc}") from None
     local = _is_loopback(args.host)
     limits = Limits(max_pixels=args.max_pixels, max_size=args.max_size, max_steps=args.max_steps)
+    # before any worker thread allocates: one heap, freed buffers kept for the next layer (and
+    # handed back after each job, `Runner.__call__`)
+    heap.one_heap()
+    heap.keep_freed_buffers()
     sock = _listen(args.host, port)
     try:
         app = create_app(limits=limits, device=args.device, warm=True, max_queued=args.queue, keep=args.keep,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from stylekit.base import heap
 from stylekit.base.device import pick_device, resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.base.tensors import tensor_to_pil
@@ -114,7 +115,10 @@ class Runner:
         self._loaded: dict[tuple, object] = {}
 
     def __call__(self, job: Job) -> None:
-        getattr(self, f"_{job.method}")(job, job.spec)
+        try:
+            getattr(self, f"_{job.method}")(job, job.spec)
+        finally:
+            heap.give_back()   # what `serve` keeps between a job's layers is not held between jobs
 
     def _get(self, key: tuple, load):
         with self._lock:

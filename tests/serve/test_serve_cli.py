@@ -160,3 +160,38 @@ def test_a_stop_during_uploads_answers_each_in_json(tmp_path):
     assert len(answers) == 12 and {a.status_code for a in answers} <= {202, 503}
     assert all(a.json() == {"error": "the server is shutting down: the job was not queued"}
                for a in answers if a.status_code == 503) and any(a.status_code == 503 for a in answers)
+
+
+SPIN_AT_TORCH_IMPORT = """
+import builtins, os, sys
+seen, plain_import = {}, builtins.__import__
+def watch(name, *args, **kwargs):
+    if name.split('.')[0] == 'torch' and 'torch' not in sys.modules and 'policy' not in seen:
+        seen['policy'] = (os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))
+    return plain_import(name, *args, **kwargs)
+builtins.__import__ = watch
+import stylekit.cli.serve
+print(*seen['policy'])
+"""
+
+
+@pytest.mark.parametrize("env, want", [({}, "ACTIVE 300000"), ({"OMP_WAIT_POLICY": "PASSIVE"}, "PASSIVE None"),
+                                       ({"GOMP_SPINCOUNT": "10"}, "None 10")])
+def test_the_server_keeps_openmps_spin_in_its_worker_threads_set_before_torch_loads(env, want):
+    """OpenMP reads these once, when torch loads; a user's own setting of either is left alone."""
+    base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    done = subprocess.run([sys.executable, "-c", SPIN_AT_TORCH_IMPORT], cwd=ROOT, capture_output=True, text=True,
+                          env={**base, **env}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == want.split()
+
+
+def test_the_server_sets_up_its_heap_before_the_app_starts_its_threads(monkeypatch):
+    from stylekit.cli import main as toolkit, serve as serve_cli
+    calls = []
+    monkeypatch.setattr(serve_cli.heap, "one_heap", lambda: calls.append("one_heap"))
+    monkeypatch.setattr(serve_cli.heap, "keep_freed_buffers", lambda: calls.append("keep"))
+    monkeypatch.setattr(serve_cli, "_listen", lambda host, port: calls.append("listen") or (_ for _ in ()).throw(SystemExit(7)))
+    with pytest.raises(SystemExit):
+        toolkit.main(["serve", "--port", "0"])
+    assert calls == ["one_heap", "keep", "listen"]

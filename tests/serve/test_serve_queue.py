@@ -210,3 +210,18 @@ def test_a_job_without_images_does_not_wait_for_an_uploads_decoding(monkeypatch)
         release.set()
         assert upload.result(timeout=10).status_code == 202
 
+
+
+def test_the_runner_hands_the_heap_back_after_every_job_failed_ones_too(monkeypatch):
+    from types import SimpleNamespace
+    from serve_helpers import shared_runner
+    from stylekit.serve import runners
+    given = []
+    monkeypatch.setattr(runners.heap, "give_back", lambda: given.append(1))
+    runner = shared_runner()
+    monkeypatch.setattr(runner, "_texture", lambda job, spec: None, raising=False)
+    runner(SimpleNamespace(method="texture", spec=None))
+    monkeypatch.setattr(runner, "_fast", lambda job, spec: 1 / 0, raising=False)
+    with pytest.raises(ZeroDivisionError):
+        runner(SimpleNamespace(method="fast", spec=None))
+    assert given == [1, 1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Callable
@@ -17,6 +18,13 @@ from stylekit.base.limits import MAX_SIDE
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is an InputError: one `error:` line, no usage block."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # argparse takes "-1,2" (a --style-blend with a negative weight) for a flag and says
+        # "expected one argument"; as Python 3.13's argparse, anything that starts like a
+        # negative number is a value, so the flag's own check names what is wrong.
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message):
         raise InputError(message)

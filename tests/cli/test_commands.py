@@ -48,6 +48,11 @@ def test_every_command_has_only_its_own_flags():
     (["nosuchcommand"], "nosuchcommand"),
     (["bench", "nosuchsection"], "nosuchsection"),
     (["fast"], "MODEL"),
+    # a value that starts like a negative number is the flag's value, refused by its own check
+    (["adain", "--content", "images/content/chelsea.jpg", "--style", "images/style/great_wave.jpg",
+      "images/style/starry_night.jpg", "--style-blend", "-1,2"], "non-negative numbers"),
+    (["adain", "--content", "images/content/chelsea.jpg", "--style", "images/style/great_wave.jpg",
+      "--alpha", "-.5"], "between 0"),
 ])
 def test_bad_command_lines_give_one_error_line(argv, words):
     done = subprocess.run([sys.executable, "-m", "stylekit", *argv], cwd=ROOT, capture_output=True, text=True,

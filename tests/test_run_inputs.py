@@ -77,7 +77,7 @@ BAD_INPUTS = [
     ("style weight a word", None, ["--style-weight", "lots"], "not a number"),
     ("style weight nan", None, ["--style-weight", "nan"], "finite number"),
     ("style weight inf", None, ["--style-weight", "inf"], "finite number"),
-    ("style weight -inf", None, ["--style-weight", "-inf"], "expected one argument"),  # looks like an option
+    ("style weight -inf", None, ["--style-weight", "-inf"], "finite number"),  # a value, not an option
     ("style weight =-inf", None, ["--style-weight=-inf"], "finite number"),
     ("content weight nan", None, ["--content-weight", "NaN"], "finite number"),
     ("content weight negative", None, ["--content-weight", "-1"], "finite number"),

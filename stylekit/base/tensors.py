@@ -52,20 +52,26 @@ def noise_like(img: torch.Tensor, seed: int) -> torch.Tensor:
 MASK_SHAPE_SLACK = 1.05   # a mask's aspect may differ from the photo's by this factor (rounding, a crop)
 
 
-def load_mask(path, size_hw: tuple[int, int], regions: int, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[torch.Tensor]:
+def load_mask(path, size_hw: tuple[int, int], regions: int, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+              photo_wh: tuple[int, int] | None = None) -> list[torch.Tensor]:
     """A mask image -> `regions` soft masks (1, 1, H, W) that sum to 1 at every pixel.
 
     One region: white = 1 (stylised), black = 0 (kept as content), greys in between.
     Several: the image's grey levels (colours are taken by their luminance), in ascending
     order, mark regions 0, 1, ...; with exactly `regions` distinct levels those are used,
     otherwise levels are rounded to `regions` evenly spaced ones (0, 255 for two).
+    photo_wh: the photo file's (width, height), whose proportions the mask must have; without
+    it, the working size's (to a pixel of rounding).
     """
     img = open_image(path, max_pixels)
-    rounding = 1 + 1 / min(size_hw)   # a small working size is the photo's shape to a pixel
-    if abs(math.log((img.width / img.height) / (size_hw[1] / size_hw[0]))) > math.log(MASK_SHAPE_SLACK * rounding):
+    if photo_wh is not None:
+        shape, rounding, shown = photo_wh[0] / photo_wh[1], 1.0, f"{photo_wh[0]}x{photo_wh[1]} px"
+    else:   # a small working size is the photo's shape to a pixel
+        shape, rounding, shown = size_hw[1] / size_hw[0], 1 + 1 / min(size_hw), f"{size_hw[1]}x{size_hw[0]} px here"
+    if abs(math.log((img.width / img.height) / shape)) > math.log(MASK_SHAPE_SLACK * rounding):
         # stretched to the photo, its regions would land elsewhere than drawn
         raise InputError(f"the mask {path} is {img.width}x{img.height} px, not the photo's shape "
-                         f"({size_hw[1]}x{size_hw[0]} px here): draw it at the photo's proportions")
+                         f"({shown}): draw it at the photo's proportions")
     grey = img.convert("L").resize(size_hw[::-1], Image.Resampling.NEAREST)
     levels = torch.from_numpy(np.asarray(grey, dtype=np.float32)).view(1, 1, *size_hw)
     at = f"at {size_hw[1]}x{size_hw[0]} px"

@@ -116,7 +116,8 @@ def _with_torch(args, device, precision: str, run: OnePassSettings, decoder_path
     styles = [infer.load_style(p, _style_side(run), device, args.max_pixels) for p in style_paths]
     masks = None
     if args.mask is not None:
-        masks = [m.to(device) for m in load_mask(args.mask, tuple(content.shape[-2:]), len(styles), args.max_pixels)]
+        masks = [m.to(device) for m in load_mask(args.mask, tuple(content.shape[-2:]), len(styles), args.max_pixels,
+                                                 image_size(content_path, args.max_pixels))]
     encoder = infer.inference_encoder(load_vgg19("original", device))  # the one every decoder is trained with
     start = time.perf_counter()
     img = infer.stylize(encoder, decoders, content, styles, method=run.method, alpha=run.alpha,

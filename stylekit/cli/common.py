@@ -21,10 +21,18 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # argparse takes "-1,2" (a --style-blend with a negative weight) for a flag and says
-        # "expected one argument"; as Python 3.13's argparse, anything that starts like a
-        # negative number is a value, so the flag's own check names what is wrong.
-        self._negative_number_matcher = re.compile(r"^-\.?\d")
+        # argparse takes "-1,2" (a --style-blend with a negative weight) or "-inf" for a flag and
+        # says "expected one argument". No flag here starts with a dash and then anything but a
+        # letter or a second dash, so those are values, and the flag's own check names what is
+        # wrong with them.
+        self._negative_number_matcher = re.compile(r"^-(?![-A-Za-z])|^-(?i:inf|infinity|nan)$")
+
+    def _get_values(self, action, arg_strings):
+        # `--size=--` reached the flag as an empty list (argparse drops a "--" from a flag's
+        # values): a traceback in the CLI, a 500 in the web app, or a run that went on with [].
+        if action.option_strings and "--" in arg_strings:
+            raise argparse.ArgumentError(action, "expected a value, not '--'")
+        return super()._get_values(action, arg_strings)
 
     def error(self, message):
         raise InputError(message)

@@ -25,6 +25,12 @@ def _available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
 
 
+def _version(t: torch.Tensor) -> int | None:
+    """How often `t` was changed in place; None for a tensor made under inference mode, which
+    counts nothing (and cannot be changed outside it)."""
+    return None if t.is_inference() else t._version
+
+
 def fusable(conv: nn.Module) -> bool:
     """A Conv2d whose padding oneDNN can apply itself: numbers (not 'same'), zeros."""
     return (isinstance(conv, nn.Conv2d) and conv.padding_mode == "zeros" and not isinstance(conv.padding, str)
@@ -48,7 +54,7 @@ class ConvReLU(nn.Module):
         w, b = self.conv.weight, self.conv.bias
         if w.dtype == dtype and b.dtype == dtype:
             return w, b
-        key = (dtype, w._version, b._version, w.data_ptr())
+        key = (dtype, _version(w), _version(b), w.data_ptr())
         if self._cast is None or self._cast[0] != key:
             self._cast = (key, w.detach().to(dtype), b.detach().to(dtype))
         return self._cast[1], self._cast[2]

@@ -208,7 +208,8 @@ def run_job(job: Job, cnn, device: torch.device, callback: Callable[[dict], None
     styles = [load_image(p, None, device, job.max_pixels, min_side=side, layer=layer) for p in job.styles]
     masks = None
     if job.mask:
-        masks = [m.to(device) for m in load_mask(job.mask, tuple(content.shape[-2:]), len(styles), job.max_pixels)]
+        masks = [m.to(device) for m in load_mask(job.mask, tuple(content.shape[-2:]), len(styles), job.max_pixels,
+                                                 image_size(job.content, job.max_pixels))]
     hashes = job.input_hashes()   # of the files as read, before the run's minutes
     snapshots: list[Path] = []
     result = stylize(cnn, content, styles, cfg, style_masks=masks, callback=_with_snapshots(job, callback, snapshots))

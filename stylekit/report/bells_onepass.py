@@ -34,7 +34,7 @@ LOOKS = {
 
 
 def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
-    from stylekit.nets.adain import infer
+    from stylekit.nets.adain import infer, wct
     methods = [m for m in ONEPASS_METHODS if all(p.exists() for p in infer.default_decoders(m))]
     if not methods:
         return None
@@ -53,8 +53,9 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
         paths = infer.default_decoders(method)
         decoders, trained = infer.load_decoders(method, paths, device)
         run = OnePassSettings.preset(method)
-        stamp = {"method": method, "decoders": [model_stamp(p) for p in paths],
-                 **({"wct_floor": infer.WCT_FLOOR} if method == "wct" else {})}   # pictures from before the floor are stale
+        # pictures from before the floor or the moments' grid are stale; timings from before the fused ReLUs too
+        stamp = {"method": method, "decoders": [model_stamp(p) for p in paths], "relus": "fused",
+                 **({"wct_floor": infer.WCT_FLOOR, "moments_grid": wct.MAX_POSITIONS} if method == "wct" else {})}
 
         def one(name: str, content: Path, styles: list[Path], **options) -> tuple[Path, dict]:
             options = {"alpha": run.alpha, **options}

@@ -161,3 +161,15 @@ def test_a_mask_of_another_shape_than_the_photo_is_refused(tmp_path):
     # at --size 8 a 64x43 photo is 8x5 (7% off its shape): its own mask is still taken
     Image.new("L", (64, 43), 255).save(near)
     assert load_mask(near, (5, 8), 1)[0].shape == (1, 1, 5, 8)
+
+
+def test_a_mask_is_held_to_the_photo_files_shape_when_the_working_size_rounds_far_from_it(tmp_path):
+    """A 24x4000 photo at --size 64 is 1x64 px: a rounding 2.6 times off its shape. Its own
+    24x4000 mask was refused for "not the photo's shape"; held to the file's shape, it is taken."""
+    from stylekit.base.tensors import load_mask
+    own, wide = tmp_path / "own.png", tmp_path / "wide.png"
+    Image.new("L", (24, 4000), 255).save(own)
+    Image.new("L", (64, 64), 255).save(wide)
+    assert load_mask(own, (64, 1), 1, photo_wh=(24, 4000))[0].shape == (1, 1, 64, 1)
+    with pytest.raises(InputError, match=r"wide\.png is 64x64 px, not the photo's shape \(24x4000 px\)"):
+        load_mask(wide, (64, 1), 1, photo_wh=(24, 4000))

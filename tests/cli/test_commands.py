@@ -53,6 +53,12 @@ def test_every_command_has_only_its_own_flags():
       "images/style/starry_night.jpg", "--style-blend", "-1,2"], "non-negative numbers"),
     (["adain", "--content", "images/content/chelsea.jpg", "--style", "images/style/great_wave.jpg",
       "--alpha", "-.5"], "between 0"),
+    (["adain", "--content", "images/content/chelsea.jpg", "--style", "images/style/great_wave.jpg",
+      "--alpha", "-inf"], "between 0"),
+    # argparse drops a "--" from a flag's values: --size=-- came through as [] (a traceback)
+    (["adain", "--content", "images/content/chelsea.jpg", "--style", "images/style/great_wave.jpg",
+      "--size=--"], "--size: expected a value, not '--'"),
+    (["serve", "--max-steps=--"], "--max-steps: expected a value, not '--'"),
 ])
 def test_bad_command_lines_give_one_error_line(argv, words):
     done = subprocess.run([sys.executable, "-m", "stylekit", *argv], cwd=ROOT, capture_output=True, text=True,

@@ -88,3 +88,12 @@ def test_layers_outside_the_pattern_are_left_alone():
     out = fused(net)
     assert out[0] is lone_relu and out[1] is padded and isinstance(out[2], nn.ReLU)
     assert isinstance(out[3], nn.Conv2d) and isinstance(out[4], nn.ReLU)   # no bias: not fused
+
+
+def test_weights_made_under_inference_mode_run_in_bf16():
+    """Such tensors keep no count of their changes: the bf16 copy is keyed without one."""
+    with torch.inference_mode():
+        layer = conv(4, 8, 3, seed=5, padding=1)
+        fused_layer, x = ConvReLU(layer), torch.randn(1, 4, 9, 7)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert torch.equal(fused_layer(x), F.relu(layer(x)))

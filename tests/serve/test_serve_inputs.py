@@ -68,6 +68,10 @@ BOTH = files(photo_png(), painting_png())
     ({**OPT, "style_normalize": "maybe"}, BOTH, "argument --style-normalize: expected true or false, not 'maybe'"),
     ({"method": "adain", "alpha": "1.5"}, BOTH, "alpha must be between 0 (content) and 1 (full style), not 1.5"),
     ({"method": "adain", "alpha": "half"}, BOTH, "argument --alpha: invalid float value: 'half'"),
+    # a "--" reached the option as an empty list: a 500 (size, alpha), or a run that went on with []
+    ({"method": "adain", "size": "--"}, BOTH, "argument --size: expected a value, not '--'"),
+    ({**OPT, "part": "--"}, BOTH, "argument --part: expected a value, not '--'"),
+    ({"method": "adain", "precision": "--"}, BOTH, "argument --precision: expected a value, not '--'"),
     ({"method": "texture", "size": "-3"}, [], "argument --size: must be at least 1, not -3"),
     ({"method": "texture", "seed": "-1"}, [], "argument --seed: "),
     # the painting worked beyond the output limit: refused before anything is loaded (it was a

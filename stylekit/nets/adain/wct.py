@@ -42,16 +42,16 @@ def grid_step(height: int, width: int, limit: int = MAX_POSITIONS) -> int:
 
 def moments(feat: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean (C, 1) and covariance (C, C), float64, of one image's features (1, C, H, W) over
-    the positions of a grid (`grid_step`, MAX_POSITIONS), weighted by a soft mask (1, 1, H, W)
-    when given. The sums over the positions run in float32 on centred features: float64 copies
-    of relu1_1 would cost a tenth of a second, while float32's pairwise sums keep the mean
-    within 1e-7 of float64's and centring keeps the products accurate."""
+    the positions of a grid (`grid_step`, MAX_POSITIONS), or weighted by a soft mask (1, 1, H, W)
+    over every position (a region a pixel wide would fall between the grid's rows). The sums
+    over the positions run in float32 on centred features: float64 copies of relu1_1 would cost
+    a tenth of a second, while float32's pairwise sums keep the mean within 1e-7 of float64's
+    and centring keeps the products accurate."""
     if feat.shape[0] != 1:
         raise ValueError(f"moments takes one image's features, not a batch of {feat.shape[0]}")
-    step = grid_step(*feat.shape[-2:])
+    step = grid_step(*feat.shape[-2:]) if mask is None else 1
     if step > 1:
         feat = feat[..., ::step, ::step]
-        mask = None if mask is None else mask[..., ::step, ::step]
     x = positions(feat).float()
     if mask is None:
         mean = x.mean(0, keepdim=True)

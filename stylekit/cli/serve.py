@@ -12,10 +12,10 @@ import sys
 
 # The web app runs its jobs on worker threads, and each thread that computes with torch keeps
 # an OpenMP team. With more of those threads than cores, OpenMP (GNU's, which torch uses)
-# stops spinning between parallel regions, and a one-pass job ran 25-45% slower than the same
-# pass in a command (an eigen-decomposition five times slower). These keep the spin a command
-# has (3 ms); they must be set before torch loads, which the imports below do. A user's own
-# setting of either wins. Figures: BENCHMARKS.md, "The web app's threads".
+# stops spinning between parallel regions, and a one-pass job ran far slower than the same
+# pass in a command. These keep the spin a command has; they must be set before torch loads,
+# which the imports below do. A user's own setting of either wins. Figures: BENCHMARKS.md,
+# "The web app's threads".
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ.update(OMP_WAIT_POLICY="ACTIVE", GOMP_SPINCOUNT="300000")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from stylekit.base import heap
+from stylekit.base.heap import KEEP_UP_TO_PIXELS
 from stylekit.base.device import pick_device, resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.base.tensors import tensor_to_pil
@@ -35,6 +36,11 @@ from utils import load_vgg19
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 PREVIEW_EVERY = 5        # evaluations between two preview images
+# What `serve` keeps between a job's layers (`base.heap`) is handed back at once after an
+# optimization or a one-pass picture of more than KEEP_UP_TO_PIXELS, and after a smaller one
+# once no job has started for this long: handed back at once, the next job's first pass faulted
+# its pages in again (BENCHMARKS.md, "The web app's threads").
+GIVE_BACK_WHEN_IDLE = 30.0   # seconds
 COMMAND = "python -m stylekit serve (POST /api/jobs)"
 # The four WCT decoders (models/wct_relu<level>_1.pt) are one choice of the "Any painting" method.
 WCT_MODEL = "wct"
@@ -113,12 +119,31 @@ class Runner:
         self.catalogue, self.device, self.preview_every = catalogue, pick_device(device), preview_every
         self._lock = threading.RLock()  # the encoder is made from the VGG, inside
         self._loaded: dict[tuple, object] = {}
+        self._give_back: threading.Timer | None = None
 
     def __call__(self, job: Job) -> None:
+        self._give_back_later(None)   # a job starts: nothing to hand back meanwhile
         try:
             getattr(self, f"_{job.method}")(job, job.spec)
-        finally:
-            heap.give_back()   # what `serve` keeps between a job's layers is not held between jobs
+        except BaseException:
+            heap.give_back()
+            raise
+        height, width = job.sidecar["size"] if job.method != "optimize" else (0, 0)
+        if job.method == "optimize" or height * width > KEEP_UP_TO_PIXELS:
+            heap.give_back()
+        else:
+            self._give_back_later(GIVE_BACK_WHEN_IDLE)
+
+    def _give_back_later(self, seconds: float | None) -> None:
+        """Hand the heap back after `seconds` (see GIVE_BACK_WHEN_IDLE); None: not at all."""
+        with self._lock:
+            if self._give_back is not None:
+                self._give_back.cancel()
+            self._give_back = None
+            if seconds is not None:
+                self._give_back = threading.Timer(seconds, heap.give_back)
+                self._give_back.daemon = True
+                self._give_back.start()
 
     def _get(self, key: tuple, load):
         with self._lock:

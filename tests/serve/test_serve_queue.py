@@ -212,16 +212,40 @@ def test_a_job_without_images_does_not_wait_for_an_uploads_decoding(monkeypatch)
 
 
 
-def test_the_runner_hands_the_heap_back_after_every_job_failed_ones_too(monkeypatch):
+def test_the_runner_hands_the_heap_back_after_large_and_failed_jobs_and_small_ones_once_idle(monkeypatch):
+    import time
     from types import SimpleNamespace
     from serve_helpers import shared_runner
     from stylekit.serve import runners
     given = []
-    monkeypatch.setattr(runners.heap, "give_back", lambda: given.append(1))
+    monkeypatch.setattr(runners.heap, "give_back", lambda: given.append(time.monotonic()))
+    monkeypatch.setattr(runners, "GIVE_BACK_WHEN_IDLE", 0.3)
     runner = shared_runner()
-    monkeypatch.setattr(runner, "_texture", lambda job, spec: None, raising=False)
-    runner(SimpleNamespace(method="texture", spec=None))
-    monkeypatch.setattr(runner, "_fast", lambda job, spec: 1 / 0, raising=False)
-    with pytest.raises(ZeroDivisionError):
-        runner(SimpleNamespace(method="fast", spec=None))
-    assert given == [1, 1]
+
+    def one_pass(side):
+        def run(job, spec):
+            job.sidecar = {"size": [side, side]}
+        return run
+    for method, run, at_once in (("fast", one_pass(1024), 1), ("optimize", lambda job, spec: None, 1),
+                                 ("texture", lambda job, spec: 1 / 0, 1), ("fast", one_pass(512), 0)):
+        given.clear()
+        monkeypatch.setattr(runner, f"_{method}", run, raising=False)
+        job = SimpleNamespace(method=method, spec=None, sidecar=None)
+        if method == "texture":
+            with pytest.raises(ZeroDivisionError):
+                runner(job)
+        else:
+            runner(job)
+        assert len(given) == at_once, method
+    done = time.monotonic()   # a small picture's heap: kept for the next job, handed back once idle
+    time.sleep(0.6)
+    assert len(given) == 1 and given[0] - done >= 0.25
+    given.clear()   # ... and a job that starts meanwhile keeps it
+    runner(SimpleNamespace(method="fast", spec=None, sidecar=None))
+    runner(SimpleNamespace(method="fast", spec=None, sidecar=None))
+    time.sleep(0.1)
+    monkeypatch.setattr(runner, "_fast", lambda job, spec: time.sleep(0.5) or one_pass(512)(job, spec), raising=False)
+    runner(SimpleNamespace(method="fast", spec=None, sidecar=None))
+    assert given == []
+    time.sleep(0.5)
+    assert len(given) == 1

@@ -10,6 +10,7 @@ next evaluation once the job is cancelled, keeping the best image so far.
 from __future__ import annotations
 
 import io
+import math
 import platform
 import threading
 import time
@@ -120,6 +121,7 @@ class Runner:
         self._lock = threading.RLock()  # the encoder is made from the VGG, inside
         self._loaded: dict[tuple, object] = {}
         self._give_back: threading.Timer | None = None
+        self._give_back_lock = threading.Lock()   # not the loading lock: a job's start never waits for a load
 
     def __call__(self, job: Job) -> None:
         self._give_back_later(None)   # a job starts: nothing to hand back meanwhile
@@ -128,15 +130,14 @@ class Runner:
         except BaseException:
             heap.give_back()
             raise
-        height, width = job.sidecar["size"] if job.method != "optimize" else (0, 0)
-        if job.method == "optimize" or height * width > KEEP_UP_TO_PIXELS:
+        if job.method == "optimize" or math.prod(job.sidecar["size"]) > KEEP_UP_TO_PIXELS:
             heap.give_back()
         else:
             self._give_back_later(GIVE_BACK_WHEN_IDLE)
 
     def _give_back_later(self, seconds: float | None) -> None:
         """Hand the heap back after `seconds` (see GIVE_BACK_WHEN_IDLE); None: not at all."""
-        with self._lock:
+        with self._give_back_lock:
             if self._give_back is not None:
                 self._give_back.cancel()
             self._give_back = None

@@ -34,7 +34,7 @@ LOOKS = {
 
 
 def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
-    from stylekit.nets.adain import infer, wct
+    from stylekit.nets.adain import infer, shipped
     methods = [m for m in ONEPASS_METHODS if all(p.exists() for p in infer.default_decoders(m))]
     if not methods:
         return None
@@ -55,7 +55,7 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
         run = OnePassSettings.preset(method)
         # pictures from before the floor or the moments' grid are stale; timings from before the fused ReLUs too
         stamp = {"method": method, "decoders": [model_stamp(p) for p in paths], "relus": "fused",
-                 **({"wct_floor": infer.WCT_FLOOR, "moments_grid": wct.MAX_POSITIONS} if method == "wct" else {})}
+                 **({"wct_floor": infer.WCT_FLOOR, "moments_grid": shipped.MAX_POSITIONS} if method == "wct" else {})}
 
         def one(name: str, content: Path, styles: list[Path], **options) -> tuple[Path, dict]:
             options = {"alpha": run.alpha, **options}

@@ -93,10 +93,10 @@ def test_a_masked_region_gets_the_style_statistics_inside_it():
 
 @pytest.mark.parametrize("height, width", [(1, 1), (256, 256), (256, 257), (512, 384), (2048, 2048), (3, 100_001)])
 def test_the_moments_grid_is_the_coarsest_needed(height, width):
-    step = wct.grid_step(height, width)
+    step = shipped.grid_step(height, width)
     def count(s):
         return -(-height // s) * -(-width // s)
-    assert count(step) <= wct.MAX_POSITIONS and (step == 1 or count(step - 1) > wct.MAX_POSITIONS)
+    assert count(step) <= shipped.MAX_POSITIONS and (step == 1 or count(step - 1) > shipped.MAX_POSITIONS)
 
 
 def test_maps_larger_than_the_grid_take_their_moments_on_it_but_masked_ones_on_every_position():

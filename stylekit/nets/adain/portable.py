@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import zipfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from stylekit.nets.adain.shipped import LEVELS, PORTABLE_WCT, STRIDE
+from stylekit.nets.adain.shipped import LEVELS, PORTABLE_WCT, STRIDE, grid_step
 from stylekit.base.files import file_sha256
 from stylekit.nets.portable import onnxruntime_or_none, pad_bottom_right
 
@@ -37,7 +36,6 @@ INPUT, OUTPUT = "input", "output"
 # modules import torch); tests/nets/test_wct_portable.py checks that they agree.
 RELATIVE_EIGEN_FLOOR = 1e-5
 WCT_FLOOR = 0.0
-MAX_POSITIONS = 65536   # `wct.MAX_POSITIONS`
 ADAIN_EPS = 1e-5   # as `model.channel_stats`'s
 
 
@@ -76,14 +74,6 @@ def pad_to_stride(x: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 # The transform (`wct`'s, in numpy)
 # ---------------------------------------------------------------------------------------
-
-def grid_step(height: int, width: int) -> int:
-    """As `wct.grid_step`: the smallest step of a grid of at most MAX_POSITIONS positions."""
-    step = max(1, math.isqrt(max(0, height * width - 1) // MAX_POSITIONS))
-    while math.ceil(height / step) * math.ceil(width / step) > MAX_POSITIONS:
-        step += 1
-    return step
-
 
 def moments(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean (C, 1) and covariance (C, C), float64, of features (1, C, H, W) over the positions

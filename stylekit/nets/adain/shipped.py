@@ -1,8 +1,10 @@
 """The facts about the one-pass decoders that need no torch: the levels WCT decodes, the stride
-images are padded to, and where the shipped decoders and their ONNX bundle lie. The torch code
+images are padded to, the grid WCT's moments are taken on, and where the shipped decoders and
+their ONNX bundle lie. The torch code
 (`model`, `infer`) and the torch-free path (`portable`, the `adain` command's parser) share them."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from stylekit.base.errors import InputError
@@ -11,6 +13,13 @@ from stylekit.base.paths import MODELS
 LEVELS = (1, 2, 3, 4)   # relu1_1 ... relu4_1
 # relu4_1 sits behind three 2x poolings: images are padded to a multiple of this.
 STRIDE = 8
+# WCT's moments are taken over the positions of a regular grid, every s-th row and column, with
+# s the smallest step that leaves at most this many (`grid_step`): relu1_1 of a 512x512 picture
+# has 262,144 positions, and its moments were the largest part of a pass after the
+# convolutions, while a grid this size moves the pictures by a few levels of 255 and neither
+# distance (BENCHMARKS.md, "ReLUs fused into the convolutions, WCT's moments on a grid"); at
+# print size it also spares gigabytes of copies.
+MAX_POSITIONS = 65536
 DEFAULT_DECODER = MODELS / "adain_decoder.pt"
 # The WCT pipeline (VGG-19 to relu4_1 and the four shipped decoders) as ONNX, for `portable`.
 PORTABLE_WCT = MODELS / "wct_portable.zip"
@@ -31,3 +40,12 @@ def check_style_size(width: int, height: int) -> None:
     if min(width, height) < STRIDE:
         raise InputError(f"a style image of {width}x{height} px is too small: relu4_1 needs at least "
                          f"{STRIDE} px on each side")
+
+
+def grid_step(height: int, width: int, limit: int = MAX_POSITIONS) -> int:
+    """The step s of the grid WCT's moments are taken on: the smallest that leaves at most
+    `limit` positions of a height x width map (1 when the map has no more)."""
+    step = max(1, math.isqrt(max(0, height * width - 1) // limit))
+    while math.ceil(height / step) * math.ceil(width / step) > limit:
+        step += 1
+    return step

@@ -9,17 +9,10 @@ covariance and mean.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
-# The moments are taken over the positions of a regular grid, every s-th row and column, with s
-# the smallest step that leaves at most this many: relu1_1 of a 512x512 picture has 262,144
-# positions, and its moments were the largest part of a pass after the convolutions, while a
-# grid this size moves the pictures by a few levels of 255 and neither distance (BENCHMARKS.md,
-# "ReLUs fused into the convolutions, WCT's moments on a grid"); at print size it also spares
-# gigabytes of copies.
-MAX_POSITIONS = 65536
+from stylekit.nets.adain.shipped import grid_step
+
 # Eigenvalues below this fraction of the largest are dropped: whitening would divide by their
 # square roots, and in directions where a photo's features hardly vary that only amplifies noise.
 RELATIVE_EIGEN_FLOOR = 1e-5
@@ -31,18 +24,9 @@ def positions(feat: torch.Tensor) -> torch.Tensor:
     return feat[0].permute(1, 2, 0).reshape(-1, feat.shape[1])
 
 
-def grid_step(height: int, width: int, limit: int = MAX_POSITIONS) -> int:
-    """The step s of the grid the moments are taken on: the smallest that leaves at most
-    `limit` positions of a height x width map (1 when the map has no more)."""
-    step = max(1, math.isqrt(max(0, height * width - 1) // limit))
-    while math.ceil(height / step) * math.ceil(width / step) > limit:
-        step += 1
-    return step
-
-
 def moments(feat: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean (C, 1) and covariance (C, C), float64, of one image's features (1, C, H, W) over
-    the positions of a grid (`grid_step`, MAX_POSITIONS), or weighted by a soft mask (1, 1, H, W)
+    the positions of a grid (`shipped.grid_step`), or weighted by a soft mask (1, 1, H, W)
     over every position (a region a pixel wide would fall between the grid's rows). The sums
     over the positions run in float32 on centred features: float64 copies of relu1_1 would cost
     a tenth of a second, while float32's pairwise sums keep the mean within 1e-7 of float64's

@@ -16,7 +16,7 @@ from stylekit.base.errors import InputError
 from stylekit.base.numbers import check_float, check_lr, check_seed, normalized_weights
 
 OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("content", "noise")
+INITS = ("content", "noise", "wct")
 PRECISIONS = ("auto", "fp32", "bf16")
 MULTISCALE = {"auto": None, "on": True, "off": False}
 COLOR_MODES = ("luminance", "histogram")
@@ -73,7 +73,7 @@ class Settings:
     steps: int = 300                   # loss evaluations at the coarsest scale
     finer_steps: float = 0.5           # each finer scale's evaluations, a fraction of the scale before's
     coarsest: int = 128                # coarse to fine: the sides halve down to no less than this, px
-    init: str = "content"              # content | noise
+    init: str = "content"              # content | noise | wct (the photo stylised in one pass)
     seed: int = 0                      # of the noise image
     content_weight: float = 1.0
     style_weight: float = 1e6

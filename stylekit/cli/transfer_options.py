@@ -6,7 +6,7 @@ import argparse
 
 from stylekit.base.errors import InputError
 from stylekit.cli.common import nonneg_float, positive_float, positive_int, side, seed
-from stylekit.settings import HIST_LAYERS_DEFAULT, MULTISCALE_ABOVE, OPTIMIZERS, PRESETS, Settings
+from stylekit.settings import HIST_LAYERS_DEFAULT, INITS, MULTISCALE_ABOVE, OPTIMIZERS, PRESETS, Settings
 
 _PART3 = PRESETS["part3"]
 _TRANSFER_LAYERS = ",".join(f"{l}:{_PART3['style_layer_weights'][l]:g}" if l in _PART3["style_layer_weights"] else l
@@ -30,7 +30,8 @@ def add_optimization(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coarse-only-layers", metavar="LAYERS",
                    help="style layers used at the coarsest scale only, comma-separated; '' for none "
                         f"(default: {_COARSE_ONLY or 'none'} in part 3)")
-    p.add_argument("--init", choices=("content", "noise"), help="start from the content image or white noise")
+    p.add_argument("--init", choices=INITS, help="start from the content image, white noise, or the photo stylised "
+                                                  "in one pass (wct)")
     p.add_argument("--seed", type=seed, help=f"seed of the noise image, 0 to 2**64-1 (default {d.seed})")
     p.add_argument("--content-weight", type=nonneg_float, help=f"default {d.content_weight:g} (0 in part 2)")
     p.add_argument("--style-weight", type=nonneg_float,

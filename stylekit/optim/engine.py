@@ -24,13 +24,14 @@ import torch.nn as nn
 
 from stylekit.optim import color, winograd
 from stylekit.optim.lean import lean
+from stylekit.optim.start import check_init, start_image
 from stylekit.settings import OPTIMIZERS, Settings
 from style_and_content import build_model
 from utils import LAYER_NAMES
 from stylekit.base import interrupt
 from stylekit.base.errors import InputError
 from stylekit.base.device import autocast_context, resolve_precision
-from stylekit.base.tensors import fit_longest, noise_like, resize_tensor
+from stylekit.base.tensors import fit_longest, resize_tensor
 from stylekit.base.limits import check_memory, lbfgs_pairs, resident_bytes
 
 
@@ -244,6 +245,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
         raise InputError("need a content image, a style image, or both")
     if init == "content" and content is None:
         init = "noise"
+    check_init(init, content is not None, bool(styles))
     if temporal_weight != 0 and temporal_target is None:
         raise InputError("a temporal weight needs a temporal target (the warped previous frame)")
     if preserve_color is not None and content is None:
@@ -252,7 +254,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
     content, styles = color.prepare(content, styles, preserve_color)
     device = reference.device
     precision = resolve_precision(cfg.precision, device)
-    cnn = for_speed(cnn, device, precision)
+    vgg, cnn = cnn, for_speed(cnn, device, precision)
     plan = cfg.plan(max(reference.shape[-2:]))
     _check_memory(reference, styles, plan[-1][0], cfg.style_scale, device, precision, winograd_bytes(cfg, device))
     weights = {"content": cfg.content_weight, "style": cfg.style_weight, "tv": cfg.tv_weight, "hist": cfg.hist_weight,
@@ -274,7 +276,7 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
         if x is None and init_image is not None:
             x = resize_tensor(init_image, shape).clamp(0, 1)
         elif x is None:
-            x = content_s.clone() if init == "content" else noise_like(torch.empty(1, 3, *shape, device=device), cfg.seed)
+            x = start_image(cfg.replace(init=init), vgg, content_s, styles_s, masks_s, shape, precision)
         else:
             x = torch.nn.functional.interpolate(x, size=shape, mode="bicubic", align_corners=False).clamp(0, 1)
         style_layers, layer_weights = cfg.layers_at(index)

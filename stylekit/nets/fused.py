@@ -11,6 +11,7 @@ as convolution then ReLU.
 from __future__ import annotations
 
 import copy
+import functools
 
 import torch
 import torch.nn as nn
@@ -18,11 +19,18 @@ import torch.nn.functional as F
 
 from stylekit.nets.onnx_rewrite import PhaseConv, leaves
 
-FUSED_DTYPES = (torch.float32, torch.bfloat16)
 
 
+@functools.cache
 def _available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+
+
+@functools.cache
+def fused_dtypes() -> tuple[torch.dtype, ...]:
+    """fp32, and bf16 where oneDNN computes it (AVX-512 or AVX-NE-CONVERT): with AVX2 alone the
+    op refuses bf16, and the layer runs as autocast's convolution then ReLU."""
+    return (torch.float32, torch.bfloat16) if torch.ops.mkldnn._is_mkldnn_bf16_supported() else (torch.float32,)
 
 
 def _version(t: torch.Tensor) -> int | None:
@@ -62,7 +70,7 @@ class ConvReLU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_autocast_enabled("cpu") and x.device.type == "cpu":
             x = x.to(torch.get_autocast_dtype("cpu"))
-        if (x.device.type != "cpu" or x.dtype not in FUSED_DTYPES or torch.is_grad_enabled() or not _available()
+        if (x.device.type != "cpu" or x.dtype not in fused_dtypes() or torch.is_grad_enabled() or not _available()
                 or torch.jit.is_tracing()):
             return F.relu(self.conv(x))
         w, b = self._weights(x.dtype)

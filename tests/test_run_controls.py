@@ -10,7 +10,7 @@ from PIL import Image
 
 from conftest import structured, write_png
 import run
-from stylekit.optim import color
+from stylekit.base import color
 
 STEPS = 12
 pytestmark = pytest.mark.slow  # a real run each, 12 evaluations at 64 px

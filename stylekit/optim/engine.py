@@ -22,7 +22,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from stylekit.optim import color, winograd
+from stylekit.optim import winograd
+from stylekit.base import color
 from stylekit.optim.lean import lean
 from stylekit.optim.start import check_init, start_image
 from stylekit.settings import OPTIMIZERS, Settings

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from stylekit.base.images import open_image
-from stylekit.optim import color
+from stylekit.base import color
 from stylekit.optim.jobs import Job
 from stylekit.optim.metrics import Distances
 from stylekit.report.inputs import CHENONCEAU, KANDINSKY, STARRY, WAVE

@@ -10,7 +10,7 @@ from PIL import Image
 
 from style_and_content import FeatureExtractor, HistogramLoss
 from stylekit.base.images import open_image
-from stylekit.optim import color
+from stylekit.base import color
 from stylekit.report.runs import Run, read_trace
 from utils import load_image
 

@@ -72,8 +72,8 @@ def test_bad_command_lines_give_one_error_line(argv, words):
 # ends (the web app, cli, run.py) sit on top: nothing below imports them. The CLI's shared flags
 # (cli.common, cli.options, cli.transfer_options) sit below the web app, whose form is checked by them; of the rest,
 # only cli (its `serve` command) imports the web app.
-LAYERS = [("stylekit.base",), ("utils",), ("style_and_content",), ("stylekit.settings",), ("stylekit.optim",),
-          ("stylekit.nets", "stylekit.video"), ("stylekit.report",), ("stylekit.cli.common",),
+LAYERS = [("stylekit.base",), ("utils",), ("style_and_content",), ("stylekit.settings",), ("stylekit.nets",),
+          ("stylekit.optim",), ("stylekit.video",), ("stylekit.report",), ("stylekit.cli.common",),
           ("stylekit.cli.options", "stylekit.cli.transfer_options"), ("stylekit.serve",), ("stylekit.cli",), ("run",)]
 
 

@@ -7,7 +7,7 @@ from conftest import ROOT, structured
 from nets_helpers import stripes, tiny_decoder
 from stylekit.base.errors import InputError
 from stylekit.nets.adain import infer, model, shipped, train
-from stylekit.optim import color
+from stylekit.base import color
 from stylekit.optim.metrics import Distances
 from utils import load_image
 

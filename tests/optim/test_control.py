@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from stylekit.optim import color
+from stylekit.base import color
 from conftest import structured
 from stylekit.settings import Settings
 from stylekit.optim.engine import stylize

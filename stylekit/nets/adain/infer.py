@@ -19,7 +19,7 @@ from stylekit.nets.adain import wct
 from stylekit.nets.fused import fused
 from stylekit.nets.onnx_rewrite import rewritten
 from stylekit.nets.training import load_network
-from stylekit.optim import color
+from stylekit.base import color
 from utils import load_image
 
 # The defaults of a run (method, size, style scale, alpha) are `settings.OnePassSettings`'s presets.

@@ -205,11 +205,13 @@ PRESETS: dict[str, dict] = {
     # coarse-to-fine plans lost style on the Great Wave (BENCHMARKS.md, "The plan"). The content
     # loss on relu4_2 too (Gatys et al.'s "conv4_2", rectified in place): on conv4_2 the content term
     # left an 8 px checker in flat skies, relu4_2 does not; 2.5 keeps the photo about as well.
-    # Finer scales take 0.375 of the evaluations of the scale before (384 px: 192x200 -> 384x75):
-    # on four pairs in fp32 within 4% of 384x100 on both distances at 0.84x the time, while
-    # cutting the coarse scale or starting from 96 px lost more (BENCHMARKS.md, "The plan, again").
-    "part3": dict(part=3, init="content", content_weight=2.5, content_layers=["relu4_2"], style_weight=1e3,
-                  style_normalize=True, steps=200, finer_steps=0.375,
+    # The run starts from the photo stylised in one pass (WCT), which has the painting's colours
+    # and strokes already: 100 evaluations at the coarsest scale and 0.7 as many at each finer
+    # one (384 px: 192x100 -> 384x70) end as near the photo and the painting as 192x200 ->
+    # 384x75 from the photo did, at about 0.7 of its time; without a coarse scale the Great Wave
+    # lost its large crests (BENCHMARKS.md, "Starting from the one-pass picture").
+    "part3": dict(part=3, init="wct", content_weight=2.5, content_layers=["relu4_2"], style_weight=1e3,
+                  style_normalize=True, steps=100, finer_steps=0.7,
                   style_layers=TRANSFER_STYLE_LAYERS, style_layer_weights={"relu5_1": 0.1}),
 }
 

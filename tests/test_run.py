@@ -52,7 +52,7 @@ def test_part3_transfer_and_save_every(tiny_images, tmp_path):
                "--tv-weight", 10, "--save-every", 5, "--out", out) == 0
     meta = json.loads(out.with_suffix(".json").read_text())
     assert set(meta["final_losses"]) >= {"content", "style", "tv", "total"}
-    assert meta["settings"]["init"] == "content" and meta["evals"] == 12
+    assert meta["settings"]["init"] == "wct" and meta["evals"] == 12
     # Transfer's defaults: rectified style layers (relu5_1 at a tenth), each loss relative to its target.
     assert meta["settings"]["style_layers"] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
     assert meta["settings"]["style_layer_weights"] == {"relu5_1": 0.1}

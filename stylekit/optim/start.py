@@ -1,7 +1,7 @@
-"""The optimization's first image: the photo, white noise, or the photo stylised in one pass by
-the shipped WCT decoders (`nets.adain`), which lays the painting's colours and strokes over the
-photo before the first evaluation, so that fewer evaluations reach the same picture
-(BENCHMARKS.md, "Starting from the one-pass picture")."""
+"""The optimization's first image when it is the photo stylised in one pass by the shipped WCT
+decoders (`nets.adain`): the painting's colours and strokes are over the photo before the first
+evaluation, so fewer evaluations reach the same picture (BENCHMARKS.md, "Starting from the
+one-pass picture"). The photo and noise starts are the engine's own."""
 from __future__ import annotations
 
 import weakref
@@ -10,8 +10,10 @@ import torch
 import torch.nn as nn
 
 from stylekit.base.errors import InputError
-from stylekit.base.tensors import noise_like
+from stylekit.base.tensors import fit_longest, resize_tensor
+from stylekit.nets.adain import infer
 from stylekit.settings import Settings
+from utils import load_vgg19
 
 # The painting's statistics in full: the optimization pulls the photo back itself.
 WCT_ALPHA = 1.0
@@ -29,8 +31,6 @@ def check_init(init: str, has_content: bool, has_styles: bool) -> None:
 def _wct_parts(cnn: nn.Module, weights: str, device: torch.device):
     """The encoder the decoders were trained with (the original VGG-19's: `cnn` when it is that
     one) and the shipped decoders, each made once."""
-    from stylekit.nets.adain import infer   # the one-pass nets, imported only for this start
-    from utils import load_vgg19
     key = str(device)
     if key not in _decoders:
         _decoders[key] = infer.load_decoders("wct", None, device)[0]
@@ -43,17 +43,15 @@ def _wct_parts(cnn: nn.Module, weights: str, device: torch.device):
     return _encoders[cnn], _decoders[key]
 
 
-def start_image(cfg: Settings, cnn: nn.Module, content: torch.Tensor | None, styles: list[torch.Tensor],
-                masks: list[torch.Tensor] | None, shape: tuple[int, int], precision: str) -> torch.Tensor:
-    """The first scale's starting image (1, 3, *shape) in [0, 1]: `content` and `styles` are
-    already at that scale (`styles` at the style side the losses use)."""
-    if cfg.init == "content" and content is not None:
-        return content.clone()
-    if cfg.init == "wct":
-        check_init(cfg.init, content is not None, bool(styles))
-        from stylekit.nets.adain import infer
-        encoder, decoders = _wct_parts(cnn, cfg.weights, content.device)
-        return infer.stylize(encoder, decoders, content, styles, method="wct", alpha=WCT_ALPHA,
-                             weights=cfg.style_blend, masks=masks, precision=precision)
-    return noise_like(torch.empty(1, 3, *shape, device=(content if content is not None else styles[0]).device),
-                      cfg.seed)
+def wct_start(cfg: Settings, cnn: nn.Module, content: torch.Tensor, styles: list[torch.Tensor],
+              masks: list[torch.Tensor] | None, side: int, precision: str) -> torch.Tensor:
+    """The photo stylised in one pass at `side` px (longest side), with the run's styles (at
+    `cfg.style_scale` of it), blend and masks: (1, 3, h, w) in [0, 1]."""
+    check_init("wct", content is not None, bool(styles))
+    shape = fit_longest(content, side)
+    style_side = max(1, round(side * cfg.style_scale))
+    styles = [resize_tensor(s, fit_longest(s, style_side)) for s in styles]
+    masks = None if masks is None else [resize_tensor(m, shape).clamp(0, 1) for m in masks]
+    encoder, decoders = _wct_parts(cnn, cfg.weights, content.device)
+    return infer.stylize(encoder, decoders, resize_tensor(content, shape), styles, method="wct", alpha=WCT_ALPHA,
+                         weights=cfg.style_blend, masks=masks, precision=precision)

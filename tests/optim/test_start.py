@@ -6,8 +6,9 @@ import torch
 from conftest import structured
 from stylekit.base.errors import InputError
 from stylekit.nets.adain import infer
+from stylekit.optim import engine
 from stylekit.optim.engine import stylize
-from stylekit.optim.start import WCT_ALPHA, start_image
+from stylekit.optim.start import WCT_ALPHA, wct_start
 from stylekit.settings import Settings
 
 
@@ -20,7 +21,7 @@ def _red_and_blue(h=64, w=64):
 
 def test_wct_start_is_the_one_pass_picture(cnn):
     content, (red, _) = structured(64, 64), _red_and_blue()
-    start = start_image(Settings(init="wct"), cnn, content, [red], None, (64, 64), "fp32")
+    start = wct_start(Settings(init="wct"), cnn, content, [red], None, 64, "fp32")
     decoders, _ = infer.load_decoders("wct")
     expected = infer.stylize(infer.inference_encoder(cnn), decoders, content, [red], method="wct",
                              alpha=WCT_ALPHA)
@@ -34,7 +35,7 @@ def test_wct_start_puts_each_style_where_its_mask_says(cnn):
     content, (red, blue) = structured(64, 64), _red_and_blue()
     left = torch.zeros(1, 1, 64, 64)
     left[..., :32] = 1
-    start = start_image(Settings(init="wct"), cnn, content, [red, blue], [left, 1 - left], (64, 64), "fp32")
+    start = wct_start(Settings(init="wct"), cnn, content, [red, blue], [left, 1 - left], 64, "fp32")
     redness = start[:, 0] - start[:, 2]
     assert redness[..., 4:28].mean() > redness[..., 36:60].mean() + 0.3
 
@@ -48,6 +49,22 @@ def test_the_run_starts_from_the_wct_picture(cnn):
     # the first evaluation is of the start image: the one-pass picture is far nearer the painting
     assert firsts["wct"]["style"] < 0.5 * firsts["content"]["style"], firsts
     assert firsts["wct"]["content"] > firsts["content"]["content"], firsts
+
+
+def test_the_wct_picture_is_made_at_the_second_scales_size(cnn, monkeypatch):
+    content, (red, _) = structured(64, 64), _red_and_blue()
+    made = []
+
+    def recording(*args):
+        made.append(args[-2])
+        return wct_start(*args)
+
+    monkeypatch.setattr(engine, "wct_start", recording)
+    cfg = Settings.preset("part3", size=64, steps=1, coarsest=16, multiscale="on", precision="fp32")
+    result = stylize(cnn, content, red, cfg)
+    assert [side for side, _ in result.plan] == [16, 32, 64] and made == [32]
+    stylize(cnn, content, red, cfg.replace(multiscale="off"))
+    assert made == [32, 64]
 
 
 @pytest.mark.parametrize("content, styles", [(None, "one"), ("one", None)])

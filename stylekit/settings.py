@@ -208,8 +208,8 @@ PRESETS: dict[str, dict] = {
     # The run starts from the photo stylised in one pass (WCT), which has the painting's colours
     # and strokes already: 100 evaluations at the coarsest scale and 0.7 as many at each finer
     # one (384 px: 192x100 -> 384x70) end as near the photo and the painting as 192x200 ->
-    # 384x75 from the photo did, at about 0.7 of its time; without a coarse scale the Great Wave
-    # lost its large crests (BENCHMARKS.md, "Starting from the one-pass picture").
+    # 384x75 from the photo did, at two thirds to three quarters of its time; without a coarse
+    # scale the Great Wave lost its large crests (BENCHMARKS.md, "Starting from the one-pass picture").
     "part3": dict(part=3, init="wct", content_weight=2.5, content_layers=["relu4_2"], style_weight=1e3,
                   style_normalize=True, steps=100, finer_steps=0.7,
                   style_layers=TRANSFER_STYLE_LAYERS, style_layer_weights={"relu5_1": 0.1}),

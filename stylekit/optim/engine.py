@@ -261,10 +261,6 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
     weights = {"content": cfg.content_weight, "style": cfg.style_weight, "tv": cfg.tv_weight, "hist": cfg.hist_weight,
                "temporal": temporal_weight}
 
-    if init == "wct" and init_image is None:
-        # Made at the second scale's size (the only one's) and brought down to the first: made at
-        # the first's own size, the runs ended up to 10% further from the photo.
-        init_image = wct_start(cfg, vgg, content, styles, style_masks, plan[min(1, len(plan) - 1)][0], precision)
     x = None
     history: list[dict] = []
     total_seconds, total_evals = 0.0, 0
@@ -278,12 +274,6 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
         if temporal_weight != 0:
             mask = torch.ones_like(temporal_target[:, :1]) if temporal_mask is None else temporal_mask
             temporal = (resize_tensor(temporal_target, shape), resize_tensor(mask, shape).clamp(0, 1))
-        if x is None and init_image is not None:
-            x = resize_tensor(init_image, shape).clamp(0, 1)
-        elif x is None:
-            x = content_s.clone() if init == "content" else noise_like(torch.empty(1, 3, *shape, device=device), cfg.seed)
-        else:
-            x = torch.nn.functional.interpolate(x, size=shape, mode="bicubic", align_corners=False).clamp(0, 1)
         style_layers, layer_weights = cfg.layers_at(index)
         model, losses = build_model(cnn, content_s, styles_s, content_layers=cfg.content_layers,
                                     style_layers=style_layers, hist_layers=cfg.hist_layers,
@@ -292,6 +282,17 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
                                     style_layer_weights=layer_weights)
         if runs_lean(device, precision, shape[0] * shape[1]):
             lean(model, losses)
+        if x is None and init == "wct" and init_image is None:
+            # After the first model, whose layers refuse images too small for them. Made at the
+            # second scale's size (the only one's) and brought down to the first: made at the
+            # first's own size, the runs ended up to 10% further from the photo.
+            init_image = wct_start(cfg, vgg, content, styles, style_masks, plan[min(1, len(plan) - 1)][0], precision)
+        if x is None and init_image is not None:
+            x = resize_tensor(init_image, shape).clamp(0, 1)
+        elif x is None:
+            x = content_s.clone() if init == "content" else noise_like(torch.empty(1, 3, *shape, device=device), cfg.seed)
+        else:
+            x = torch.nn.functional.interpolate(x, size=shape, mode="bicubic", align_corners=False).clamp(0, 1)
 
         def report(info, index=index, side=side):
             if callback is not None:

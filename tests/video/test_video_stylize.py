@@ -58,7 +58,7 @@ def test_stylize_init_image_and_temporal_arguments(cnn):
 
 
 def test_default_later_steps():
-    assert video.default_later_steps(5) == 1 and video.default_later_steps(200) == 40
+    assert video.default_later_steps(2) == 1 and video.default_later_steps(100) == 40
     assert video.default_later_steps(1) == 1          # never 0: every later frame gets a step
 
 

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from stylekit.nets.onnx_rewrite import PhaseConv, leaves
 
 
-
 @functools.cache
 def _available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")

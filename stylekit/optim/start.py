@@ -46,8 +46,8 @@ def _wct_parts(cnn: nn.Module, weights: str, device: torch.device):
 def wct_start(cfg: Settings, cnn: nn.Module, content: torch.Tensor, styles: list[torch.Tensor],
               masks: list[torch.Tensor] | None, side: int, precision: str) -> torch.Tensor:
     """The photo stylised in one pass at `side` px (longest side), with the run's styles (at
-    `cfg.style_scale` of it), blend and masks: (1, 3, h, w) in [0, 1]."""
-    check_init("wct", content is not None, bool(styles))
+    `cfg.style_scale` of it), blend and masks: (1, 3, h, w) in [0, 1]. The engine has checked
+    the inputs (`check_init`)."""
     shape = fit_longest(content, side)
     style_side = max(1, round(side * cfg.style_scale))
     styles = [resize_tensor(s, fit_longest(s, style_side)) for s in styles]

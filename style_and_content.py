@@ -43,7 +43,12 @@ class _SymmetricGram(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         f, = ctx.saved_tensors
-        return torch.bmm((grad + grad.transpose(1, 2)).to(f.dtype), f).mul_(ctx.scale), None
+        sym = (grad + grad.transpose(1, 2)).to(f.dtype)
+        if f.transpose(1, 2).is_contiguous():
+            # Channels-last features: (F^T sym)^T, a tall product that MKL runs about twice as
+            # fast as sym F, and whose result is laid out as the features are.
+            return torch.bmm(f.transpose(1, 2), sym).transpose(1, 2).mul_(ctx.scale), None
+        return torch.bmm(sym, f).mul_(ctx.scale), None
 
 
 def gram_matrix(activations: torch.Tensor) -> torch.Tensor:

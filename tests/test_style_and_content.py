@@ -38,16 +38,20 @@ def test_gram_is_batched_and_in_fp32_under_bf16_input():
     assert ((g[1] - exact).abs().max() / exact.abs().max()).item() < 1e-2
 
 
-def test_gram_gradient_is_the_symmetric_formula_in_the_features_precision():
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_gram_gradient_is_the_symmetric_formula_in_the_features_precision(layout):
     torch.manual_seed(0)
     f = torch.randn(1, 6, 9, 11)
     weight = torch.randn(1, 6, 6)
     for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 2e-2)):
-        x = f.to(dtype).clone().requires_grad_(True)
-        (gram_matrix(x) * weight).sum().backward()
+        x = f.to(dtype=dtype, memory_format=layout, copy=True).requires_grad_(True)
+        features, handed_down = x * 1, []   # not a leaf: its gradient keeps the layout it was made in
+        features.register_hook(handed_down.append)
+        (gram_matrix(features) * weight).sum().backward()
         flat = f.reshape(1, 6, -1)
         expected = ((weight + weight.transpose(1, 2)) @ flat / (6 * 9 * 11)).reshape(f.shape)
         assert x.grad.dtype == dtype
+        assert handed_down[0].is_contiguous(memory_format=layout)   # no layout change for the layers below
         assert ((x.grad.float() - expected).abs().max() / expected.abs().max()).item() < tol
 
 

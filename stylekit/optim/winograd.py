@@ -54,29 +54,35 @@ def vgg19_filter_bytes(deepest: str) -> int:
 
 
 def filter_transform(weight: torch.Tensor) -> torch.Tensor:
-    """(Cout, Cin, 3, 3) filters -> (36, Cout, Cin): G g G^T for each pair, position first."""
-    u = torch.einsum("ij,ocjk,lk->iloc", _G, weight.detach().double(), _G)
-    return u.reshape(36, weight.shape[0], weight.shape[1]).float().contiguous()
+    """(Cout, Cin, 3, 3) filters -> (36, Cin, Cout): G g G^T for each pair, position first."""
+    u = torch.einsum("ij,ocjk,lk->ilco", _G, weight.detach().double(), _G)
+    return u.reshape(36, weight.shape[1], weight.shape[0]).float().contiguous()
 
 
 def conv3x3(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """The stride-1, padding-1 convolution of x (1, Cin, H, W) by transformed `filters`
-    (36, Cout, Cin): the same as F.conv2d with the original filters, to rounding."""
+    (36, Cin, Cout): the same as F.conv2d with the original filters, to rounding. The result
+    is laid out channels-last, as the next layer's oneDNN kernels want it.
+
+    Tiles are the rows of each product and channels its columns ((36, tiles, Cin) times
+    (36, Cin, Cout)): MKL's batched products run faster with the many tiles as rows than
+    as columns, most of all on small maps (BENCHMARKS.md, "Winograd convolutions")."""
     _, cin, h, w = x.shape
-    cout = filters.shape[1]
+    cout = filters.shape[2]
     tiles_h, tiles_w = -(-h // 4), -(-w // 4)
     padded = F.pad(x.float(), (1, 4 * tiles_w + 1 - w, 1, 4 * tiles_h + 1 - h))
-    out = torch.empty(1, cout, 4 * tiles_h, 4 * tiles_w, dtype=torch.float32, device=x.device)
+    out = torch.empty(1, 4 * tiles_h, 4 * tiles_w, cout, dtype=torch.float32, device=x.device)
     rows = max(1, BAND_BYTES // (36 * max(cin, cout) * tiles_w * 4))
     for r0 in range(0, tiles_h, rows):
         r1 = min(tiles_h, r0 + rows)
         n = (r1 - r0) * tiles_w
-        d = padded[:, :, 4 * r0:4 * r1 + 2].unfold(2, 6, 4).unfold(3, 6, 4).reshape(cin * n, 36)
-        v = (_IN @ d.t()).view(36, cin, n)
-        m = torch.bmm(filters, v)
-        y = (_OUT @ m.view(36, cout * n)).view(4, 4, cout, r1 - r0, tiles_w)
-        out[:, :, 4 * r0:4 * r1].copy_(y.permute(2, 3, 0, 4, 1).reshape(1, cout, 4 * (r1 - r0), 4 * tiles_w))
-    out = out[:, :, :h, :w]
+        d = padded[:, :, 4 * r0:4 * r1 + 2].unfold(2, 6, 4).unfold(3, 6, 4)       # (1, Cin, rows, tiles_w, 6, 6)
+        # Tile position first, channels last: from channels-last maps a copy of whole pixel rows.
+        v = (_IN @ d.permute(4, 5, 0, 2, 3, 1).reshape(36, n * cin)).view(36, n, cin)
+        m = torch.bmm(v, filters)
+        y = (_OUT @ m.view(36, n * cout)).view(4, 4, r1 - r0, tiles_w, cout)
+        out[0, 4 * r0:4 * r1].copy_(y.permute(2, 0, 3, 1, 4).reshape(4 * (r1 - r0), 4 * tiles_w, cout))
+    out = out.permute(0, 3, 1, 2)[:, :, :h, :w]
     return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
@@ -88,7 +94,7 @@ class _Conv3x3(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return conv3x3(grad.contiguous(), ctx.filters_back), None, None, None
+        return conv3x3(grad, ctx.filters_back), None, None, None
 
 
 class WinogradConv2d(nn.Conv2d):

@@ -24,6 +24,17 @@ def close(a, b, tol=1e-5):
     return ((a - b).norm() / b.norm()).item() < tol
 
 
+@pytest.mark.parametrize("h,w", [(16, 20), (13, 18)])
+def test_channels_last_in_and_out(h, w):
+    """The engine's copy runs channels-last: the routine takes that layout and hands it on
+    (each pixel's channels side by side)."""
+    torch.manual_seed(3)
+    x, weight = torch.randn(1, 8, h, w), torch.randn(6, 8, 3, 3)
+    got = winograd.conv3x3(x.to(memory_format=torch.channels_last), winograd.filter_transform(weight))
+    assert close(got, F.conv2d(x, weight, padding=1))
+    assert got.stride(1) == 1 and got.stride(3) == 6
+
+
 def test_bands_give_the_same_result_as_one_pass(monkeypatch):
     torch.manual_seed(1)
     x, weight = torch.randn(1, 8, 37, 21), torch.randn(8, 8, 3, 3)
@@ -40,10 +51,11 @@ def wide_conv(cin=256, cout=8, seed=2):
     return conv
 
 
-def test_module_gradient_matches_the_usual_kernels():
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_module_gradient_matches_the_usual_kernels(layout):
     conv = wide_conv()
     fast = winograd.WinogradConv2d(conv)
-    x = torch.randn(1, 256, 34, 31)   # above MIN_PIXELS, neither side a multiple of 4
+    x = torch.randn(1, 256, 34, 31).to(memory_format=layout)   # above MIN_PIXELS, neither side a multiple of 4
     target = torch.randn(1, 8, 34, 31)
     grads = []
     for layer in (conv, fast):
@@ -98,7 +110,7 @@ def test_filters_are_transformed_only_once_winograd_runs():
         fast(torch.randn(1, 256, 8, 8))           # the usual kernels: nothing transformed
         assert fast.filters is None and fast.filters_back is None
         fast(torch.randn(1, 256, 32, 32))
-    assert fast.filters.shape == (36, 8, 256) and fast.filters_back.shape == (36, 256, 8)
+    assert fast.filters.shape == (36, 256, 8) and fast.filters_back.shape == (36, 8, 256)
 
 
 def test_filter_bytes_are_those_of_the_banks_built(cnn):

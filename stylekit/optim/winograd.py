@@ -26,7 +26,7 @@ from utils import LAYER_NAMES, VGG19_BLOCKS
 _BT = torch.tensor([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                     [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=torch.float64)
 _G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-                   [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=torch.float64)
+                   [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
 _AT = torch.tensor([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
                    dtype=torch.float64)
 # The 2-D transforms as matrices on flattened tiles: vec(B^T d B) = (B^T kron B^T) vec(d).
@@ -55,8 +55,8 @@ def vgg19_filter_bytes(deepest: str) -> int:
 
 def filter_transform(weight: torch.Tensor) -> torch.Tensor:
     """(Cout, Cin, 3, 3) filters -> (36, Cin, Cout): G g G^T for each pair, position first."""
-    u = torch.einsum("ij,ocjk,lk->ilco", _G, weight.detach().double(), _G)
-    return u.reshape(36, weight.shape[1], weight.shape[0]).float().contiguous()
+    u = torch.einsum("ij,ocjk,lk->ilco", _G, weight.detach().float(), _G)
+    return u.reshape(36, weight.shape[1], weight.shape[0]).contiguous()
 
 
 def conv3x3(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -105,6 +105,10 @@ class WinogradConv2d(nn.Conv2d):
         super().__init__(conv.in_channels, conv.out_channels, 3, padding=1, bias=conv.bias is not None,
                          device=conv.weight.device)
         self.load_state_dict(conv.state_dict())
+        if conv.weight.is_contiguous(memory_format=torch.channels_last):
+            # On small maps the usual kernels run, and oneDNN would reorder filters laid out
+            # otherwise than the channels-last input at every call.
+            self.weight.data = self.weight.data.contiguous(memory_format=torch.channels_last)
         self.requires_grad_(False)
         # Transformed on first use: each bank is 4x the weights, and the model may stop before this layer.
         self.filters: torch.Tensor | None = None

@@ -136,3 +136,11 @@ def test_memory_check_counts_the_banks_where_winograd_runs(tiny_images, tmp_path
     without = check_memory_for(job, "cpu")
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
     assert check_memory_for(job, "cpu") - without == (winograd.vgg19_filter_bytes("relu5_1") if counted else 0)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_module_keeps_the_source_filters_layout(layout):
+    """Where the usual kernels run (small maps), oneDNN would reorder filters whose layout is
+    not the input's at every call."""
+    conv = wide_conv().to(memory_format=layout)
+    assert winograd.WinogradConv2d(conv).weight.is_contiguous(memory_format=layout)

@@ -45,8 +45,8 @@ class _SymmetricGram(torch.autograd.Function):
         f, = ctx.saved_tensors
         sym = (grad + grad.transpose(1, 2)).to(f.dtype)
         if f.transpose(1, 2).is_contiguous():
-            # Channels-last features: (F^T sym)^T, a tall product that MKL runs about twice as
-            # fast as sym F, and whose result is laid out as the features are.
+            # Channels-last features: (F^T sym)^T, a tall product that MKL runs faster than sym F
+            # (BENCHMARKS.md, "Winograd's products with the tiles as rows"), laid out as F is.
             return torch.bmm(f.transpose(1, 2), sym).transpose(1, 2).mul_(ctx.scale), None
         return torch.bmm(sym, f).mul_(ctx.scale), None
 

@@ -66,7 +66,8 @@ def conv3x3(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None = 
 
     Tiles are the rows of each product and channels its columns ((36, tiles, Cin) times
     (36, Cin, Cout)): MKL's batched products run faster with the many tiles as rows than
-    as columns, most of all on small maps (BENCHMARKS.md, "Winograd convolutions")."""
+    as columns, most of all on small maps (BENCHMARKS.md, "Winograd's products with the tiles
+    as rows")."""
     _, cin, h, w = x.shape
     cout = filters.shape[2]
     tiles_h, tiles_w = -(-h // 4), -(-w // 4)
@@ -77,7 +78,7 @@ def conv3x3(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None = 
         r1 = min(tiles_h, r0 + rows)
         n = (r1 - r0) * tiles_w
         d = padded[:, :, 4 * r0:4 * r1 + 2].unfold(2, 6, 4).unfold(3, 6, 4)       # (1, Cin, rows, tiles_w, 6, 6)
-        # Tile position first, channels last: from channels-last maps a copy of whole pixel rows.
+        # Tile position first, channels last: from a channels-last map, a copy of whole runs of channels.
         v = (_IN @ d.permute(4, 5, 0, 2, 3, 1).reshape(36, n * cin)).view(36, n, cin)
         m = torch.bmm(v, filters)
         y = (_OUT @ m.view(36, n * cout)).view(4, 4, r1 - r0, tiles_w, cout)

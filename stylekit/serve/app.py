@@ -33,6 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
+from python_multipart.multipart import DEFAULT_MAX_HEADER_SIZE as MAX_PART_HEADER_BYTES   # what Starlette's parser allows
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -338,6 +339,11 @@ async def _read_form(request: Request, limit: int, max_styles: int,
                                                           max_part_size=64 * 1024)
     except ClientDisconnect:   # the browser cancelled, or curl was stopped: nobody reads the answer
         raise _Refused(400, "the client went away before the end of its upload") from None
+    except HTTPException as exc:
+        if exc.status_code == 400 and exc.detail == "Invalid multipart data.":   # the parser says no more
+            raise _Refused(400, f"the form is not valid multipart data: a damaged body, or a header line over "
+                                f"{MAX_PART_HEADER_BYTES} bytes (a file name that long)") from None
+        raise
     try:
         items = []
         for key, value in form.multi_items():

@@ -189,6 +189,13 @@ def test_uploads_over_20_mb_get_413_and_the_server_stays_up(c):
     assert wait(c, job)["status"] == "done"
 
 
+def test_a_file_name_too_long_for_the_form_parser_is_named_as_the_reason(c):
+    words = refused(c, OPT, files(photo_png(), painting_png(), content_name="a" * 10_000 + ".png"))
+    assert words.startswith("the form is not valid multipart data") and "header line over 4224 bytes" in words
+    job = c.post("/api/jobs", data=OPT, files=files(photo_png(), painting_png(), content_name="a" * 4_000 + ".png"))
+    assert job.status_code == 202, job.text
+
+
 def test_an_uploaded_file_name_never_becomes_a_path(c, tmp_path):
     victim = tmp_path / "victim.png"
     victim.write_bytes(b"keep me")

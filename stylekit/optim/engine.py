@@ -219,6 +219,18 @@ def _check_memory(reference: torch.Tensor, styles: list[torch.Tensor], side: int
                  what=f"the optimization at {width}x{height} px", hint="ask for a smaller Settings.size")
 
 
+def _inputs_at(side: int, style_scale: float, reference: torch.Tensor, content: torch.Tensor | None,
+               styles: list[torch.Tensor], masks: list[torch.Tensor] | None):
+    """The run's inputs at a scale whose longest side is `side`: (shape, content, styles at
+    `style_scale` of the side, masks)."""
+    shape = fit_longest(reference, side)
+    content_s = resize_tensor(content, shape) if content is not None else None
+    style_side = max(1, round(side * style_scale))
+    styles_s = [resize_tensor(s, fit_longest(s, style_side)) for s in styles]
+    masks_s = None if masks is None else [resize_tensor(m, shape).clamp(0, 1) for m in masks]
+    return shape, content_s, styles_s, masks_s
+
+
 def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Settings, *,
             style_masks=None, callback: Callable[[dict], None] | None = None,
             init_image: torch.Tensor | None = None, temporal_target: torch.Tensor | None = None,
@@ -265,11 +277,8 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
     history: list[dict] = []
     total_seconds, total_evals = 0.0, 0
     for index, (side, n_steps) in enumerate(plan):
-        shape = fit_longest(reference, side)
-        content_s = resize_tensor(content, shape) if content is not None else None
-        style_side = max(1, round(side * cfg.style_scale))
-        styles_s = [resize_tensor(s, fit_longest(s, style_side)) for s in styles]
-        masks_s = None if style_masks is None else [resize_tensor(m, shape).clamp(0, 1) for m in style_masks]
+        shape, content_s, styles_s, masks_s = _inputs_at(side, cfg.style_scale, reference, content, styles,
+                                                         style_masks)
         temporal = None
         if temporal_weight != 0:
             mask = torch.ones_like(temporal_target[:, :1]) if temporal_mask is None else temporal_mask
@@ -286,7 +295,9 @@ def stylize(cnn: nn.Module, content: torch.Tensor | None, styles, settings: Sett
             # After the first model, whose layers refuse images too small for them. Made at the
             # second scale's size (the only one's) and brought down to the first: made at the
             # first's own size, the runs ended up to 10% further from the photo.
-            init_image = wct_start(cfg, vgg, content, styles, style_masks, plan[min(1, len(plan) - 1)][0], precision)
+            _, *inputs = _inputs_at(plan[min(1, len(plan) - 1)][0], cfg.style_scale, reference, content, styles,
+                                    style_masks)
+            init_image = wct_start(cfg, vgg, *inputs, precision)
         if x is None and init_image is not None:
             x = resize_tensor(init_image, shape).clamp(0, 1)
         elif x is None:

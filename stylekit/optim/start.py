@@ -10,7 +10,6 @@ import torch
 import torch.nn as nn
 
 from stylekit.base.errors import InputError
-from stylekit.base.tensors import fit_longest, resize_tensor
 from stylekit.nets.adain import infer
 from stylekit.settings import Settings
 from utils import load_vgg19
@@ -44,14 +43,10 @@ def _wct_parts(cnn: nn.Module, weights: str, device: torch.device):
 
 
 def wct_start(cfg: Settings, cnn: nn.Module, content: torch.Tensor, styles: list[torch.Tensor],
-              masks: list[torch.Tensor] | None, side: int, precision: str) -> torch.Tensor:
-    """The photo stylised in one pass at `side` px (longest side), with the run's styles (at
-    `cfg.style_scale` of it), blend and masks: (1, 3, h, w) in [0, 1]. The engine has checked
-    the inputs (`check_init`)."""
-    shape = fit_longest(content, side)
-    style_side = max(1, round(side * cfg.style_scale))
-    styles = [resize_tensor(s, fit_longest(s, style_side)) for s in styles]
-    masks = None if masks is None else [resize_tensor(m, shape).clamp(0, 1) for m in masks]
+              masks: list[torch.Tensor] | None, precision: str) -> torch.Tensor:
+    """The photo `content` stylised in one pass, with the run's styles, blend and masks, all
+    already at the scale the picture is made at: (1, 3, h, w) in [0, 1]. The engine has
+    checked the inputs (`check_init`)."""
     encoder, decoders = _wct_parts(cnn, cfg.weights, content.device)
-    return infer.stylize(encoder, decoders, resize_tensor(content, shape), styles, method="wct", alpha=WCT_ALPHA,
+    return infer.stylize(encoder, decoders, content, styles, method="wct", alpha=WCT_ALPHA,
                          weights=cfg.style_blend, masks=masks, precision=precision)

@@ -83,7 +83,7 @@ def test_moments_and_the_map_agree_with_torch_above_the_grids_size():
     style[0, 1] += style[0, 0]
     for got, want in zip(portable.moments(content), wct.moments(torch.from_numpy(content))):
         assert np.allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
-    mine = portable.transfer(content.copy(), [style], [1.0], 0.7)
+    mine = portable.transfer(content.copy(), [portable.style_moments(style)], [1.0], 0.7)
     theirs = wct.whiten_colour(torch.from_numpy(content), torch.from_numpy(style), alpha=0.7).numpy()
     assert np.allclose(mine, theirs, atol=1e-3)
 
@@ -100,11 +100,12 @@ def test_whitening_and_colouring_give_the_styles_mean_and_covariance():
     content = rng.normal(size=(1, 6, 20, 30)).astype(np.float32) * rng.uniform(0.5, 3, (1, 6, 1, 1)).astype(np.float32)
     style = (rng.normal(size=(1, 6, 15, 15)) @ np.eye(15) + 2).astype(np.float32)
     style[0, 1] += style[0, 0]   # correlated channels
-    out = portable.transfer(content.copy(), [style], [1.0], 1.0)   # (transfer overwrites its input)
+    styles = [portable.style_moments(style)]
+    out = portable.transfer(content.copy(), styles, [1.0], 1.0)   # (transfer overwrites its input)
     (mean, cov), (s_mean, s_cov) = portable.moments(out), portable.moments(style)
     assert np.allclose(mean, s_mean, atol=1e-4) and np.allclose(cov, s_cov, atol=1e-3)
-    assert np.allclose(portable.transfer(content.copy(), [style], [1.0], 0.0), content, atol=1e-5)
-    half = portable.transfer(content.copy(), [style], [1.0], 0.5)
+    assert np.allclose(portable.transfer(content.copy(), styles, [1.0], 0.0), content, atol=1e-5)
+    half = portable.transfer(content.copy(), styles, [1.0], 0.5)
     assert np.allclose(half, (content + out) / 2, atol=1e-4)   # alpha mixes with the photo's features
 
 
@@ -216,3 +217,29 @@ def test_the_bundle_holds_no_more_memory_than_the_check_allows_for(tmp_path, siz
     (h, w), (sh, sw) = meta["size"], meta["style_size"]
     assert meta["runtime"] == "onnxruntime"
     assert peak <= estimate("wct", h * w, sh * sw), (peak, estimate("wct", h * w, sh * sw))
+
+
+def test_a_paintings_statistics_are_kept_and_give_the_same_picture(exact):
+    """The second picture with the same painting encodes only the photo; the statistics are
+    kept by the painting's pixels (not the array object), for the last KEPT_STYLES paintings."""
+    content = structured(40, 56).numpy()
+    style = structured(48, 48).numpy()[..., ::-1].copy()
+    first = exact.stylize(content, [style], 0.6)
+    encoded = []
+    original = exact.encode
+    exact.encode = lambda x, levels: encoded.append(x.shape) or original(x, levels)
+    try:
+        again = exact.stylize(content.copy(), [style.copy()], 0.6)
+        assert (1, 3, 48, 48) not in encoded and len(encoded) == len(exact.levels)   # the photo's encodes alone
+        assert np.array_equal(first, again)
+        changed = style.copy()
+        changed[0, 0, 0, 0] += 0.5   # one pixel: another painting
+        exact.stylize(content, [changed], 0.6)
+        assert encoded.count((1, 3, 48, 48)) == 1
+        for k in range(exact.KEPT_STYLES):
+            exact.style_statistics(style * (0.9 - 0.01 * k))
+        encoded.clear()
+        exact.stylize(content, [style], 0.6)   # pushed out by newer paintings: encoded again
+        assert encoded.count((1, 3, 48, 48)) == 1
+    finally:
+        exact.encode = original

@@ -17,9 +17,12 @@ fp32 encoder (tests/nets/test_wct_portable.py, test_adain_portable.py).
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import threading
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -93,10 +96,17 @@ def _powers(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (vectors * root) @ vectors.T, (vectors * inverse) @ vectors.T
 
 
-def transfer(content_feat: np.ndarray, style_feats: list[np.ndarray], weights: list[float],
+def style_moments(style_feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What colouring needs of a style's features: their mean and cov^(1/2), float64."""
+    mean, cov = moments(style_feat)
+    return mean, _powers(cov)[0]
+
+
+def transfer(content_feat: np.ndarray, styles: list[tuple[np.ndarray, np.ndarray]], weights: list[float],
              alpha: float) -> np.ndarray:
-    """The decoder's input: (1 - alpha) x + alpha (T x + b), T and b the styles' maps blended
-    by `weights` (a blend of affine maps is one affine map). Overwrites `content_feat`: the
+    """The decoder's input: (1 - alpha) x + alpha (T x + b), T and b the maps to the styles'
+    moments (`style_moments`, one pair per style) blended by `weights` (a blend of affine maps
+    is one affine map). Overwrites `content_feat`: the
     features are centred where they lie and the map applied to them, its bias moved to match,
     which spares two copies of the largest arrays of the pass (relu1_1 at full size)."""
     c_mean, c_cov = moments(content_feat)
@@ -105,10 +115,9 @@ def transfer(content_feat: np.ndarray, style_feats: list[np.ndarray], weights: l
     c_mean = c_mean.astype(np.float32)
     x -= c_mean
     transform, bias = np.zeros_like(c_whiten), np.zeros((len(c_whiten), 1))
-    for weight, style in zip(weights, style_feats):
+    for weight, (s_mean, s_root) in zip(weights, styles):
         if weight:
-            s_mean, s_cov = moments(style)
-            colour = _powers(s_cov)[0] @ c_whiten
+            colour = s_root @ c_whiten
             transform += weight * colour
             bias += weight * (s_mean - colour @ c_mean)
     transform = alpha * transform + (1 - alpha) * np.eye(len(transform))
@@ -126,16 +135,15 @@ def channel_stats(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.sqrt(x.var(1, keepdims=True, dtype=np.float32) + np.float32(ADAIN_EPS))
 
 
-def adain(content_feat: np.ndarray, style_feats: list[np.ndarray], weights: list[float],
+def adain(content_feat: np.ndarray, styles: list[tuple[np.ndarray, np.ndarray]], weights: list[float],
           alpha: float) -> np.ndarray:
-    """AdaIN's decoder input: each channel given the styles' mean and deviation, blended by
-    `weights` and mixed with the content by alpha; one affine map per channel, as in
+    """AdaIN's decoder input: each channel given the styles' mean and deviation (`channel_stats`,
+    one pair per style), blended by `weights` and mixed with the content by alpha; one affine map per channel, as in
     `model.adain`. Overwrites `content_feat`."""
     c_mean, c_std = channel_stats(content_feat)
     scale, shift = np.zeros_like(c_mean), np.zeros_like(c_mean)
-    for weight, style in zip(weights, style_feats):
+    for weight, (s_mean, s_std) in zip(weights, styles):
         if weight:
-            s_mean, s_std = channel_stats(style)
             ratio = s_std / c_std
             scale += np.float32(weight) * ratio
             shift += np.float32(weight) * (s_mean - c_mean * ratio)
@@ -152,11 +160,25 @@ def adain(content_feat: np.ndarray, style_feats: list[np.ndarray], weights: list
 
 class _Pipeline:
     """The encoder's stages (sessions, relu1_1 first), the decoders {level: session} and their
-    training settings (in the order the caller named the decoder files)."""
+    training settings (in the order the caller named the decoder files).
+
+    What the transform needs of a style image (`statistics`, per level) is kept for the last
+    KEPT_STYLES images, by their pixels: a web app's jobs and a folder of photos mostly reuse a
+    painting, and encoding it is a quarter of WCT's pass (BENCHMARKS.md, "A painting's
+    statistics kept")."""
+
+    KEPT_STYLES = 8   # WCT's four levels of a 512 px painting: 2.8 MB each
 
     def __init__(self, stages: list, decoders: dict, training: list[dict]):
         self.stages, self.decoders, self.training = stages, decoders, training
         self.levels = sorted(decoders, reverse=True)
+        self._kept: OrderedDict[bytes, dict] = OrderedDict()
+        self._kept_lock = threading.Lock()   # the web app's jobs may run side by side
+
+    @staticmethod
+    def statistics(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What the transform needs of a style's features at one level."""
+        raise NotImplementedError
 
     def encode(self, x: np.ndarray, levels: int) -> list[np.ndarray]:
         """relu1_1 ... relu{levels}_1 of an image (1, 3, H, W)."""
@@ -169,22 +191,45 @@ class _Pipeline:
     def decode(self, level: int, feat: np.ndarray) -> np.ndarray:
         return np.clip(self.decoders[level].run([OUTPUT], {INPUT: feat})[0], 0, 1)
 
+    def style_statistics(self, style: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """{level: `statistics`} of a style image (1, 3, h, w), from those kept when the same
+        pixels came before."""
+        style = np.ascontiguousarray(style, dtype=np.float32)
+        digest = hashlib.blake2b(np.array(style.shape, dtype=np.int64).tobytes(), digest_size=20)
+        digest.update(memoryview(style).cast("B"))
+        key = digest.digest()
+        with self._kept_lock:
+            if key in self._kept:
+                self._kept.move_to_end(key)
+                return self._kept[key]
+        feats = self.encode(style, self.levels[0])
+        found = {level: self.statistics(feats[level - 1]) for level in self.levels}
+        with self._kept_lock:
+            self._kept[key] = found
+            while len(self._kept) > self.KEPT_STYLES:
+                self._kept.popitem(last=False)
+        return found
+
 
 class PortableAdaIN(_Pipeline):
     """The bundle's encoder and an AdaIN decoder's copy (level 4)."""
+
+    statistics = staticmethod(channel_stats)
 
     def stylize(self, content: np.ndarray, styles: list[np.ndarray], alpha: float,
                 weights: list[float] | None = None) -> np.ndarray:
         """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1]."""
         weights = weights or [1.0 / len(styles)] * len(styles)
         h, w = content.shape[-2:]
-        target = adain(self.encode(pad_to_stride(content), 4)[-1], [self.encode(s, 4)[-1] for s in styles],
+        target = adain(self.encode(pad_to_stride(content), 4)[-1], [self.style_statistics(s)[4] for s in styles],
                        weights, alpha)
         return np.ascontiguousarray(self.decode(4, target)[..., :h, :w])
 
 
 class PortableWCT(_Pipeline):
     """A loaded bundle: the encoder's stages and the decoders of `levels` (deepest first)."""
+
+    statistics = staticmethod(style_moments)
 
     def stylize(self, content: np.ndarray, styles: list[np.ndarray], alpha: float,
                 weights: list[float] | None = None) -> np.ndarray:
@@ -193,9 +238,9 @@ class PortableWCT(_Pipeline):
         weights = weights or [1.0 / len(styles)] * len(styles)
         h, w = content.shape[-2:]
         picture = pad_to_stride(content)
-        style_feats = [self.encode(s, self.levels[0]) for s in styles]
+        style_stats = [self.style_statistics(s) for s in styles]
         for level in self.levels:
-            target = transfer(self.encode(picture, level)[-1], [f[level - 1] for f in style_feats], weights, alpha)
+            target = transfer(self.encode(picture, level)[-1], [s[level] for s in style_stats], weights, alpha)
             np.maximum(target, WCT_FLOOR, out=target)   # as `infer.stylize`: the decoders never saw less
             picture = self.decode(level, target)
         return np.ascontiguousarray(picture[..., :h, :w])

@@ -8,6 +8,7 @@ picture; otherwise the decoders' .pt files run with torch.
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from stylekit.base.limits import check_memory, scaled_style_side
 from stylekit.base.numbers import style_blend
 from stylekit.base.paths import RESULTS, ROOT
 from stylekit.base.plan import check_plan
-from stylekit.cli import options
+from stylekit.cli import batch, options
 from stylekit.cli.common import side
 from stylekit.nets.adain import portable
 from stylekit.nets.adain.shipped import DEFAULT_DECODER, STRIDE, check_style_size, default_decoders, wct_decoder_path
@@ -41,14 +42,14 @@ def register(commands) -> None:
     p.add_argument("--decoder", nargs="+", type=Path,
                    help=f"adain: one decoder (default {_rel(DEFAULT_DECODER)}); wct: one per level "
                         f"(default {_rel(wct_decoder_path(1)).parent}/wct_relu<1-4>_1.pt)")
-    p.add_argument("--content", nargs="+", type=Path, help="the photo")
+    p.add_argument("--content", nargs="+", type=Path, help="photo(s) or a folder of photos")
     options.add_styles(p, style_scale_default=", ".join(f"{presets[m].style_scale:g} with {m}" for m in presets))
     p.add_argument("--alpha", type=float, help="content-style trade-off, 0 (photo) to 1 (full style); default "
                                                + ", ".join(f"{presets[m].alpha:g} with {m}" for m in presets))
     p.add_argument("--mask", type=Path, help="regions, one style each (grey levels in ascending order)")
     p.add_argument("--preserve-color", choices=("luminance", "histogram"), help="keep the photo's colours")
     p.add_argument("--size", type=side, help=f"longest side of the output in px (default {OnePassSettings().size})")
-    p.add_argument("--out", type=Path, help="output PNG (default under results/adain/)")
+    p.add_argument("--out", type=Path, help="output PNG, or a folder with several photos (default under results/adain/)")
     options.add_device(p)
     options.add_max_pixels(p)
     p.set_defaults(run=stylize)
@@ -58,23 +59,12 @@ def register(commands) -> None:
 # adain
 # ---------------------------------------------------------------------------------------
 
-def _one_content(content) -> Path:
-    if isinstance(content, (list, tuple)):
-        if len(content) != 1:
-            raise InputError(f"AdaIN stylises one --content image at a time, not {len(content)}")
-        content = content[0]
-    if content is None:
-        raise InputError("AdaIN needs --content")
-    return Path(content)
-
-
 def _style_side(run: OnePassSettings) -> int:
     return scaled_style_side(run.size, run.style_scale, least=STRIDE)
 
 
-def _check_memory(run: OnePassSettings, content: Path, styles: list[Path], args, device) -> int:
-    """From the images' headers, before anything is decoded: the machine holds this run. Returns
-    the output's pixels."""
+def _check_memory(run: OnePassSettings, content: Path, styles: list[Path], args, device) -> None:
+    """From the images' headers, before anything is decoded: the machine holds this run."""
     method = run.method
     width, height = fit_size(*image_size(content, args.max_pixels), run.size)
     style_side = _style_side(run)
@@ -84,13 +74,13 @@ def _check_memory(run: OnePassSettings, content: Path, styles: list[Path], args,
                  extra=16 * sum(w * h for w, h in originals), device=device,
                  what=f"{'AdaIN' if method == 'adain' else 'WCT'} at {width}x{height} px (style {worked[0][0]}x{worked[0][1]} px)",
                  hint="use a smaller --size or --style-scale")
-    return width * height
 
 
-def _with_onnx(net: portable.PortableWCT | portable.PortableAdaIN, args, run: OnePassSettings, content_path: Path,
-               style_paths: list[Path]):
-    """The picture through the ONNX copies: (PIL image, seconds, what the sidecar records)."""
-    content = portable.to_array(resize_longest(open_image(content_path, args.max_pixels), run.size))
+def _onnx_stylizer(net: portable.PortableWCT | portable.PortableAdaIN, args, run: OnePassSettings,
+                   style_paths: list[Path]):
+    """(stylize, what the sidecar records) through the ONNX copies: stylize(photo) gives the
+    picture as a PIL image and its seconds. The paintings are read once; their statistics are
+    computed for the first photo and kept for the others (`portable._Pipeline`)."""
     styles = []
     for path in style_paths:   # as infer.load_style: the file's own pixels, resized once
         img = open_image(path, args.max_pixels)
@@ -99,33 +89,39 @@ def _with_onnx(net: portable.PortableWCT | portable.PortableAdaIN, args, run: On
         check_style_size(width, height)
         styles.append(portable.resize(portable.to_array(img), (height, width)))
     weights = style_blend(args.style_blend, len(styles))
-    start = time.perf_counter()
-    img = portable.to_image(net.stylize(content, styles, run.alpha, weights))
-    return img, time.perf_counter() - start, {"runtime": "onnxruntime", "precision": "fp32", "device": "cpu",
-                                              "style_size": list(styles[0].shape[-2:]), "training": net.training}
+
+    def stylize(content_path: Path):
+        content = portable.to_array(resize_longest(open_image(content_path, args.max_pixels), run.size))
+        start = time.perf_counter()
+        img = portable.to_image(net.stylize(content, styles, run.alpha, weights))
+        return img, time.perf_counter() - start
+    return stylize, {"runtime": "onnxruntime", "precision": "fp32", "device": "cpu",
+                     "style_size": list(styles[0].shape[-2:]), "training": net.training}
 
 
-def _with_torch(args, device, precision: str, run: OnePassSettings, decoder_paths: list[Path], content_path: Path,
-                style_paths: list[Path]):
-    """The picture through the decoders' .pt files with torch: (PIL image, seconds, what the sidecar records)."""
+def _torch_stylizer(args, device, precision: str, run: OnePassSettings, decoder_paths: list[Path],
+                    style_paths: list[Path]):
+    """(stylize, what the sidecar records) through the decoders' .pt files with torch, loaded once."""
     from stylekit.base.tensors import load_mask, tensor_to_pil   # torch, imported only on this path
     from stylekit.nets.adain import infer
     from utils import load_image, load_vgg19
     decoders, trained = infer.load_decoders(run.method, decoder_paths, device)
-    content = load_image(content_path, run.size, device, args.max_pixels)
     styles = [infer.load_style(p, _style_side(run), device, args.max_pixels) for p in style_paths]
-    masks = None
-    if args.mask is not None:
-        masks = [m.to(device) for m in load_mask(args.mask, tuple(content.shape[-2:]), len(styles), args.max_pixels,
-                                                 image_size(content_path, args.max_pixels))]
     encoder = infer.inference_encoder(load_vgg19("original", device))  # the one every decoder is trained with
-    start = time.perf_counter()
-    img = infer.stylize(encoder, decoders, content, styles, method=run.method, alpha=run.alpha,
-                        weights=args.style_blend, preserve_color=args.preserve_color, masks=masks, precision=precision)
-    return tensor_to_pil(img), time.perf_counter() - start, {"runtime": "torch", "precision": precision,
-                                                            "device": str(device),
-                                                            "style_size": list(styles[0].shape[-2:]),
-                                                            "training": trained}
+
+    def stylize(content_path: Path):
+        content = load_image(content_path, run.size, device, args.max_pixels)
+        masks = None
+        if args.mask is not None:
+            masks = [m.to(device) for m in load_mask(args.mask, tuple(content.shape[-2:]), len(styles),
+                                                     args.max_pixels, image_size(content_path, args.max_pixels))]
+        start = time.perf_counter()
+        img = infer.stylize(encoder, decoders, content, styles, method=run.method, alpha=run.alpha,
+                            weights=args.style_blend, preserve_color=args.preserve_color, masks=masks,
+                            precision=precision)
+        return tensor_to_pil(img), time.perf_counter() - start
+    return stylize, {"runtime": "torch", "precision": precision, "device": str(device),
+                     "style_size": list(styles[0].shape[-2:]), "training": trained}
 
 
 def _may_use_onnx(args) -> bool:
@@ -134,44 +130,62 @@ def _may_use_onnx(args) -> bool:
     return args.mask is None and args.preserve_color is None and options.may_use_onnx(args)
 
 
+def _output_pixels(run: OnePassSettings, photo: Path, args) -> int:
+    """The picture's pixels, from the photo's header."""
+    return math.prod(fit_size(*image_size(photo, args.max_pixels), run.size))
+
+
 def stylize(args) -> int:
-    """Stylise --content with --style through the --method's decoders; PNG + JSON sidecar."""
+    """Stylise each --content photo with --style through the --method's decoders; PNG + JSON
+    sidecar each. The decoders and the paintings are loaded once for all the photos."""
     run = OnePassSettings.preset(args.method, size=args.size, style_scale=args.style_scale, alpha=args.alpha)
     method = run.method
     decoder_paths = [Path(p) for p in args.decoder or default_decoders(method)]
-    content_path = _one_content(args.content)
+    if not args.content:
+        raise InputError("AdaIN needs --content (a photo, several, or a folder)")
     style_paths = [Path(p) for p in args.style or []]
     if not style_paths:
         raise InputError("AdaIN needs at least one --style image")
-    out = args.out or ADAIN_RESULTS / f"{content_path.stem}_{'+'.join(p.stem for p in style_paths)}.png"
-    if out.suffix.lower() != ".png":
-        raise InputError(f"--out must end in .png, not {out.name!r}")
     if args.style_blend is not None and len(style_paths) < 2:
         raise InputError("--style-blend does not apply to `python -m stylekit adain` with one --style image: "
                          "it blends several")
+    styles_name = "+".join(p.stem for p in style_paths)
+    outs, many = batch.outputs(args.content, args.out, ADAIN_RESULTS / styles_name,
+                               lambda photo: ADAIN_RESULTS / f"{photo.stem}_{styles_name}.png")
     # None of the run's files overwrites an input, nor a decoder's settings or ONNX copy.
     decoder_files = [f for p in decoder_paths for f in (p, sidecar_path(p), portable.adain_copy_path(p))]
-    check_plan([out, sidecar_path(out)], [content_path, *style_paths, args.mask, *decoder_files])
-    # before it is brought up to --size, as the painting is, and the optimization's inputs
-    check_min_side(image_size(content_path, args.max_pixels), content_path, STRIDE, "relu4_1")
+    check_plan([f for _, out in outs for f in (out, sidecar_path(out))],
+               [*(photo for photo, _ in outs), *style_paths, args.mask, *decoder_files])
     onnx = _may_use_onnx(args)
     device, precision = ("cpu", "fp32") if onnx else options.device_and_precision(args)
-    if _check_memory(run, content_path, style_paths, args, device) <= KEEP_UP_TO_PIXELS:
+
+    def check(content_path: Path) -> None:
+        # before it is brought up to --size, as the painting is, and the optimization's inputs
+        check_min_side(image_size(content_path, args.max_pixels), content_path, STRIDE, "relu4_1")
+        _check_memory(run, content_path, style_paths, args, device)   # before the paintings are read
+    ready = batch.checked(outs, many, check)
+    if not ready:
+        return 2
+    # Freed buffers are kept only if every picture is small enough: once kept, they stay kept.
+    if all(_output_pixels(run, photo, args) <= KEEP_UP_TO_PIXELS for photo, _ in ready):
         keep_freed_buffers()
     net = portable.load_for(method, decoder_paths) if onnx else None
     if onnx and net is None:   # no copy of these decoders (or no onnxruntime): torch on the same CPU
         device, precision = options.device_and_precision(args)
     if net is not None:
-        img, seconds, record = _with_onnx(net, args, run, content_path, style_paths)
+        stylize_one, record = _onnx_stylizer(net, args, run, style_paths)
     else:
-        img, seconds, record = _with_torch(args, device, precision, run, decoder_paths, content_path, style_paths)
+        stylize_one, record = _torch_stylizer(args, device, precision, run, decoder_paths, style_paths)
     # AdaIN's decoder lists its thousands of training styles: the sidecar keeps their count.
     summary = [{**{k: v for k, v in t.items() if k != "style_files"},
                 **({"style_count": len(t["style_files"])} if "style_files" in t else {})} for t in record.pop("training")]
-    write_image(img, out, {"mode": "adain", "method": method, "decoders": [str(p) for p in decoder_paths],
-                           "content": str(content_path), "styles": [str(p) for p in style_paths],
-                           "style_blend": args.style_blend, "alpha": run.alpha, "style_scale": run.style_scale,
-                           "preserve_color": args.preserve_color, "mask": str(args.mask) if args.mask else None,
-                           "size": [img.height, img.width], "seconds": seconds, **record, "training": summary})
-    print(f"{out}  ({img.width}x{img.height}, {method}, {seconds:.2f} s)")
-    return 0
+
+    def one(content_path: Path, out: Path) -> None:
+        img, seconds = stylize_one(content_path)
+        write_image(img, out, {"mode": "adain", "method": method, "decoders": [str(p) for p in decoder_paths],
+                               "content": str(content_path), "styles": [str(p) for p in style_paths],
+                               "style_blend": args.style_blend, "alpha": run.alpha, "style_scale": run.style_scale,
+                               "preserve_color": args.preserve_color, "mask": str(args.mask) if args.mask else None,
+                               "size": [img.height, img.width], "seconds": seconds, **record, "training": summary})
+        print(f"{out}  ({img.width}x{img.height}, {method}, {seconds:.2f} s)")
+    return batch.run_each(ready, many, one, refused=len(outs) - len(ready))

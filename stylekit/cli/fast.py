@@ -8,7 +8,6 @@ otherwise (a GPU, --precision bf16, no copy beside the model) the .pt file runs 
 """
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -17,11 +16,11 @@ from PIL import Image
 
 from stylekit.base.errors import InputError
 from stylekit.base.files import sidecar_path, write_image
-from stylekit.base.images import fit_size, image_files, image_size, open_image, resize_longest
+from stylekit.base.images import fit_size, image_size, open_image, resize_longest
 from stylekit.base.limits import MEASURED_NETWORK_WIDTH, check_memory, check_side
 from stylekit.base.paths import RESULTS
 from stylekit.base.plan import check_plan
-from stylekit.cli import options
+from stylekit.cli import batch, options
 from stylekit.cli.common import side, seed
 from stylekit.nets import portable
 
@@ -48,20 +47,6 @@ def register(commands) -> None:
     p.add_argument("--out", type=Path, help="output PNG (default under results/fast/)")
     options.add_device(p)
     p.set_defaults(run=texture)
-
-
-def _inputs(paths: list[Path], out: Path) -> tuple[list[Path], bool]:
-    """The content files, and whether the user gave a folder or several files. A folder's
-    images under `out`, a folder inside it (the results of an earlier run), are not inputs; `out`
-    the folder itself is refused later, as every output that would overwrite an input."""
-    files, results = [], out.resolve()
-    for p in paths:
-        if not p.is_dir():
-            files.append(p)
-            continue
-        below = p.resolve() in results.parents   # `out` is a folder inside this one
-        files += [f for f in image_files(p) if not (below and results in f.resolve().parents)]
-    return files, len(paths) > 1 or any(p.is_dir() for p in paths)
 
 
 def _portable(args) -> portable.PortableNet | None:
@@ -92,55 +77,30 @@ def fast(args) -> int:
     if not args.content:
         raise InputError("--fast needs --content (an image, several, or a folder)")
     model = Path(args.model).stem
-    folder_out = args.out or FAST_RESULTS / model
-    files, many = _inputs(args.content, folder_out)
-    if many and args.out is not None and args.out.suffix:
-        raise InputError("with a folder or several images, --out is a folder")
-    if not many and args.out is not None and args.out.suffix.lower() != ".png":
-        raise InputError(f"--out must end in .png, not {args.out.name!r}")
-    if not files:
-        raise InputError(f"no photos in {', '.join(map(str, args.content))} but the results in {folder_out}")
-    if many:
-        outs = [(path, folder_out / f"{path.stem}.png") for path in files]
-    else:
-        outs = [(files[0], args.out or FAST_RESULTS / f"{files[0].stem}_{model}.png")]
-    first: dict[Path, Path] = {}
-    for photo, out in outs:   # a.png and a.webp: the photos named, not the one output twice
-        other = first.get(out.resolve())
-        if other is not None and other.resolve() == photo.resolve():
-            raise InputError(f"{photo} is given twice")
-        if other is not None:
-            raise InputError(f"{other} and {photo} would both be written to {out}: rename one, "
-                             f"or stylise them in two runs")
-        first[out.resolve()] = photo
+    outs, many = batch.outputs(args.content, args.out, FAST_RESULTS / model,
+                               lambda photo: FAST_RESULTS / f"{photo.stem}_{model}.png")
+    files = [photo for photo, _ in outs]
     # The whole batch's files, before any photo: none overwrites a photo, the model, its settings
     # or its ONNX copy, and no two collide.
     model_files = [args.model, sidecar_path(args.model), portable.portable_path(args.model)]
     check_plan([f for _, out in outs for f in (out, sidecar_path(out))], [*files, *model_files])
     stylize, run = _stylizer(args)
     wider = max(1.0, run["training"].get("width", MEASURED_NETWORK_WIDTH) / MEASURED_NETWORK_WIDTH) ** 2
-    failed = 0
-    for path, out in outs:
-        try:
-            width, height = fit_size(*image_size(path, args.max_pixels), args.size)
-            shown = f"{path} at --size {args.size}" if args.size else str(path)
-            check_side(width, height, "fast", shown)
-            check_memory("fast", int(width * height * wider), what=f"the style network at {width}x{height} px ({path})",
-                         hint="use a smaller --size", device=run["device"])
-            photo = resize_longest(open_image(path, args.max_pixels), args.size)
-            start = time.perf_counter()
-            img = stylize(photo)
-            seconds = time.perf_counter() - start
-            write_image(img, out, {"mode": "feedforward", "model": str(args.model), "content": str(path),
-                                   "size": [img.height, img.width], "seconds": seconds, **run})
-            print(f"{out}  ({img.width}x{img.height}, {seconds:.2f} s)")
-        except InputError as exc:
-            if not many:
-                raise
-            # the batch goes on: each output written is whole; the photo is named once
-            print(f"error: {exc}" if str(path) in str(exc) else f"error: {path}: {exc}", file=sys.stderr)
-            failed += 1
-    return 2 if failed else 0
+
+    def one(path: Path, out: Path) -> None:
+        width, height = fit_size(*image_size(path, args.max_pixels), args.size)
+        shown = f"{path} at --size {args.size}" if args.size else str(path)
+        check_side(width, height, "fast", shown)
+        check_memory("fast", int(width * height * wider), what=f"the style network at {width}x{height} px ({path})",
+                     hint="use a smaller --size", device=run["device"])
+        photo = resize_longest(open_image(path, args.max_pixels), args.size)
+        start = time.perf_counter()
+        img = stylize(photo)
+        seconds = time.perf_counter() - start
+        write_image(img, out, {"mode": "feedforward", "model": str(args.model), "content": str(path),
+                               "size": [img.height, img.width], "seconds": seconds, **run})
+        print(f"{out}  ({img.width}x{img.height}, {seconds:.2f} s)")
+    return batch.run_each(outs, many, one)
 
 
 def texture(args) -> int:

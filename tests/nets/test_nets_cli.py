@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 import run
-from conftest import ROOT, write_png
+from conftest import ROOT, structured, write_png
 from nets_helpers import photo_folder, stripes, tiny_decoder
 from stylekit.base.errors import InputError
 from stylekit.base.files import save_torch
@@ -298,8 +298,34 @@ def test_adain_writes_the_image_and_its_sidecar(tiny_images, tmp_path, decoder, 
     assert max(json.loads(full.with_suffix(".json").read_text())["style_size"]) == 48
     with pytest.raises(InputError, match="not found"):
         adain_command("--decoder", tmp_path / "none.pt", "--content", content, "--style", style, "--out", out)
-    with pytest.raises(InputError, match="one --content"):
+    with pytest.raises(InputError, match="content.png is given twice"):
         adain_command("--decoder", model, "--content", content, content, "--style", style)
+
+
+def test_adain_stylises_a_folder_with_the_paintings_statistics_computed_once(tmp_path, monkeypatch, capsys):
+    """Several photos or a folder, as `fast` takes them: a PNG per photo in the --out folder, the
+    painting's statistics taken for the first photo and kept for the others; a photo that is
+    refused is named and the others are still written (exit 2)."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name, (h, w) in {"a": (36, 48), "b": (48, 40)}.items():
+        write_png(photos / f"{name}.png", np.asarray(structured(h, w)[0].permute(1, 2, 0) * 255, dtype=np.uint8))
+    write_png(photos / "tiny.png", np.zeros((4, 4, 3), np.uint8))   # below relu4_1's 8 px
+    calls = []
+    original = portable.PortableWCT.statistics
+    monkeypatch.setattr(portable.PortableWCT, "statistics", staticmethod(lambda f: calls.append(f.shape) or original(f)))
+    out = tmp_path / "styled"
+    code = toolkit.main(["adain", "--content", str(photos), "--style", str(ROOT / "images/style/great_wave.jpg"),
+                         "--size", "48", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 2 and "tiny.png" in captured.err and "at least" in captured.err
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.png", "b.json", "b.png"]
+    assert len(calls) == 4   # one painting, four levels, for both photos
+    assert json.loads((out / "b.json").read_text())["runtime"] == "onnxruntime"
+    assert Image.open(out / "b.png").size == (40, 48)
+    with pytest.raises(InputError, match="--out is a folder"):
+        adain_command("--content", photos / "a.png", photos / "b.png", "--style", photos / "a.png",
+                      "--out", tmp_path / "x.png", method="wct")
 
 
 def meta_alpha(method: str) -> float:

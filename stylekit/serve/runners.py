@@ -165,7 +165,10 @@ class Runner:
 
     def _fp32_cpu(self, precision: str) -> bool:
         """Whether a one-pass job runs in fp32 on the CPU, where the networks' ONNX copies (which
-        the CLI runs there too) take less time than torch; with bf16 torch is the faster one."""
+        the CLI runs there too) take less time than torch; with bf16 torch is the faster one. On
+        an AVX2 CPU without VNNI torch's WCT pass beats the bundle's for a new painting, but the
+        bundle keeps the paintings' statistics and is then the faster (BENCHMARKS.md, "A
+        painting's statistics kept")."""
         return self.device.type == "cpu" and precision == "fp32"
 
     def _machine(self) -> dict:

@@ -40,6 +40,24 @@ def test_blends_and_alpha_agree_with_torch(exact, torch_adain):
     agrees_in_blends(exact, torch_adain, "adain")
 
 
+def test_a_photo_and_painting_seen_before_are_not_encoded_again(exact):
+    """AdaIN's pass is the photo's encode, the painting's and the decoder: with both kept, the
+    decoder alone, and the same picture; another alpha on them is still a new picture."""
+    content, style = structured(40, 56).numpy(), structured(32, 32).numpy()[..., ::-1].copy()
+    first = exact.stylize(content, [style], 0.8)
+    encoded = []
+    original = exact.encode
+    exact.encode = lambda x, levels: encoded.append(x.shape) or original(x, levels)
+    try:
+        for _ in range(2):   # what is kept stays as it was
+            assert np.array_equal(exact.stylize(content.copy(), [style.copy()], 0.8), first) and encoded == []
+        assert not np.array_equal(exact.stylize(content, [style], 0.4), first) and encoded == []
+        exact.stylize(content[..., ::-1].copy(), [style], 0.8)
+        assert encoded == [(1, 3, 40, 56)]   # another photo: its encode alone
+    finally:
+        exact.encode = original
+
+
 def test_channel_statistics_become_the_styles():
     rng = np.random.default_rng(0)
     content = (rng.normal(size=(1, 5, 12, 17)) * rng.uniform(0.5, 3, (1, 5, 1, 1))).astype(np.float32)

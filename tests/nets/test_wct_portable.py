@@ -219,27 +219,55 @@ def test_the_bundle_holds_no_more_memory_than_the_check_allows_for(tmp_path, siz
     assert peak <= estimate("wct", h * w, sh * sw), (peak, estimate("wct", h * w, sh * sw))
 
 
-def test_a_paintings_statistics_are_kept_and_give_the_same_picture(exact):
-    """The second picture with the same painting encodes only the photo; the statistics are
-    kept by the painting's pixels (not the array object), for the last KEPT_STYLES paintings."""
+def test_paintings_and_photos_are_kept_and_give_the_same_pictures(exact):
+    """A second picture with the same painting does not encode the painting again, and one of
+    the same photo skips the photo's first encode (the later levels encode the picture so far,
+    which depends on the painting); kept by the pixels, not the array object; the pictures are
+    the same to the last bit."""
+    exact.kept_styles.clear()
+    exact.kept_photos.clear()
     content = structured(40, 56).numpy()
     style = structured(48, 48).numpy()[..., ::-1].copy()
     first = exact.stylize(content, [style], 0.6)
     encoded = []
     original = exact.encode
-    exact.encode = lambda x, levels: encoded.append(x.shape) or original(x, levels)
+    exact.encode = lambda x, levels: encoded.append((x.shape, levels)) or original(x, levels)
     try:
         again = exact.stylize(content.copy(), [style.copy()], 0.6)
-        assert (1, 3, 48, 48) not in encoded and len(encoded) == len(exact.levels)   # the photo's encodes alone
         assert np.array_equal(first, again)
+        assert encoded == [((1, 3, 40, 56), level) for level in exact.levels[1:]]   # the later levels alone
+        assert np.array_equal(first, exact.stylize(content, [style], 0.6))   # what is kept stays as it was
+        encoded.clear()
+        other_alpha = exact.stylize(content, [style], 0.3)   # a photo kept is not a picture kept
+        assert not np.array_equal(other_alpha, first) and len(encoded) == len(exact.levels) - 1
         changed = style.copy()
         changed[0, 0, 0, 0] += 0.5   # one pixel: another painting
+        encoded.clear()
         exact.stylize(content, [changed], 0.6)
-        assert encoded.count((1, 3, 48, 48)) == 1
+        assert [e for e in encoded if e[0] == (1, 3, 48, 48)] == [((1, 3, 48, 48), exact.levels[0])]
         for k in range(exact.KEPT_STYLES):
             exact.style_statistics(style * (0.9 - 0.01 * k))
         encoded.clear()
         exact.stylize(content, [style], 0.6)   # pushed out by newer paintings: encoded again
-        assert encoded.count((1, 3, 48, 48)) == 1
+        assert [e for e in encoded if e[0] == (1, 3, 48, 48)] == [((1, 3, 48, 48), exact.levels[0])]
     finally:
         exact.encode = original
+
+
+def test_kept_values_are_bounded_in_count_and_bytes():
+    from stylekit.base.kept import Kept, pixels_key
+    a = np.zeros((2, 3), np.float32)
+    assert pixels_key(a) == pixels_key(a.copy()) != pixels_key(a.reshape(3, 2))   # the shape counts
+    b = a.copy()
+    b[1, 2] = 1e-30
+    assert pixels_key(b) != pixels_key(a)
+    kept = Kept(3, limit=100, size=len)
+    for name, value in [("a", "x" * 10), ("b", "y" * 10), ("c", "z" * 10)]:
+        kept.put(name.encode(), value)
+    assert kept.get(b"a") == "x" * 10   # a is now the most recent
+    kept.put(b"d", "w" * 10)
+    assert kept.get(b"b") is None and kept.get(b"a") is not None   # the least recent went
+    kept.put(b"big", "v" * 101)   # larger than the limit alone: not kept, nothing pushed out
+    assert kept.get(b"big") is None and kept.get(b"c") is not None
+    kept.put(b"e", "u" * 85)   # 85 + 10 + 10 + 10 > 100: the least recent (a, then d) go until it fits
+    assert [kept.get(k) is not None for k in (b"a", b"c", b"d", b"e")] == [False, True, False, True]

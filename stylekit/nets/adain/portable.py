@@ -17,12 +17,9 @@ fp32 encoder (tests/nets/test_wct_portable.py, test_adain_portable.py).
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import threading
 import zipfile
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +27,7 @@ from PIL import Image
 
 from stylekit.nets.adain.shipped import LEVELS, PORTABLE_WCT, STRIDE, grid_step
 from stylekit.base.files import file_sha256
+from stylekit.base.kept import Kept, pixels_key
 from stylekit.nets.portable import onnxruntime_or_none, pad_bottom_right
 
 FORMAT = "style-transfer-wct-onnx/1"
@@ -102,15 +100,21 @@ def style_moments(style_feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, _powers(cov)[0]
 
 
+def whitening(content_feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What whitening needs of a photo's features: their mean and cov^(-1/2), float64."""
+    mean, cov = moments(content_feat)
+    return mean, _powers(cov)[1]
+
+
 def transfer(content_feat: np.ndarray, styles: list[tuple[np.ndarray, np.ndarray]], weights: list[float],
-             alpha: float) -> np.ndarray:
+             alpha: float, whitened: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """The decoder's input: (1 - alpha) x + alpha (T x + b), T and b the maps to the styles'
     moments (`style_moments`, one pair per style) blended by `weights` (a blend of affine maps
-    is one affine map). Overwrites `content_feat`: the
-    features are centred where they lie and the map applied to them, its bias moved to match,
-    which spares two copies of the largest arrays of the pass (relu1_1 at full size)."""
-    c_mean, c_cov = moments(content_feat)
-    c_whiten = _powers(c_cov)[1]
+    is one affine map); `whitened`: the content's `whitening`, when known. Overwrites
+    `content_feat`: the features are centred where they lie and the map applied to them, its
+    bias moved to match, which spares two copies of the largest arrays of the pass (relu1_1 at
+    full size)."""
+    c_mean, c_whiten = whitened if whitened is not None else whitening(content_feat)
     x = content_feat.reshape(content_feat.shape[1], -1)
     c_mean = c_mean.astype(np.float32)
     x -= c_mean
@@ -136,11 +140,12 @@ def channel_stats(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def adain(content_feat: np.ndarray, styles: list[tuple[np.ndarray, np.ndarray]], weights: list[float],
-          alpha: float) -> np.ndarray:
+          alpha: float, content_stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """AdaIN's decoder input: each channel given the styles' mean and deviation (`channel_stats`,
     one pair per style), blended by `weights` and mixed with the content by alpha; one affine map per channel, as in
-    `model.adain`. Overwrites `content_feat`."""
-    c_mean, c_std = channel_stats(content_feat)
+    `model.adain`; `content_stats`: the content's `channel_stats`, when known. Overwrites
+    `content_feat`."""
+    c_mean, c_std = channel_stats(content_feat) if content_stats is None else content_stats
     scale, shift = np.zeros_like(c_mean), np.zeros_like(c_mean)
     for weight, (s_mean, s_std) in zip(weights, styles):
         if weight:
@@ -162,22 +167,31 @@ class _Pipeline:
     """The encoder's stages (sessions, relu1_1 first), the decoders {level: session} and their
     training settings (in the order the caller named the decoder files).
 
-    What the transform needs of a style image (`statistics`, per level) is kept for the last
-    KEPT_STYLES images, by their pixels: a web app's jobs and a folder of photos mostly reuse a
-    painting, and encoding it is a quarter of WCT's pass (BENCHMARKS.md, "A painting's
-    statistics kept")."""
+    Kept between pictures, by their pixels: what the transform needs of the last KEPT_STYLES
+    paintings (`statistics`, per level), and the deepest features of the last photos with what
+    the transform needs of them (`content_statistics`), up to KEPT_PHOTO_BYTES. A web app's
+    jobs and a folder of photos mostly reuse a painting, a painting's encode is a quarter of
+    WCT's pass, and a photo's first encode another quarter, which trying another painting or
+    style strength on it need not repeat (BENCHMARKS.md, "A painting's statistics kept")."""
 
-    KEPT_STYLES = 8   # WCT's four levels of a 512 px painting: 2.8 MB each
+    KEPT_STYLES = 8                 # WCT's four levels of a 512 px painting: 2.8 MB each
+    KEPT_PHOTOS = 4
+    KEPT_PHOTO_BYTES = 64 << 20     # relu4_1 of a 512 px photo: 6.3 MB; of a 2048 px one: 100 MB, not kept
 
     def __init__(self, stages: list, decoders: dict, training: list[dict]):
         self.stages, self.decoders, self.training = stages, decoders, training
         self.levels = sorted(decoders, reverse=True)
-        self._kept: OrderedDict[bytes, dict] = OrderedDict()
-        self._kept_lock = threading.Lock()   # the web app's jobs may run side by side
+        self.kept_styles = Kept(self.KEPT_STYLES)
+        self.kept_photos = Kept(self.KEPT_PHOTOS, self.KEPT_PHOTO_BYTES, lambda kept: kept[0].nbytes)
 
     @staticmethod
     def statistics(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """What the transform needs of a style's features at one level."""
+        raise NotImplementedError
+
+    @staticmethod
+    def content_statistics(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What the transform needs of a photo's features at the deepest level."""
         raise NotImplementedError
 
     def encode(self, x: np.ndarray, levels: int) -> list[np.ndarray]:
@@ -195,34 +209,39 @@ class _Pipeline:
         """{level: `statistics`} of a style image (1, 3, h, w), from those kept when the same
         pixels came before."""
         style = np.ascontiguousarray(style, dtype=np.float32)
-        digest = hashlib.blake2b(np.array(style.shape, dtype=np.int64).tobytes(), digest_size=20)
-        digest.update(memoryview(style).cast("B"))
-        key = digest.digest()
-        with self._kept_lock:
-            if key in self._kept:
-                self._kept.move_to_end(key)
-                return self._kept[key]
-        feats = self.encode(style, self.levels[0])
-        found = {level: self.statistics(feats[level - 1]) for level in self.levels}
-        with self._kept_lock:
-            self._kept[key] = found
-            while len(self._kept) > self.KEPT_STYLES:
-                self._kept.popitem(last=False)
+        key = pixels_key(style)
+        found = self.kept_styles.get(key)
+        if found is None:
+            feats = self.encode(style, self.levels[0])
+            found = {level: self.statistics(feats[level - 1]) for level in self.levels}
+            self.kept_styles.put(key, found)
         return found
+
+    def photo_features(self, picture: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """The deepest level's features of a (padded) photo, the caller's to overwrite, and
+        their `content_statistics`; from those kept when the same pixels came before."""
+        key = pixels_key(picture)
+        kept = self.kept_photos.get(key)
+        if kept is not None:
+            return kept[0].copy(), kept[1]
+        feat = self.encode(picture, self.levels[0])[-1]
+        found = self.content_statistics(feat)
+        self.kept_photos.put(key, (feat.copy(), found))
+        return feat, found
 
 
 class PortableAdaIN(_Pipeline):
     """The bundle's encoder and an AdaIN decoder's copy (level 4)."""
 
-    statistics = staticmethod(channel_stats)
+    statistics = content_statistics = staticmethod(channel_stats)
 
     def stylize(self, content: np.ndarray, styles: list[np.ndarray], alpha: float,
                 weights: list[float] | None = None) -> np.ndarray:
         """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1]."""
         weights = weights or [1.0 / len(styles)] * len(styles)
         h, w = content.shape[-2:]
-        target = adain(self.encode(pad_to_stride(content), 4)[-1], [self.style_statistics(s)[4] for s in styles],
-                       weights, alpha)
+        feat, stats = self.photo_features(pad_to_stride(content))
+        target = adain(feat, [self.style_statistics(s)[4] for s in styles], weights, alpha, stats)
         return np.ascontiguousarray(self.decode(4, target)[..., :h, :w])
 
 
@@ -230,17 +249,21 @@ class PortableWCT(_Pipeline):
     """A loaded bundle: the encoder's stages and the decoders of `levels` (deepest first)."""
 
     statistics = staticmethod(style_moments)
+    content_statistics = staticmethod(whitening)
 
     def stylize(self, content: np.ndarray, styles: list[np.ndarray], alpha: float,
                 weights: list[float] | None = None) -> np.ndarray:
         """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1]:
-        the levels deepest first, each encoding the picture so far (`infer.stylize`)."""
+        the levels deepest first, each encoding the picture so far (`infer.stylize`); the
+        first encodes the photo itself."""
         weights = weights or [1.0 / len(styles)] * len(styles)
         h, w = content.shape[-2:]
         picture = pad_to_stride(content)
         style_stats = [self.style_statistics(s) for s in styles]
         for level in self.levels:
-            target = transfer(self.encode(picture, level)[-1], [s[level] for s in style_stats], weights, alpha)
+            feat, whitened = self.photo_features(picture) if level == self.levels[0] else \
+                (self.encode(picture, level)[-1], None)
+            target = transfer(feat, [s[level] for s in style_stats], weights, alpha, whitened)
             np.maximum(target, WCT_FLOOR, out=target)   # as `infer.stylize`: the decoders never saw less
             picture = self.decode(level, target)
         return np.ascontiguousarray(picture[..., :h, :w])

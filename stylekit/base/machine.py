@@ -43,3 +43,9 @@ def summary_line() -> str:
     capped = "".join(f"; capped by {k}={v}" for k, v in d["capped"].items())
     return (f"{d['cpu']}, {d['cores']} cores, {d['threads']} threads; vector extensions: {ext}{capped} "
             f"(torch's kernels: {d['kernels']}); torch {d['torch']}; --precision auto runs {d['precision_auto']} here")
+
+
+def short_line() -> str:
+    """The CPU, its widest vector extensions and the threads, for a caption: 'AMD EPYC (AVX2), 2 threads'."""
+    d = describe()
+    return f"{d['cpu']} ({', '.join(d['vector_extensions']) or 'no AVX2'}), {d['threads']} threads"

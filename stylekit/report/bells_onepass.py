@@ -11,6 +11,7 @@ import numpy as np
 
 from stylekit.base.device import resolve_precision
 from stylekit.base.images import open_image
+from stylekit.base.machine import short_line
 from stylekit.base.timing import timed
 from stylekit.optim.metrics import Distances
 from stylekit.report.bells_networks import fast_sizes, model_stamp, opt_job, cached_output
@@ -67,7 +68,7 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
                 out, seconds = timed(infer.stylize, encoder, decoders, c, st, method=method, precision=precision,
                                      repeats=repeats, **options)
                 return out, {"seconds": seconds, "style": dist.style(out, paintings[styles[0]]),
-                             "content": dist.content(out, c)}
+                             "content": dist.content(out, c), "machine": short_line()}
 
             path = out_root / "onepass" / method / f"{name}.png"
             settings = {**stamp, "content": content.name, "styles": [p.name for p in styles], "size": size,
@@ -114,7 +115,8 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
     opt_img = load_image(opt.image)
     c = contents[CHENONCEAU]
     opt_n = {"style": dist.style(opt_img, paintings[STARRY]), "content": dist.content(opt_img, c)}
-    text = _text(grids, opt_n, opt.seconds, size, precision)
+    text = _text(grids, opt_n, f"{opt.seconds:.0f} s, {opt.meta.get('settings', {}).get('precision', precision)}", size,
+                 precision)
     numbers = {m: {"grid": g, "style": float(np.mean([n["style"] for n in g])),
                    "content": float(np.mean([n["content"] for n in g]))} for m, (g, _, _) in grids.items()}
     return Bell("Any painting in one pass: WCT and AdaIN", text, figures, "Li et al. 2017; Huang and Belongie 2017",
@@ -135,7 +137,7 @@ def _training(method: str, trained: list[dict]) -> str:
             f"{trained[0].get('batch')}")
 
 
-def _text(grids: dict, opt_n: dict, opt_seconds: float, size: int, precision: str) -> str:
+def _text(grids: dict, opt_n: dict, opt_time: str, size: int, precision: str) -> str:
     parts = ["run.py --adain (python -m stylekit adain) stylises a photo with any painting in one pass, with no "
              "training per painting. The default method, the whitening and colouring transform (Li et al. 2017), "
              "gives the photo's VGG-19 features the painting's full covariance at relu4_1, relu3_1, relu2_1 and "
@@ -146,11 +148,13 @@ def _text(grids: dict, opt_n: dict, opt_seconds: float, size: int, precision: st
              "work with both."]
     for method, (grid, trained, run) in grids.items():
         seconds = [n["seconds"] for n in grid]
+        machines = {n.get("machine") for n in grid}   # where the (cached) times were measured
+        where = f", {machines.pop()}" if len(machines) == 1 and None not in machines else ""
         parts.append(f"{NAMES[method]}: {_training(method, trained)}. Over the {len(grid)} pairs at {size} px a "
-                     f"transfer takes {fmt_range(seconds)} s ({precision}, warm); mean style "
+                     f"transfer takes {fmt_range(seconds)} s ({precision}, warm{where}); mean style "
                      f"distance {np.mean([n['style'] for n in grid]):.3f}, content distance "
                      f"{np.mean([n['content'] for n in grid]):.3f}. What it looks like: {LOOKS[method]}.")
-    parts.append(f"The optimization of Chenonceau × The Starry Night at the same size ({opt_seconds:.0f} s) "
+    parts.append(f"The optimization of Chenonceau × The Starry Night at the same size ({opt_time}) "
                  f"reaches style {opt_n['style']:.3f} and content {opt_n['content']:.3f}: one pass trades the "
                  f"closeness of its statistics for speed.")
     return " ".join(parts)

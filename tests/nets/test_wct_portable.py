@@ -250,6 +250,10 @@ def test_paintings_and_photos_are_kept_and_give_the_same_pictures(exact):
         encoded.clear()
         exact.stylize(content, [style], 0.6)   # pushed out by newer paintings: encoded again
         assert [e for e in encoded if e[0] == (1, 3, 48, 48)] == [((1, 3, 48, 48), exact.levels[0])]
+        exact.forget()   # what bench times: a new photo and painting
+        encoded.clear()
+        assert np.array_equal(exact.stylize(content, [style], 0.6), first)
+        assert sorted(encoded) == sorted([((1, 3, 48, 48), 4)] + [((1, 3, 40, 56), level) for level in exact.levels])
     finally:
         exact.encode = original
 

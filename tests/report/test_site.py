@@ -16,12 +16,14 @@ import re
 import subprocess
 import threading
 import time
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from stylekit.base.machine import short_line
 from stylekit.report import runs
 from stylekit.report import site as report_site
 from stylekit.report.labels import fmt_num
@@ -87,6 +89,8 @@ def test_quick_site_builds_with_every_section(site):
     assert ">Any painting in one pass: WCT and AdaIN (" in html
     for figure in ("bell_wct_grid", "bell_adain_grid", "bell_wct_controls"):
         assert figure in html, f"one-pass figure {figure} missing"
+    # the one-pass times name the machine they were measured on
+    assert html.count(f"warm, {escape(short_line())})") == 2
     assert sum(i["src"].endswith(".gif") for i in page.imgs) >= 2, "both videos are shown"
     assert "conv5_1" in html and "Gram" in html
     print(f"quick site built in {seconds:.1f} s")

@@ -184,6 +184,12 @@ class _Pipeline:
         self.kept_styles = Kept(self.KEPT_STYLES)
         self.kept_photos = Kept(self.KEPT_PHOTOS, self.KEPT_PHOTO_BYTES, lambda kept: kept[0].nbytes)
 
+    def forget(self) -> None:
+        """Drop every painting and photo kept: the next pass computes all of it (for timing
+        a pass as a new photo and painting get it)."""
+        self.kept_styles.clear()
+        self.kept_photos.clear()
+
     @staticmethod
     def statistics(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """What the transform needs of a style's features at one level."""

@@ -166,9 +166,9 @@ class Runner:
     def _fp32_cpu(self, precision: str) -> bool:
         """Whether a one-pass job runs in fp32 on the CPU, where the networks' ONNX copies (which
         the CLI runs there too) take less time than torch; with bf16 torch is the faster one. On
-        an AVX2 CPU without VNNI torch's WCT pass beats the bundle's for a new painting, but the
-        bundle keeps the paintings' statistics and is then the faster (BENCHMARKS.md, "A
-        painting's statistics kept")."""
+        an AVX2 CPU without VNNI torch's WCT pass beats the bundle's for a new photo and painting,
+        but the bundle keeps both, and with either seen is the faster (BENCHMARKS.md, "A
+        painting's statistics kept, and a photo's first encode")."""
         return self.device.type == "cpu" and precision == "fp32"
 
     def _machine(self) -> dict:

@@ -172,7 +172,8 @@ class _Pipeline:
     the transform needs of them (`content_statistics`), up to KEPT_PHOTO_BYTES. A web app's
     jobs and a folder of photos mostly reuse a painting, a painting's encode is a quarter of
     WCT's pass, and a photo's first encode another quarter, which trying another painting or
-    style strength on it need not repeat (BENCHMARKS.md, "A painting's statistics kept")."""
+    style strength on it need not repeat (BENCHMARKS.md, "A painting's statistics kept, and a
+    photo's first encode")."""
 
     KEPT_STYLES = 8                 # WCT's four levels of a 512 px painting: 2.8 MB each
     KEPT_PHOTOS = 4

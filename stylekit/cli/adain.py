@@ -1,5 +1,5 @@
-"""`adain`: stylise a photo with any painting in one pass, through trained decoders
-(`nets.adain`); run.py's --adain. `cli.train_adain` has the commands that train them.
+"""`adain`: stylise photos (one, several or a folder) with any painting in one pass, through trained
+decoders (`nets.adain`); run.py's --adain. `cli.train_adain` has the commands that train them.
 
 Both methods run their ONNX copies through ONNX Runtime where they can (`nets.adain.portable`:
 on the CPU, in fp32, without a mask or colour preservation; WCT's bundle, AdaIN's decoder copy

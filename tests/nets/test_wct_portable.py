@@ -275,3 +275,19 @@ def test_kept_values_are_bounded_in_count_and_bytes():
     assert kept.get(b"big") is None and kept.get(b"c") is not None
     kept.put(b"e", "u" * 85)   # 85 + 10 + 10 + 10 > 100: the least recent (a, then d) go until it fits
     assert [kept.get(k) is not None for k in (b"a", b"c", b"d", b"e")] == [False, True, False, True]
+
+
+def test_a_photo_too_large_to_keep_is_neither_kept_nor_copied(exact, monkeypatch):
+    """Print-size features (over KEPT_PHOTO_BYTES) would be a large copy made only to be dropped."""
+    content = structured(40, 56).numpy()[..., ::-1].copy()
+    style = structured(48, 48).numpy()
+    feat_bytes = 512 * 5 * 7 * 4   # relu4_1 of the padded 40x56 photo
+    monkeypatch.setattr(exact, "KEPT_PHOTO_BYTES", feat_bytes - 1)
+    monkeypatch.setattr(exact.kept_photos, "limit", feat_bytes - 1)
+    exact.forget()
+    offered = []
+    monkeypatch.setattr(exact.kept_photos, "put", lambda key, value: offered.append(value))
+    first = exact.stylize(content, [style], 0.6)
+    assert offered == [] and exact.kept_photos.get(portable.pixels_key(portable.pad_to_stride(content))) is None
+    monkeypatch.setattr(exact, "KEPT_PHOTO_BYTES", feat_bytes)
+    assert np.array_equal(exact.stylize(content, [style], 0.6), first) and len(offered) == 1

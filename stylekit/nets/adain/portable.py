@@ -233,7 +233,8 @@ class _Pipeline:
             return kept[0].copy(), kept[1]
         feat = self.encode(picture, self.levels[0])[-1]
         found = self.content_statistics(feat)
-        self.kept_photos.put(key, (feat.copy(), found))
+        if feat.nbytes <= self.KEPT_PHOTO_BYTES:   # a print-size photo is not copied only to be dropped
+            self.kept_photos.put(key, (feat.copy(), found))
         return feat, found
 
 

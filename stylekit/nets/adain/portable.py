@@ -175,7 +175,7 @@ class _Pipeline:
     style strength on it need not repeat (BENCHMARKS.md, "A painting's statistics kept, and a
     photo's first encode")."""
 
-    KEPT_STYLES = 8                 # WCT's four levels of a 512 px painting: 2.8 MB each
+    KEPT_STYLES = 8                 # WCT's four levels of a painting, whatever its size: 2.8 MB each
     KEPT_PHOTOS = 4
     KEPT_PHOTO_BYTES = 64 << 20     # relu4_1 of a 512 px photo: 6.3 MB; of a 2048 px one: 100 MB, not kept
 

@@ -8,7 +8,6 @@ picture; otherwise the decoders' .pt files run with torch.
 """
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -63,8 +62,9 @@ def _style_side(run: OnePassSettings) -> int:
     return scaled_style_side(run.size, run.style_scale, least=STRIDE)
 
 
-def _check_memory(run: OnePassSettings, content: Path, styles: list[Path], args, device) -> None:
-    """From the images' headers, before anything is decoded: the machine holds this run."""
+def _check_memory(run: OnePassSettings, content: Path, styles: list[Path], args, device) -> int:
+    """From the images' headers, before anything is decoded: the machine holds this run. Returns
+    the output's pixels."""
     method = run.method
     width, height = fit_size(*image_size(content, args.max_pixels), run.size)
     style_side = _style_side(run)
@@ -74,6 +74,7 @@ def _check_memory(run: OnePassSettings, content: Path, styles: list[Path], args,
                  extra=16 * sum(w * h for w, h in originals), device=device,
                  what=f"{'AdaIN' if method == 'adain' else 'WCT'} at {width}x{height} px (style {worked[0][0]}x{worked[0][1]} px)",
                  hint="use a smaller --size or --style-scale")
+    return width * height
 
 
 def _onnx_stylizer(net: portable.PortableWCT | portable.PortableAdaIN, args, run: OnePassSettings,
@@ -130,11 +131,6 @@ def _may_use_onnx(args) -> bool:
     return args.mask is None and args.preserve_color is None and options.may_use_onnx(args)
 
 
-def _output_pixels(run: OnePassSettings, photo: Path, args) -> int:
-    """The picture's pixels, from the photo's header."""
-    return math.prod(fit_size(*image_size(photo, args.max_pixels), run.size))
-
-
 def stylize(args) -> int:
     """Stylise each --content photo with --style through the --method's decoders; PNG + JSON
     sidecar each. The decoders and the paintings are loaded once for all the photos."""
@@ -159,15 +155,17 @@ def stylize(args) -> int:
     onnx = _may_use_onnx(args)
     device, precision = ("cpu", "fp32") if onnx else options.device_and_precision(args)
 
+    pixels = []
+
     def check(content_path: Path) -> None:
         # before it is brought up to --size, as the painting is, and the optimization's inputs
         check_min_side(image_size(content_path, args.max_pixels), content_path, STRIDE, "relu4_1")
-        _check_memory(run, content_path, style_paths, args, device)   # before the paintings are read
+        pixels.append(_check_memory(run, content_path, style_paths, args, device))   # before the paintings are read
     ready = batch.checked(outs, many, check)
     if not ready:
         return 2
     # Freed buffers are kept only if every picture is small enough: once kept, they stay kept.
-    if all(_output_pixels(run, photo, args) <= KEEP_UP_TO_PIXELS for photo, _ in ready):
+    if max(pixels) <= KEEP_UP_TO_PIXELS:
         keep_freed_buffers()
     net = portable.load_for(method, decoder_paths) if onnx else None
     if onnx and net is None:   # no copy of these decoders (or no onnxruntime): torch on the same CPU

@@ -328,6 +328,22 @@ def test_adain_stylises_a_folder_with_the_paintings_statistics_computed_once(tmp
                       "--out", tmp_path / "x.png", method="wct")
 
 
+@pytest.mark.parametrize("photos, kept", [(["a"], True), (["a", "b"], False)])
+def test_a_batch_keeps_freed_buffers_only_if_every_picture_is_small(tmp_path, monkeypatch, photos, kept):
+    """Once kept, freed buffers stay kept for the process: one large picture in the batch is
+    enough to leave glibc's defaults (the memory check's estimate held only without them)."""
+    from stylekit.cli import adain as adain_cli
+    for name, (h, w) in {"a": (36, 48), "b": (48, 40)}.items():   # at --size 48: 1728 and 1920 px
+        write_png(tmp_path / f"{name}.png", np.asarray(structured(h, w)[0].permute(1, 2, 0) * 255, dtype=np.uint8))
+    monkeypatch.setattr(adain_cli, "KEEP_UP_TO_PIXELS", 1800)
+    calls = []
+    monkeypatch.setattr(adain_cli, "keep_freed_buffers", lambda: calls.append(True))
+    assert toolkit.main(["adain", "--content", *(str(tmp_path / f"{n}.png") for n in photos), "--style",
+                         str(ROOT / "images/style/great_wave.jpg"), "--size", "48", "--out",
+                         str(tmp_path / ("out" if len(photos) > 1 else "out.png"))]) == 0
+    assert calls == ([True] if kept else [])
+
+
 def meta_alpha(method: str) -> float:
     from stylekit.settings import OnePassSettings
     return OnePassSettings.preset(method).alpha

@@ -220,7 +220,7 @@ PRESETS: dict[str, dict] = {
 # Training the networks
 # ---------------------------------------------------------------------------------------
 
-TRAIN_KINDS = ("style", "texture", "adain", "wct")
+TRAIN_KINDS = ("style", "texture", "adain", "wct", "student")
 
 
 @dataclass
@@ -308,7 +308,7 @@ class TrainSettings:
 # The loss weights each kind of network trains with.
 TRAINED_WEIGHTS = {"style": ("content_weight", "style_weight", "tv_weight"), "texture": ("style_weight", "tv_weight"),
                    "adain": ("content_weight", "style_weight", "identity_weight"),
-                   "wct": ("content_weight", "identity_weight")}
+                   "wct": ("content_weight", "identity_weight"), "student": ("content_weight",)}
 TRAIN_PRESETS: dict[str, dict] = {
     # Style networks. 256 px crops with the painting at 512 px: a network's strokes keep the size
     # in pixels they had in training, and at 128/256 px they shrank to a fine hatching at 512 px
@@ -333,6 +333,9 @@ TRAIN_PRESETS: dict[str, dict] = {
     # weights start the level-4 one (`make models`).
     "wct": dict(kind="wct", steps=2000, lr=1e-3, style_weight=0.0, identity_weight=50.0, width=0.5,
                 save_every=100),
+    # WCT's narrow encoder (`nets.adain.student`): a quarter of VGG-19's channels, a sixteenth of
+    # its multiply-adds, distilled from it on photo crops (content_weight: the feature loss).
+    "student": dict(kind="student", steps=4000, batch=8, lr=5e-4, style_weight=0.0, width=0.25, save_every=100),
 }
 
 
@@ -340,7 +343,7 @@ TRAIN_PRESETS: dict[str, dict] = {
 # One pass through trained decoders: any painting (`python -m stylekit adain`)
 # ---------------------------------------------------------------------------------------
 
-ONEPASS_METHODS = ("wct", "adain")
+ONEPASS_METHODS = ("wct", "wct-lite", "adain")
 
 
 @dataclass(frozen=True)
@@ -348,7 +351,8 @@ class OnePassSettings:
     """How a photo is stylised in one pass with any painting: the method and the defaults that
     go with it. The CLI, the web app, the report and the bench build one from the method's
     preset and the user's flags; `nets.adain.infer.stylize` runs it."""
-    method: str = "wct"        # wct: whitening and colouring at four levels | adain: AdaIN at relu4_1
+    method: str = "wct"        # wct: whitening and colouring at four levels | wct-lite: the same on a
+                               # narrow encoder distilled from VGG-19 | adain: AdaIN at relu4_1
     size: int = 512            # longest side of the output, px
     style_scale: float = 1.0   # the style image's longest side relative to the output's
     alpha: float = 0.6         # 1: the painting's statistics in full; 0: the photo's features unchanged
@@ -379,6 +383,7 @@ ONEPASS_PRESETS: dict[str, dict] = {
     # further from the photos (BENCHMARKS.md, "WCT's features clipped at 0"). Alpha 1 breaks the
     # photo's shapes up.
     "wct": dict(method="wct", style_scale=1.0, alpha=0.6),
+    "wct-lite": dict(method="wct-lite", style_scale=1.0, alpha=0.6),
     # AdaIN keeps only relu4_1's channel means and deviations, which barely change with the
     # style image's scale: half the output's size gives the same picture in less time.
     "adain": dict(method="adain", style_scale=0.5, alpha=1.0),

@@ -129,7 +129,7 @@ def test_one_pass_presets_carry_each_methods_defaults():
     from stylekit.nets.adain import infer
     from stylekit.settings import DEFAULT_ONEPASS, ONEPASS_METHODS, OnePassSettings
     assert OnePassSettings.preset().method == DEFAULT_ONEPASS == "wct"
-    assert set(ONEPASS_METHODS) == set(infer.TRANSFORMS)
+    assert set(ONEPASS_METHODS) == set(infer.TRANSFORM) and set(infer.TRANSFORM.values()) == set(infer.TRANSFORMS)
     wct, adain = OnePassSettings.preset("wct"), OnePassSettings.preset("adain")
     assert (wct.style_scale, adain.style_scale) == (1.0, 0.5) and wct.alpha < adain.alpha == 1.0
     assert OnePassSettings.preset("adain", alpha=None, size=256) == OnePassSettings("adain", 256, 0.5, 1.0)
@@ -138,7 +138,7 @@ def test_one_pass_presets_carry_each_methods_defaults():
                            (dict(style_scale=float("inf")), "--style-scale must"), (dict(size=0), "size must")]:
         with pytest.raises(InputError, match=words):
             OnePassSettings.preset("wct", **changes)
-    with pytest.raises(InputError, match="method must be one of wct, adain, not 'gatys'"):
+    with pytest.raises(InputError, match="method must be one of wct, wct-lite, adain, not 'gatys'"):
         OnePassSettings.preset("gatys")
 
 

@@ -26,7 +26,8 @@ MIN_SIDE = {
 }
 METHOD_NAMES = {"fast": "the style network", "texture": "the texture network", "video": "the video's optical flow",
                 "inspect": "every VGG-19 layer (--inspect)", "optimization": "the optimization",
-                "adain": "AdaIN", "wct": "the whitening and colouring transform (WCT)", "train-fast": "training a style network", "train-texture": "training a texture network",
+                "adain": "AdaIN", "wct": "the whitening and colouring transform (WCT)",
+                "wct-lite": "the whitening and colouring transform on the narrow encoder (WCT lite)", "train-fast": "training a style network", "train-texture": "training a texture network",
                 "train-adain": "training the AdaIN decoder"}
 
 
@@ -97,6 +98,7 @@ MEMORY = {
     # where they peak higher than in bf16: BENCHMARKS.md, "Any painting: ... WCT".
     "adain": Cost(0.87 * GB, 920.0, 10.0, style_pass_per_pixel=500.0),
     "wct": Cost(0.99 * GB, 1490.0, 10.0, style_pass_per_pixel=800.0),
+    "wct-lite": Cost(0.99 * GB, 1490.0, 10.0, style_pass_per_pixel=800.0),   # WCT's: a narrow encoder holds less
     # Per pixel of all the crops of a batch (AdaIN: of its content crops; the style crops are as many).
     "train-fast": Cost(1.1 * GB, 3000.0, 200.0, style_pass_per_pixel=950.0),
     "train-texture": Cost(1.1 * GB, 3000.0, 200.0, style_pass_per_pixel=950.0),   # the same code reads it

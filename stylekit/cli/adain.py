@@ -105,10 +105,10 @@ def _torch_stylizer(args, device, precision: str, run: OnePassSettings, decoder_
     """(stylize, what the sidecar records) through the decoders' .pt files with torch, loaded once."""
     from stylekit.base.tensors import load_mask, tensor_to_pil   # torch, imported only on this path
     from stylekit.nets.adain import infer
-    from utils import load_image, load_vgg19
+    from utils import load_image
     decoders, trained = infer.load_decoders(run.method, decoder_paths, device)
     styles = [infer.load_style(p, _style_side(run), device, args.max_pixels) for p in style_paths]
-    encoder = infer.inference_encoder(load_vgg19("original", device))  # the one every decoder is trained with
+    encoder = infer.encoder_for(trained, device)   # the one the decoders were trained with
 
     def stylize(content_path: Path):
         content = load_image(content_path, run.size, device, args.max_pixels)

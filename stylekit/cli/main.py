@@ -13,7 +13,7 @@ from stylekit.cli.common import Parser, run_command
 
 # Every command, and the module of stylekit/cli that registers it, in the order help lists them.
 COMMANDS = {"fast": "fast", "texture": "fast", "train-fast": "train_fast", "train-texture": "train_fast",
-            "adain": "adain", "train-adain": "train_adain", "train-wct": "train_adain", "build-styles": "train_adain",
+            "adain": "adain", "train-adain": "train_adain", "train-wct": "train_adain", "train-student": "train_adain", "build-styles": "train_adain",
             "photos": "photos", "video": "video", "video-demo": "video", "video-sheet": "video",
             "report": "report", "bench": "bench", "serve": "serve"}
 

@@ -1,5 +1,5 @@
 """Commands that make the one-pass decoders (`nets.adain`): `train-adain` trains AdaIN's,
-`train-wct` one of WCT's, `build-styles` gathers AdaIN's training styles. `python -m adain
+`train-wct` one of WCT's, `train-student` WCT's narrow encoder, `build-styles` gathers AdaIN's training styles. `python -m adain
 --train` and `--build-styles` are the first and the last; `cli.adain` runs the decoders."""
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import torch
 
 from stylekit.base.lock import only_run_on
 from stylekit.base.errors import InputError
-from stylekit.base.files import check_writable
+from stylekit.base.files import check_writable, file_sha256
 from stylekit.base.images import IMAGE_SUFFIXES, image_files
 from stylekit.base.paths import ROOT, STYLE_DIR
 from stylekit.base.plan import check_plan
 from stylekit.cli import options, training
 from stylekit.cli.common import nonneg_float, positive_float, side
-from stylekit.nets.adain import export, infer, train, styles as style_set
+from stylekit.nets.adain import export, infer, train, styles as style_set, student as students
 from stylekit.nets.adain.model import Decoder, Encoder
-from stylekit.nets.adain.shipped import DEFAULT_DECODER, LEVELS, PORTABLE_WCT, STRIDE, default_decoders, wct_decoder_path
+from stylekit.nets.adain.shipped import DEFAULT_DECODER, LEVELS, LITE_ENCODER, bundle_path, STRIDE, default_decoders, wct_decoder_path
 from stylekit.nets.crops import RandomCrops
 from stylekit.nets.packages import DEFAULT_CACHE, check_set_folders
 from stylekit.nets.photos import DEFAULT_PHOTOS
@@ -66,6 +66,9 @@ def register(commands) -> None:
     p.add_argument("--out", type=Path,
                    help=f"decoder file (default {_rel(wct_decoder_path(d.level)).parent}/wct_relu<level>_1.pt)")
     p.add_argument("--init", type=Path, help="start from this decoder file (same level and width)")
+    p.add_argument("--encoder", type=Path,
+                   help=f"decode a narrow encoder's features (a file of train-student, such as "
+                        f"{_rel(LITE_ENCODER)}) rather than VGG-19's")
     training.add_flags(p, "wct")
     p.add_argument("--size", "--train-size", dest="train_size", type=side, metavar="PX",
                    help=f"crop side in px, a multiple of {STRIDE}, at least {4 * STRIDE} (default {d.train_size})")
@@ -76,6 +79,21 @@ def register(commands) -> None:
     p.add_argument("--width", type=positive_float,
                    help=f"decoder channels relative to the paper's (default {d.width:g})")
     p.set_defaults(run=train_wct_command)
+
+    d = TrainSettings.preset("student")
+    p = commands.add_parser("train-student", help="distil VGG-19 into WCT's narrow encoder (--out)",
+                            description="Distil VGG-19 up to relu4_1 into an encoder with a fraction of its "
+                                        "channels, for WCT's fast decoders (train-wct --encoder); a checkpoint "
+                                        "beside --out every --save-every steps, Ctrl-C keeps the encoder so far.")
+    p.add_argument("--data", type=Path, default=DEFAULT_PHOTOS,
+                   help=f"folder of photos (default {_rel(DEFAULT_PHOTOS)})")
+    p.add_argument("--out", type=Path, default=LITE_ENCODER, help=f"encoder file (default {_rel(LITE_ENCODER)})")
+    training.add_flags(p, "student")
+    p.add_argument("--size", "--train-size", dest="train_size", type=side, metavar="PX",
+                   help=f"crop side in px, a multiple of {STRIDE}, at least {4 * STRIDE} (default {d.train_size})")
+    p.add_argument("--width", type=positive_float,
+                   help=f"the fraction of VGG-19's channels it keeps, at most 1 (default {d.width:g})")
+    p.set_defaults(run=train_student_command)
 
     p = commands.add_parser("build-styles", help="gather AdaIN's training styles from offline packages",
                             description="Gather AdaIN's training styles (paintings and patterns from offline "
@@ -137,17 +155,25 @@ def _train(args, config: TrainSettings, out: Path, inputs: list[Path], make_data
     settings to keep in the decoder file; `writes`: the run's files besides the decoder's."""
     check_plan([*training.outputs(out), *writes], inputs)   # no file of the run is one of its inputs
     device = options.device_and_precision(args)[0]
-    params = sum(p.numel() for p in Decoder(config.width).parameters())   # width <= 1: small; level 4 the largest
+    params = sum(p.numel() for p in Decoder(min(config.width, 1.0)).parameters())   # level 4 the largest
     training.check_memory("train-adain", config, params, TrainSettings.preset("adain"), device=device)
     dataset = make_dataset()
-    encoder = Encoder(load_vgg19("original", device))
+    student = getattr(args, "encoder", None)
+    encoder = students.load_student(student, device)[0] if student else Encoder(load_vgg19("original", device))
     record = {"size": config.train_size, "data": str(args.data), "seed": config.seed, "vgg_weights": "original",
               "device": str(device), "threads": torch.get_num_threads(), **(record or {})}
+    if student:
+        record["encoder_sha256"] = file_sha256(student)
     with only_run_on(out), training.step_progress(f"{label} {out.stem}") as show:
-        _, result = train.train_decoder(encoder, dataset, config, out=out, resume=args.resume, device=device,
-                                        record=record, init=getattr(args, "init", None), callback=show)
+        if config.kind == "student":
+            _, result = train.train_student(encoder, dataset, config, out=out, resume=args.resume, device=device,
+                                            record=record, callback=show)
+        else:
+            _, result = train.train_decoder(encoder, dataset, config, out=out, resume=args.resume, device=device,
+                                            record=record, init=getattr(args, "init", None), callback=show)
     training.note_skipped(dataset)
-    return training.finish(result, out, config, "decoder", lambda: infer.load_decoder(out)[1])
+    load = (lambda: students.load_student(out)[1]) if config.kind == "student" else (lambda: infer.load_decoder(out)[1])
+    return training.finish(result, out, config, "encoder" if config.kind == "student" else "decoder", load)
 
 
 def train_command(args) -> int:
@@ -171,17 +197,30 @@ def train_wct_command(args) -> int:
     _check_train_size(config)
     out = args.out or wct_decoder_path(config.level)
     _check_start(args, config, out)
+    feature_width = students.load_student(args.encoder)[0].width if args.encoder else 1.0   # a bad file: one line
     if args.init is not None and not args.resume:   # a bad --init is refused before anything starts
-        train.starting_decoder(args.init, {"width": config.width, "level": config.level})
+        train.starting_decoder(args.init, Decoder(config.width, config.level, feature_width).arch)
     photos = image_files(args.data)
     # A shipped decoder's training refreshes the ONNX bundle that runs them without torch.
-    shipped = default_decoders("wct")
-    bundle = (PORTABLE_WCT,) if out.resolve() in {p.resolve() for p in shipped} else ()
-    code = _train(args, config, out, [*photos, *([args.init] if args.init else [])],
+    method = "wct-lite" if args.encoder else "wct"
+    shipped = default_decoders(method)
+    bundle = (bundle_path(method),) if out.resolve() in {p.resolve() for p in shipped} else ()
+    code = _train(args, config, out, [*photos, *([args.init] if args.init else []), args.encoder],
                   lambda: RandomCrops(photos, config.train_size, ENDLESS, config.seed), "train WCT", writes=bundle)
-    if bundle and all(p.exists() for p in shipped) and export.export_portable(photos, shipped, PORTABLE_WCT):
-        print(f"{PORTABLE_WCT}  (the WCT decoders as ONNX, for runs without torch)")
+    if bundle and all(p.exists() for p in shipped) and export.export_portable(photos, shipped, bundle[0], args.encoder):
+        print(f"{bundle[0]}  (the WCT decoders as ONNX, for runs without torch)")
     return code
+
+
+def train_student_command(args) -> int:
+    config = training.settings_from(args, "student")
+    _check_train_size(config)
+    if config.width > 1:
+        raise InputError(f"--width is the fraction of VGG-19's channels the encoder keeps, at most 1, not {config.width:g}")
+    training.check_start(args.out, args.resume, [], "encoder")
+    photos = image_files(args.data)
+    return _train(args, config, args.out, photos,
+                  lambda: RandomCrops(photos, config.train_size, ENDLESS, config.seed), "train student")
 
 
 def build_styles(args) -> int:

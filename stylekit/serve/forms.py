@@ -232,7 +232,7 @@ class FormReader:
         if not styles:
             raise InputError("AdaIN needs at least one --style image")
         model = self._model("adain", args.model)
-        method = onepass_method(self.models["adain"][model])
+        method = onepass_method(model, self.models["adain"][model])
         run = OnePassSettings.preset(method, size=args.size, style_scale=args.style_scale, alpha=args.alpha)
         if run.size > self.limits.max_size:   # the preset's size (an asked one is checked in `read`)
             run = OnePassSettings.preset(method, size=self.limits.max_size, style_scale=args.style_scale,

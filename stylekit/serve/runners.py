@@ -43,9 +43,10 @@ PREVIEW_EVERY = 5        # evaluations between two preview images
 # its pages in again (BENCHMARKS.md, "The web app's threads").
 GIVE_BACK_WHEN_IDLE = 30.0   # seconds
 COMMAND = "python -m stylekit serve (POST /api/jobs)"
-# The four WCT decoders (models/wct_relu<level>_1.pt) are one choice of the "Any painting" method.
-WCT_MODEL = "wct"
-MODEL_TITLES = {"wct": "whitening and colouring, 4 levels", "adain": "AdaIN"}
+# Each set of four WCT decoders (models/wct_relu<level>_1.pt; the narrow encoder's
+# models/wct_lite_relu<level>_1.pt) is one choice of the "Any painting" method, named by its method.
+MODEL_TITLES = {"wct": "whitening and colouring, 4 levels", "wct-lite": "whitening and colouring, narrow encoder",
+                "adain": "AdaIN"}
 
 
 class Catalogue:
@@ -56,19 +57,20 @@ class Catalogue:
                        for kind, folder in (("content", content_dir), ("style", style_dir))}
         self.models: dict[str, dict[str, Path]] = {"fast": {}, "texture": {}, "adain": {}}
         self.about: dict[str, dict[str, dict]] = {"fast": {}, "texture": {}, "adain": {}}
-        levels: dict[int, tuple[Path, dict]] = {}
+        levels: dict[str, dict[int, tuple[Path, dict]]] = {"wct": {}, "wct-lite": {}}
         for path in sorted(models_dir.glob("*.pt")):
             kind, settings = _model_kind(path)
-            if kind == "wct":
-                levels[settings["level"]] = (path, settings)
+            if kind in levels:
+                levels[kind][settings["level"]] = (path, settings)
             elif kind:
                 self.models[kind][path.stem] = path
                 self.about[kind][path.stem] = settings
-        if sorted(levels) == list(LEVELS):   # the WCT decoders serve as one model
-            self.models["adain"][WCT_MODEL] = tuple(levels[n][0] for n in LEVELS)
-            self.about["adain"][WCT_MODEL] = {"kind": "wct", "steps": sum(levels[n][1].get("steps") or 0 for n in LEVELS)}
+        for method, found in levels.items():
+            if sorted(found) == list(LEVELS):   # a method's WCT decoders serve as one model
+                self.models["adain"][method] = tuple(found[n][0] for n in LEVELS)
+                self.about["adain"][method] = {"kind": method, "steps": sum(found[n][1].get("steps") or 0 for n in LEVELS)}
         # The default method's decoders first: the form's default choice.
-        first = sorted(self.models["adain"], key=lambda name: onepass_method(self.models["adain"][name]) != DEFAULT_ONEPASS)
+        first = sorted(self.models["adain"], key=lambda name: self.method(name) != DEFAULT_ONEPASS)
         self.models["adain"] = {name: self.models["adain"][name] for name in first}
         self.about["adain"] = {name: self.about["adain"][name] for name in first}
 
@@ -80,14 +82,19 @@ class Catalogue:
             files = files if isinstance(files, tuple) else (files,)
             return {"name": name, "kind": kind, "style": Path(style).name if style else None,
                     "title": MODEL_TITLES.get(s.get("kind") or kind),
-                    **({"method": onepass_method(self.models[kind][name])} if kind == "adain" else {}),
+                    **({"method": self.method(name)} if kind == "adain" else {}),
                     "steps": s.get("trained_steps") or s.get("steps"), "size_bytes": sum(f.stat().st_size for f in files)}
         return {kind: [entry(kind, name, s) for name, s in found.items()] for kind, found in self.about.items()}
 
 
-def onepass_method(files: Path | tuple[Path, ...]) -> str:
-    """The method an "Any painting" model runs: WCT's is a decoder per level, AdaIN's one file."""
-    return "wct" if isinstance(files, tuple) else "adain"
+    def method(self, model: str) -> str:
+        return onepass_method(model, self.models["adain"][model])
+
+
+def onepass_method(model: str, files: Path | tuple[Path, ...]) -> str:
+    """The method the "Any painting" model `model` runs: a set of WCT decoders (a tuple of
+    files) is named by its method ('wct', 'wct-lite'), AdaIN's decoder is one file."""
+    return model if isinstance(files, tuple) else "adain"
 
 
 def _model_kind(path: Path) -> tuple[str | None, dict]:
@@ -101,7 +108,7 @@ def _model_kind(path: Path) -> tuple[str | None, dict]:
     try:
         decoder, settings = infer.load_decoder(path)
         if settings.get("kind") == "wct":
-            return "wct", {**settings, "level": decoder.level}
+            return ("wct-lite" if settings.get("encoder_sha256") else "wct"), {**settings, "level": decoder.level}
         return "adain", {k: v for k, v in settings.items() if k != "style_files"}
     except InputError:
         return None, {}
@@ -213,8 +220,8 @@ class Runner:
         o = spec.options
         precision = resolve_precision(o["precision"], self.device)
         files = self.catalogue.models["adain"][o["model"]]
-        method = onepass_method(files)
-        paths = list(files) if method == "wct" else [files]
+        method = self.catalogue.method(o["model"])
+        paths = list(files) if isinstance(files, tuple) else [files]
         copy = None
         if self._fp32_cpu(precision) and o["preserve_color"] is None:
             copy = self._get(("onnx", "adain", o["model"]), lambda: onepass_copies.load_for(method, paths))
@@ -223,7 +230,8 @@ class Runner:
         else:
             decoders, trained = self._get(("adain", o["model"]),
                                           lambda: infer.load_decoders(method, paths, self.device))
-            encoder = self._get(("encoder",), lambda: infer.inference_encoder(self.vgg()))
+            encoder = self._get(("encoder",), lambda: infer.inference_encoder(self.vgg())) if method != "wct-lite" else \
+                self._get(("encoder", method), lambda: infer.encoder_for(trained, self.device))
         start = time.perf_counter()
         if copy is not None:
             out = copy.stylize(spec.content.tensor().numpy(), [s.tensor().numpy() for s in spec.styles], o["alpha"],

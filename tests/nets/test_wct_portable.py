@@ -186,7 +186,7 @@ def test_training_a_shipped_decoder_refreshes_the_bundle(tmp_path, monkeypatch, 
     export.export_portable(sorted(photos.iterdir()), decoders, bundle)
     before = bundle.read_bytes()
     monkeypatch.setattr(train_adain_cli, "default_decoders", lambda method: decoders)
-    monkeypatch.setattr(train_adain_cli, "PORTABLE_WCT", bundle)
+    monkeypatch.setattr(train_adain_cli, "bundle_path", lambda method: bundle)
     monkeypatch.setattr(train_adain_cli, "load_vgg19", lambda *a: cnn)
     assert toolkit.main(["train-wct", "--level", "1", "--width", "0.125", "--data", str(photos), "--steps", "2",
                          "--batch", "1", "--size", "32", "--out", str(decoders[0])]) == 0

@@ -27,6 +27,7 @@ from stylekit.base.images import open_image, resize_longest
 from stylekit.nets.adain import portable
 from stylekit.nets.adain.infer import for_inference, load_decoder
 from stylekit.nets.adain.model import Encoder
+from stylekit.nets.adain.student import load_student
 from stylekit.nets.adain.shipped import PORTABLE_WCT, default_decoders
 from stylekit.nets.onnx_copy import onnx_model
 from stylekit.base.files import file_sha256
@@ -71,21 +72,26 @@ def _encoder_stages(encoder: Encoder, photos: list[Path]) -> list[bytes]:
 
 
 def export_portable(photos: list[Path], decoder_paths: list[Path] | None = None,
-                    out: Path = PORTABLE_WCT) -> Path | None:
+                    out: Path = PORTABLE_WCT, encoder_path: Path | None = None) -> Path | None:
     """Write the bundle of `decoder_paths` (the shipped WCT decoders by default) to `out`, the
-    encoder quantised on `photos` (the decoders' training photos); None where the onnx package
-    is not installed."""
+    encoder (VGG-19, or the narrow one at `encoder_path` the decoders were trained on)
+    quantised on `photos` (the decoders' training photos); None where the onnx package is not
+    installed."""
     try:
         import onnx  # noqa: F401
     except ImportError:
         return None
     if not photos:
         raise ValueError("the encoder's quantisation needs photos")
-    stages = _encoder_stages(Encoder(load_vgg19("original")), photos)
+    encoder = load_student(encoder_path)[0] if encoder_path else Encoder(load_vgg19("original"))
+    made_on = file_sha256(encoder_path) if encoder_path else None
+    stages = _encoder_stages(encoder, photos)
     decoders = {}
     for path in decoder_paths or default_decoders("wct"):
         decoder, settings = load_decoder(path, what="WCT decoder")
-        example = torch.rand(1, 64 * 2 ** (decoder.level - 1), 8, 8)   # relu{level}_1's channels
+        if settings.get("encoder_sha256") != made_on:
+            raise ValueError(f"{path} decodes another encoder's features than {encoder_path or 'VGG-19'}")
+        example = torch.rand(1, decoder.net[1].in_channels, 8, 8)   # relu{level}_1's channels
         onnx = onnx_model(for_inference(decoder), example, portable.INPUT, portable.OUTPUT).SerializeToString()
         decoders[decoder.level] = (onnx, file_sha256(path), settings)
     atomic_write(Path(out), portable.bundle_bytes(stages, decoders))

@@ -14,8 +14,10 @@ from stylekit.base.errors import InputError
 from stylekit.base.numbers import style_blend
 from stylekit.base.tensors import fit_longest, resize_tensor
 from stylekit.nets.adain.model import MODEL_FORMAT, Decoder, Encoder, adain
-from stylekit.nets.adain.shipped import STRIDE, check_style_size, default_decoders
+from stylekit.nets.adain.shipped import LITE_ENCODER, STRIDE, TRANSFORM, check_style_size, default_decoders
 from stylekit.nets.adain import wct
+from stylekit.nets.adain.student import load_student
+from stylekit.base.files import file_sha256
 from stylekit.nets.fused import fused
 from stylekit.nets.onnx_rewrite import rewritten
 from stylekit.nets.training import load_network
@@ -23,7 +25,7 @@ from stylekit.base import color
 from utils import load_image
 
 # The defaults of a run (method, size, style scale, alpha) are `settings.OnePassSettings`'s presets.
-TRANSFORMS = {"wct": wct.whiten_colour, "adain": adain}   # settings.ONEPASS_METHODS
+TRANSFORMS = {"wct": wct.whiten_colour, "adain": adain}   # shipped.TRANSFORM's values
 # WCT's decoders learned to invert ReLU outputs, never below 0, while coloured features can be:
 # clipped there, the same four bench pairs came 5% closer to the photos at the same distance to
 # the paintings (BENCHMARKS.md, "WCT's features clipped at 0"). AdaIN's decoder was trained on
@@ -57,12 +59,31 @@ def for_torch(decoder: Decoder) -> Decoder:
     return copy
 
 
-def inference_encoder(cnn: nn.Module) -> Encoder:
-    """The encoder (`model.Encoder` of the VGG-19 `cnn`) with each ReLU fused into the
-    convolution before it (`nets.fused`): for passes without gradients, not for training."""
-    encoder = Encoder(cnn)
+def inference_encoder(cnn: nn.Module | Encoder) -> Encoder:
+    """The encoder (`model.Encoder` of the VGG-19 `cnn`, or a narrow one given whole) with each
+    ReLU fused into the convolution before it (`nets.fused`): for passes without gradients,
+    not for training."""
+    encoder = deepcopy(cnn) if isinstance(cnn, Encoder) else Encoder(cnn)
     encoder.stages = nn.ModuleList(fused(stage) for stage in encoder.stages)
     return encoder
+
+
+def encoder_for(trained: list[dict], device="cpu") -> Encoder:
+    """The encoder whose features decoders with the training settings `trained` decode, ready
+    for inference: VGG-19, or the narrow encoder whose sha256 they recorded (the shipped
+    `shipped.LITE_ENCODER`). InputError (one line) for decoders of different encoders, or of a
+    narrow encoder that is not the shipped one."""
+    from utils import load_vgg19
+    made_on = {settings.get("encoder_sha256") for settings in trained}
+    if len(made_on) > 1:
+        raise InputError("these decoders were trained on different encoders: give decoders made together")
+    sha = made_on.pop() if made_on else None
+    if sha is None:
+        return inference_encoder(load_vgg19("original", device))
+    if not LITE_ENCODER.is_file() or file_sha256(LITE_ENCODER) != sha:
+        raise InputError(f"the decoders were trained on a narrow encoder that is not {LITE_ENCODER.name} "
+                         f"(sha256 {sha[:12]}...): train them with train-wct --encoder {LITE_ENCODER.name}")
+    return inference_encoder(load_student(LITE_ENCODER, device)[0])
 
 
 def pad_to_stride(img: torch.Tensor) -> torch.Tensor:
@@ -88,10 +109,10 @@ def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor
     there are replaced by style i's, and wherever the masks sum to less than 1 the content
     features stay. alpha: 1 full style, 0 the content features unchanged.
     """
-    transform = TRANSFORMS[method]
+    transform = TRANSFORMS[TRANSFORM[method]]
     if masks is None and len(style_feats) == 1:
         return transform(content_feat, style_feats[0], alpha=alpha)   # one pass over the features
-    if masks is None and method == "wct":   # a blend of affine maps is one affine map: one pass, however many styles
+    if masks is None and TRANSFORM[method] == "wct":   # a blend of affine maps is one affine map: one pass, however many styles
         weights = weights or [1.0 / len(style_feats)] * len(style_feats)
         maps = [(w, wct.colour_map(content_feat, s)) for w, s in zip(weights, style_feats) if w]
         return wct.apply_map(content_feat, sum(w * t for w, (t, _) in maps), sum(w * b for w, (_, b) in maps),
@@ -145,8 +166,8 @@ def load_decoders(method: str, paths: list[str | Path] | None = None,
     if method == "adain":
         loaded = [load_decoder(p, device) for p in paths or default_decoders(method)]
     else:
-        loaded = [load_decoder(p, device, "WCT decoder", "make models, or python -m stylekit train-wct --level N")
-                  for p in paths or default_decoders(method)]
+        hint = "make models, or python -m stylekit train-wct --level N" + (" --encoder ..." if method == "wct-lite" else "")
+        loaded = [load_decoder(p, device, "WCT decoder", hint) for p in paths or default_decoders(method)]
     _check_method(method, [decoder for decoder, _ in loaded])
     return [for_torch(d) for d, _ in loaded], [s for _, s in loaded]
 
@@ -154,8 +175,8 @@ def load_decoders(method: str, paths: list[str | Path] | None = None,
 def _check_method(method: str, decoders: list[Decoder] | None = None) -> None:
     """A method there is, and (when given) decoders it can run: AdaIN one of relu4_1, WCT at
     least one and no two of a level."""
-    if method not in TRANSFORMS:
-        raise InputError(f"method must be one of {', '.join(TRANSFORMS)}, not {method!r}")
+    if method not in TRANSFORM:
+        raise InputError(f"method must be one of {', '.join(TRANSFORM)}, not {method!r}")
     if decoders is None:
         return
     levels = [d.level for d in decoders]
@@ -165,6 +186,8 @@ def _check_method(method: str, decoders: list[Decoder] | None = None) -> None:
         raise InputError("WCT needs at least one decoder")
     if len(set(levels)) < len(levels):
         raise InputError(f"two WCT decoders of level {max(levels, key=levels.count)}: give one per level")
+    if len({d.arch.get("feature_width", 1.0) for d in decoders}) > 1:
+        raise InputError("these decoders decode different encoders' features: give decoders made together")
 
 
 @torch.inference_mode()
@@ -200,7 +223,7 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
                 feat_masks = [F.avg_pool2d(pad_to_stride(m.float()), 2 ** (level - 1)) for m in masks]
             target = transfer_features(encoder(picture, level)[-1], [f[level - 1] for f in style_feats],
                                        alpha=alpha, weights=weights, masks=feat_masks, method=method)
-            if method == "wct":   # see WCT_FLOOR
+            if TRANSFORM[method] == "wct":   # see WCT_FLOOR
                 target = target.clamp_min_(WCT_FLOOR)
             picture = decoder(target).float().clamp(0, 1)
     out = picture[..., :h, :w].contiguous()

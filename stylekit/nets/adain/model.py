@@ -34,6 +34,8 @@ class Encoder(nn.Module):
     was trained to produce, as the paper's plain-VGG encoder does.
     """
 
+    width = 1.0   # the fraction of VGG-19's channels (a narrow encoder's, `student`, is less)
+
     def __init__(self, cnn: nn.Module):
         super().__init__()
         stages, current = [], []
@@ -126,7 +128,8 @@ class Decoder(nn.Module):
     AdaIN decodes relu4_1 (level 4); the whitening and colouring transform (`wct`) has one
     decoder per level.
 
-    `width` scales the paper's inner channel counts (256, 128, 64). The output is not squashed:
+    `width` scales the paper's inner channel counts (256, 128, 64), `feature_width` the channels
+    of the features it takes (a narrow encoder's, `student`). The output is not squashed:
     the loss sees it as it is (a sigmoid would slow learning at the extremes); callers clamp.
 
     Departure from PyTorch's default initialisation, which shrinks the signal at each of the
@@ -136,21 +139,24 @@ class Decoder(nn.Module):
     near zero with a mid-grey bias, so training starts from a flat grey picture.
     """
 
-    def __init__(self, width: float = DEFAULT_WIDTH, level: int = 4):
+    def __init__(self, width: float = DEFAULT_WIDTH, level: int = 4, feature_width: float = 1.0):
         super().__init__()
-        if not 0 < width <= 1:
-            raise InputError(f"decoder width must be in (0, 1], not {width}")
+        for name, value in (("width", width), ("feature width", feature_width)):
+            if not 0 < value <= 1:
+                raise InputError(f"decoder {name} must be in (0, 1], not {value}")
         if level not in LEVELS:
             raise InputError(f"decoder level must be one of {', '.join(map(str, LEVELS))} (relu1_1 ... relu4_1), "
                              f"not {level}")
-        self.arch = {"width": width, "level": level}
+        # feature_width: the fraction of VGG-19's channels in the features decoded (a narrow
+        # encoder's, `student`); recorded only when not 1, so the VGG decoders' files stay as made.
+        self.arch = {"width": width, "level": level, **({"feature_width": feature_width} if feature_width != 1 else {})}
         self.level = level
         convs = VGG_CONVS[:FIRST_OF_BLOCK[level] + 1]
         layers = []
         for i in reversed(range(len(convs))):
             block, cin, cout = convs[i]
             into = 3 if i == 0 else max(1, round(cin * width))
-            outof = cout if i == len(convs) - 1 else max(1, round(cout * width))
+            outof = max(1, round(cout * (feature_width if i == len(convs) - 1 else width)))
             layers += _conv(outof, into, relu=i > 0)
             if block > 1 and i == FIRST_OF_BLOCK[block]:
                 layers.append(_upsample())

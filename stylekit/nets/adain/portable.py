@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from stylekit.nets.adain.shipped import LEVELS, PORTABLE_WCT, STRIDE, grid_step
+from stylekit.nets.adain.shipped import LEVELS, PORTABLE_WCT, STRIDE, bundle_path, grid_step
 from stylekit.base.files import file_sha256
 from stylekit.base.kept import Kept, pixels_key
 from stylekit.nets.portable import onnxruntime_or_none, pad_bottom_right
@@ -348,8 +348,8 @@ def load_for(method: str, decoder_paths: list[str | Path]) -> PortableWCT | Port
     """The ONNX pipeline of `method` ('wct' or 'adain') standing in for `decoder_paths`, or None
     (then the caller runs the .pt files with torch, which also gives the errors for files that
     are no decoders of `method`, or too many of them)."""
-    if method == "wct":
-        return load(decoder_paths)
+    if method in ("wct", "wct-lite"):
+        return load(decoder_paths, bundle_path(method))
     return load_adain(decoder_paths[0]) if len(decoder_paths) == 1 else None
 
 

@@ -23,16 +23,29 @@ MAX_POSITIONS = 65536
 DEFAULT_DECODER = MODELS / "adain_decoder.pt"
 # The WCT pipeline (VGG-19 to relu4_1 and the four shipped decoders) as ONNX, for `portable`.
 PORTABLE_WCT = MODELS / "wct_portable.zip"
+# 'wct-lite': WCT on a narrow encoder distilled from VGG-19 (`student`), with its own decoders
+# and bundle.
+LITE_ENCODER = MODELS / "wct_lite_encoder.pt"
+PORTABLE_LITE = MODELS / "wct_lite.zip"
+# What each one-pass method does to the features (settings.ONEPASS_METHODS).
+TRANSFORM = {"wct": "wct", "wct-lite": "wct", "adain": "adain"}
 
 
-def wct_decoder_path(level: int) -> Path:
-    """Where the shipped WCT decoder of relu{level}_1 lives."""
-    return MODELS / f"wct_relu{level}_1.pt"
+def wct_decoder_path(level: int, lite: bool = False) -> Path:
+    """Where the shipped WCT decoder of relu{level}_1 lives (`lite`: the narrow encoder's)."""
+    return MODELS / f"wct_{'lite_' if lite else ''}relu{level}_1.pt"
 
 
 def default_decoders(method: str) -> list[Path]:
     """The shipped decoders of `method`: AdaIN's one, or WCT's one per level."""
-    return [DEFAULT_DECODER] if method == "adain" else [wct_decoder_path(level) for level in LEVELS]
+    if method == "adain":
+        return [DEFAULT_DECODER]
+    return [wct_decoder_path(level, lite=method == "wct-lite") for level in LEVELS]
+
+
+def bundle_path(method: str) -> Path:
+    """The ONNX bundle whose encoder `method` runs on (AdaIN's decoder copy uses WCT's)."""
+    return PORTABLE_LITE if method == "wct-lite" else PORTABLE_WCT
 
 
 def check_style_size(width: int, height: int) -> None:

@@ -1,8 +1,9 @@
-"""Training decoders: AdaIN's on content/style crop pairs, the WCT ones on photo crops alone;
-the shared training loop, and the decoder file, which records every sitting of a run that was
-stopped and resumed."""
+"""Training the one-pass networks with the one training loop (`nets.training.train`): AdaIN's
+decoder on content/style crop pairs, the WCT decoders and WCT's narrow encoder on photo crops
+alone; each file records every sitting of a run that was stopped and resumed."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -10,7 +11,8 @@ import torch
 from stylekit.base.device import resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.nets.adain.infer import load_decoder
-from stylekit.nets.adain.model import MODEL_FORMAT, AdaINLoss, Decoder, Encoder, ReconstructionLoss
+from stylekit.nets.adain.model import ENCODER_LAYERS, MODEL_FORMAT, AdaINLoss, Decoder, Encoder, ReconstructionLoss
+from stylekit.nets.adain import student as students
 from stylekit.nets.crops import RandomCrops
 from stylekit.nets.training import TrainResult, checkpoint_path, resumed_init, save_network, seeded, sittings, to_export, train
 from stylekit.settings import TrainSettings
@@ -54,7 +56,7 @@ def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path
     config = config.replace(precision=resolve_precision(config.precision, torch.device(device)))
     level = 4 if config.kind == "adain" else config.level
     with seeded(config.seed):
-        decoder = Decoder(config.width, level)
+        decoder = Decoder(config.width, level, encoder.width)
     if init is not None:
         decoder.load_state_dict(starting_decoder(init, decoder.arch).state_dict())
     encoder = encoder.to(device)
@@ -90,3 +92,36 @@ def starting_decoder(init: Path, arch: dict) -> Decoder:
 def export(decoder: Decoder, out: Path, settings: dict) -> Path:
     """The compact decoder: fp16 weights (half the size, no visible loss), arch, settings."""
     return save_network(decoder, out, MODEL_FORMAT, settings)
+
+
+# Calibration crops of a student (`student.calibrate`): this many, from the far end of the run's
+# endless crops, which no run reaches.
+CALIBRATION_CROPS = 32
+
+
+def train_student(teacher: Encoder, dataset, config: TrainSettings, *, out: Path, resume: bool = False,
+                  device=torch.device("cpu"), record: dict | None = None,
+                  callback=None) -> tuple[students.StudentEncoder, TrainResult]:
+    """Distil `teacher` into a student of `config.width` of its channels (`nets.adain.student`)
+    on `dataset`'s crops; the checkpoint goes beside `out`, and the student, calibrated to the
+    teacher's activation scales, is exported to `out` whenever steps were run."""
+    config = config.replace(precision=resolve_precision(config.precision, torch.device(device)))
+    teacher = teacher.to(device)
+    with seeded(config.seed):
+        student = students.pruned(teacher, config.width)
+    widths = [last.out_channels for last, _ in students.stage_ends(teacher)]
+    net = students.Distillation(student, widths, students.kept_channels(teacher, config.width))
+    settings = {**(record or {}), "kind": config.kind, "batch": config.batch, "lr": config.lr,
+                "content_weight": config.content_weight, "precision": config.precision, **student.arch}
+    result = train(net, students.DistillLoss(teacher, config.content_weight), dataset, config,
+                   checkpoint=checkpoint_path(out), resume=resume, record=settings, device=device, callback=callback)
+    if to_export(result, out):
+        shipped = copy.deepcopy(student).cpu().requires_grad_(False).eval()
+        crops = torch.stack([dataset[len(dataset) - 1 - i] for i in range(CALIBRATION_CROPS)])
+        factors = students.calibrate(shipped, crops)
+        done = sittings(out, students.load_student, result, config.lr)
+        students.save_student(shipped, out, {**settings, "steps": result.step,
+                                             "seconds": sum(s.get("seconds") or 0.0 for s in done), "sittings": done,
+                                             "final_losses": result.history[-1] if result.history else {},
+                                             "calibration": dict(zip(ENCODER_LAYERS, factors))})
+    return student, result

@@ -1,0 +1,120 @@
+"""nets.adain.student: WCT's narrow encoder, distilled from VGG-19; decoders of its features;
+the encoder a set of decoders needs; `train-student` and `train-wct --encoder`."""
+import numpy as np
+import pytest
+import torch
+
+from conftest import structured
+from nets_helpers import photo_folder
+from stylekit.base.errors import InputError
+from stylekit.cli import main as toolkit
+from stylekit.nets.adain import infer, model, student, train
+from stylekit.nets.crops import RandomCrops
+from stylekit.settings import TrainSettings
+
+TEACHER_CHANNELS = [64, 128, 256, 512]
+
+
+@pytest.fixture(scope="module")
+def teacher(cnn):
+    return model.Encoder(cnn)
+
+
+def test_a_student_keeping_every_channel_is_the_teacher(teacher):
+    """Pruned at width 1 with the lift started as the pruning's choice of channels, the student
+    gives the teacher's features: the pruning keeps each filter with the inputs it reads."""
+    net = student.Distillation(student.pruned(teacher, 1.0), TEACHER_CHANNELS, student.kept_channels(teacher, 1.0))
+    x = structured(40, 48)
+    with torch.no_grad():
+        for lifted, target in zip(net(x), teacher(x)):
+            assert torch.allclose(lifted, target, rtol=1e-4, atol=1e-3 * target.abs().max().item())
+        assert sum(student.DistillLoss(teacher)(net, x).values()).item() < 1e-8
+
+
+@pytest.mark.parametrize("height, width", [(17, 23), (32, 40)])
+def test_a_quarter_width_student_gives_each_level_a_quarter_of_the_channels(teacher, height, width):
+    narrow = student.StudentEncoder(0.25)
+    x = torch.rand(1, 3, height, width)
+    with torch.no_grad():
+        ours, theirs = narrow(x), teacher(x)
+    assert [f.shape[1] for f in ours] == [16, 32, 64, 128]
+    assert [f.shape[-2:] for f in ours] == [f.shape[-2:] for f in theirs]
+    assert sum(p.numel() for p in narrow.parameters()) < sum(p.numel() for p in teacher.parameters()) / 14
+
+
+def test_calibration_scales_each_level_to_the_teachers_mean_and_changes_nothing_else(teacher):
+    narrow = student.pruned(teacher, 0.25)
+    images = torch.cat([structured(32, 32, seed=i) for i in range(3)])
+    with torch.no_grad():
+        before = narrow(images)
+        factors = student.calibrate(narrow, images)
+        after = narrow(images)
+    for level, (b, a, c) in enumerate(zip(before, after, factors)):
+        assert a.mean().item() == pytest.approx(model.LAYER_SCALES[level], rel=1e-4)
+        assert torch.allclose(a, c * b, rtol=1e-3, atol=1e-4 * a.abs().max().item())
+
+
+def test_a_decoder_of_the_students_features_gives_back_the_image_size():
+    narrow = student.StudentEncoder(0.25)
+    x = torch.rand(1, 3, 24, 40)
+    for level in model.LEVELS:
+        decoder = model.Decoder(0.25, level, feature_width=0.25)
+        with torch.no_grad():
+            assert decoder(narrow(x, level)[-1]).shape == x.shape
+        assert decoder.arch["feature_width"] == 0.25
+    assert "feature_width" not in model.Decoder(0.25, 2).arch   # VGG decoders' files stay as made
+    with pytest.raises(InputError, match="feature width"):
+        model.Decoder(0.25, 2, feature_width=0)
+
+
+@pytest.mark.slow
+def test_distillation_lowers_the_loss_and_the_file_loads_calibrated(teacher, tmp_path):
+    photos = list(photo_folder(tmp_path).iterdir())
+    data = RandomCrops(photos, 32, 10 ** 6)
+    config = TrainSettings.preset("student", steps=30, batch=2, lr=1e-3, precision="fp32", save_every=100)
+    _, result = train.train_student(teacher, data, config, out=tmp_path / "s.pt")
+    totals = [row["total"] for row in result.history]
+    assert result.status == "done" and set(result.history[0]) == {*model.ENCODER_LAYERS, "total"}
+    assert np.mean(totals[-5:]) < 0.7 * np.mean(totals[:5])
+    loaded, settings = student.load_student(tmp_path / "s.pt")
+    assert loaded.width == 0.25 and settings["steps"] == 30 and set(settings["calibration"]) == set(model.ENCODER_LAYERS)
+    assert not any(p.requires_grad for p in loaded.parameters())
+    crops = torch.stack([data[len(data) - 1 - i] for i in range(train.CALIBRATION_CROPS)])
+    with torch.no_grad():
+        means = [f.mean().item() for f in loaded(crops)]
+    assert means == pytest.approx(list(model.LAYER_SCALES), rel=1e-2)   # weights stored in fp16
+
+
+def test_decoders_name_the_encoder_they_need(tmp_path, monkeypatch):
+    assert infer.encoder_for([{}, {}]).width == 1.0          # VGG-19's decoders
+    with pytest.raises(InputError, match="different encoders"):
+        infer.encoder_for([{"encoder_sha256": "a" * 64}, {}])
+    with pytest.raises(InputError, match="not wct_lite_encoder.pt"):
+        infer.encoder_for([{"encoder_sha256": "a" * 64}])
+    decoders = [train.export(model.Decoder(0.125, level, feature_width=0.25), tmp_path / f"d{level}.pt", {})
+                for level in (1, 2)]
+    decoders.append(train.export(model.Decoder(0.125, 3), tmp_path / "vgg3.pt", {}))
+    with pytest.raises(InputError, match="different encoders' features"):
+        infer.load_decoders("wct-lite", decoders)
+
+
+@pytest.mark.slow
+def test_train_student_then_a_decoder_of_its_features(tmp_path, capsys):
+    photos = photo_folder(tmp_path)
+    enc = tmp_path / "enc.pt"
+    common = ["--data", str(photos), "--size", "32", "--batch", "2", "--precision", "fp32"]
+    assert toolkit.main(["train-student", *common, "--steps", "3", "--out", str(enc)]) == 0
+    dec = tmp_path / "dec2.pt"
+    assert toolkit.main(["train-wct", "--level", "2", "--width", "0.125", "--encoder", str(enc), *common,
+                         "--steps", "3", "--out", str(dec)]) == 0
+    decoder, settings = infer.load_decoder(dec)
+    assert decoder.arch["feature_width"] == 0.25 and settings["encoder_sha256"]
+    capsys.readouterr()
+    # a file that is no student is refused in one line, before any step
+    assert toolkit.main(["train-wct", "--level", "2", "--encoder", str(dec), *common, "--steps", "3",
+                         "--out", str(tmp_path / "other.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "not a WCT student encoder" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "other.pt").exists()
+    assert toolkit.main(["train-student", *common, "--width", "1.5", "--out", str(tmp_path / "s2.pt")]) == 2
+    assert "at most 1" in capsys.readouterr().err

@@ -84,3 +84,14 @@ models: photos
 	$(PY) -m stylekit train-wct --level 4 --steps 1000 --lr 5e-4 --init models/adain_decoder.pt --out data/wct/relu4_first.pt
 	$(PY) -m stylekit train-wct --level 4 --steps 5000 --lr 5e-4 --init data/wct/relu4_first.pt
 	$(PY) -m stylekit train-wct --level 4 --steps 9000 --lr 5e-4 --resume
+# WCT lite (`adain --method wct-lite`): VGG-19 distilled into an encoder with a quarter of its
+# channels (relu1_1 whole), then one decoder per level of that encoder's features, at a quarter of
+# the paper's channels; the last of them rewrites models/wct_lite.zip, their ONNX bundle. The
+# encoder's loss levelled off from step 1,500 at lr 5e-4; its last 600 steps ran at 1.5e-4
+# (README.md, "WCT lite").
+	$(PY) -m stylekit train-student --steps 2900
+	$(PY) -m stylekit train-student --steps 3500 --lr 1.5e-4 --resume
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 3000 --out models/wct_lite_relu4_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 2500 --out models/wct_lite_relu3_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 2 --steps 2000 --out models/wct_lite_relu2_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 1 --steps 1000 --out models/wct_lite_relu1_1.pt

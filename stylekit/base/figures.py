@@ -27,6 +27,7 @@ def plot_losses(history: list[dict], path: str | os.PathLike, title: str = "", x
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
     keys = [k for k in ("content", "style", "identity", "tv", "hist", "temporal", "features", "pixels")
             if any(k in r for r in history)]
+    keys += [k for k in dict.fromkeys(k for r in history for k in r) if k.startswith("relu")]   # a layer's term
     steps = np.arange(1, len(history) + 1)
     smoothed = 1 < smooth < len(history)
     for key in keys:

@@ -1,9 +1,9 @@
 """`adain`: stylise photos (one, several or a folder) with any painting in one pass, through trained
 decoders (`nets.adain`); run.py's --adain. `cli.train_adain` has the commands that train them.
 
-Both methods run their ONNX copies through ONNX Runtime where they can (`nets.adain.portable`:
-on the CPU, in fp32, without a mask or colour preservation; WCT's bundle, AdaIN's decoder copy
-on the bundle's encoder) and then never import torch, whose import alone takes longer than the
+Every method runs its ONNX copies through ONNX Runtime where it can (`nets.adain.portable`:
+on the CPU, in fp32, without a mask or colour preservation; WCT's bundle, WCT lite's, AdaIN's
+decoder copy on WCT's encoder) and then never import torch, whose import alone takes longer than the
 picture; otherwise the decoders' .pt files run with torch.
 """
 from __future__ import annotations
@@ -35,12 +35,15 @@ def _rel(path: Path) -> Path:
 def register(commands) -> None:
     p = commands.add_parser("adain", help="any painting in one pass (WCT or AdaIN) with trained decoders",
                             description="Arbitrary style in one pass with trained decoders: the whitening and "
-                                        "colouring transform at four levels (wct) or AdaIN at relu4_1 (adain).")
+                                        "colouring transform at four levels on VGG-19 (wct) or on a narrow "
+                                        "encoder distilled from it, several times faster (wct-lite), or AdaIN "
+                                        "at relu4_1 (adain).")
     presets = {m: OnePassSettings.preset(m) for m in ONEPASS_METHODS}
     p.add_argument("--method", choices=ONEPASS_METHODS, help=f"default {DEFAULT_ONEPASS}")
     p.add_argument("--decoder", nargs="+", type=Path,
-                   help=f"adain: one decoder (default {_rel(DEFAULT_DECODER)}); wct: one per level "
-                        f"(default {_rel(wct_decoder_path(1)).parent}/wct_relu<1-4>_1.pt)")
+                   help=f"adain: one decoder (default {_rel(DEFAULT_DECODER)}); wct, wct-lite: one per level "
+                        f"(default {_rel(wct_decoder_path(1)).parent}/wct_relu<1-4>_1.pt, "
+                        f"wct_lite_relu<1-4>_1.pt); the decoders' files name the encoder they need")
     p.add_argument("--content", nargs="+", type=Path, help="photo(s) or a folder of photos")
     options.add_styles(p, style_scale_default=", ".join(f"{presets[m].style_scale:g} with {m}" for m in presets))
     p.add_argument("--alpha", type=float, help="content-style trade-off, 0 (photo) to 1 (full style); default "

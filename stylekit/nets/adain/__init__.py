@@ -7,6 +7,9 @@ The style lives in those statistics, so any painting works without retraining.
 - WCT (Li et al. 2017, "Universal Style Transfer via Feature Transforms"): the style's mean
   and full channel covariance, at relu4_1, relu3_1, relu2_1 and relu1_1 in turn, one decoder
   per level, each trained only to give photos back from their features.
+- WCT lite (`--method wct-lite`): the same transform on a narrow encoder distilled from
+  VGG-19 (`student`: a quarter of its channels, relu1_1 whole) with decoders of its features,
+  for a pass several times shorter.
 - AdaIN (Huang and Belongie 2017, "Arbitrary Style Transfer in Real-time with Adaptive
   Instance Normalization"): each channel's mean and standard deviation at relu4_1, one
   decoder trained against paintings.
@@ -14,7 +17,9 @@ Both transforms are affine maps of the features, so alpha (and WCT's blends) fol
 
     model    the encoder, AdaIN and the channel statistics, the decoders, the training losses
     wct      the whitening and colouring transform and its statistics
-    train    training a decoder (AdaIN's on content/style pairs, WCT's on reconstruction)
+    student  WCT lite's narrow encoder: pruned from VGG-19, distilled, calibrated
+    train    training a decoder (AdaIN's on content/style pairs, WCT's on reconstruction) or
+             the narrow encoder (distillation)
     infer    loading decoders, padding, the decoders' input, stylize()
     styles   the training style set of AdaIN, built from offline packages
     shipped  where the shipped decoders and their ONNX copies lie (no torch needed)
@@ -23,6 +28,8 @@ Both transforms are affine maps of the features, so alpha (and WCT's blends) fol
 
     python -m stylekit adain --content photo.jpg --style painting.jpg   # WCT; --method adain
     python -m stylekit train-wct --level N                              # a WCT decoder
+    python -m stylekit train-student                                    # WCT lite's encoder
+    python -m stylekit train-wct --encoder models/wct_lite_encoder.pt --level N   # and its decoders
     python -m stylekit build-styles                 # AdaIN's training styles -> data/styles
     python -m stylekit train-adain --out models/adain_decoder.pt [--resume]
 

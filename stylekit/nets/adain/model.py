@@ -122,6 +122,13 @@ VGG_CONVS = ((1, 3, 64), (1, 64, 64), (2, 64, 128), (2, 128, 128), (3, 128, 256)
 FIRST_OF_BLOCK = {level: [block for block, _, _ in VGG_CONVS].index(level) for level in LEVELS}
 
 
+def feature_channels(level: int, feature_width: float = 1.0) -> int:
+    """relu{level}_1's channels in an encoder with `feature_width` of VGG-19's (`student`):
+    relu1_1 always keeps its 64 (its convolution reads three colours and costs little)."""
+    cout = VGG_CONVS[FIRST_OF_BLOCK[level]][2]
+    return cout if level == 1 else max(1, round(cout * feature_width))
+
+
 class Decoder(nn.Module):
     """relu{level}_1 features -> image: the encoder up to that layer mirrored, pooling replaced
     by nearest 2x upsampling, reflection padding against border artefacts (as in the paper).
@@ -156,7 +163,7 @@ class Decoder(nn.Module):
         for i in reversed(range(len(convs))):
             block, cin, cout = convs[i]
             into = 3 if i == 0 else max(1, round(cin * width))
-            outof = max(1, round(cout * (feature_width if i == len(convs) - 1 else width)))
+            outof = feature_channels(level, feature_width) if i == len(convs) - 1 else max(1, round(cout * width))
             layers += _conv(outof, into, relu=i > 0)
             if block > 1 and i == FIRST_OF_BLOCK[block]:
                 layers.append(_upsample())

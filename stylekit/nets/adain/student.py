@@ -1,7 +1,8 @@
 """A narrow VGG-19 for the whitening and colouring transform: the layers of `model.Encoder` up to
 relu4_1 with a fraction of their channels, distilled from the full network (after Wang et al.
 2020, "Collaborative Distillation for Ultra-Resolution Universal Style Transfer", whose students
-keep about a quarter of VGG-19's filters).
+keep about a quarter of VGG-19's filters). relu1_1 keeps its 64 channels: conv1_1 reads three
+colours and costs little, and the finest level sets the picture's colours.
 
 WCT's pass is mostly VGG-19's convolutions (the painting's encode and the photo's four), whose
 multiply-adds fall with the square of the width. The student starts as the teacher pruned (at
@@ -19,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from stylekit.nets.adain.model import ENCODER_LAYERS, LAYER_SCALES, VGG_CONVS, Encoder
+from stylekit.nets.adain.model import ENCODER_LAYERS, LAYER_SCALES, VGG_CONVS, Encoder, feature_channels
 from stylekit.nets.training import load_network, save_network
 from utils import CaffePreprocess
 
@@ -27,8 +28,10 @@ STUDENT_FORMAT = "style-transfer-wct-encoder/1"
 
 
 def channels(width: float) -> list[int]:
-    """The student's output channels of each of VGG-19's convolutions up to conv4_1."""
-    return [max(1, round(cout * width)) for _, _, cout in VGG_CONVS]
+    """The student's output channels of each of VGG-19's convolutions up to conv4_1: conv1_1
+    whole (`model.feature_channels`), the others `width` of VGG-19's."""
+    return [feature_channels(1, width) if i == 0 else max(1, round(cout * width))
+            for i, (_, _, cout) in enumerate(VGG_CONVS)]
 
 
 def narrow_vgg(width: float) -> nn.Sequential:
@@ -143,8 +146,8 @@ class DistillLoss(nn.Module):
 def kept_channels(teacher: Encoder, width: float) -> list[torch.Tensor]:
     """The teacher's channels `pruned` keeps at each level's output (the lift's start)."""
     ends = [last for last, _ in stage_ends(teacher)]
-    return [last.weight.abs().sum((1, 2, 3)).topk(max(1, round(last.out_channels * width))).indices.sort().values
-            for last in ends]
+    return [last.weight.abs().sum((1, 2, 3)).topk(feature_channels(level, width)).indices.sort().values
+            for level, last in enumerate(ends, start=1)]
 
 
 def save_student(student: StudentEncoder, out: Path, settings: dict) -> Path:

@@ -37,6 +37,7 @@ def run(c, data, upload=(), code=202):
      (64, 48), "adain"),
     ({"method": "adain", "model": "adain_decoder", "size": "64"}, files(photo_png(), painting_png()), (64, 48),
      "adain"),
+    ({"method": "adain", "model": "wct-lite", "size": "64"}, files(photo_png(), painting_png()), (64, 48), "adain"),
     ({"method": "texture", "model": "starry_night_texture", "size": "48", "seed": "7"}, [], (48, 48),
      "texture-network"),
 ])
@@ -59,7 +60,7 @@ def test_each_method_end_to_end(c, data, upload, size, mode):
             assert settings["style_blend"] == pytest.approx([0.7, 0.3])
             assert settings["preserve_color"] == "luminance"
     if mode == "adain":   # the WCT decoders, listed first, are the default, each method with its own alpha
-        method = "adain" if data.get("model") == "adain_decoder" else "wct"
+        method = {"adain_decoder": "adain", "wct-lite": "wct-lite"}.get(data.get("model"), "wct")
         assert sidecar["method"] == method
         assert len(sidecar["training"]) == (1 if method == "adain" else 4)
         preset = OnePassSettings.preset(method)
@@ -142,11 +143,13 @@ def test_models_images_and_options_come_from_the_project():
         models = c.get("/api/models").json()
         assert {m["name"] for m in models["fast"]} == {"starry_night", "great_wave", "composition_viii"}
         assert [m["name"] for m in models["texture"]] == ["starry_night_texture"]
-        assert [m["name"] for m in models["adain"]] == ["wct", "adain_decoder"]
-        assert [m["title"] for m in models["adain"]] == ["whitening and colouring, 4 levels", "AdaIN"]
-        assert [m["method"] for m in models["adain"]] == ["wct", "adain"]
-        wct = models["adain"][0]
+        assert [m["name"] for m in models["adain"]] == ["wct", "adain_decoder", "wct-lite"]
+        assert [m["title"] for m in models["adain"]] == ["whitening and colouring, 4 levels", "AdaIN",
+                                                         "whitening and colouring, narrow encoder"]
+        assert [m["method"] for m in models["adain"]] == ["wct", "adain", "wct-lite"]
+        wct, lite = models["adain"][0], models["adain"][2]
         assert wct["size_bytes"] == sum((ROOT / "models" / f"wct_relu{n}_1.pt").stat().st_size for n in (1, 2, 3, 4))
+        assert lite["size_bytes"] == sum((ROOT / "models" / f"wct_lite_relu{n}_1.pt").stat().st_size for n in (1, 2, 3, 4))
         assert all(m["style"] for m in models["fast"])
         images = c.get("/api/images").json()
         assert "chelsea.jpg" in images["content"] and "starry_night.jpg" in images["style"]

@@ -87,7 +87,7 @@ models: photos
 # WCT lite (`adain --method wct-lite`): VGG-19 distilled into an encoder with a quarter of its
 # channels (relu1_1 whole), then one decoder per level of that encoder's features, at a quarter of
 # the paper's channels; the last of them rewrites models/wct_lite.zip, their ONNX bundle. The
-# encoder's loss levelled off from step 1,500 at lr 5e-4; its last 600 steps ran at 1.5e-4
+# encoder's loss was falling slowly by step 2,900 at lr 5e-4; its last 600 steps ran at 1.5e-4
 # (README.md, "WCT lite").
 	$(PY) -m stylekit train-student --steps 2900
 	$(PY) -m stylekit train-student --steps 3500 --lr 1.5e-4 --resume

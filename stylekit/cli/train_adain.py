@@ -1,6 +1,7 @@
-"""Commands that make the one-pass decoders (`nets.adain`): `train-adain` trains AdaIN's,
-`train-wct` one of WCT's, `train-student` WCT's narrow encoder, `build-styles` gathers AdaIN's training styles. `python -m adain
---train` and `--build-styles` are the first and the last; `cli.adain` runs the decoders."""
+"""Commands that make the one-pass networks (`nets.adain`): `train-adain` trains AdaIN's decoder,
+`train-wct` one of WCT's, `train-student` WCT lite's narrow encoder, `build-styles` gathers
+AdaIN's training styles. `python -m adain --train` and `--build-styles` are the first and the
+last; `cli.adain` runs the decoders."""
 from __future__ import annotations
 
 import subprocess
@@ -155,7 +156,8 @@ def _train(args, config: TrainSettings, out: Path, inputs: list[Path], make_data
     settings to keep in the decoder file; `writes`: the run's files besides the decoder's."""
     check_plan([*training.outputs(out), *writes], inputs)   # no file of the run is one of its inputs
     device = options.device_and_precision(args)[0]
-    params = sum(p.numel() for p in Decoder(min(config.width, 1.0)).parameters())   # level 4 the largest
+    # a level-4 decoder's: the largest decoder; a narrow encoder of the same width has about as many
+    params = sum(p.numel() for p in Decoder(min(config.width, 1.0)).parameters())
     training.check_memory("train-adain", config, params, TrainSettings.preset("adain"), device=device)
     dataset = make_dataset()
     student = getattr(args, "encoder", None)

@@ -161,6 +161,9 @@ def _text(grids: dict, opt_n: dict, opt_time: str, size: int, precision: str) ->
              "which only ever learned to invert ReLU outputs. AdaIN (Huang and Belongie 2017, --method adain) moves only "
              "each channel's mean and spread at relu4_1. --alpha, --style-blend, --mask and --preserve-color "
              "work with both."]
+    if "wct-lite" in grids:
+        parts.append("WCT lite (--method wct-lite) runs the same transform on an encoder distilled from VGG-19 "
+                     "with a tenth of its multiply-adds, and decoders of that encoder's features.")
     for method, (grid, trained, run) in grids.items():
         seconds = [n["seconds"] for n in grid]
         machines = {n.get("machine") for n in grid}   # where the (cached) times were measured

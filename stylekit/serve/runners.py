@@ -223,7 +223,10 @@ class Runner:
         method = self.catalogue.method(o["model"])
         paths = list(files) if isinstance(files, tuple) else [files]
         copy = None
-        if self._fp32_cpu(precision) and o["preserve_color"] is None:
+        # WCT lite's small layers run faster in torch, which the app has loaded anyway, even against
+        # the bundle's kept statistics (BENCHMARKS.md, "WCT lite"); the CLI keeps the bundle for
+        # its first image, which importing torch would double.
+        if self._fp32_cpu(precision) and o["preserve_color"] is None and method != "wct-lite":
             copy = self._get(("onnx", "adain", o["model"]), lambda: onepass_copies.load_for(method, paths))
         if copy is not None:
             trained = copy.training

@@ -102,6 +102,9 @@ def test_decoders_name_the_encoder_they_need(tmp_path, monkeypatch):
         infer.encoder_for([{"encoder_sha256": "a" * 64}, {}])
     with pytest.raises(InputError, match="not wct_lite_encoder.pt"):
         infer.encoder_for([{"encoder_sha256": "a" * 64}])
+    monkeypatch.setattr(infer, "LITE_ENCODER", tmp_path / "gone.pt")
+    with pytest.raises(InputError, match="gone.pt is missing: make models"):
+        infer.encoder_for([{"encoder_sha256": "a" * 64}])
     decoders = [train.export(model.Decoder(0.125, level, feature_width=0.25), tmp_path / f"d{level}.pt", {})
                 for level in (1, 2)]
     decoders.append(train.export(model.Decoder(0.125, 3), tmp_path / "vgg3.pt", {}))

@@ -62,6 +62,9 @@ def test_each_method_end_to_end(c, data, upload, size, mode):
     if mode == "adain":   # the WCT decoders, listed first, are the default, each method with its own alpha
         method = {"adain_decoder": "adain", "wct-lite": "wct-lite"}.get(data.get("model"), "wct")
         assert sidecar["method"] == method
+        # on a CPU in fp32 the ONNX copies, but WCT lite's small layers run faster in torch
+        onnx = sidecar["precision"] == "fp32" and method != "wct-lite"
+        assert sidecar["runtime"] == ("onnxruntime" if onnx else "torch")
         assert len(sidecar["training"]) == (1 if method == "adain" else 4)
         preset = OnePassSettings.preset(method)
         assert sidecar["alpha"] == float(data.get("alpha", preset.alpha))

@@ -80,7 +80,10 @@ def encoder_for(trained: list[dict], device="cpu") -> Encoder:
     sha = made_on.pop() if made_on else None
     if sha is None:
         return inference_encoder(load_vgg19("original", device))
-    if not LITE_ENCODER.is_file() or file_sha256(LITE_ENCODER) != sha:
+    if not LITE_ENCODER.is_file():
+        raise InputError(f"the decoders decode a narrow encoder's features, and {LITE_ENCODER} is missing: "
+                         f"make models, or python -m stylekit train-student")
+    if file_sha256(LITE_ENCODER) != sha:
         raise InputError(f"the decoders were trained on a narrow encoder that is not {LITE_ENCODER.name} "
                          f"(sha256 {sha[:12]}...): train them with train-wct --encoder {LITE_ENCODER.name}")
     return inference_encoder(load_student(LITE_ENCODER, device)[0])

@@ -126,6 +126,8 @@ COMMANDS = {
                                             "--size 32 --width 0.125 --precision fp32 --out {o}/d.pt"),
     "train-wct": (toolkit, "train-wct", "train-wct --level 2 --data {d}/photos --steps 1 --batch 1 --size 32 "
                                         "--width 0.125 --precision fp32 --out {o}/d.pt"),
+    "train-student": (toolkit, "train-student", "train-student --data {d}/photos --steps 1 --batch 1 --size 32 "
+                                                "--width 0.125 --precision fp32 --out {o}/e.pt"),
     "video": (toolkit, "video", "video {d}/clip.mp4 --style {d}/painting.png --size 32 --steps 1 --later-steps 1 "
                                 "--out {o}/v.mp4"),
     "video-sheet": (toolkit, "video-sheet", "video-sheet {o}/s.png {d}/clip.mp4 --size 32"),

@@ -157,7 +157,9 @@ def test_training_presets():
     wct = TrainSettings.preset("wct")
     assert (wct.kind, wct.style_weight, wct.content_weight, wct.identity_weight, wct.width, wct.level) == \
         ("wct", 0.0, 1.0, 50.0, adain.width, 4)   # the level-4 decoder starts from AdaIN's weights
-    assert set(TRAIN_PRESETS) == {"fast", "texture", "adain", "wct"}
+    assert set(TRAIN_PRESETS) == {"fast", "texture", "adain", "wct", "student"}
+    student = TrainSettings.preset("student")
+    assert (student.kind, student.width, student.batch, student.content_weight) == ("student", 0.25, 8, 1.0)
     for bad in ({"steps": 0}, {"lr": 0.0}, {"style_weight": -1.0}, {"kind": "gan"}, {"precision": "fp16"},
                 {"lr": float("nan")}, {"level": 5}, {"level": 0}, {"kind": "wct", "content_weight": 0.0}):
         with pytest.raises(InputError):

@@ -32,6 +32,11 @@ def _rel(path: Path) -> Path:
     return path.relative_to(ROOT)
 
 
+def _add_crop_size(p, d: TrainSettings) -> None:
+    p.add_argument("--size", "--train-size", dest="train_size", type=side, metavar="PX",
+                   help=f"crop side in px, a multiple of {STRIDE}, at least {4 * STRIDE} (default {d.train_size})")
+
+
 def register(commands) -> None:
     d = TrainSettings.preset("adain")
     p = commands.add_parser("train-adain", help="train the AdaIN decoder into --out",
@@ -45,8 +50,7 @@ def register(commands) -> None:
     p.add_argument("--out", type=Path, default=DEFAULT_DECODER,
                    help=f"decoder file (default {_rel(DEFAULT_DECODER)})")
     training.add_flags(p, "adain", items="pairs")
-    p.add_argument("--size", "--train-size", dest="train_size", type=side, metavar="PX",
-                   help=f"crop side in px, a multiple of {STRIDE}, at least {4 * STRIDE} (default {d.train_size})")
+    _add_crop_size(p, d)
     p.add_argument("--style-weight", type=positive_float, help=f"default {d.style_weight:g} (the paper: 10)")
     p.add_argument("--identity-weight", type=nonneg_float,
                    help=f"pixel loss of decoding each crop's own features (default {d.identity_weight:g}; "
@@ -71,8 +75,7 @@ def register(commands) -> None:
                    help=f"decode a narrow encoder's features (a file of train-student, such as "
                         f"{_rel(LITE_ENCODER)}) rather than VGG-19's")
     training.add_flags(p, "wct")
-    p.add_argument("--size", "--train-size", dest="train_size", type=side, metavar="PX",
-                   help=f"crop side in px, a multiple of {STRIDE}, at least {4 * STRIDE} (default {d.train_size})")
+    _add_crop_size(p, d)
     p.add_argument("--feature-weight", dest="content_weight", type=nonneg_float, metavar="W",
                    help=f"loss on the decoded crop's features (default {d.content_weight:g})")
     p.add_argument("--pixel-weight", dest="identity_weight", type=nonneg_float, metavar="W",
@@ -90,8 +93,7 @@ def register(commands) -> None:
                    help=f"folder of photos (default {_rel(DEFAULT_PHOTOS)})")
     p.add_argument("--out", type=Path, default=LITE_ENCODER, help=f"encoder file (default {_rel(LITE_ENCODER)})")
     training.add_flags(p, "student")
-    p.add_argument("--size", "--train-size", dest="train_size", type=side, metavar="PX",
-                   help=f"crop side in px, a multiple of {STRIDE}, at least {4 * STRIDE} (default {d.train_size})")
+    _add_crop_size(p, d)
     p.add_argument("--width", type=positive_float,
                    help=f"the fraction of VGG-19's channels it keeps, at most 1 (default {d.width:g})")
     p.set_defaults(run=train_student_command)

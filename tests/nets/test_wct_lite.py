@@ -1,13 +1,10 @@
 """WCT lite, as shipped: the narrow encoder and its four decoders load and run in torch, their
 ONNX bundle is made from those files and stays close to torch, `adain --method wct-lite` runs it
-without torch, and a bundle is never made of decoders of another encoder."""
-import subprocess
-import sys
-
+without torch (tests/nets/test_wct_portable.py), and a bundle is never made of decoders of another encoder."""
 import pytest
 import torch
 
-from conftest import ROOT, structured, write_png
+from conftest import ROOT
 from nets_helpers import near, pixels, torch_pixels
 from stylekit.base.files import file_sha256
 from stylekit.nets.adain import export, infer, model, portable, shipped, student
@@ -42,21 +39,6 @@ def test_the_lite_bundle_is_made_from_the_shipped_files_and_stays_close_to_torch
     painting = open_image(ROOT / "images/style/great_wave.jpg")
     style = portable.resize(portable.to_array(painting), fit_size(*painting.size, 128)[::-1])
     near(pixels(net.stylize(content, [style], 0.6)), torch_pixels(torch_lite, "wct-lite", content, [style], 0.6))
-
-
-def test_adain_runs_wct_lite_without_importing_torch(tmp_path):
-    import json
-    content = write_png(tmp_path / "photo.png", structured(30, 41))
-    style = write_png(tmp_path / "style.png", structured(32, 32, seed=3))
-    out = tmp_path / "out.png"
-    code = ("import sys; from stylekit.cli.main import main; "
-            f"code = main(['adain', '--method', 'wct-lite', '--content', {str(content)!r}, '--style', {str(style)!r}, "
-            f"'--out', {str(out)!r}]); print('torch' in sys.modules); sys.exit(code)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stderr == "", done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "False"
-    meta = json.loads(out.with_suffix(".json").read_text())
-    assert (meta["runtime"], meta["method"]) == ("onnxruntime", "wct-lite")
 
 
 def test_a_bundle_of_decoders_of_another_encoder_is_refused(tmp_path):

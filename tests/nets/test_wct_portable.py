@@ -124,7 +124,7 @@ def test_files_the_bundle_was_not_made_from_are_not_stood_in_for(tmp_path, monke
     assert portable.load(SHIPPED) is None
 
 
-@pytest.mark.parametrize("method, style_size", [("wct", [41, 41]), ("adain", [20, 20])])
+@pytest.mark.parametrize("method, style_size", [("wct", [41, 41]), ("wct-lite", [41, 41]), ("adain", [20, 20])])
 def test_adain_runs_its_onnx_copies_without_importing_torch(tmp_path, method, style_size):
     content = write_png(tmp_path / "photo.png", structured(30, 41))
     style = write_png(tmp_path / "style.png", structured(32, 32, seed=3))

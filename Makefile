@@ -2,7 +2,8 @@
 # make demo:  Part 3 on the bundled images at the default settings
 # make test:  the whole test suite
 # make models: rebuild the training photos and retrain the shipped networks (about 17 h on 2 cores with bf16: the CPU sittings' recorded 6 h, and
-#              the 25,050 GPU steps at 0.65 steps/s; with a CUDA device the GPU sittings take minutes: README.md, "Trained on a GPU")
+#              the 25,050 GPU steps at 0.65 steps/s; with a CUDA device the GPU sittings take minutes: README.md, "Trained on a GPU";
+#              WCT lite's encoder and decoders another 81 min, measured in fp32 on 2 AVX2 cores)
 # make serve: the local web app on http://127.0.0.1:$(PORT)/ (PORT=8000 unless given; Ctrl-C stops it)
 VENV := .venv
 PY := $(VENV)/bin/python

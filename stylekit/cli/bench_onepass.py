@@ -162,10 +162,8 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
             methods[method] = infer.load_decoders(method)
         except InputError as exc:
             print(f"\n{method}: skipped ({exc})")
-    vgg = infer.inference_encoder(cnn)
     # each method's decoders' own encoder (VGG-19, or wct-lite's narrow one)
-    encoders = {m: vgg if all("encoder_sha256" not in t for t in trained) else infer.encoder_for(trained)
-                for m, (_, trained) in methods.items()}
+    encoders = {m: infer.encoder_for(trained, cnn=cnn) for m, (_, trained) in methods.items()}
     # what `adain` runs on a CPU in fp32
     copies = {m: portable.load_for(m, default_decoders(m)) for m in methods}
     sides = {m: round(size * run.style_scale) for m, run in runs.items()}

@@ -44,7 +44,6 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
     s = scale_for(quick)
     size, steps = fast_sizes(quick)
     precision = resolve_precision("auto", device)
-    encoder = infer.inference_encoder(cnn)
     dist = Distances(cnn)
     # The metric's reference: the painting as it is, resized by `Distances` (as bench and the
     # feed-forward bell do; a Lanczos-resized copy moves the distance by itself).
@@ -57,7 +56,7 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
         decoders, trained = infer.load_decoders(method, paths, device)
         run = OnePassSettings.preset(method)
         lite = method == "wct-lite"
-        enc = infer.encoder_for(trained, device) if lite else encoder   # the decoders' own encoder
+        encoder = infer.encoder_for(trained, device, cnn)   # the decoders' own: VGG-19's or the narrow one
         # pictures from before the floor or the moments' grid are stale; timings from before the fused ReLUs too
         stamp = {"method": method, "decoders": [model_stamp(p) for p in paths], "relus": "fused",
                  **({"encoder": model_stamp(shipped.LITE_ENCODER)} if lite else {}),
@@ -71,7 +70,7 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
 
             def make():
                 st = [infer.load_style(p, side, device) for p in styles]
-                out, seconds = timed(infer.stylize, enc, decoders, c, st, method=method, precision=precision,
+                out, seconds = timed(infer.stylize, encoder, decoders, c, st, method=method, precision=precision,
                                      repeats=repeats, **options)
                 return out, {"seconds": seconds, "style": dist.style(out, paintings[styles[0]]),
                              "content": dist.content(out, c), "machine": short_line()}

@@ -166,7 +166,7 @@ class Runner:
         """Load the VGG-19 and AdaIN's encoder, and run one tiny optimization (the engine's first
         run prepares its copy of the network), so that the first job waits for none of it. The
         server starts this in the background."""
-        self._get(("encoder",), lambda: infer.inference_encoder(self.vgg()))
+        self._get(("encoder", None), lambda: infer.inference_encoder(self.vgg()))
         tiny = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(self.device)
         stylize(self.vgg(), tiny, [tiny], Settings.preset("part3", size=32, steps=2))
 
@@ -233,8 +233,9 @@ class Runner:
         else:
             decoders, trained = self._get(("adain", o["model"]),
                                           lambda: infer.load_decoders(method, paths, self.device))
-            encoder = self._get(("encoder",), lambda: infer.inference_encoder(self.vgg())) if method != "wct-lite" else \
-                self._get(("encoder", method), lambda: infer.encoder_for(trained, self.device))
+            # one per encoder the decoders name: VGG-19's (None) is AdaIN's and WCT's
+            encoder = self._get(("encoder", infer.encoder_sha(trained)),
+                                lambda: infer.encoder_for(trained, self.device, self.vgg()))
         start = time.perf_counter()
         if copy is not None:
             out = copy.stylize(spec.content.tensor().numpy(), [s.tensor().numpy() for s in spec.styles], o["alpha"],

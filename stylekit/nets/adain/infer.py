@@ -68,18 +68,24 @@ def inference_encoder(cnn: nn.Module | Encoder) -> Encoder:
     return encoder
 
 
-def encoder_for(trained: list[dict], device="cpu") -> Encoder:
-    """The encoder whose features decoders with the training settings `trained` decode, ready
-    for inference: VGG-19, or the narrow encoder whose sha256 they recorded (the shipped
-    `shipped.LITE_ENCODER`). InputError (one line) for decoders of different encoders, or of a
-    narrow encoder that is not the shipped one."""
-    from utils import load_vgg19
+def encoder_sha(trained: list[dict]) -> str | None:
+    """The sha256 of the narrow encoder decoders with the training settings `trained` decode,
+    None for VGG-19's features; InputError (one line) for decoders of different encoders."""
     made_on = {settings.get("encoder_sha256") for settings in trained}
     if len(made_on) > 1:
         raise InputError("these decoders were trained on different encoders: give decoders made together")
-    sha = made_on.pop() if made_on else None
+    return made_on.pop() if made_on else None
+
+
+def encoder_for(trained: list[dict], device="cpu", cnn: nn.Module | None = None) -> Encoder:
+    """The encoder whose features decoders with the training settings `trained` decode, ready
+    for inference: VGG-19 (`cnn` when the caller has it loaded), or the narrow encoder whose
+    sha256 they recorded (the shipped `shipped.LITE_ENCODER`). InputError (one line) for
+    decoders of different encoders, or of a narrow encoder that is not the shipped one."""
+    from utils import load_vgg19
+    sha = encoder_sha(trained)
     if sha is None:
-        return inference_encoder(load_vgg19("original", device))
+        return inference_encoder(cnn if cnn is not None else load_vgg19("original", device))
     if not LITE_ENCODER.is_file():
         raise InputError(f"the decoders decode a narrow encoder's features, and {LITE_ENCODER} is missing: "
                          f"make models, or python -m stylekit train-student")

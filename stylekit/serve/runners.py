@@ -236,20 +236,21 @@ class Runner:
             # one per encoder the decoders name: VGG-19's (None) is AdaIN's and WCT's
             encoder = self._get(("encoder", infer.encoder_sha(trained)),
                                 lambda: infer.encoder_for(trained, self.device, self.vgg()))
-        start = time.perf_counter()
+        start, used = time.perf_counter(), []
         if copy is not None:
             out = copy.stylize(spec.content.tensor().numpy(), [s.tensor().numpy() for s in spec.styles], o["alpha"],
-                               style_blend(o["style_blend"], len(spec.styles)))
+                               style_blend(o["style_blend"], len(spec.styles)), o["max_move"], used.append)
             img = torch.from_numpy(out)
         else:
             img = infer.stylize(encoder, decoders, spec.content.tensor(self.device),
                                 [s.tensor(self.device) for s in spec.styles], method=method, alpha=o["alpha"],
-                                weights=o["style_blend"], preserve_color=o["preserve_color"], precision=precision)
+                                weights=o["style_blend"], preserve_color=o["preserve_color"], precision=precision,
+                                max_move=o["max_move"], on_alpha=used.append)
         seconds = time.perf_counter() - start
         job.sidecar = {"mode": "adain", "method": method, "decoder": o["model"], "content": spec.content.name,
                        "styles": [s.name for s in spec.styles], "style_blend": o["style_blend"],
                        "style_size": list(spec.styles[0].pixels.shape[-2:]), "alpha": o["alpha"],
-                       "style_scale": o["style_scale"],
+                       "max_move": o["max_move"], "alpha_used": used[0], "style_scale": o["style_scale"],
                        "preserve_color": o["preserve_color"], "mask": None, "size": list(img.shape[-2:]),
                        "precision": precision, "seconds": seconds, "runtime": _runtime(copy),
                        "training": [{k: v for k, v in t.items() if k != "style_files"} for t in trained],

@@ -68,6 +68,7 @@ def test_each_method_end_to_end(c, data, upload, size, mode):
         assert len(sidecar["training"]) == (1 if method == "adain" else 4)
         preset = OnePassSettings.preset(method)
         assert sidecar["alpha"] == float(data.get("alpha", preset.alpha))
+        assert sidecar["max_move"] == preset.max_move and 0 < sidecar["alpha_used"] <= sidecar["alpha"]
         assert sidecar["style_scale"] == preset.style_scale
     if mode == "texture-network":
         assert sidecar["seed"] == 7 and sidecar["model"] == "starry_night_texture"

@@ -3,6 +3,7 @@ forward pass, with a content-style trade-off, style blends, masks and colour pre
 from __future__ import annotations
 
 from copy import deepcopy
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -14,7 +15,8 @@ from stylekit.base.errors import InputError
 from stylekit.base.numbers import style_blend
 from stylekit.base.tensors import fit_longest, resize_tensor
 from stylekit.nets.adain.model import MODEL_FORMAT, Decoder, Encoder, adain
-from stylekit.nets.adain.shipped import LITE_ENCODER, STRIDE, TRANSFORM, check_style_size, default_decoders
+from stylekit.nets.adain.shipped import (LITE_ENCODER, STRIDE, TRANSFORM, check_style_size, default_decoders,
+                                         guarded_alpha)
 from stylekit.nets.adain import wct
 from stylekit.nets.adain.student import load_student
 from stylekit.base.files import file_sha256
@@ -138,6 +140,12 @@ def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor
     return target if alpha == 1 else torch.lerp(content, target, alpha)
 
 
+def relative_move(feat: torch.Tensor, target: torch.Tensor) -> float:
+    """|target - feat| / |feat|: how far a transform moves a photo's features."""
+    feat = feat.float()
+    return float((target.float() - feat).norm() / feat.norm().clamp_min(1e-12))
+
+
 def load_style(path, side: int, device="cpu", max_pixels: int | None = None) -> torch.Tensor:
     """A style image with longest side `side`, resized from the original file by the filter
     the optimizer and the metrics use (`base.tensors.resize_tensor`)."""
@@ -203,7 +211,7 @@ def _check_method(method: str, decoders: list[Decoder] | None = None) -> None:
 def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.Tensor, styles, *,
             method: str = "adain", alpha: float = 1.0, weights: list[float] | None = None,
             preserve_color: str | None = None, masks: list[torch.Tensor] | None = None,
-            precision: str = "fp32") -> torch.Tensor:
+            precision: str = "fp32", max_move: float | None = None, on_alpha=None) -> torch.Tensor:
     """One pass: content (1, 3, H, W) in [0, 1] -> stylised (1, 3, H, W) in [0, 1].
 
     method 'adain': one relu4_1 decoder. 'wct': a decoder per level, applied deepest first
@@ -214,6 +222,8 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
     styles (default equal). masks: one soft mask (1, 1, H, W) per style (spatial control).
     preserve_color: None, 'luminance' or 'histogram' (see color.py). precision: 'fp32' or
     'bf16' (autocast; the statistics stay in fp32, WCT's eigen-decompositions in fp64).
+    max_move: alpha is scaled down for a photo whose deepest features the styles would move
+    further than this (`shipped.guarded_alpha`), and on_alpha(alpha) told the alpha used.
     """
     decoders = sorted([decoders] if isinstance(decoders, Decoder) else decoders, key=lambda d: -d.level)
     _check_method(method, decoders)
@@ -230,11 +240,21 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
             feat_masks = None
             if masks is not None:
                 feat_masks = [F.avg_pool2d(pad_to_stride(m.float()), 2 ** (level - 1)) for m in masks]
-            target = transfer_features(encoder(picture, level)[-1], [f[level - 1] for f in style_feats],
-                                       alpha=alpha, weights=weights, masks=feat_masks, method=method)
+            feat = encoder(picture, level)[-1]
+            transfer = partial(transfer_features, feat, [f[level - 1] for f in style_feats], weights=weights,
+                               masks=feat_masks, method=method)
+            if max_move is not None and decoder is decoders[0]:
+                full = transfer(alpha=1.0)
+                decoded = full.clamp_min(WCT_FLOOR) if TRANSFORM[method] == "wct" else full   # what the decoder gets
+                alpha = guarded_alpha(alpha, relative_move(feat, decoded), max_move)
+                target = full if alpha == 1 else torch.lerp(feat.to(full.dtype), full, alpha)
+            else:
+                target = transfer(alpha=alpha)
             if TRANSFORM[method] == "wct":   # see WCT_FLOOR
                 target = target.clamp_min_(WCT_FLOOR)
             picture = decoder(target).float().clamp(0, 1)
+    if on_alpha is not None:
+        on_alpha(alpha)
     out = picture[..., :h, :w].contiguous()
     if preserve_color == "luminance":
         out = color.with_content_chroma(out, original)

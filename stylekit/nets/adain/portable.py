@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from stylekit.nets.adain.shipped import LEVELS, PORTABLE_WCT, STRIDE, bundle_path, grid_step
+from stylekit.nets.adain.shipped import LEVELS, PORTABLE_WCT, STRIDE, bundle_path, grid_step, guarded_alpha
 from stylekit.base.files import file_sha256
 from stylekit.base.kept import Kept, pixels_key
 from stylekit.nets.portable import onnxruntime_or_none, pad_bottom_right
@@ -244,8 +244,13 @@ class PortableAdaIN(_Pipeline):
     statistics = content_statistics = staticmethod(channel_stats)
 
     def stylize(self, content: np.ndarray, styles: list[np.ndarray], alpha: float,
-                weights: list[float] | None = None) -> np.ndarray:
-        """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1]."""
+                weights: list[float] | None = None, max_move: float | None = None, on_alpha=None) -> np.ndarray:
+        """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1].
+        on_alpha(alpha), as WCT's; max_move is WCT's alone."""
+        if max_move is not None:
+            raise ValueError("AdaIN takes no max_move (settings.OnePassSettings refuses it)")
+        if on_alpha is not None:
+            on_alpha(alpha)
         weights = weights or [1.0 / len(styles)] * len(styles)
         h, w = content.shape[-2:]
         feat, stats = self.photo_features(pad_to_stride(content))
@@ -260,10 +265,10 @@ class PortableWCT(_Pipeline):
     content_statistics = staticmethod(whitening)
 
     def stylize(self, content: np.ndarray, styles: list[np.ndarray], alpha: float,
-                weights: list[float] | None = None) -> np.ndarray:
+                weights: list[float] | None = None, max_move: float | None = None, on_alpha=None) -> np.ndarray:
         """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1]:
         the levels deepest first, each encoding the picture so far (`infer.stylize`); the
-        first encodes the photo itself."""
+        first encodes the photo itself. max_move, on_alpha: as `infer.stylize`'s."""
         weights = weights or [1.0 / len(styles)] * len(styles)
         h, w = content.shape[-2:]
         picture = pad_to_stride(content)
@@ -271,9 +276,18 @@ class PortableWCT(_Pipeline):
         for level in self.levels:
             feat, whitened = self.photo_features(picture) if level == self.levels[0] else \
                 (self.encode(picture, level)[-1], None)
-            target = transfer(feat, [s[level] for s in style_stats], weights, alpha, whitened)
+            if max_move is not None and level == self.levels[0]:
+                photo = feat.copy()
+                full = transfer(feat, [s[level] for s in style_stats], weights, 1.0, whitened)
+                move = np.linalg.norm(np.maximum(full, WCT_FLOOR) - photo) / max(np.linalg.norm(photo), 1e-12)
+                alpha = guarded_alpha(alpha, float(move), max_move)
+                target = photo + np.float32(alpha) * (full - photo) if alpha != 1 else full
+            else:
+                target = transfer(feat, [s[level] for s in style_stats], weights, alpha, whitened)
             np.maximum(target, WCT_FLOOR, out=target)   # as `infer.stylize`: the decoders never saw less
             picture = self.decode(level, target)
+        if on_alpha is not None:
+            on_alpha(alpha)
         return np.ascontiguousarray(picture[..., :h, :w])
 
 

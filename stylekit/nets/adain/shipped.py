@@ -62,3 +62,14 @@ def grid_step(height: int, width: int, limit: int = MAX_POSITIONS) -> int:
     while math.ceil(height / step) * math.ceil(width / step) > limit:
         step += 1
     return step
+
+
+def guarded_alpha(alpha: float, move: float, max_move: float | None) -> float:
+    """The alpha a photo gets when the styles' statistics would move its deepest features by
+    `move` at alpha 1 (|target - x| / |x|): alpha itself up to `max_move`, beyond it scaled by
+    max_move / move. Photos whose features a painting would move furthest (smooth, weakly
+    textured ones, Machu Picchu's mist) then keep their large shapes, while --alpha still
+    sweeps from the photo to the full style on every photo. max_move None: alpha unchanged."""
+    if max_move is None or not move > max_move:
+        return alpha
+    return alpha * max_move / move

@@ -1,0 +1,101 @@
+"""WCT's max_move: a photo whose relu4_1 features the painting would move further than
+max_move (relative to their norm, at alpha 1) is made at alpha scaled by max_move / move, the
+same in torch and without it; the commands record the alpha used and refuse a bad value."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import structured, write_png
+from nets_helpers import fp32_stages, pixels, torch_pixels
+from stylekit.cli import main as toolkit
+from stylekit.nets.adain import infer, model, portable
+from stylekit.nets.adain.shipped import guarded_alpha
+from stylekit.nets.onnx_copy import onnx_model
+
+
+def test_alpha_is_scaled_only_beyond_the_limit():
+    assert guarded_alpha(0.6, 0.5, 0.75) == guarded_alpha(0.6, 0.75, 0.75) == 0.6
+    assert guarded_alpha(0.6, 1.5, 0.75) == pytest.approx(0.3)
+    assert guarded_alpha(1.0, 3.0, 0.75) == pytest.approx(0.25)
+    assert guarded_alpha(0.6, 9.0, None) == guarded_alpha(0.6, 9.0, float("inf")) == 0.6
+
+
+@pytest.fixture(scope="module")
+def wct(cnn):
+    return model.Encoder(cnn), infer.load_decoders("wct")[0]
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return structured(40, 48, seed=1), structured(32, 32, seed=7)
+
+
+def move_at_alpha_1(wct, content, style) -> float:
+    encoder, _ = wct
+    feat = encoder(infer.pad_to_stride(content), 4)[-1]
+    full = infer.transfer_features(feat, [encoder(style, 4)[-1]], method="wct").clamp_min(infer.WCT_FLOOR)
+    return infer.relative_move(feat, full)
+
+
+@torch.inference_mode()
+def test_the_picture_is_the_one_at_the_scaled_alpha(wct, pair):
+    content, style = pair
+    move, used = move_at_alpha_1(wct, content, style), []
+    limit = move / 2   # this photo and painting are then at half the alpha
+    out = infer.stylize(*wct, content, [style], method="wct", alpha=0.8, max_move=limit, on_alpha=used.append)
+    assert used == [pytest.approx(0.4)]
+    plain = infer.stylize(*wct, content, [style], method="wct", alpha=0.4)
+    assert (out - plain).abs().max() < 1e-4
+    kept = []
+    same = infer.stylize(*wct, content, [style], method="wct", alpha=0.8, max_move=move * 1.01, on_alpha=kept.append)
+    assert kept == [0.8]
+    assert (same - infer.stylize(*wct, content, [style], method="wct", alpha=0.8)).abs().max() < 1e-4
+
+
+def test_the_pipeline_without_torch_scales_alpha_alike(cnn, wct, pair):
+    decoders = {}
+    for path in infer.default_decoders("wct"):
+        decoder = infer.load_decoder(path)[0]
+        example = torch.rand(1, 64 * 2 ** (decoder.level - 1), 8, 8)
+        decoders[decoder.level] = portable._session(onnx_model(decoder, example, portable.INPUT,
+                                                               portable.OUTPUT).SerializeToString())
+    exact = portable.PortableWCT(fp32_stages(cnn), decoders, [])
+    content, style = (x.numpy() for x in pair)
+    with torch.inference_mode():
+        limit = move_at_alpha_1(wct, *pair) / 2
+    used = []
+    mine = exact.stylize(content, [style], 0.8, None, limit, used.append)
+    assert used == [pytest.approx(0.4, abs=1e-4)]
+    assert np.abs(pixels(mine) - torch_pixels(wct, "wct", content, [style], 0.4)).max() <= 1
+
+
+@pytest.mark.parametrize("flags, max_move", [([], 0.75), (["--max-move", "0.05"], 0.05), (["--max-move", "inf"], None),
+                                             (["--max-move", "0.05", "--preserve-color", "luminance"], 0.05)])
+def test_the_sidecar_records_the_alpha_used(tmp_path, flags, max_move):
+    content = write_png(tmp_path / "photo.png", structured(24, 32))
+    style = write_png(tmp_path / "style.png", structured(32, 32, seed=3))
+    out = tmp_path / "out.png"
+    assert toolkit.main(["adain", "--content", str(content), "--style", str(style), "--size", "32",
+                         "--out", str(out), *flags]) == 0
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert (meta["alpha"], meta["max_move"]) == (0.6, max_move)
+    assert meta["runtime"] == ("torch" if "--preserve-color" in flags else "onnxruntime")
+    # this photo and painting move relu4_1 by less than 0.75 of its norm at alpha 1, by more than 0.05
+    assert (meta["alpha_used"] == 0.6) == (max_move != 0.05) and meta["alpha_used"] > 0
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--max-move", "0"], "--max-move must be a positive number, not 0.0"),
+    (["--max-move", "-1"], "--max-move must be a positive number, not -1.0"),
+    (["--max-move", "nan"], "--max-move must be a positive number, not nan"),
+    (["--method", "adain", "--max-move", "1"], "--max-move applies to wct and wct-lite, not adain"),
+])
+def test_a_bad_max_move_is_refused_before_a_file_is_made(tmp_path, capsys, flags, words):
+    content = write_png(tmp_path / "photo.png", structured(24, 32))
+    style = write_png(tmp_path / "style.png", structured(32, 32, seed=3))
+    out = tmp_path / "out" / "out.png"
+    assert toolkit.main(["adain", "--content", str(content), "--style", str(style), "--out", str(out), *flags]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {words}"
+    assert not out.parent.exists()

@@ -162,7 +162,10 @@ def _text(grids: dict, opt_n: dict, opt_time: str, size: int, precision: str) ->
              "shallow ones fine texture and colour; the coloured features are clipped at 0 before each decoder, "
              "which only ever learned to invert ReLU outputs. AdaIN (Huang and Belongie 2017, --method adain) moves only "
              "each channel's mean and spread at relu4_1. --alpha, --style-blend, --mask and --preserve-color "
-             "work with both."]
+             "work with both. With WCT a photo whose relu4_1 features the painting would move by more than "
+             f"{OnePassSettings.preset('wct').max_move:g} of their norm at full style (a smooth, weakly textured "
+             "photo under a strongly textured painting) gets a proportionally smaller alpha (--max-move), so "
+             "that it keeps its large shapes."]
     if "wct-lite" in grids:
         parts.append("WCT lite (--method wct-lite) runs the same transform on an encoder distilled from VGG-19 "
                      "with a tenth of its multiply-adds, and decoders of that encoder's features.")

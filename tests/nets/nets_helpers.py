@@ -89,3 +89,16 @@ def near(mine: np.ndarray, expected: np.ndarray) -> None:
     levels of 255, 99% of values within 13-18 (and the bench's distances the same)."""
     diff = np.abs(mine - expected)
     assert diff.mean() <= 6 and np.percentile(diff, 99) <= 30, (diff.mean(), np.percentile(diff, 99))
+
+
+def adain_sidecar(tmp_path: Path, flags: list[str], style_side: int = 32) -> dict:
+    """`stylekit adain` on a small structured photo and painting at 32 px with `flags`: the
+    sidecar it wrote."""
+    import json
+    from stylekit.cli import main as toolkit
+    content = write_png(tmp_path / "photo.png", structured(24, 32))
+    style = write_png(tmp_path / "style.png", structured(style_side, style_side, seed=3))
+    out = tmp_path / "out.png"
+    assert toolkit.main(["adain", "--content", str(content), "--style", str(style), "--size", "32",
+                         "--out", str(out), *flags]) == 0
+    return json.loads(out.with_suffix(".json").read_text())

@@ -1,14 +1,13 @@
 """WCT's max_move: a photo whose relu4_1 features the painting would move further than
 max_move (relative to their norm, at alpha 1) is made at alpha scaled by max_move / move, the
 same in torch and without it; the commands record the alpha used and refuse a bad value."""
-import json
 
 import numpy as np
 import pytest
 import torch
 
 from conftest import structured, write_png
-from nets_helpers import fp32_stages, pixels, torch_pixels
+from nets_helpers import adain_sidecar, fp32_stages, pixels, torch_pixels
 from stylekit.cli import main as toolkit
 from stylekit.nets.adain import infer, model, portable
 from stylekit.nets.adain.shipped import guarded_alpha
@@ -74,12 +73,7 @@ def test_the_pipeline_without_torch_scales_alpha_alike(cnn, wct, pair):
 @pytest.mark.parametrize("flags, max_move", [([], 0.75), (["--max-move", "0.05"], 0.05), (["--max-move", "inf"], None),
                                              (["--max-move", "0.05", "--preserve-color", "luminance"], 0.05)])
 def test_the_sidecar_records_the_alpha_used(tmp_path, flags, max_move):
-    content = write_png(tmp_path / "photo.png", structured(24, 32))
-    style = write_png(tmp_path / "style.png", structured(32, 32, seed=3))
-    out = tmp_path / "out.png"
-    assert toolkit.main(["adain", "--content", str(content), "--style", str(style), "--size", "32",
-                         "--out", str(out), *flags]) == 0
-    meta = json.loads(out.with_suffix(".json").read_text())
+    meta = adain_sidecar(tmp_path, flags)
     assert (meta["alpha"], meta["max_move"]) == (0.6, max_move)
     assert meta["runtime"] == ("torch" if "--preserve-color" in flags else "onnxruntime")
     # this photo and painting move relu4_1 by less than 0.75 of its norm at alpha 1, by more than 0.05

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import ROOT, structured, write_png
-from nets_helpers import agrees_at_size, agrees_in_blends, fp32_stages, near, pixels, torch_pixels
+from nets_helpers import adain_sidecar, agrees_at_size, agrees_in_blends, fp32_stages, near, pixels, torch_pixels
 from stylekit.cli import main as toolkit, train_adain as train_adain_cli
 from stylekit.nets.adain import export, infer, model, portable, shipped
 from stylekit.nets.adain.train import export as save_decoder
@@ -148,12 +148,7 @@ def test_adain_runs_its_onnx_copies_without_importing_torch(tmp_path, method, st
                                             (["--method", "adain", "--precision", "bf16"], "torch"),
                                             (["--decoder", str(SHIPPED[3]), str(SHIPPED[1])], "onnxruntime")])
 def test_adain_takes_torch_where_the_bundle_cannot_serve(tmp_path, flags, runtime):
-    content = write_png(tmp_path / "photo.png", structured(24, 32))
-    style = write_png(tmp_path / "style.png", structured(24, 24, seed=3))
-    out = tmp_path / "out.png"
-    assert toolkit.main(["adain", "--content", str(content), "--style", str(style), "--size", "32",
-                         "--out", str(out), *flags]) == 0
-    assert json.loads(out.with_suffix(".json").read_text())["runtime"] == runtime
+    assert adain_sidecar(tmp_path, flags, style_side=24)["runtime"] == runtime
 
 
 @pytest.mark.parametrize("height, width, flags, words", [

@@ -88,8 +88,9 @@ def _check_memory(run: OnePassSettings, content: Path, styles: list[Path], args,
 def _onnx_stylizer(net: portable.PortableWCT | portable.PortableAdaIN, args, run: OnePassSettings,
                    style_paths: list[Path]):
     """(stylize, what the sidecar records) through the ONNX copies: stylize(photo) gives the
-    picture as a PIL image, its seconds and the alpha it was made at (`shipped.guarded_alpha`). The paintings are read once; their statistics are
-    computed for the first photo and kept for the others (`portable._Pipeline`)."""
+    picture as a PIL image, its seconds and the alpha it was made at (`shipped.guarded_alpha`).
+    The paintings are read once; their statistics are computed for the first photo and kept for
+    the others (`portable._Pipeline`)."""
     styles = []
     for path in style_paths:   # as infer.load_style: the file's own pixels, resized once
         img = open_image(path, args.max_pixels)

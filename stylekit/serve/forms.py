@@ -252,7 +252,8 @@ class FormReader:
                 check_style_size(picture.pixels.shape[-1], picture.pixels.shape[-2])
             except InputError as exc:
                 raise InputError(f"{picture.name}: {exc}") from None
-        spec.options = {"model": model, "method": method, "size": run.size, "alpha": run.alpha, "max_move": run.max_move,
+        spec.options = {"model": model, "method": method, "size": run.size, "alpha": run.alpha,
+                        "max_move": run.max_move,
                         "style_blend": args.style_blend, "style_scale": run.style_scale,
                         "preserve_color": args.preserve_color, "precision": args.precision or "auto"}
         return spec

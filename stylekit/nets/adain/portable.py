@@ -278,10 +278,16 @@ class PortableWCT(_Pipeline):
                 (self.encode(picture, level)[-1], None)
             if max_move is not None and level == self.levels[0]:
                 photo = feat.copy()
-                full = transfer(feat, [s[level] for s in style_stats], weights, 1.0, whitened)
-                move = np.linalg.norm(np.maximum(full, WCT_FLOOR) - photo) / max(np.linalg.norm(photo), 1e-12)
-                alpha = guarded_alpha(alpha, float(move), max_move)
-                target = photo + np.float32(alpha) * (full - photo) if alpha != 1 else full
+                target = transfer(feat, [s[level] for s in style_stats], weights, 1.0, whitened)
+                moved = np.maximum(target, WCT_FLOOR)   # what the decoder would get
+                moved -= photo
+                alpha = guarded_alpha(alpha, float(np.linalg.norm(moved) / max(np.linalg.norm(photo), 1e-12)),
+                                      max_move)
+                del moved
+                if alpha != 1:   # photo + alpha (target - photo), in place: no copies of a print-size relu4_1
+                    target -= photo
+                    target *= np.float32(alpha)
+                    target += photo
             else:
                 target = transfer(feat, [s[level] for s in style_stats], weights, alpha, whitened)
             np.maximum(target, WCT_FLOOR, out=target)   # as `infer.stylize`: the decoders never saw less

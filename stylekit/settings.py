@@ -394,8 +394,9 @@ ONEPASS_PRESETS: dict[str, dict] = {
     # photo's shapes up.
     # max_move 0.75: at alpha 0.6, relu4_1 moves by at most 0.45 of its norm. On the ten pairs
     # outside the bench (Machu Picchu's features are weak and moved most) WCT came 15% closer to
-    # the photos for 4% further from the paintings (BENCHMARKS.md, "A photo's features moved
-    # too far"); a lower alpha for every photo, or per region, lost to it there.
+    # the photos for 4% further from the paintings; a lower alpha for every photo lost to it
+    # there and on the bench's pairs, and did a little better on the decoders' own training
+    # photos (BENCHMARKS.md, "A photo's features moved too far").
     "wct": dict(method="wct", style_scale=1.0, alpha=0.6, max_move=0.75),
     "wct-lite": dict(method="wct-lite", style_scale=1.0, alpha=0.6, max_move=0.75),
     # AdaIN keeps only relu4_1's channel means and deviations, which barely change with the

@@ -370,12 +370,12 @@ class OnePassSettings:
         if self.size < 1:
             raise InputError(f"--size must be a positive whole number, not {self.size}")
         if self.max_move is not None:
-            if self.method == "adain":
-                raise InputError("--max-move applies to wct and wct-lite, not adain")
             if not self.max_move > 0:   # NaN too
                 raise InputError(f"--max-move must be a positive number, not {self.max_move}")
-            if math.isinf(self.max_move):   # never scaled, and JSON has no infinity
+            if math.isinf(self.max_move):   # never scaled (AdaIN's way too), and JSON has no infinity
                 object.__setattr__(self, "max_move", None)
+            elif self.method == "adain":
+                raise InputError("--max-move applies to wct and wct-lite, not adain (inf, never scaled, is accepted)")
 
     @classmethod
     def preset(cls, method: str | None = None, **changes) -> OnePassSettings:

@@ -80,11 +80,17 @@ def test_the_sidecar_records_the_alpha_used(tmp_path, flags, max_move):
     assert (meta["alpha_used"] == 0.6) == (max_move != 0.05) and meta["alpha_used"] > 0
 
 
+def test_adain_takes_max_move_inf_which_is_its_own_way(tmp_path):
+    meta = adain_sidecar(tmp_path, ["--method", "adain", "--max-move", "inf"])
+    assert (meta["method"], meta["max_move"], meta["alpha_used"]) == ("adain", None, 1.0)
+
+
 @pytest.mark.parametrize("flags, words", [
     (["--max-move", "0"], "--max-move must be a positive number, not 0.0"),
     (["--max-move", "-1"], "--max-move must be a positive number, not -1.0"),
     (["--max-move", "nan"], "--max-move must be a positive number, not nan"),
-    (["--method", "adain", "--max-move", "1"], "--max-move applies to wct and wct-lite, not adain"),
+    (["--method", "adain", "--max-move", "1"],
+     "--max-move applies to wct and wct-lite, not adain (inf, never scaled, is accepted)"),
 ])
 def test_a_bad_max_move_is_refused_before_a_file_is_made(tmp_path, capsys, flags, words):
     content = write_png(tmp_path / "photo.png", structured(24, 32))

@@ -44,6 +44,7 @@ class TrainResult:
     step: int = 0                                        # steps done, resumed ones included
     first_step: int = 0                                  # where this sitting started
     seconds: float = 0.0                                 # this sitting's wall time
+    sittings: list[dict] | None = None                   # the ones before it, as the checkpoint kept them
     status: str = "done"                                 # done | interrupted | nan
     main: bool = True                                    # the process that writes files
 
@@ -153,10 +154,13 @@ def resumed_init(init, out: Path, resume: bool):
 def sittings(out: Path, load: Callable[[Path], tuple[nn.Module, dict]], result: TrainResult,
              lr: float) -> list[dict]:
     """Every sitting of the run that writes `out` (steps from-to, step size, seconds): for a
-    resumed run, those the file at `out` recorded (read by `load`; one sitting for a file that
-    recorded none, unknown values None), then this one."""
+    resumed run, those its checkpoint kept or, from a checkpoint that kept none, those the file
+    at `out` recorded (read by `load`; one sitting for a file that recorded none, unknown values
+    None), then this one."""
     done = []
-    if result.first_step:
+    if result.sittings is not None:
+        done = result.sittings
+    elif result.first_step:
         try:
             earlier = load(out)[1] if out.is_file() else {}
         except InputError:
@@ -191,7 +195,8 @@ def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str,
     model = nn.parallel.DistributedDataParallel(net) if ddp.world > 1 else net
     steps, batch, lr = config.steps, config.batch, config.lr
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    result = TrainResult(main=ddp.main)
+    result = TrainResult(main=ddp.main, sittings=[])
+    seconds_before = 0.0
     if resume and checkpoint.exists():
         state = load_checkpoint(checkpoint)
         try:
@@ -214,12 +219,24 @@ def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str,
             group["lr"] = lr
         result.step, result.history = state["step"], state["history"]
         result.first_step = result.step
+        result.sittings = state.get("sittings")   # None from a checkpoint older than this record
+        cut = result.sittings[-1] if result.sittings else None
+        if cut and cut["steps"][1] == result.step < state["steps"] and cut["lr"] == lr:
+            # The same command again after a run was cut off (a kill leaves no model file):
+            # one sitting, as the recipe has one command for it.
+            result.first_step, seconds_before = cut["steps"][0], cut["seconds"]
+            result.sittings = result.sittings[:-1]
     amp = autocast_context(device, resolve_precision(config.precision, device))
+
+    def this_sitting() -> dict:
+        return {"steps": [result.first_step, result.step], "lr": lr,
+                "seconds": round(seconds_before + time.perf_counter() - start, 1)}
 
     def save():
         if ddp.main:
             save_torch({"format": CHECKPOINT_FORMAT, "net": net.state_dict(), "optimizer": opt.state_dict(),
-                        "step": result.step, "steps": steps, "history": result.history, "settings": record or {}},
+                        "step": result.step, "steps": steps, "history": result.history, "settings": record or {},
+                        "sittings": None if result.sittings is None else result.sittings + [this_sitting()]},
                        checkpoint)
 
     start = time.perf_counter()
@@ -247,7 +264,7 @@ def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str,
     except KeyboardInterrupt:
         result.status = "interrupted"
         save()
-    result.seconds = time.perf_counter() - start
+    result.seconds = seconds_before + time.perf_counter() - start
     if ddp.world > 1:
         # Leave the group here: a rank that exits while another still works (rank 0 goes on to
         # export the network) tore gloo down under it at exit, and aborted now and then.

@@ -16,7 +16,7 @@ from nets_helpers import photo_folder
 from stylekit.base.errors import InputError
 from stylekit.base.figures import plot_losses
 from stylekit.base.paths import MODELS
-from stylekit.nets.training import load_checkpoint, train
+from stylekit.nets.training import load_checkpoint, sittings, train
 from stylekit.settings import TRAIN_PRESETS, TrainSettings
 
 
@@ -46,6 +46,62 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
     fresh = torch.nn.Conv2d(3, 3, 1)
     straight = train(fresh, loss_fn, data, loop_settings(steps=8, batch=2), checkpoint=tmp_path / "s.ckpt")
     assert [r["total"] for r in straight.history] == pytest.approx([r["total"] for r in second.history], rel=1e-5)
+
+
+class Killed(Exception):
+    """What a kill -9 leaves: no model file, the last checkpoint."""
+
+
+def test_a_run_cut_off_and_run_again_is_one_sitting(tmp_path):
+    """Killed after the checkpoint of step 4, the same command again continues the same sitting
+    (from step 0, the seconds of both parts); at another step size, the cut-off part is a sitting
+    of its own; a run resumed after it ended starts a new one."""
+    data = [torch.rand(3, 8, 8) for _ in range(40)]
+
+    def loss_fn(model, batch):
+        return {"mse": model(batch).pow(2).mean()}
+
+    def kill_after(step):
+        def callback(info):
+            if info["step"] == step:
+                raise Killed
+        return callback
+
+    def cut_off_run(ckpt):
+        with pytest.raises(Killed):
+            train(torch.nn.Conv2d(3, 3, 1), loss_fn, data, loop_settings(steps=10, batch=2, save_every=4),
+                  checkpoint=ckpt, callback=kill_after(6))
+        kept = load_checkpoint(ckpt)["sittings"]
+        assert [(s["steps"], s["lr"]) for s in kept] == [([0, 4], 1e-3)] and kept[0]["seconds"] >= 0
+        return kept[0]["seconds"]
+
+    def recorded(result, lr=1e-3):
+        return [(s["steps"], s["lr"]) for s in sittings(tmp_path / "none.pt", None, result, lr)]
+
+    ckpt = tmp_path / "a.ckpt"
+    before = cut_off_run(ckpt)
+    again = train(torch.nn.Conv2d(3, 3, 1), loss_fn, data, loop_settings(steps=10, batch=2), checkpoint=ckpt,
+                  resume=True)
+    assert again.step == 10 and again.first_step == 0 and again.seconds >= before
+    assert recorded(again) == [([0, 10], 1e-3)]
+    later = train(torch.nn.Conv2d(3, 3, 1), loss_fn, data, loop_settings(steps=12, batch=2), checkpoint=ckpt,
+                  resume=True)
+    assert recorded(later) == [([0, 10], 1e-3), ([10, 12], 1e-3)]
+
+    ckpt = tmp_path / "b.ckpt"
+    cut_off_run(ckpt)
+    slower = train(torch.nn.Conv2d(3, 3, 1), loss_fn, data, loop_settings(steps=10, batch=2, lr=5e-4),
+                   checkpoint=ckpt, resume=True)
+    assert slower.first_step == 4 and recorded(slower, 5e-4) == [([0, 4], 1e-3), ([4, 10], 5e-4)]
+
+    # A checkpoint from before this record: the model file's sittings stay the ones to go on from.
+    state = load_checkpoint(ckpt)
+    del state["sittings"]
+    torch.save(state, ckpt)
+    older = train(torch.nn.Conv2d(3, 3, 1), loss_fn, data, loop_settings(steps=12, batch=2), checkpoint=ckpt,
+                  resume=True)
+    assert older.sittings is None and load_checkpoint(ckpt)["sittings"] is None
+    assert recorded(older) == [([0, 10], None), ([10, 12], 1e-3)]
 
 
 def test_sigterm_stops_training_as_ctrl_c_does(tmp_path):

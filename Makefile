@@ -106,6 +106,7 @@ models: photos
 	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 8000 --lr 2e-4 --resume --out models/wct_lite_relu3_1.pt
 	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 10000 --lr 2e-4 --resume --out models/wct_lite_relu3_1.pt
 	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 16000 --lr 2e-4 --resume --out models/wct_lite_relu3_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 21000 --lr 1e-4 --resume --out models/wct_lite_relu3_1.pt
 	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 2 --steps 2000 --out models/wct_lite_relu2_1.pt
 	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 2 --steps 3500 --lr 5e-4 --resume --out models/wct_lite_relu2_1.pt
 	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 2 --steps 5500 --lr 5e-4 --resume --out models/wct_lite_relu2_1.pt

@@ -171,6 +171,19 @@ def sittings(out: Path, load: Callable[[Path], tuple[nn.Module, dict]], result: 
     return done + [{"steps": [result.first_step, result.step], "lr": lr, "seconds": round(result.seconds, 1)}]
 
 
+def kept_sittings(state: dict) -> list[dict] | None:
+    """The sittings a checkpoint kept; None from one older than this record, or one whose record
+    is not a list of {steps: [from, to], lr, seconds} (the model file's record is then used).
+    A sitting a file recorded without its step size or time has None for them."""
+    def valid(s) -> bool:
+        steps = s.get("steps") if isinstance(s, dict) else None
+        return (isinstance(steps, list) and len(steps) == 2 and all(isinstance(x, int) for x in steps)
+                and all(k in s and (s[k] is None or isinstance(s[k], (int, float))) for k in ("lr", "seconds")))
+
+    kept = state.get("sittings")
+    return list(kept) if isinstance(kept, list) and all(valid(s) for s in kept) else None
+
+
 def batch_indices(step: int, batch: int, ddp: Distributed) -> list[int]:
     """Dataset indices of one process's batch at `step`: disjoint across processes and steps,
     and a function of the step alone, so a resumed run sees the batches it would have seen."""
@@ -219,9 +232,9 @@ def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str,
             group["lr"] = lr
         result.step, result.history = state["step"], state["history"]
         result.first_step = result.step
-        result.sittings = state.get("sittings")   # None from a checkpoint older than this record
+        result.sittings = kept_sittings(state)
         cut = result.sittings[-1] if result.sittings else None
-        if cut and cut["steps"][1] == result.step < state["steps"] and cut["lr"] == lr:
+        if cut and cut["steps"][1] == result.step < state["steps"] and cut["lr"] == lr and cut["seconds"] is not None:
             # The same command again after a run was cut off (a kill leaves no model file):
             # one sitting, as the recipe has one command for it.
             result.first_step, seconds_before = cut["steps"][0], cut["seconds"]

@@ -102,6 +102,14 @@ def test_a_run_cut_off_and_run_again_is_one_sitting(tmp_path):
                   resume=True)
     assert older.sittings is None and load_checkpoint(ckpt)["sittings"] is None
     assert recorded(older) == [([0, 10], None), ([10, 12], 1e-3)]
+    junks = ("0-12", [{"steps": [0]}], [{"steps": [0, 12], "lr": "fast", "seconds": 1.0}])   # hand-edited
+    for steps, junk in enumerate(junks, start=13):
+        state = load_checkpoint(ckpt)
+        state["sittings"] = junk
+        torch.save(state, ckpt)
+        edited = train(torch.nn.Conv2d(3, 3, 1), loss_fn, data, loop_settings(steps=steps, batch=2),
+                       checkpoint=ckpt, resume=True)
+        assert edited.step == steps and edited.first_step == steps - 1 and edited.sittings is None
 
 
 def test_sigterm_stops_training_as_ctrl_c_does(tmp_path):

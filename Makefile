@@ -100,6 +100,7 @@ models: photos
 	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 12500 --lr 2e-4 --resume --out models/wct_lite_relu4_1.pt
 	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 18500 --lr 2e-4 --resume --out models/wct_lite_relu4_1.pt
 	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 24500 --lr 1e-4 --resume --out models/wct_lite_relu4_1.pt
+	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 30500 --lr 1e-4 --resume --out models/wct_lite_relu4_1.pt
 	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 2500 --out models/wct_lite_relu3_1.pt
 	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 5000 --lr 5e-4 --resume --out models/wct_lite_relu3_1.pt
 	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 7000 --lr 5e-4 --resume --out models/wct_lite_relu3_1.pt

@@ -136,7 +136,7 @@ ONEPASS_PAIRS = [(CONTENT, STYLE), (CONTENT_DIR / "chelsea.jpg", STYLE_DIR / "gr
                  (CONTENT_DIR / "china.jpg", STYLE_DIR / "composition_viii.jpg"),
                  (CONTENT_DIR / "astronaut.jpg", STYLE_DIR / "night_cafe.jpg")]
 # The photos no pair above uses, each with five paintings: distances only, so that four pairs
-# cannot flatter a method (on these the peer stayed closer to the photos than both WCTs).
+# cannot flatter a method (on these the peer stays closer to the photos than WCT lite).
 WIDER_PAIRS = [(CONTENT_DIR / f"{photo}.jpg", STYLE_DIR / f"{painting}.jpg") for photo in ("coffee", "machu_picchu")
                for painting in ("cafe_terrace", "great_wave", "starry_night", "composition_viii", "night_cafe")]
 

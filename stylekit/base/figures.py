@@ -46,8 +46,8 @@ def plot_losses(history: list[dict], path: str | os.PathLike, title: str = "", x
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("weighted loss")
-    if title:
-        ax.set_title(title, fontsize=9)
+    if title:   # a file name's undecodable bytes (surrogates) would stop the font's layout
+        ax.set_title(title.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     buf = io.BytesIO()

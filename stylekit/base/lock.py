@@ -19,7 +19,7 @@ def only_run_on(out: Path, what: str = "training run"):
     model; a transfer's picture, sidecar and plot). Two training runs at once took turns at the
     checkpoint and one's model replaced the other's; two transfers left one's plot beside the
     other's picture."""
-    key = hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:16]
+    key = hashlib.sha1(os.fsencode(out.resolve())).hexdigest()[:16]   # any bytes a file name may hold
     lock = Path(tempfile.gettempdir()) / f"stylekit-out-{key}.lock"
     fd = _lock_held(lock, out, what)
     try:

@@ -145,10 +145,10 @@ def _check_start(args, config: TrainSettings, out: Path) -> None:
     """--out may be written; with --resume, the checkpoint is one of a decoder like this run's."""
     training.check_start(out, args.resume, [], "decoder")
     if args.resume:
-        trained = load_checkpoint(checkpoint_path(out))["settings"]
+        trained = load_checkpoint(checkpoint_path(out)).get("settings", {})
         for name in ("width", "level"):
             if trained.get(name, getattr(config, name)) != getattr(config, name):
-                raise InputError(f"--resume: the checkpoint's decoder has {name} {trained[name]:g}, "
+                raise InputError(f"--resume: the checkpoint's decoder has {name} {trained[name]!r}, "
                                  f"not {getattr(config, name):g}")
 
 
@@ -157,6 +157,7 @@ def _train(args, config: TrainSettings, out: Path, inputs: list[Path], make_data
     """What both decoder commands do once their settings and inputs are known; `record`: more
     settings to keep in the decoder file; `writes`: the run's files besides the decoder's."""
     check_plan([*training.outputs(out), *writes], inputs)   # no file of the run is one of its inputs
+    training.check_out_outside(out, args.data)
     device = options.device_and_precision(args)[0]
     # a level-4 decoder's: the largest decoder; a narrow encoder of the same width has about as many
     params = sum(p.numel() for p in Decoder(min(config.width, 1.0)).parameters())

@@ -74,13 +74,16 @@ def _check_same_painting(checkpoint: Path, style: Path, sha256: str) -> None:
     its path for checkpoints that predate the hash): another --style would go on training one
     network toward two paintings, with a model file that names the second alone."""
     before = load_checkpoint(checkpoint).get("settings") or {}
+    named = Path(str(before.get("style_image", style)))
     if "style_sha256" in before:
         same = before["style_sha256"] == sha256
     else:
-        same = "style_image" not in before or Path(before["style_image"]).resolve() == Path(style).resolve()
+        same = named.resolve() == Path(style).resolve()
     if not same:
-        raise InputError(f"--resume: {checkpoint} was trained toward {before.get('style_image')}, not {style}: "
-                         f"give that --style, or start afresh without --resume")
+        toward = f"another version of {style} (its bytes differ)" if named.resolve() == Path(style).resolve() else \
+            f"{named}, not {style}"
+        raise InputError(f"--resume: {checkpoint} was trained toward {toward}: give that painting, or start "
+                         f"afresh without --resume")
 
 
 def train(args) -> int:
@@ -91,11 +94,13 @@ def train(args) -> int:
     if args.init is not None and args.resume:
         raise InputError("--init starts a new run from a network file and --resume continues one: give one of them")
     training.check_start(args.out, args.resume, [*args.style, *([args.init] if args.init else [])], "model")
+    image_size(args.style[0], args.max_pixels)   # a missing or unreadable painting: one line, before its hash
     painting = file_sha256(args.style[0])
     if args.resume:
         _check_same_painting(checkpoint_path(args.out), args.style[0], painting)
     data = (args.data or DEFAULT_PHOTOS) if kind == "style" else None
     photos = image_files(data) if data else []
+    training.check_out_outside(args.out, data)
     check_plan(training.outputs(args.out), photos)   # no file of the run is a training photo
     device = options.device_and_precision(args)[0]
     size = config.train_size

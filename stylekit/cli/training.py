@@ -65,10 +65,19 @@ def check_start(out: Path | None, resume: bool, inputs: list, what: str) -> None
     if not resume and checkpoint_path(out).exists():   # a forgotten --resume would start it over
         state = load_checkpoint(checkpoint_path(out))
         planned = state.get("steps")   # the sitting's --steps (checkpoints before it was kept: unknown)
-        if isinstance(planned, int) and state["step"] < planned:
+        if isinstance(planned, int) and state.get("step", 0) < planned:
             raise InputError(f"{checkpoint_path(out)} holds an unfinished run ({state['step']} of {planned} steps): "
                              f"continue it with --resume, or delete it to start afresh")
     check_plan(outputs(out), inputs)
+
+
+def check_out_outside(out: Path, data: str | Path | None) -> None:
+    """The run's files may not land among its training photos (any depth: they are read
+    recursively): the loss plot would become one, and a resumed run would then be refused for
+    overwriting an input."""
+    if data is not None and Path(data).is_dir() and out.resolve().parent.is_relative_to(Path(data).resolve()):
+        raise InputError(f"--out {out} is inside --data {data}: the run's loss plot would become a training "
+                         f"photo; write the model elsewhere")
 
 
 def count_parameters(build: Callable[[], torch.nn.Module]) -> int:

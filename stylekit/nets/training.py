@@ -62,7 +62,7 @@ class Distributed:
 # What a resumed run must share with its checkpoint's (a model file records one value of each).
 RESUME_KEEPS = ("kind", "batch", "train_size", "size", "style_size", "style_resize", "weights", "content_weight",
                 "style_weight", "identity_weight", "content_layers", "style_layers", "style_layer_weights",
-                "style_normalize", "seed", "vgg_weights")
+                "style_normalize", "seed", "vgg_weights", "encoder_sha256")
 
 
 @contextlib.contextmanager
@@ -105,7 +105,29 @@ def load_checkpoint(path: Path) -> dict:
         raise InputError(f"cannot read checkpoint {path}: {exc.__class__.__name__}") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{path} is not a training checkpoint of this project")
+    damage = _damage(state)
+    if damage:
+        raise InputError(f"{path} is a damaged training checkpoint ({damage}): delete it to start afresh")
     return state
+
+
+def _count(value) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _damage(state: dict) -> str | None:
+    """What of a checkpoint's progress record cannot be used (a file edited by hand, or written
+    by something else), or None. Its network and optimizer are checked where they are loaded."""
+    if "step" in state and not _count(state["step"]):
+        return f"its step is {state['step']!r}, not a count"
+    if "steps" in state and not _count(state["steps"]):
+        return f"its steps is {state['steps']!r}, not a count"
+    history = state.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
+        return "its history is not a list of loss rows"
+    if not isinstance(state.get("settings", {}), dict):
+        return "its settings are not a table"
+    return None
 
 
 def save_network(net: nn.Module, out: Path, fmt: str, settings: dict) -> Path:
@@ -172,16 +194,22 @@ def sittings(out: Path, load: Callable[[Path], tuple[nn.Module, dict]], result: 
 
 
 def kept_sittings(state: dict) -> list[dict] | None:
-    """The sittings a checkpoint kept; None from one older than this record, or one whose record
-    is not a list of {steps: [from, to], lr, seconds} (the model file's record is then used).
-    A sitting a file recorded without its step size or time has None for them."""
-    def valid(s) -> bool:
-        steps = s.get("steps") if isinstance(s, dict) else None
-        return (isinstance(steps, list) and len(steps) == 2 and all(isinstance(x, int) for x in steps)
-                and all(k in s and (s[k] is None or isinstance(s[k], (int, float))) for k in ("lr", "seconds")))
+    """The sittings a checkpoint kept: steps from-to, one after another from 0 to its step, with
+    lr and seconds (None where a model file recorded none). None from a checkpoint older than
+    this record, or one whose record is not that (the model file's record is then used)."""
+    def number(value) -> bool:
+        return value is None or (type(value) in (int, float) and math.isfinite(value) and value >= 0)
 
-    kept = state.get("sittings")
-    return list(kept) if isinstance(kept, list) and all(valid(s) for s in kept) else None
+    kept, ends = state.get("sittings"), 0
+    if not isinstance(kept, list):
+        return None
+    for s in kept:
+        steps = s.get("steps") if isinstance(s, dict) else None
+        if not (isinstance(steps, list) and len(steps) == 2 and all(_count(x) for x in steps) and steps[0] == ends
+                and steps[1] >= ends and "lr" in s and "seconds" in s and number(s["lr"]) and number(s["seconds"])):
+            return None
+        ends = steps[1]
+    return list(kept) if ends == state.get("step") else None
 
 
 def batch_indices(step: int, batch: int, ddp: Distributed) -> list[int]:
@@ -234,7 +262,8 @@ def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str,
         result.first_step = result.step
         result.sittings = kept_sittings(state)
         cut = result.sittings[-1] if result.sittings else None
-        if cut and cut["steps"][1] == result.step < state["steps"] and cut["lr"] == lr and cut["seconds"] is not None:
+        unfinished = result.step < state.get("steps", 0) and result.step < steps
+        if cut and unfinished and cut["lr"] == lr and cut["seconds"] is not None:
             # The same command again after a run was cut off (a kill leaves no model file):
             # one sitting, as the recipe has one command for it.
             result.first_step, seconds_before = cut["steps"][0], cut["seconds"]

@@ -418,3 +418,79 @@ def test_a_name_too_long_to_read_is_one_error_line(argv, work, capsys):
     """pathlib's exists() raises for a name over 255 bytes: a traceback, exit 1, from eleven
     commands' inputs (their outputs were checked already)."""
     refused(argv, work, capsys, r"File name too long \(the file system takes 255 bytes a name\)")
+
+
+@pytest.mark.parametrize("command", ["train-fast", "train-texture"])
+@pytest.mark.parametrize("style", ["nope.png", "photos"])
+def test_a_missing_or_folder_painting_is_refused_before_its_hash(work, capsys, no_network, command, style):
+    data = ["--data", "photos"] if command == "train-fast" else []
+    refused([command, "--style", style, *data, *TINY_TRAIN, "--out", "o/m.pt"], work, capsys, r"nope\.png|photos")
+
+
+def test_out_inside_the_training_photos_is_refused(work, capsys, no_network):
+    """The loss plot would become a training photo, and a resumed run be refused for overwriting it."""
+    refused(["train-fast", "--style", "style.png", "--data", "photos", *TINY_TRAIN, "--out", "photos/m.pt"], work,
+            capsys, r"--out photos/m\.pt is inside --data photos")
+    (work / "photos" / "deeper").mkdir()
+    refused(["train-wct", "--level", "1", "--data", "photos", "--steps", "1", "--batch", "1", "--size", "32",
+             "--width", "0.125", "--out", "photos/deeper/d.pt"], work, capsys, r"is inside --data photos")
+
+
+def _edited_checkpoint(path, **changes):
+    _texture_checkpoint(path)
+    state = torch.load(path, weights_only=True)
+    for key, value in changes.items():
+        if value is DELETE:
+            state.pop(key, None)
+        else:
+            state[key] = value
+    save_torch(state, path)
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize("changes", [{"step": "1"}, {"step": -5}, {"step": 1.0}, {"steps": "9"}, {"steps": None},
+                                     {"history": "many"}, {"history": [1, 2]}, {"settings": None},
+                                     {"settings": ["texture"]}])
+def test_a_checkpoint_edited_by_hand_is_refused_in_one_line(work, capsys, no_network, changes):
+    """Each gave a traceback (a string step in the batch indices, a None settings in --init's
+    lookup, ...) on --resume, or without it where the check for an unfinished run reads the step."""
+    (work / "o").mkdir()
+    _edited_checkpoint(work / "o" / "m.ckpt", **changes)
+    for resume in (["--resume"], []):
+        refused(["train-texture", "--style", "style.png", *TINY_TRAIN, "--steps", "3", *resume, "--out", "o/m.pt"],
+                work, capsys, r"o/m\.ckpt is a damaged training checkpoint")
+
+
+def test_a_checkpoint_without_its_planned_steps_still_resumes(work, capsys, monkeypatch, cnn):
+    monkeypatch.setattr(train_fast_cli, "load_vgg19", lambda *a: cnn)
+    (work / "o").mkdir()
+    _edited_checkpoint(work / "o" / "m.ckpt", steps=DELETE)
+    assert toolkit(["train-texture", "--style", "style.png", *TINY_TRAIN, "--steps", "2", "--resume",
+                    "--out", "o/m.pt"]) == 0
+
+
+def test_resuming_a_decoder_on_another_encoder_is_refused(work, capsys):
+    (work / "o").mkdir()
+    net = torch.nn.Conv2d(3, 3, 1)
+    save_torch({"format": CHECKPOINT_FORMAT, "net": net.state_dict(),
+                "optimizer": torch.optim.Adam(net.parameters()).state_dict(), "step": 1, "steps": 2,
+                "history": [{}], "settings": {"encoder_sha256": "0" * 64}}, work / "o" / "d.ckpt")
+    from stylekit.nets.training import train
+    from stylekit.settings import TrainSettings
+    with pytest.raises(InputError, match="was trained with encoder_sha256 '0000"):
+        train(net, lambda m, b: {"x": m(b).mean()}, [torch.rand(3, 8, 8)] * 4, TrainSettings(steps=2, batch=1),
+              checkpoint=work / "o" / "d.ckpt", resume=True, record={"encoder_sha256": "1" * 64})
+
+
+def test_a_file_name_that_is_not_utf8_trains(work, capsys):
+    """Its lock's key and the loss plot's title took the name as UTF-8 and stopped the run."""
+    from stylekit.base.figures import plot_losses
+    from stylekit.base.lock import only_run_on
+    odd = Path(os.fsdecode(b"o/\xff.pt"))
+    (work / "o").mkdir()
+    with only_run_on(odd):
+        pass
+    rows = [{"style": 1.0 / (1 + i), "total": 1.0 / (1 + i)} for i in range(3)]
+    assert plot_losses(rows, work / "o" / "plot.png", title=odd.stem).exists()

@@ -2,6 +2,7 @@
 identical replicas under two-process DistributedDataParallel; training curves draw a running
 mean; the training presets are what the networks were trained with."""
 import json
+import math
 import os
 import signal
 import subprocess
@@ -88,6 +89,13 @@ def test_a_run_cut_off_and_run_again_is_one_sitting(tmp_path):
                   resume=True)
     assert recorded(later) == [([0, 10], 1e-3), ([10, 12], 1e-3)]
 
+    # Run again asking for fewer steps than were done: nothing runs, and nothing is merged.
+    ckpt = tmp_path / "c.ckpt"
+    cut_off_run(ckpt)
+    fewer = train(torch.nn.Conv2d(3, 3, 1), loss_fn, data, loop_settings(steps=3, batch=2), checkpoint=ckpt,
+                  resume=True)
+    assert fewer.step == fewer.first_step == 4 and recorded(fewer) == [([0, 4], 1e-3), ([4, 4], 1e-3)]
+
     ckpt = tmp_path / "b.ckpt"
     cut_off_run(ckpt)
     slower = train(torch.nn.Conv2d(3, 3, 1), loss_fn, data, loop_settings(steps=10, batch=2, lr=5e-4),
@@ -102,7 +110,9 @@ def test_a_run_cut_off_and_run_again_is_one_sitting(tmp_path):
                   resume=True)
     assert older.sittings is None and load_checkpoint(ckpt)["sittings"] is None
     assert recorded(older) == [([0, 10], None), ([10, 12], 1e-3)]
-    junks = ("0-12", [{"steps": [0]}], [{"steps": [0, 12], "lr": "fast", "seconds": 1.0}])   # hand-edited
+    junks = ("0-12", [{"steps": [0]}], [{"steps": [0, 14], "lr": "fast", "seconds": 1.0}],   # hand-edited, each
+             [{"steps": [0, 15], "lr": True, "seconds": 1.0}], [{"steps": [0, 16], "lr": 1e-3, "seconds": math.nan}],
+             [{"steps": [0, 5], "lr": 1e-3, "seconds": 1.0}], [])   # at the step it resumes from, but the last two
     for steps, junk in enumerate(junks, start=13):
         state = load_checkpoint(ckpt)
         state["sittings"] = junk

@@ -65,8 +65,9 @@ def check_start(out: Path | None, resume: bool, inputs: list, what: str) -> None
     if not resume and checkpoint_path(out).exists():   # a forgotten --resume would start it over
         state = load_checkpoint(checkpoint_path(out))
         planned = state.get("steps")   # the sitting's --steps (checkpoints before it was kept: unknown)
-        if isinstance(planned, int) and state.get("step", 0) < planned:
-            raise InputError(f"{checkpoint_path(out)} holds an unfinished run ({state['step']} of {planned} steps): "
+        done = state.get("step", 0)
+        if isinstance(planned, int) and done < planned:
+            raise InputError(f"{checkpoint_path(out)} holds an unfinished run ({done} of {planned} steps): "
                              f"continue it with --resume, or delete it to start afresh")
     check_plan(outputs(out), inputs)
 

@@ -450,6 +450,13 @@ def _edited_checkpoint(path, **changes):
 DELETE = object()
 
 
+def test_an_unfinished_checkpoint_without_its_step_is_refused_in_one_line(work, capsys, no_network):
+    (work / "o").mkdir()
+    _edited_checkpoint(work / "o" / "m.ckpt", step=DELETE, steps=10)
+    refused(["train-texture", "--style", "style.png", *TINY_TRAIN, "--out", "o/m.pt"], work, capsys,
+            r"holds an unfinished run \(0 of 10 steps\)")
+
+
 @pytest.mark.parametrize("changes", [{"step": "1"}, {"step": -5}, {"step": 1.0}, {"steps": "9"}, {"steps": None},
                                      {"history": "many"}, {"history": [1, 2]}, {"settings": None},
                                      {"settings": ["texture"]}])

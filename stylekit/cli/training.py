@@ -62,6 +62,7 @@ def check_start(out: Path | None, resume: bool, inputs: list, what: str) -> None
         raise InputError(f"--out must name the {what} file to write, ending in .pt{shown}")
     if resume and not checkpoint_path(out).exists():
         raise InputError(f"--resume: no checkpoint {checkpoint_path(out)} to resume from")
+    check_plan(outputs(out), inputs)
     if not resume and checkpoint_path(out).exists():   # a forgotten --resume would start it over
         state = load_checkpoint(checkpoint_path(out))
         planned = state.get("steps")   # the sitting's --steps (checkpoints before it was kept: unknown)
@@ -69,7 +70,10 @@ def check_start(out: Path | None, resume: bool, inputs: list, what: str) -> None
         if isinstance(planned, int) and done < planned:
             raise InputError(f"{checkpoint_path(out)} holds an unfinished run ({done} of {planned} steps): "
                              f"continue it with --resume, or delete it to start afresh")
-    check_plan(outputs(out), inputs)
+        if done:   # a finished one: starting over would replace its model, hours of training
+            raise InputError(f"{checkpoint_path(out)} holds a run of {done} steps, whose model this run "
+                             f"would replace: train it on with --resume and more --steps, or delete the checkpoint "
+                             f"(or give another --out) to start afresh")
 
 
 def check_out_outside(out: Path, data: str | Path | None) -> None:

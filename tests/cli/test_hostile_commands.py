@@ -478,6 +478,18 @@ def test_a_checkpoint_without_its_planned_steps_still_resumes(work, capsys, monk
                     "--out", "o/m.pt"]) == 0
 
 
+def test_a_finished_run_is_not_started_over_without_being_asked(work, capsys, monkeypatch, cnn):
+    """A run without --resume over a finished one replaced its model (hours of training) in silence."""
+    monkeypatch.setattr(train_fast_cli, "load_vgg19", lambda *a: cnn)
+    argv = ["train-texture", "--style", "style.png", *TINY_TRAIN, "--out", "o/m.pt"]
+    assert toolkit(argv) == 0
+    capsys.readouterr()
+    refused([*argv[:-2], "--steps", "2", "--out", "o/m.pt"], work, capsys,
+            r"o/m\.ckpt holds a run of 1 steps, whose model this run would replace: train it on with --resume")
+    (work / "o" / "m.ckpt").unlink()   # as the message says: then it starts afresh
+    assert toolkit(argv) == 0
+
+
 def test_resuming_a_decoder_on_another_encoder_is_refused(work, capsys):
     (work / "o").mkdir()
     net = torch.nn.Conv2d(3, 3, 1)

@@ -75,13 +75,10 @@ def _check_same_painting(checkpoint: Path, style: Path, sha256: str) -> None:
     network toward two paintings, with a model file that names the second alone."""
     before = load_checkpoint(checkpoint).get("settings") or {}
     named = Path(str(before.get("style_image", style)))
-    if "style_sha256" in before:
-        same = before["style_sha256"] == sha256
-    else:
-        same = named.resolve() == Path(style).resolve()
+    same_path = named.resolve() == Path(style).resolve()
+    same = before["style_sha256"] == sha256 if "style_sha256" in before else same_path
     if not same:
-        toward = f"another version of {style} (its bytes differ)" if named.resolve() == Path(style).resolve() else \
-            f"{named}, not {style}"
+        toward = f"another version of {style} (its bytes differ)" if same_path else f"{named}, not {style}"
         raise InputError(f"--resume: {checkpoint} was trained toward {toward}: give that painting, or start "
                          f"afresh without --resume")
 

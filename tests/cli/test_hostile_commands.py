@@ -326,6 +326,10 @@ def test_train_fast_resume_toward_another_painting_is_refused(work, capsys, monk
             r"was trained with seed 0, not 5")
     shutil.copy(work / "style.png", work / "same.png")   # the same painting under another name resumes
     assert toolkit([*base, "--style", "same.png", "--steps", "2", "--lr", "1e-4", "--resume"]) == 0
+    shutil.copy(work / "style2.png", work / "same.png")   # the painting edited under its own name
+    capsys.readouterr()
+    refused([*base, "--style", "same.png", "--steps", "3", "--lr", "1e-4", "--resume"], work, capsys,
+            r"was trained toward another version of same\.png \(its bytes differ\)")
 
 
 def test_a_second_training_run_on_one_out_is_refused(work, capsys, monkeypatch, cnn):

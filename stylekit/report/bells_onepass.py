@@ -64,7 +64,9 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
                     if shipped.TRANSFORM[method] == "wct" else {})}
 
         def one(name: str, content: Path, styles: list[Path], **options) -> tuple[Path, dict]:
-            options = {"alpha": run.alpha, "max_move": run.max_move, **options}
+            # ridge 0 is the transform as before it had one: such pictures are not made again
+            options = {"alpha": run.alpha, "max_move": run.max_move, **({"ridge": run.ridge} if run.ridge else {}),
+                       **options}
             c = contents[content]
             side = round(size * run.style_scale)
 
@@ -102,6 +104,7 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
                               f"{NAMES[method]} at its defaults (alpha {run.alpha:g}"
                               + (f", scaled down for a photo whose relu4_1 features the painting would move by more "
                                  f"than {run.max_move:g} of their norm" if run.max_move else "") +
+                              (f", the photo's features whitened with a ridge of {run.ridge:g}" if run.ridge else "") +
                               f", the painting encoded at "
                               f"{run.style_scale:g}× the output's size), contents × paintings its decoders never "
                               f"saw, at {size} px. Under each: the median time of {repeats} runs ({precision}) and "
@@ -166,6 +169,13 @@ def _text(grids: dict, opt_n: dict, opt_time: str, size: int, precision: str) ->
              f"{OnePassSettings.preset('wct').max_move:g} of their norm at full style (a smooth, weakly textured "
              "photo under a strongly textured painting) gets a proportionally smaller alpha (--max-move), so "
              "that it keeps its large shapes."]
+    ridge = OnePassSettings.preset("wct").ridge
+    if ridge:
+        parts.append(f"Whitening divides each direction of the photo's features by its spread, so directions where "
+                     f"the photo hardly varies (haze, a flat sky) would be raised to the painting's strongest "
+                     f"variations; with --ridge (default {ridge:g}) the photo's covariance is whitened as if each "
+                     f"of its eigenvalues were larger by {ridge:g} of the largest, so those directions get less of "
+                     f"the painting, and its strong directions keep it.")
     if "wct-lite" in grids:
         parts.append("WCT lite (--method wct-lite) runs the same transform on an encoder distilled from VGG-19 "
                      "with a tenth of its multiply-adds, and decoders of that encoder's features.")

@@ -12,6 +12,7 @@ from stylekit.cli import main as toolkit
 from stylekit.nets.adain import infer, model, portable
 from stylekit.nets.adain.shipped import guarded_alpha
 from stylekit.nets.onnx_copy import onnx_model
+from stylekit.settings import OnePassSettings
 
 
 def test_alpha_is_scaled_only_beyond_the_limit():
@@ -73,11 +74,11 @@ def test_the_pipeline_without_torch_scales_alpha_alike(cnn, wct, pair):
 @pytest.mark.parametrize("flags, max_move", [([], 0.75), (["--max-move", "0.05"], 0.05), (["--max-move", "inf"], None),
                                              (["--max-move", "0.05", "--preserve-color", "luminance"], 0.05)])
 def test_the_sidecar_records_the_alpha_used(tmp_path, flags, max_move):
-    meta = adain_sidecar(tmp_path, flags)
-    assert (meta["alpha"], meta["max_move"]) == (0.6, max_move)
+    meta, alpha = adain_sidecar(tmp_path, flags), OnePassSettings.preset("wct").alpha
+    assert (meta["alpha"], meta["max_move"]) == (alpha, max_move)
     assert meta["runtime"] == ("torch" if "--preserve-color" in flags else "onnxruntime")
     # this photo and painting move relu4_1 by less than 0.75 of its norm at alpha 1, by more than 0.05
-    assert (meta["alpha_used"] == 0.6) == (max_move != 0.05) and meta["alpha_used"] > 0
+    assert (meta["alpha_used"] == alpha) == (max_move != 0.05) and meta["alpha_used"] > 0
 
 
 def test_adain_takes_max_move_inf_which_is_its_own_way(tmp_path):

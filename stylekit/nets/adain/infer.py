@@ -111,21 +111,24 @@ def pad_to_stride(img: torch.Tensor) -> torch.Tensor:
 
 def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor], *, alpha: float = 1.0,
                       weights: list[float] | None = None, masks: list[torch.Tensor] | None = None,
-                      method: str = "adain") -> torch.Tensor:
+                      method: str = "adain", ridge: float = 0.0) -> torch.Tensor:
     """A decoder's input: the content features given the styles' statistics by `method`,
     'adain' (channel means and deviations) or 'wct' (means and covariance, `wct.whiten_colour`).
 
     weights: convex combination of the per-style outputs (AdaIN paper, sec. 7). masks: soft
     masks (1, 1, h, w) at the features' size; inside mask i the content features' statistics
     there are replaced by style i's, and wherever the masks sum to less than 1 the content
-    features stay. alpha: 1 full style, 0 the content features unchanged.
+    features stay. alpha: 1 full style, 0 the content features unchanged. ridge: WCT's
+    (`wct._powers`); AdaIN has none.
     """
     transform = TRANSFORMS[TRANSFORM[method]]
+    if TRANSFORM[method] == "wct":
+        transform = partial(transform, ridge=ridge)
     if masks is None and len(style_feats) == 1:
         return transform(content_feat, style_feats[0], alpha=alpha)   # one pass over the features
     if masks is None and TRANSFORM[method] == "wct":   # a blend of affine maps is one affine map: one pass, however many styles
         weights = weights or [1.0 / len(style_feats)] * len(style_feats)
-        maps = [(w, wct.colour_map(content_feat, s)) for w, s in zip(weights, style_feats) if w]
+        maps = [(w, wct.colour_map(content_feat, s, ridge=ridge)) for w, s in zip(weights, style_feats) if w]
         return wct.apply_map(content_feat, sum(w * t for w, (t, _) in maps), sum(w * b for w, (_, b) in maps),
                              alpha=alpha)
     content = content_feat.float()
@@ -136,7 +139,7 @@ def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor
         target = (1 - sum(masks)) * content
         for mask, style in zip(masks, style_feats):
             if mask.max() > 0:
-                target = target + mask * transform(content, style, mask)
+                target = target + mask * transform(content, style, mask=mask)
     return target if alpha == 1 else torch.lerp(content, target, alpha)
 
 
@@ -211,7 +214,8 @@ def _check_method(method: str, decoders: list[Decoder] | None = None) -> None:
 def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.Tensor, styles, *,
             method: str = "adain", alpha: float = 1.0, weights: list[float] | None = None,
             preserve_color: str | None = None, masks: list[torch.Tensor] | None = None,
-            precision: str = "fp32", max_move: float | None = None, on_alpha=None) -> torch.Tensor:
+            precision: str = "fp32", max_move: float | None = None, ridge: float = 0.0,
+            on_alpha=None) -> torch.Tensor:
     """One pass: content (1, 3, H, W) in [0, 1] -> stylised (1, 3, H, W) in [0, 1].
 
     method 'adain': one relu4_1 decoder. 'wct': a decoder per level, applied deepest first
@@ -224,7 +228,10 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
     'bf16' (autocast; the statistics stay in fp32, WCT's eigen-decompositions in fp64).
     max_move: alpha is scaled down for a photo whose deepest features the styles would move
     further than this (`shipped.guarded_alpha`), and on_alpha(alpha) told the alpha used.
+    ridge: WCT's whitening is eased by it (`wct._powers`); AdaIN refuses any but 0.
     """
+    if ridge and TRANSFORM.get(method) != "wct":
+        raise InputError(f"a ridge applies to WCT's whitening, not {method}")
     decoders = sorted([decoders] if isinstance(decoders, Decoder) else decoders, key=lambda d: -d.level)
     _check_method(method, decoders)
     styles = [styles] if isinstance(styles, torch.Tensor) else list(styles)
@@ -242,7 +249,7 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
                 feat_masks = [F.avg_pool2d(pad_to_stride(m.float()), 2 ** (level - 1)) for m in masks]
             feat = encoder(picture, level)[-1]
             transfer = partial(transfer_features, feat, [f[level - 1] for f in style_feats], weights=weights,
-                               masks=feat_masks, method=method)
+                               masks=feat_masks, method=method, ridge=ridge)
             if max_move is not None and decoder is decoders[0]:
                 full = transfer(alpha=1.0)
                 decoded = full.clamp_min(WCT_FLOOR) if TRANSFORM[method] == "wct" else full   # what the decoder gets

@@ -86,11 +86,13 @@ def moments(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float64), (centred @ centred.T).astype(np.float64) / x.shape[1]
 
 
-def _powers(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _powers(cov: np.ndarray, ridge: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """As `wct._powers`: cov^(1/2) and (cov + ridge * max eigenvalue * I)^(-1/2)."""
     values, vectors = np.linalg.eigh(cov)
-    keep = values > max(values.max(), 1e-30) * RELATIVE_EIGEN_FLOOR
+    largest = max(values.max(), 1e-30)
+    keep = values > largest * RELATIVE_EIGEN_FLOOR
     root = np.where(keep, np.sqrt(np.clip(values, 0, None)), 0.0)
-    inverse = np.where(keep, 1 / np.maximum(root, 1e-30), 0.0)
+    inverse = np.where(keep, 1 / np.maximum(np.sqrt(np.clip(values, 0, None) + ridge * largest), 1e-30), 0.0)
     return (vectors * root) @ vectors.T, (vectors * inverse) @ vectors.T
 
 
@@ -100,10 +102,10 @@ def style_moments(style_feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, _powers(cov)[0]
 
 
-def whitening(content_feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """What whitening needs of a photo's features: their mean and cov^(-1/2), float64."""
+def whitening(content_feat: np.ndarray, ridge: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """What whitening needs of a photo's features: their mean and (cov + ridge)^(-1/2), float64."""
     mean, cov = moments(content_feat)
-    return mean, _powers(cov)[1]
+    return mean, _powers(cov, ridge)[1]
 
 
 def transfer(content_feat: np.ndarray, styles: list[tuple[np.ndarray, np.ndarray]], weights: list[float],
@@ -197,7 +199,7 @@ class _Pipeline:
         raise NotImplementedError
 
     @staticmethod
-    def content_statistics(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def content_statistics(feat: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
         """What the transform needs of a photo's features at the deepest level."""
         raise NotImplementedError
 
@@ -224,15 +226,15 @@ class _Pipeline:
             self.kept_styles.put(key, found)
         return found
 
-    def photo_features(self, picture: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    def photo_features(self, picture: np.ndarray, ridge: float = 0.0) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """The deepest level's features of a (padded) photo, the caller's to overwrite, and
-        their `content_statistics`; from those kept when the same pixels came before."""
-        key = pixels_key(picture)
+        their `content_statistics` at `ridge`; from those kept when the same pixels came before."""
+        key = (pixels_key(picture), ridge)
         kept = self.kept_photos.get(key)
         if kept is not None:
             return kept[0].copy(), kept[1]
         feat = self.encode(picture, self.levels[0])[-1]
-        found = self.content_statistics(feat)
+        found = self.content_statistics(feat, ridge)
         if feat.nbytes <= self.KEPT_PHOTO_BYTES:   # a print-size photo is not copied only to be dropped
             self.kept_photos.put(key, (feat.copy(), found))
         return feat, found
@@ -241,14 +243,19 @@ class _Pipeline:
 class PortableAdaIN(_Pipeline):
     """The bundle's encoder and an AdaIN decoder's copy (level 4)."""
 
-    statistics = content_statistics = staticmethod(channel_stats)
+    statistics = staticmethod(channel_stats)
+
+    @staticmethod
+    def content_statistics(feat: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
+        return channel_stats(feat)
 
     def stylize(self, content: np.ndarray, styles: list[np.ndarray], alpha: float,
-                weights: list[float] | None = None, max_move: float | None = None, on_alpha=None) -> np.ndarray:
+                weights: list[float] | None = None, max_move: float | None = None, on_alpha=None,
+                ridge: float = 0.0) -> np.ndarray:
         """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1].
-        on_alpha(alpha), as WCT's; max_move is WCT's alone."""
-        if max_move is not None:
-            raise ValueError("AdaIN takes no max_move (settings.OnePassSettings refuses it)")
+        on_alpha(alpha), as WCT's; max_move and ridge are WCT's alone."""
+        if max_move is not None or ridge:
+            raise ValueError("AdaIN takes no max_move or ridge (settings.OnePassSettings refuses them)")
         if on_alpha is not None:
             on_alpha(alpha)
         weights = weights or [1.0 / len(styles)] * len(styles)
@@ -265,17 +272,21 @@ class PortableWCT(_Pipeline):
     content_statistics = staticmethod(whitening)
 
     def stylize(self, content: np.ndarray, styles: list[np.ndarray], alpha: float,
-                weights: list[float] | None = None, max_move: float | None = None, on_alpha=None) -> np.ndarray:
+                weights: list[float] | None = None, max_move: float | None = None, on_alpha=None,
+                ridge: float = 0.0) -> np.ndarray:
         """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1]:
         the levels deepest first, each encoding the picture so far (`infer.stylize`); the
-        first encodes the photo itself. max_move, on_alpha: as `infer.stylize`'s."""
+        first encodes the photo itself. max_move, on_alpha, ridge: as `infer.stylize`'s."""
         weights = weights or [1.0 / len(styles)] * len(styles)
         h, w = content.shape[-2:]
         picture = pad_to_stride(content)
         style_stats = [self.style_statistics(s) for s in styles]
         for level in self.levels:
-            feat, whitened = self.photo_features(picture) if level == self.levels[0] else \
-                (self.encode(picture, level)[-1], None)
+            if level == self.levels[0]:
+                feat, whitened = self.photo_features(picture, ridge)
+            else:
+                feat = self.encode(picture, level)[-1]
+                whitened = whitening(feat, ridge)
             if max_move is not None and level == self.levels[0]:
                 photo = feat.copy()
                 target = transfer(feat, [s[level] for s in style_stats], weights, 1.0, whitened)

@@ -48,13 +48,18 @@ def moments(feat: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch
     return mean.T.double(), ((centred * m).T @ centred).double() / mass.double()
 
 
-def _powers(cov: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """cov^(1/2) and cov^(-1/2) of a symmetric positive semi-definite matrix, over the
-    eigenvalues above RELATIVE_EIGEN_FLOOR of the largest (the others count as 0)."""
+def _powers(cov: torch.Tensor, ridge: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cov^(1/2) and (cov + ridge * max eigenvalue * I)^(-1/2) of a symmetric positive
+    semi-definite matrix, over the eigenvalues above RELATIVE_EIGEN_FLOOR of the largest (the
+    others count as 0). The ridge whitens the directions where the features vary weakly less
+    than fully: the colouring then gives them less than the painting's variance, instead of
+    the painting's strongest variations written onto the photo's faintest, mostly noise."""
     values, vectors = torch.linalg.eigh(cov)
-    keep = values > values.max().clamp_min(1e-30) * RELATIVE_EIGEN_FLOOR
+    largest = values.max().clamp_min(1e-30)
+    keep = values > largest * RELATIVE_EIGEN_FLOOR
     root = torch.where(keep, values.clamp_min(0).sqrt(), torch.zeros_like(values))
-    inverse = torch.where(keep, 1 / root.clamp_min(1e-30), torch.zeros_like(values))
+    inverse = torch.where(keep, 1 / (values.clamp_min(0) + ridge * largest).sqrt().clamp_min(1e-30),
+                          torch.zeros_like(values))
     return (vectors * root) @ vectors.T, (vectors * inverse) @ vectors.T
 
 
@@ -64,16 +69,17 @@ def style_moments(style_feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     return mean, _powers(cov)[0]
 
 
-def colour_map(content_feat: torch.Tensor, style_feat: torch.Tensor,
-               mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def colour_map(content_feat: torch.Tensor, style_feat: torch.Tensor, mask: torch.Tensor | None = None,
+               ridge: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Whitening then colouring as one affine map of the content features, y = T x + b:
     (T (C, C), b (C, 1)), float64, computed with autocast off (but the products over positions,
     see `moments`): eigenvectors of a 512x512 covariance in bf16 would be noise. mask: a soft
-    mask (1, 1, H, W); the content's moments are then taken inside it."""
+    mask (1, 1, H, W); the content's moments are then taken inside it. ridge: see `_powers`;
+    0 gives the content exactly the style's covariance."""
     with torch.autocast(content_feat.device.type, enabled=False):
         c_mean, c_cov = moments(content_feat, mask)
         s_mean, s_root = style_moments(style_feat)
-        transform = s_root @ _powers(c_cov)[1]
+        transform = s_root @ _powers(c_cov, ridge)[1]
         return transform, s_mean - transform @ c_mean
 
 
@@ -95,8 +101,8 @@ def apply_map(content_feat: torch.Tensor, transform: torch.Tensor, bias: torch.T
 
 
 def whiten_colour(content_feat: torch.Tensor, style_feat: torch.Tensor,
-                  mask: torch.Tensor | None = None, alpha: float = 1.0) -> torch.Tensor:
+                  mask: torch.Tensor | None = None, alpha: float = 1.0, ridge: float = 0.0) -> torch.Tensor:
     """Content features (1, C, H, W) with the mean and covariance of `style_feat` (1, C, h, w),
     mixed with the content by alpha. mask: the content's moments are taken inside it, so that
-    region alone is given the style's (the caller blends by the mask)."""
-    return apply_map(content_feat, *colour_map(content_feat, style_feat, mask), alpha=alpha)
+    region alone is given the style's (the caller blends by the mask). ridge: see `_powers`."""
+    return apply_map(content_feat, *colour_map(content_feat, style_feat, mask, ridge), alpha=alpha)

@@ -107,7 +107,8 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
                               (f", the photo's features whitened with a ridge of {run.ridge:g}" if run.ridge else "") +
                               f", the painting encoded at "
                               f"{run.style_scale:g}× the output's size), contents × paintings its decoders never "
-                              f"saw, at {size} px. Under each: the median time of {repeats} runs ({precision}) and "
+                              f"saw, at {size} px. Under each: the median time of {repeats} runs ({precision}"
+                              + (f"; {grid[0]['machine']}" if grid[0].get("machine") else "") + ") and "
                               f"the neutral style and content distances (metrics.py; lower is closer).",
                               f"{NAMES[method]} grid"))
         if method == DEFAULT_ONEPASS:
@@ -169,13 +170,14 @@ def _text(grids: dict, opt_n: dict, opt_time: str, size: int, precision: str) ->
              f"{OnePassSettings.preset('wct').max_move:g} of their norm at full style (a smooth, weakly textured "
              "photo under a strongly textured painting) gets a proportionally smaller alpha (--max-move), so "
              "that it keeps its large shapes."]
-    ridge = OnePassSettings.preset("wct").ridge
-    if ridge:
-        parts.append(f"Whitening divides each direction of the photo's features by its spread, so directions where "
-                     f"the photo hardly varies (haze, a flat sky) would be raised to the painting's strongest "
-                     f"variations; with --ridge (default {ridge:g}) the photo's covariance is whitened as if each "
-                     f"of its eigenvalues were larger by {ridge:g} of the largest, so those directions get less of "
-                     f"the painting, and its strong directions keep it.")
+    ridges = {m: OnePassSettings.preset(m).ridge for m in grids if m != "adain"}
+    if any(ridges.values()):
+        defaults = ", ".join(f"{r:g} with {NAMES[m]}" for m, r in ridges.items())
+        parts.append("Whitening divides each direction of the photo's features by its spread, so directions where "
+                     "the photo hardly varies (haze, a flat sky) would be raised to the painting's strongest "
+                     f"variations; with --ridge R (default {defaults}) the photo's covariance is whitened as if "
+                     "each of its eigenvalues were larger by R times the largest, so those directions get less of "
+                     "the painting, and its strong directions keep it.")
     if "wct-lite" in grids:
         parts.append("WCT lite (--method wct-lite) runs the same transform on an encoder distilled from VGG-19 "
                      "with a tenth of its multiply-adds, and decoders of that encoder's features.")

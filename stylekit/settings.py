@@ -344,6 +344,9 @@ TRAIN_PRESETS: dict[str, dict] = {
 # ---------------------------------------------------------------------------------------
 
 ONEPASS_METHODS = ("wct", "wct-lite", "adain")
+# A ridge of 100 already leaves the photo's features a tenth of the painting's spread (a flat
+# picture); far beyond it, ridge x the largest eigenvalue would overflow.
+MAX_RIDGE = 100.0
 
 
 @dataclass(frozen=True)
@@ -378,8 +381,8 @@ class OnePassSettings:
                 object.__setattr__(self, "max_move", None)
             elif self.method == "adain":
                 raise InputError("--max-move applies to wct and wct-lite, not adain (inf, never scaled, is accepted)")
-        if not (self.ridge >= 0 and math.isfinite(self.ridge)):   # NaN too
-            raise InputError(f"--ridge must be a number of at least 0, not {self.ridge}")
+        if not 0 <= self.ridge <= MAX_RIDGE:   # NaN too
+            raise InputError(f"--ridge must be a number from 0 to {MAX_RIDGE:g}, not {self.ridge}")
         if self.ridge and self.method == "adain":
             raise InputError("--ridge applies to wct and wct-lite, not adain (0 is accepted)")
 

@@ -56,7 +56,7 @@ def register(commands) -> None:
     p.add_argument("--ridge", type=float,
                    help="wct, wct-lite: whiten the photo's features as if each eigenvalue of their covariance were "
                         "larger by this fraction of the largest, so its faint directions get less of the "
-                        "painting; 0: exactly the painting's covariance; default " +
+                        "painting; 0 (exactly the painting's covariance) to 100; default " +
                         ", ".join(f"{presets[m].ridge:g} with {m}" for m in presets if m != "adain"))
     p.add_argument("--mask", type=Path, help="regions, one style each (grey levels in ascending order)")
     p.add_argument("--preserve-color", choices=("luminance", "histogram"), help="keep the photo's colours")

@@ -123,9 +123,10 @@ def test_the_ridge_changes_the_commands_picture(tmp_path):
 
 
 @pytest.mark.parametrize("flags, words", [
-    (["--ridge", "-0.1"], "--ridge must be a number of at least 0, not -0.1"),
-    (["--ridge", "nan"], "--ridge must be a number of at least 0, not nan"),
-    (["--ridge", "inf"], "--ridge must be a number of at least 0, not inf"),
+    (["--ridge", "-0.1"], "--ridge must be a number from 0 to 100, not -0.1"),
+    (["--ridge", "nan"], "--ridge must be a number from 0 to 100, not nan"),
+    (["--ridge", "inf"], "--ridge must be a number from 0 to 100, not inf"),
+    (["--ridge", "1e308"], "--ridge must be a number from 0 to 100, not 1e+308"),
     (["--method", "adain", "--ridge", "0.1"], "--ridge applies to wct and wct-lite, not adain (0 is accepted)"),
 ])
 def test_a_bad_ridge_is_refused_before_a_file_is_made(tmp_path, capsys, flags, words):

@@ -23,7 +23,7 @@ from utils import load_image
 
 CONTENTS = (CHENONCEAU, CHELSEA, CHINA)
 STYLES = (STARRY, WAVE, KANDINSKY, NIGHT_CAFE)
-ALPHAS = (0.0, 0.3, 0.6, 0.8, 1.0)
+ALPHAS = (0.0, 0.3, 0.5, 0.7, 1.0)   # the default method's alpha among them, labelled
 NAMES = {"wct": "WCT", "wct-lite": "WCT lite", "adain": "AdaIN"}
 # What each method's pictures look like, written after looking at them: update with the decoders.
 LOOKS = {

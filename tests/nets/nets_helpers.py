@@ -102,3 +102,29 @@ def adain_sidecar(tmp_path: Path, flags: list[str], style_side: int = 32) -> dic
     assert toolkit.main(["adain", "--content", str(content), "--style", str(style), "--size", "32",
                          "--out", str(out), *flags]) == 0
     return json.loads(out.with_suffix(".json").read_text())
+
+
+def adain_refuses(tmp_path: Path, capsys, flags: list[str], words: str) -> None:
+    """`stylekit adain` with `flags` on a small photo and painting exits 2 with `error: words`
+    alone on stderr, and makes no output folder."""
+    from stylekit.cli import main as toolkit
+    content = write_png(tmp_path / "photo.png", structured(24, 32))
+    style = write_png(tmp_path / "style.png", structured(32, 32, seed=3))
+    out = tmp_path / "out" / "out.png"
+    assert toolkit.main(["adain", "--content", str(content), "--style", str(style), "--out", str(out), *flags]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {words}"
+    assert not out.parent.exists()
+
+
+def fp32_wct(cnn):
+    """The numpy pipeline over an fp32 encoder (the bundle's is quantised) and fp32 ONNX copies
+    of the shipped WCT decoders, so that it can be held to torch's pixels."""
+    from stylekit.nets.adain import infer, portable
+    from stylekit.nets.onnx_copy import onnx_model
+    decoders = {}
+    for path in infer.default_decoders("wct"):
+        decoder = infer.load_decoder(path)[0]
+        example = torch.rand(1, 64 * 2 ** (decoder.level - 1), 8, 8)
+        decoders[decoder.level] = portable._session(onnx_model(decoder, example, portable.INPUT,
+                                                               portable.OUTPUT).SerializeToString())
+    return portable.PortableWCT(fp32_stages(cnn), decoders, [])

@@ -6,12 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import structured, write_png
-from nets_helpers import adain_sidecar, fp32_stages, pixels, torch_pixels
-from stylekit.cli import main as toolkit
-from stylekit.nets.adain import infer, model, portable
+from conftest import structured
+from nets_helpers import adain_refuses, adain_sidecar, fp32_wct, pixels, torch_pixels
+from stylekit.nets.adain import infer, model
 from stylekit.nets.adain.shipped import guarded_alpha
-from stylekit.nets.onnx_copy import onnx_model
 from stylekit.settings import OnePassSettings
 
 
@@ -55,13 +53,7 @@ def test_the_picture_is_the_one_at_the_scaled_alpha(wct, pair):
 
 
 def test_the_pipeline_without_torch_scales_alpha_alike(cnn, wct, pair):
-    decoders = {}
-    for path in infer.default_decoders("wct"):
-        decoder = infer.load_decoder(path)[0]
-        example = torch.rand(1, 64 * 2 ** (decoder.level - 1), 8, 8)
-        decoders[decoder.level] = portable._session(onnx_model(decoder, example, portable.INPUT,
-                                                               portable.OUTPUT).SerializeToString())
-    exact = portable.PortableWCT(fp32_stages(cnn), decoders, [])
+    exact = fp32_wct(cnn)
     content, style = (x.numpy() for x in pair)
     with torch.inference_mode():
         limit = move_at_alpha_1(wct, *pair) / 2
@@ -94,9 +86,4 @@ def test_adain_takes_max_move_inf_which_is_its_own_way(tmp_path):
      "--max-move applies to wct and wct-lite, not adain (inf, never scaled, is accepted)"),
 ])
 def test_a_bad_max_move_is_refused_before_a_file_is_made(tmp_path, capsys, flags, words):
-    content = write_png(tmp_path / "photo.png", structured(24, 32))
-    style = write_png(tmp_path / "style.png", structured(32, 32, seed=3))
-    out = tmp_path / "out" / "out.png"
-    assert toolkit.main(["adain", "--content", str(content), "--style", str(style), "--out", str(out), *flags]) == 2
-    assert capsys.readouterr().err.strip() == f"error: {words}"
-    assert not out.parent.exists()
+    adain_refuses(tmp_path, capsys, flags, words)

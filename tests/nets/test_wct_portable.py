@@ -11,11 +11,10 @@ import pytest
 import torch
 
 from conftest import ROOT, structured, write_png
-from nets_helpers import adain_sidecar, agrees_at_size, agrees_in_blends, fp32_stages, near, pixels, torch_pixels
+from nets_helpers import adain_sidecar, agrees_at_size, agrees_in_blends, fp32_wct, near, pixels, torch_pixels
 from stylekit.cli import main as toolkit, train_adain as train_adain_cli
 from stylekit.nets.adain import export, infer, model, portable, shipped
 from stylekit.nets.adain.train import export as save_decoder
-from stylekit.nets.onnx_copy import onnx_model
 from stylekit.base.files import file_sha256
 
 SHIPPED = shipped.default_decoders("wct")
@@ -30,13 +29,7 @@ def bundle():
 
 @pytest.fixture(scope="module")
 def exact(cnn):
-    """The pipeline over an fp32 encoder (the bundle's is quantised) and the shipped decoders."""
-    decoders = {}
-    for path in SHIPPED:
-        decoder = infer.load_decoder(path)[0]
-        example = torch.rand(1, 64 * 2 ** (decoder.level - 1), 8, 8)
-        decoders[decoder.level] = portable._session(onnx_model(decoder, example, portable.INPUT, portable.OUTPUT).SerializeToString())
-    return portable.PortableWCT(fp32_stages(cnn), decoders, [])
+    return fp32_wct(cnn)
 
 
 @pytest.fixture(scope="module")

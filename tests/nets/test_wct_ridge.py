@@ -7,12 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import structured, write_png
-from nets_helpers import adain_sidecar, fp32_stages, pixels
+from conftest import structured
+from nets_helpers import adain_refuses, adain_sidecar, fp32_wct, pixels
 from stylekit.base.tensors import tensor_to_pil
-from stylekit.cli import main as toolkit
 from stylekit.nets.adain import infer, model, portable, wct
-from stylekit.nets.onnx_copy import onnx_model
 from stylekit.settings import OnePassSettings
 
 
@@ -68,13 +66,7 @@ def test_numpy_and_torch_ease_the_whitening_alike(ridge):
 
 @pytest.fixture(scope="module")
 def pipelines(cnn):
-    decoders = {}
-    for path in infer.default_decoders("wct"):
-        decoder = infer.load_decoder(path)[0]
-        example = torch.rand(1, 64 * 2 ** (decoder.level - 1), 8, 8)
-        decoders[decoder.level] = portable._session(onnx_model(decoder, example, portable.INPUT,
-                                                               portable.OUTPUT).SerializeToString())
-    return portable.PortableWCT(fp32_stages(cnn), decoders, []), (model.Encoder(cnn), infer.load_decoders("wct")[0])
+    return fp32_wct(cnn), (model.Encoder(cnn), infer.load_decoders("wct")[0])
 
 
 @torch.inference_mode()
@@ -130,9 +122,4 @@ def test_the_ridge_changes_the_commands_picture(tmp_path):
     (["--method", "adain", "--ridge", "0.1"], "--ridge applies to wct and wct-lite, not adain (0 is accepted)"),
 ])
 def test_a_bad_ridge_is_refused_before_a_file_is_made(tmp_path, capsys, flags, words):
-    content = write_png(tmp_path / "photo.png", structured(24, 32))
-    style = write_png(tmp_path / "style.png", structured(32, 32, seed=3))
-    out = tmp_path / "out" / "out.png"
-    assert toolkit.main(["adain", "--content", str(content), "--style", str(style), "--out", str(out), *flags]) == 2
-    assert capsys.readouterr().err.strip() == f"error: {words}"
-    assert not out.parent.exists()
+    adain_refuses(tmp_path, capsys, flags, words)

@@ -103,7 +103,8 @@ def style_moments(style_feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def whitening(content_feat: np.ndarray, ridge: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """What whitening needs of a photo's features: their mean and (cov + ridge)^(-1/2), float64."""
+    """What whitening needs of a photo's features: their mean and (cov + ridge x its largest
+    eigenvalue x I)^(-1/2), float64."""
     mean, cov = moments(content_feat)
     return mean, _powers(cov, ridge)[1]
 

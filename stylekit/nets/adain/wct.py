@@ -51,9 +51,9 @@ def moments(feat: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch
 def _powers(cov: torch.Tensor, ridge: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """cov^(1/2) and (cov + ridge * max eigenvalue * I)^(-1/2) of a symmetric positive
     semi-definite matrix, over the eigenvalues above RELATIVE_EIGEN_FLOOR of the largest (the
-    others count as 0). The ridge whitens the directions where the features vary weakly less
-    than fully: the colouring then gives them less than the painting's variance, instead of
-    the painting's strongest variations written onto the photo's faintest, mostly noise."""
+    others count as 0). With a ridge, the directions where the features vary weakly are
+    whitened only in part, so colouring gives them less than the painting's variance instead of
+    writing the painting's strongest variations onto the photo's faintest (mostly noise)."""
     values, vectors = torch.linalg.eigh(cov)
     largest = values.max().clamp_min(1e-30)
     keep = values > largest * RELATIVE_EIGEN_FLOOR

@@ -9,6 +9,7 @@ import torch
 
 from conftest import structured
 from nets_helpers import adain_refuses, adain_sidecar, fp32_wct, pixels
+from stylekit.base.errors import InputError
 from stylekit.base.tensors import tensor_to_pil
 from stylekit.nets.adain import infer, model, portable, wct
 from stylekit.settings import OnePassSettings
@@ -90,7 +91,7 @@ def test_adain_refuses_a_ridge_in_both_pipelines(cnn):
     with pytest.raises(ValueError, match="ridge"):
         portable.PortableAdaIN([], {4: None}, []).stylize(
             np.zeros((1, 3, 8, 8), np.float32), [np.zeros((1, 3, 8, 8), np.float32)], 1.0, ridge=0.1)
-    with pytest.raises(Exception, match="ridge applies to WCT"):
+    with pytest.raises(InputError, match="ridge applies to WCT"):
         infer.stylize(model.Encoder(cnn), model.Decoder(width=0.125), torch.rand(1, 3, 16, 16),
                       [torch.rand(1, 3, 16, 16)], method="adain", ridge=0.1)
 

@@ -58,6 +58,10 @@ def register(commands) -> None:
                         "larger by this fraction of the largest, so its faint directions get less of the "
                         "painting; 0 (exactly the painting's covariance) to 100; default " +
                         ", ".join(f"{presets[m].ridge:g} with {m}" for m in presets if m != "adain"))
+    p.add_argument("--sharpen", type=float,
+                   help="wct, wct-lite: sharpen the picture the finest level encodes by an unsharp mask of this "
+                        "amount, giving back detail the coarser decoders blurred; 0 (never) to 10; default " +
+                        ", ".join(f"{presets[m].sharpen:g} with {m}" for m in presets if m != "adain"))
     p.add_argument("--mask", type=Path, help="regions, one style each (grey levels in ascending order)")
     p.add_argument("--preserve-color", choices=("luminance", "histogram"), help="keep the photo's colours")
     p.add_argument("--size", type=side, help=f"longest side of the output in px (default {OnePassSettings().size})")
@@ -109,7 +113,7 @@ def _onnx_stylizer(net: portable.PortableWCT | portable.PortableAdaIN, args, run
         content = portable.to_array(resize_longest(open_image(content_path, args.max_pixels), run.size))
         start, used = time.perf_counter(), []
         img = portable.to_image(net.stylize(content, styles, run.alpha, weights, run.max_move, used.append,
-                                            ridge=run.ridge))
+                                            ridge=run.ridge, sharpen=run.sharpen))
         return img, time.perf_counter() - start, used[0]
     return stylize, {"runtime": "onnxruntime", "precision": "fp32", "device": "cpu",
                      "style_size": list(styles[0].shape[-2:]), "training": net.training}
@@ -134,7 +138,8 @@ def _torch_stylizer(args, device, precision: str, run: OnePassSettings, decoder_
         start, used = time.perf_counter(), []
         img = infer.stylize(encoder, decoders, content, styles, method=run.method, alpha=run.alpha,
                             weights=args.style_blend, preserve_color=args.preserve_color, masks=masks,
-                            precision=precision, max_move=run.max_move, ridge=run.ridge, on_alpha=used.append)
+                            precision=precision, max_move=run.max_move, ridge=run.ridge, sharpen=run.sharpen,
+                            on_alpha=used.append)
         return tensor_to_pil(img), time.perf_counter() - start, used[0]
     return stylize, {"runtime": "torch", "precision": precision, "device": str(device),
                      "style_size": list(styles[0].shape[-2:]), "training": trained}
@@ -150,7 +155,7 @@ def stylize(args) -> int:
     """Stylise each --content photo with --style through the --method's decoders; PNG + JSON
     sidecar each. The decoders and the paintings are loaded once for all the photos."""
     run = OnePassSettings.preset(args.method, size=args.size, style_scale=args.style_scale, alpha=args.alpha,
-                                 max_move=args.max_move, ridge=args.ridge)
+                                 max_move=args.max_move, ridge=args.ridge, sharpen=args.sharpen)
     method = run.method
     decoder_paths = [Path(p) for p in args.decoder or default_decoders(method)]
     if not args.content:
@@ -199,7 +204,7 @@ def stylize(args) -> int:
         write_image(img, out, {"mode": "adain", "method": method, "decoders": [str(p) for p in decoder_paths],
                                "content": str(content_path), "styles": [str(p) for p in style_paths],
                                "style_blend": args.style_blend, "alpha": run.alpha, "max_move": run.max_move,
-                               "ridge": run.ridge, "alpha_used": alpha, "style_scale": run.style_scale,
+                               "ridge": run.ridge, "sharpen": run.sharpen, "alpha_used": alpha, "style_scale": run.style_scale,
                                "preserve_color": args.preserve_color, "mask": str(args.mask) if args.mask else None,
                                "size": [img.height, img.width], "seconds": seconds, **record, "training": summary})
         print(f"{out}  ({img.width}x{img.height}, {method}, {seconds:.2f} s)")

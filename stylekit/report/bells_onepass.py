@@ -64,9 +64,9 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
                     if shipped.TRANSFORM[method] == "wct" else {})}
 
         def one(name: str, content: Path, styles: list[Path], **options) -> tuple[Path, dict]:
-            # ridge 0 is the transform as before it had one: such pictures are not made again
+            # ridge and sharpen 0 are the pipeline as before it had them: such pictures are not made again
             options = {"alpha": run.alpha, "max_move": run.max_move, **({"ridge": run.ridge} if run.ridge else {}),
-                       **options}
+                       **({"sharpen": run.sharpen} if run.sharpen else {}), **options}
             c = contents[content]
             side = round(size * run.style_scale)
 
@@ -105,6 +105,7 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
                               + (f", scaled down for a photo whose relu4_1 features the painting would move by more "
                                  f"than {run.max_move:g} of their norm" if run.max_move else "") +
                               (f", the photo's features whitened with a ridge of {run.ridge:g}" if run.ridge else "") +
+                              (f", sharpened by {run.sharpen:g} before the finest level" if run.sharpen else "") +
                               f", the painting encoded at "
                               f"{run.style_scale:g}× the output's size), contents × paintings its decoders never "
                               f"saw, at {size} px. Under each: the median time of {repeats} runs ({precision}"
@@ -179,8 +180,12 @@ def _text(grids: dict, opt_n: dict, opt_time: str, size: int, precision: str) ->
                      "each of its eigenvalues were larger by R times the largest, so those directions get less of "
                      "the painting, and its strong directions keep it.")
     if "wct-lite" in grids:
+        lite = OnePassSettings.preset("wct-lite")
         parts.append("WCT lite (--method wct-lite) runs the same transform on an encoder distilled from VGG-19 "
-                     "with a tenth of its multiply-adds, and decoders of that encoder's features.")
+                     "with a tenth of its multiply-adds, and decoders of that encoder's features."
+                     + (" Those narrow decoders blur, so the picture the finest level encodes is first sharpened "
+                        f"by an unsharp mask (--sharpen, default {lite.sharpen:g} with WCT lite, 0 with WCT, whose "
+                        "decoders are sharper)." if lite.sharpen else ""))
     for method, (grid, trained, run) in grids.items():
         seconds = [n["seconds"] for n in grid]
         machines = {n.get("machine") for n in grid}   # where the (cached) times were measured

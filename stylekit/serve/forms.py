@@ -253,7 +253,7 @@ class FormReader:
             except InputError as exc:
                 raise InputError(f"{picture.name}: {exc}") from None
         spec.options = {"model": model, "method": method, "size": run.size, "alpha": run.alpha,
-                        "max_move": run.max_move, "ridge": run.ridge,
+                        "max_move": run.max_move, "ridge": run.ridge, "sharpen": run.sharpen,
                         "style_blend": args.style_blend, "style_scale": run.style_scale,
                         "preserve_color": args.preserve_color, "precision": args.precision or "auto"}
         return spec

@@ -240,18 +240,20 @@ class Runner:
         if copy is not None:
             out = copy.stylize(spec.content.tensor().numpy(), [s.tensor().numpy() for s in spec.styles], o["alpha"],
                                style_blend(o["style_blend"], len(spec.styles)), o["max_move"], used.append,
-                               ridge=o["ridge"])
+                               ridge=o["ridge"], sharpen=o["sharpen"])
             img = torch.from_numpy(out)
         else:
             img = infer.stylize(encoder, decoders, spec.content.tensor(self.device),
                                 [s.tensor(self.device) for s in spec.styles], method=method, alpha=o["alpha"],
                                 weights=o["style_blend"], preserve_color=o["preserve_color"], precision=precision,
-                                max_move=o["max_move"], ridge=o["ridge"], on_alpha=used.append)
+                                max_move=o["max_move"], ridge=o["ridge"], sharpen=o["sharpen"],
+                                on_alpha=used.append)
         seconds = time.perf_counter() - start
         job.sidecar = {"mode": "adain", "method": method, "decoder": o["model"], "content": spec.content.name,
                        "styles": [s.name for s in spec.styles], "style_blend": o["style_blend"],
                        "style_size": list(spec.styles[0].pixels.shape[-2:]), "alpha": o["alpha"],
-                       "max_move": o["max_move"], "ridge": o["ridge"], "alpha_used": used[0],
+                       "max_move": o["max_move"], "ridge": o["ridge"], "sharpen": o["sharpen"],
+                       "alpha_used": used[0],
                        "style_scale": o["style_scale"],
                        "preserve_color": o["preserve_color"], "mask": None, "size": list(img.shape[-2:]),
                        "precision": precision, "seconds": seconds, "runtime": _runtime(copy),

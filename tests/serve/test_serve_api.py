@@ -259,6 +259,28 @@ def test_a_wct_job_gives_the_commands_picture_at_the_same_defaults(c, tmp_path, 
     assert same < 1 and other > 3 * same, (same, other)
 
 
+def test_a_wct_lite_job_is_sharpened_as_the_command_is(c, tmp_path):
+    """WCT lite's sharpening reaches the web app's runs (torch, as the command's in bf16)."""
+    from stylekit.cli import main as toolkit
+    photo, painting = tmp_path / "photo.png", tmp_path / "painting.png"
+    photo.write_bytes(photo_png())
+    painting.write_bytes(painting_png())
+    cli = {}
+    for sharpen in ("default", "0"):
+        out = tmp_path / f"cli_{sharpen}.png"
+        assert toolkit.main(["adain", "--method", "wct-lite", "--content", str(photo), "--style", str(painting),
+                             "--size", "64", "--precision", "bf16", "--out", str(out),
+                             *(["--sharpen", sharpen] if sharpen != "default" else [])]) == 0
+        cli[sharpen] = np.asarray(decode(out.read_bytes()), float)
+    job_id = run(c, {"method": "adain", "model": "wct-lite", "size": "64", "precision": "bf16"},
+                 files(photo_png(), painting_png()))
+    assert wait(c, job_id)["status"] == "done"
+    web = np.asarray(decode(c.get(f"/api/jobs/{job_id}/image").content), float)
+    assert c.get(f"/api/jobs/{job_id}/sidecar").json()["sharpen"] == OnePassSettings.preset("wct-lite").sharpen
+    same, other = np.abs(web - cli["default"]).mean(), np.abs(web - cli["0"]).mean()
+    assert same < 1 and other > 3 * same, (same, other)
+
+
 def test_colour_preservation_stays_with_torch(c):
     job_id = run(c, {"method": "adain", "size": "48", "precision": "fp32", "preserve_color": "luminance"},
                  files(photo_png(), painting_png()))

@@ -16,6 +16,7 @@ from stylekit.base.numbers import style_blend
 from stylekit.base.tensors import fit_longest, resize_tensor
 from stylekit.nets.adain.model import MODEL_FORMAT, Decoder, Encoder, adain
 from stylekit.nets.adain.shipped import (LITE_ENCODER, STRIDE, TRANSFORM, check_style_size, default_decoders,
+                                         sharpen_taps,
                                          guarded_alpha)
 from stylekit.nets.adain import wct
 from stylekit.nets.adain.student import load_student
@@ -107,6 +108,20 @@ def pad_to_stride(img: torch.Tensor) -> torch.Tensor:
         return img
     mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
     return F.pad(img, (0, pw, 0, ph), mode=mode)
+
+
+def sharpened(picture: torch.Tensor, amount: float) -> torch.Tensor:
+    """picture + amount x (picture - its Gaussian blur, `shipped.sharpen_taps`), in [0, 1]:
+    an unsharp mask, in fp32 whatever the autocast (`portable.sharpened` is its numpy twin)."""
+    taps = torch.tensor(sharpen_taps(), dtype=torch.float32, device=picture.device)
+    radius, channels = len(taps) // 2, picture.shape[1]
+    with torch.autocast(picture.device.type, enabled=False):
+        picture = picture.float()
+        mode = "reflect" if min(picture.shape[-2:]) > radius else "replicate"
+        blurred = F.pad(picture, (radius,) * 4, mode=mode)
+        blurred = F.conv2d(blurred, taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+        blurred = F.conv2d(blurred, taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+        return (picture + amount * (picture - blurred)).clamp_(0, 1)
 
 
 def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor], *, alpha: float = 1.0,
@@ -215,7 +230,7 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
             method: str = "adain", alpha: float = 1.0, weights: list[float] | None = None,
             preserve_color: str | None = None, masks: list[torch.Tensor] | None = None,
             precision: str = "fp32", max_move: float | None = None, ridge: float = 0.0,
-            on_alpha=None) -> torch.Tensor:
+            sharpen: float = 0.0, on_alpha=None) -> torch.Tensor:
     """One pass: content (1, 3, H, W) in [0, 1] -> stylised (1, 3, H, W) in [0, 1].
 
     method 'adain': one relu4_1 decoder. 'wct': a decoder per level, applied deepest first
@@ -229,9 +244,14 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
     max_move: alpha is scaled down for a photo whose deepest features the styles would move
     further than this (`shipped.guarded_alpha`), and on_alpha(alpha) told the alpha used.
     ridge: WCT's whitening is eased by it (`wct._powers`); AdaIN refuses any but 0.
+    sharpen: the picture the finest level encodes is first sharpened by this amount
+    (`sharpened`), giving back detail the coarser decoders blurred; 0 (AdaIN's only value) or a
+    single level: never.
     """
     if ridge and TRANSFORM.get(method) != "wct":
         raise InputError(f"a ridge applies to WCT's whitening, not {method}")
+    if sharpen and TRANSFORM.get(method) != "wct":
+        raise InputError(f"sharpening applies to WCT's cascade, not {method}")
     decoders = sorted([decoders] if isinstance(decoders, Decoder) else decoders, key=lambda d: -d.level)
     _check_method(method, decoders)
     styles = [styles] if isinstance(styles, torch.Tensor) else list(styles)
@@ -260,6 +280,8 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
             if TRANSFORM[method] == "wct":   # see WCT_FLOOR
                 target = target.clamp_min_(WCT_FLOOR)
             picture = decoder(target).float().clamp(0, 1)
+            if sharpen and len(decoders) > 1 and decoder is decoders[-2]:
+                picture = sharpened(picture, sharpen)
     if on_alpha is not None:
         on_alpha(alpha)
     out = picture[..., :h, :w].contiguous()

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from stylekit.nets.adain.shipped import LEVELS, PORTABLE_WCT, STRIDE, bundle_path, grid_step, guarded_alpha
+from stylekit.nets.adain.shipped import (LEVELS, PORTABLE_WCT, STRIDE, bundle_path, grid_step, guarded_alpha,
+                                         sharpen_taps)
 from stylekit.base.files import file_sha256
 from stylekit.base.kept import Kept, pixels_key
 from stylekit.nets.portable import onnxruntime_or_none, pad_bottom_right
@@ -75,6 +76,17 @@ def pad_to_stride(x: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 # The transform (`wct`'s, in numpy)
 # ---------------------------------------------------------------------------------------
+
+def sharpened(picture: np.ndarray, amount: float) -> np.ndarray:
+    """As `infer.sharpened`: picture + amount x (picture - its Gaussian blur), in [0, 1]."""
+    taps = np.asarray(sharpen_taps(), np.float32)
+    radius, (h, w) = len(taps) // 2, picture.shape[-2:]
+    mode = "reflect" if min(h, w) > radius else "edge"
+    padded = np.pad(picture, ((0, 0), (0, 0), (radius, radius), (radius, radius)), mode=mode)
+    across = sum(t * padded[..., k:k + w] for k, t in enumerate(taps))
+    blurred = sum(t * across[..., k:k + h, :] for k, t in enumerate(taps))
+    return np.clip(picture + np.float32(amount) * (picture - blurred), 0, 1)
+
 
 def moments(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean (C, 1) and covariance (C, C), float64, of features (1, C, H, W) over the positions
@@ -252,11 +264,11 @@ class PortableAdaIN(_Pipeline):
 
     def stylize(self, content: np.ndarray, styles: list[np.ndarray], alpha: float,
                 weights: list[float] | None = None, max_move: float | None = None, on_alpha=None,
-                ridge: float = 0.0) -> np.ndarray:
+                ridge: float = 0.0, sharpen: float = 0.0) -> np.ndarray:
         """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1].
-        on_alpha(alpha), as WCT's; max_move and ridge are WCT's alone."""
-        if max_move is not None or ridge:
-            raise ValueError("AdaIN takes no max_move or ridge (settings.OnePassSettings refuses them)")
+        on_alpha(alpha), as WCT's; max_move, ridge and sharpen are WCT's alone."""
+        if max_move is not None or ridge or sharpen:
+            raise ValueError("AdaIN takes no max_move, ridge or sharpening (settings.OnePassSettings refuses them)")
         if on_alpha is not None:
             on_alpha(alpha)
         weights = weights or [1.0 / len(styles)] * len(styles)
@@ -274,10 +286,10 @@ class PortableWCT(_Pipeline):
 
     def stylize(self, content: np.ndarray, styles: list[np.ndarray], alpha: float,
                 weights: list[float] | None = None, max_move: float | None = None, on_alpha=None,
-                ridge: float = 0.0) -> np.ndarray:
+                ridge: float = 0.0, sharpen: float = 0.0) -> np.ndarray:
         """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1]:
         the levels deepest first, each encoding the picture so far (`infer.stylize`); the
-        first encodes the photo itself. max_move, on_alpha, ridge: as `infer.stylize`'s."""
+        first encodes the photo itself. max_move, on_alpha, ridge, sharpen: as `infer.stylize`'s."""
         weights = weights or [1.0 / len(styles)] * len(styles)
         h, w = content.shape[-2:]
         picture = pad_to_stride(content)
@@ -304,6 +316,8 @@ class PortableWCT(_Pipeline):
                 target = transfer(feat, [s[level] for s in style_stats], weights, alpha, whitened)
             np.maximum(target, WCT_FLOOR, out=target)   # as `infer.stylize`: the decoders never saw less
             picture = self.decode(level, target)
+            if sharpen and len(self.levels) > 1 and level == self.levels[-2]:
+                picture = sharpened(picture, sharpen)
         if on_alpha is not None:
             on_alpha(alpha)
         return np.ascontiguousarray(picture[..., :h, :w])

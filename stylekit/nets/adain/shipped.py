@@ -27,6 +27,9 @@ PORTABLE_WCT = MODELS / "wct_portable.zip"
 # and bundle.
 LITE_ENCODER = MODELS / "wct_lite_encoder.pt"
 PORTABLE_LITE = MODELS / "wct_lite.zip"
+# WCT's sharpening (settings.OnePassSettings.sharpen): an unsharp mask whose blur is a Gaussian
+# of this deviation in pixels, cut at three deviations.
+SHARPEN_SIGMA = 1.0
 # What each one-pass method does to the features (settings.ONEPASS_METHODS).
 TRANSFORM = {"wct": "wct", "wct-lite": "wct", "adain": "adain"}
 
@@ -62,6 +65,14 @@ def grid_step(height: int, width: int, limit: int = MAX_POSITIONS) -> int:
     while math.ceil(height / step) * math.ceil(width / step) > limit:
         step += 1
     return step
+
+
+def sharpen_taps(sigma: float = SHARPEN_SIGMA) -> list[float]:
+    """The 1-D Gaussian (summing to 1) that both pipelines blur with, across then down, before
+    adding amount x (picture - blurred) back to the picture."""
+    radius = max(1, math.ceil(3 * sigma))
+    weights = [math.exp(-(k * k) / (2 * sigma * sigma)) for k in range(-radius, radius + 1)]
+    return [w / sum(weights) for w in weights]
 
 
 def guarded_alpha(alpha: float, move: float, max_move: float | None) -> float:

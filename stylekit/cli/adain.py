@@ -59,8 +59,9 @@ def register(commands) -> None:
                         "painting; 0 (exactly the painting's covariance) to 100; default " +
                         ", ".join(f"{presets[m].ridge:g} with {m}" for m in presets if m != "adain"))
     p.add_argument("--sharpen", type=float,
-                   help="wct, wct-lite: sharpen the picture the finest level encodes by an unsharp mask of this "
-                        "amount, giving back detail the coarser decoders blurred; 0 (never) to 10; default " +
+                   help="wct, wct-lite: sharpen the picture the finest of two or more levels encodes by an unsharp "
+                        "mask of this amount, giving back detail the coarser decoders blurred; 0 (never) to 10; "
+                        "default " +
                         ", ".join(f"{presets[m].sharpen:g} with {m}" for m in presets if m != "adain"))
     p.add_argument("--mask", type=Path, help="regions, one style each (grey levels in ascending order)")
     p.add_argument("--preserve-color", choices=("luminance", "histogram"), help="keep the photo's colours")

@@ -104,6 +104,14 @@ def adain_sidecar(tmp_path: Path, flags: list[str], style_side: int = 32) -> dic
     return json.loads(out.with_suffix(".json").read_text())
 
 
+def command_picture(folder: Path, flags: list[str]) -> np.ndarray:
+    """The 8-bit pixels `adain_sidecar` makes with `flags`, in a folder of their own."""
+    from PIL import Image
+    folder.mkdir()
+    adain_sidecar(folder, flags)
+    return np.asarray(Image.open(folder / "out.png")).astype(int)
+
+
 def adain_refuses(tmp_path: Path, capsys, flags: list[str], words: str) -> None:
     """`stylekit adain` with `flags` on a small photo and painting exits 2 with `error: words`
     alone on stderr, and makes no output folder."""

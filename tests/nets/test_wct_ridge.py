@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import structured
-from nets_helpers import adain_refuses, adain_sidecar, fp32_wct, pixels
+from nets_helpers import adain_refuses, adain_sidecar, command_picture, fp32_wct, pixels
 from stylekit.base.errors import InputError
 from stylekit.base.tensors import tensor_to_pil
 from stylekit.nets.adain import infer, model, portable, wct
@@ -106,13 +106,8 @@ def test_the_sidecar_records_the_ridge(tmp_path, flags, ridge):
 
 
 def test_the_ridge_changes_the_commands_picture(tmp_path):
-    from PIL import Image
-    pictures = []
-    for ridge in ("0", "0.5"):
-        (tmp_path / ridge).mkdir()
-        adain_sidecar(tmp_path / ridge, ["--ridge", ridge])
-        pictures.append(np.asarray(Image.open(tmp_path / ridge / "out.png")).astype(int))
-    assert np.abs(pictures[0] - pictures[1]).mean() > 1
+    plain, eased = (command_picture(tmp_path / ridge, ["--ridge", ridge]) for ridge in ("0", "0.5"))
+    assert np.abs(plain - eased).mean() > 1
 
 
 @pytest.mark.parametrize("flags, words", [

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import structured
-from nets_helpers import adain_refuses, adain_sidecar, fp32_wct, pixels
+from nets_helpers import adain_refuses, adain_sidecar, command_picture, fp32_wct, pixels
 from stylekit.base.errors import InputError
 from stylekit.base.tensors import tensor_to_pil
 from stylekit.nets.adain import infer, model, portable, shipped
@@ -96,13 +96,9 @@ def test_the_sidecar_records_the_sharpening(tmp_path, flags, sharpen):
 
 
 def test_sharpening_changes_the_commands_picture(tmp_path):
-    from PIL import Image
-    pictures = []
-    for sharpen in ("0", "3"):
-        (tmp_path / sharpen).mkdir()
-        adain_sidecar(tmp_path / sharpen, ["--method", "wct-lite", "--sharpen", sharpen])
-        pictures.append(np.asarray(Image.open(tmp_path / sharpen / "out.png")).astype(int))
-    assert np.abs(pictures[0] - pictures[1]).mean() > 1
+    plain, sharp = (command_picture(tmp_path / amount, ["--method", "wct-lite", "--sharpen", amount])
+                    for amount in ("0", "3"))
+    assert np.abs(plain - sharp).mean() > 1
 
 
 @pytest.mark.parametrize("flags, words", [

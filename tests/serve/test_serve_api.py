@@ -235,48 +235,30 @@ def test_one_pass_jobs_in_fp32_on_the_cpu_run_the_onnx_copies_as_the_cli_does(c,
     assert np.abs(runs["fp32"][1] - runs["bf16"][1]).mean() < 8
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_a_wct_job_gives_the_commands_picture_at_the_same_defaults(c, tmp_path, precision):
-    """The web app's WCT settings (alpha, max move, ridge) are the command line's: its picture is
-    the command's at the defaults, not the one without the ridge. (Not to the level: the web app
-    keeps the resized painting in 8 bits, and at 64 px WCT's statistics feel that.)"""
+@pytest.mark.parametrize("method, option, precision", [("wct", "ridge", "fp32"), ("wct", "ridge", "bf16"),
+                                                      ("wct-lite", "sharpen", "bf16")])
+def test_a_wct_job_gives_the_commands_picture_at_the_same_defaults(c, tmp_path, method, option, precision):
+    """The web app's WCT settings (alpha, max move, ridge, sharpening) are the command line's: its
+    picture is the command's at the defaults, not the one with `option` at 0. (Not to the level:
+    the web app keeps the resized painting in 8 bits, and at 64 px WCT's statistics feel that.
+    WCT lite runs in torch in the web app, as the command's does in bf16.)"""
     from stylekit.cli import main as toolkit
     photo, painting = tmp_path / "photo.png", tmp_path / "painting.png"
     photo.write_bytes(photo_png())
     painting.write_bytes(painting_png())
     cli = {}
-    for ridge in ("default", "0"):
-        out = tmp_path / f"cli_{ridge}.png"
-        assert toolkit.main(["adain", "--content", str(photo), "--style", str(painting), "--size", "64",
-                             "--precision", precision, "--out", str(out),
-                             *(["--ridge", ridge] if ridge != "default" else [])]) == 0
-        cli[ridge] = np.asarray(decode(out.read_bytes()), float)
-    job_id = run(c, {"method": "adain", "size": "64", "precision": precision}, files(photo_png(), painting_png()))
-    assert wait(c, job_id)["status"] == "done"
-    web = np.asarray(decode(c.get(f"/api/jobs/{job_id}/image").content), float)
-    assert c.get(f"/api/jobs/{job_id}/sidecar").json()["ridge"] == OnePassSettings.preset("wct").ridge
-    same, other = np.abs(web - cli["default"]).mean(), np.abs(web - cli["0"]).mean()
-    assert same < 1 and other > 3 * same, (same, other)
-
-
-def test_a_wct_lite_job_is_sharpened_as_the_command_is(c, tmp_path):
-    """WCT lite's sharpening reaches the web app's runs (torch, as the command's in bf16)."""
-    from stylekit.cli import main as toolkit
-    photo, painting = tmp_path / "photo.png", tmp_path / "painting.png"
-    photo.write_bytes(photo_png())
-    painting.write_bytes(painting_png())
-    cli = {}
-    for sharpen in ("default", "0"):
-        out = tmp_path / f"cli_{sharpen}.png"
-        assert toolkit.main(["adain", "--method", "wct-lite", "--content", str(photo), "--style", str(painting),
-                             "--size", "64", "--precision", "bf16", "--out", str(out),
-                             *(["--sharpen", sharpen] if sharpen != "default" else [])]) == 0
-        cli[sharpen] = np.asarray(decode(out.read_bytes()), float)
-    job_id = run(c, {"method": "adain", "model": "wct-lite", "size": "64", "precision": "bf16"},
+    for value in ("default", "0"):
+        out = tmp_path / f"cli_{value}.png"
+        assert toolkit.main(["adain", "--method", method, "--content", str(photo), "--style", str(painting),
+                             "--size", "64", "--precision", precision, "--out", str(out),
+                             *([f"--{option}", value] if value != "default" else [])]) == 0
+        cli[value] = np.asarray(decode(out.read_bytes()), float)
+    model = {"model": method} if method != "wct" else {}
+    job_id = run(c, {"method": "adain", "size": "64", "precision": precision, **model},
                  files(photo_png(), painting_png()))
     assert wait(c, job_id)["status"] == "done"
     web = np.asarray(decode(c.get(f"/api/jobs/{job_id}/image").content), float)
-    assert c.get(f"/api/jobs/{job_id}/sidecar").json()["sharpen"] == OnePassSettings.preset("wct-lite").sharpen
+    assert c.get(f"/api/jobs/{job_id}/sidecar").json()[option] == getattr(OnePassSettings.preset(method), option)
     same, other = np.abs(web - cli["default"]).mean(), np.abs(web - cli["0"]).mean()
     assert same < 1 and other > 3 * same, (same, other)
 

@@ -347,7 +347,8 @@ ONEPASS_METHODS = ("wct", "wct-lite", "adain")
 # A ridge of 100 already leaves the photo's features a tenth of the painting's spread (a flat
 # picture); far beyond it, ridge x the largest eigenvalue would overflow.
 MAX_RIDGE = 100.0
-# An unsharp mask of amount 10 already turns every edge into a black and white band.
+# At --sharpen 10 the picture the finest level encodes is mostly edges clipped to 0 or 1, and the
+# output the photo's outlines in the painting's strokes; more would only clip more.
 MAX_SHARPEN = 10.0
 
 

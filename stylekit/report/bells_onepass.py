@@ -179,13 +179,15 @@ def _text(grids: dict, opt_n: dict, opt_time: str, size: int, precision: str) ->
                      f"variations; with --ridge R (default {defaults}) the photo's covariance is whitened as if "
                      "each of its eigenvalues were larger by R times the largest, so those directions get less of "
                      "the painting, and its strong directions keep it.")
+    sharpen = {m: OnePassSettings.preset(m).sharpen for m in grids if m != "adain"}
+    if any(sharpen.values()):
+        defaults = ", ".join(f"{a:g} with {NAMES[m]}" for m, a in sharpen.items())
+        parts.append("The shallow decoders rebuild a picture a little softly, so the picture the finest level encodes "
+                     f"is first sharpened by an unsharp mask (--sharpen, default {defaults}), and that level gives it "
+                     "the painting's colours again.")
     if "wct-lite" in grids:
-        lite = OnePassSettings.preset("wct-lite")
         parts.append("WCT lite (--method wct-lite) runs the same transform on an encoder distilled from VGG-19 "
-                     "with a tenth of its multiply-adds, and decoders of that encoder's features."
-                     + (" Those narrow decoders blur, so the picture the finest level encodes is first sharpened "
-                        f"by an unsharp mask (--sharpen, default {lite.sharpen:g} with WCT lite, 0 with WCT, whose "
-                        "decoders are sharper)." if lite.sharpen else ""))
+                     "with a tenth of its multiply-adds, and decoders of that encoder's features.")
     for method, (grid, trained, run) in grids.items():
         seconds = [n["seconds"] for n in grid]
         machines = {n.get("machine") for n in grid}   # where the (cached) times were measured

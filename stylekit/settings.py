@@ -418,12 +418,12 @@ ONEPASS_PRESETS: dict[str, dict] = {
     # otherwise raise to the painting's strongest variations. With alpha raised to match, on the
     # 38 pairs (bench, wider, tuning) each WCT came closer to the photos and to the paintings
     # than at alpha 0.6 without it, on every set (BENCHMARKS.md, "A ridge in the whitening, adopted").
-    "wct": dict(method="wct", style_scale=1.0, alpha=0.7, max_move=0.75, ridge=0.12, sharpen=1.0),
     # sharpen: the shallow decoders rebuild a photo softly (WCT lite's relu2_1 at 0.098 of content
     # distance, VGG-19's at 0.034), and the finest level then colours a soft picture. Sharpened
     # before it, with the ridge raised (and WCT lite's alpha lowered) to match, each WCT came
     # closer to the paintings on all three sets, and to the photos on the wider and tuning ones;
     # VGG-19's sharper decoders want less of it (BENCHMARKS.md, "WCT lite sharpened").
+    "wct": dict(method="wct", style_scale=1.0, alpha=0.7, max_move=0.75, ridge=0.12, sharpen=1.0),
     "wct-lite": dict(method="wct-lite", style_scale=1.0, alpha=0.6, max_move=0.75, ridge=0.15, sharpen=2.0),
     # AdaIN keeps only relu4_1's channel means and deviations, which barely change with the
     # style image's scale: half the output's size gives the same picture in less time.

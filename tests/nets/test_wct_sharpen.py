@@ -41,6 +41,9 @@ def test_flat_areas_stay_and_edges_steepen():
     assert torch.allclose(row[:8], edge[0, 0, 10, :8], atol=1e-6) and torch.allclose(row[16:], edge[0, 0, 10, 16:], atol=1e-6)
     assert row[11] < 0.2 - 0.05 and row[12] > 0.8 + 0.05   # an undershoot and overshoot at the step
     assert torch.equal(infer.sharpened(edge, 0.0), edge)
+    soft = 0.4 + (edge - 0.2) / 3   # 0.4 to 0.6: no clipping at amount 2
+    once, twice = infer.sharpened(soft, 1.0) - soft, infer.sharpened(soft, 2.0) - soft
+    assert once.abs().max() > 0.02 and torch.allclose(twice, 2 * once, atol=1e-6)   # the change scales with the amount
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from stylekit.base.errors import InputError
-from stylekit.base.numbers import check_float, check_lr, check_seed, normalized_weights
+from stylekit.base.numbers import check_float, check_lr, check_seed, normalized_weights, style_blend
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "wct")
@@ -356,7 +356,8 @@ MAX_SHARPEN = 10.0
 class OnePassSettings:
     """How a photo is stylised in one pass with any painting: the method and the defaults that
     go with it. The CLI, the web app, the report and the bench build one from the method's
-    preset and the user's flags; `nets.adain.infer.stylize` runs it."""
+    preset and the user's flags; `nets.adain.infer.stylize` (torch) and `portable`'s stylizers
+    (the ONNX copies) take it whole."""
     method: str = "wct"        # wct: whitening and colouring at four levels | wct-lite: the same on a
                                # narrow encoder distilled from VGG-19 | adain: AdaIN at relu4_1
     size: int = 512            # longest side of the output, px
@@ -369,6 +370,9 @@ class OnePassSettings:
                                # this fraction of the largest (`wct._powers`); 0: exactly the painting's covariance
     sharpen: float = 0.0       # WCT: the picture the finest level encodes is first sharpened by an unsharp mask of
                                # this amount (`infer.sharpened`); 0: never
+    style_blend: tuple[float, ...] | None = None   # weights of several style images, as given (default equal)
+    preserve_color: str | None = None   # None | luminance | histogram (`base.color`): torch's path alone
+    precision: str = "auto"    # auto | fp32 | bf16: torch's autocast (the ONNX copies run fp32)
 
     def __post_init__(self):
         if self.method not in ONEPASS_METHODS:
@@ -394,6 +398,19 @@ class OnePassSettings:
             raise InputError(f"--sharpen must be a number from 0 to {MAX_SHARPEN:g}, not {self.sharpen}")
         if self.sharpen and self.method == "adain":
             raise InputError("--sharpen applies to wct and wct-lite, not adain (0 is accepted)")
+        if self.style_blend is not None:   # kept as given: the sidecars record the user's numbers
+            normalized_weights(self.style_blend, "--style-blend")
+            object.__setattr__(self, "style_blend", tuple(float(w) for w in self.style_blend))
+        for name, value, allowed in (("precision", self.precision, PRECISIONS),
+                                     ("preserve_color", self.preserve_color, (None, *COLOR_MODES))):
+            if value not in allowed:
+                shown = ", ".join(str(a) for a in allowed if a is not None)
+                raise InputError(f"{flag(name)} must be one of {shown}, not {value!r}")
+
+    def blend(self, count: int) -> list[float] | None:
+        """The blend weights of `count` style images, scaled to sum to 1 (None: none given);
+        InputError (one line) for a count that does not match."""
+        return style_blend(self.style_blend, count)
 
     @classmethod
     def preset(cls, method: str | None = None, **changes) -> OnePassSettings:

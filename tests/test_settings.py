@@ -135,11 +135,20 @@ def test_one_pass_presets_carry_each_methods_defaults():
     assert OnePassSettings.preset("adain", alpha=None, size=256) == OnePassSettings("adain", 256, 0.5, 1.0)
     for changes, words in [(dict(alpha=1.5), "alpha must be between 0"), (dict(alpha=float("nan")), "alpha must"),
                            (dict(style_scale=0), "--style-scale must be a positive number"),
-                           (dict(style_scale=float("inf")), "--style-scale must"), (dict(size=0), "size must")]:
+                           (dict(style_scale=float("inf")), "--style-scale must"), (dict(size=0), "size must"),
+                           (dict(style_blend=[1, -1]), "--style-blend must be non-negative numbers"),
+                           (dict(style_blend=[0, 0]), "--style-blend must be non-negative numbers with a positive sum"),
+                           (dict(preserve_color="sepia"), "--preserve-color must be one of luminance, histogram"),
+                           (dict(precision="fp16"), "--precision must be one of auto, fp32, bf16")]:
         with pytest.raises(InputError, match=words):
             OnePassSettings.preset("wct", **changes)
     with pytest.raises(InputError, match="method must be one of wct, wct-lite, adain, not 'gatys'"):
         OnePassSettings.preset("gatys")
+    blended = OnePassSettings.preset("wct", style_blend=[2, 6])
+    assert blended.style_blend == (2.0, 6.0) and blended.blend(2) == [0.25, 0.75]   # kept as given, scaled when used
+    assert OnePassSettings.preset("wct").blend(3) is None
+    with pytest.raises(InputError, match="^2 blend weights for 3 style images$"):
+        blended.blend(3)
 
 
 @pytest.mark.parametrize("field, value, flag", [

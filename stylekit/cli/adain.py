@@ -9,6 +9,7 @@ picture; otherwise the decoders' .pt files run with torch.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from stylekit.base.errors import InputError
@@ -16,7 +17,6 @@ from stylekit.base.files import sidecar_path, write_image
 from stylekit.base.heap import KEEP_UP_TO_PIXELS, keep_freed_buffers
 from stylekit.base.images import check_min_side, fit_size, image_size, open_image, resize_longest
 from stylekit.base.limits import check_memory, scaled_style_side
-from stylekit.base.numbers import style_blend
 from stylekit.base.paths import RESULTS, ROOT
 from stylekit.base.plan import check_plan
 from stylekit.cli import batch, options
@@ -108,19 +108,18 @@ def _onnx_stylizer(net: portable.PortableWCT | portable.PortableAdaIN, args, run
         width, height = fit_size(img.width, img.height, _style_side(run))
         check_style_size(width, height)
         styles.append(portable.resize(portable.to_array(img), (height, width)))
-    weights = style_blend(args.style_blend, len(styles))
+    run.blend(len(styles))   # refused here, before the first photo is read
 
     def stylize(content_path: Path):
         content = portable.to_array(resize_longest(open_image(content_path, args.max_pixels), run.size))
         start, used = time.perf_counter(), []
-        img = portable.to_image(net.stylize(content, styles, run.alpha, weights, run.max_move, used.append,
-                                            ridge=run.ridge, sharpen=run.sharpen))
+        img = portable.to_image(net.stylize(content, styles, run, used.append))
         return img, time.perf_counter() - start, used[0]
     return stylize, {"runtime": "onnxruntime", "precision": "fp32", "device": "cpu",
                      "style_size": list(styles[0].shape[-2:]), "training": net.training}
 
 
-def _torch_stylizer(args, device, precision: str, run: OnePassSettings, decoder_paths: list[Path],
+def _torch_stylizer(args, device, run: OnePassSettings, decoder_paths: list[Path],
                     style_paths: list[Path]):
     """(stylize, what the sidecar records) through the decoders' .pt files with torch, loaded once."""
     from stylekit.base.tensors import load_mask, tensor_to_pil   # torch, imported only on this path
@@ -137,12 +136,9 @@ def _torch_stylizer(args, device, precision: str, run: OnePassSettings, decoder_
             masks = [m.to(device) for m in load_mask(args.mask, tuple(content.shape[-2:]), len(styles),
                                                      args.max_pixels, image_size(content_path, args.max_pixels))]
         start, used = time.perf_counter(), []
-        img = infer.stylize(encoder, decoders, content, styles, method=run.method, alpha=run.alpha,
-                            weights=args.style_blend, preserve_color=args.preserve_color, masks=masks,
-                            precision=precision, max_move=run.max_move, ridge=run.ridge, sharpen=run.sharpen,
-                            on_alpha=used.append)
+        img = infer.stylize(encoder, decoders, content, styles, run, masks=masks, on_alpha=used.append)
         return tensor_to_pil(img), time.perf_counter() - start, used[0]
-    return stylize, {"runtime": "torch", "precision": precision, "device": str(device),
+    return stylize, {"runtime": "torch", "precision": run.precision, "device": str(device),
                      "style_size": list(styles[0].shape[-2:]), "training": trained}
 
 
@@ -156,7 +152,9 @@ def stylize(args) -> int:
     """Stylise each --content photo with --style through the --method's decoders; PNG + JSON
     sidecar each. The decoders and the paintings are loaded once for all the photos."""
     run = OnePassSettings.preset(args.method, size=args.size, style_scale=args.style_scale, alpha=args.alpha,
-                                 max_move=args.max_move, ridge=args.ridge, sharpen=args.sharpen)
+                                 max_move=args.max_move, ridge=args.ridge, sharpen=args.sharpen,
+                                 style_blend=args.style_blend, preserve_color=args.preserve_color,
+                                 precision=args.precision)
     method = run.method
     decoder_paths = [Path(p) for p in args.decoder or default_decoders(method)]
     if not args.content:
@@ -192,10 +190,11 @@ def stylize(args) -> int:
     net = portable.load_for(method, decoder_paths) if onnx else None
     if onnx and net is None:   # no copy of these decoders (or no onnxruntime): torch on the same CPU
         device, precision = options.device_and_precision(args)
+    run = replace(run, precision=precision)
     if net is not None:
         stylize_one, record = _onnx_stylizer(net, args, run, style_paths)
     else:
-        stylize_one, record = _torch_stylizer(args, device, precision, run, decoder_paths, style_paths)
+        stylize_one, record = _torch_stylizer(args, device, run, decoder_paths, style_paths)
     # AdaIN's decoder lists its thousands of training styles: the sidecar keeps their count.
     summary = [{**{k: v for k, v in t.items() if k != "style_files"},
                 **({"style_count": len(t["style_files"])} if "style_files" in t else {})} for t in record.pop("training")]
@@ -204,9 +203,9 @@ def stylize(args) -> int:
         img, seconds, alpha = stylize_one(content_path)
         write_image(img, out, {"mode": "adain", "method": method, "decoders": [str(p) for p in decoder_paths],
                                "content": str(content_path), "styles": [str(p) for p in style_paths],
-                               "style_blend": args.style_blend, "alpha": run.alpha, "max_move": run.max_move,
+                               "style_blend": run.style_blend, "alpha": run.alpha, "max_move": run.max_move,
                                "ridge": run.ridge, "sharpen": run.sharpen, "alpha_used": alpha, "style_scale": run.style_scale,
-                               "preserve_color": args.preserve_color, "mask": str(args.mask) if args.mask else None,
+                               "preserve_color": run.preserve_color, "mask": str(args.mask) if args.mask else None,
                                "size": [img.height, img.width], "seconds": seconds, **record, "training": summary})
         print(f"{out}  ({img.width}x{img.height}, {method}, {seconds:.2f} s)")
     return batch.run_each(ready, many, one, refused=len(outs) - len(ready))

@@ -7,6 +7,7 @@ import json
 import statistics
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -202,21 +203,17 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
         for method, (decoders, _) in methods.items():
             style = infer.load_style(style_path, sides[method])
             for precision in precisions():
-                out, secs = timed(infer.stylize, encoders[method], decoders, content, [style], method=method,
-                                  alpha=runs[method].alpha, max_move=runs[method].max_move, ridge=runs[method].ridge,
-                                  sharpen=runs[method].sharpen, precision=precision,
-                                  repeats=repeats)
+                out, secs = timed(infer.stylize, encoders[method], decoders, content, [style],
+                                  replace(runs[method], precision=precision), repeats=repeats)
                 row(f"{method}, {precision}", f"{secs:.3f}", out)
             copy = copies[method]
             if copy is not None:
-                inputs = (content.numpy(), [style.numpy()], runs[method].alpha, None, runs[method].max_move)
+                inputs = (content.numpy(), [style.numpy()])
+                fp32 = replace(runs[method], precision="fp32")
                 # a new photo and painting each time: the copy keeps both between passes
-                out, secs = timed(lambda *a: copy.forget() or copy.stylize(*a, ridge=runs[method].ridge,
-                                                                              sharpen=runs[method].sharpen), *inputs,
-                                  repeats=repeats)
+                out, secs = timed(lambda *a: copy.forget() or copy.stylize(*a, fp32), *inputs, repeats=repeats)
                 row(f"{method}, ONNX Runtime fp32", f"{secs:.3f}", torch.from_numpy(out))
-                _, seen = timed(copy.stylize, *inputs[:2], runs[method].alpha / 2, None, runs[method].max_move,
-                                ridge=runs[method].ridge, sharpen=runs[method].sharpen, repeats=repeats)
+                _, seen = timed(copy.stylize, *inputs, replace(fp32, alpha=fp32.alpha / 2), repeats=repeats)
                 print(f"| {pair} | {method}, ONNX Runtime fp32, the photo and painting seen (alpha halved) | "
                       f"{seen:.3f} | | |", flush=True)
             wall, own, runtime = first_any_painting(method, content_path, style_path, tmp / f"first_{method}.png", size)
@@ -253,8 +250,7 @@ def wider_pairs(dist: Distances, tmp: Path, size: int, exe: Path, methods: dict)
         content, style_full = load_image(content_path, size), load_image(style_path)
         styles = {side: infer.load_style(style_path, side) for *_, side in methods.values()}
         for method, (encoder, decoders, run, side) in methods.items():
-            out = infer.stylize(encoder, decoders, content, [styles[side]], method=method, alpha=run.alpha,
-                                max_move=run.max_move, ridge=run.ridge, sharpen=run.sharpen)
+            out = infer.stylize(encoder, decoders, content, [styles[side]], replace(run, precision="fp32"))
             totals.setdefault(f"{method}, fp32", []).append((dist.content(out, content), dist.style(out, style_full)))
         peer_out = tmp / f"stl_{content_path.stem}_{style_path.stem}.png"
         peer_once(exe, content_path, style_path, peer_out, size)

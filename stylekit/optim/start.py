@@ -11,7 +11,7 @@ import torch.nn as nn
 
 from stylekit.base.errors import InputError
 from stylekit.nets.adain import infer
-from stylekit.settings import Settings
+from stylekit.settings import OnePassSettings, Settings
 from utils import load_vgg19
 
 # The painting's statistics in full: the optimization pulls the photo back itself.
@@ -48,5 +48,5 @@ def wct_start(cfg: Settings, cnn: nn.Module, content: torch.Tensor, styles: list
     already at the scale the picture is made at: (1, 3, h, w) in [0, 1]. The engine has
     checked the inputs (`check_init`)."""
     encoder, decoders = _wct_parts(cnn, cfg.weights, content.device)
-    return infer.stylize(encoder, decoders, content, styles, method="wct", alpha=WCT_ALPHA,
-                         weights=cfg.style_blend, masks=masks, precision=precision)
+    run = OnePassSettings(method="wct", alpha=WCT_ALPHA, style_blend=cfg.style_blend, precision=precision)
+    return infer.stylize(encoder, decoders, content, styles, run, masks=masks)

@@ -5,6 +5,7 @@ Outputs are cached like the networks' (`bells_networks.cached_output`): a rebuil
 same decoder files neither recomputes nor re-times them."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -72,8 +73,10 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
 
             def make():
                 st = [infer.load_style(p, side, device) for p in styles]
-                out, seconds = timed(infer.stylize, encoder, decoders, c, st, method=method, precision=precision,
-                                     repeats=repeats, **options)
+                # options' names are the cached pictures' keys ("weights" from before the run carried its blend)
+                made = replace(run, precision=precision, **{"style_blend" if k == "weights" else k: v
+                                                             for k, v in options.items()})
+                out, seconds = timed(infer.stylize, encoder, decoders, c, st, made, repeats=repeats)
                 return out, {"seconds": seconds, "style": dist.style(out, paintings[styles[0]]),
                              "content": dist.content(out, c), "machine": short_line()}
 

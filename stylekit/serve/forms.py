@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -46,7 +46,8 @@ OPTIMIZE_FIELDS = ("part", "size", "steps", "init", "seed", "content_weight", "s
                    "optimizer", "lr", "multiscale", "style_blend", "style_scale", "precision")
 FIELDS = {"optimize": OPTIMIZE_FIELDS,
           "fast": ("model", "size", "precision"),
-          "adain": ("model", "size", "alpha", "style_blend", "style_scale", "preserve_color", "precision"),
+          "adain": ("model", "size", "alpha", "max_move", "ridge", "sharpen", "style_blend", "style_scale",
+                    "preserve_color", "precision"),
           "texture": ("model", "size", "seed", "precision")}
 BOOLEAN_FIELDS = {"style_normalize"}
 
@@ -85,11 +86,12 @@ class Picture:
 
 @dataclass
 class Spec:
-    """What a job needs: the method, its images, and its settings (optimize) or options."""
+    """What a job needs: the method, its images, and its settings (optimize, adain) or options."""
     method: str
     content: Picture | None = None
     styles: list[Picture] = field(default_factory=list)
     settings: Settings | None = None
+    onepass: OnePassSettings | None = None
     options: dict = field(default_factory=dict)
 
 
@@ -111,6 +113,8 @@ def _parser(method: str) -> Parser:
         p.add_argument("--size", type=side)
     if method == "adain":
         p.add_argument("--alpha", type=float)
+        for name in ("--max-move", "--ridge", "--sharpen"):   # WCT's; the settings refuse them for AdaIN
+            p.add_argument(name, type=float)
         p.add_argument("--style-blend", type=float_list)
         p.add_argument("--style-scale", type=positive_float)
         p.add_argument("--preserve-color", choices=("luminance", "histogram"))
@@ -233,15 +237,16 @@ class FormReader:
             raise InputError("AdaIN needs at least one --style image")
         model = self._model("adain", args.model)
         method = onepass_method(model, self.models["adain"][model])
-        run = OnePassSettings.preset(method, size=args.size, style_scale=args.style_scale, alpha=args.alpha)
+        run = OnePassSettings.preset(method, size=args.size, style_scale=args.style_scale, alpha=args.alpha,
+                                     max_move=args.max_move, ridge=args.ridge, sharpen=args.sharpen,
+                                     style_blend=args.style_blend, preserve_color=args.preserve_color,
+                                     precision=args.precision)
         if run.size > self.limits.max_size:   # the preset's size (an asked one is checked in `read`)
-            run = OnePassSettings.preset(method, size=self.limits.max_size, style_scale=args.style_scale,
-                                         alpha=args.alpha)
+            run = replace(run, size=self.limits.max_size)
         self._check_style_side(run.size, run.style_scale)
         # The decoder's own checks, on stand-ins of the right count: the same words as the CLI's.
         stand_in = torch.zeros(1, 3, infer.STRIDE, infer.STRIDE)
-        infer._check_stylize_inputs(stand_in, [stand_in] * len(styles), run.alpha, args.style_blend,
-                                    args.preserve_color, None)
+        infer.check_inputs(run, stand_in, [stand_in] * len(styles))
         style_side = max(infer.STRIDE, round(run.size * run.style_scale))
         spec = Spec("adain", content=self._load("content", content, run.size, min_side=infer.STRIDE, layer="relu4_1"))
         spec.styles = [self._load("style", s, None, loader=lambda p: infer.load_style(p, style_side, "cpu",
@@ -252,10 +257,7 @@ class FormReader:
                 check_style_size(picture.pixels.shape[-1], picture.pixels.shape[-2])
             except InputError as exc:
                 raise InputError(f"{picture.name}: {exc}") from None
-        spec.options = {"model": model, "method": method, "size": run.size, "alpha": run.alpha,
-                        "max_move": run.max_move, "ridge": run.ridge, "sharpen": run.sharpen,
-                        "style_blend": args.style_blend, "style_scale": run.style_scale,
-                        "preserve_color": args.preserve_color, "precision": args.precision or "auto"}
+        spec.options, spec.onepass = {"model": model}, run
         return spec
 
     def _fast(self, args, content, styles) -> Spec:
@@ -373,7 +375,8 @@ def _needed_side(layers) -> tuple[int, str | None]:
 
 
 def _onepass(run: OnePassSettings) -> dict:
-    return {"size": run.size, "alpha": run.alpha, "style_scale": run.style_scale}
+    return {"size": run.size, "alpha": run.alpha, "style_scale": run.style_scale, "max_move": run.max_move,
+            "ridge": run.ridge, "sharpen": run.sharpen}
 
 
 def describe() -> dict:

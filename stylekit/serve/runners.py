@@ -14,7 +14,7 @@ import math
 import platform
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -25,7 +25,6 @@ from stylekit.base.device import pick_device, resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.base.tensors import tensor_to_pil
 from stylekit.base.paths import CONTENT_DIR, MODELS, STYLE_DIR
-from stylekit.base.numbers import style_blend
 from stylekit.nets import johnson, portable
 from stylekit.nets.adain import infer, portable as onepass_copies
 from stylekit.nets.adain.model import LEVELS
@@ -217,45 +216,40 @@ class Runner:
     # -- one pass -------------------------------------------------------------------------
 
     def _adain(self, job: Job, spec) -> None:
-        o = spec.options
-        precision = resolve_precision(o["precision"], self.device)
-        files = self.catalogue.models["adain"][o["model"]]
-        method = self.catalogue.method(o["model"])
+        model = spec.options["model"]
+        run = replace(spec.onepass, precision=resolve_precision(spec.onepass.precision, self.device))
+        files = self.catalogue.models["adain"][model]
+        method = self.catalogue.method(model)
         paths = list(files) if isinstance(files, tuple) else [files]
         copy = None
         # WCT lite's small layers run faster in torch, which the app has loaded anyway, even against
         # the bundle's kept statistics (BENCHMARKS.md, "WCT lite"); the CLI keeps the bundle for
         # its first image, which importing torch would double.
-        if self._fp32_cpu(precision) and o["preserve_color"] is None and method != "wct-lite":
-            copy = self._get(("onnx", "adain", o["model"]), lambda: onepass_copies.load_for(method, paths))
+        if self._fp32_cpu(run.precision) and run.preserve_color is None and method != "wct-lite":
+            copy = self._get(("onnx", "adain", model), lambda: onepass_copies.load_for(method, paths))
         if copy is not None:
             trained = copy.training
         else:
-            decoders, trained = self._get(("adain", o["model"]),
-                                          lambda: infer.load_decoders(method, paths, self.device))
+            decoders, trained = self._get(("adain", model), lambda: infer.load_decoders(method, paths, self.device))
             # one per encoder the decoders name: VGG-19's (None) is AdaIN's and WCT's
             encoder = self._get(("encoder", infer.encoder_sha(trained)),
                                 lambda: infer.encoder_for(trained, self.device, self.vgg()))
         start, used = time.perf_counter(), []
         if copy is not None:
-            out = copy.stylize(spec.content.tensor().numpy(), [s.tensor().numpy() for s in spec.styles], o["alpha"],
-                               style_blend(o["style_blend"], len(spec.styles)), o["max_move"], used.append,
-                               ridge=o["ridge"], sharpen=o["sharpen"])
+            out = copy.stylize(spec.content.tensor().numpy(), [s.tensor().numpy() for s in spec.styles], run,
+                               used.append)
             img = torch.from_numpy(out)
         else:
             img = infer.stylize(encoder, decoders, spec.content.tensor(self.device),
-                                [s.tensor(self.device) for s in spec.styles], method=method, alpha=o["alpha"],
-                                weights=o["style_blend"], preserve_color=o["preserve_color"], precision=precision,
-                                max_move=o["max_move"], ridge=o["ridge"], sharpen=o["sharpen"],
-                                on_alpha=used.append)
+                                [s.tensor(self.device) for s in spec.styles], run, on_alpha=used.append)
         seconds = time.perf_counter() - start
-        job.sidecar = {"mode": "adain", "method": method, "decoder": o["model"], "content": spec.content.name,
-                       "styles": [s.name for s in spec.styles], "style_blend": o["style_blend"],
-                       "style_size": list(spec.styles[0].pixels.shape[-2:]), "alpha": o["alpha"],
-                       "max_move": o["max_move"], "ridge": o["ridge"], "sharpen": o["sharpen"],
-                       "alpha_used": used[0], "style_scale": o["style_scale"],
-                       "preserve_color": o["preserve_color"], "mask": None, "size": list(img.shape[-2:]),
-                       "precision": precision, "seconds": seconds, "runtime": _runtime(copy),
+        job.sidecar = {"mode": "adain", "method": method, "decoder": model, "content": spec.content.name,
+                       "styles": [s.name for s in spec.styles], "style_blend": run.style_blend,
+                       "style_size": list(spec.styles[0].pixels.shape[-2:]), "alpha": run.alpha,
+                       "max_move": run.max_move, "ridge": run.ridge, "sharpen": run.sharpen,
+                       "alpha_used": used[0], "style_scale": run.style_scale,
+                       "preserve_color": run.preserve_color, "mask": None, "size": list(img.shape[-2:]),
+                       "precision": run.precision, "seconds": seconds, "runtime": _runtime(copy),
                        "training": [{k: v for k, v in t.items() if k != "style_files"} for t in trained],
                        **self._machine()}
         job.set_image(png_bytes(img))

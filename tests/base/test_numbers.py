@@ -62,12 +62,10 @@ def test_blend_weights_refused(bad):
         normalized_weights(bad)
 
 
-def test_adain_blend_overflow_gives_halves():
-    import torch
-
-    from stylekit.nets.adain.infer import _check_stylize_inputs
-    img = torch.zeros(1, 3, 16, 16)
-    assert _check_stylize_inputs(img, [img, img], 1.0, [1e308, 1e308], None, None) == [0.5, 0.5]
+def test_one_pass_blend_overflow_gives_halves():
+    from stylekit.settings import OnePassSettings
+    run = OnePassSettings(style_blend=[1e308, 1e308])
+    assert run.style_blend == (1e308, 1e308) and run.blend(2) == [0.5, 0.5]
 
 
 @pytest.mark.parametrize("fps, ok", [(FPS_RANGE[0], True), (12, True), (FPS_RANGE[1], True), (1e-9, False),

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import ROOT, structured
-from nets_helpers import stripes, tiny_decoder
+from nets_helpers import stripes, tiny_decoder, onepass
 from stylekit.base.errors import InputError
 from stylekit.nets.adain import infer, model, shipped, train
 from stylekit.base import color
@@ -25,7 +25,7 @@ def decoder():
 @pytest.mark.parametrize("shape", [(97, 131), (5, 7), (64, 48)])
 def test_output_has_the_content_size_and_range(encoder, decoder, shape):
     content = torch.rand(1, 3, *shape)
-    out = infer.stylize(encoder, decoder, content, stripes(40, 50))
+    out = infer.stylize(encoder, decoder, content, stripes(40, 50), onepass("adain"))
     assert out.shape == content.shape
     assert 0 <= out.min() and out.max() <= 1
 
@@ -49,28 +49,28 @@ def test_bad_decoder_files_are_refused_in_one_line(tmp_path, decoder):
 
 def test_alpha_zero_decodes_the_content_features(encoder, decoder):
     content, style = torch.rand(1, 3, 40, 48), stripes(32, 32)
-    out = infer.stylize(encoder, decoder, content, style, alpha=0.0)
+    out = infer.stylize(encoder, decoder, content, style, onepass("adain", alpha=0.0))
     with torch.no_grad():
         plain = decoder(encoder(content)[-1]).clamp(0, 1)
     assert torch.allclose(out, plain, atol=1e-5)
-    half = infer.stylize(encoder, decoder, content, style, alpha=0.5)
-    full = infer.stylize(encoder, decoder, content, style)
+    half = infer.stylize(encoder, decoder, content, style, onepass("adain", alpha=0.5))
+    full = infer.stylize(encoder, decoder, content, style, onepass("adain"))
     assert (half - out).abs().mean() < (full - out).abs().mean()
     with pytest.raises(InputError, match="alpha"):
-        infer.stylize(encoder, decoder, content, style, alpha=1.5)
+        infer.stylize(encoder, decoder, content, style, onepass("adain", alpha=1.5))
 
 
 def test_blend_weights(encoder, decoder):
     content = torch.rand(1, 3, 40, 48)
     red, blue = stripes(32, 32, (220, 40, 40)), stripes(36, 30, (30, 60, 200), seed=1)
-    single = infer.stylize(encoder, decoder, content, red)
-    assert torch.equal(infer.stylize(encoder, decoder, content, [red, blue], weights=[1.0, 0.0]), single)
+    single = infer.stylize(encoder, decoder, content, red, onepass("adain"))
+    assert torch.equal(infer.stylize(encoder, decoder, content, [red, blue], onepass("adain", style_blend=[1.0, 0.0])), single)
     # Weights are normalised: (2, 2) is the equal blend, which is the default.
-    assert torch.allclose(infer.stylize(encoder, decoder, content, [red, blue], weights=[2.0, 2.0]),
-                          infer.stylize(encoder, decoder, content, [red, blue]), atol=1e-6)
+    assert torch.allclose(infer.stylize(encoder, decoder, content, [red, blue], onepass("adain", style_blend=[2.0, 2.0])),
+                          infer.stylize(encoder, decoder, content, [red, blue], onepass("adain")), atol=1e-6)
     for bad in ([1.0], [-1.0, 2.0], [0.0, 0.0]):
         with pytest.raises(InputError):
-            infer.stylize(encoder, decoder, content, [red, blue], weights=bad)
+            infer.stylize(encoder, decoder, content, [red, blue], onepass("adain", style_blend=bad))
 
 
 def test_masks_route_each_style_to_its_region(encoder, decoder):
@@ -90,26 +90,26 @@ def test_masks_route_each_style_to_its_region(encoder, decoder):
     image = torch.rand(1, 3, 37, 45)
     red, blue = stripes(32, 32, (220, 40, 40)), stripes(32, 32, (30, 60, 200), seed=1)
     ones, zeros = torch.ones(1, 1, 37, 45), torch.zeros(1, 1, 37, 45)
-    routed = infer.stylize(encoder, decoder, image, [red, blue], masks=[ones, zeros])
-    assert torch.allclose(routed, infer.stylize(encoder, decoder, image, red), atol=1e-4)
-    untouched = infer.stylize(encoder, decoder, image, red, masks=[zeros])
-    assert torch.allclose(untouched, infer.stylize(encoder, decoder, image, red, alpha=0.0), atol=1e-4)
+    routed = infer.stylize(encoder, decoder, image, [red, blue], onepass("adain"), masks=[ones, zeros])
+    assert torch.allclose(routed, infer.stylize(encoder, decoder, image, red, onepass("adain")), atol=1e-4)
+    untouched = infer.stylize(encoder, decoder, image, red, onepass("adain"), masks=[zeros])
+    assert torch.allclose(untouched, infer.stylize(encoder, decoder, image, red, onepass("adain", alpha=0.0)), atol=1e-4)
     with pytest.raises(InputError, match="mask"):
-        infer.stylize(encoder, decoder, image, [red, blue], masks=[ones])
+        infer.stylize(encoder, decoder, image, [red, blue], onepass("adain"), masks=[ones])
     with pytest.raises(InputError, match="combined"):
-        infer.stylize(encoder, decoder, image, [red, blue], masks=[ones, zeros], weights=[1, 1])
+        infer.stylize(encoder, decoder, image, [red, blue], onepass("adain", style_blend=[1, 1]), masks=[ones, zeros])
 
 
 def test_colour_preservation(encoder, decoder):
     content, style = structured(40, 48), stripes(32, 32)
-    kept = infer.stylize(encoder, decoder, content, style, preserve_color="luminance")
+    kept = infer.stylize(encoder, decoder, content, style, onepass("adain", preserve_color="luminance"))
     chroma = lambda img: color.rgb_to_yiq(img)[:, 1:]  # noqa: E731
     # Only where no channel was clipped is the content's chroma exactly back.
     inside = ((kept > 0.02) & (kept < 0.98)).all(1, keepdim=True).expand(-1, 2, -1, -1)
     assert torch.allclose(chroma(kept)[inside], chroma(content)[inside], atol=0.02)
-    assert infer.stylize(encoder, decoder, content, style, preserve_color="histogram").shape == content.shape
-    with pytest.raises(InputError, match="preserve_color"):
-        infer.stylize(encoder, decoder, content, style, preserve_color="sepia")
+    assert infer.stylize(encoder, decoder, content, style, onepass("adain", preserve_color="histogram")).shape == content.shape
+    with pytest.raises(InputError, match="--preserve-color must be one of"):
+        infer.stylize(encoder, decoder, content, style, onepass("adain", preserve_color="sepia"))
 
 
 def test_the_shipped_decoder_loads_and_works(encoder, cnn):
@@ -122,8 +122,8 @@ def test_the_shipped_decoder_loads_and_works(encoder, cnn):
     fresh = model.Decoder(**decoder.arch).eval()
     photo = load_image(ROOT / "images" / "content" / "chenonceau.jpg", 128)
     painting = load_image(ROOT / "images" / "style" / "starry_night.jpg", 128)
-    error = {name: ((infer.stylize(encoder, d, photo, photo, alpha=0.0) - photo) ** 2).mean().item()
+    error = {name: ((infer.stylize(encoder, d, photo, photo, onepass("adain", alpha=0.0)) - photo) ** 2).mean().item()
              for name, d in (("shipped", decoder), ("untrained", fresh))}
     assert error["shipped"] < 0.04 and error["shipped"] < 0.3 * error["untrained"], error
     d = Distances(cnn)
-    assert d.style(infer.stylize(encoder, decoder, photo, painting), painting) < 0.7 * d.style(photo, painting)
+    assert d.style(infer.stylize(encoder, decoder, photo, painting, onepass("adain")), painting) < 0.7 * d.style(photo, painting)

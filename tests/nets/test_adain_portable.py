@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import ROOT, structured, write_png
-from nets_helpers import agrees_at_size, agrees_in_blends, fp32_stages, near, pixels, torch_pixels
+from nets_helpers import agrees_at_size, agrees_in_blends, fp32_stages, near, pixels, torch_pixels, onepass
 from stylekit.cli import main as toolkit
 from stylekit.nets.adain import export, infer, model, portable, shipped
 from stylekit.nets.adain.train import export as save_decoder
@@ -44,15 +44,15 @@ def test_a_photo_and_painting_seen_before_are_not_encoded_again(exact):
     """AdaIN's pass is the photo's encode, the painting's and the decoder: with both kept, the
     decoder alone, and the same picture; another alpha on them is still a new picture."""
     content, style = structured(40, 56).numpy(), structured(32, 32).numpy()[..., ::-1].copy()
-    first = exact.stylize(content, [style], 0.8)
+    first = exact.stylize(content, [style], onepass("adain", alpha=0.8))
     encoded = []
     original = exact.encode
     exact.encode = lambda x, levels: encoded.append(x.shape) or original(x, levels)
     try:
         for _ in range(2):   # what is kept stays as it was
-            assert np.array_equal(exact.stylize(content.copy(), [style.copy()], 0.8), first) and encoded == []
-        assert not np.array_equal(exact.stylize(content, [style], 0.4), first) and encoded == []
-        exact.stylize(content[..., ::-1].copy(), [style], 0.8)
+            assert np.array_equal(exact.stylize(content.copy(), [style.copy()], onepass("adain", alpha=0.8)), first) and encoded == []
+        assert not np.array_equal(exact.stylize(content, [style], onepass("adain", alpha=0.4)), first) and encoded == []
+        exact.stylize(content[..., ::-1].copy(), [style], onepass("adain", alpha=0.8))
         assert encoded == [(1, 3, 40, 56)]   # another photo: its encode alone
     finally:
         exact.encode = original
@@ -77,7 +77,7 @@ def test_the_shipped_copy_is_current_and_stays_close_to_torch_on_a_photo(torch_a
     content = portable.to_array(resize_longest(open_image(ROOT / "images/content/chelsea.jpg"), 128))
     painting = open_image(ROOT / "images/style/great_wave.jpg")
     style = portable.resize(portable.to_array(painting), fit_size(*painting.size, 64)[::-1])
-    near(pixels(net.stylize(content, [style], 1.0)), torch_pixels(torch_adain, "adain", content, [style], 1.0))
+    near(pixels(net.stylize(content, [style], onepass("adain"))), torch_pixels(torch_adain, "adain", content, [style], 1.0))
 
 
 def test_the_copy_stands_in_only_for_the_file_it_was_made_from(tmp_path, monkeypatch):

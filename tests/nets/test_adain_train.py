@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import structured, write_png
-from nets_helpers import stripes
+from nets_helpers import stripes, onepass
 from stylekit.nets.adain import infer, model, train
 from stylekit.nets.training import checkpoint_path, load_checkpoint
 from stylekit.settings import TrainSettings
@@ -38,7 +38,7 @@ def test_training_lowers_the_loss_and_the_decoder_round_trips(encoder, tmp_path)
     assert settings["steps"] == 30 and settings["width"] == 0.125 and settings["style_weight"] == 10.0
     assert set(settings["final_losses"]) == {"content", "style", "total"} and settings["seconds"] > 0
     assert all(v.dtype == torch.float16 for v in torch.load(out, weights_only=True)["state"].values())
-    img = infer.stylize(encoder, loaded, torch.rand(1, 3, 33, 45), torch.rand(1, 3, 24, 24))
+    img = infer.stylize(encoder, loaded, torch.rand(1, 3, 33, 45), torch.rand(1, 3, 24, 24), onepass("adain"))
     assert img.shape == (1, 3, 33, 45)
 
     # --resume continues from the checkpoint at this run's step size; the decoder file keeps

@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from conftest import structured
+from nets_helpers import onepass
 from stylekit.nets import fused as fusing
 from stylekit.nets.adain import infer, model
 from stylekit.nets.adain.shipped import default_decoders
@@ -82,11 +83,11 @@ def test_fusing_leaves_no_relu_in_the_encoder_or_the_shipped_decoders_and_the_sa
         assert any(isinstance(m, ConvReLU) for m in decoder.modules()) or decoder.level == 1   # one conv, no ReLU
     content, style = structured(45, 61, seed=3), structured(40, 30, seed=4)
     for precision, atol in (("fp32", 1e-4), ("bf16", 1 / 255)):
-        want = infer.stylize(encoder, decoders, content, [style], method="wct", alpha=0.6, precision=precision)
+        want = infer.stylize(encoder, decoders, content, [style], onepass("wct", alpha=0.6, precision=precision))
         with monkeypatch.context() as m:
             if precision == "fp32" or torch.bfloat16 in fusing.fused_dtypes():
                 m.setattr(fusing.F, "relu", _no_relu)
-            got = infer.stylize(fast, torch_decoders, content, [style], method="wct", alpha=0.6, precision=precision)
+            got = infer.stylize(fast, torch_decoders, content, [style], onepass("wct", alpha=0.6, precision=precision))
         assert (got - want).abs().max() <= atol, precision
 
 

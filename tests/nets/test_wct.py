@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from conftest import structured, write_png
+from nets_helpers import onepass
 from stylekit.base.errors import InputError
 from stylekit.nets.adain import infer, model, shipped, train, wct
 from stylekit.nets.crops import RandomCrops
@@ -160,28 +161,27 @@ def tiny_decoders():
 @pytest.mark.parametrize("size", [(37, 53), (8, 8), (64, 9)])
 def test_multi_level_stylisation_keeps_size_and_range(encoder, tiny_decoders, size):
     content = torch.rand(1, 3, *size)
-    out = infer.stylize(encoder, tiny_decoders, content, torch.rand(1, 3, 24, 30), method="wct")
+    out = infer.stylize(encoder, tiny_decoders, content, torch.rand(1, 3, 24, 30), onepass("wct"))
     assert out.shape == content.shape and 0 <= out.min() and out.max() <= 1
 
 
 def test_wct_keeps_alpha_blends_masks_and_colour(encoder, tiny_decoders):
     content = torch.rand(1, 3, 32, 40)
     styles = [torch.rand(1, 3, 24, 24), torch.rand(1, 3, 16, 32) * 0.3]
-    full = infer.stylize(encoder, tiny_decoders, content, styles[0], method="wct")
-    none = infer.stylize(encoder, tiny_decoders, content, styles[0], method="wct", alpha=0.0)
-    half = infer.stylize(encoder, tiny_decoders, content, styles[0], method="wct", alpha=0.5)
+    full = infer.stylize(encoder, tiny_decoders, content, styles[0], onepass("wct"))
+    none = infer.stylize(encoder, tiny_decoders, content, styles[0], onepass("wct", alpha=0.0))
+    half = infer.stylize(encoder, tiny_decoders, content, styles[0], onepass("wct", alpha=0.5))
     assert not torch.allclose(full, none, atol=1e-3) and not torch.allclose(half, full, atol=1e-3)
-    blend = infer.stylize(encoder, tiny_decoders, content, styles, method="wct", weights=[1, 0])
+    blend = infer.stylize(encoder, tiny_decoders, content, styles, onepass("wct", style_blend=[1, 0]))
     assert torch.allclose(blend, full, atol=1e-5)   # weight 0: the second style plays no part
     mask = torch.zeros(1, 1, 32, 40)
     mask[..., :20] = 1
-    masked = infer.stylize(encoder, tiny_decoders, content, styles, method="wct", masks=[mask, 1 - mask])
+    masked = infer.stylize(encoder, tiny_decoders, content, styles, onepass("wct"), masks=[mask, 1 - mask])
     assert masked.shape == content.shape and not torch.allclose(masked, full, atol=1e-3)
     # a mask over the whole picture for the first style is that style alone
-    whole = infer.stylize(encoder, tiny_decoders, content, styles, method="wct",
-                          masks=[torch.ones_like(mask), torch.zeros_like(mask)])
+    whole = infer.stylize(encoder, tiny_decoders, content, styles, onepass("wct"), masks=[torch.ones_like(mask), torch.zeros_like(mask)])
     assert torch.allclose(whole, full, atol=1e-4)
-    kept = infer.stylize(encoder, tiny_decoders, content, styles[0], method="wct", preserve_color="luminance")
+    kept = infer.stylize(encoder, tiny_decoders, content, styles[0], onepass("wct", preserve_color="luminance"))
     assert kept.shape == content.shape
 
 
@@ -191,8 +191,7 @@ def test_wct_decoders_are_given_no_negative_features(encoder, tiny_decoders):
     hooks = [d.register_forward_pre_hook(lambda module, inputs: seen.append(float(inputs[0].min())))
              for d in tiny_decoders]
     try:
-        infer.stylize(encoder, tiny_decoders, torch.rand(1, 3, 32, 40), torch.rand(1, 3, 24, 24) ** 3,
-                      method="wct", alpha=1.0)
+        infer.stylize(encoder, tiny_decoders, torch.rand(1, 3, 32, 40), torch.rand(1, 3, 24, 24) ** 3, onepass("wct", alpha=1.0))
     finally:
         for hook in hooks:
             hook.remove()
@@ -201,18 +200,18 @@ def test_wct_decoders_are_given_no_negative_features(encoder, tiny_decoders):
 
 def test_levels_run_deepest_first_whatever_order_they_come_in(encoder, tiny_decoders):
     content, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 24, 24)
-    forward = infer.stylize(encoder, tiny_decoders, content, style, method="wct")
-    backward = infer.stylize(encoder, tiny_decoders[::-1], content, style, method="wct")
+    forward = infer.stylize(encoder, tiny_decoders, content, style, onepass("wct"))
+    backward = infer.stylize(encoder, tiny_decoders[::-1], content, style, onepass("wct"))
     assert torch.equal(forward, backward)
 
 
 def test_the_method_must_fit_the_decoders(encoder, tiny_decoders):
     with pytest.raises(InputError, match="one decoder of level 4"):
-        infer.stylize(encoder, tiny_decoders, torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), method="adain")
+        infer.stylize(encoder, tiny_decoders, torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), onepass("adain"))
     with pytest.raises(InputError, match="method must be one of"):
-        infer.stylize(encoder, tiny_decoders, torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), method="gatys")
+        infer.stylize(encoder, tiny_decoders, torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), onepass("gatys"))
     with pytest.raises(InputError, match="at least one decoder"):
-        infer.stylize(encoder, [], torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), method="wct")
+        infer.stylize(encoder, [], torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), onepass("wct"))
 
 
 def test_shipped_wct_decoders_load_and_run(encoder):
@@ -220,7 +219,7 @@ def test_shipped_wct_decoders_load_and_run(encoder):
     assert sorted(d.level for d in decoders) == list(model.LEVELS)
     assert all(s["kind"] == "wct" and s["steps"] > 0 for s in settings)
     content = torch.rand(1, 3, 40, 56)
-    out = infer.stylize(encoder, decoders, content, torch.rand(1, 3, 32, 32), method="wct")
+    out = infer.stylize(encoder, decoders, content, torch.rand(1, 3, 32, 32), onepass("wct"))
     assert out.shape == content.shape and 0 <= out.min() and out.max() <= 1
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import ROOT
-from nets_helpers import near, pixels, torch_pixels
+from nets_helpers import near, pixels, torch_pixels, onepass
 from stylekit.base.files import file_sha256
 from stylekit.nets.adain import export, infer, model, portable, shipped, student
 from stylekit.nets.adain.train import export as save_decoder
@@ -26,7 +26,7 @@ def test_the_shipped_decoders_decode_the_shipped_students_features(torch_lite):
     assert {t["encoder_sha256"] for t in trained} == {file_sha256(shipped.LITE_ENCODER)}
     assert sorted(d.level for d in decoders) == list(shipped.LEVELS)
     content = torch.rand(1, 3, 37, 50)
-    out = infer.stylize(encoder, decoders, content, torch.rand(1, 3, 30, 30), method="wct-lite")
+    out = infer.stylize(encoder, decoders, content, torch.rand(1, 3, 30, 30), onepass("wct-lite"))
     assert out.shape == content.shape and 0 <= out.min() and out.max() <= 1
 
 
@@ -38,7 +38,7 @@ def test_the_lite_bundle_is_made_from_the_shipped_files_and_stays_close_to_torch
     content = portable.to_array(resize_longest(open_image(ROOT / "images/content/chelsea.jpg"), 128))
     painting = open_image(ROOT / "images/style/great_wave.jpg")
     style = portable.resize(portable.to_array(painting), fit_size(*painting.size, 128)[::-1])
-    near(pixels(net.stylize(content, [style], 0.6)), torch_pixels(torch_lite, "wct-lite", content, [style], 0.6))
+    near(pixels(net.stylize(content, [style], onepass("wct-lite", alpha=0.6))), torch_pixels(torch_lite, "wct-lite", content, [style], 0.6))
 
 
 def test_a_bundle_of_decoders_of_another_encoder_is_refused(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import structured
-from nets_helpers import adain_refuses, adain_sidecar, fp32_wct, pixels, torch_pixels
+from nets_helpers import adain_refuses, adain_sidecar, fp32_wct, pixels, torch_pixels, onepass
 from stylekit.nets.adain import infer, model
 from stylekit.nets.adain.shipped import guarded_alpha
 from stylekit.settings import OnePassSettings
@@ -42,14 +42,14 @@ def test_the_picture_is_the_one_at_the_scaled_alpha(wct, pair):
     content, style = pair
     move, used = move_at_alpha_1(wct, content, style), []
     limit = move / 2   # this photo and painting are then at half the alpha
-    out = infer.stylize(*wct, content, [style], method="wct", alpha=0.8, max_move=limit, on_alpha=used.append)
+    out = infer.stylize(*wct, content, [style], onepass("wct", alpha=0.8, max_move=limit), on_alpha=used.append)
     assert used == [pytest.approx(0.4)]
-    plain = infer.stylize(*wct, content, [style], method="wct", alpha=0.4)
+    plain = infer.stylize(*wct, content, [style], onepass("wct", alpha=0.4))
     assert (out - plain).abs().max() < 1e-4
     kept = []
-    same = infer.stylize(*wct, content, [style], method="wct", alpha=0.8, max_move=move * 1.01, on_alpha=kept.append)
+    same = infer.stylize(*wct, content, [style], onepass("wct", alpha=0.8, max_move=move * 1.01), on_alpha=kept.append)
     assert kept == [0.8]
-    assert (same - infer.stylize(*wct, content, [style], method="wct", alpha=0.8)).abs().max() < 1e-4
+    assert (same - infer.stylize(*wct, content, [style], onepass("wct", alpha=0.8))).abs().max() < 1e-4
 
 
 def test_the_pipeline_without_torch_scales_alpha_alike(cnn, wct, pair):
@@ -58,7 +58,7 @@ def test_the_pipeline_without_torch_scales_alpha_alike(cnn, wct, pair):
     with torch.inference_mode():
         limit = move_at_alpha_1(wct, *pair) / 2
     used = []
-    mine = exact.stylize(content, [style], 0.8, None, limit, used.append)
+    mine = exact.stylize(content, [style], onepass("wct", alpha=0.8, max_move=limit), used.append)
     assert used == [pytest.approx(0.4, abs=1e-4)]
     assert np.abs(pixels(mine) - torch_pixels(wct, "wct", content, [style], 0.4)).max() <= 1
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import ROOT, structured, write_png
-from nets_helpers import adain_sidecar, agrees_at_size, agrees_in_blends, fp32_wct, near, pixels, torch_pixels
+from nets_helpers import adain_sidecar, agrees_at_size, agrees_in_blends, fp32_wct, near, pixels, torch_pixels, onepass
 from stylekit.cli import main as toolkit, train_adain as train_adain_cli
 from stylekit.nets.adain import export, infer, model, portable, shipped
 from stylekit.nets.adain.train import export as save_decoder
@@ -59,7 +59,17 @@ def test_the_shipped_bundle_stays_close_to_torch_on_a_photo(bundle, torch_wct):
     content = portable.to_array(resize_longest(open_image(ROOT / "images/content/chelsea.jpg"), 128))
     painting = open_image(ROOT / "images/style/great_wave.jpg")
     style = portable.resize(portable.to_array(painting), fit_size(*painting.size, 128)[::-1])
-    near(pixels(bundle.stylize(content, [style], 0.55)), torch_pixels(torch_wct, "wct", content, [style], 0.55))
+    near(pixels(bundle.stylize(content, [style], onepass("wct", alpha=0.55))), torch_pixels(torch_wct, "wct", content, [style], 0.55))
+
+
+@pytest.mark.parametrize("pipeline, run", [
+    (portable.PortableAdaIN, onepass("wct")), (portable.PortableWCT, onepass("adain")),
+    (portable.PortableWCT, onepass("wct", preserve_color="luminance")), (portable.PortableWCT, onepass("wct", precision="bf16")),
+])
+def test_the_copies_refuse_a_run_they_cannot_make(pipeline, run):
+    """The front ends send these to torch; a run that slipped through would come out wrong, unsaid."""
+    with pytest.raises(ValueError, match="the ONNX copies of"):
+        pipeline([], {4: None}, []).stylize(np.zeros((1, 3, 8, 8), np.float32), [np.zeros((1, 3, 8, 8), np.float32)], run)
 
 
 def test_the_constants_copied_from_the_torch_modules_agree():
@@ -216,31 +226,31 @@ def test_paintings_and_photos_are_kept_and_give_the_same_pictures(exact):
     exact.kept_photos.clear()
     content = structured(40, 56).numpy()
     style = structured(48, 48).numpy()[..., ::-1].copy()
-    first = exact.stylize(content, [style], 0.6)
+    first = exact.stylize(content, [style], onepass("wct", alpha=0.6))
     encoded = []
     original = exact.encode
     exact.encode = lambda x, levels: encoded.append((x.shape, levels)) or original(x, levels)
     try:
-        again = exact.stylize(content.copy(), [style.copy()], 0.6)
+        again = exact.stylize(content.copy(), [style.copy()], onepass("wct", alpha=0.6))
         assert np.array_equal(first, again)
         assert encoded == [((1, 3, 40, 56), level) for level in exact.levels[1:]]   # the later levels alone
-        assert np.array_equal(first, exact.stylize(content, [style], 0.6))   # what is kept stays as it was
+        assert np.array_equal(first, exact.stylize(content, [style], onepass("wct", alpha=0.6)))   # what is kept stays as it was
         encoded.clear()
-        other_alpha = exact.stylize(content, [style], 0.3)   # a photo kept is not a picture kept
+        other_alpha = exact.stylize(content, [style], onepass("wct", alpha=0.3))   # a photo kept is not a picture kept
         assert not np.array_equal(other_alpha, first) and len(encoded) == len(exact.levels) - 1
         changed = style.copy()
         changed[0, 0, 0, 0] += 0.5   # one pixel: another painting
         encoded.clear()
-        exact.stylize(content, [changed], 0.6)
+        exact.stylize(content, [changed], onepass("wct", alpha=0.6))
         assert [e for e in encoded if e[0] == (1, 3, 48, 48)] == [((1, 3, 48, 48), exact.levels[0])]
         for k in range(exact.KEPT_STYLES):
             exact.style_statistics(style * (0.9 - 0.01 * k))
         encoded.clear()
-        exact.stylize(content, [style], 0.6)   # pushed out by newer paintings: encoded again
+        exact.stylize(content, [style], onepass("wct", alpha=0.6))   # pushed out by newer paintings: encoded again
         assert [e for e in encoded if e[0] == (1, 3, 48, 48)] == [((1, 3, 48, 48), exact.levels[0])]
         exact.forget()   # what bench times: a new photo and painting
         encoded.clear()
-        assert np.array_equal(exact.stylize(content, [style], 0.6), first)
+        assert np.array_equal(exact.stylize(content, [style], onepass("wct", alpha=0.6)), first)
         assert sorted(encoded) == sorted([((1, 3, 48, 48), 4)] + [((1, 3, 40, 56), level) for level in exact.levels])
     finally:
         exact.encode = original
@@ -275,7 +285,7 @@ def test_a_photo_too_large_to_keep_is_neither_kept_nor_copied(exact, monkeypatch
     exact.forget()
     offered = []
     monkeypatch.setattr(exact.kept_photos, "put", lambda key, value: offered.append(value))
-    first = exact.stylize(content, [style], 0.6)
+    first = exact.stylize(content, [style], onepass("wct", alpha=0.6))
     assert offered == [] and exact.kept_photos.get(portable.pixels_key(portable.pad_to_stride(content))) is None
     monkeypatch.setattr(exact, "KEPT_PHOTO_BYTES", feat_bytes)
-    assert np.array_equal(exact.stylize(content, [style], 0.6), first) and len(offered) == 1
+    assert np.array_equal(exact.stylize(content, [style], onepass("wct", alpha=0.6)), first) and len(offered) == 1

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from conftest import structured
-from nets_helpers import adain_refuses, adain_sidecar, command_picture, fp32_wct, pixels
-from stylekit.base.errors import InputError
+from nets_helpers import adain_refuses, adain_sidecar, command_picture, fp32_wct, pixels, onepass
 from stylekit.base.tensors import tensor_to_pil
 from stylekit.nets.adain import infer, model, portable, wct
 from stylekit.settings import OnePassSettings
@@ -76,24 +75,15 @@ def test_both_pipelines_give_the_same_picture_with_a_ridge_and_keep_photos_per_r
     content, style = structured(40, 48, seed=1), structured(32, 32, seed=7)
 
     def torch_pixels(ridge):
-        out = infer.stylize(encoder, decoders, content, [style], method="wct", alpha=0.8, ridge=ridge)
+        out = infer.stylize(encoder, decoders, content, [style], onepass("wct", alpha=0.8, ridge=ridge))
         return np.asarray(tensor_to_pil(out)).astype(int)
 
-    plain = pixels(exact.stylize(content.numpy(), [style.numpy()], 0.8))
+    plain = pixels(exact.stylize(content.numpy(), [style.numpy()], onepass("wct", alpha=0.8)))
     # the same photo again at another ridge: its kept statistics are not the ones at ridge 0
-    eased = pixels(exact.stylize(content.numpy(), [style.numpy()], 0.8, ridge=0.1))
+    eased = pixels(exact.stylize(content.numpy(), [style.numpy()], onepass("wct", alpha=0.8, ridge=0.1)))
     assert np.abs(plain - torch_pixels(0.0)).max() <= 1
     assert np.abs(eased - torch_pixels(0.1)).max() <= 1
     assert np.abs(eased - plain).mean() > 1   # the ridge changes the picture
-
-
-def test_adain_refuses_a_ridge_in_both_pipelines(cnn):
-    with pytest.raises(ValueError, match="ridge"):
-        portable.PortableAdaIN([], {4: None}, []).stylize(
-            np.zeros((1, 3, 8, 8), np.float32), [np.zeros((1, 3, 8, 8), np.float32)], 1.0, ridge=0.1)
-    with pytest.raises(InputError, match="ridge applies to WCT"):
-        infer.stylize(model.Encoder(cnn), model.Decoder(width=0.125), torch.rand(1, 3, 16, 16),
-                      [torch.rand(1, 3, 16, 16)], method="adain", ridge=0.1)
 
 
 @pytest.mark.parametrize("flags, ridge", [([], OnePassSettings.preset("wct").ridge), (["--ridge", "0"], 0.0),

@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from conftest import structured
-from nets_helpers import adain_refuses, adain_sidecar, command_picture, fp32_wct, pixels
-from stylekit.base.errors import InputError
+from nets_helpers import adain_refuses, adain_sidecar, command_picture, fp32_wct, pixels, onepass
 from stylekit.base.tensors import tensor_to_pil
 from stylekit.nets.adain import infer, model, portable, shipped
 from stylekit.settings import OnePassSettings
@@ -59,7 +58,7 @@ def test_the_cascade_sharpens_only_the_picture_the_finest_level_encodes(pipeline
     coarser = [d for d in decoders if d is not finest]
 
     def run(decs, picture, sharpen=0.0):
-        return infer.stylize(encoder, decs, picture, [style], method="wct", alpha=0.8, sharpen=sharpen)
+        return infer.stylize(encoder, decs, picture, [style], onepass("wct", alpha=0.8, sharpen=sharpen))
 
     by_hand = run([finest], infer.sharpened(run(coarser, content), 1.5))
     assert torch.allclose(run(decoders, content, sharpen=1.5), by_hand, atol=1e-5)
@@ -71,20 +70,11 @@ def test_the_cascade_sharpens_only_the_picture_the_finest_level_encodes(pipeline
 def test_both_pipelines_give_the_same_sharpened_picture(pipelines):
     exact, (encoder, decoders) = pipelines
     content, style = structured(40, 48, seed=1), structured(32, 32, seed=7)
-    out = infer.stylize(encoder, decoders, content, [style], method="wct", alpha=0.8, ridge=0.1, sharpen=2.0)
-    mine = pixels(exact.stylize(content.numpy(), [style.numpy()], 0.8, ridge=0.1, sharpen=2.0))
-    plain = pixels(exact.stylize(content.numpy(), [style.numpy()], 0.8, ridge=0.1))
+    out = infer.stylize(encoder, decoders, content, [style], onepass("wct", alpha=0.8, ridge=0.1, sharpen=2.0))
+    mine = pixels(exact.stylize(content.numpy(), [style.numpy()], onepass("wct", alpha=0.8, ridge=0.1, sharpen=2.0)))
+    plain = pixels(exact.stylize(content.numpy(), [style.numpy()], onepass("wct", alpha=0.8, ridge=0.1)))
     assert np.abs(mine - np.asarray(tensor_to_pil(out)).astype(int)).max() <= 1
     assert np.abs(mine - plain).mean() > 1
-
-
-def test_adain_refuses_sharpening_in_both_pipelines(cnn):
-    with pytest.raises(ValueError, match="sharpening"):
-        portable.PortableAdaIN([], {4: None}, []).stylize(
-            np.zeros((1, 3, 8, 8), np.float32), [np.zeros((1, 3, 8, 8), np.float32)], 1.0, sharpen=1.0)
-    with pytest.raises(InputError, match="sharpening applies to WCT"):
-        infer.stylize(model.Encoder(cnn), model.Decoder(width=0.125), torch.rand(1, 3, 16, 16),
-                      [torch.rand(1, 3, 16, 16)], method="adain", sharpen=1.0)
 
 
 @pytest.mark.parametrize("flags, sharpen", [([], OnePassSettings.preset("wct").sharpen),

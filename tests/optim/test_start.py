@@ -9,7 +9,7 @@ from stylekit.nets.adain import infer
 from stylekit.optim import engine
 from stylekit.optim.engine import stylize
 from stylekit.optim.start import WCT_ALPHA, wct_start
-from stylekit.settings import Settings
+from stylekit.settings import OnePassSettings, Settings
 
 
 def _red_and_blue(h=64, w=64):
@@ -23,8 +23,8 @@ def test_wct_start_is_the_one_pass_picture(cnn):
     content, (red, _) = structured(64, 64), _red_and_blue()
     start = wct_start(Settings(init="wct"), cnn, content, [red], None, "fp32")
     decoders, _ = infer.load_decoders("wct")
-    expected = infer.stylize(infer.inference_encoder(cnn), decoders, content, [red], method="wct",
-                             alpha=WCT_ALPHA)
+    run = OnePassSettings(method="wct", alpha=WCT_ALPHA, precision="fp32")
+    expected = infer.stylize(infer.inference_encoder(cnn), decoders, content, [red], run)
     assert start.shape == content.shape and 0 <= start.min() and start.max() <= 1
     assert torch.allclose(start, expected, atol=1e-5)
     # the painting's colour, not the photo's: redder than the photo by far

@@ -96,9 +96,12 @@ def test_the_page_end_to_end(server, browser, tmp_path):
     # Each decoder choice brings its method's own default alpha (WCT's, the default, is lower).
     alpha, decoders = "fieldset[data-method=adain] input[name=alpha]", "select[data-models=adain]"
     assert float(page.input_value(alpha)) == OnePassSettings.preset("wct").alpha < 1
+    sharpen = "fieldset[data-method=adain] input[name=sharpen]"   # WCT's sharpening: not sent for AdaIN, which refuses it
     page.select_option(decoders, "adain_decoder")
-    assert float(page.input_value(alpha)) == OnePassSettings.preset("adain").alpha
+    assert float(page.input_value(alpha)) == OnePassSettings.preset("adain").alpha and not page.is_visible(sharpen)
     page.select_option(decoders, "wct")
+    assert page.is_visible(sharpen) and float(page.input_value(sharpen)) == OnePassSettings.preset("wct").sharpen
+    set_range(page, sharpen, 3)
     set_range(page, "fieldset[data-method=adain] input[name=size]", 128)
     go(page, 1)
     page.wait_for_selector("#download-png:not([hidden])", timeout=60_000)
@@ -116,6 +119,7 @@ def test_the_page_end_to_end(server, browser, tmp_path):
     sidecar = json.loads(json_path.read_text())
     assert sidecar["mode"] == "adain" and sidecar["content"] == "upload:my photo.png"
     assert sidecar["method"] == "wct" and sidecar["alpha"] == OnePassSettings.preset("wct").alpha
+    assert sidecar["sharpen"] == 3
 
     # A short optimization: the bar moves, the preview changes.
     page.click("text=Optimize")

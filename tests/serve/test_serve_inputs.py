@@ -68,6 +68,11 @@ BOTH = files(photo_png(), painting_png())
     ({**OPT, "style_normalize": "maybe"}, BOTH, "argument --style-normalize: expected true or false, not 'maybe'"),
     ({"method": "adain", "alpha": "1.5"}, BOTH, "alpha must be between 0 (content) and 1 (full style), not 1.5"),
     ({"method": "adain", "alpha": "half"}, BOTH, "argument --alpha: invalid float value: 'half'"),
+    ({"method": "adain", "sharpen": "11"}, BOTH, "--sharpen must be a number from 0 to 10, not 11.0"),
+    ({"method": "adain", "ridge": "nan"}, BOTH, "--ridge must be a number from 0 to 100, not nan"),
+    ({"method": "adain", "max_move": "-1"}, BOTH, "--max-move must be a positive number, not -1.0"),
+    ({"method": "adain", "model": "adain_decoder", "sharpen": "1"}, BOTH,
+     "--sharpen applies to wct and wct-lite, not adain (0 is accepted)"),
     # a "--" reached the option as an empty list: a 500 (size, alpha), or a run that went on with []
     ({"method": "adain", "size": "--"}, BOTH, "argument --size: expected a value, not '--'"),
     ({**OPT, "part": "--"}, BOTH, "argument --part: expected a value, not '--'"),

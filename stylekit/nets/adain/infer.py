@@ -10,9 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from stylekit.base.device import autocast_context
+from stylekit.base.device import autocast_context, resolve_precision
 from stylekit.base.errors import InputError
-from stylekit.base.numbers import style_blend
 from stylekit.base.tensors import fit_longest, resize_tensor
 from stylekit.nets.adain.model import MODEL_FORMAT, Decoder, Encoder, adain
 from stylekit.nets.adain.shipped import (LITE_ENCODER, STRIDE, TRANSFORM, check_style_size, default_decoders,
@@ -24,6 +23,7 @@ from stylekit.base.files import file_sha256
 from stylekit.nets.fused import fused
 from stylekit.nets.onnx_rewrite import rewritten
 from stylekit.nets.training import load_network
+from stylekit.settings import OnePassSettings
 from stylekit.base import color
 from utils import load_image
 
@@ -171,16 +171,15 @@ def load_style(path, side: int, device="cpu", max_pixels: int | None = None) -> 
     return resize_tensor(img, fit_longest(img, side))
 
 
-def _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks) -> list[float] | None:
-    """Refuse bad arguments with one line; the blend weights, normalised to sum to 1."""
+def check_inputs(run: OnePassSettings, content: torch.Tensor, styles: list[torch.Tensor],
+                 masks: list[torch.Tensor] | None = None) -> list[float] | None:
+    """Refuse images and masks `run` cannot stylise, with one line; the blend weights, scaled
+    to sum to 1 (None: equal). `run` has checked its own numbers."""
     if not styles:
         raise InputError("AdaIN needs at least one style image")
-    if not 0 <= alpha <= 1:
-        raise InputError(f"alpha must be between 0 (content) and 1 (full style), not {alpha}")
-    if preserve_color is not None and preserve_color not in color.MODES:
-        raise InputError(f"preserve_color must be one of {', '.join(color.MODES)}, not {preserve_color!r}")
     for s in styles:
         check_style_size(s.shape[-1], s.shape[-2])
+    weights = run.blend(len(styles))
     if masks is not None:
         if weights is not None:
             raise InputError("style blend weights and a mask cannot be combined: the mask decides where each style goes")
@@ -188,8 +187,7 @@ def _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks
             raise InputError(f"{len(masks)} mask regions for {len(styles)} style images")
         if any(tuple(m.shape[-2:]) != tuple(content.shape[-2:]) for m in masks):
             raise InputError("each mask must have the content image's size")
-        return None
-    return style_blend(weights, len(styles))
+    return weights
 
 
 def load_decoders(method: str, paths: list[str | Path] | None = None,
@@ -226,36 +224,30 @@ def _check_method(method: str, decoders: list[Decoder] | None = None) -> None:
 
 
 @torch.inference_mode()
-def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.Tensor, styles, *,
-            method: str = "adain", alpha: float = 1.0, weights: list[float] | None = None,
-            preserve_color: str | None = None, masks: list[torch.Tensor] | None = None,
-            precision: str = "fp32", max_move: float | None = None, ridge: float = 0.0,
-            sharpen: float = 0.0, on_alpha=None) -> torch.Tensor:
-    """One pass: content (1, 3, H, W) in [0, 1] -> stylised (1, 3, H, W) in [0, 1].
+def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.Tensor, styles,
+            run: OnePassSettings, *, masks: list[torch.Tensor] | None = None, on_alpha=None) -> torch.Tensor:
+    """One pass: content (1, 3, H, W) in [0, 1] -> stylised (1, 3, H, W) in [0, 1], as `run`
+    says (its size and style scale are the caller's: the images come at their sizes).
 
-    method 'adain': one relu4_1 decoder. 'wct': a decoder per level, applied deepest first
-    (Li et al.'s coarse to fine): at each level the picture so far is encoded, its features
-    whitened and coloured with the styles', and decoded, so the deep levels lay out the large
-    structures and the shallow ones the fine texture and colour.
-    styles: one image (1, 3, h, w) or a list, each of any size. weights: blend of several
-    styles (default equal). masks: one soft mask (1, 1, H, W) per style (spatial control).
-    preserve_color: None, 'luminance' or 'histogram' (see color.py). precision: 'fp32' or
-    'bf16' (autocast; the statistics stay in fp32, WCT's eigen-decompositions in fp64).
-    max_move: alpha is scaled down for a photo whose deepest features the styles would move
-    further than this (`shipped.guarded_alpha`), and on_alpha(alpha) told the alpha used.
-    ridge: WCT's whitening is eased by it (`wct._powers`); AdaIN refuses any but 0.
-    sharpen: the picture the finest level encodes is first sharpened by this amount
-    (`sharpened`), giving back detail the coarser decoders blurred; 0 (AdaIN's only value) or a
-    single level: never.
+    run.method 'adain': one relu4_1 decoder. 'wct' and 'wct-lite': a decoder per level, applied
+    deepest first (Li et al.'s coarse to fine): at each level the picture so far is encoded, its
+    features whitened and coloured with the styles', and decoded, so the deep levels lay out
+    the large structures and the shallow ones the fine texture and colour.
+    styles: one image (1, 3, h, w) or a list, each of any size, blended by run.style_blend
+    (default equal). masks: one soft mask (1, 1, H, W) per style (spatial control).
+    run.precision: autocast's ('auto' resolved for the content's device); the statistics stay
+    in fp32, WCT's eigen-decompositions in fp64. run.max_move: alpha is scaled down for a photo
+    whose deepest features the styles would move further than this (`shipped.guarded_alpha`),
+    and on_alpha(alpha) told the alpha used. run.ridge eases WCT's whitening (`wct._powers`).
+    run.sharpen: the picture the finest level encodes is first sharpened by this amount
+    (`sharpened`), giving back detail the coarser decoders blurred; a single level: never.
     """
-    if ridge and TRANSFORM.get(method) != "wct":
-        raise InputError(f"a ridge applies to WCT's whitening, not {method}")
-    if sharpen and TRANSFORM.get(method) != "wct":
-        raise InputError(f"sharpening applies to WCT's cascade, not {method}")
+    method, alpha, ridge = run.method, run.alpha, run.ridge
     decoders = sorted([decoders] if isinstance(decoders, Decoder) else decoders, key=lambda d: -d.level)
     _check_method(method, decoders)
     styles = [styles] if isinstance(styles, torch.Tensor) else list(styles)
-    weights = _check_stylize_inputs(content, styles, alpha, weights, preserve_color, masks)
+    weights = check_inputs(run, content, styles, masks)
+    preserve_color, precision = run.preserve_color, resolve_precision(run.precision, content.device)
     original = content
     content, styles = color.prepare(content, styles, preserve_color)
     h, w = content.shape[-2:]
@@ -270,18 +262,18 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
             feat = encoder(picture, level)[-1]
             transfer = partial(transfer_features, feat, [f[level - 1] for f in style_feats], weights=weights,
                                masks=feat_masks, method=method, ridge=ridge)
-            if max_move is not None and decoder is decoders[0]:
+            if run.max_move is not None and decoder is decoders[0]:
                 full = transfer(alpha=1.0)
                 decoded = full.clamp_min(WCT_FLOOR) if TRANSFORM[method] == "wct" else full   # what the decoder gets
-                alpha = guarded_alpha(alpha, relative_move(feat, decoded), max_move)
+                alpha = guarded_alpha(alpha, relative_move(feat, decoded), run.max_move)
                 target = full if alpha == 1 else torch.lerp(feat.to(full.dtype), full, alpha)
             else:
                 target = transfer(alpha=alpha)
             if TRANSFORM[method] == "wct":   # see WCT_FLOOR
                 target = target.clamp_min_(WCT_FLOOR)
             picture = decoder(target).float().clamp(0, 1)
-            if sharpen and len(decoders) > 1 and decoder is decoders[-2]:
-                picture = sharpened(picture, sharpen)
+            if run.sharpen and len(decoders) > 1 and decoder is decoders[-2]:
+                picture = sharpened(picture, run.sharpen)
     if on_alpha is not None:
         on_alpha(alpha)
     out = picture[..., :h, :w].contiguous()

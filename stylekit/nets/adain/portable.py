@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from stylekit.nets.adain.shipped import (LEVELS, PORTABLE_WCT, STRIDE, bundle_path, grid_step, guarded_alpha,
-                                         sharpen_taps)
+from stylekit.nets.adain.shipped import (LEVELS, PORTABLE_WCT, STRIDE, TRANSFORM, bundle_path, grid_step,
+                                         guarded_alpha, sharpen_taps)
 from stylekit.base.files import file_sha256
+from stylekit.settings import OnePassSettings
 from stylekit.base.kept import Kept, pixels_key
 from stylekit.nets.portable import onnxruntime_or_none, pad_bottom_right
 
@@ -178,6 +179,16 @@ def adain(content_feat: np.ndarray, styles: list[tuple[np.ndarray, np.ndarray]],
 # The pipeline
 # ---------------------------------------------------------------------------------------
 
+def _checked(run: OnePassSettings, transform: str, count: int) -> list[float]:
+    """The blend weights of `count` styles (equal when none are given) for a `run` these copies
+    can make; ValueError for one the front ends route to torch (colour kept, bf16) or for
+    another transform's pipeline."""
+    if TRANSFORM[run.method] != transform or run.preserve_color is not None or run.precision == "bf16":
+        raise ValueError(f"the ONNX copies of {transform} run {transform} in fp32 without colour "
+                         f"preservation, not {run.method} ({run.precision}, {run.preserve_color})")
+    return run.blend(count) or [1.0 / count] * count
+
+
 class _Pipeline:
     """The encoder's stages (sessions, relu1_1 first), the decoders {level: session} and their
     training settings (in the order the caller named the decoder files).
@@ -262,16 +273,13 @@ class PortableAdaIN(_Pipeline):
     def content_statistics(feat: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
         return channel_stats(feat)
 
-    def stylize(self, content: np.ndarray, styles: list[np.ndarray], alpha: float,
-                weights: list[float] | None = None, max_move: float | None = None, on_alpha=None,
-                ridge: float = 0.0, sharpen: float = 0.0) -> np.ndarray:
-        """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1].
-        on_alpha(alpha), as WCT's; max_move, ridge and sharpen are WCT's alone."""
-        if max_move is not None or ridge or sharpen:
-            raise ValueError("AdaIN takes no max_move, ridge or sharpening (settings.OnePassSettings refuses them)")
+    def stylize(self, content: np.ndarray, styles: list[np.ndarray], run: OnePassSettings,
+                on_alpha=None) -> np.ndarray:
+        """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1], as
+        `run` (an AdaIN one) says; on_alpha(alpha), as WCT's."""
+        weights, alpha = _checked(run, "adain", len(styles)), run.alpha
         if on_alpha is not None:
             on_alpha(alpha)
-        weights = weights or [1.0 / len(styles)] * len(styles)
         h, w = content.shape[-2:]
         feat, stats = self.photo_features(pad_to_stride(content))
         target = adain(feat, [self.style_statistics(s)[4] for s in styles], weights, alpha, stats)
@@ -284,13 +292,13 @@ class PortableWCT(_Pipeline):
     statistics = staticmethod(style_moments)
     content_statistics = staticmethod(whitening)
 
-    def stylize(self, content: np.ndarray, styles: list[np.ndarray], alpha: float,
-                weights: list[float] | None = None, max_move: float | None = None, on_alpha=None,
-                ridge: float = 0.0, sharpen: float = 0.0) -> np.ndarray:
-        """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1]:
-        the levels deepest first, each encoding the picture so far (`infer.stylize`); the
-        first encodes the photo itself. max_move, on_alpha, ridge, sharpen: as `infer.stylize`'s."""
-        weights = weights or [1.0 / len(styles)] * len(styles)
+    def stylize(self, content: np.ndarray, styles: list[np.ndarray], run: OnePassSettings,
+                on_alpha=None) -> np.ndarray:
+        """content (1, 3, H, W) in [0, 1] -> the stylised picture, the same shape, in [0, 1], as
+        `run` (a WCT one) says: the levels deepest first, each encoding the picture so far
+        (`infer.stylize`); the first encodes the photo itself. on_alpha: as `infer.stylize`'s."""
+        weights = _checked(run, "wct", len(styles))
+        alpha, max_move, ridge, sharpen = run.alpha, run.max_move, run.ridge, run.sharpen
         h, w = content.shape[-2:]
         picture = pad_to_stride(content)
         style_stats = [self.style_statistics(s) for s in styles]

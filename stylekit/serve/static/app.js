@@ -125,12 +125,15 @@ function fillDefaults() {
   adainDefaults();
 }
 
-// Each one-pass method has its own default alpha (WCT's is lower than AdaIN's): follow the decoder chosen.
+// Each one-pass method has its own default alpha (WCT's is lower than AdaIN's) and sharpening
+// (WCT's alone: the server refuses it for AdaIN): follow the decoder chosen.
 function adainDefaults() {
   const fieldset = $("fieldset[data-method=adain]");
   const chosen = state.models.adain.find((m) => m.name === $("select[name=model]", fieldset).value);
   const defaults = (chosen && state.options.adain.methods[chosen.method]) || state.options.adain;
   setField(fieldset, "alpha", defaults.alpha);
+  setField(fieldset, "sharpen", defaults.sharpen);
+  $("[data-wct]", fieldset).hidden = Boolean(chosen && chosen.method === "adain");
 }
 
 function syncMethod() {
@@ -162,7 +165,7 @@ function formData() {
     if (state.styles.length > 1) data.append("style_blend", state.styles.map((s) => s.weight ?? 1).join(","));
   }
   for (const input of $$("[name]", panel())) {
-    if (input.closest("[data-parts]")?.hidden) continue;
+    if (input.closest("[data-parts], [data-wct]")?.hidden) continue;
     if (input.value !== "" && !(m === "optimize" && input.name === "part" && input.value === "3")) {
       data.append(input.name, input.value);
     }

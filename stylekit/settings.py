@@ -409,7 +409,9 @@ class OnePassSettings:
 
     def blend(self, count: int) -> list[float] | None:
         """The blend weights of `count` style images, scaled to sum to 1 (None: none given);
-        InputError (one line) for a count that does not match."""
+        InputError (one line) for a count that does not match, or a blend of one image."""
+        if self.style_blend is not None and count == 1:
+            raise InputError("--style-blend does not apply to one style image: it blends several")
         return style_blend(self.style_blend, count)
 
     @classmethod

@@ -108,7 +108,6 @@ def _onnx_stylizer(net: portable.PortableWCT | portable.PortableAdaIN, args, run
         width, height = fit_size(img.width, img.height, _style_side(run))
         check_style_size(width, height)
         styles.append(portable.resize(portable.to_array(img), (height, width)))
-    run.blend(len(styles))   # refused here, before the first photo is read
 
     def stylize(content_path: Path):
         content = portable.to_array(resize_longest(open_image(content_path, args.max_pixels), run.size))
@@ -162,9 +161,7 @@ def stylize(args) -> int:
     style_paths = [Path(p) for p in args.style or []]
     if not style_paths:
         raise InputError("AdaIN needs at least one --style image")
-    if args.style_blend is not None and len(style_paths) < 2:
-        raise InputError("--style-blend does not apply to `python -m stylekit adain` with one --style image: "
-                         "it blends several")
+    run.blend(len(style_paths))   # the weights' count, before anything is read
     styles_name = "+".join(p.stem for p in style_paths)
     outs, many = batch.outputs(args.content, args.out, ADAIN_RESULTS / styles_name,
                                lambda photo: ADAIN_RESULTS / f"{photo.stem}_{styles_name}.png")

@@ -233,7 +233,7 @@ CASES = [  # (class, case, argv, words, setup)
                                           "content.png", "--style", "style.png", "--out", "adain_decoder.png"],
      r"would overwrite the input file adain_decoder\.json", "networks copied here"),
     (9, "adain: a blend of one style", ["adain", "--content", "content.png", "--style", "style.png", "--style-blend",
-                                        "1", "--out", "o/x.png"], r"--style-blend does not apply", ""),
+                                        "1", "--out", "o/x.png"], r"--style-blend does not apply to one style image: it blends several$", ""),
     (9, "video: --seed from the content", ["video", "clip.gif", "--style", "style.png", "--seed", "3", "--out", "o/v.mp4"],
      r"--seed does not apply to `python -m stylekit video`", ""),
     (9, "video: --hist-layers without a weight", ["video", "clip.gif", "--style", "style.png", "--hist-layers",

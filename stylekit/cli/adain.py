@@ -23,7 +23,7 @@ from stylekit.cli import batch, options
 from stylekit.cli.common import side
 from stylekit.nets.adain import portable
 from stylekit.nets.adain.shipped import DEFAULT_DECODER, STRIDE, check_style_size, default_decoders, wct_decoder_path
-from stylekit.settings import DEFAULT_ONEPASS, ONEPASS_METHODS, OnePassSettings
+from stylekit.settings import DEFAULT_ONEPASS, MAX_MARGIN, ONEPASS_METHODS, OnePassSettings
 
 ADAIN_RESULTS = RESULTS / "adain"
 
@@ -63,6 +63,10 @@ def register(commands) -> None:
                         "mask of this amount, giving back detail the coarser decoders blurred; 0 (never) to 10; "
                         "default " +
                         ", ".join(f"{presets[m].sharpen:g} with {m}" for m in presets if m != "adain"))
+    p.add_argument("--margin", type=int,
+                   help="px of the photo mirrored on every side for the pass and cut off after, so the frame a "
+                        f"decoder draws at the picture's edges falls outside; 0 to {MAX_MARGIN}; default " +
+                        ", ".join(f"{presets[m].margin} with {m}" for m in presets))
     p.add_argument("--mask", type=Path, help="regions, one style each (grey levels in ascending order)")
     p.add_argument("--preserve-color", choices=("luminance", "histogram"), help="keep the photo's colours")
     p.add_argument("--size", type=side, help=f"longest side of the output in px (default {OnePassSettings().size})")
@@ -88,7 +92,7 @@ def _check_memory(run: OnePassSettings, content: Path, styles: list[Path], args,
     style_side = _style_side(run)
     originals = [image_size(p, args.max_pixels) for p in styles]
     worked = [fit_size(w, h, style_side) for w, h in originals]
-    check_memory(method, width * height, sum(w * h for w, h in worked),
+    check_memory(method, (width + 2 * run.margin) * (height + 2 * run.margin), sum(w * h for w, h in worked),
                  extra=16 * sum(w * h for w, h in originals), device=device,
                  what=f"{'AdaIN' if method == 'adain' else 'WCT'} at {width}x{height} px (style {worked[0][0]}x{worked[0][1]} px)",
                  hint="use a smaller --size or --style-scale")
@@ -151,7 +155,7 @@ def stylize(args) -> int:
     """Stylise each --content photo with --style through the --method's decoders; PNG + JSON
     sidecar each. The decoders and the paintings are loaded once for all the photos."""
     run = OnePassSettings.preset(args.method, size=args.size, style_scale=args.style_scale, alpha=args.alpha,
-                                 max_move=args.max_move, ridge=args.ridge, sharpen=args.sharpen,
+                                 max_move=args.max_move, ridge=args.ridge, sharpen=args.sharpen, margin=args.margin,
                                  style_blend=args.style_blend, preserve_color=args.preserve_color,
                                  precision=args.precision)
     method = run.method
@@ -201,7 +205,8 @@ def stylize(args) -> int:
         write_image(img, out, {"mode": "adain", "method": method, "decoders": [str(p) for p in decoder_paths],
                                "content": str(content_path), "styles": [str(p) for p in style_paths],
                                "style_blend": run.style_blend, "alpha": run.alpha, "max_move": run.max_move,
-                               "ridge": run.ridge, "sharpen": run.sharpen, "alpha_used": alpha, "style_scale": run.style_scale,
+                               "ridge": run.ridge, "sharpen": run.sharpen, "margin": run.margin, "alpha_used": alpha,
+                               "style_scale": run.style_scale,
                                "preserve_color": run.preserve_color, "mask": str(args.mask) if args.mask else None,
                                "size": [img.height, img.width], "seconds": seconds, **record, "training": summary})
         print(f"{out}  ({img.width}x{img.height}, {method}, {seconds:.2f} s)")

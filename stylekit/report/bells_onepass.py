@@ -65,9 +65,10 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
                     if shipped.TRANSFORM[method] == "wct" else {})}
 
         def one(name: str, content: Path, styles: list[Path], **options) -> tuple[Path, dict]:
-            # ridge and sharpen 0 are the pipeline as before it had them: such pictures are not made again
+            # ridge, sharpen and margin 0 are the pipeline as before it had them: such pictures are not made again
             options = {"alpha": run.alpha, "max_move": run.max_move, **({"ridge": run.ridge} if run.ridge else {}),
-                       **({"sharpen": run.sharpen} if run.sharpen else {}), **options}
+                       **({"sharpen": run.sharpen} if run.sharpen else {}),
+                       **({"margin": run.margin} if run.margin else {}), **options}
             c = contents[content]
             side = round(size * run.style_scale)
 
@@ -109,6 +110,7 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
                                  f"than {run.max_move:g} of their norm" if run.max_move else "") +
                               (f", the photo's features whitened with a ridge of {run.ridge:g}" if run.ridge else "") +
                               (f", sharpened by {run.sharpen:g} before the finest level" if run.sharpen else "") +
+                              (f", the photo mirrored {run.margin} px further for the pass" if run.margin else "") +
                               f", the painting encoded at "
                               f"{run.style_scale:g}× the output's size), contents × paintings its decoders never "
                               f"saw, at {size} px. Under each: the median time of {repeats} runs ({precision}"
@@ -189,8 +191,11 @@ def _text(grids: dict, opt_n: dict, opt_time: str, size: int, precision: str) ->
                      f"is first sharpened by an unsharp mask (--sharpen, default {defaults}), and that level gives it "
                      "the painting's colours again.")
     if "wct-lite" in grids:
+        margin = OnePassSettings.preset("wct-lite").margin
         parts.append("WCT lite (--method wct-lite) runs the same transform on an encoder distilled from VGG-19 "
-                     "with a tenth of its multiply-adds, and decoders of that encoder's features.")
+                     "with a tenth of its multiply-adds, and decoders of that encoder's features."
+                     + (f" Its narrow decoders draw a light frame at the picture's edges, so it runs on the photo "
+                        f"mirrored {margin} px further on every side and cuts that off (--margin)." if margin else ""))
     for method, (grid, trained, run) in grids.items():
         seconds = [n["seconds"] for n in grid]
         machines = {n.get("machine") for n in grid}   # where the (cached) times were measured

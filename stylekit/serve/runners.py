@@ -246,7 +246,7 @@ class Runner:
         job.sidecar = {"mode": "adain", "method": method, "decoder": model, "content": spec.content.name,
                        "styles": [s.name for s in spec.styles], "style_blend": run.style_blend,
                        "style_size": list(spec.styles[0].pixels.shape[-2:]), "alpha": run.alpha,
-                       "max_move": run.max_move, "ridge": run.ridge, "sharpen": run.sharpen,
+                       "max_move": run.max_move, "ridge": run.ridge, "sharpen": run.sharpen, "margin": run.margin,
                        "alpha_used": used[0], "style_scale": run.style_scale,
                        "preserve_color": run.preserve_color, "mask": None, "size": list(img.shape[-2:]),
                        "precision": run.precision, "seconds": seconds, "runtime": _runtime(copy),

@@ -7,12 +7,13 @@ live. Front ends build one and hand it whole to what runs it.
     common.py     what they share
 """
 from stylekit.settings.common import COLOR_MODES, PRECISIONS, flag
-from stylekit.settings.onepass import DEFAULT_ONEPASS, MAX_RIDGE, MAX_SHARPEN, ONEPASS_METHODS, ONEPASS_PRESETS, OnePassSettings
+from stylekit.settings.onepass import (DEFAULT_ONEPASS, MAX_MARGIN, MAX_RIDGE, MAX_SHARPEN, ONEPASS_METHODS,
+                                       ONEPASS_PRESETS, OnePassSettings)
 from stylekit.settings.optimize import (HIST_LAYERS_DEFAULT, INITS, MULTISCALE, MULTISCALE_ABOVE, OPTIMIZERS, PRESETS,
                                         Settings, scale_schedule)
 from stylekit.settings.train import TRAIN_KINDS, TRAIN_PRESETS, TRAINED_WEIGHTS, TrainSettings
 
-__all__ = ["COLOR_MODES", "DEFAULT_ONEPASS", "HIST_LAYERS_DEFAULT", "INITS", "MAX_RIDGE", "MAX_SHARPEN", "MULTISCALE",
+__all__ = ["COLOR_MODES", "DEFAULT_ONEPASS", "HIST_LAYERS_DEFAULT", "INITS", "MAX_MARGIN", "MAX_RIDGE", "MAX_SHARPEN", "MULTISCALE",
            "MULTISCALE_ABOVE", "ONEPASS_METHODS", "ONEPASS_PRESETS", "OPTIMIZERS", "OnePassSettings", "PRECISIONS",
            "PRESETS", "Settings", "TRAINED_WEIGHTS", "TRAIN_KINDS", "TRAIN_PRESETS", "TrainSettings", "flag",
            "scale_schedule"]

@@ -236,9 +236,10 @@ def test_one_pass_jobs_in_fp32_on_the_cpu_run_the_onnx_copies_as_the_cli_does(c,
 
 
 @pytest.mark.parametrize("method, option, precision", [("wct", "ridge", "fp32"), ("wct", "ridge", "bf16"),
-                                                      ("wct", "sharpen", "fp32"), ("wct-lite", "sharpen", "bf16")])
+                                                      ("wct", "sharpen", "fp32"), ("wct-lite", "sharpen", "bf16"),
+                                                      ("wct-lite", "margin", "bf16")])
 def test_a_wct_job_gives_the_commands_picture_at_the_same_defaults(c, tmp_path, method, option, precision):
-    """The web app's WCT settings (alpha, max move, ridge, sharpening) are the command line's: its
+    """The web app's WCT settings (alpha, max move, ridge, sharpening, margin) are the command line's: its
     picture is the command's at the defaults, not the one with `option` at 0, and with `option` 0
     sent it is the command's at 0. (Not to the level:
     the web app keeps the resized painting in 8 bits, and at 64 px WCT's statistics feel that.

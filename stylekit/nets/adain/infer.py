@@ -110,6 +110,14 @@ def pad_to_stride(img: torch.Tensor) -> torch.Tensor:
     return F.pad(img, (0, pw, 0, ph), mode=mode)
 
 
+def mirrored(img: torch.Tensor, margin: int) -> torch.Tensor:
+    """img with `margin` px of itself mirrored on every side (edge pixels repeated where it is
+    too small to mirror): `OnePassSettings.margin`, as `portable.mirrored`."""
+    if not margin:
+        return img
+    return F.pad(img, (margin,) * 4, mode="reflect" if min(img.shape[-2:]) > margin else "replicate")
+
+
 def sharpened(picture: torch.Tensor, amount: float) -> torch.Tensor:
     """picture + amount x (picture - its Gaussian blur, `shipped.sharpen_taps`), in [0, 1]:
     an unsharp mask, in fp32 whatever the autocast (`portable.sharpened` is its numpy twin). The
@@ -241,6 +249,7 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
     and on_alpha(alpha) told the alpha used. run.ridge eases WCT's whitening (`wct._powers`).
     run.sharpen: the picture the finest level encodes is first sharpened by this amount
     (`sharpened`), giving back detail the coarser decoders blurred; a single level: never.
+    run.margin: the photo (and the masks) mirrored this many px further for the pass (`mirrored`).
     """
     method, alpha, ridge = run.method, run.alpha, run.ridge
     decoders = sorted([decoders] if isinstance(decoders, Decoder) else decoders, key=lambda d: -d.level)
@@ -250,15 +259,17 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
     preserve_color, precision = run.preserve_color, resolve_precision(run.precision, content.device)
     original = content
     content, styles = color.prepare(content, styles, preserve_color)
-    h, w = content.shape[-2:]
+    (h, w), m = content.shape[-2:], run.margin
+    if masks is not None:
+        masks = [mirrored(mask.float(), m) for mask in masks]
     with autocast_context(content.device, precision):
-        picture = pad_to_stride(content)
+        picture = pad_to_stride(mirrored(content, m))
         style_feats = [encoder(s, decoders[0].level) for s in styles]
         for decoder in decoders:
             level = decoder.level
             feat_masks = None
             if masks is not None:
-                feat_masks = [F.avg_pool2d(pad_to_stride(m.float()), 2 ** (level - 1)) for m in masks]
+                feat_masks = [F.avg_pool2d(pad_to_stride(mask), 2 ** (level - 1)) for mask in masks]
             feat = encoder(picture, level)[-1]
             transfer = partial(transfer_features, feat, [f[level - 1] for f in style_feats], weights=weights,
                                masks=feat_masks, method=method, ridge=ridge)
@@ -276,7 +287,7 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
                 picture = sharpened(picture, run.sharpen)
     if on_alpha is not None:
         on_alpha(alpha)
-    out = picture[..., :h, :w].contiguous()
+    out = picture[..., m:m + h, m:m + w].contiguous()
     if preserve_color == "luminance":
         out = color.with_content_chroma(out, original)
     return out

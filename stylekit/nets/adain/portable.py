@@ -74,6 +74,15 @@ def pad_to_stride(x: np.ndarray) -> np.ndarray:
     return pad_bottom_right(x, STRIDE, 2 * STRIDE)
 
 
+def mirrored(x: np.ndarray, margin: int) -> np.ndarray:
+    """As `infer.mirrored`: `margin` px of the image mirrored on every side, or its edge pixels
+    repeated where it is too small to mirror."""
+    if not margin:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (margin, margin), (margin, margin)),
+                  mode="reflect" if min(x.shape[-2:]) > margin else "edge")
+
+
 # ---------------------------------------------------------------------------------------
 # The transform (`wct`'s, in numpy)
 # ---------------------------------------------------------------------------------------
@@ -280,10 +289,10 @@ class PortableAdaIN(_Pipeline):
         weights, alpha = _checked(run, "adain", len(styles)), run.alpha
         if on_alpha is not None:
             on_alpha(alpha)
-        h, w = content.shape[-2:]
-        feat, stats = self.photo_features(pad_to_stride(content))
+        (h, w), m = content.shape[-2:], run.margin
+        feat, stats = self.photo_features(pad_to_stride(mirrored(content, m)))
         target = adain(feat, [self.style_statistics(s)[4] for s in styles], weights, alpha, stats)
-        return np.ascontiguousarray(self.decode(4, target)[..., :h, :w])
+        return np.ascontiguousarray(self.decode(4, target)[..., m:m + h, m:m + w])
 
 
 class PortableWCT(_Pipeline):
@@ -299,8 +308,8 @@ class PortableWCT(_Pipeline):
         (`infer.stylize`); the first encodes the photo itself. on_alpha: as `infer.stylize`'s."""
         weights = _checked(run, "wct", len(styles))
         alpha, max_move, ridge, sharpen = run.alpha, run.max_move, run.ridge, run.sharpen
-        h, w = content.shape[-2:]
-        picture = pad_to_stride(content)
+        (h, w), m = content.shape[-2:], run.margin
+        picture = pad_to_stride(mirrored(content, m))
         style_stats = [self.style_statistics(s) for s in styles]
         for level in self.levels:
             if level == self.levels[0]:
@@ -328,7 +337,7 @@ class PortableWCT(_Pipeline):
                 picture = sharpened(picture, sharpen)
         if on_alpha is not None:
             on_alpha(alpha)
-        return np.ascontiguousarray(picture[..., :h, :w])
+        return np.ascontiguousarray(picture[..., m:m + h, m:m + w])
 
 
 def _session(data: bytes):

@@ -13,7 +13,7 @@ import torch
 from conftest import ROOT, structured, write_png
 from nets_helpers import adain_sidecar, agrees_at_size, agrees_in_blends, fp32_wct, near, pixels, torch_pixels, onepass
 from stylekit.cli import main as toolkit, train_adain as train_adain_cli
-from stylekit.nets.adain import export, infer, model, portable, shipped
+from stylekit.nets.adain import export, infer, model, numpy_transforms, portable, shipped
 from stylekit.nets.adain.train import export as save_decoder
 from stylekit.base.files import file_sha256
 
@@ -74,7 +74,7 @@ def test_the_copies_refuse_a_run_they_cannot_make(pipeline, run):
 
 def test_the_constants_copied_from_the_torch_modules_agree():
     from stylekit.nets.adain import wct
-    assert (portable.RELATIVE_EIGEN_FLOOR, portable.WCT_FLOOR) == (wct.RELATIVE_EIGEN_FLOOR, infer.WCT_FLOOR)
+    assert (numpy_transforms.RELATIVE_EIGEN_FLOOR, portable.WCT_FLOOR) == (wct.RELATIVE_EIGEN_FLOOR, infer.WCT_FLOOR)
 
 
 def test_moments_and_the_map_agree_with_torch_above_the_grids_size():
@@ -84,9 +84,9 @@ def test_moments_and_the_map_agree_with_torch_above_the_grids_size():
     content = (rng.normal(size=(1, 4, 300, 301)) * [[[[1]], [[2]], [[0.5]], [[3]]]] + 1).astype(np.float32)
     style = (rng.normal(size=(1, 4, 280, 290)) + 2).astype(np.float32)
     style[0, 1] += style[0, 0]
-    for got, want in zip(portable.moments(content), wct.moments(torch.from_numpy(content))):
+    for got, want in zip(numpy_transforms.moments(content), wct.moments(torch.from_numpy(content))):
         assert np.allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
-    mine = portable.transfer(content.copy(), [portable.style_moments(style)], [1.0], 0.7)
+    mine = numpy_transforms.transfer(content.copy(), [numpy_transforms.style_moments(style)], [1.0], 0.7)
     theirs = wct.whiten_colour(torch.from_numpy(content), torch.from_numpy(style), alpha=0.7).numpy()
     assert np.allclose(mine, theirs, atol=1e-3)
 
@@ -103,12 +103,12 @@ def test_whitening_and_colouring_give_the_styles_mean_and_covariance():
     content = rng.normal(size=(1, 6, 20, 30)).astype(np.float32) * rng.uniform(0.5, 3, (1, 6, 1, 1)).astype(np.float32)
     style = (rng.normal(size=(1, 6, 15, 15)) @ np.eye(15) + 2).astype(np.float32)
     style[0, 1] += style[0, 0]   # correlated channels
-    styles = [portable.style_moments(style)]
-    out = portable.transfer(content.copy(), styles, [1.0], 1.0)   # (transfer overwrites its input)
-    (mean, cov), (s_mean, s_cov) = portable.moments(out), portable.moments(style)
+    styles = [numpy_transforms.style_moments(style)]
+    out = numpy_transforms.transfer(content.copy(), styles, [1.0], 1.0)   # (transfer overwrites its input)
+    (mean, cov), (s_mean, s_cov) = numpy_transforms.moments(out), numpy_transforms.moments(style)
     assert np.allclose(mean, s_mean, atol=1e-4) and np.allclose(cov, s_cov, atol=1e-3)
-    assert np.allclose(portable.transfer(content.copy(), styles, [1.0], 0.0), content, atol=1e-5)
-    half = portable.transfer(content.copy(), styles, [1.0], 0.5)
+    assert np.allclose(numpy_transforms.transfer(content.copy(), styles, [1.0], 0.0), content, atol=1e-5)
+    half = numpy_transforms.transfer(content.copy(), styles, [1.0], 0.5)
     assert np.allclose(half, (content + out) / 2, atol=1e-4)   # alpha mixes with the photo's features
 
 

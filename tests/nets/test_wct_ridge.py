@@ -10,7 +10,7 @@ import torch
 from conftest import structured
 from nets_helpers import adain_refuses, adain_sidecar, command_picture, fp32_wct, pixels, onepass
 from stylekit.base.tensors import tensor_to_pil
-from stylekit.nets.adain import infer, model, portable, wct
+from stylekit.nets.adain import infer, model, numpy_transforms, wct
 from stylekit.settings import OnePassSettings
 
 
@@ -60,7 +60,7 @@ def test_numpy_and_torch_ease_the_whitening_alike(ridge):
     content, style = content.reshape(1, 6, 40, 50), style.reshape(1, 6, 30, 50)
     theirs = wct.whiten_colour(content, style, alpha=0.7, ridge=ridge).numpy()
     c = content.numpy().copy()
-    mine = portable.transfer(c, [portable.style_moments(style.numpy())], [1.0], 0.7, portable.whitening(c, ridge))
+    mine = numpy_transforms.transfer(c, [numpy_transforms.style_moments(style.numpy())], [1.0], 0.7, numpy_transforms.whitening(c, ridge))
     assert np.allclose(mine, theirs, atol=1e-3)
 
 

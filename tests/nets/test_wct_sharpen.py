@@ -9,7 +9,7 @@ import torch
 from conftest import structured
 from nets_helpers import adain_refuses, adain_sidecar, command_picture, fp32_wct, pixels, onepass
 from stylekit.base.tensors import tensor_to_pil
-from stylekit.nets.adain import infer, model, portable, shipped
+from stylekit.nets.adain import infer, model, numpy_transforms, shipped
 from stylekit.settings import OnePassSettings
 
 
@@ -23,7 +23,7 @@ def test_the_taps_are_a_gaussian_of_the_shipped_deviation():
 @pytest.mark.parametrize("shape", [(1, 3, 37, 50), (1, 3, 2, 3), (1, 3, 1, 9)])
 def test_numpy_and_torch_sharpen_alike_at_any_size(shape):
     x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
-    mine, theirs = portable.sharpened(x.numpy(), 2.0), infer.sharpened(x, 2.0).numpy()
+    mine, theirs = numpy_transforms.sharpened(x.numpy(), 2.0), infer.sharpened(x, 2.0).numpy()
     assert mine.shape == theirs.shape == shape and mine.dtype == np.float32
     assert np.abs(mine - theirs).max() < 1e-5
     assert theirs.min() >= 0 and theirs.max() <= 1

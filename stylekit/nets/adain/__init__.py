@@ -25,6 +25,7 @@ Both transforms are affine maps of the features, so alpha (and WCT's blends) fol
     shipped  where the shipped decoders and their ONNX copies lie (no torch needed)
     export   the ONNX copies: WCT's bundle (the encoder in 8 bits, the decoders), AdaIN's decoder
     portable both pipelines over those copies in ONNX Runtime and numpy, without torch
+    numpy_transforms  their transforms in numpy: WCT's, AdaIN's, the sharpening
 
     python -m stylekit adain --content photo.jpg --style painting.jpg   # WCT; --method adain
     python -m stylekit train-wct --level N                              # a WCT decoder

@@ -120,7 +120,7 @@ def mirrored(img: torch.Tensor, margin: int) -> torch.Tensor:
 
 def sharpened(picture: torch.Tensor, amount: float) -> torch.Tensor:
     """picture + amount x (picture - its Gaussian blur, `shipped.sharpen_taps`), in [0, 1]:
-    an unsharp mask, in fp32 whatever the autocast (`portable.sharpened` is its numpy twin). The
+    an unsharp mask, in fp32 whatever the autocast (`numpy_transforms.sharpened` is its numpy twin). The
     blur sums shifted slices: a depthwise convolution took five times as long on a CPU."""
     taps = sharpen_taps()
     radius, (h, w) = len(taps) // 2, picture.shape[-2:]

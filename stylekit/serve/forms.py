@@ -30,7 +30,7 @@ from stylekit.cli.common import Parser, float_list, positive_float, side, seed
 from stylekit.nets.adain import infer
 from stylekit.nets.adain.shipped import check_style_size
 from stylekit.serve.runners import onepass_method
-from stylekit.settings import ONEPASS_METHODS, OnePassSettings, Settings
+from stylekit.settings import MAX_SHARPEN, ONEPASS_METHODS, OnePassSettings, Settings
 from utils import load_image
 
 METHODS = ("optimize", "fast", "adain", "texture")
@@ -385,7 +385,7 @@ def describe() -> dict:
     presets = {f"part{n}": {k: v for k, v in vars(Settings.preset(f"part{n}")).items()
                             if k in OPTIMIZE_FIELDS} for n in (1, 2, 3)}
     return {"optimize": presets,
-            "adain": {**_onepass(OnePassSettings.preset()),
+            "adain": {**_onepass(OnePassSettings.preset()), "max_sharpen": MAX_SHARPEN,
                       "methods": {m: _onepass(OnePassSettings.preset(m)) for m in ONEPASS_METHODS}},
             "fast": {"size": None}, "texture": {"size": TEXTURE_SIZE, "seed": 0},
             "fields": {m: list(f) for m, f in FIELDS.items()}}

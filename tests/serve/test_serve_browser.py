@@ -16,7 +16,7 @@ from PIL import Image
 
 from serve_helpers import painting_png, photo_png, shared_runner
 from stylekit.serve.app import create_app
-from stylekit.settings import OnePassSettings
+from stylekit.settings import MAX_SHARPEN, OnePassSettings
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="the browser test needs Chromium at /usr/bin/chromium "
@@ -101,6 +101,7 @@ def test_the_page_end_to_end(server, browser, tmp_path):
     assert float(page.input_value(alpha)) == OnePassSettings.preset("adain").alpha and not page.is_visible(sharpen)
     page.select_option(decoders, "wct")
     assert page.is_visible(sharpen) and float(page.input_value(sharpen)) == OnePassSettings.preset("wct").sharpen
+    assert float(page.get_attribute(sharpen, "max") or 0) == MAX_SHARPEN   # the settings' limit, not a copy
     set_range(page, sharpen, 3)
     set_range(page, "fieldset[data-method=adain] input[name=size]", 128)
     go(page, 1)

@@ -109,6 +109,7 @@ function fillDefaults() {
   const o = state.options, limits = o.limits;
   for (const range of $$("input[type=range][name=size]")) { range.min = 64; range.max = limits.max_size; }
   $("input[name=steps]").max = limits.max_steps;
+  $("input[name=sharpen]").max = o.adain.max_sharpen;
   const preset = o.optimize[`part${part()}`];
   const opt = $("fieldset[data-method=optimize]");
   for (const name of ["size", "steps", "style_weight", "seed"]) setField(opt, name, preset[name]);

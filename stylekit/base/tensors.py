@@ -40,6 +40,15 @@ def resize_tensor(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return torch.nn.functional.interpolate(img, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
+def mirrored(img: torch.Tensor, margin: int) -> torch.Tensor:
+    """img (N, C, H, W) with `margin` px of itself mirrored on every side, edge pixels repeated
+    where it is too small to mirror (`nets.portable.mirrored` is the numpy twin): the pass runs
+    on it and the result is cropped back, so a frame a network draws at its padding falls outside."""
+    if not margin:
+        return img
+    return torch.nn.functional.pad(img, (margin,) * 4, mode="reflect" if min(img.shape[-2:]) > margin else "replicate")
+
+
 def noise_like(img: torch.Tensor, seed: int) -> torch.Tensor:
     """Uniform white noise in [0, 1] with the shape of `img`, from its own generator."""
     try:

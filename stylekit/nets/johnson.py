@@ -33,6 +33,7 @@ from stylekit.base.device import autocast_context, resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.base.files import atomic_write, file_sha256
 from stylekit.base.numbers import check_seed
+from stylekit.base.tensors import mirrored
 from stylekit.nets import portable
 from stylekit.nets.onnx_copy import onnx_model
 from stylekit.nets.onnx_rewrite import rewritten
@@ -298,9 +299,8 @@ def stylize(net: TransformerNet, content: torch.Tensor, precision: str = "fp32")
     mirrored MARGIN px further on every side for the pass (edge pixels repeated where it is
     too small to mirror) and the result cropped back."""
     h, w = content.shape[-2:]
-    padded = F.pad(content, (MARGIN,) * 4, mode="reflect" if min(h, w) > MARGIN else "replicate")
     with autocast_context(content.device, precision):
-        return net(padded).float()[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w].clamp(0, 1)
+        return net(mirrored(content, MARGIN)).float()[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w].clamp(0, 1)
 
 
 @torch.inference_mode()

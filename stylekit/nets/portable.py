@@ -60,6 +60,15 @@ def pad_bottom_right(x: np.ndarray, multiple: int, least: int = 0) -> np.ndarray
     return np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode)
 
 
+def mirrored(x: np.ndarray, margin: int) -> np.ndarray:
+    """As `base.tensors.mirrored`, in numpy: (1, C, H, W) with `margin` px mirrored on every side,
+    edge pixels repeated where it is too small to mirror."""
+    if not margin:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (margin, margin), (margin, margin)),
+                  mode="reflect" if min(x.shape[-2:]) > margin else "edge")
+
+
 class PortableNet:
     """A loaded ONNX copy: `stylize` takes and gives 8-bit RGB arrays (H, W, 3)."""
 
@@ -70,8 +79,7 @@ class PortableNet:
         h, w = rgb.shape[:2]
         x = (np.asarray(rgb, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None]
         m = MARGIN
-        x = np.pad(x, ((0, 0), (0, 0), (m, m), (m, m)), mode="reflect" if min(h, w) > m else "edge")
-        y = self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(pad_bottom_right(x, 4))})[0][0, :, m:m + h, m:m + w]
+        y = self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(pad_bottom_right(mirrored(x, m), 4))})[0][0, :, m:m + h, m:m + w]
         # The same rounding as base.tensors.tensor_to_pil, so both paths give the same bytes.
         return (np.clip(y, 0.0, 1.0).transpose(1, 2, 0) * 255.0 + 0.5).astype(np.uint8)
 

@@ -1,5 +1,5 @@
 """The one-pass margin: the photo mirrored further out for the pass and cut off after. The
-mirroring (torch and numpy alike, at any size), the pictures of both pipelines with it, the
+mirroring (torch and numpy alike, at any size; the style networks' margin uses it too), the pictures of both pipelines with it, the
 frame it removes from WCT lite's pictures, and the commands' records and refusals."""
 
 import numpy as np
@@ -8,8 +8,9 @@ import torch
 
 from conftest import ROOT, structured
 from nets_helpers import adain_refuses, adain_sidecar, command_picture, fp32_wct, onepass, pixels
-from stylekit.base.tensors import tensor_to_pil
-from stylekit.nets.adain import infer, model, portable
+from stylekit.base.tensors import mirrored, tensor_to_pil
+from stylekit.nets.adain import infer, model
+from stylekit.nets.portable import mirrored as numpy_twin
 from stylekit.settings import OnePassSettings
 from utils import load_image
 
@@ -17,7 +18,7 @@ from utils import load_image
 @pytest.mark.parametrize("shape, margin", [((1, 3, 37, 50), 8), ((1, 3, 5, 7), 8), ((1, 1, 9, 9), 8), ((1, 3, 4, 4), 0)])
 def test_numpy_and_torch_mirror_alike_at_any_size(shape, margin):
     x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
-    mine, theirs = portable.mirrored(x.numpy(), margin), infer.mirrored(x, margin).numpy()
+    mine, theirs = numpy_twin(x.numpy(), margin), mirrored(x, margin).numpy()
     h, w = shape[-2:]
     assert mine.shape == theirs.shape == (*shape[:2], h + 2 * margin, w + 2 * margin)
     assert np.array_equal(mine, theirs) and np.array_equal(theirs[..., margin:margin + h, margin:margin + w], x.numpy())
@@ -37,7 +38,7 @@ def test_the_pass_runs_on_the_mirrored_photo_and_both_pipelines_agree(pipelines,
     content, style = structured(height, width, seed=1), structured(32, 32, seed=7)
     run = onepass("wct", alpha=0.8, margin=8)
     out = infer.stylize(encoder, decoders, content, [style], run)
-    by_hand = infer.stylize(encoder, decoders, infer.mirrored(content, 8), [style], onepass("wct", alpha=0.8))
+    by_hand = infer.stylize(encoder, decoders, mirrored(content, 8), [style], onepass("wct", alpha=0.8))
     assert out.shape == content.shape and torch.allclose(out, by_hand[..., 8:8 + height, 8:8 + width], atol=1e-6)
     mine = pixels(exact.stylize(content.numpy(), [style.numpy()], run))
     assert np.abs(mine - np.asarray(tensor_to_pil(out)).astype(int)).max() <= 1

@@ -12,11 +12,10 @@ import torch.nn.functional as F
 
 from stylekit.base.device import autocast_context, resolve_precision
 from stylekit.base.errors import InputError
-from stylekit.base.tensors import fit_longest, resize_tensor
+from stylekit.base.tensors import fit_longest, mirrored, resize_tensor
 from stylekit.nets.adain.model import MODEL_FORMAT, Decoder, Encoder, adain
 from stylekit.nets.adain.shipped import (LITE_ENCODER, STRIDE, TRANSFORM, check_style_size, default_decoders,
-                                         sharpen_taps,
-                                         guarded_alpha)
+                                         guarded_alpha, sharpen_taps)
 from stylekit.nets.adain import wct
 from stylekit.nets.adain.student import load_student
 from stylekit.base.files import file_sha256
@@ -108,14 +107,6 @@ def pad_to_stride(img: torch.Tensor) -> torch.Tensor:
         return img
     mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
     return F.pad(img, (0, pw, 0, ph), mode=mode)
-
-
-def mirrored(img: torch.Tensor, margin: int) -> torch.Tensor:
-    """img with `margin` px of itself mirrored on every side (edge pixels repeated where it is
-    too small to mirror): `OnePassSettings.margin`, as `portable.mirrored`."""
-    if not margin:
-        return img
-    return F.pad(img, (margin,) * 4, mode="reflect" if min(img.shape[-2:]) > margin else "replicate")
 
 
 def sharpened(picture: torch.Tensor, amount: float) -> torch.Tensor:
@@ -249,7 +240,8 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
     and on_alpha(alpha) told the alpha used. run.ridge eases WCT's whitening (`wct._powers`).
     run.sharpen: the picture the finest level encodes is first sharpened by this amount
     (`sharpened`), giving back detail the coarser decoders blurred; a single level: never.
-    run.margin: the photo (and the masks) mirrored this many px further for the pass (`mirrored`).
+    run.margin: the photo (and the masks) mirrored this many px further for the pass
+    (`base.tensors.mirrored`).
     """
     method, alpha, ridge = run.method, run.alpha, run.ridge
     decoders = sorted([decoders] if isinstance(decoders, Decoder) else decoders, key=lambda d: -d.level)

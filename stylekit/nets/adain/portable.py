@@ -31,7 +31,7 @@ from stylekit.nets.adain.shipped import LEVELS, PORTABLE_WCT, STRIDE, TRANSFORM,
 from stylekit.base.files import file_sha256
 from stylekit.settings import OnePassSettings
 from stylekit.base.kept import Kept, pixels_key
-from stylekit.nets.portable import onnxruntime_or_none, pad_bottom_right
+from stylekit.nets.portable import mirrored, onnxruntime_or_none, pad_bottom_right
 
 FORMAT = "style-transfer-wct-onnx/1"
 ADAIN_FORMAT = "style-transfer-adain-onnx/1"
@@ -71,15 +71,6 @@ def resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def pad_to_stride(x: np.ndarray) -> np.ndarray:
     """As `infer.pad_to_stride`: to a multiple of STRIDE and at least 2 STRIDE."""
     return pad_bottom_right(x, STRIDE, 2 * STRIDE)
-
-
-def mirrored(x: np.ndarray, margin: int) -> np.ndarray:
-    """As `infer.mirrored`: `margin` px of the image mirrored on every side, or its edge pixels
-    repeated where it is too small to mirror."""
-    if not margin:
-        return x
-    return np.pad(x, ((0, 0), (0, 0), (margin, margin), (margin, margin)),
-                  mode="reflect" if min(x.shape[-2:]) > margin else "edge")
 
 
 # ---------------------------------------------------------------------------------------

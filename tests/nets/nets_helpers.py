@@ -120,6 +120,13 @@ def command_picture(folder: Path, flags: list[str]) -> np.ndarray:
     return np.asarray(Image.open(folder / "out.png")).astype(int)
 
 
+def one_error_line(err: str) -> str:
+    """stderr's one line, which starts with 'error: '; no traceback."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
 def adain_refuses(tmp_path: Path, capsys, flags: list[str], words: str) -> None:
     """`stylekit adain` with `flags` on a small photo and painting exits 2 with `error: words`
     alone on stderr, and makes no output folder."""

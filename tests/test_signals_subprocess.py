@@ -22,11 +22,6 @@ from stylekit.nets.adain import portable as wct_portable
 SIGNALS = [signal.SIGINT, signal.SIGTERM]
 
 
-@pytest.fixture
-def images(tiny_images):
-    return tiny_images
-
-
 def catches(pid: int, sig) -> bool:
     """Whether process `pid` has a handler for `sig` installed (/proc/PID/status, SigCgt)."""
     try:
@@ -91,10 +86,10 @@ def transfer_argv(images, out, size=48):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
-def test_signal_at_start_up_is_quiet(sig, images, tmp_path):
+def test_signal_at_start_up_is_quiet(sig, tiny_images, tmp_path):
     """As soon as run.py's first lines ran (it catches SIGTERM from then on), during the imports."""
     out = tmp_path / "out" / "x.png"
-    job = Running(transfer_argv(images, out), tmp_path)
+    job = Running(transfer_argv(tiny_images, out), tmp_path)
     job.wait_for(lambda: catches(job.proc.pid, signal.SIGTERM), "handler", limit=60)
     job.stop(sig)
     assert job.proc.returncode == 128 + sig, job.text()
@@ -104,9 +99,9 @@ def test_signal_at_start_up_is_quiet(sig, images, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
-def test_signal_mid_run_keeps_the_best_image_promptly(sig, images, tmp_path):
+def test_signal_mid_run_keeps_the_best_image_promptly(sig, tiny_images, tmp_path):
     out = tmp_path / "x.png"
-    job = Running(transfer_argv(images, out, size=64), tmp_path)
+    job = Running(transfer_argv(tiny_images, out, size=64), tmp_path)
     job.wait_for(lambda: re.search(rb"\b[3-9]/100000|\b\d{2,}/100000", job.err), "evaluations")
     waited = job.stop(sig)
     assert job.proc.returncode == 128 + sig, job.text()
@@ -120,9 +115,9 @@ def test_signal_mid_run_keeps_the_best_image_promptly(sig, images, tmp_path):
 
 
 @pytest.mark.slow
-def test_quick_second_and_third_signals_do_not_cut_the_saving_short(images, tmp_path):
+def test_quick_second_and_third_signals_do_not_cut_the_saving_short(tiny_images, tmp_path):
     out = tmp_path / "x.png"
-    job = Running(transfer_argv(images, out, size=64), tmp_path)
+    job = Running(transfer_argv(tiny_images, out, size=64), tmp_path)
     job.wait_for(lambda: re.search(rb"\b[3-9]/100000|\b\d{2,}/100000", job.err), "evaluations")
     job.stop(signal.SIGINT, signal.SIGINT, signal.SIGTERM, gap=0.1)
     assert job.proc.returncode == 130, job.text()

@@ -1,8 +1,8 @@
 """The toolkit's commands and the old `python -m` tools against a hostile or careless user
 (issue 17): a refused command line exits 2 with exactly one `error:` line, no traceback, and
 writes nothing; no run overwrites one of its inputs. One table per class of fault (the
-issue's numbers); a few cases that must run (a batch with one bad photo, a corrupt training
-photo) check that they do."""
+issue's numbers); a few cases that must run (a batch with one bad photo) check that they do.
+The training commands' checkpoints, locks and photos are in test_hostile_training.py."""
 import os
 import re
 import shutil
@@ -13,12 +13,12 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, structured, write_png
-from stylekit.cli import train_adain as train_adain_cli, train_fast as train_fast_cli, video as video_cli
 import utils
+from conftest import ROOT, structured, write_png
+from hostile_helpers import LONG, MODEL, TEXTURE, TINY_TRAIN, refused, texture_checkpoint
+from stylekit.cli import train_adain as train_adain_cli, train_fast as train_fast_cli, video as video_cli
 from stylekit.cli.main import main as toolkit
 
-from hostile_helpers import LONG, MODEL, TEXTURE, TINY_TRAIN, texture_checkpoint, refused
 
 def _setup(work, what):
     """Extra files some cases need."""

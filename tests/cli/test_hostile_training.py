@@ -1,6 +1,6 @@
 """The training commands against a hostile or careless user (issue 17): checkpoints of another
-network, painting or encoder, edited by hand or planted; two runs on one output; corrupt or
-oddly named photos. Refusals exit 2 with one `error:` line and write nothing (`refused`)."""
+network, painting or encoder, or edited by hand; two runs on one output; corrupt or oddly
+named photos. Refusals exit 2 with one `error:` line and write nothing (`refused`)."""
 import hashlib
 import os
 import re
@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from hostile_helpers import TINY_TRAIN, refused, texture_checkpoint
 from stylekit.base.errors import InputError
 from stylekit.base.files import save_torch
 from stylekit.cli import train_adain as train_adain_cli, train_fast as train_fast_cli
 from stylekit.cli.main import main as toolkit
 from stylekit.nets.training import CHECKPOINT_FORMAT
 
-from hostile_helpers import TINY_TRAIN, texture_checkpoint, refused
 
 def test_a_corrupt_training_photo_is_skipped_with_a_count(work, capsys, monkeypatch, cnn):
     """Class 6: the run trains on the photos that can be read and says which it skipped."""

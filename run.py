@@ -25,6 +25,7 @@ from pathlib import Path
 
 from style_and_content import FeatureExtractor, build_model, content_layers_default, style_layers_default
 from stylekit.base.errors import InputError
+from stylekit.base.numbers import check_blend_count
 from stylekit.base.figures import make_sheet
 from stylekit.base.images import fit_size, image_size, open_image
 from stylekit.base.files import sidecar_path
@@ -96,8 +97,7 @@ def settle(args):
     if args.grid and args.part != 3:
         raise InputError("--grid goes with --part 3")
     given_styles = len(args.style) if args.style else wants
-    if args.style_blend and len(args.style_blend) != given_styles:
-        raise InputError(f"--style-blend has {len(args.style_blend)} weights for {given_styles} style images")
+    check_blend_count(args.style_blend, given_styles)
     if args.inspect:
         refuse_for_inspect(args)
     else:

@@ -147,8 +147,10 @@ def test_one_pass_presets_carry_each_methods_defaults():
     blended = OnePassSettings.preset("wct", style_blend=[2, 6])
     assert blended.style_blend == (2.0, 6.0) and blended.blend(2) == [0.25, 0.75]   # kept as given, scaled when used
     assert OnePassSettings.preset("wct").blend(3) is None
-    with pytest.raises(InputError, match="^2 blend weights for 3 style images$"):
+    with pytest.raises(InputError, match="^--style-blend has 2 weights for 3 style images$"):
         blended.blend(3)
+    with pytest.raises(InputError, match="^--style-blend has 1 weight for 2 style images$"):
+        OnePassSettings.preset("wct", style_blend=[1]).blend(2)
 
 
 @pytest.mark.parametrize("field, value, flag", [

@@ -76,12 +76,20 @@ def normalized_weights(values, what: str = "blend weights") -> list[float]:
     return [w / total for w in scaled]
 
 
+def check_blend_count(weights, count: int) -> None:
+    """InputError unless `weights` (None: none given) has one weight per style image: the one
+    wording of every front end's refusal."""
+    if weights is not None and len(weights) != count:
+        def counted(n, noun):
+            return f"{n} {noun}" + ("" if n == 1 else "s")
+        raise InputError(f"--style-blend has {counted(len(weights), 'weight')} for {counted(count, 'style image')}")
+
+
 def style_blend(weights, count: int) -> list[float] | None:
     """Blend weights of `count` style images, normalised to sum to 1 (None: none given)."""
     if weights is None:
         return None
-    if len(weights) != count:
-        raise InputError(f"{len(weights)} blend weights for {count} style images")
+    check_blend_count(weights, count)
     return normalized_weights(weights)   # (1e308, 1e308) gives halves, not zeros
 
 

@@ -19,7 +19,7 @@ from stylekit.base import interrupt
 from stylekit.base.files import sidecar_path, write_json
 from stylekit.base.images import fit_size, image_size
 from stylekit.base.limits import check_memory, check_side, scaled_style_side
-from stylekit.base.numbers import FPS_RANGE
+from stylekit.base.numbers import FPS_RANGE, check_blend_count
 from stylekit.base.plan import check_plan
 from stylekit.base.paths import RESULTS, STYLE_DIR
 from stylekit.base.progress import Progress
@@ -66,8 +66,7 @@ def register(commands) -> None:
 def _run(args) -> int:
     """`video IN --style S --out OUT.mp4`: OUT.mp4, OUT.gif, OUT_strip.png, OUT.json."""
     args.style = args.style or [STYLE_DIR / "starry_night.jpg"]
-    if args.style_blend and len(args.style_blend) != len(args.style):
-        raise InputError(f"--style-blend has {len(args.style_blend)} weights for {len(args.style)} style images")
+    check_blend_count(args.style_blend, len(args.style))
     device, precision = options.device_and_precision(args)
     s = transfer_options.settings_from(args, "part3").replace(precision=precision)
     if args.temporal_weight is None:

@@ -21,6 +21,7 @@ from PIL import Image
 
 from utils import LAYER_NAMES, min_image_side
 from stylekit.base.errors import InputError
+from stylekit.base.numbers import check_blend_count
 from stylekit.base.images import DEFAULT_MAX_PIXELS, check_min_side, fit_size, open_image, resize_longest
 from stylekit.base.tensors import fit_longest, pil_to_tensor, resize_tensor
 from stylekit.base.limits import check_side
@@ -215,8 +216,7 @@ class FormReader:
             raise InputError(f"part {part} needs a content image (field content)")
         if part != 1 and not styles:
             raise InputError(f"part {part} needs at least one style image (field style)")
-        if settings.style_blend and len(settings.style_blend) != len(styles):
-            raise InputError(f"--style-blend has {len(settings.style_blend)} weights for {len(styles)} style images")
+        check_blend_count(settings.style_blend, len(styles))
         refuse_ignored(args, settings, where, content=part != 2, styles=0 if part == 1 else len(styles) or 1)
         cfg = settings.for_inputs(content is not None, bool(styles))
         side, layer = _needed_side(cfg.content_layers + cfg.style_layers + cfg.hist_layers)

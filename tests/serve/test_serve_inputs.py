@@ -64,7 +64,7 @@ BOTH = files(photo_png(), painting_png())
     ({**OPT, "part": "4"}, BOTH, "argument --part: invalid choice: 4 (choose from 1, 2, 3)"),
     ({**OPT, "seed": str(2 ** 70)}, BOTH, "64 bits"),
     ({**OPT, "style_layers": "relu9_9"}, BOTH, "relu9_9"),
-    ({**OPT, "style_blend": "0.5,0.5"}, BOTH, "--style-blend has 2 weights for 1 style images"),
+    ({**OPT, "style_blend": "0.5,0.5"}, BOTH, "--style-blend has 2 weights for 1 style image"),
     ({**OPT, "style_normalize": "maybe"}, BOTH, "argument --style-normalize: expected true or false, not 'maybe'"),
     ({"method": "adain", "alpha": "1.5"}, BOTH, "alpha must be between 0 (content) and 1 (full style), not 1.5"),
     ({"method": "adain", "alpha": "half"}, BOTH, "argument --alpha: invalid float value: 'half'"),

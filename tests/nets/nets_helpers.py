@@ -44,18 +44,19 @@ def tiny_decoder():
 # The one-pass pipelines without torch (nets.adain.portable) against torch's
 # ---------------------------------------------------------------------------------------
 
-def fp32_stages(cnn) -> list:
-    """The encoder's four stages as fp32 ONNX sessions (the shipped bundle's are 8-bit), so
-    that a pipeline over them can be held to torch's pixels."""
-    from stylekit.nets.adain import model, portable
+def fp32_encoder(cnn) -> tuple:
+    """The encoder and the graphs to its shallower levels as the bundle's are made
+    (`export.encoder_graphs`), from fp32 stages (the shipped bundle's are 8-bit), as sessions,
+    so that a pipeline over them can be held to torch's pixels."""
+    from stylekit.nets.adain import export, model, portable
     from stylekit.nets.onnx_copy import onnx_model
     encoder, x, stages = model.Encoder(cnn), torch.rand(1, 3, 32, 32), []
     with torch.inference_mode():
         for stage in encoder.stages:
-            proto = onnx_model(stage, x, portable.INPUT, portable.OUTPUT, fp16=False)
-            stages.append(portable._session(proto.SerializeToString()))
+            stages.append(onnx_model(stage, x, portable.INPUT, portable.OUTPUT, fp16=False).SerializeToString())
             x = stage(x)
-    return stages
+    whole, through = export.encoder_graphs(stages)
+    return portable._session(whole), {level: portable._session(g) for level, g in enumerate(through, start=1)}
 
 
 def torch_pixels(torch_pipeline, method: str, content, styles, alpha, weights=None) -> np.ndarray:
@@ -150,4 +151,4 @@ def fp32_wct(cnn):
         example = torch.rand(1, 64 * 2 ** (decoder.level - 1), 8, 8)
         decoders[decoder.level] = portable._session(onnx_model(decoder, example, portable.INPUT,
                                                                portable.OUTPUT).SerializeToString())
-    return portable.PortableWCT(fp32_stages(cnn), decoders, [])
+    return portable.PortableWCT(*fp32_encoder(cnn), decoders, [])

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import ROOT, structured, write_png
-from nets_helpers import agrees_at_size, agrees_in_blends, fp32_stages, near, pixels, torch_pixels, onepass
+from nets_helpers import agrees_at_size, agrees_in_blends, fp32_encoder, near, pixels, torch_pixels, onepass
 from stylekit.cli import main as toolkit
 from stylekit.nets.adain import export, infer, model, numpy_transforms, portable, shipped
 from stylekit.nets.adain.train import export as save_decoder
@@ -28,7 +28,7 @@ def torch_adain(cnn):
 def exact(cnn):
     """AdaIN over an fp32 encoder (the bundle's is quantised) and the shipped decoder's copy."""
     copy = portable._session(portable.adain_copy_path(SHIPPED).read_bytes())
-    return portable.PortableAdaIN(fp32_stages(cnn), {4: copy}, [])
+    return portable.PortableAdaIN(*fp32_encoder(cnn), {4: copy}, [])
 
 
 @pytest.mark.parametrize("height, width", [(48, 64), (37, 53), (13, 9), (5, 7)])
@@ -45,9 +45,10 @@ def test_a_photo_and_painting_seen_before_are_not_encoded_again(exact):
     decoder alone, and the same picture; another alpha on them is still a new picture."""
     content, style = structured(40, 56).numpy(), structured(32, 32).numpy()[..., ::-1].copy()
     first = exact.stylize(content, [style], onepass("adain", alpha=0.8))
-    encoded = []
-    original = exact.encode
+    encoded = []   # the shape of each image encoded, a painting's (to every level) or a photo's (to one)
+    original, deepest = exact.encode, exact.deepest
     exact.encode = lambda x, levels: encoded.append(x.shape) or original(x, levels)
+    exact.deepest = lambda x, level: encoded.append(x.shape) or deepest(x, level)
     try:
         for _ in range(2):   # what is kept stays as it was
             assert np.array_equal(exact.stylize(content.copy(), [style.copy()], onepass("adain", alpha=0.8)), first) and encoded == []
@@ -55,7 +56,7 @@ def test_a_photo_and_painting_seen_before_are_not_encoded_again(exact):
         exact.stylize(content[..., ::-1].copy(), [style], onepass("adain", alpha=0.8))
         assert encoded == [(1, 3, 40, 56)]   # another photo: its encode alone
     finally:
-        exact.encode = original
+        exact.encode, exact.deepest = original, deepest
 
 
 def test_channel_statistics_become_the_styles():

@@ -69,7 +69,7 @@ def test_the_shipped_bundle_stays_close_to_torch_on_a_photo(bundle, torch_wct):
 def test_the_copies_refuse_a_run_they_cannot_make(pipeline, run):
     """The front ends send these to torch; a run that slipped through would come out wrong, unsaid."""
     with pytest.raises(ValueError, match="the ONNX copies of"):
-        pipeline([], {4: None}, []).stylize(np.zeros((1, 3, 8, 8), np.float32), [np.zeros((1, 3, 8, 8), np.float32)], run)
+        pipeline(None, {}, {4: None}, []).stylize(np.zeros((1, 3, 8, 8), np.float32), [np.zeros((1, 3, 8, 8), np.float32)], run)
 
 
 def test_the_constants_copied_from_the_torch_modules_agree():
@@ -217,6 +217,20 @@ def test_the_bundle_holds_no_more_memory_than_the_check_allows_for(tmp_path, siz
     assert peak <= estimate("wct", h * w, sh * sw), (peak, estimate("wct", h * w, sh * sw))
 
 
+def test_a_photos_encode_to_one_level_gives_the_whole_encoders_features(exact, bundle):
+    """A photo's encode to relu1_1 ... relu3_1 runs a graph to that level alone: in fp32 the
+    whole encoder's features at that level, and in the shipped bundle's 8 bits within its
+    rounding (the whole encoder rounds each level's features again for its own output)."""
+    x = structured(40, 56).numpy()
+    for pipeline, close in ((exact, 1e-5), (bundle, 0.02)):
+        whole = pipeline.encode(x, 4)
+        assert [f.shape[1] for f in whole] == [64, 128, 256, 512]
+        for level in shipped.LEVELS:
+            alone = pipeline.deepest(x, level)
+            assert alone.shape == whole[level - 1].shape
+            assert np.abs(alone - whole[level - 1]).mean() <= close * np.abs(whole[level - 1]).mean()
+
+
 def test_paintings_and_photos_are_kept_and_give_the_same_pictures(exact):
     """A second picture with the same painting does not encode the painting again, and one of
     the same photo skips the photo's first encode (the later levels encode the picture so far,
@@ -227,9 +241,10 @@ def test_paintings_and_photos_are_kept_and_give_the_same_pictures(exact):
     content = structured(40, 56).numpy()
     style = structured(48, 48).numpy()[..., ::-1].copy()
     first = exact.stylize(content, [style], onepass("wct", alpha=0.6))
-    encoded = []
-    original = exact.encode
+    encoded = []   # (shape, level) of each encode: a painting's, to every level, and a photo's, to one
+    original, deepest = exact.encode, exact.deepest
     exact.encode = lambda x, levels: encoded.append((x.shape, levels)) or original(x, levels)
+    exact.deepest = lambda x, level: encoded.append((x.shape, level)) or deepest(x, level)
     try:
         again = exact.stylize(content.copy(), [style.copy()], onepass("wct", alpha=0.6))
         assert np.array_equal(first, again)
@@ -253,7 +268,7 @@ def test_paintings_and_photos_are_kept_and_give_the_same_pictures(exact):
         assert np.array_equal(exact.stylize(content, [style], onepass("wct", alpha=0.6)), first)
         assert sorted(encoded) == sorted([((1, 3, 48, 48), 4)] + [((1, 3, 40, 56), level) for level in exact.levels])
     finally:
-        exact.encode = original
+        exact.encode, exact.deepest = original, deepest
 
 
 def test_kept_values_are_bounded_in_count_and_bytes():

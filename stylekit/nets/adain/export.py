@@ -1,5 +1,6 @@
 """The one-pass decoders as ONNX, for runs without torch (`portable`). The WCT bundle: VGG-19
-up to relu4_1 as four ONNX stages and each WCT decoder as ONNX, in one zip beside the decoders,
+up to relu4_1 as ONNX (`encoder_graphs`: one graph to every level, and one to each of
+relu1_1 ... relu3_1 alone), and each WCT decoder as ONNX, in one zip beside the decoders,
 written when a shipped decoder is trained (`train-wct`, and so by `make models`). An AdaIN
 decoder's copy: the decoder alone, beside its .pt, written when `train-adain` ends; it runs on
 the bundle's encoder.
@@ -71,6 +72,42 @@ def _encoder_stages(encoder: Encoder, photos: list[Path]) -> list[bytes]:
     return stages
 
 
+def encoder_graphs(stages: list[bytes]) -> tuple[bytes, list[bytes]]:
+    """The stages (ONNX, relu1_1 first) composed: one graph from the image to every level
+    (outputs `OUTPUT`1 ... `OUTPUT`4), and graphs from the image to relu1_1, relu2_1 and relu3_1
+    alone (`INPUT` to `OUTPUT`). Run whole, ONNX Runtime keeps a quantised stage's 8-bit
+    activations into the next, where stages run in turn wrote each level out in fp32 and
+    quantised it again (BENCHMARKS.md, "The bundles' encoders in one graph")."""
+    import onnx
+    from onnx import TensorProto, compose, helper
+    protos = [compose.add_prefix(onnx.load_from_string(stage), f"s{level}_") for level, stage in enumerate(stages, 1)]
+    ends = [proto.graph.output[0].name for proto in protos]   # relu1_1 ... relu4_1 in the composed graphs
+    merged, through = protos[0], [_named(protos[0], {ends[0]: portable.OUTPUT})]
+    for level, proto in enumerate(protos[1:], start=2):
+        merged = compose.merge_models(merged, proto, io_map=[(ends[level - 2], proto.graph.input[0].name)])
+        if level < len(protos):
+            through.append(_named(merged, {ends[level - 1]: portable.OUTPUT}))
+    del merged.graph.output[:]
+    merged.graph.output.extend(helper.make_tensor_value_info(end, TensorProto.FLOAT, None) for end in ends)
+    return _named(merged, {end: f"{portable.OUTPUT}{level}" for level, end in enumerate(ends, 1)}), through
+
+
+def _named(model, outputs: dict[str, str]) -> bytes:
+    """A copy of `model` (an ONNX ModelProto) serialised with its input named `INPUT` and the
+    values `outputs` maps renamed, wherever the graph has them."""
+    import onnx
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    graph = copy.graph
+    names = {graph.input[0].name: portable.INPUT, **outputs}
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        value.name = names.get(value.name, value.name)
+    for node in graph.node:
+        node.input[:] = [names.get(n, n) for n in node.input]
+        node.output[:] = [names.get(n, n) for n in node.output]
+    return copy.SerializeToString()
+
+
 def export_portable(photos: list[Path], decoder_paths: list[Path] | None = None,
                     out: Path = PORTABLE_WCT, encoder_path: Path | None = None) -> Path | None:
     """Write the bundle of `decoder_paths` (the shipped WCT decoders by default) to `out`, the
@@ -94,7 +131,7 @@ def export_portable(photos: list[Path], decoder_paths: list[Path] | None = None,
         example = torch.rand(1, decoder.net[1].in_channels, 8, 8)   # relu{level}_1's channels
         onnx = onnx_model(for_inference(decoder), example, portable.INPUT, portable.OUTPUT).SerializeToString()
         decoders[decoder.level] = (onnx, file_sha256(path), settings)
-    atomic_write(Path(out), portable.bundle_bytes(stages, decoders))
+    atomic_write(Path(out), portable.bundle_bytes(*encoder_graphs(stages), decoders))
     return Path(out)
 
 

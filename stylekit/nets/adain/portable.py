@@ -5,9 +5,11 @@ Runtime on the CPU, with the whitening and colouring transform (or AdaIN's) in n
 Why: a command that imports torch spends about a second on the import alone, so the first
 picture of `python -m stylekit adain` costs far more than its pass (BENCHMARKS.md, "WCT
 without torch"). This module imports neither torch nor anything that does. The bundle
-(`shipped.PORTABLE_WCT`, one zip) is written by `nets.adain.export`: the encoder as four
-stages (relu1_1, then relu1_1 -> relu2_1, ...), since ONNX Runtime runs a whole graph
-whatever outputs are asked for, and one decoder per level, each with the sha256 of the .pt it
+(`shipped.PORTABLE_WCT`, one zip) is written by `nets.adain.export`: the encoder as one graph
+from the image to relu1_1 ... relu4_1 (a painting's encode, and a photo's to relu4_1), and
+as graphs from the image to relu1_1, relu2_1 and relu3_1 alone, since ONNX Runtime runs a
+whole graph whatever outputs are asked for (a photo's encodes to the shallower levels); and
+one decoder per level, each with the sha256 of the .pt it
 was made from: a decoder file that is not the one a copy was made from is never stood in for.
 An AdaIN decoder's copy lies beside its .pt (`adain_copy_path`, made by `export.export_adain`)
 and runs on the bundle's encoder.
@@ -33,7 +35,7 @@ from stylekit.settings import OnePassSettings
 from stylekit.base.kept import Kept, pixels_key
 from stylekit.nets.portable import mirrored, onnxruntime_or_none, pad_bottom_right
 
-FORMAT = "style-transfer-wct-onnx/1"
+FORMAT = "style-transfer-wct-onnx/2"
 ADAIN_FORMAT = "style-transfer-adain-onnx/1"
 INPUT, OUTPUT = "input", "output"
 # As `infer.WCT_FLOOR`, which cannot be imported here (that module imports torch);
@@ -88,7 +90,8 @@ def _checked(run: OnePassSettings, transform: str, count: int) -> list[float]:
 
 
 class _Pipeline:
-    """The encoder's stages (sessions, relu1_1 first), the decoders {level: session} and their
+    """The encoder (a session from the image to relu1_1 ... relu4_1), the graphs from the image
+    to one shallower level alone ({level: session}), the decoders {level: session} and their
     training settings (in the order the caller named the decoder files).
 
     Kept between pictures, by their pixels: what the transform needs of the last KEPT_STYLES
@@ -103,8 +106,8 @@ class _Pipeline:
     KEPT_PHOTOS = 4
     KEPT_PHOTO_BYTES = 64 << 20     # relu4_1 of a 512 px photo: 6.3 MB; of a 2048 px one: 100 MB, not kept
 
-    def __init__(self, stages: list, decoders: dict, training: list[dict]):
-        self.stages, self.decoders, self.training = stages, decoders, training
+    def __init__(self, encoder, through: dict, decoders: dict, training: list[dict]):
+        self.encoder, self.through, self.decoders, self.training = encoder, through, decoders, training
         self.levels = sorted(decoders, reverse=True)
         self.kept_styles = Kept(self.KEPT_STYLES)
         self.kept_photos = Kept(self.KEPT_PHOTOS, self.KEPT_PHOTO_BYTES, lambda kept: kept[0].nbytes)
@@ -127,11 +130,14 @@ class _Pipeline:
 
     def encode(self, x: np.ndarray, levels: int) -> list[np.ndarray]:
         """relu1_1 ... relu{levels}_1 of an image (1, 3, H, W)."""
-        feats = []
-        for stage in self.stages[:levels]:
-            x = stage.run([OUTPUT], {INPUT: x})[0]
-            feats.append(x)
-        return feats
+        return self.encoder.run(None, {INPUT: x})[:levels]
+
+    def deepest(self, x: np.ndarray, level: int) -> np.ndarray:
+        """relu{level}_1 alone of an image (1, 3, H, W): through its own graph, or relu4_1 as
+        the encoder's last output."""
+        if level in self.through:
+            return self.through[level].run([OUTPUT], {INPUT: x})[0]
+        return self.encoder.run(None, {INPUT: x})[level - 1]
 
     def decode(self, level: int, feat: np.ndarray) -> np.ndarray:
         return np.clip(self.decoders[level].run([OUTPUT], {INPUT: feat})[0], 0, 1)
@@ -155,7 +161,7 @@ class _Pipeline:
         kept = self.kept_photos.get(key)
         if kept is not None:
             return kept[0].copy(), kept[1]
-        feat = self.encode(picture, self.levels[0])[-1]
+        feat = self.deepest(picture, self.levels[0])
         found = self.content_statistics(feat, ridge)
         if feat.nbytes <= self.KEPT_PHOTO_BYTES:   # a print-size photo is not copied only to be dropped
             self.kept_photos.put(key, (feat.copy(), found))
@@ -204,7 +210,7 @@ class PortableWCT(_Pipeline):
             if level == self.levels[0]:
                 feat, whitened = self.photo_features(picture, ridge)
             else:
-                feat = self.encode(picture, level)[-1]
+                feat = self.deepest(picture, level)
                 whitened = whitening(feat, ridge)
             if max_move is not None and level == self.levels[0]:
                 photo = feat.copy()
@@ -260,11 +266,17 @@ def load(decoder_paths: list[str | Path], bundle: str | Path = PORTABLE_WCT) -> 
             levels = [by_hash.get(file_sha256(p)) if Path(p).is_file() else None for p in decoder_paths]
             if None in levels or len(set(levels)) < len(levels) or not levels:
                 return None
-            stages = [_session(archive.read(f"encoder{level}.onnx")) for level in LEVELS[:max(levels)]]
+            encoder, through = _encoder(archive, levels)
             decoders = {level: _session(archive.read(f"decoder{level}.onnx")) for level in levels}
     except Exception:   # a damaged, foreign or partial bundle: the .pt files are the decoders
         return None
-    return PortableWCT(stages, decoders, [meta["decoders"][str(level)]["settings"] for level in levels])
+    return PortableWCT(encoder, through, decoders, [meta["decoders"][str(level)]["settings"] for level in levels])
+
+
+def _encoder(archive: zipfile.ZipFile, levels: list[int]) -> tuple:
+    """The bundle's encoder, and the graphs to those of `levels` that have one of their own."""
+    return (_session(archive.read("encoder.onnx")),
+            {level: _session(archive.read(f"through{level}.onnx")) for level in levels if level < LEVELS[-1]})
 
 
 def adain_copy_path(decoder: str | Path) -> Path:
@@ -290,10 +302,10 @@ def load_adain(decoder_path: str | Path, bundle: str | Path = PORTABLE_WCT) -> P
         with zipfile.ZipFile(bundle) as archive:
             if json.loads(archive.read("meta.json")).get("format") != FORMAT:
                 return None
-            stages = [_session(archive.read(f"encoder{level}.onnx")) for level in LEVELS]
+            encoder, through = _encoder(archive, [4])
     except Exception:   # a damaged or foreign file: the .pt is the decoder
         return None
-    return PortableAdaIN(stages, {4: decoder}, [json.loads(meta.get("settings") or "{}")])
+    return PortableAdaIN(encoder, through, {4: decoder}, [json.loads(meta.get("settings") or "{}")])
 
 
 def load_for(method: str, decoder_paths: list[str | Path]) -> PortableWCT | PortableAdaIN | None:
@@ -305,16 +317,18 @@ def load_for(method: str, decoder_paths: list[str | Path]) -> PortableWCT | Port
     return load_adain(decoder_paths[0]) if len(decoder_paths) == 1 else None
 
 
-def bundle_bytes(encoders: list[bytes], decoders: dict[int, tuple[bytes, str, dict]]) -> bytes:
-    """A bundle: the encoder's stages (ONNX, relu1_1 first) and {level: (ONNX, sha256 of the
-    .pt it was made from, its training settings)}."""
+def bundle_bytes(encoder: bytes, through: list[bytes], decoders: dict[int, tuple[bytes, str, dict]]) -> bytes:
+    """A bundle: the encoder (ONNX, the image to relu1_1 ... relu4_1), the graphs from the
+    image to relu1_1, relu2_1 and relu3_1 alone, and {level: (ONNX, sha256 of the .pt it was
+    made from, its training settings)}."""
     buffer = io.BytesIO()
     meta = {"format": FORMAT, "decoders": {str(level): {"source_sha256": sha, "settings": settings}
                                            for level, (_, sha, settings) in decoders.items()}}
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("meta.json", json.dumps(meta, indent=1, default=str))
-        for level, data in enumerate(encoders, start=1):
-            archive.writestr(f"encoder{level}.onnx", data)
+        archive.writestr("encoder.onnx", encoder)
+        for level, data in enumerate(through, start=1):
+            archive.writestr(f"through{level}.onnx", data)
         for level, (data, _, _) in decoders.items():
             archive.writestr(f"decoder{level}.onnx", data)
     return buffer.getvalue()

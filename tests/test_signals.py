@@ -225,17 +225,17 @@ def test_trained_network_on_a_folder_names_what_it_kept(sig, images, tmp_path, m
 def test_any_painting_stopped_in_its_pass_writes_nothing(sig, images, tmp_path, monkeypatch, capsys):
     content, style = images
     calls = {"n": 0}
-    original = wct_portable.PortableWCT.encode   # WCT runs its ONNX bundle on a CPU
+    original = wct_portable.PortableWCT.deepest   # WCT runs its ONNX bundle on a CPU: a photo's encodes
 
-    def encode(*args, **kwargs):
+    def deepest(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 3:   # the picture's second level
+        if calls["n"] == 2:   # the picture's second level
             send(sig)
         return original(*args, **kwargs)
-    monkeypatch.setattr(wct_portable.PortableWCT, "encode", encode)
+    monkeypatch.setattr(wct_portable.PortableWCT, "deepest", deepest)
     out = tmp_path / "out" / "x.png"
     code = toolkit(["adain", "--content", str(content), "--style", str(style), "--size", "48", "--out", str(out)])
-    assert code == 128 + sig and calls["n"] == 3
+    assert code == 128 + sig and calls["n"] == 2
     assert stderr_of(capsys).strip().splitlines() == ["interrupted; nothing was written"]
     assert not (tmp_path / "out").exists()
 

@@ -9,8 +9,8 @@ without torch"). This module imports neither torch nor anything that does. The b
 from the image to relu1_1 ... relu4_1 (a painting's encode, and a photo's to relu4_1), and
 as graphs from the image to relu1_1, relu2_1 and relu3_1 alone, since ONNX Runtime runs a
 whole graph whatever outputs are asked for (a photo's encodes to the shallower levels); and
-one decoder per level, each with the sha256 of the .pt it
-was made from: a decoder file that is not the one a copy was made from is never stood in for.
+one decoder per level, each with the sha256 of the .pt it was made from: a decoder file that
+is not the one a copy was made from is never stood in for.
 An AdaIN decoder's copy lies beside its .pt (`adain_copy_path`, made by `export.export_adain`)
 and runs on the bundle's encoder.
 

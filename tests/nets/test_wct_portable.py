@@ -127,6 +127,25 @@ def test_files_the_bundle_was_not_made_from_are_not_stood_in_for(tmp_path, monke
     assert portable.load(SHIPPED) is None
 
 
+def test_a_bundle_of_another_format_or_missing_a_graph_is_not_stood_in_for(tmp_path):
+    """A bundle written before the encoder's graphs were composed (format 1: four stages), or
+    one missing a graph, leaves the decoders to torch rather than failing in a pass."""
+    def copied(name: str, meta_format: str | None = None, leave_out: str | None = None):
+        out = tmp_path / name
+        with zipfile.ZipFile(shipped.PORTABLE_WCT) as src, zipfile.ZipFile(out, "w") as dst:
+            for entry in src.namelist():
+                data = src.read(entry)
+                if entry == "meta.json" and meta_format:
+                    data = json.dumps({**json.loads(data), "format": meta_format}).encode()
+                if entry != leave_out:
+                    dst.writestr(entry, data)
+        return out
+    assert portable.load(SHIPPED, copied("same.zip")) is not None
+    assert portable.load(SHIPPED, copied("old.zip", meta_format="style-transfer-wct-onnx/1")) is None
+    assert portable.load(SHIPPED, copied("partial.zip", leave_out="through2.onnx")) is None
+    assert portable.load_adain(shipped.default_decoders("adain")[0], copied("no_encoder.zip", leave_out="encoder.onnx")) is None
+
+
 @pytest.mark.parametrize("method, style_size", [("wct", [41, 41]), ("wct-lite", [41, 41]), ("adain", [20, 20])])
 def test_adain_runs_its_onnx_copies_without_importing_torch(tmp_path, method, style_size):
     content = write_png(tmp_path / "photo.png", structured(30, 41))

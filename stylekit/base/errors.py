@@ -19,3 +19,9 @@ def reason(exc: BaseException) -> str:
     else:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+def one_line(text: str) -> str:
+    """`text` with its control characters (a newline in a file's name) written as escapes, so
+    that an `error:` line stays one line."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from PIL import Image
@@ -100,13 +101,36 @@ def sync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+@contextmanager
+def _folders_undone(folder: Path):
+    """The folders above a file (`folder` included) that a write is about to make are removed
+    again, if empty, when the write fails: a run that wrote nothing leaves no folder."""
+    made = []
+    try:
+        for candidate in (folder, *folder.parents):
+            if os.path.lexists(candidate):
+                break
+            made.append(candidate)
+    except OSError:
+        made = []
+    try:
+        yield
+    except BaseException:
+        for candidate in made:   # the deepest first
+            try:
+                candidate.rmdir()
+            except OSError:
+                break
+        raise
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, then rename: never a half-written file.
 
     Raises InputError (one line) when the file cannot be written.
     """
     path = Path(path)
-    with held():
+    with _folders_undone(path.parent), held():
         tmp = write_temp(path, data)
         try:
             commit(tmp, path)
@@ -141,7 +165,7 @@ def write_image(pil: Image.Image, path: str | os.PathLike, meta: dict | None = N
     pil.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
     side = sidecar_path(path) if meta is not None else None
     meta_bytes = json_bytes(meta) if meta is not None else None
-    with held():
+    with _folders_undone(path.parent), held():
         _write_pair(path, buf.getvalue(), side, meta_bytes)
     sync_dir(path.parent)
     return path

@@ -7,8 +7,12 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from stylekit.base.errors import InputError
-from stylekit.base.images import image_files
+from stylekit.base.errors import InputError, one_line
+from stylekit.base.images import IMAGE_SUFFIXES, image_files
+
+# An --out with one of these suffixes names a file, not the folder a batch writes: refused,
+# unless it is a folder already. Other dots ("results.v2") are a folder's name.
+FILE_SUFFIXES = IMAGE_SUFFIXES | {".json", ".gif", ".tif", ".tiff"}
 
 
 def _inputs(paths: list[Path], out: Path) -> tuple[list[Path], bool]:
@@ -33,8 +37,8 @@ def outputs(contents: list[Path], out: Path | None, folder: Path, single: Callab
     photos whose PNGs would be the same file."""
     folder_out = out or folder
     files, many = _inputs(contents, folder_out)
-    if many and out is not None and out.suffix:
-        raise InputError("with a folder or several images, --out is a folder")
+    if many and out is not None and out.suffix.lower() in FILE_SUFFIXES and not out.is_dir():
+        raise InputError(f"with a folder or several images, --out is a folder, not {out.name!r}")
     if not many and out is not None and out.suffix.lower() != ".png":
         raise InputError(f"--out must end in .png, not {out.name!r}")
     if not files:
@@ -57,7 +61,7 @@ def _refused(photo: Path, exc: InputError, many: bool) -> None:
     is the command's."""
     if not many:
         raise exc
-    print(f"error: {exc}" if str(photo) in str(exc) else f"error: {photo}: {exc}", file=sys.stderr)
+    print(one_line(f"error: {exc}" if str(photo) in str(exc) else f"error: {photo}: {exc}"), file=sys.stderr)
 
 
 def checked(pairs: list[tuple[Path, Path]], many: bool, check: Callable[[Path], None]) -> list[tuple[Path, Path]]:

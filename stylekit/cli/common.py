@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from stylekit.base import numbers
-from stylekit.base.errors import InputError, PartlyWritten, reason
+from stylekit.base.errors import InputError, PartlyWritten, one_line, reason
 from stylekit.base import interrupt
 from stylekit.base.limits import MAX_SIDE
 
@@ -184,15 +184,16 @@ def run_command(command: Callable[[], int]) -> int:
             finally:
                 interrupt.finishing()
         except InputError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {one_line(str(exc))}", file=sys.stderr)
             return 1 if isinstance(exc, PartlyWritten) else 2
         except OSError as exc:
-            if exc.errno != errno.ENAMETOOLONG:
+            if exc.errno not in (errno.ENAMETOOLONG, errno.EACCES, errno.EPERM):
                 raise
-            # pathlib's exists() and is_dir() raise it for a name the file system refuses; each
-            # command checks the paths it writes, this is for those it reads
-            print(f"error: {exc.filename or 'a path'}: {exc.strerror} (the file system takes 255 bytes a name)",
-                  file=sys.stderr)
+            # pathlib's exists() and is_dir() raise these for a name the file system refuses, or
+            # a path through a folder the user may not enter; each command checks the paths it
+            # writes, this is for those it reads
+            hint = " (the file system takes 255 bytes a name)" if exc.errno == errno.ENAMETOOLONG else ""
+            print(f"error: {one_line(str(exc.filename or 'a path'))}: {exc.strerror}{hint}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print(f"interrupted; {interrupt.kept()}", file=sys.stderr)

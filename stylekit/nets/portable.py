@@ -95,7 +95,7 @@ def load(model: str | Path) -> PortableNet | None:
     if onnxruntime is None:
         return None
     options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3   # errors only: the CLI's stderr stays its own
+    options.log_severity_level = 4   # fatal only: a failed run raises, and the CLI says it in one line
     try:
         session = onnxruntime.InferenceSession(str(copy), options, providers=["CPUExecutionProvider"])
     except Exception:   # a damaged or foreign file: the .pt is the network, fall back to it

@@ -55,12 +55,24 @@ def test_failed_save_keeps_old_output(old_output, monkeypatch, exc, nth):
     assert sorted(p.name for p in out.parent.iterdir()) == ["out.json", "out.png"]
 
 
-def test_failed_save_of_a_new_output_leaves_nothing(tmp_path, monkeypatch):
-    out = tmp_path / "new" / "out.png"
-    monkeypatch.setattr(files.os, "fsync", failing_after(1, KeyboardInterrupt(), os.fsync))
-    with pytest.raises(KeyboardInterrupt):
-        save_image(structured(8, 8), out, {"run": "new"})
-    assert list(out.parent.iterdir()) == []
+@pytest.mark.parametrize("exc", [OSError(28, "No space left on device"), KeyboardInterrupt()],
+                         ids=["disk full", "Ctrl-C"])
+@pytest.mark.parametrize("nth", [1, 2], ids=["image temp", "sidecar temp"])
+def test_failed_save_of_a_new_output_leaves_nothing(tmp_path, monkeypatch, exc, nth):
+    """Not even the folders made for it; a folder that was there stays."""
+    (tmp_path / "there").mkdir()
+    for out in (tmp_path / "new" / "deeper" / "out.png", tmp_path / "there" / "new" / "out.png"):
+        monkeypatch.setattr(files.os, "fsync", failing_after(nth, exc, os.fsync))
+        with pytest.raises(InputError if isinstance(exc, OSError) else KeyboardInterrupt):
+            save_image(structured(8, 8), out, {"run": "new"})
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["there"]
+
+
+def test_a_failed_atomic_write_leaves_no_folder_it_made(tmp_path, monkeypatch):
+    monkeypatch.setattr(files.os, "fsync", failing_after(1, OSError(28, "No space left on device"), os.fsync))
+    with pytest.raises(InputError, match="No space left on device"):
+        files.atomic_write(tmp_path / "a" / "b" / "model.pt", b"weights")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("exc", [OSError(5, "Input/output error"), KeyboardInterrupt()], ids=["I/O error", "Ctrl-C"])

@@ -155,6 +155,41 @@ def test_an_allocation_that_fails_is_one_error_line(failure, capsys):
     assert "try a smaller --size" in err
 
 
+def test_onnx_runtime_out_of_memory_is_the_commands_one_line_alone(tmp_path):
+    """Under a memory limit ONNX Runtime logged its failure (coloured, timestamped) on stderr
+    before the command's own `error:` line."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (1_200_000_000, 1_200_000_000))
+    out = tmp_path / "o.png"
+    done = subprocess.run([sys.executable, "-m", "stylekit", "fast", "models/starry_night.pt", "--content",
+                           "images/content/chelsea.jpg", "--size", "3000", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, preexec_fn=limit)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error: out of memory ([ONNXRuntimeError]"), done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("code, words", [(13, "Permission denied"), (1, "Operation not permitted")])
+def test_a_path_the_user_may_not_enter_is_one_error_line(code, words, capsys):
+    """pathlib's is_dir() and is_file() raise PermissionError for a path through a folder the
+    user may not enter (as root, the tests cannot make one): a traceback and exit 1 before."""
+    def command():
+        raise PermissionError(code, words, "/srv/shut/photo.jpg")
+    assert run_command(command) == 2
+    assert capsys.readouterr().err == f"error: /srv/shut/photo.jpg: {words}\n"
+
+
+def test_a_name_with_a_newline_stays_on_one_error_line(tmp_path, capsys):
+    photo = tmp_path / "two\nlines.jpg"
+    photo.write_bytes(b"")
+    code = toolkit_main(["adain", "--content", str(photo), "--style", "images/style/starry_night.jpg",
+                         "--out", str(tmp_path / "o.png")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "two\\nlines.jpg" in err, err
+
+
 def test_other_failures_are_not_taken_for_memory():
     def command():
         raise RuntimeError("a bug")

@@ -107,9 +107,16 @@ def test_adain_stylises_a_folder_with_the_paintings_statistics_computed_once(tmp
     assert len(calls) == 4   # one painting, four levels, for both photos
     assert json.loads((out / "b.json").read_text())["runtime"] == "onnxruntime"
     assert Image.open(out / "b.png").size == (40, 48)
-    with pytest.raises(InputError, match="--out is a folder"):
+    with pytest.raises(InputError, match="--out is a folder, not 'x.png'"):
         adain_command("--content", photos / "a.png", photos / "b.png", "--style", photos / "a.png",
                       "--out", tmp_path / "x.png", method="wct")
+    dotted = tmp_path / "results.v2"   # a folder's name with a dot, new or there already
+    for _ in range(2):
+        assert toolkit.main(["adain", "--content", str(photos / "a.png"), str(photos / "b.png"), "--style",
+                             str(ROOT / "images/style/great_wave.jpg"), "--size", "48", "--out", str(dotted)]) == 0
+        assert sorted(p.name for p in dotted.iterdir()) == ["a.json", "a.png", "b.json", "b.png"]
+        for p in dotted.iterdir():
+            p.unlink()
 
 
 @pytest.mark.parametrize("photos, kept", [(["a"], True), (["a", "b"], False)])

@@ -238,7 +238,7 @@ class PortableWCT(_Pipeline):
 def _session(data: bytes):
     import onnxruntime
     options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3   # errors only: the CLI's stderr stays its own
+    options.log_severity_level = 4   # fatal only: a failed run raises, and the CLI says it in one line
     # numpy's products run between the passes: threads that spin waiting for the next pass
     # would take the cores from them.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -108,9 +108,7 @@ def _onnx_stylizer(net: portable.PortableWCT | portable.PortableAdaIN, args, run
     styles = []
     for path in style_paths:   # as infer.load_style: the file's own pixels, resized once
         img = open_image(path, args.max_pixels)
-        check_min_side(img, path, STRIDE, "relu4_1")
         width, height = fit_size(img.width, img.height, _style_side(run))
-        check_style_size(width, height)
         styles.append(portable.resize(portable.to_array(img), (height, width)))
 
     def stylize(content_path: Path):
@@ -166,6 +164,10 @@ def stylize(args) -> int:
     if not style_paths:
         raise InputError("AdaIN needs at least one --style image")
     run.blend(len(style_paths))   # the weights' count, before anything is read
+    for path in style_paths:   # from their headers: each painting reaches relu4_1, as it is and as it is worked
+        own = image_size(path, args.max_pixels)
+        check_min_side(own, path, STRIDE, "relu4_1")
+        check_style_size(*fit_size(*own, _style_side(run)), str(path))
     styles_name = "+".join(p.stem for p in style_paths)
     outs, many = batch.outputs(args.content, args.out, ADAIN_RESULTS / styles_name,
                                lambda photo: ADAIN_RESULTS / f"{photo.stem}_{styles_name}.png")

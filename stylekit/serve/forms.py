@@ -254,10 +254,7 @@ class FormReader:
                                                                                        self.limits.max_pixels))
                        for s in styles]
         for picture in spec.styles:   # as the command line, before the job queues (torch's path refused it late)
-            try:
-                check_style_size(picture.pixels.shape[-1], picture.pixels.shape[-2])
-            except InputError as exc:
-                raise InputError(f"{picture.name}: {exc}") from None
+            check_style_size(picture.pixels.shape[-1], picture.pixels.shape[-2], picture.name)
         spec.options, spec.onepass = {"model": model}, run
         return spec
 

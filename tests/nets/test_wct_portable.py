@@ -175,8 +175,9 @@ def test_adain_takes_torch_where_the_bundle_cannot_serve(tmp_path, flags, runtim
 
 @pytest.mark.parametrize("height, width, flags, words", [
     (6, 40, [], "is 40x6 px, too small: layer relu4_1 needs at least 8 px"),   # the file itself
-    (40, 64, ["--style-scale", "0.001"], "a style image of 8x5 px is too small"),   # once resized
-    (40, 64, ["--size", "1"], "a style image of 8x5 px is too small")])
+    (40, 64, ["--style-scale", "0.001"], "style.png at 8x5 px is too small: relu4_1 needs at least 8 px on each "
+                                         "side; raise --size or --style-scale"),   # once resized
+    (40, 64, ["--size", "1"], "style.png at 8x5 px is too small")])
 def test_both_paths_refuse_a_style_too_small_alike(tmp_path, capsys, height, width, flags, words):
     content = write_png(tmp_path / "photo.png", structured(24, 32))
     style = write_png(tmp_path / "style.png", structured(height, width))

@@ -94,9 +94,10 @@ BOTH = files(photo_png(), painting_png())
     # a painting too thin for relu4_1 once brought to its side: refused here, not by the job (on
     # torch's path it failed after its 202; the ONNX copies ran it)
     ({"method": "adain", "size": "64"}, files(photo_png(), png(Image.new("RGB", (2000, 20)))),
-     "upload:painting0.png: a style image of 64x1 px is too small: relu4_1 needs at least 8 px on each side"),
+     "upload:painting0.png at 64x1 px is too small: relu4_1 needs at least 8 px on each side; raise --size or "
+     "--style-scale"),
     ({"method": "adain", "size": "64", "style_scale": "1e-9", "content": "chelsea.jpg",
-      "style": "starry_night.jpg"}, [], "images/style/starry_night.jpg: a style image of 8x6 px is too small"),
+      "style": "starry_night.jpg"}, [], "images/style/starry_night.jpg at 8x6 px is too small"),
     # flags that read files or pick devices are not the form's
     ({**OPT, "weights": "/etc/passwd"}, BOTH, "--weights does not apply to method optimize"),
     ({**OPT, "out": "/tmp/x.png"}, BOTH, "--out does not apply to method optimize"),

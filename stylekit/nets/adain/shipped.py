@@ -51,11 +51,12 @@ def bundle_path(method: str) -> Path:
     return PORTABLE_LITE if method == "wct-lite" else PORTABLE_WCT
 
 
-def check_style_size(width: int, height: int) -> None:
-    """A style image as the pipeline gets it (after resizing) must reach relu4_1."""
+def check_style_size(width: int, height: int, what: str = "a style image") -> None:
+    """A style image as the pipeline gets it (after resizing) must reach relu4_1; `what` names
+    it in the message."""
     if min(width, height) < STRIDE:
-        raise InputError(f"a style image of {width}x{height} px is too small: relu4_1 needs at least "
-                         f"{STRIDE} px on each side")
+        raise InputError(f"{what} at {width}x{height} px is too small: relu4_1 needs at least {STRIDE} px "
+                         f"on each side; raise --size or --style-scale")
 
 
 def grid_step(height: int, width: int, limit: int = MAX_POSITIONS) -> int:

@@ -22,7 +22,8 @@ from stylekit.base.plan import check_plan
 from stylekit.cli import batch, options
 from stylekit.cli.common import side
 from stylekit.nets.adain import portable
-from stylekit.nets.adain.shipped import DEFAULT_DECODER, STRIDE, check_style_size, default_decoders, wct_decoder_path
+from stylekit.nets.adain.shipped import (DEFAULT_DECODER, MASK_AND_BLEND, STRIDE, check_style_size, default_decoders,
+                                         wct_decoder_path)
 from stylekit.settings import DEFAULT_ONEPASS, MAX_MARGIN, ONEPASS_METHODS, OnePassSettings
 
 ADAIN_RESULTS = RESULTS / "adain"
@@ -164,6 +165,8 @@ def stylize(args) -> int:
     if not style_paths:
         raise InputError("AdaIN needs at least one --style image")
     run.blend(len(style_paths))   # the weights' count, before anything is read
+    if args.mask is not None and run.style_blend is not None:
+        raise InputError(MASK_AND_BLEND)
     for path in style_paths:   # from their headers: each painting reaches relu4_1, as it is and as it is worked
         own = image_size(path, args.max_pixels)
         check_min_side(own, path, STRIDE, "relu4_1")

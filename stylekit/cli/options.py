@@ -8,10 +8,11 @@ from pathlib import Path
 
 from stylekit.base.images import DEFAULT_MAX_PIXELS
 from stylekit.cli.common import float_list, positive_float, positive_int
+from stylekit.settings.common import DEVICES
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="auto, cpu or cuda")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="auto: bf16 autocast where the hardware supports it")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from stylekit.base.device import pick_device
 from stylekit.base.errors import InputError
+from stylekit.settings.common import DEVICES
 from stylekit.base.images import open_image
 from stylekit.base.paths import RESULTS
 from stylekit.report import experiments, site
@@ -35,7 +36,7 @@ def register(commands) -> None:
     p.add_argument("--quick", action="store_true", help="tiny sizes and few steps (for tests)")
     p.add_argument("--out", type=Path, help="output folder (default report/, or results/quick_site with --quick; "
                                             "the runs go under its results/ with --quick, else in results/report/)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="auto, cpu or cuda")
     p.set_defaults(run=_run)
 
 

@@ -21,6 +21,7 @@ if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
 
 from stylekit.base import heap  # noqa: E402 (after the environment above)
 from stylekit.base.errors import InputError, reason  # noqa: E402
+from stylekit.settings.common import DEVICES  # noqa: E402
 from stylekit.cli import options
 from stylekit.cli.common import positive_int, side
 from stylekit.serve.forms import Limits
@@ -64,7 +65,7 @@ def register(commands) -> None:
     p.add_argument("--keep", type=positive_int, default=50,
                    help="finished results kept (default 50), each for at most --keep-minutes")
     p.add_argument("--keep-minutes", type=positive_int, default=60, help="default 60")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="auto, cpu or cuda")
     options.add_max_pixels(p)
     p.set_defaults(run=serve)
 

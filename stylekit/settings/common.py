@@ -3,6 +3,7 @@ field is named in messages, and the assignment's modules, loaded only when neede
 from __future__ import annotations
 
 PRECISIONS = ("auto", "fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda")   # --device: checked by the parsers, before torch is imported
 COLOR_MODES = ("luminance", "histogram")
 
 

@@ -14,7 +14,7 @@ from stylekit.base.device import autocast_context, resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.base.tensors import fit_longest, mirrored, resize_tensor
 from stylekit.nets.adain.model import MODEL_FORMAT, Decoder, Encoder, adain
-from stylekit.nets.adain.shipped import (LITE_ENCODER, STRIDE, TRANSFORM, check_style_size, default_decoders,
+from stylekit.nets.adain.shipped import (LITE_ENCODER, MASK_AND_BLEND, STRIDE, TRANSFORM, check_style_size, default_decoders,
                                          guarded_alpha, sharpen_taps)
 from stylekit.nets.adain import wct
 from stylekit.nets.adain.student import load_student
@@ -181,7 +181,7 @@ def check_inputs(run: OnePassSettings, content: torch.Tensor, styles: list[torch
     weights = run.blend(len(styles))
     if masks is not None:
         if weights is not None:
-            raise InputError("style blend weights and a mask cannot be combined: the mask decides where each style goes")
+            raise InputError(MASK_AND_BLEND)
         if len(masks) != len(styles):
             raise InputError(f"{len(masks)} mask regions for {len(styles)} style images")
         if any(tuple(m.shape[-2:]) != tuple(content.shape[-2:]) for m in masks):

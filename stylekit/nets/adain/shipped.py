@@ -51,6 +51,11 @@ def bundle_path(method: str) -> Path:
     return PORTABLE_LITE if method == "wct-lite" else PORTABLE_WCT
 
 
+# A mask gives each region one style, so blend weights have nothing to blend: refused by the
+# pipeline (`infer.check_inputs`) and, before any work, by the command line.
+MASK_AND_BLEND = "style blend weights and a mask cannot be combined: the mask decides where each style goes"
+
+
 def check_style_size(width: int, height: int, what: str = "a style image") -> None:
     """A style image as the pipeline gets it (after resizing) must reach relu4_1; `what` names
     it in the message."""

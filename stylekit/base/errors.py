@@ -25,3 +25,9 @@ def one_line(text: str) -> str:
     """`text` with its control characters (a newline in a file's name) written as escapes, so
     that an `error:` line stays one line."""
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def clipped(text: str, limit: int = 60) -> str:
+    """`text` cut to `limit` characters ("..." after): a message quotes what a client sent,
+    not all 100 KB of it."""
+    return text if len(text) <= limit else text[:limit] + "..."

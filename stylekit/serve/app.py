@@ -40,7 +40,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match, Mount
 
-from stylekit.base.errors import InputError
+from stylekit.base.errors import InputError, clipped
 from stylekit.serve import forms
 from stylekit.serve.jobs import JobQueue, QueueFull
 from stylekit.serve.runners import Catalogue, Runner
@@ -48,6 +48,8 @@ from stylekit.serve.runners import Catalogue, Runner
 STATIC = Path(__file__).resolve().parent / "static"
 UPLOAD_LIMIT = 20 * 1024 * 1024
 UPLOAD_IDLE = 30.0   # seconds an upload may pause before it is dropped
+# A message quotes what a client sent; no answer repeats more than this many characters of it.
+MESSAGE_LIMIT = 1000
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 THUMB_SIDE = 240
@@ -67,7 +69,7 @@ class _Refused(Exception):
 
 
 def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return JSONResponse({"error": clipped(message, MESSAGE_LIMIT)}, status_code=status, headers=headers)
 
 
 def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQueue | None = None,
@@ -190,8 +192,14 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
     def same_origin(request: Request) -> None:
         """Refuse a post or delete sent by another site's page (a browser says where from)."""
         origin = request.headers.get("origin")
-        if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
-            raise _Refused(403, f"requests from {origin} are refused: use the page this server serves")
+        if origin is None:
+            return
+        try:
+            netloc = urlsplit(origin).netloc
+        except ValueError:   # '[::1' and the like: no origin this server serves
+            netloc = None
+        if netloc != request.headers.get("host"):
+            raise _Refused(403, f"requests from {clipped(origin)} are refused: use the page this server serves")
 
     def open_for_jobs() -> None:
         if closing.is_set():
@@ -224,7 +232,7 @@ def create_app(*, catalogue: Catalogue | None = None, runner=None, queue: JobQue
     def bundled_image(kind: str, name: str, thumb: bool = False):
         path = catalogue.images.get(kind, {}).get(name)
         if path is None:
-            raise _Refused(404, f"no bundled {kind} image {name!r}")
+            raise _Refused(404, f"no bundled {kind} image {clipped(name)!r}")
         if not thumb:
             return FileResponse(path)
         if (kind, name) not in thumbs:
@@ -358,4 +366,4 @@ async def _read_form(request: Request, limit: int, max_styles: int,
 
 def _shown_id(job_id: str) -> str:
     """A job id as a message quotes it: not the whole of a 10 KB one."""
-    return repr(job_id if len(job_id) <= 40 else job_id[:40] + "...")
+    return repr(clipped(job_id, 40))

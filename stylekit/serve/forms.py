@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from utils import LAYER_NAMES, min_image_side
-from stylekit.base.errors import InputError
+from stylekit.base.errors import InputError, clipped
 from stylekit.base.numbers import check_blend_count
 from stylekit.base.images import DEFAULT_MAX_PIXELS, check_min_side, fit_size, open_image, resize_longest
 from stylekit.base.tensors import fit_longest, pil_to_tensor, resize_tensor
@@ -138,7 +138,7 @@ def _argv(method: str, fields: list[tuple[str, str]]) -> list[str]:
         if not key:
             raise InputError("a form field has no name")
         if key not in FIELDS[method]:
-            raise InputError(f"{flag} does not apply to method {method}")
+            raise InputError(f"{clipped(flag)} does not apply to method {method}")
         if key in seen:
             raise InputError(f"{flag} is given twice")
         seen.add(key)
@@ -315,7 +315,7 @@ class FormReader:
         if isinstance(value, str):
             choices = self.bundled.get(kind, {})
             if value not in choices:
-                raise InputError(f"no bundled {kind} image {value!r}; there are {', '.join(choices)}")
+                raise InputError(f"no bundled {kind} image {clipped(value)!r}; there are {', '.join(choices)}")
             return Picture.of(f"images/{kind}/{value}", _shown(loader, choices[value], f"images/{kind}/{value}"))
         name = shown_name(value.filename)
         fd, tmp = tempfile.mkstemp(prefix="upload-", suffix=".bin", dir=self.temp_dir)

@@ -257,6 +257,10 @@ def test_other_sites_and_other_host_names_are_refused(c):
     r = c.post("/api/jobs", data={"method": "texture", "size": "32"}, headers={"origin": "http://evil.example"})
     assert r.status_code == 403 and "evil.example" in r.json()["error"]
     assert c.delete("/api/jobs/x", headers={"origin": "http://evil.example"}).status_code == 403
+    for broken in ("http://[::1", "http://["):   # urlsplit raises: a 500 and a traceback before
+        r = c.post("/api/jobs", data={"method": "texture", "size": "32"}, headers={"origin": broken})
+        assert r.status_code == 403 and f"requests from {broken} are refused" in r.json()["error"]
+        assert c.delete("/api/jobs/x", headers={"origin": broken}).status_code == 403
     rebound = c.get("/api/models", headers={"host": "evil.example"})   # DNS rebinding
     assert rebound.status_code == 400 and "host 'evil.example' is not served" in rebound.json()["error"]
     assert "Content-Security-Policy" in rebound.headers   # a refusal is served as strictly as a page
@@ -264,6 +268,18 @@ def test_other_sites_and_other_host_names_are_refused(c):
     assert c.get("/api/models", headers={"host": "[::1"}).status_code == 400
     ok = c.post("/api/jobs", data={"method": "texture", "size": "32"}, headers={"origin": "http://127.0.0.1"})
     assert ok.status_code == 202 and wait(c, ok.json()["id"])["status"] == "done"
+
+
+def test_a_message_never_repeats_all_a_client_sent(c):
+    """A 60 KB name came back whole in the refusal (145 KB bodies)."""
+    long = "x" * 60_000
+    r = c.post("/api/jobs", data={**OPT, "content": long, "style": "starry_night.jpg"})
+    assert r.status_code == 400 and f"no bundled content image '{'x' * 60}...'" in r.json()["error"]
+    assert len(r.content) < 2000
+    r = c.post("/api/jobs", data={"method": "adain", long: "1"})
+    assert r.status_code == 400 and "does not apply to method adain" in r.json()["error"] and len(r.content) < 2000
+    r = c.get(f"/api/images/content/{long[:20_000]}")
+    assert r.status_code == 404 and len(r.content) < 2000
 
 
 def test_a_query_parameter_of_the_wrong_type_is_one_json_error(c):

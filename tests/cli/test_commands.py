@@ -167,7 +167,7 @@ def test_onnx_runtime_out_of_memory_is_the_commands_one_line_alone(tmp_path):
                            "images/content/chelsea.jpg", "--size", "3000", "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120, preexec_fn=limit)
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
-    assert done.stderr.startswith("error: out of memory ([ONNXRuntimeError]"), done.stderr
+    assert done.stderr.startswith("error: out of memory ("), done.stderr
     assert list(tmp_path.iterdir()) == []
 
 

@@ -324,7 +324,7 @@ async def _read_form(request: Request, limit: int, max_styles: int,
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in FORM_TYPES:
         raise _Refused(415, f"a job is posted as a form (multipart/form-data), not as "
-                            f"{kind[:60] or 'a body without a Content-Type'}")
+                            f"{clipped(kind) or 'a body without a Content-Type'}")
     too_large = _Refused(413, f"the upload is larger than the limit of {limit / 2 ** 20:g} MB")
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:

@@ -129,7 +129,8 @@ class _Pipeline:
         raise NotImplementedError
 
     def encode(self, x: np.ndarray, levels: int) -> list[np.ndarray]:
-        """relu1_1 ... relu{levels}_1 of an image (1, 3, H, W)."""
+        """relu1_1 ... relu{levels}_1 of an image (1, 3, H, W). The graph always runs to relu4_1:
+        decoders that stop short of it (a subset a user names) pay for the deeper stages."""
         return self.encoder.run(None, {INPUT: x})[:levels]
 
     def deepest(self, x: np.ndarray, level: int) -> np.ndarray:

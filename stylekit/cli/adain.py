@@ -64,6 +64,11 @@ def register(commands) -> None:
                         "mask of this amount, giving back detail the coarser decoders blurred; 0 (never) to 10; "
                         "default " +
                         ", ".join(f"{presets[m].sharpen:g} with {m}" for m in presets if m != "adain"))
+    p.add_argument("--histograms", type=float,
+                   help="wct, wct-lite: how much of the painting's distribution along each of its principal "
+                        "directions relu3_1's features take after whitening and colouring, 0 (its covariance "
+                        "alone) to 1 (histograms matched); default " +
+                        ", ".join(f"{presets[m].histograms:g} with {m}" for m in presets if m != "adain"))
     p.add_argument("--margin", type=int,
                    help="px of the photo mirrored on every side for the pass and cut off after, so the frame a "
                         f"decoder draws at the picture's edges falls outside; 0 to {MAX_MARGIN}; default " +
@@ -154,7 +159,8 @@ def stylize(args) -> int:
     """Stylise each --content photo with --style through the --method's decoders; PNG + JSON
     sidecar each. The decoders and the paintings are loaded once for all the photos."""
     run = OnePassSettings.preset(args.method, size=args.size, style_scale=args.style_scale, alpha=args.alpha,
-                                 max_move=args.max_move, ridge=args.ridge, sharpen=args.sharpen, margin=args.margin,
+                                 max_move=args.max_move, ridge=args.ridge, sharpen=args.sharpen,
+                                 histograms=args.histograms, margin=args.margin,
                                  style_blend=args.style_blend, preserve_color=args.preserve_color,
                                  precision=args.precision)
     method = run.method
@@ -210,7 +216,8 @@ def stylize(args) -> int:
         write_image(img, out, {"mode": "adain", "method": method, "decoders": [str(p) for p in decoder_paths],
                                "content": str(content_path), "styles": [str(p) for p in style_paths],
                                "style_blend": run.style_blend, "alpha": run.alpha, "max_move": run.max_move,
-                               "ridge": run.ridge, "sharpen": run.sharpen, "margin": run.margin, "alpha_used": alpha,
+                               "ridge": run.ridge, "sharpen": run.sharpen, "histograms": run.histograms,
+                               "margin": run.margin, "alpha_used": alpha,
                                "style_scale": run.style_scale,
                                "preserve_color": run.preserve_color, "mask": str(args.mask) if args.mask else None,
                                "size": [img.height, img.width], "seconds": seconds, **record, "training": summary})

@@ -65,9 +65,10 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
                     if shipped.TRANSFORM[method] == "wct" else {})}
 
         def one(name: str, content: Path, styles: list[Path], **options) -> tuple[Path, dict]:
-            # ridge, sharpen and margin 0 are the pipeline as before it had them: such pictures are not made again
+            # ridge, sharpen, histograms and margin 0 are the pipeline as before it had them: such pictures are not made again
             options = {"alpha": run.alpha, "max_move": run.max_move, **({"ridge": run.ridge} if run.ridge else {}),
                        **({"sharpen": run.sharpen} if run.sharpen else {}),
+                       **({"histograms": run.histograms} if run.histograms else {}),
                        **({"margin": run.margin} if run.margin else {}), **options}
             c = contents[content]
             side = round(size * run.style_scale)
@@ -110,6 +111,9 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
                                  f"than {run.max_move:g} of their norm" if run.max_move else "") +
                               (f", the photo's features whitened with a ridge of {run.ridge:g}" if run.ridge else "") +
                               (f", sharpened by {run.sharpen:g} before the finest level" if run.sharpen else "") +
+                              (", relu3_1 given the painting's histograms along its principal directions"
+                               if run.histograms == 1 else
+                               f", relu3_1 given {run.histograms:g} of the painting's histograms" if run.histograms else "") +
                               (f", the photo mirrored {run.margin} px further for the pass" if run.margin else "") +
                               f", the painting encoded at "
                               f"{run.style_scale:g}× the output's size), contents × paintings its decoders never "
@@ -190,6 +194,10 @@ def _text(grids: dict, opt_n: dict, opt_time: str, size: int, precision: str) ->
         parts.append("The shallow decoders rebuild a picture a little softly, so the picture the finest level encodes "
                      f"is first sharpened by an unsharp mask (--sharpen, default {defaults}), and that level gives it "
                      "the painting's colours again.")
+    if any(OnePassSettings.preset(m).histograms for m in grids if m != "adain"):
+        parts.append("Colouring gives the photo's features the painting's covariance, but a painting's features are "
+                     "sparser and heavier-tailed than a coloured photo's. At relu3_1 they are also given the "
+                     "painting's histogram along each of its principal directions, rank for rank (--histograms).")
     if "wct-lite" in grids:
         margin = OnePassSettings.preset("wct-lite").margin
         parts.append("WCT lite (--method wct-lite) runs the same transform on an encoder distilled from VGG-19 "

@@ -47,7 +47,7 @@ OPTIMIZE_FIELDS = ("part", "size", "steps", "init", "seed", "content_weight", "s
                    "optimizer", "lr", "multiscale", "style_blend", "style_scale", "precision")
 FIELDS = {"optimize": OPTIMIZE_FIELDS,
           "fast": ("model", "size", "precision"),
-          "adain": ("model", "size", "alpha", "max_move", "ridge", "sharpen", "margin", "style_blend",
+          "adain": ("model", "size", "alpha", "max_move", "ridge", "sharpen", "histograms", "margin", "style_blend",
                     "style_scale", "preserve_color", "precision"),
           "texture": ("model", "size", "seed", "precision")}
 BOOLEAN_FIELDS = {"style_normalize"}
@@ -114,7 +114,7 @@ def _parser(method: str) -> Parser:
         p.add_argument("--size", type=side)
     if method == "adain":
         p.add_argument("--alpha", type=float)
-        for name in ("--max-move", "--ridge", "--sharpen"):   # WCT's; the settings refuse them for AdaIN
+        for name in ("--max-move", "--ridge", "--sharpen", "--histograms"):   # WCT's; the settings refuse them for AdaIN
             p.add_argument(name, type=float)
         p.add_argument("--margin", type=int)
         p.add_argument("--style-blend", type=float_list)
@@ -240,8 +240,8 @@ class FormReader:
         method = onepass_method(model, self.models["adain"][model])
         run = OnePassSettings.preset(method, size=args.size, style_scale=args.style_scale, alpha=args.alpha,
                                      max_move=args.max_move, ridge=args.ridge, sharpen=args.sharpen,
-                                     margin=args.margin, style_blend=args.style_blend, preserve_color=args.preserve_color,
-                                     precision=args.precision)
+                                     histograms=args.histograms, margin=args.margin, style_blend=args.style_blend,
+                                     preserve_color=args.preserve_color, precision=args.precision)
         if run.size > self.limits.max_size:   # the preset's size (an asked one is checked in `read`)
             run = replace(run, size=self.limits.max_size)
         self._check_style_side(run.size, run.style_scale)
@@ -374,7 +374,7 @@ def _needed_side(layers) -> tuple[int, str | None]:
 
 def _onepass(run: OnePassSettings) -> dict:
     return {"size": run.size, "alpha": run.alpha, "style_scale": run.style_scale, "max_move": run.max_move,
-            "ridge": run.ridge, "sharpen": run.sharpen, "margin": run.margin}
+            "ridge": run.ridge, "sharpen": run.sharpen, "histograms": run.histograms, "margin": run.margin}
 
 
 def describe() -> dict:

@@ -39,6 +39,8 @@ class OnePassSettings:
                                # this fraction of the largest (`wct._powers`); 0: exactly the painting's covariance
     sharpen: float = 0.0       # WCT: the picture the finest level encodes is first sharpened by an unsharp mask of
                                # this amount (`infer.sharpened`); 0: never
+    histograms: float = 0.0    # WCT: at relu3_1 the whitened and coloured features take this much of the painting's
+                               # distribution along each of its principal directions (`wct.matched_histograms`); 0: none
     margin: int = 0            # px of the photo mirrored on every side for the pass and cut off after (`infer.mirrored`):
                                # the frame a decoder draws where its padding meets the picture's edge falls outside
     style_blend: tuple[float, ...] | None = None   # weights of several style images, as given (default equal)
@@ -69,6 +71,10 @@ class OnePassSettings:
             raise InputError(f"--sharpen must be a number from 0 to {MAX_SHARPEN:g}, not {self.sharpen}")
         if self.sharpen and self.method == "adain":
             raise InputError("--sharpen applies to wct and wct-lite, not adain (0 is accepted)")
+        if not 0 <= self.histograms <= 1:   # NaN too
+            raise InputError(f"--histograms must be a number from 0 to 1, not {self.histograms}")
+        if self.histograms and self.method == "adain":
+            raise InputError("--histograms applies to wct and wct-lite, not adain (0 is accepted)")
         if isinstance(self.margin, bool) or not isinstance(self.margin, int) or not 0 <= self.margin <= MAX_MARGIN:
             raise InputError(f"--margin must be a whole number of px from 0 to {MAX_MARGIN}, not {self.margin!r}")
         if self.style_blend is not None:   # kept as given: the sidecars record the user's numbers
@@ -120,9 +126,14 @@ ONEPASS_PRESETS: dict[str, dict] = {
     # pictures a little closer to the photos. WCT's frame is fainter, and with 8 px its pictures
     # came 1% further from the paintings on the ten wider pairs, below 15% closer than the peer
     # there, at a longer pass: it runs without (BENCHMARKS.md, "WCT lite's frame").
-    "wct": dict(method="wct", style_scale=1.0, alpha=0.7, max_move=0.75, ridge=0.12, sharpen=1.0),
+    # histograms: colouring gives relu3_1 the painting's covariance, but a painting's features
+    # are sparser and heavier-tailed than a coloured photo's; matched rank for rank along the
+    # painting's principal directions, both WCTs came closer to the paintings on every set, WCT
+    # closer to the photos too, and WCT lite closer to both than at a higher alpha without it
+    # (BENCHMARKS.md, "The painting's histograms at relu3_1").
+    "wct": dict(method="wct", style_scale=1.0, alpha=0.7, max_move=0.75, ridge=0.12, sharpen=1.0, histograms=1.0),
     "wct-lite": dict(method="wct-lite", style_scale=1.0, alpha=0.6, max_move=0.75, ridge=0.15, sharpen=2.0,
-                     margin=8),
+                     histograms=1.0, margin=8),
     # AdaIN keeps only relu4_1's channel means and deviations, which barely change with the
     # style image's scale: half the output's size gives the same picture in less time.
     "adain": dict(method="adain", style_scale=0.5, alpha=1.0),

@@ -59,13 +59,13 @@ def fp32_encoder(cnn) -> tuple:
     return portable._session(whole), {level: portable._session(g) for level, g in enumerate(through, start=1)}
 
 
-def torch_pixels(torch_pipeline, method: str, content, styles, alpha, weights=None) -> np.ndarray:
+def torch_pixels(torch_pipeline, method: str, content, styles, alpha, weights=None, **changes) -> np.ndarray:
     """8-bit pixels of `infer.stylize` in fp32; torch_pipeline: (encoder, decoders)."""
     from stylekit.base.tensors import tensor_to_pil
     from stylekit.nets.adain import infer
     encoder, decoders = torch_pipeline
     out = infer.stylize(encoder, decoders, torch.from_numpy(content), [torch.from_numpy(s) for s in styles],
-                        onepass(method, alpha=alpha, style_blend=weights))
+                        onepass(method, alpha=alpha, style_blend=weights, **changes))
     return np.asarray(tensor_to_pil(out)).astype(int)
 
 
@@ -74,23 +74,33 @@ def pixels(x: np.ndarray) -> np.ndarray:
     return np.asarray(portable.to_image(x)).astype(int)
 
 
-def agrees_at_size(exact, torch_pipeline, method: str, alpha: float, height: int, width: int) -> None:
-    """The pipeline without torch gives torch's pixels, to one level of 255, at this size."""
+def _agree(mine: np.ndarray, expected: np.ndarray, histograms: float) -> None:
+    """One level of 255 at most; with histogram matching a few, and half a level on average: the
+    principal directions of two nearly equal eigenvalues are any rotation of each other, and the
+    two libraries' eigen-decompositions of covariances summed in another order pick different
+    ones, along which the histograms then differ a little."""
+    diff = np.abs(pixels(mine) - expected)
+    assert diff.max() <= (4 if histograms else 1) and diff.mean() <= 0.5, (diff.max(), diff.mean())
+
+
+def agrees_at_size(exact, torch_pipeline, method: str, alpha: float, height: int, width: int, **changes) -> None:
+    """The pipeline without torch gives torch's pixels, to one level of 255, at this size;
+    `changes`: the run's other settings."""
     content = structured(height, width, seed=2).numpy()
     style = structured(40, 30, seed=5).numpy()
-    mine = exact.stylize(content, [style], onepass(method, alpha=alpha))
+    mine = exact.stylize(content, [style], onepass(method, alpha=alpha, **changes))
     assert mine.shape == (1, 3, height, width) and mine.dtype == np.float32
-    assert np.abs(pixels(mine) - torch_pixels(torch_pipeline, method, content, [style], alpha)).max() <= 1
+    _agree(mine, torch_pixels(torch_pipeline, method, content, [style], alpha, **changes), changes.get("histograms", 0))
 
 
-def agrees_in_blends(exact, torch_pipeline, method: str) -> None:
+def agrees_in_blends(exact, torch_pipeline, method: str, **changes) -> None:
     """... and with two styles blended, at several alphas, one style's weight 0 included."""
     content = structured(40, 48, seed=1).numpy()
     styles = [structured(32, 32, seed=7).numpy(), structured(24, 40, seed=9).numpy()]
     for alpha, weights in ((1.0, [0.7, 0.3]), (0.3, [0.5, 0.5]), (0.0, [1.0, 0.0]), (0.8, [0.0, 1.0])):
-        expected = torch_pixels(torch_pipeline, method, content, styles, alpha, weights)
-        mine = exact.stylize(content, styles, onepass(method, alpha=alpha, style_blend=weights))
-        assert np.abs(pixels(mine) - expected).max() <= 1
+        expected = torch_pixels(torch_pipeline, method, content, styles, alpha, weights, **changes)
+        mine = exact.stylize(content, styles, onepass(method, alpha=alpha, style_blend=weights, **changes))
+        _agree(mine, expected, changes.get("histograms", 0))
 
 
 def near(mine: np.ndarray, expected: np.ndarray) -> None:

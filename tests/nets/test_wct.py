@@ -54,6 +54,64 @@ def test_whitening_and_colouring_give_the_style_mean_and_covariance():
     assert (stats(ada)[1] - s_cov).abs().max() > 10 * (o_cov - s_cov).abs().max()
 
 
+def heavy_tailed(channels: int, n: int, seed: int) -> torch.Tensor:
+    """(1, C, n, 1) correlated features with sparse, skewed marginals, as a painting's ReLU
+    features are: a coloured Gaussian cubed and clipped at 0."""
+    return correlated(channels, n, seed).pow(3).clamp_min(0)
+
+
+def evenly(count: int) -> torch.Tensor:
+    """Ranks k of count, as fractions: (k + 0.5) / count."""
+    return ((torch.arange(count, dtype=torch.float64) + 0.5) / count)[None]
+
+
+def test_histogram_matching_gives_each_principal_direction_the_styles_values():
+    content, style = correlated(8, 3000, seed=0), heavy_tailed(8, 2000, seed=1)
+    coloured = wct.whiten_colour(content, style)
+    directions, table = wct.style_histograms(style)
+    matched = wct.matched_histograms(coloured, [(directions, table)], [1.0])
+    assert matched.shape == content.shape and matched.dtype == torch.float32
+    along = lambda f: (f.reshape(8, -1).T @ directions).T.sort(dim=1).values
+    spread = float(along(style).std())
+    # the table: the style's values along each direction at evenly spaced ranks (counted in bins, not sorted)
+    exact = along(style)[:, (evenly(shipped.HISTOGRAM_RANKS)[0] * 2000).long()]
+    assert (table - exact).abs().mean() < 1e-3 * spread and (table - exact).abs().max() < 0.05 * spread
+    # rank for rank the table's values, where colouring gave the right spread but the wrong shape
+    wanted = wct.at_ranks(table, evenly(3000).expand(8, -1))
+    error = (along(matched) - wanted).abs().mean()
+    assert error < 2e-3 * spread and (along(coloured) - wanted).abs().mean() > 20 * error
+    # the mean and covariance colouring gave stay close
+    (m_mean, m_cov), (s_mean, s_cov) = stats(matched), stats(style)
+    assert torch.allclose(m_mean, s_mean, atol=0.01 * float(s_mean.abs().max()))
+    assert (m_cov - s_cov).abs().max() < 0.05 * s_cov.abs().max()
+    # the spatial arrangement too: each position keeps its rank along each direction
+    rank = lambda f: (f.reshape(8, -1).T @ directions).T.argsort(dim=1)
+    assert (rank(matched) == rank(coloured)).float().mean() > 0.999
+
+
+def test_a_direction_the_features_do_not_vary_along_keeps_its_value():
+    style = heavy_tailed(4, 500, seed=6)
+    directions, table = wct.style_histograms(style)
+    flat = (directions @ torch.full((4, 300), 2.0, dtype=torch.float32)).reshape(1, 4, 300, 1)   # 2 along each
+    assert torch.allclose(wct.matched_histograms(flat, [(directions, table)], [1.0]), flat, atol=1e-5)
+
+
+def test_histogram_matching_with_a_features_own_histograms_changes_nothing():
+    feat = heavy_tailed(6, 1024, seed=5)
+    histograms = wct.style_histograms(feat)
+    error = (wct.matched_histograms(feat, [histograms], [1.0]) - feat).abs()
+    # read through 1,024 ranks and counted in bins: close in the body, looser in the sparse tail
+    assert error.mean() < 5e-3 * float(feat.std()) and error.quantile(0.99) < 0.05 * float(feat.std())
+
+
+def test_histogram_matching_blends_the_styles_matches():
+    content = correlated(6, 900, seed=2)
+    styles = [wct.style_histograms(heavy_tailed(6, 700, seed=s)) for s in (3, 4)]
+    each = [wct.matched_histograms(content, [h], [1.0]) for h in styles]
+    blended = wct.matched_histograms(content, styles, [0.25, 0.75])
+    assert torch.allclose(blended, 0.25 * each[0] + 0.75 * each[1], atol=1e-5)
+
+
 def test_whitening_keeps_the_content_arrangement():
     """Whitening then colouring with the content's own statistics gives the content back."""
     content = correlated(6, 1000, seed=3)

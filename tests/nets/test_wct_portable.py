@@ -54,6 +54,18 @@ def test_blends_and_alpha_agree_with_torch(exact, torch_wct):
     agrees_in_blends(exact, torch_wct, "wct")
 
 
+# Not 13x9 as above: its 16 positions at relu3_1 against the painting's 80 leave most of the 256
+# eigenvalues equal, where the two libraries' directions (and so the histograms) are arbitrary.
+@pytest.mark.parametrize("height, width", [(48, 64), (37, 53), (21, 30)])
+def test_histogram_matching_gives_the_torch_pipelines_pixels(exact, torch_wct, height, width):
+    agrees_at_size(exact, torch_wct, "wct", 0.55, height, width, histograms=1.0, max_move=0.75)
+    agrees_at_size(exact, torch_wct, "wct", 0.8, height, width, histograms=0.5)
+
+
+def test_histogram_matching_in_blends_agrees_with_torch(exact, torch_wct):
+    agrees_in_blends(exact, torch_wct, "wct", histograms=1.0)
+
+
 def test_the_shipped_bundle_stays_close_to_torch_on_a_photo(bundle, torch_wct):
     from stylekit.base.images import fit_size, open_image, resize_longest
     content = portable.to_array(resize_longest(open_image(ROOT / "images/content/chelsea.jpg"), 128))

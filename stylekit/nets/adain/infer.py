@@ -14,8 +14,8 @@ from stylekit.base.device import autocast_context, resolve_precision
 from stylekit.base.errors import InputError
 from stylekit.base.tensors import fit_longest, mirrored, resize_tensor
 from stylekit.nets.adain.model import MODEL_FORMAT, Decoder, Encoder, adain
-from stylekit.nets.adain.shipped import (LITE_ENCODER, MASK_AND_BLEND, STRIDE, TRANSFORM, check_style_size, default_decoders,
-                                         guarded_alpha, sharpen_taps)
+from stylekit.nets.adain.shipped import (HISTOGRAM_LEVEL, LITE_ENCODER, MASK_AND_BLEND, STRIDE, TRANSFORM,
+                                         check_style_size, default_decoders, guarded_alpha, sharpen_taps)
 from stylekit.nets.adain import wct
 from stylekit.nets.adain.student import load_student
 from stylekit.base.files import file_sha256
@@ -241,7 +241,9 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
     run.sharpen: the picture the finest level encodes is first sharpened by this amount
     (`sharpened`), giving back detail the coarser decoders blurred; a single level: never.
     run.margin: the photo (and the masks) mirrored this many px further for the pass
-    (`base.tensors.mirrored`).
+    (`base.tensors.mirrored`). run.histograms: at relu3_1 the whitened and coloured features are
+    mixed by this amount with the same matched to the styles' histograms
+    (`wct.matched_histograms`), before alpha mixes them with the photo's; not with masks.
     """
     method, alpha, ridge = run.method, run.alpha, run.ridge
     decoders = sorted([decoders] if isinstance(decoders, Decoder) else decoders, key=lambda d: -d.level)
@@ -257,6 +259,9 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
     with autocast_context(content.device, precision):
         picture = pad_to_stride(mirrored(content, m))
         style_feats = [encoder(s, decoders[0].level) for s in styles]
+        histograms = None
+        if run.histograms and masks is None and HISTOGRAM_LEVEL in [d.level for d in decoders]:
+            histograms = [wct.style_histograms(f[HISTOGRAM_LEVEL - 1]) for f in style_feats]
         for decoder in decoders:
             level = decoder.level
             feat_masks = None
@@ -265,10 +270,16 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
             feat = encoder(picture, level)[-1]
             transfer = partial(transfer_features, feat, [f[level - 1] for f in style_feats], weights=weights,
                                masks=feat_masks, method=method, ridge=ridge)
-            if run.max_move is not None and decoder is decoders[0]:
+            guard = run.max_move is not None and decoder is decoders[0]
+            matching = histograms is not None and level == HISTOGRAM_LEVEL
+            if guard or matching:
                 full = transfer(alpha=1.0)
-                decoded = full.clamp_min(WCT_FLOOR) if TRANSFORM[method] == "wct" else full   # what the decoder gets
-                alpha = guarded_alpha(alpha, relative_move(feat, decoded), run.max_move)
+                if matching:
+                    matched = wct.matched_histograms(full, histograms, weights or [1 / len(styles)] * len(styles))
+                    full = torch.lerp(full.float(), matched, run.histograms).to(full.dtype)
+                if guard:
+                    decoded = full.clamp_min(WCT_FLOOR) if TRANSFORM[method] == "wct" else full   # what the decoder gets
+                    alpha = guarded_alpha(alpha, relative_move(feat, decoded), run.max_move)
                 target = full if alpha == 1 else torch.lerp(feat.to(full.dtype), full, alpha)
             else:
                 target = transfer(alpha=alpha)

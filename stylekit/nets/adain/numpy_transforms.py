@@ -1,5 +1,5 @@
 """The one-pass transforms in numpy, for the ONNX copies' pipeline (`portable`), which imports no
-torch: WCT's moments, whitening and colouring (`wct`'s), AdaIN's channel statistics and map
+torch: WCT's moments, whitening and colouring and histogram matching (`wct`'s), AdaIN's channel statistics and map
 (`model.adain`'s), and the unsharp mask before the finest level (`infer.sharpened`'s). The
 arithmetic mirrors theirs (fp32 features, fp64 eigen-decompositions), so both pipelines give the
 same picture to within a level of 255 over an fp32 encoder (tests/nets/test_wct_portable.py)."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stylekit.nets.adain.shipped import grid_step, sharpen_taps
+from stylekit.nets.adain.shipped import HISTOGRAM_BINS, HISTOGRAM_RANKS, grid_step, sharpen_taps
 
 # As `wct.RELATIVE_EIGEN_FLOOR` and `model.channel_stats`'s eps, which cannot be imported here
 # (those modules import torch); tests/nets/test_wct_portable.py checks that they agree.
@@ -82,6 +82,69 @@ def transfer(content_feat: np.ndarray, styles: list[tuple[np.ndarray, np.ndarray
     y = transform.astype(np.float32) @ x
     y += bias.astype(np.float32)
     return y.reshape(content_feat.shape)
+
+
+def _binned(along: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """As `wct._binned`: each row's values counted in HISTOGRAM_BINS equal bins over its range;
+    (bins, place in the bin, fraction below each edge, which rows vary)."""
+    c, n = along.shape
+    low, high = along.min(1, keepdims=True), along.max(1, keepdims=True)
+    varies = high > low
+    scale = np.where(varies, np.float32(HISTOGRAM_BINS) / np.maximum(high - low, np.float32(1e-30)),
+                     np.float32(0)).astype(np.float32)
+    where = (along - low) * scale
+    bins = np.clip(where.astype(np.int64), 0, HISTOGRAM_BINS - 1)
+    counts = np.bincount((bins + np.arange(c)[:, None] * HISTOGRAM_BINS).ravel(),
+                         minlength=c * HISTOGRAM_BINS).reshape(c, HISTOGRAM_BINS)
+    below = np.concatenate([np.zeros((c, 1)), np.cumsum(counts, axis=1) / n], axis=1)
+    return bins, where - bins, below, varies
+
+
+def at_ranks(table: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """As `wct.at_ranks`: a table (C, Q) read at `ranks` (C, m) from 0 to 1."""
+    q = table.shape[1]
+    where = np.clip(ranks * q - 0.5, 0, q - 1)
+    low = np.minimum(where.astype(np.int64), max(q - 2, 0))
+    high = np.minimum(low + 1, q - 1)
+    start = np.take_along_axis(table, low, axis=1)
+    return start + (where - low).astype(table.dtype) * (np.take_along_axis(table, high, axis=1) - start)
+
+
+def style_histograms(style_feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """As `wct.style_histograms`: the principal directions of a style's features (C, C) and the
+    values along each at HISTOGRAM_RANKS ranks (C, HISTOGRAM_RANKS), float32."""
+    _, cov = moments(style_feat)
+    directions = np.linalg.eigh(cov)[1].astype(np.float32)
+    step = grid_step(*style_feat.shape[-2:])
+    x = style_feat[0, :, ::step, ::step].reshape(style_feat.shape[1], -1)
+    along = directions.T @ x
+    _, _, below, _ = _binned(along)
+    ranks = (np.arange(HISTOGRAM_RANKS, dtype=np.float64) + 0.5) / HISTOGRAM_RANKS
+    edge = np.clip(np.stack([np.searchsorted(row, ranks, side="right") for row in below]) - 1, 0, HISTOGRAM_BINS - 1)
+    start, end = np.take_along_axis(below, edge, axis=1), np.take_along_axis(below, edge + 1, axis=1)
+    inside = np.clip((ranks - start) / np.maximum(end - start, 1e-30), 0, 1)
+    low, high = along.min(1, keepdims=True).astype(np.float64), along.max(1, keepdims=True).astype(np.float64)
+    return directions, (low + (edge + inside) * (high - low) / HISTOGRAM_BINS).astype(np.float32)
+
+
+def matched_histograms(feat: np.ndarray, histograms: list[tuple[np.ndarray, np.ndarray]],
+                       weights: list[float]) -> np.ndarray:
+    """As `wct.matched_histograms`: features (1, C, H, W) given each style's values along its
+    principal directions at their ranks, blended by `weights` (summing to 1); a new float32 array."""
+    x = feat.reshape(feat.shape[1], -1)
+    out = x.astype(np.float32, copy=True)
+    for weight, (directions, table) in zip(weights, histograms):
+        if weight:
+            along = directions.T @ x
+            bins, inside, below, varies = _binned(along)
+            edges = at_ranks(table, below)
+            moved = np.take_along_axis(edges, bins, axis=1)
+            inside *= np.take_along_axis(edges, bins + 1, axis=1) - moved
+            moved += inside
+            moved -= along
+            moved *= varies
+            out += np.float32(weight) * (directions @ moved)
+    return out.reshape(feat.shape)
 
 
 def channel_stats(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -28,8 +28,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from stylekit.nets.adain.numpy_transforms import adain, channel_stats, sharpened, style_moments, transfer, whitening
-from stylekit.nets.adain.shipped import LEVELS, PORTABLE_WCT, STRIDE, TRANSFORM, bundle_path, guarded_alpha
+from stylekit.nets.adain.numpy_transforms import (adain, channel_stats, matched_histograms, sharpened, style_histograms,
+                                                  style_moments, transfer, whitening)
+from stylekit.nets.adain.shipped import (HISTOGRAM_LEVEL, LEVELS, PORTABLE_WCT, STRIDE, TRANSFORM, bundle_path,
+                                         guarded_alpha)
 from stylekit.base.files import file_sha256
 from stylekit.settings import OnePassSettings
 from stylekit.base.kept import Kept, pixels_key
@@ -41,6 +43,8 @@ INPUT, OUTPUT = "input", "output"
 # As `infer.WCT_FLOOR`, which cannot be imported here (that module imports torch);
 # tests/nets/test_wct_portable.py checks that they agree.
 WCT_FLOOR = 0.0
+# Where a painting's kept statistics hold its histograms (`_Pipeline.style_statistics`).
+HISTOGRAMS = "histograms"
 
 
 # ---------------------------------------------------------------------------------------
@@ -143,15 +147,19 @@ class _Pipeline:
     def decode(self, level: int, feat: np.ndarray) -> np.ndarray:
         return np.clip(self.decoders[level].run([OUTPUT], {INPUT: feat})[0], 0, 1)
 
-    def style_statistics(self, style: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    def style_statistics(self, style: np.ndarray, histograms: bool = False) -> dict:
         """{level: `statistics`} of a style image (1, 3, h, w), from those kept when the same
-        pixels came before."""
+        pixels came before; with `histograms`, also {HISTOGRAMS: `style_histograms`} of its
+        relu3_1 when the decoders have that level."""
         style = np.ascontiguousarray(style, dtype=np.float32)
         key = pixels_key(style)
         found = self.kept_styles.get(key)
-        if found is None:
+        wanted = histograms and HISTOGRAM_LEVEL in self.levels
+        if found is None or (wanted and HISTOGRAMS not in found):
             feats = self.encode(style, self.levels[0])
             found = {level: self.statistics(feats[level - 1]) for level in self.levels}
+            if wanted:
+                found[HISTOGRAMS] = style_histograms(feats[HISTOGRAM_LEVEL - 1])
             self.kept_styles.put(key, found)
         return found
 
@@ -206,21 +214,30 @@ class PortableWCT(_Pipeline):
         alpha, max_move, ridge, sharpen = run.alpha, run.max_move, run.ridge, run.sharpen
         (h, w), m = content.shape[-2:], run.margin
         picture = pad_to_stride(mirrored(content, m))
-        style_stats = [self.style_statistics(s) for s in styles]
+        style_stats = [self.style_statistics(s, histograms=bool(run.histograms)) for s in styles]
         for level in self.levels:
             if level == self.levels[0]:
                 feat, whitened = self.photo_features(picture, ridge)
             else:
                 feat = self.deepest(picture, level)
                 whitened = whitening(feat, ridge)
-            if max_move is not None and level == self.levels[0]:
+            guard = max_move is not None and level == self.levels[0]
+            matching = run.histograms and level == HISTOGRAM_LEVEL
+            if guard or matching:
                 photo = feat.copy()
                 target = transfer(feat, [s[level] for s in style_stats], weights, 1.0, whitened)
-                moved = np.maximum(target, WCT_FLOOR)   # what the decoder would get
-                moved -= photo
-                alpha = guarded_alpha(alpha, float(np.linalg.norm(moved) / max(np.linalg.norm(photo), 1e-12)),
-                                      max_move)
-                del moved
+                if matching:   # target + amount (matched - target), in place
+                    matched = matched_histograms(target, [s[HISTOGRAMS] for s in style_stats], weights)
+                    matched -= target
+                    matched *= np.float32(run.histograms)
+                    target += matched
+                    del matched
+                if guard:
+                    moved = np.maximum(target, WCT_FLOOR)   # what the decoder would get
+                    moved -= photo
+                    alpha = guarded_alpha(alpha, float(np.linalg.norm(moved) / max(np.linalg.norm(photo), 1e-12)),
+                                          max_move)
+                    del moved
                 if alpha != 1:   # photo + alpha (target - photo), in place: no copies of a print-size relu4_1
                     target -= photo
                     target *= np.float32(alpha)

@@ -30,6 +30,14 @@ PORTABLE_LITE = MODELS / "wct_lite.zip"
 # WCT's sharpening (settings.OnePassSettings.sharpen): an unsharp mask whose blur is a Gaussian
 # of this deviation in pixels, cut at three deviations.
 SHARPEN_SIGMA = 1.0
+# WCT's histogram matching (settings.OnePassSettings.histograms): the level whose features, after
+# whitening and colouring, also take the painting's distribution along each of its principal
+# directions; how many evenly spaced ranks of each direction's values a painting keeps for it;
+# and the equal-width bins each direction's range is counted in, which stand in for sorting (a
+# sort of relu3_1's values took five times as long as the whole matching with bins).
+HISTOGRAM_LEVEL = 3
+HISTOGRAM_RANKS = 1024
+HISTOGRAM_BINS = 4096
 # What each one-pass method does to the features (settings.ONEPASS_METHODS).
 TRANSFORM = {"wct": "wct", "wct-lite": "wct", "adain": "adain"}
 
@@ -90,3 +98,4 @@ def guarded_alpha(alpha: float, move: float, max_move: float | None) -> float:
     if max_move is None or not move > max_move:
         return alpha
     return alpha * max_move / move
+

@@ -5,13 +5,15 @@ AdaIN matches each channel's mean and spread alone; this matches how the channel
 together too, which is what a Gram matrix (the style loss, the style distance) measures.
 Whitening removes the content features' own correlations (their covariance becomes the
 identity) while keeping their spatial arrangement; colouring then gives them the style's
-covariance and mean.
+covariance and mean. Histogram matching (`matched_histograms`) then gives them the style's whole
+distribution along each of its principal directions, not its spread alone: a painting's
+features are sparse and heavy-tailed where a coloured photo's are closer to Gaussian.
 """
 from __future__ import annotations
 
 import torch
 
-from stylekit.nets.adain.shipped import grid_step
+from stylekit.nets.adain.shipped import HISTOGRAM_BINS, HISTOGRAM_RANKS, grid_step
 
 # Eigenvalues below this fraction of the largest are dropped: whitening would divide by their
 # square roots, and in directions where a photo's features hardly vary that only amplifies noise.
@@ -106,3 +108,70 @@ def whiten_colour(content_feat: torch.Tensor, style_feat: torch.Tensor,
     mixed with the content by alpha. mask: the content's moments are taken inside it, so that
     region alone is given the style's (the caller blends by the mask). ridge: see `_powers`."""
     return apply_map(content_feat, *colour_map(content_feat, style_feat, mask, ridge), alpha=alpha)
+
+
+def _binned(along: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each row of `along` (C, n) counted in HISTOGRAM_BINS equal bins from its least to its
+    greatest value: each value's bin (C, n) and place in it (0-1), the fraction of the row below
+    each bin edge (C, bins + 1), and which rows vary at all (C, 1)."""
+    c, n = along.shape
+    low, high = along.amin(1, keepdim=True), along.amax(1, keepdim=True)
+    varies = high > low
+    scale = torch.where(varies, HISTOGRAM_BINS / (high - low).clamp_min(1e-30), torch.zeros_like(low))
+    where = (along - low) * scale
+    bins = where.long().clamp_(0, HISTOGRAM_BINS - 1)
+    counts = torch.zeros(c, HISTOGRAM_BINS, dtype=torch.float64).scatter_add_(
+        1, bins, torch.ones(1, 1, dtype=torch.float64).expand(c, n))
+    below = torch.cat([torch.zeros(c, 1, dtype=torch.float64), counts.cumsum(1) / n], 1)
+    return bins, where - bins, below, varies
+
+
+def at_ranks(table: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
+    """A table of values at HISTOGRAM_RANKS evenly spaced ranks (C, Q) read at `ranks` (C, m),
+    fractions of the row from 0 to 1, by linear interpolation; rank k of Q sits at (k + 0.5) / Q."""
+    q = table.shape[1]
+    where = (ranks * q - 0.5).clamp(0, q - 1)
+    low = where.long().clamp_max(max(q - 2, 0))
+    high = (low + 1).clamp_max(q - 1)
+    return torch.lerp(table.gather(1, low), table.gather(1, high), (where - low).to(table.dtype))
+
+
+def style_histograms(style_feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What histogram matching needs of a style's features (1, C, h, w): the principal
+    directions of their covariance (C, C), and the values along each at HISTOGRAM_RANKS evenly
+    spaced ranks (C, HISTOGRAM_RANKS), over `moments`' grid, read from the binned counts;
+    float32."""
+    with torch.autocast(style_feat.device.type, enabled=False):
+        _, cov = moments(style_feat)
+        directions = torch.linalg.eigh(cov)[1].float()
+        step = grid_step(*style_feat.shape[-2:])
+        along = (positions(style_feat[..., ::step, ::step]).float() @ directions).T.contiguous()
+        _, _, below, _ = _binned(along)
+        ranks = ((torch.arange(HISTOGRAM_RANKS, dtype=torch.float64) + 0.5) / HISTOGRAM_RANKS).expand(len(along), -1)
+        edge = (torch.searchsorted(below, ranks.contiguous(), right=True) - 1).clamp(0, HISTOGRAM_BINS - 1)
+        start, end = below.gather(1, edge), below.gather(1, edge + 1)
+        inside = ((ranks - start) / (end - start).clamp_min(1e-30)).clamp(0, 1)
+        low, high = along.amin(1, keepdim=True).double(), along.amax(1, keepdim=True).double()
+        return directions, (low + (edge + inside) * (high - low) / HISTOGRAM_BINS).float()
+
+
+def matched_histograms(feat: torch.Tensor, histograms: list[tuple[torch.Tensor, torch.Tensor]],
+                       weights: list[float]) -> torch.Tensor:
+    """Features (1, C, H, W) whose values along each style's principal directions take the
+    style's values at their ranks (`style_histograms`): histogram matching in the basis where
+    the style's channels are uncorrelated, so the covariance whitening and colouring gave stays
+    close. Ranks come from binned counts, linear inside a bin; a direction the features do not
+    vary along keeps its value. Several styles: the matched features blended by `weights`, which
+    sum to 1. fp32, channels last, as `apply_map`."""
+    with torch.autocast(feat.device.type, enabled=False):
+        x = positions(feat).float()
+        out = x.clone()
+        for weight, (directions, table) in zip(weights, histograms):
+            if weight:
+                along = (x @ directions).T.contiguous()
+                bins, inside, below, varies = _binned(along)
+                edges = at_ranks(table, below)
+                moved = torch.lerp(edges.gather(1, bins), edges.gather(1, bins + 1), inside).sub_(along)
+                out.addmm_(torch.where(varies, moved, 0).T, directions.T, alpha=weight)
+        _, c, h, w = feat.shape
+        return out.reshape(1, h, w, c).permute(0, 3, 1, 2)

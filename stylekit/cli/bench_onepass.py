@@ -182,6 +182,7 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
                          + (f", max move {runs[m].max_move:g}" if runs[m].max_move else "")
                          + (f", ridge {runs[m].ridge:g}" if runs[m].ridge else "")
                          + (f", sharpen {runs[m].sharpen:g}" if runs[m].sharpen else "")
+                         + (f", histograms {runs[m].histograms:g}" if runs[m].histograms else "")
                          + (f", margin {runs[m].margin} px" if runs[m].margin else "") for m in methods)
     heap = " (freed buffers kept, as adain keeps them at this size)" if kept else ""
     print(f"One pass: content at {size} px, each method's defaults ({defaults}), median of {repeats} after a "

@@ -86,18 +86,22 @@ def transfer(content_feat: np.ndarray, styles: list[tuple[np.ndarray, np.ndarray
 
 def _binned(along: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """As `wct._binned`: each row's values counted in HISTOGRAM_BINS equal bins over its range;
-    (bins, place in the bin, fraction below each edge, which rows vary)."""
+    (bins, place in the bin, fraction below each edge, which rows vary). In place where it can:
+    for VGG-19's relu3_1 each temporary is 4.5 million values."""
     c, n = along.shape
     low, high = along.min(1, keepdims=True), along.max(1, keepdims=True)
     varies = high > low
     scale = np.where(varies, np.float32(HISTOGRAM_BINS) / np.maximum(high - low, np.float32(1e-30)),
                      np.float32(0)).astype(np.float32)
-    where = (along - low) * scale
-    bins = np.clip(where.astype(np.int64), 0, HISTOGRAM_BINS - 1)
+    where = along - low
+    where *= scale
+    bins = where.astype(np.int64)
+    np.clip(bins, 0, HISTOGRAM_BINS - 1, out=bins)
     counts = np.bincount((bins + np.arange(c)[:, None] * HISTOGRAM_BINS).ravel(),
                          minlength=c * HISTOGRAM_BINS).reshape(c, HISTOGRAM_BINS)
     below = np.concatenate([np.zeros((c, 1)), np.cumsum(counts, axis=1) / n], axis=1)
-    return bins, where - bins, below, varies
+    np.subtract(where, bins, out=where, casting="unsafe")
+    return bins, where, below, varies
 
 
 def at_ranks(table: np.ndarray, ranks: np.ndarray) -> np.ndarray:
@@ -137,13 +141,15 @@ def matched_histograms(feat: np.ndarray, histograms: list[tuple[np.ndarray, np.n
         if weight:
             along = directions.T @ x
             bins, inside, below, varies = _binned(along)
-            edges = at_ranks(table, below)
-            moved = np.take_along_axis(edges, bins, axis=1)
-            inside *= np.take_along_axis(edges, bins + 1, axis=1) - moved
+            edges = at_ranks(table, below).ravel()
+            bins += np.arange(len(along))[:, None] * (HISTOGRAM_BINS + 1)   # into the flat edges
+            moved = edges.take(bins)
+            inside *= edges.take(bins + 1) - moved
             moved += inside
             moved -= along
             moved *= varies
-            out += np.float32(weight) * (directions @ moved)
+            moved *= np.float32(weight)
+            out += directions @ moved
     return out.reshape(feat.shape)
 
 

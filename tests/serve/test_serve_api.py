@@ -237,9 +237,10 @@ def test_one_pass_jobs_in_fp32_on_the_cpu_run_the_onnx_copies_as_the_cli_does(c,
 
 @pytest.mark.parametrize("method, option, precision", [("wct", "ridge", "fp32"), ("wct", "ridge", "bf16"),
                                                       ("wct", "sharpen", "fp32"), ("wct-lite", "sharpen", "bf16"),
-                                                      ("wct-lite", "margin", "bf16")])
+                                                      ("wct-lite", "margin", "bf16"), ("wct", "histograms", "fp32"),
+                                                      ("wct-lite", "histograms", "bf16")])
 def test_a_wct_job_gives_the_commands_picture_at_the_same_defaults(c, tmp_path, method, option, precision):
-    """The web app's WCT settings (alpha, max move, ridge, sharpening, margin) are the command line's: its
+    """The web app's WCT settings (alpha, max move, ridge, sharpening, histograms, margin) are the command line's: its
     picture is the command's at the defaults, not the one with `option` at 0, and with `option` 0
     sent it is the command's at 0. (Not to the level:
     the web app keeps the resized painting in 8 bits, and at 64 px WCT's statistics feel that.
@@ -264,8 +265,9 @@ def test_a_wct_job_gives_the_commands_picture_at_the_same_defaults(c, tmp_path, 
         web[value] = np.asarray(decode(c.get(f"/api/jobs/{job_id}/image").content), float)
         expected = getattr(OnePassSettings.preset(method), option) if value == "default" else 0
         assert c.get(f"/api/jobs/{job_id}/sidecar").json()[option] == expected
-    # without the ridge, WCT's whitening raises the 8-bit painting's rounding most: 2 levels apart, against 13
-    for value, other_value, near in (("default", "0", 1), ("0", "default", 3)):
+    # without the ridge, WCT's whitening raises the 8-bit painting's rounding most: 2 levels apart, against 13;
+    # at the defaults the histograms' directions at 64 px feel it too: 1.1-1.2 levels
+    for value, other_value, near in (("default", "0", 1.5), ("0", "default", 3)):
         same, other = np.abs(web[value] - cli[value]).mean(), np.abs(web[value] - cli[other_value]).mean()
         assert same < near and other > 3 * same, (value, same, other)
 

@@ -22,8 +22,8 @@ from stylekit.base.plan import check_plan
 from stylekit.cli import batch, options
 from stylekit.cli.common import side
 from stylekit.nets.adain import portable
-from stylekit.nets.adain.shipped import (DEFAULT_DECODER, MASK_AND_BLEND, STRIDE, check_style_size, default_decoders,
-                                         wct_decoder_path)
+from stylekit.nets.adain.shipped import (DEFAULT_DECODER, HISTOGRAM_LEVEL, MASK_AND_BLEND, STRIDE, check_style_size,
+                                         default_decoders, wct_decoder_path)
 from stylekit.settings import DEFAULT_ONEPASS, MAX_MARGIN, ONEPASS_METHODS, OnePassSettings
 
 ADAIN_RESULTS = RESULTS / "adain"
@@ -67,7 +67,7 @@ def register(commands) -> None:
     p.add_argument("--histograms", type=float,
                    help="wct, wct-lite: how much of the painting's distribution along each of its principal "
                         "directions relu3_1's features take after whitening and colouring, 0 (its covariance "
-                        "alone) to 1 (histograms matched); default " +
+                        "alone) to 1 (histograms matched); with --mask, or decoders without relu3_1, none; default " +
                         ", ".join(f"{presets[m].histograms:g} with {m}" for m in presets if m != "adain"))
     p.add_argument("--margin", type=int,
                    help="px of the photo mirrored on every side for the pass and cut off after, so the frame a "
@@ -211,12 +211,16 @@ def stylize(args) -> int:
     summary = [{**{k: v for k, v in t.items() if k != "style_files"},
                 **({"style_count": len(t["style_files"])} if "style_files" in t else {})} for t in record.pop("training")]
 
+    # what the pass applies: masks, and decoders without relu3_1, take whitening and colouring alone
+    matched = args.mask is None and any(t.get("level") == HISTOGRAM_LEVEL for t in summary)
+    histograms = run.histograms if matched else 0.0
+
     def one(content_path: Path, out: Path) -> None:
         img, seconds, alpha = stylize_one(content_path)
         write_image(img, out, {"mode": "adain", "method": method, "decoders": [str(p) for p in decoder_paths],
                                "content": str(content_path), "styles": [str(p) for p in style_paths],
                                "style_blend": run.style_blend, "alpha": run.alpha, "max_move": run.max_move,
-                               "ridge": run.ridge, "sharpen": run.sharpen, "histograms": run.histograms,
+                               "ridge": run.ridge, "sharpen": run.sharpen, "histograms": histograms,
                                "margin": run.margin, "alpha_used": alpha,
                                "style_scale": run.style_scale,
                                "preserve_color": run.preserve_color, "mask": str(args.mask) if args.mask else None,

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import structured, write_png
 from nets_helpers import adain_refuses, adain_sidecar, command_picture, onepass
 from stylekit.nets.adain import infer, model, shipped, wct
 from stylekit.settings import OnePassSettings
@@ -23,6 +24,21 @@ def test_both_wct_presets_match_the_histograms_and_adain_has_none():
                                            (["--method", "adain"], 0.0)])
 def test_the_sidecar_records_the_histograms(tmp_path, flags, amount):
     assert adain_sidecar(tmp_path, flags)["histograms"] == amount
+
+
+def test_the_sidecar_records_none_where_the_pass_applies_none(tmp_path):
+    """Decoders without relu3_1, and masks, take whitening and colouring alone: the sidecar says 0."""
+    (tmp_path / "one").mkdir()
+    lite_relu1 = str(shipped.wct_decoder_path(1, lite=True))
+    assert adain_sidecar(tmp_path / "one", ["--method", "wct-lite", "--decoder", lite_relu1])["histograms"] == 0.0
+    folder = tmp_path / "mask"
+    folder.mkdir()
+    mask = write_png(folder / "mask.png", torch.cat([torch.zeros(1, 3, 24, 16), torch.ones(1, 3, 24, 16)], -1))
+    second = write_png(folder / "second.png", structured(32, 32, seed=8))
+    meta = adain_sidecar(folder, ["--method", "wct-lite", "--mask", str(mask),
+                                  "--style", str(folder / "style.png"), str(second)])   # the helper's painting and another
+    assert meta["mask"] and len(meta["styles"]) == 2 and meta["histograms"] == 0.0
+    assert adain_sidecar(tmp_path, ["--method", "wct-lite"])["histograms"] == 1.0   # and 1 where it applies
 
 
 def test_histogram_matching_changes_the_commands_picture(tmp_path):

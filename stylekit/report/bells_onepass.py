@@ -65,7 +65,8 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
                     if shipped.TRANSFORM[method] == "wct" else {})}
 
         def one(name: str, content: Path, styles: list[Path], **options) -> tuple[Path, dict]:
-            # ridge, sharpen, histograms and margin 0 are the pipeline as before it had them: such pictures are not made again
+            # ridge, sharpen, histograms and margin 0 are the pipeline as before it had them: such pictures
+            # are not made again
             options = {"alpha": run.alpha, "max_move": run.max_move, **({"ridge": run.ridge} if run.ridge else {}),
                        **({"sharpen": run.sharpen} if run.sharpen else {}),
                        **({"histograms": run.histograms} if run.histograms else {}),

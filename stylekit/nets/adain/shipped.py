@@ -98,4 +98,3 @@ def guarded_alpha(alpha: float, move: float, max_move: float | None) -> float:
     if max_move is None or not move > max_move:
         return alpha
     return alpha * max_move / move
-

@@ -265,11 +265,11 @@ def load_image(path, size: int | None = None, device="cpu", max_pixels: int | No
     """Image file -> float tensor (1, 3, H, W) in [0, 1], longest side `size` if given.
 
     `min_side`: refuse files whose shorter side is smaller, before any upscaling (a 1x1 image
-    scaled up to 256 px carries nothing for the deeper layers to see); `layer` names the layer
-    that needs it, for the message.
+    scaled up to 256 px carries nothing for the deeper layers to see) or once brought to `size`;
+    `layer` names the layer that needs it, for the message.
     """
     img = open_image(path, max_pixels)
-    check_min_side(img, path, min_side, layer)
+    check_min_side(img, path, min_side, layer, size)
     return pil_to_tensor(resize_longest(img, size), device)
 
 

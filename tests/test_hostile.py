@@ -60,7 +60,7 @@ TOO_SMALL = [  # class 1
     ("inspect at 1 px", ["--inspect", "--content", "content.png", "--size", "1"], r"1x1 px, too small for every VGG-19 layer"),
     ("inspect at 24 px", ["--inspect", "--content", "content.png", "--size", "24"], r"at least 32 px"),
     ("a 20x3000 photo at 256 px", ["--content", "thin.png", "--style", "style.png", "--out", "o/x.png"],
-     r"2x256 px, too small for layer relu5_1"),
+     r"20x3000 px, 2x256 at --size 256: too small, layer relu5_1 needs"),
     ("style scaled to 1 px", [*BASE, "--style-scale", "0.001", "--out", "o/x.png"], r"too small for layer"),
 ]
 TOO_BIG = [  # class 2

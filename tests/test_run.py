@@ -100,7 +100,7 @@ def test_inspect_prints_every_layer(tiny_images, capsys):
     (["--style-weight", "abc"], "not a number"),
     (["--steps", "0"], "at least 1"),
     (["--size", "-5"], "at least 1"),
-    (["--size", "8"], "too small for layer relu5_1"),
+    (["--size", "8"], "8x6 at --size 8: too small, layer relu5_1 needs at least 16 px"),
     (["--grid", "--part", "1"], "--grid goes with --part 3"),
     (["--style-blend", "1,1"], "2 weights for 1 style"),
     (["--style-layers", "relu1_1,relu5_1:x"], "layer weight must be a non-negative number"),

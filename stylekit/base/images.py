@@ -172,15 +172,21 @@ def open_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     return rgb
 
 
-def check_min_side(img: Image.Image | tuple[int, int], path, min_side: int, layer: str | None = None) -> None:
+def check_min_side(img: Image.Image | tuple[int, int], path, min_side: int, layer: str | None = None,
+                   size: int | None = None) -> None:
     """Refuse an image (or a (width, height) read from its header) whose shorter side is under
     `min_side` px, before any upscaling (a 1x1 image scaled up to 256 px carries nothing for the
-    deeper layers to see); `layer` names the layer that needs it, for the message."""
+    deeper layers to see), or once its longest side is brought to `size` (a thin photo shrunk
+    to a line); `layer` names the layer that needs it, for the message."""
     width, height = img if isinstance(img, tuple) else img.size
+    need = f"layer {layer} needs" if layer else "it needs"
     if min(width, height) < min_side:
-        need = f"layer {layer} needs" if layer else "it needs"
         raise InputError(f"{path} is {width}x{height} px, too small: {need} at least "
                          f"{min_side} px on each side")
+    fitted = fit_size(width, height, size)
+    if min(fitted) < min_side:
+        raise InputError(f"{path} is {width}x{height} px, {fitted[0]}x{fitted[1]} at --size {size}: too small, "
+                         f"{need} at least {min_side} px on each side; raise --size")
 
 
 def fit_size(width: int, height: int, size: int | None) -> tuple[int, int]:

@@ -190,8 +190,8 @@ def stylize(args) -> int:
     pixels = []
 
     def check(content_path: Path) -> None:
-        # before it is brought up to --size, as the painting is, and the optimization's inputs
-        check_min_side(image_size(content_path, args.max_pixels), content_path, STRIDE, "relu4_1")
+        # as it is (a tiny file brought up to --size carries nothing) and as it is worked, as the paintings are
+        check_min_side(image_size(content_path, args.max_pixels), content_path, STRIDE, "relu4_1", run.size)
         pixels.append(_check_memory(run, content_path, style_paths, args, device))   # before the paintings are read
     ready = batch.checked(outs, many, check)
     if not ready:

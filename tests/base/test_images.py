@@ -28,6 +28,17 @@ def test_tiny_image_refused_naming_the_minimum(tmp_path):
     assert load_image(tmp_path / "ok.png", 64, min_side=16).shape == (1, 3, 64, 51)
 
 
+def test_thin_image_refused_once_brought_to_its_size(tmp_path):
+    """An 8x2000 photo passes the check as it is, but at --size 100 it would be a 1x100 line: an
+    8x2000 photo came out of a one-pass command as a 1x100 picture."""
+    Image.new("RGB", (8, 2000)).save(tmp_path / "thin.png")
+    with pytest.raises(InputError, match=r"thin.png is 8x2000 px, 1x100 at --size 100: too small, layer relu4_1 "
+                                         r"needs at least 8 px on each side; raise --size"):
+        load_image(tmp_path / "thin.png", 100, min_side=8, layer="relu4_1")
+    assert load_image(tmp_path / "thin.png", 2000, min_side=8).shape == (1, 3, 2000, 8)
+    assert load_image(tmp_path / "thin.png", None, min_side=8).shape == (1, 3, 2000, 8)
+
+
 def _palette(transparent: bool) -> Image.Image:
     img = Image.new("P", (4, 2))
     img.putpalette([255, 0, 0, 0, 128, 255, 10, 200, 30] + [0] * (256 * 3 - 9))

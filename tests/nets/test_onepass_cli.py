@@ -266,3 +266,14 @@ def test_any_painting_refuses_a_photo_too_small_for_relu4_1(tmp_path, capsys, pr
     assert one_error_line(capsys.readouterr().err) == (f"error: {one} is 1x1 px, too small: layer relu4_1 needs "
                                                        f"at least 8 px on each side")
     assert not out.exists()
+
+
+def test_any_painting_refuses_a_photo_too_thin_at_its_size(tmp_path, capsys):
+    """An 8x2000 photo at --size 100 was stylised as a 1x100 picture: refused, with no folder made."""
+    thin = write_png(tmp_path / "thin.png", np.full((2000, 8, 3), 200, np.uint8))
+    out = tmp_path / "new" / "o.png"
+    assert toolkit.main(["adain", "--content", str(thin), "--style", "images/style/starry_night.jpg", "--size", "100",
+                         "--out", str(out)]) == 2
+    assert one_error_line(capsys.readouterr().err) == (f"error: {thin} is 8x2000 px, 1x100 at --size 100: too small, "
+                                                       f"layer relu4_1 needs at least 8 px on each side; raise --size")
+    assert not out.parent.exists()

@@ -41,7 +41,7 @@ BOTH = files(photo_png(), painting_png())
      "cannot read upload:cut.png as an image (damaged or truncated?)"),
     (OPT, files(png(Image.new("RGB", (8, 8))), painting_png(), content_name="tiny.png"),
      "upload:tiny.png is 8x8 px, too small: layer relu5_1 needs at least 16 px on each side"),
-    ({**OPT, "size": "8"}, BOTH, "the content image is 8x6 px, too small for layer relu5_1: it needs at least 16 px"),
+    ({**OPT, "size": "8"}, BOTH, "upload:photo.png is 64x48 px, 8x6 at --size 8: too small, layer relu5_1 needs at least 16 px"),
     ({**OPT, "size": "512", "multiscale": "on"}, files(png(Image.new("RGB", (400, 20))), painting_png()),
      "the content image is 128x6 px, too small for layer relu5_1"),
     ({"method": "fast", "model": "great_wave"}, files(png(Image.new("RGB", (3, 3)))),
@@ -91,6 +91,10 @@ BOTH = files(photo_png(), painting_png())
     ({"method": "adain", "style_scale": "1.5"}, BOTH, "worked at 768 px, more than this server's 512"),
     ({"method": "adain", "size": "64"}, files(png(Image.new("RGB", (1, 1))), painting_png()),
      "upload:photo.png is 1x1 px, too small: layer relu4_1 needs at least 8 px on each side"),
+    # a photo that would be a line at the form's size (it came back as a 128x1 picture)
+    ({"method": "adain", "size": "128"}, files(png(Image.new("RGB", (10000, 8))), painting_png()),
+     "upload:photo.png is 10000x8 px, 128x1 at --size 128: too small, layer relu4_1 needs at least 8 px on each "
+     "side; raise --size"),
     # a painting too thin for relu4_1 once brought to its side: refused here, not by the job (on
     # torch's path it failed after its 202; the ONNX copies ran it)
     ({"method": "adain", "size": "64"}, files(photo_png(), png(Image.new("RGB", (2000, 20)))),

@@ -44,7 +44,7 @@ def register(commands) -> None:
     p.add_argument("--decoder", nargs="+", type=Path,
                    help=f"adain: one decoder (default {_rel(DEFAULT_DECODER)}); wct, wct-lite: one per level "
                         f"(default {_rel(wct_decoder_path(1)).parent}/wct_relu<1-4>_1.pt, "
-                        f"wct_lite_relu<1-4>_1.pt); the decoders' files name the encoder they need")
+                        f"wct_lite_relu<1-4>_1.pt, with --method wct-lite); the decoders' files name the encoder they need")
     p.add_argument("--content", nargs="+", type=Path, help="photo(s) or a folder of photos")
     options.add_styles(p, style_scale_default=", ".join(f"{presets[m].style_scale:g} with {m}" for m in presets))
     p.add_argument("--alpha", type=float, help="content-style trade-off, 0 (photo) to 1 (full style); default "

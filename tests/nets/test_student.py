@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import structured
-from nets_helpers import photo_folder
+from nets_helpers import one_error_line, photo_folder
 from stylekit.base.errors import InputError
 from stylekit.cli import main as toolkit
 from stylekit.nets.adain import infer, model, student, train
@@ -110,6 +110,27 @@ def test_decoders_name_the_encoder_they_need(tmp_path, monkeypatch):
     decoders.append(train.export(model.Decoder(0.125, 3), tmp_path / "vgg3.pt", {}))
     with pytest.raises(InputError, match="different encoders' features"):
         infer.load_decoders("wct-lite", decoders)
+
+
+def test_decoders_of_the_other_wct_are_refused_naming_the_method(tmp_path, capsys):
+    """`--method wct` with WCT lite's decoders ran the narrow encoder with WCT's preset and
+    recorded "wct" in the sidecar; the reverse ran VGG-19 as "wct-lite"."""
+    narrow = [train.export(model.Decoder(0.125, level, feature_width=0.25), tmp_path / f"n{level}.pt", {})
+              for level in (1, 2)]
+    wide = [train.export(model.Decoder(0.125, 2), tmp_path / "w2.pt", {})]
+    with pytest.raises(InputError, match=r"^these decoders decode the narrow encoder's features \(WCT lite's\): "
+                                         r"give --method wct-lite, not wct$"):
+        infer.load_decoders("wct", narrow)
+    with pytest.raises(InputError, match=r"^these decoders decode VGG-19's features \(WCT's\): give --method wct, "
+                                         r"not wct-lite$"):
+        infer.load_decoders("wct-lite", wide)
+    assert len(infer.load_decoders("wct-lite", narrow)[0]) == 2 and len(infer.load_decoders("wct", wide)[0]) == 1
+    out = tmp_path / "new" / "o.png"
+    assert toolkit.main(["adain", "--method", "wct", "--decoder", *map(str, narrow), "--content",
+                         "images/content/chelsea.jpg", "--style", "images/style/starry_night.jpg", "--size", "32",
+                         "--out", str(out)]) == 2
+    assert one_error_line(capsys.readouterr().err).endswith("give --method wct-lite, not wct")
+    assert not out.parent.exists()
 
 
 @pytest.mark.slow

@@ -220,6 +220,12 @@ def _check_method(method: str, decoders: list[Decoder] | None = None) -> None:
         raise InputError(f"two WCT decoders of level {max(levels, key=levels.count)}: give one per level")
     if len({d.arch.get("feature_width", 1.0) for d in decoders}) > 1:
         raise InputError("these decoders decode different encoders' features: give decoders made together")
+    # The decoders pick the encoder; the method picks the preset and the name in the sidecar.
+    narrow = decoders[0].arch.get("feature_width", 1.0) != 1.0
+    if method != "adain" and narrow != (method == "wct-lite"):
+        features, theirs = ("the narrow encoder's features (WCT lite's)", "wct-lite") if narrow else \
+            ("VGG-19's features (WCT's)", "wct")
+        raise InputError(f"these decoders decode {features}: give --method {theirs}, not {method}")
 
 
 @torch.inference_mode()

@@ -205,8 +205,10 @@ def adain_section(cnn, dist: Distances, tmp: Path, size: int, repeats: int) -> N
         for method, (decoders, _) in methods.items():
             style = infer.load_style(style_path, sides[method])
             for precision in precisions():
-                out, secs = timed(infer.stylize, encoders[method], decoders, content, [style],
-                                  replace(runs[method], precision=precision), repeats=repeats)
+                # a new painting each time, as the ONNX copy's row: torch's encoder keeps it too
+                out, secs = timed(lambda *a: infer.forget_styles(a[0]) or infer.stylize(*a), encoders[method],
+                                  decoders, content, [style], replace(runs[method], precision=precision),
+                                  repeats=repeats)
                 row(f"{method}, {precision}", f"{secs:.3f}", out)
             copy = copies[method]
             if copy is not None:

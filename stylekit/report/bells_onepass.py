@@ -79,7 +79,9 @@ def onepass_bell(cnn, device, quick, out_root, progress) -> Bell | None:
                 # options' names are the cached pictures' keys ("weights" from before the run carried its blend)
                 made = replace(run, precision=precision, **{"style_blend" if k == "weights" else k: v
                                                              for k, v in options.items()})
-                out, seconds = timed(infer.stylize, encoder, decoders, c, st, made, repeats=repeats)
+                # a new painting each pass, as the first photo of a run gets it
+                out, seconds = timed(lambda *a: infer.forget_styles(encoder) or infer.stylize(*a),
+                                     encoder, decoders, c, st, made, repeats=repeats)
                 return out, {"seconds": seconds, "style": dist.style(out, paintings[styles[0]]),
                              "content": dist.content(out, c), "machine": short_line()}
 

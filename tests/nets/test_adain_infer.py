@@ -127,3 +127,36 @@ def test_the_shipped_decoder_loads_and_works(encoder, cnn):
     assert error["shipped"] < 0.04 and error["shipped"] < 0.3 * error["untrained"], error
     d = Distances(cnn)
     assert d.style(infer.stylize(encoder, decoder, photo, painting, onepass("adain")), painting) < 0.7 * d.style(photo, painting)
+
+
+def test_a_painting_is_encoded_once_for_many_photos():
+    """torch's path encoded the painting again for every photo of a folder and every web job;
+    its features are now kept with the encoder, by its pixels, level and precision."""
+    decoders, trained = infer.load_decoders("wct-lite")
+    encoder = infer.encoder_for(trained)
+    painting = structured(40, 56)
+    other, photos = painting.flip(-1), [structured(48, 64), structured(48, 64).flip(-2)]
+    encoded = []
+    forward = encoder.forward
+    encoder.forward = lambda img, levels=4: encoded.append(tuple(img.shape[-2:])) or forward(img, levels)
+    run = onepass("wct-lite", precision="fp32")
+
+    def painting_encodes(content, style, run=run):
+        encoded.clear()
+        out = infer.stylize(encoder, decoders, content, [style], run)
+        return out, encoded.count(tuple(style.shape[-2:]))
+
+    first, n = painting_encodes(photos[0], painting)
+    assert n == 1
+    again, n = painting_encodes(photos[0], painting)
+    assert n == 0 and torch.equal(first, again)
+    assert painting_encodes(photos[1], painting.clone())[1] == 0            # the same pixels, another tensor
+    assert painting_encodes(photos[1], other)[1] == 1                       # other pixels
+    assert painting_encodes(photos[1], painting, onepass("wct-lite", precision="bf16"))[1] == 1
+    infer.forget_styles(encoder)
+    assert painting_encodes(photos[0], painting)[1] == 1
+    fresh = infer.stylize(infer.encoder_for(trained), decoders, photos[1], [painting], run)
+    assert torch.equal(painting_encodes(photos[1], painting)[0], fresh)     # kept features give the same picture
+    encoder.kept_styles.limit = 1000                                        # features over the limit: not kept
+    infer.forget_styles(encoder)
+    assert [painting_encodes(photos[0], painting)[1] for _ in range(2)] == [1, 1]

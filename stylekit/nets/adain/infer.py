@@ -19,6 +19,7 @@ from stylekit.nets.adain.shipped import (HISTOGRAM_LEVEL, LITE_ENCODER, MASK_AND
 from stylekit.nets.adain import wct
 from stylekit.nets.adain.student import load_student
 from stylekit.base.files import file_sha256
+from stylekit.base.kept import Kept, pixels_key
 from stylekit.nets.fused import fused
 from stylekit.nets.onnx_rewrite import rewritten
 from stylekit.nets.training import load_network
@@ -33,6 +34,12 @@ TRANSFORMS = {"wct": wct.whiten_colour, "adain": adain}   # shipped.TRANSFORM's 
 # the paintings (BENCHMARKS.md, "WCT's features clipped at 0"). AdaIN's decoder was trained on
 # AdaIN's outputs, negatives included, so its input stays as it is.
 WCT_FLOOR = 0.0
+# A painting's features kept with the encoder between passes, by its pixels: a folder of photos
+# and the web app's jobs mostly reuse one, and its encode is a quarter of WCT's pass (the ONNX
+# copies keep its statistics: `portable._Pipeline`). VGG-19's four levels of a 512 px painting
+# take 94 MB in fp32; a print-size painting's are not kept.
+KEPT_STYLES = 2
+KEPT_STYLE_BYTES = 256 << 20
 
 
 def load_decoder(path: str | Path, device="cpu", what: str = "AdaIN decoder",
@@ -67,7 +74,30 @@ def inference_encoder(cnn: nn.Module | Encoder) -> Encoder:
     not for training."""
     encoder = deepcopy(cnn) if isinstance(cnn, Encoder) else Encoder(cnn)
     encoder.stages = nn.ModuleList(fused(stage) for stage in encoder.stages)
+    encoder.kept_styles = Kept(KEPT_STYLES, KEPT_STYLE_BYTES, lambda feats: sum(f.nbytes for f in feats))
     return encoder
+
+
+def style_features(encoder: Encoder, style: torch.Tensor, level: int, precision: str) -> list[torch.Tensor]:
+    """relu1_1 ... relu{level}_1 of a style image under autocast at `precision`: kept with an
+    `inference_encoder` and found again when the same pixels come at the same level and
+    precision (the callers only read them)."""
+    kept = getattr(encoder, "kept_styles", None)
+    if kept is None:
+        return encoder(style, level)
+    key = pixels_key(style.detach().float().cpu().numpy()) + repr((level, precision, str(style.device))).encode()
+    feats = kept.get(key)
+    if feats is None:
+        feats = encoder(style, level)
+        kept.put(key, feats)
+    return feats
+
+
+def forget_styles(encoder: Encoder) -> None:
+    """Drop the paintings kept with `encoder`: the next pass encodes its painting again (for
+    timing a pass as a new painting gets it)."""
+    if getattr(encoder, "kept_styles", None) is not None:
+        encoder.kept_styles.clear()
 
 
 def encoder_sha(trained: list[dict]) -> str | None:
@@ -264,7 +294,7 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
         masks = [mirrored(mask.float(), m) for mask in masks]
     with autocast_context(content.device, precision):
         picture = pad_to_stride(mirrored(content, m))
-        style_feats = [encoder(s, decoders[0].level) for s in styles]
+        style_feats = [style_features(encoder, s, decoders[0].level, precision) for s in styles]
         histograms = None
         if run.histograms and masks is None and HISTOGRAM_LEVEL in [d.level for d in decoders]:
             histograms = [wct.style_histograms(f[HISTOGRAM_LEVEL - 1]) for f in style_feats]

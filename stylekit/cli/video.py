@@ -26,8 +26,7 @@ from stylekit.base.progress import Progress
 from stylekit.cli import options, transfer_options
 from stylekit.cli.common import Parser, fps, nonneg_float, positive_int, side
 from stylekit.video.flow import clip_motion
-from stylekit.video.io import (DEMO_PHOTO, FOLDER_FPS, FRAME_BYTES_PER_PIXEL, FRAME_SUFFIXES, fit_frames,
-                               fitted_frame_size, make_demo, read_video, sheet, strip, write_gif, write_mp4)
+from stylekit.video.io import (DEMO_PHOTO, FOLDER_FPS, FRAME_BYTES_PER_PIXEL, FRAME_SUFFIXES, make_demo, read_video, sheet, strip, write_gif, write_mp4)
 from stylekit.video.stylize import LATER_STEPS_FRACTION, TEMPORAL_WEIGHT, default_later_steps, stylize_video, summary
 from utils import load_image, load_vgg19, save_image
 
@@ -79,13 +78,15 @@ def _run(args) -> int:
                            content=True, styles=len(args.style))
     out, gif, still = _check_outputs(args)
     # Read the clip before loading the network, so that a bad video is reported at once.
-    clip = read_video(args.video, fps=args.fps, max_pixels=args.max_pixels)
+    clip = read_video(args.video, fps=args.fps, max_pixels=args.max_pixels, size=s.size,
+                      check=lambda width, height, count: _check_frames(width, height, count, s, args, device))
     low, high = FPS_RANGE
+    if clip.fps is None:
+        raise InputError(f"{args.video} does not tell its frame rate in a form that can be read: pass --fps")
     if args.fps is None and not low <= clip.fps <= high:
         raise InputError(f"{args.video} runs at {clip.fps:g} fps, and the GIF written beside the mp4 takes "
                          f"{low:.4g} to {high:g}: pass --fps")
-    _check_frames(clip, s, args, device)
-    frames = fit_frames(clip.frames, s.size)
+    frames = clip.frames
     styles = [load_image(p, scaled_style_side(s.size, s.style_scale), device, args.max_pixels)
               for p in args.style]
     cnn = load_vgg19(s.weights, device)
@@ -152,16 +153,16 @@ def _write_outputs(frames, fps: float, record: dict, out: Path, gif: Path, still
                          f"{', '.join(p.name for p in done)}") from None
 
 
-def _check_frames(clip, s, args, device) -> None:
-    """The frames at the output's size: large enough for the optical flow, and a run the
-    machine holds (the optimization of one frame, and every frame of the clip kept)."""
-    width, height = fitted_frame_size(*clip.size, s.size)
+def _check_frames(width: int, height: int, count: int, s, args, device) -> None:
+    """`count` frames at the output's size, width x height, before they are decoded: large
+    enough for the optical flow, and a run the machine holds (the optimization of one frame,
+    and every frame of the clip kept)."""
     check_side(width, height, "video", f"a frame of {args.video} at --size {s.size}")
     style_side = scaled_style_side(s.size, s.style_scale)
     worked = [fit_size(*image_size(p, args.max_pixels), style_side) for p in args.style]
     check_memory("optimization", width * height, sum(w * h for w, h in worked), device=device,
-                 extra=len(clip.frames) * width * height * FRAME_BYTES_PER_PIXEL,
-                 what=f"the video at {width}x{height} px ({len(clip.frames)} frames)",
+                 extra=count * width * height * FRAME_BYTES_PER_PIXEL,
+                 what=f"the video at {width}x{height} px ({count} frames)",
                  hint="use a smaller --size or --style-scale")
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from stylekit.base.errors import InputError, reason
 from stylekit.base.files import atomic_write, cannot_write, commit
-from stylekit.base.images import open_image
+from stylekit.base.images import DEFAULT_MAX_PIXELS, open_image
 from stylekit.base.interrupt import held
 from stylekit.base.limits import check_bytes
 from stylekit.base.paths import CONTENT_DIR, IMAGES
@@ -29,7 +29,7 @@ DEMO_CLIP = IMAGES / "video" / "chenonceau_pan.mp4"
 @dataclass
 class Clip:
     frames: list[np.ndarray]        # (H, W, 3) uint8 RGB, all the same size
-    fps: float
+    fps: float | None               # None: the file does not tell
 
     @property
     def size(self) -> tuple[int, int]:   # (width, height)
@@ -41,9 +41,14 @@ def _natural_key(path: Path):
 
 
 def read_video(path, max_frames: int | None = None, fps: float | None = None,
-               max_pixels: int | None = None) -> Clip:
+               max_pixels: int | None = None, size: int | None = None, check=None) -> Clip:
     """Frames and frame rate of a video file (mp4, avi, mov, mkv, webm, gif...) or a folder of
-    frames (sorted by name, numbers in order; `fps` or FOLDER_FPS). Raises InputError (one line)."""
+    frames (sorted by name, numbers in order; `fps` or FOLDER_FPS), each brought to `size` as it
+    is read (`fit_frames`; None: as they are). Before any frame is decoded, their size is held to
+    `max_pixels` and `check(width, height, count)` is called with the size the frames will have
+    and their count, as the file's header gives it (a count it does not give is estimated): a
+    clip the machine cannot hold is refused without filling its memory first. A frame rate the
+    file does not tell (nor `fps`) is None. Raises InputError (one line)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"no such video: {path}")
@@ -53,54 +58,100 @@ def read_video(path, max_frames: int | None = None, fps: float | None = None,
         if not files:
             raise InputError(f"the folder {path} has no frames ({', '.join(FRAME_SUFFIXES)} files)")
         files = files[:max_frames] if max_frames else files
-        frames = [np.asarray(open_image(p, max_pixels)) for p in files]
-        if len({f.shape for f in frames}) > 1:
+        with open_image(files[0], max_pixels) as first:
+            fit = _fitting(path, first.size, len(files), max_pixels, size, check)
+        frames, shapes = [], set()
+        for p in files:
+            with open_image(p, max_pixels) as img:
+                shapes.add(img.size)
+                frames.append(fit(img))
+        if len(shapes) > 1:
             raise InputError(f"the frames in {path} do not all have the same size")
-        return _checked(Clip(frames, float(fps or FOLDER_FPS)), path, max_pixels)
+        return Clip(frames, float(fps or FOLDER_FPS))
     if path.suffix.lower() in FRAME_SUFFIXES:
         raise InputError(f"{path} is a single image; a video is read from a video file "
                          "(mp4, avi, gif, ...) or a folder of frames")
     if path.stat().st_size == 0:
         raise InputError(f"{path} is empty (0 bytes)")
-    import imageio.v2 as iio2
-    import imageio.v3 as iio3
     try:
         if path.suffix.lower() == ".gif":
-            frames = [f[..., :3] for f in iio3.imread(path, index=None, plugin="pillow", mode="RGB")]
-            duration = iio3.immeta(path, index=0, plugin="pillow").get("duration") or 100
-            found_fps = 1000.0 / duration
+            frames, found_fps = _read_gif(path, max_frames, max_pixels, size, check)
         else:
-            frames = []
-            # ffmpeg is spawned with a preexec_fn, so Python runs its fork hooks, which drop a
-            # KeyboardInterrupt raised inside them: a signal is held until the spawn is over.
-            with held():
-                reader = iio2.get_reader(path, format="FFMPEG")
-            with reader:
-                found_fps = reader.get_meta_data().get("fps")
-                for frame in reader:
-                    frames.append(np.ascontiguousarray(np.asarray(frame)[..., :3]))
-                    if max_frames and len(frames) >= max_frames:
-                        break
+            frames, found_fps = _read_ffmpeg(path, max_frames, max_pixels, size, check)
     except InputError:
         raise
-    except Exception as exc:  # imageio and FFmpeg raise many kinds on what is not a video
+    except Exception as exc:  # imageio, FFmpeg and Pillow raise many kinds on what is not a video
         raise InputError(f"cannot read {path} as a video: {reason(exc)}") from None
     if not frames:
         raise InputError(f"{path} has no frames")
-    frames = frames[:max_frames] if max_frames else frames
     if not found_fps or not np.isfinite(found_fps) or found_fps <= 0:
-        found_fps = FOLDER_FPS
-    return _checked(Clip(frames, float(fps or found_fps)), path, max_pixels)
+        found_fps = None
+    return Clip(frames, float(fps) if fps else found_fps)
 
 
-def _checked(clip: Clip, path: Path, max_pixels: int | None) -> Clip:
-    w, h = clip.size
+def _fitting(path: Path, frame_size: tuple[int, int], count: int, max_pixels: int | None, size: int | None,
+             check):
+    """The frames' checks before any is decoded (see `read_video`), and what brings one to `size`."""
+    w, h = frame_size
     if w < 1 or h < 1:
         raise InputError(f"{path} has empty frames")
     if max_pixels and w * h > max_pixels:
         raise InputError(f"the frames of {path} have {w}x{h} = {w * h:,} pixels, more than the "
                          f"limit of {max_pixels:,}; pass a larger --max-pixels if you trust this file")
-    return clip
+    nw, nh = fitted_frame_size(w, h, size) if size else (w, h)
+    if check is not None:
+        check(nw, nh, count)
+
+    def fit(img) -> np.ndarray:
+        img = img if isinstance(img, Image.Image) else Image.fromarray(img)
+        img = img.convert("RGB")
+        if img.size != (nw, nh):
+            img = img.resize((nw, nh), Image.Resampling.LANCZOS)
+        return np.asarray(img)
+    return fit
+
+
+def _read_gif(path: Path, max_frames, max_pixels, size, check) -> tuple[list[np.ndarray], float]:
+    """A GIF's frames one at a time (Pillow), and the frame rate of its mean frame time: a GIF
+    gives each frame its own time, a video one rate for all."""
+    old_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None   # held to max_pixels here, with the file's name in the message
+    try:
+        with Image.open(path) as img:
+            count = min(getattr(img, "n_frames", 1), max_frames or 1 << 62)
+            fit = _fitting(path, img.size, count, max_pixels, size, check)
+            frames, durations = [], []
+            for i in range(count):
+                img.seek(i)
+                durations.append(img.info.get("duration") or 100)
+                frames.append(fit(img))
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
+    return frames, 1000.0 / float(np.mean(durations))
+
+
+def _read_ffmpeg(path: Path, max_frames, max_pixels, size, check) -> tuple[list[np.ndarray], float | None]:
+    import imageio.v2 as iio2
+    # ffmpeg is spawned with a preexec_fn, so Python runs its fork hooks, which drop a
+    # KeyboardInterrupt raised inside them: a signal is held until the spawn is over.
+    with held():
+        reader = iio2.get_reader(path, format="FFMPEG")
+    with reader:
+        meta = reader.get_meta_data()
+        found_fps, count = meta.get("fps"), meta.get("nframes")
+        if not (isinstance(count, (int, float)) and np.isfinite(count) and count > 0):
+            count = max(1, round((meta.get("duration") or 0) * (found_fps or 0)))
+        count = min(int(count), max_frames or 1 << 62)
+        fit = _fitting(path, tuple(meta["size"]), count, max_pixels, size, check)
+        frames = []
+        for frame in reader:
+            frames.append(fit(np.ascontiguousarray(np.asarray(frame)[..., :3])))
+            if max_frames and len(frames) >= max_frames:
+                break
+            if check is not None and len(frames) > count:   # more than the header said: held again
+                count *= 2
+                check(frames[0].shape[1], frames[0].shape[0], count)
+    return frames, found_fps
 
 
 # Memory a run keeps per pixel of each frame of a clip at the output's size: the frame, its
@@ -194,11 +245,10 @@ def sheet(videos, path, count: int = 6, size: int | None = None) -> Path:
     """One strip of `count` evenly spaced frames per video, stacked: a still for the README."""
     rows = []
     for v in videos:
-        frames = read_video(v, max_frames=None).frames
-        width, height = fitted_frame_size(frames[0].shape[1], frames[0].shape[0], size)
-        check_bytes(6 * len(frames) * width * height + 1e9, f"holding the frames of {v} at {width}x{height} px",
-                    "use a smaller --size")
-        rows.append(strip(fit_frames(frames, size), count))
+        def holds(width, height, frames, v=v):
+            check_bytes(6 * frames * width * height + 1e9, f"holding the frames of {v} at {width}x{height} px",
+                        "use a smaller --size")
+        rows.append(strip(read_video(v, max_pixels=DEFAULT_MAX_PIXELS, size=size, check=holds).frames, count))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     gap = np.full((4, width, 3), 255, np.uint8)

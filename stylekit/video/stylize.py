@@ -86,6 +86,9 @@ def stylize_video(cnn, frames: list[np.ndarray], styles, settings: Settings, *, 
         except KeyboardInterrupt:
             result.status = "interrupted"
             break
+        if res is not None and res.status == "interrupted":   # a frame cut short is not one done
+            result.status, result.message = res.status, res.message
+            break
         if res is not None:
             out = to_frame(res.image)
             result.history.append(res.final)
@@ -96,7 +99,7 @@ def stylize_video(cnn, frames: list[np.ndarray], styles, settings: Settings, *, 
         result.frames.append(out)
         result.seconds.append(time.perf_counter() - start)
         prev = to_unit(out)
-        if res is not None and res.status in ("interrupted", "nan"):
+        if res is not None and res.status == "nan":
             result.status, result.message = res.status, res.message
             break
     return result

@@ -95,6 +95,16 @@ def test_bad_video_input_exits_2_with_one_line(tmp_path, capsys):
     assert code == 2 and "still.png is a single image; a video is read from a video file" in capsys.readouterr().err
 
 
+def test_a_frame_rate_the_file_does_not_tell_is_asked_for(tmp_path, capsys):
+    """ffmpeg writes 1000 fps as "1k fps", which reads as 0: the clip came out at 12 fps, silently."""
+    clip = vio.write_mp4(moving_square(n=3, h=64, w=80), tmp_path / "fast.mp4", fps=1000)
+    out = tmp_path / "new" / "o.mp4"
+    code = toolkit(["video", str(clip), "--style", str(STYLE), "--size", "32", "--out", str(out)])
+    assert code == 2 and capsys.readouterr().err == (f"error: {clip} does not tell its frame rate in a form that "
+                                                     f"can be read: pass --fps\n")
+    assert not out.parent.exists() and vio.read_video(clip, fps=25).fps == 25
+
+
 def test_bad_video_exit_code_from_the_shell(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--video", str(tmp_path / "nope.mp4"),
                            "--out", str(tmp_path / "o.mp4")], capture_output=True, text=True, timeout=120)

@@ -54,6 +54,53 @@ def test_max_pixels_refuses_large_frames(tmp_path):
         vio.read_video(path, max_pixels=1000)
 
 
+@pytest.mark.parametrize("kind", ["mp4", "gif", "folder"])
+def test_frames_are_checked_before_decoding_and_sized_as_read(tmp_path, kind):
+    """Every frame was decoded at full size before any check: a 1.4 MB GIF of 9000x9000 frames
+    took 12 GB. The checks now see the frames' size and count from the header first."""
+    frames = moving_square(n=5, h=120, w=160)
+    if kind == "mp4":
+        path = vio.write_mp4(frames, tmp_path / "clip.mp4", fps=10)
+    elif kind == "gif":
+        path = vio.write_gif(frames, tmp_path / "clip.gif", fps=10)
+    else:
+        path = tmp_path / "frames"
+        path.mkdir()
+        for i, f in enumerate(frames):
+            Image.fromarray(f).save(path / f"{i}.png")
+    seen = []
+
+    def refuse(width, height, count):
+        seen.append((width, height, count))
+        raise InputError("too much")
+    with pytest.raises(InputError, match="too much"):
+        vio.read_video(path, size=40, check=refuse)
+    assert seen == [(40, 30, 5)]
+    clip = vio.read_video(path, size=40, check=lambda *a: seen.append(a))
+    assert [f.shape for f in clip.frames] == [(30, 40, 3)] * 5 and seen[-1] == (40, 30, 5)
+
+
+def test_a_gif_frame_above_pillows_limit_is_held_to_max_pixels(tmp_path, monkeypatch):
+    """A GIF past Pillow's own limit printed two lines of Pillow's warning before the error, and
+    past twice the limit failed with "An unknown error occurred while initializing plugin"."""
+    import warnings
+    path = vio.write_gif(moving_square(n=3, h=64, w=80), tmp_path / "clip.gif", fps=10)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(vio.read_video(path, max_pixels=10 ** 6).frames) == 3
+        with pytest.raises(InputError, match=r"have 80x64 = 5,120 pixels, more than the limit of 5,000"):
+            vio.read_video(path, max_pixels=5000)
+    assert Image.MAX_IMAGE_PIXELS == 1000
+
+
+def test_a_gif_runs_at_its_mean_frame_time(tmp_path):
+    """Only the first frame's time was read: 100, 500, 100 ms played as 100 ms each."""
+    frames = [Image.fromarray(f) for f in moving_square(n=3, h=64, w=80)]
+    frames[0].save(tmp_path / "slow.gif", save_all=True, append_images=frames[1:], duration=[100, 500, 100], loop=0)
+    assert vio.read_video(tmp_path / "slow.gif").fps == pytest.approx(1000 / (700 / 3))
+
+
 def test_strip_and_sheet(tmp_path):
     frames = moving_square(n=8, h=64, w=80)
     s = vio.strip(frames, count=3, gap=4)

@@ -78,14 +78,14 @@ def _run(args) -> int:
                            content=True, styles=len(args.style))
     out, gif, still = _check_outputs(args)
     # Read the clip before loading the network, so that a bad video is reported at once.
-    clip = read_video(args.video, fps=args.fps, max_pixels=args.max_pixels, size=s.size,
-                      check=lambda width, height, count: _check_frames(width, height, count, s, args, device))
-    low, high = FPS_RANGE
+    def check(width: int, height: int, count: int, fps: float | None) -> None:
+        if fps is not None:   # as the header gives it: a clip refused for its rate is not decoded first
+            _check_fps(fps, args)
+        _check_frames(width, height, count, s, args, device)
+    clip = read_video(args.video, fps=args.fps, max_pixels=args.max_pixels, size=s.size, check=check)
     if clip.fps is None:
         raise InputError(f"{args.video} does not tell its frame rate in a form that can be read: pass --fps")
-    if args.fps is None and not low <= clip.fps <= high:
-        raise InputError(f"{args.video} runs at {clip.fps:g} fps, and the GIF written beside the mp4 takes "
-                         f"{low:.4g} to {high:g}: pass --fps")
+    _check_fps(clip.fps, args)
     frames = clip.frames
     styles = [load_image(p, scaled_style_side(s.size, s.style_scale), device, args.max_pixels)
               for p in args.style]
@@ -115,7 +115,8 @@ def _run(args) -> int:
     }
     _write_outputs(result.frames, clip.fps, record, out, gif, still)
     n = len(result.frames)
-    warping = f"warping error {figures['warping_error']:.4f}" if n > 1 else "no warping error for one frame"
+    warping = (f"warping error {figures['warping_error']:.4f}" if figures["warping_error"] is not None else
+               "no warping error for one frame" if n == 1 else "no warping error: no pixel could be followed")
     print(f"{out}  ({_frames(n)} at {clip.fps:g} fps, {figures['seconds_per_frame']:.1f} s/frame; "
           f"{warping}, style distance {figures['style_distance']:.3f}); also {gif.name}, {still.name}")
     if result.status == "interrupted" or interrupt.signalled():
@@ -151,6 +152,14 @@ def _write_outputs(frames, fps: float, record: dict, out: Path, gif: Path, still
         words = str(exc) if isinstance(exc, InputError) else f"cannot write {path}: {exc.strerror or exc}"
         raise InputError(f"{words}; the {_frames(len(frames))} {'is' if len(frames) == 1 else 'are'} in "
                          f"{', '.join(p.name for p in done)}") from None
+
+
+def _check_fps(fps: float, args) -> None:
+    """A clip's own frame rate (none given) must be one its GIF can take."""
+    low, high = FPS_RANGE
+    if args.fps is None and not low <= fps <= high:
+        raise InputError(f"{args.video} runs at {fps:g} fps, and the GIF written beside the mp4 takes "
+                         f"{low:.4g} to {high:g}: pass --fps")
 
 
 def _check_frames(width: int, height: int, count: int, s, args, device) -> None:

@@ -94,8 +94,9 @@ def clip_motion(frames: list[np.ndarray]) -> list[Motion | None]:
     return out
 
 
-def warping_error(outputs: list[np.ndarray], motion: list[Motion | None]) -> float:
-    """Mean over t >= 2 of mean |out_t - warp(out_{t-1})| over reliable pixels (RGB in [0, 1]).
+def warping_error(outputs: list[np.ndarray], motion: list[Motion | None]) -> float | None:
+    """Mean over t >= 2 of mean |out_t - warp(out_{t-1})| over reliable pixels (RGB in [0, 1]);
+    None where no pixel could be followed (one frame, or flat frames).
 
     The same Lanczos warp as the temporal loss's target, so resampling blur is not counted
     as flicker."""
@@ -106,4 +107,4 @@ def warping_error(outputs: list[np.ndarray], motion: list[Motion | None]) -> flo
             continue
         diff = np.abs(to_unit(outputs[t]) - warp_output(outputs[t - 1], motion[t].backward)).mean(-1)
         errors.append(float((diff * m).sum() / m.sum()))
-    return float(np.mean(errors)) if errors else float("nan")
+    return float(np.mean(errors)) if errors else None

@@ -45,9 +45,9 @@ def read_video(path, max_frames: int | None = None, fps: float | None = None,
     """Frames and frame rate of a video file (mp4, avi, mov, mkv, webm, gif...) or a folder of
     frames (sorted by name, numbers in order; `fps` or FOLDER_FPS), each brought to `size` as it
     is read (`fit_frames`; None: as they are). Before any frame is decoded, their size is held to
-    `max_pixels` and `check(width, height, count)` is called with the size the frames will have
-    and their count, as the file's header gives it (a count it does not give is estimated): a
-    clip the machine cannot hold is refused without filling its memory first. A frame rate the
+    `max_pixels` and `check(width, height, count, fps)` is called with the size the frames will
+    have, their count and frame rate, as the file's header gives them (a count it does not give
+    is estimated; a rate `fps` or None): a clip refused is refused without filling the memory. A frame rate the
     file does not tell (nor `fps`) is None. Raises InputError (one line)."""
     path = Path(path)
     if not path.exists():
@@ -59,7 +59,7 @@ def read_video(path, max_frames: int | None = None, fps: float | None = None,
             raise InputError(f"the folder {path} has no frames ({', '.join(FRAME_SUFFIXES)} files)")
         files = files[:max_frames] if max_frames else files
         with open_image(files[0], max_pixels) as first:
-            fit = _fitting(path, first.size, len(files), max_pixels, size, check)
+            fit = _fitting(path, first.size, len(files), max_pixels, size, check, float(fps or FOLDER_FPS))
         frames, shapes = [], set()
         for p in files:
             with open_image(p, max_pixels) as img:
@@ -75,9 +75,9 @@ def read_video(path, max_frames: int | None = None, fps: float | None = None,
         raise InputError(f"{path} is empty (0 bytes)")
     try:
         if path.suffix.lower() == ".gif":
-            frames, found_fps = _read_gif(path, max_frames, max_pixels, size, check)
+            frames, found_fps = _read_gif(path, max_frames, max_pixels, size, check, fps)
         else:
-            frames, found_fps = _read_ffmpeg(path, max_frames, max_pixels, size, check)
+            frames, found_fps = _read_ffmpeg(path, max_frames, max_pixels, size, check, fps)
     except InputError:
         raise
     except Exception as exc:  # imageio, FFmpeg and Pillow raise many kinds on what is not a video
@@ -90,7 +90,7 @@ def read_video(path, max_frames: int | None = None, fps: float | None = None,
 
 
 def _fitting(path: Path, frame_size: tuple[int, int], count: int, max_pixels: int | None, size: int | None,
-             check):
+             check, fps: float | None):
     """The frames' checks before any is decoded (see `read_video`), and what brings one to `size`."""
     w, h = frame_size
     if w < 1 or h < 1:
@@ -100,7 +100,7 @@ def _fitting(path: Path, frame_size: tuple[int, int], count: int, max_pixels: in
                          f"limit of {max_pixels:,}; pass a larger --max-pixels if you trust this file")
     nw, nh = fitted_frame_size(w, h, size) if size else (w, h)
     if check is not None:
-        check(nw, nh, count)
+        check(nw, nh, count, fps)
 
     def fit(img) -> np.ndarray:
         img = img if isinstance(img, Image.Image) else Image.fromarray(img)
@@ -111,7 +111,7 @@ def _fitting(path: Path, frame_size: tuple[int, int], count: int, max_pixels: in
     return fit
 
 
-def _read_gif(path: Path, max_frames, max_pixels, size, check) -> tuple[list[np.ndarray], float]:
+def _read_gif(path: Path, max_frames, max_pixels, size, check, fps) -> tuple[list[np.ndarray], float]:
     """A GIF's frames one at a time (Pillow), and the frame rate of its mean frame time: a GIF
     gives each frame its own time, a video one rate for all."""
     old_limit = Image.MAX_IMAGE_PIXELS
@@ -119,7 +119,7 @@ def _read_gif(path: Path, max_frames, max_pixels, size, check) -> tuple[list[np.
     try:
         with Image.open(path) as img:
             count = min(getattr(img, "n_frames", 1), max_frames or 1 << 62)
-            fit = _fitting(path, img.size, count, max_pixels, size, check)
+            fit = _fitting(path, img.size, count, max_pixels, size, check, fps)
             frames, durations = [], []
             for i in range(count):
                 img.seek(i)
@@ -130,7 +130,7 @@ def _read_gif(path: Path, max_frames, max_pixels, size, check) -> tuple[list[np.
     return frames, 1000.0 / float(np.mean(durations))
 
 
-def _read_ffmpeg(path: Path, max_frames, max_pixels, size, check) -> tuple[list[np.ndarray], float | None]:
+def _read_ffmpeg(path: Path, max_frames, max_pixels, size, check, fps) -> tuple[list[np.ndarray], float | None]:
     import imageio.v2 as iio2
     # ffmpeg is spawned with a preexec_fn, so Python runs its fork hooks, which drop a
     # KeyboardInterrupt raised inside them: a signal is held until the spawn is over.
@@ -142,7 +142,8 @@ def _read_ffmpeg(path: Path, max_frames, max_pixels, size, check) -> tuple[list[
         if not (isinstance(count, (int, float)) and np.isfinite(count) and count > 0):
             count = max(1, round((meta.get("duration") or 0) * (found_fps or 0)))
         count = min(int(count), max_frames or 1 << 62)
-        fit = _fitting(path, tuple(meta["size"]), count, max_pixels, size, check)
+        known = fps or (found_fps if found_fps and np.isfinite(found_fps) and found_fps > 0 else None)
+        fit = _fitting(path, tuple(meta["size"]), count, max_pixels, size, check, known)
         frames = []
         for frame in reader:
             frames.append(fit(np.ascontiguousarray(np.asarray(frame)[..., :3])))
@@ -150,7 +151,7 @@ def _read_ffmpeg(path: Path, max_frames, max_pixels, size, check) -> tuple[list[
                 break
             if check is not None and len(frames) > count:   # more than the header said: held again
                 count *= 2
-                check(frames[0].shape[1], frames[0].shape[0], count)
+                check(frames[0].shape[1], frames[0].shape[0], count, known)
     return frames, found_fps
 
 
@@ -245,7 +246,7 @@ def sheet(videos, path, count: int = 6, size: int | None = None) -> Path:
     """One strip of `count` evenly spaced frames per video, stacked: a still for the README."""
     rows = []
     for v in videos:
-        def holds(width, height, frames, v=v):
+        def holds(width, height, frames, fps, v=v):
             check_bytes(6 * frames * width * height + 1e9, f"holding the frames of {v} at {width}x{height} px",
                         "use a smaller --size")
         rows.append(strip(read_video(v, max_pixels=DEFAULT_MAX_PIXELS, size=size, check=holds).frames, count))

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -103,6 +104,26 @@ def test_a_frame_rate_the_file_does_not_tell_is_asked_for(tmp_path, capsys):
     assert code == 2 and capsys.readouterr().err == (f"error: {clip} does not tell its frame rate in a form that "
                                                      f"can be read: pass --fps\n")
     assert not out.parent.exists() and vio.read_video(clip, fps=25).fps == 25
+
+
+def test_a_frame_rate_out_of_range_is_refused_before_decoding(tmp_path, capsys, monkeypatch):
+    """A 600-frame 1080p clip at 120 fps was decoded whole (23 s) before its rate was refused."""
+    clip = vio.write_mp4(moving_square(n=3, h=64, w=80), tmp_path / "fast.mp4", fps=120)
+    decoded = []
+    real = np.asarray
+    monkeypatch.setattr(vio.np, "asarray", lambda *a, **k: decoded.append(1) or real(*a, **k))
+    code = toolkit(["video", str(clip), "--style", str(STYLE), "--size", "32", "--out", str(tmp_path / "o.mp4")])
+    assert code == 2 and capsys.readouterr().err.startswith(f"error: {clip} runs at 120 fps, and the GIF")
+    assert decoded == []
+
+
+def test_no_warping_error_when_no_pixel_can_be_followed():
+    """Flat frames of changing brightness: "warping error nan" on the screen, "nan" in the JSON."""
+    from stylekit.video.flow import clip_motion, warping_error
+    flat = [np.full((32, 32, 3), v, np.uint8) for v in (20, 128, 240)]
+    assert warping_error(flat, clip_motion(flat)) is None
+    still = [flat[1]] * 3
+    assert warping_error(still, clip_motion(still)) == 0
 
 
 def test_bad_video_exit_code_from_the_shell(tmp_path):

@@ -69,15 +69,16 @@ def test_frames_are_checked_before_decoding_and_sized_as_read(tmp_path, kind):
         for i, f in enumerate(frames):
             Image.fromarray(f).save(path / f"{i}.png")
     seen = []
+    rate = {"mp4": 10, "gif": None, "folder": 12}[kind]   # a GIF's comes from its frames' times
 
-    def refuse(width, height, count):
-        seen.append((width, height, count))
+    def refuse(width, height, count, fps):
+        seen.append((width, height, count, fps))
         raise InputError("too much")
     with pytest.raises(InputError, match="too much"):
         vio.read_video(path, size=40, check=refuse)
-    assert seen == [(40, 30, 5)]
+    assert seen == [(40, 30, 5, rate)]
     clip = vio.read_video(path, size=40, check=lambda *a: seen.append(a))
-    assert [f.shape for f in clip.frames] == [(30, 40, 3)] * 5 and seen[-1] == (40, 30, 5)
+    assert [f.shape for f in clip.frames] == [(30, 40, 3)] * 5 and seen[-1] == (40, 30, 5, rate)
 
 
 def test_a_gif_frame_above_pillows_limit_is_held_to_max_pixels(tmp_path, monkeypatch):

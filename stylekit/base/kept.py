@@ -40,6 +40,9 @@ class Kept:
             while len(self._values) > self.count or sum(map(self.size, self._values.values())) > self.limit:
                 self._values.popitem(last=False)
 
+    def __deepcopy__(self, memo) -> "Kept":   # a copy (of an encoder that holds one) starts empty
+        return Kept(self.count, self.limit, self.size)
+
     def clear(self) -> None:
         with self._lock:
             self._values.clear()

@@ -26,7 +26,8 @@ from stylekit.base.progress import Progress
 from stylekit.cli import options, transfer_options
 from stylekit.cli.common import Parser, fps, nonneg_float, positive_int, side
 from stylekit.video.flow import clip_motion
-from stylekit.video.io import (DEMO_PHOTO, FOLDER_FPS, FRAME_BYTES_PER_PIXEL, FRAME_SUFFIXES, make_demo, read_video, sheet, strip, write_gif, write_mp4)
+from stylekit.video.io import (DEMO_PHOTO, FOLDER_FPS, FRAME_BYTES_PER_PIXEL, FRAME_SUFFIXES, make_demo,
+                               read_video, sheet, strip, write_gif, write_mp4)
 from stylekit.video.stylize import LATER_STEPS_FRACTION, TEMPORAL_WEIGHT, default_later_steps, stylize_video, summary
 from utils import load_image, load_vgg19, save_image
 

@@ -46,9 +46,10 @@ def read_video(path, max_frames: int | None = None, fps: float | None = None,
     frames (sorted by name, numbers in order; `fps` or FOLDER_FPS), each brought to `size` as it
     is read (`fit_frames`; None: as they are). Before any frame is decoded, their size is held to
     `max_pixels` and `check(width, height, count, fps)` is called with the size the frames will
-    have, their count and frame rate, as the file's header gives them (a count it does not give
-    is estimated; a rate `fps` or None): a clip refused is refused without filling the memory. A frame rate the
-    file does not tell (nor `fps`) is None. Raises InputError (one line)."""
+    have, their count and their rate as the header gives them (a count it does not give is
+    estimated; a rate `fps`, or None where only the frames tell it): a clip refused is refused
+    before it fills the memory. A frame rate the file does not tell (nor `fps`) is None. Raises
+    InputError (one line)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"no such video: {path}")

@@ -157,6 +157,9 @@ def test_a_painting_is_encoded_once_for_many_photos():
     assert painting_encodes(photos[0], painting)[1] == 1
     fresh = infer.stylize(infer.encoder_for(trained), decoders, photos[1], [painting], run)
     assert torch.equal(painting_encodes(photos[1], painting)[0], fresh)     # kept features give the same picture
+    copy = infer.inference_encoder(encoder)                                 # a copy keeps nothing of its own
+    assert copy.kept_styles is not encoder.kept_styles and copy.kept_styles.get(next(iter(
+        encoder.kept_styles._values))) is None
     encoder.kept_styles.limit = 1000                                        # features over the limit: not kept
     infer.forget_styles(encoder)
     assert [painting_encodes(photos[0], painting)[1] for _ in range(2)] == [1, 1]

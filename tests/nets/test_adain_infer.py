@@ -129,7 +129,7 @@ def test_the_shipped_decoder_loads_and_works(encoder, cnn):
     assert d.style(infer.stylize(encoder, decoder, photo, painting, onepass("adain")), painting) < 0.7 * d.style(photo, painting)
 
 
-def test_a_painting_is_encoded_once_for_many_photos():
+def test_a_painting_is_encoded_once_for_many_photos(monkeypatch):
     """torch's path encoded the painting again for every photo of a folder and every web job;
     its features are now kept with the encoder, by its pixels, level and precision."""
     decoders, trained = infer.load_decoders("wct-lite")
@@ -160,6 +160,10 @@ def test_a_painting_is_encoded_once_for_many_photos():
     copy = infer.inference_encoder(encoder)                                 # a copy keeps nothing of its own
     assert copy.kept_styles is not encoder.kept_styles and copy.kept_styles.get(next(iter(
         encoder.kept_styles._values))) is None
+    tables, real = [], infer.wct.style_histograms                          # the histograms kept too
+    monkeypatch.setattr(infer.wct, "style_histograms", lambda feat: tables.append(1) or real(feat))
+    matching = onepass("wct-lite", precision="fp32", histograms=1.0)
+    assert [painting_encodes(photos[s], painting, matching)[1] for s in (0, 1)] == [0, 0] and tables == [1]
     encoder.kept_styles.limit = 1000                                        # features over the limit: not kept
     infer.forget_styles(encoder)
     assert [painting_encodes(photos[0], painting)[1] for _ in range(2)] == [1, 1]

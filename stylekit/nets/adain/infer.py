@@ -34,10 +34,10 @@ TRANSFORMS = {"wct": wct.whiten_colour, "adain": adain}   # shipped.TRANSFORM's 
 # the paintings (BENCHMARKS.md, "WCT's features clipped at 0"). AdaIN's decoder was trained on
 # AdaIN's outputs, negatives included, so its input stays as it is.
 WCT_FLOOR = 0.0
-# A painting's features kept with the encoder between passes, by its pixels: a folder of photos
-# and the web app's jobs mostly reuse one, and its encode is a quarter of WCT's pass (the ONNX
-# copies keep its statistics: `portable._Pipeline`). VGG-19's four levels of a 512 px painting
-# take 94 MB in fp32; a print-size painting's are not kept.
+# A painting's features and histograms kept with the encoder between passes, by its pixels: a
+# folder of photos and the web app's jobs mostly reuse one, and its encode is a quarter of WCT's
+# pass (the ONNX copies keep its statistics: `portable._Pipeline`). VGG-19's four levels of a
+# 512 px painting take 94 MB in fp32; a print-size painting's are not kept.
 KEPT_STYLES = 2
 KEPT_STYLE_BYTES = 256 << 20
 
@@ -74,23 +74,27 @@ def inference_encoder(cnn: nn.Module | Encoder) -> Encoder:
     not for training."""
     encoder = deepcopy(cnn) if isinstance(cnn, Encoder) else Encoder(cnn)
     encoder.stages = nn.ModuleList(fused(stage) for stage in encoder.stages)
-    encoder.kept_styles = Kept(KEPT_STYLES, KEPT_STYLE_BYTES, lambda feats: sum(f.nbytes for f in feats))
+    encoder.kept_styles = Kept(KEPT_STYLES, KEPT_STYLE_BYTES, lambda found: sum(f.nbytes for f in found["features"]))
     return encoder
 
 
-def style_features(encoder: Encoder, style: torch.Tensor, level: int, precision: str) -> list[torch.Tensor]:
-    """relu1_1 ... relu{level}_1 of a style image under autocast at `precision`: kept with an
-    `inference_encoder` and found again when the same pixels come at the same level and
+def style_features(encoder: Encoder, style: torch.Tensor, level: int, precision: str,
+                   histograms: bool = False) -> tuple[list[torch.Tensor], tuple | None]:
+    """relu1_1 ... relu{level}_1 of a style image under autocast at `precision`, and with
+    `histograms` what matching needs of its relu3_1 (`wct.style_histograms`; else None): kept
+    with an `inference_encoder` and found again when the same pixels come at the same level and
     precision (the callers only read them)."""
-    kept = getattr(encoder, "kept_styles", None)
-    if kept is None:
-        return encoder(style, level)
-    key = pixels_key(style.detach().float().cpu().numpy()) + repr((level, precision, str(style.device))).encode()
-    feats = kept.get(key)
-    if feats is None:
-        feats = encoder(style, level)
-        kept.put(key, feats)
-    return feats
+    kept, found = getattr(encoder, "kept_styles", None), None
+    if kept is not None:
+        key = pixels_key(style.detach().float().cpu().numpy()) + repr((level, precision, str(style.device))).encode()
+        found = kept.get(key)
+    if found is None:
+        found = {"features": encoder(style, level)}
+    if histograms and "histograms" not in found:
+        found["histograms"] = wct.style_histograms(found["features"][HISTOGRAM_LEVEL - 1])
+    if kept is not None:
+        kept.put(key, found)
+    return found["features"], found.get("histograms")
 
 
 def forget_styles(encoder: Encoder) -> None:
@@ -294,10 +298,10 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
         masks = [mirrored(mask.float(), m) for mask in masks]
     with autocast_context(content.device, precision):
         picture = pad_to_stride(mirrored(content, m))
-        style_feats = [style_features(encoder, s, decoders[0].level, precision) for s in styles]
-        histograms = None
-        if run.histograms and masks is None and HISTOGRAM_LEVEL in [d.level for d in decoders]:
-            histograms = [wct.style_histograms(f[HISTOGRAM_LEVEL - 1]) for f in style_feats]
+        wanted = bool(run.histograms) and masks is None and HISTOGRAM_LEVEL in [d.level for d in decoders]
+        found = [style_features(encoder, s, decoders[0].level, precision, wanted) for s in styles]
+        style_feats = [feats for feats, _ in found]
+        histograms = [h for _, h in found] if wanted else None
         for decoder in decoders:
             level = decoder.level
             feat_masks = None

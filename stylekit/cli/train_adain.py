@@ -25,6 +25,8 @@ from stylekit.nets.packages import DEFAULT_CACHE, check_set_folders
 from stylekit.nets.photos import DEFAULT_PHOTOS
 from stylekit.nets.training import ENDLESS, checkpoint_path, load_checkpoint
 from stylekit.settings import TrainSettings
+from stylekit.settings.common import flag
+from stylekit.settings.train import FEATURE_LOSSES
 from utils import load_vgg19
 
 
@@ -70,7 +72,8 @@ def register(commands) -> None:
                    help=f"folder of photos (default {_rel(DEFAULT_PHOTOS)})")
     p.add_argument("--out", type=Path,
                    help=f"decoder file (default {_rel(wct_decoder_path(d.level)).parent}/wct_relu<level>_1.pt)")
-    p.add_argument("--init", type=Path, help="start from this decoder file (same level and width)")
+    p.add_argument("--init", type=Path, help="start from this decoder file (same level and features; another "
+                                              "width is widened or narrowed to this run's)")
     p.add_argument("--encoder", type=Path,
                    help=f"decode a narrow encoder's features (a file of train-student, such as "
                         f"{_rel(LITE_ENCODER)}) rather than VGG-19's")
@@ -82,6 +85,12 @@ def register(commands) -> None:
                    help=f"loss on its pixels (default {d.identity_weight:g})")
     p.add_argument("--width", type=positive_float,
                    help=f"decoder channels relative to the paper's (default {d.width:g})")
+    p.add_argument("--full-size-width", type=positive_float, metavar="W",
+                   help="the last stage's channels relative to the paper's, at the picture's full size, where "
+                        "they cost most (default --width)")
+    p.add_argument("--feature-loss", choices=FEATURE_LOSSES,
+                   help=f"compare the decoded crop in the features decoded (encoder) or in VGG-19's at the same "
+                        f"layer (vgg19; for a narrow --encoder's decoder) (default {d.feature_loss})")
     p.set_defaults(run=train_wct_command)
 
     d = TrainSettings.preset("student")
@@ -146,10 +155,11 @@ def _check_start(args, config: TrainSettings, out: Path) -> None:
     training.check_start(out, args.resume, [], "decoder")
     if args.resume:
         trained = load_checkpoint(checkpoint_path(out)).get("settings", {})
-        for name in ("width", "level"):
-            if trained.get(name, getattr(config, name)) != getattr(config, name):
-                raise InputError(f"--resume: the checkpoint's decoder has {name} {trained[name]!r}, "
-                                 f"not {getattr(config, name):g}")
+        ours = {"width": config.width, "level": config.level, "full_size_width": config.full_size_width or config.width}
+        theirs = {**ours, **trained, "full_size_width": trained.get("full_size_width", trained.get("width", ours["width"]))}
+        for name, value in ours.items():
+            if theirs[name] != value:
+                raise InputError(f"--resume: the checkpoint's decoder has {flag(name)[2:]} {theirs[name]!r}, not {value:g}")
 
 
 def _train(args, config: TrainSettings, out: Path, inputs: list[Path], make_dataset, label: str,
@@ -204,7 +214,7 @@ def train_wct_command(args) -> int:
     _check_start(args, config, out)
     feature_width = students.load_student(args.encoder)[0].width if args.encoder else 1.0   # a bad file: one line
     if args.init is not None and not args.resume:   # a bad --init is refused before anything starts
-        train.starting_decoder(args.init, Decoder(config.width, config.level, feature_width).arch)
+        train.starting_decoder(args.init, Decoder(config.width, config.level, feature_width, config.full_size_width).arch)
     photos = image_files(args.data)
     # A shipped decoder's training refreshes the ONNX bundle that runs them without torch.
     method = "wct-lite" if args.encoder else "wct"

@@ -11,6 +11,7 @@ from stylekit.base.numbers import check_float, check_lr, check_seed
 from stylekit.settings.common import PRECISIONS, flag, graded_modules, split_layers
 
 TRAIN_KINDS = ("style", "texture", "adain", "wct", "student")
+FEATURE_LOSSES = ("encoder", "vgg19")
 
 
 @dataclass
@@ -37,6 +38,8 @@ class TrainSettings:
     content_layer: str = "relu2_2"     # style networks: the content loss's layer (Johnson et al.'s)
     width: float = 16                  # channels of the first layer (AdaIN, WCT: a fraction of the paper's)
     level: int = 4                     # WCT: the decoder inverts relu{level}_1 (AdaIN's is 4)
+    full_size_width: float | None = None   # AdaIN, WCT: the last stage's channels (None: width)
+    feature_loss: str = "encoder"      # WCT: the result compared in the features decoded | vgg19's
     res_blocks: int = 5                # residual blocks (style and texture networks)
     save_every: int = 50               # a checkpoint every this many steps
     seed: int = 0                      # of the random crops and the network's first weights
@@ -60,14 +63,16 @@ class TrainSettings:
             raise InputError(f"kind must be one of {', '.join(TRAIN_KINDS)}, not {self.kind!r}")
         if self.precision not in PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.feature_loss not in FEATURE_LOSSES:
+            raise InputError(f"--feature-loss must be one of {', '.join(FEATURE_LOSSES)}, not {self.feature_loss!r}")
         if self.level not in (1, 2, 3, 4):
             raise InputError(f"level must be 1, 2, 3 or 4 (relu1_1 ... relu4_1), not {self.level!r}")
         for name in ("steps", "batch", "train_size", "style_size", "res_blocks", "save_every"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise InputError(f"{flag(name)} must be a positive whole number, not {value}")
-        for name in ("lr", "width"):
-            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
+        for name in ("lr", "width", "full_size_width"):
+            if getattr(self, name) is not None and not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
                 raise InputError(f"{flag(name)} must be a positive number, not {getattr(self, name)}")
         for name in ("content_weight", "style_weight", "tv_weight", "identity_weight"):
             if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):

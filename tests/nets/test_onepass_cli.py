@@ -212,7 +212,7 @@ def test_train_wct_refuses_bad_starts_with_one_line(tmp_path, capsys):
     write_png(tmp_path / "photo.png", np.full((40, 40, 3), 128, np.uint8))
     cases = [(["--level", "2", "--init", tmp_path / "none.pt"], "--init decoder not found"),
              (["--level", "2", "--init", tmp_path / "junk.pt"], "not a readable --init decoder"),
-             (["--level", "2", "--width", "0.125", "--init", level1], "--init: .* level 1, width 0.125; this run "
+             (["--level", "2", "--width", "0.125", "--init", level1], "--init: .* level 1, width 0.125 .*; this run "
                                                                       "trains level 2"),
              (["--level", "1", "--resume"], "no checkpoint"),
              (["--level", "1", "--size", "36"], "multiple of 8")]
@@ -224,6 +224,19 @@ def test_train_wct_refuses_bad_starts_with_one_line(tmp_path, capsys):
     assert toolkit_main(["train-wct", "--init", str(level1), "--out", str(level1), "--level", "1", "--width",
                          "0.125", "--data", str(tmp_path)]) == 2
     assert "overwrite the input" in one_error_line(capsys.readouterr().err)
+    # another width starts from it (`train.reshape_into`); resumed, the widths must stay the run's
+    mixed, photos = tmp_path / "mixed" / "m.pt", tmp_path / "photos"
+    photos.mkdir()
+    write_png(photos / "photo.png", np.full((40, 40, 3), 128, np.uint8))
+    level2 = adain_train.export(Decoder(0.125, 2), tmp_path / "w2.pt", {"kind": "wct"})
+    common = ["--level", "2", "--width", "0.25", "--data", str(photos), "--size", "32", "--batch", "1",
+              "--precision", "fp32", "--out", str(mixed)]
+    assert toolkit_main(["train-wct", *common, "--full-size-width", "0.125", "--steps", "2", "--init", str(level2)]) == 0
+    decoder, settings = infer.load_decoder(mixed)
+    assert decoder.arch["full_size_width"] == 0.125 and settings["init"] == str(level2)
+    capsys.readouterr()
+    assert toolkit_main(["train-wct", *common, "--steps", "3", "--resume"]) == 2
+    assert one_error_line(capsys.readouterr().err).endswith("has full-size-width 0.125, not 0.25")
 
 
 def test_wct_is_refused_by_its_own_memory_model(tiny_images, tmp_path, monkeypatch):

@@ -153,3 +153,52 @@ def test_train_student_then_a_decoder_of_its_features(tmp_path, capsys):
     assert not (tmp_path / "other.pt").exists()
     assert toolkit.main(["train-student", *common, "--width", "1.5", "--out", str(tmp_path / "s2.pt")]) == 2
     assert "at most 1" in capsys.readouterr().err
+
+
+def test_a_decoder_narrow_at_full_size_has_fewer_channels_only_there():
+    narrow = student.StudentEncoder(0.25)
+    x = torch.rand(1, 3, 40, 24)
+    decoder = model.Decoder(0.5, 3, feature_width=0.25, full_size_width=0.25)
+    convs = [(m.in_channels, m.out_channels) for m in decoder.net if isinstance(m, torch.nn.Conv2d)]
+    # relu3_1 (64 channels) -> 64 at a quarter of the size, 64 then 16 at half, 16 then 3 at full size
+    assert convs == [(64, 64), (64, 64), (64, 16), (16, 16), (16, 3)]
+    with torch.no_grad():
+        assert decoder(narrow(x, 3)[-1]).shape == x.shape
+    assert decoder.arch["full_size_width"] == 0.25
+    assert "full_size_width" not in model.Decoder(0.5, 3, full_size_width=0.5).arch   # as every older file
+    with pytest.raises(InputError, match="full-size width"):
+        model.Decoder(0.5, 3, full_size_width=1.5)
+
+
+def test_a_wider_start_computes_what_the_narrow_decoder_did_and_a_narrower_one_keeps_its_first_channels():
+    torch.manual_seed(0)
+    start = model.Decoder(0.25, 3, feature_width=0.25).eval()
+    feats = torch.rand(2, 64, 6, 5)
+    wide = model.Decoder(0.5, 3, feature_width=0.25).eval()
+    train.reshape_into(wide, start)
+    with torch.no_grad():
+        assert torch.allclose(wide(feats), start(feats), atol=1e-5)
+    mixed = model.Decoder(0.5, 3, feature_width=0.25, full_size_width=0.125)
+    train.reshape_into(mixed, wide)
+    old, new = wide.state_dict(), mixed.state_dict()
+    for name, value in new.items():
+        assert torch.equal(value, old[name][tuple(slice(0, n) for n in value.shape)])
+    assert new["net.15.weight"].shape == (3, 8, 3, 3)
+
+
+def test_a_judges_features_are_the_ones_the_reconstruction_is_compared_in(teacher):
+    """With VGG-19 as the judge, the feature term is the distance of the decoded crop's VGG-19
+    features from the photo's, while the decoder is still given the narrow encoder's."""
+    torch.manual_seed(0)
+    narrow = student.StudentEncoder(0.25).eval()
+    decoder = model.Decoder(0.125, 2, feature_width=0.25)
+    images = torch.rand(2, 3, 32, 32)
+    judged = model.ReconstructionLoss(narrow, 2, 1.0, 0.0, judge=teacher)(decoder, images)["features"]
+    own = model.ReconstructionLoss(narrow, 2, 1.0, 0.0)(decoder, images)["features"]
+    with torch.no_grad():
+        decoded = decoder(narrow(images, 2)[-1])
+        expected = model.FeatureLoss(2)(teacher(decoded, 2)[-1], teacher(images, 2)[-1])
+    assert judged.item() == pytest.approx(expected.item(), rel=1e-4)
+    assert abs(judged.item() - own.item()) > 0.1 * expected.item()
+    with pytest.raises(InputError, match="--feature-loss"):
+        TrainSettings.preset("wct", feature_loss="pixels")

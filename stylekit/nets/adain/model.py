@@ -136,7 +136,9 @@ class Decoder(nn.Module):
     decoder per level.
 
     `width` scales the paper's inner channel counts (256, 128, 64), `feature_width` the channels
-    of the features it takes (a narrow encoder's, `student`). The output is not squashed:
+    of the features it takes (a narrow encoder's, `student`); `full_size_width` (default `width`)
+    scales instead the channels of the last stage, at the picture's full size, where each
+    convolution costs four times what it costs a stage before. The output is not squashed:
     the loss sees it as it is (a sigmoid would slow learning at the extremes); callers clamp.
 
     Departure from PyTorch's default initialisation, which shrinks the signal at each of the
@@ -146,9 +148,11 @@ class Decoder(nn.Module):
     near zero with a mid-grey bias, so training starts from a flat grey picture.
     """
 
-    def __init__(self, width: float = DEFAULT_WIDTH, level: int = 4, feature_width: float = 1.0):
+    def __init__(self, width: float = DEFAULT_WIDTH, level: int = 4, feature_width: float = 1.0,
+                 full_size_width: float | None = None):
         super().__init__()
-        for name, value in (("width", width), ("feature width", feature_width)):
+        full_size_width = width if full_size_width is None else full_size_width
+        for name, value in (("width", width), ("feature width", feature_width), ("full-size width", full_size_width)):
             if not 0 < value <= 1:
                 raise InputError(f"decoder {name} must be in (0, 1], not {value}")
         if level not in LEVELS:
@@ -156,14 +160,20 @@ class Decoder(nn.Module):
                              f"not {level}")
         # feature_width: the fraction of VGG-19's channels in the features decoded (a narrow
         # encoder's, `student`); recorded only when not 1, so the VGG decoders' files stay as made.
-        self.arch = {"width": width, "level": level, **({"feature_width": feature_width} if feature_width != 1 else {})}
+        # full_size_width likewise only when it differs from width.
+        self.arch = {"width": width, "level": level, **({"feature_width": feature_width} if feature_width != 1 else {}),
+                     **({"full_size_width": full_size_width} if full_size_width != width else {})}
         self.level = level
         convs = VGG_CONVS[:FIRST_OF_BLOCK[level] + 1]
+
+        def channels(block: int, vgg_channels: int) -> int:
+            return max(1, round(vgg_channels * (full_size_width if block == 1 else width)))
+
         layers = []
         for i in reversed(range(len(convs))):
             block, cin, cout = convs[i]
-            into = 3 if i == 0 else max(1, round(cin * width))
-            outof = feature_channels(level, feature_width) if i == len(convs) - 1 else max(1, round(cout * width))
+            into = 3 if i == 0 else channels(convs[i - 1][0], cin)
+            outof = feature_channels(level, feature_width) if i == len(convs) - 1 else channels(block, cout)
             layers += _conv(outof, into, relu=i > 0)
             if block > 1 and i == FIRST_OF_BLOCK[block]:
                 layers.append(_upsample())
@@ -265,20 +275,27 @@ class ReconstructionLoss(nn.Module):
     """The WCT decoders' objective (Li et al. 2017): decode a photo's relu{level}_1 features and
     compare the result with the photo, in its features and in pixels. As `nets.training.train`'s
     loss_fn: (decoder, crops (B, 3, S, S)) -> weighted terms. Nothing of any style is learned,
-    which is why one decoder per level serves every painting."""
+    which is why one decoder per level serves every painting.
 
-    def __init__(self, encoder: Encoder, level: int, feature_weight: float, pixel_weight: float):
+    judge: another encoder (VGG-19 for a narrow one's decoder) whose features the result is
+    compared in, instead of the features decoded: the narrow encoder overlooks some of what
+    VGG-19 sees, and the judge's metric is the one the pictures are measured in (BENCHMARKS.md,
+    "WCT lite's decoders judged by VGG-19")."""
+
+    def __init__(self, encoder: Encoder, level: int, feature_weight: float, pixel_weight: float,
+                 judge: Encoder | None = None):
         super().__init__()
-        self.encoder, self.level = encoder, level
+        self.encoder, self.level, self.judge = encoder, level, judge or encoder
         self.weights = {"features": feature_weight, "pixels": pixel_weight}
         self.feature_loss = FeatureLoss(level)
         self.pixel_loss = IdentityLoss()
 
     def forward(self, decoder: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            target = self.encoder(images, self.level)[-1]
-        decoded = decoder(target)
+            feats = self.encoder(images, self.level)[-1]
+            target = feats if self.judge is self.encoder else self.judge(images, self.level)[-1]
+        decoded = decoder(feats)
         # fp32 into the encoder, as in AdaINLoss
-        output = self.encoder(decoded.float(), self.level)[-1]
+        output = self.judge(decoded.float(), self.level)[-1]
         return {"features": self.weights["features"] * self.feature_loss(output, target),
                 "pixels": self.weights["pixels"] * self.pixel_loss(decoded, images)}

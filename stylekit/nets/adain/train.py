@@ -16,6 +16,7 @@ from stylekit.nets.adain import student as students
 from stylekit.nets.crops import RandomCrops
 from stylekit.nets.training import TrainResult, checkpoint_path, resumed_init, save_network, seeded, sittings, to_export, train
 from stylekit.settings import TrainSettings
+from utils import load_vgg19
 
 
 class ContentStylePairs(torch.utils.data.Dataset):
@@ -56,20 +57,22 @@ def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path
     config = config.replace(precision=resolve_precision(config.precision, torch.device(device)))
     level = 4 if config.kind == "adain" else config.level
     with seeded(config.seed):
-        decoder = Decoder(config.width, level, encoder.width)
+        decoder = Decoder(config.width, level, encoder.width, config.full_size_width)
     if init is not None:
-        decoder.load_state_dict(starting_decoder(init, decoder.arch).state_dict())
+        reshape_into(decoder, starting_decoder(init, decoder.arch))
     encoder = encoder.to(device)
     if config.kind == "adain":
         loss = AdaINLoss(encoder, config.style_weight, content_weight=config.content_weight,
                          identity_weight=config.identity_weight)
     else:
-        loss = ReconstructionLoss(encoder, level, config.content_weight, config.identity_weight)
+        judge = Encoder(load_vgg19(config.weights, device)) if config.feature_loss == "vgg19" else None
+        loss = ReconstructionLoss(encoder, level, config.content_weight, config.identity_weight, judge=judge)
     init = resumed_init(init, out, resume)
     settings = {**(record or {}), "kind": config.kind, "batch": config.batch, "lr": config.lr,
                 "content_weight": config.content_weight, "style_weight": config.style_weight,
                 "identity_weight": config.identity_weight, "precision": config.precision,
-                "init": str(init) if init else None, **decoder.arch}
+                "init": str(init) if init else None, **decoder.arch,
+                **({"feature_loss": config.feature_loss} if config.kind == "wct" else {})}
     result = train(decoder, loss, dataset, config, checkpoint=checkpoint_path(out), resume=resume,
                    record=settings, device=device, callback=callback)
     if to_export(result, out):
@@ -81,12 +84,32 @@ def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path
 
 
 def starting_decoder(init: Path, arch: dict) -> Decoder:
-    """The decoder in file `init` (--init), which must have the architecture `arch` of the run."""
+    """The decoder in file `init` (--init) for a run that trains `arch`: one of the same level,
+    decoding the same encoder's features; its widths may differ (`reshape_into`)."""
     start, _ = load_decoder(init, what="--init decoder", hint="one made by train-wct or train-adain")
-    if start.arch != arch:
-        raise InputError(f"--init: {init} is a decoder of level {start.level}, width {start.arch['width']:g}; "
-                         f"this run trains level {arch['level']}, width {arch['width']:g}")
+
+    def decodes(a: dict) -> str:
+        return f"relu{a['level']}_1 of an encoder with feature width {a.get('feature_width', 1.0):g}"
+    if decodes(start.arch) != decodes(arch):
+        raise InputError(f"--init: {init} is a decoder of level {start.level}, width {start.arch['width']:g} "
+                         f"({decodes(start.arch)}); this run trains level {arch['level']} ({decodes(arch)})")
     return start
+
+
+@torch.no_grad()
+def reshape_into(decoder: Decoder, start: Decoder) -> None:
+    """`start`'s weights into `decoder`, a decoder of the same level whose layers may be wider or
+    narrower. Each layer keeps `start`'s first channels. Where `decoder` is wider, the new
+    channels keep their fresh incoming weights and get zero outgoing ones: it computes what
+    `start` does, and training makes the new channels speak. Where it is narrower, the dropped
+    channels' part is lost: a start that training must repair."""
+    old, new = start.state_dict(), decoder.state_dict()
+    for name, value in new.items():
+        if value.dim() == 4:
+            value[:, old[name].shape[1]:] = 0
+        kept = tuple(slice(0, min(a, b)) for a, b in zip(value.shape, old[name].shape))
+        value[kept] = old[name][kept]
+    decoder.load_state_dict(new)
 
 
 def export(decoder: Decoder, out: Path, settings: dict) -> Path:

@@ -156,19 +156,37 @@ def _training(method: str, trained: list[dict]) -> str:
         return (f"its decoder (half the paper's channels) was trained on this project's CPUs for {t.get('steps')} "
                 f"steps of {t.get('batch')} pairs of {t.get('size')} px crops, photos against {styles_seen} "
                 f"paintings and patterns from the offline packages")
-    steps = ", ".join(f"relu{t.get('level')}_1 {t.get('steps')}" for t in sorted(trained, key=lambda t: t["level"]))
+    steps = ", ".join(f"relu{t.get('level')}_1 {t.get('steps')}" + (" (from a decoder trained before)" if t.get("init") else "")
+                      for t in sorted(trained, key=lambda t: t["level"]))
     if method == "wct-lite":
         from stylekit.nets.adain.shipped import LITE_ENCODER
         from stylekit.nets.adain.student import load_student
         narrow, made = load_student(LITE_ENCODER)
         return (f"its encoder keeps {narrow.width:g} of VGG-19's channels after relu1_1 and was distilled from it "
                 f"for {made.get('steps')} steps of {made.get('batch')} crops of {made.get('size')} px (its features, "
-                f"through a 1x1 convolution per level, made to match VGG-19's); its decoders, at a quarter of the "
-                f"paper's channels, learn to turn those features of photos back into the photos, for {steps} steps "
-                f"of {trained[0].get('batch')}")
+                f"through a 1x1 convolution per level, made to match VGG-19's); its decoders, at {_widths(trained)}, "
+                f"learn to turn those features of photos back into the photos, for {steps} steps "
+                f"of {trained[0].get('batch')}"
+                + "".join(f"; relu{t['level']}_1's last sitting compared its pictures in VGG-19's features"
+                          for t in trained if t.get("feature_loss") == "vgg19"))
     return (f"its decoders only learn to turn VGG-19 features of photos back into the photos (no painting in "
             f"their training), trained on this project's CPUs on 128 px crops for {steps} steps of "
             f"{trained[0].get('batch')}")
+
+
+FRACTIONS = {1.0: "all", 0.5: "half", 0.25: "a quarter", 0.125: "an eighth"}
+
+
+def _widths(trained: list[dict]) -> str:
+    """The decoders' channels in words: "a quarter of the paper's channels (relu3_1's half, a
+    quarter at full size)"."""
+    def said(w: float) -> str:
+        return FRACTIONS.get(w, f"{w:g}")
+    common = max({t["width"] for t in trained}, key=[t["width"] for t in trained].count)
+    others = [f"relu{t['level']}_1's {said(t['width'])}"
+              + (f", {said(t['full_size_width'])} at full size" if "full_size_width" in t else "")
+              for t in sorted(trained, key=lambda t: t["level"]) if t["width"] != common or "full_size_width" in t]
+    return f"{said(common)} of the paper's channels" + (f" ({'; '.join(others)})" if others else "")
 
 
 def _text(grids: dict, opt_n: dict, opt_time: str, size: int, precision: str) -> str:

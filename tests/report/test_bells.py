@@ -62,3 +62,11 @@ def test_network_recipe_names_its_tv_weight():
     assert bells_networks._tv({"weights": {"content": 1.0, "style": 2e4, "tv": 100.0}}) == ", TV weight 100"
     assert bells_networks._tv({"weights": {"content": 1.0, "style": 2e4, "tv": 0.0}}) == ""
     assert bells_networks._tv({}) == ""
+
+
+def test_the_decoders_widths_are_told_as_their_files_say():
+    from stylekit.report.bells_onepass import _widths
+    quarter = [{"level": n, "width": 0.25} for n in (1, 2, 4)]
+    assert _widths(quarter) == "a quarter of the paper's channels"
+    mixed = [*quarter, {"level": 3, "width": 0.5, "full_size_width": 0.25}]
+    assert _widths(mixed) == "a quarter of the paper's channels (relu3_1's half, a quarter at full size)"

@@ -63,7 +63,8 @@ def test_recipe_matches_what_the_file_records(name):
 
 def test_the_wct_lite_recipe_matches_its_files():
     """WCT lite's encoder and decoders: the recipe's commands for each file are the sittings it
-    records (where each ended, at which step size), the last one with its width and batch, and
+    records (where each ended, at which step size), the first one with the decoder it started
+    from, which the recipe makes before, the last one with its widths, batch and feature loss;
     the decoders name the encoder the recipe made."""
     from stylekit.base.files import file_sha256
     from stylekit.nets.adain import infer, shipped, student
@@ -75,7 +76,9 @@ def test_the_wct_lite_recipe_matches_its_files():
             flags = {w[2:]: words[i + 1] if i + 1 < len(words) else True for i, w in enumerate(words) if w.startswith("--")}
             flags["preset"] = "student" if "train-student" in words else "wct"
             commands.setdefault(flags.get("out", "models/wct_lite_encoder.pt"), []).append(flags)
-    assert set(commands) == {"models/wct_lite_encoder.pt", *(f"models/{p.name}" for p in shipped.default_decoders("wct-lite"))}
+    shipped_files = {"models/wct_lite_encoder.pt", *(f"models/{p.name}" for p in shipped.default_decoders("wct-lite"))}
+    assert {out for out in commands if out.startswith("models/")} == shipped_files
+    made_before = list(commands)   # each file's first command, in the recipe's order
 
     def sittings_of(flag_sets: list[dict]) -> list[tuple[int, float]]:
         return [(int(f["steps"]), float(f.get("lr", TrainSettings.preset(f["preset"]).lr))) for f in flag_sets]
@@ -92,4 +95,11 @@ def test_the_wct_lite_recipe_matches_its_files():
         last = flag_sets[-1]
         assert last["encoder"] == "models/wct_lite_encoder.pt" and int(last["level"]) == decoder.level
         assert (float(last["width"]), int(last["batch"])) == (decoder.arch["width"], settings["batch"])
+        assert float(last.get("full-size-width", last["width"])) == decoder.arch.get("full_size_width", decoder.arch["width"])
+        assert last.get("feature-loss", "encoder") == settings.get("feature_loss", "encoder")
         assert settings["encoder_sha256"] == file_sha256(shipped.LITE_ENCODER)
+        start = flag_sets[0].get("init")
+        assert start == settings["init"]
+        while start is not None:   # a chain of the recipe's own files, each made before the one it starts
+            assert made_before.index(start) < made_before.index(f"models/{path.name}")
+            start = commands[start][0].get("init")

@@ -3,7 +3,8 @@
 # make test:  the whole test suite
 # make models: rebuild the training photos and retrain the shipped networks (about 17 h on 2 cores with bf16: the CPU sittings' recorded 6 h, and
 #              the 25,050 GPU steps at 0.65 steps/s; with a CUDA device the GPU sittings take minutes: README.md, "Trained on a GPU";
-#              WCT lite's encoder and decoders another 2 h 57 min, measured in fp32 on 2 AVX2 cores)
+#              WCT lite's encoder and decoders another 2 h 57 min, measured in fp32 on 2 AVX2 cores, and 34 min for
+#              the last relu3_1 and relu4_1 sittings, in bf16 on 2 AVX-512 cores)
 # make serve: the local web app on http://127.0.0.1:$(PORT)/ (PORT=8000 unless given; Ctrl-C stops it)
 VENV := .venv
 PY := $(VENV)/bin/python

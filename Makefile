@@ -51,6 +51,8 @@ photos: setup
 # sitting, on 2 cores, aimed at that. Starry Night's last sitting, on 2 cores, aimed at it too,
 # on 512 px crops of photos stored larger (README.md, "Trained at the size they serve").
 PLAIN_GRAM = --style-layers relu1_1,relu2_1,relu3_1,relu4_1 --no-style-normalize --style-weight 2e4
+# WCT lite's decoders: the narrow encoder's features, in batches of 8 crops
+LITE_WCT = $(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --batch 8
 # $(call gpu_sittings,PAINTING,FROM,FIRST_MAIN,FIRST_END,SECOND_MAIN,SECOND_END,MORE_FLAGS,SECOND_OUT)
 define gpu_sittings
 	$(PY) -m stylekit train-fast --style images/style/$(1).jpg $(7) --width 24 --save-every 500 --steps 150 --lr 5e-4 --init $(2) --out data/fast/$(1)_gpu1.pt
@@ -94,33 +96,33 @@ models: photos
 # their reconstructions of unseen photos kept improving (README.md, "WCT lite").
 	$(PY) -m stylekit train-student --steps 2900
 	$(PY) -m stylekit train-student --steps 3500 --lr 1.5e-4 --resume
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 3000 --out data/wct/lite_relu4_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 6500 --lr 5e-4 --resume --out data/wct/lite_relu4_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 9000 --lr 5e-4 --resume --out data/wct/lite_relu4_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 10000 --lr 2e-4 --resume --out data/wct/lite_relu4_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 12500 --lr 2e-4 --resume --out data/wct/lite_relu4_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 18500 --lr 2e-4 --resume --out data/wct/lite_relu4_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 24500 --lr 1e-4 --resume --out data/wct/lite_relu4_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 4 --steps 30500 --lr 1e-4 --resume --out data/wct/lite_relu4_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 2500 --out data/wct/lite_relu3_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 5000 --lr 5e-4 --resume --out data/wct/lite_relu3_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 7000 --lr 5e-4 --resume --out data/wct/lite_relu3_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 8000 --lr 2e-4 --resume --out data/wct/lite_relu3_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 10000 --lr 2e-4 --resume --out data/wct/lite_relu3_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 16000 --lr 2e-4 --resume --out data/wct/lite_relu3_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 3 --steps 21000 --lr 1e-4 --resume --out data/wct/lite_relu3_1.pt
+	$(LITE_WCT) --width 0.25 --level 4 --steps 3000 --out data/wct/lite_relu4_1.pt
+	$(LITE_WCT) --width 0.25 --level 4 --steps 6500 --lr 5e-4 --resume --out data/wct/lite_relu4_1.pt
+	$(LITE_WCT) --width 0.25 --level 4 --steps 9000 --lr 5e-4 --resume --out data/wct/lite_relu4_1.pt
+	$(LITE_WCT) --width 0.25 --level 4 --steps 10000 --lr 2e-4 --resume --out data/wct/lite_relu4_1.pt
+	$(LITE_WCT) --width 0.25 --level 4 --steps 12500 --lr 2e-4 --resume --out data/wct/lite_relu4_1.pt
+	$(LITE_WCT) --width 0.25 --level 4 --steps 18500 --lr 2e-4 --resume --out data/wct/lite_relu4_1.pt
+	$(LITE_WCT) --width 0.25 --level 4 --steps 24500 --lr 1e-4 --resume --out data/wct/lite_relu4_1.pt
+	$(LITE_WCT) --width 0.25 --level 4 --steps 30500 --lr 1e-4 --resume --out data/wct/lite_relu4_1.pt
+	$(LITE_WCT) --width 0.25 --level 3 --steps 2500 --out data/wct/lite_relu3_1.pt
+	$(LITE_WCT) --width 0.25 --level 3 --steps 5000 --lr 5e-4 --resume --out data/wct/lite_relu3_1.pt
+	$(LITE_WCT) --width 0.25 --level 3 --steps 7000 --lr 5e-4 --resume --out data/wct/lite_relu3_1.pt
+	$(LITE_WCT) --width 0.25 --level 3 --steps 8000 --lr 2e-4 --resume --out data/wct/lite_relu3_1.pt
+	$(LITE_WCT) --width 0.25 --level 3 --steps 10000 --lr 2e-4 --resume --out data/wct/lite_relu3_1.pt
+	$(LITE_WCT) --width 0.25 --level 3 --steps 16000 --lr 2e-4 --resume --out data/wct/lite_relu3_1.pt
+	$(LITE_WCT) --width 0.25 --level 3 --steps 21000 --lr 1e-4 --resume --out data/wct/lite_relu3_1.pt
 # The shipped relu3_1 decoder: the one above widened to half the paper's channels (computing what it
 # did), 2,500 steps, then narrowed back to a quarter at the picture's full size, where each
 # convolution costs most; the relu4_1 one: the one above, 2,000 steps more compared in VGG-19's
 # features (README.md, "WCT lite"). bf16, as they were made.
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --batch 8 --precision bf16 --width 0.5 --level 3 --steps 2500 --lr 3e-4 --init data/wct/lite_relu3_1.pt --out data/wct/lite_relu3_half.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --batch 8 --precision bf16 --width 0.5 --full-size-width 0.25 --level 3 --steps 2000 --lr 2e-4 --init data/wct/lite_relu3_half.pt --out models/wct_lite_relu3_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --batch 8 --precision bf16 --width 0.5 --full-size-width 0.25 --level 3 --steps 4000 --lr 1e-4 --resume --out models/wct_lite_relu3_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --batch 8 --precision bf16 --width 0.25 --level 4 --steps 2000 --lr 1e-4 --feature-loss vgg19 --init data/wct/lite_relu4_1.pt --out models/wct_lite_relu4_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 2 --steps 2000 --out models/wct_lite_relu2_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 2 --steps 3500 --lr 5e-4 --resume --out models/wct_lite_relu2_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 2 --steps 5500 --lr 5e-4 --resume --out models/wct_lite_relu2_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 2 --steps 6000 --lr 2e-4 --resume --out models/wct_lite_relu2_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 2 --steps 8000 --lr 2e-4 --resume --out models/wct_lite_relu2_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 1 --steps 1000 --out models/wct_lite_relu1_1.pt
-	$(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --width 0.25 --batch 8 --level 1 --steps 2000 --lr 5e-4 --resume --out models/wct_lite_relu1_1.pt
+	$(LITE_WCT) --precision bf16 --width 0.5 --level 3 --steps 2500 --lr 3e-4 --init data/wct/lite_relu3_1.pt --out data/wct/lite_relu3_half.pt
+	$(LITE_WCT) --precision bf16 --width 0.5 --full-size-width 0.25 --level 3 --steps 2000 --lr 2e-4 --init data/wct/lite_relu3_half.pt --out models/wct_lite_relu3_1.pt
+	$(LITE_WCT) --precision bf16 --width 0.5 --full-size-width 0.25 --level 3 --steps 4000 --lr 1e-4 --resume --out models/wct_lite_relu3_1.pt
+	$(LITE_WCT) --precision bf16 --width 0.25 --level 4 --steps 2000 --lr 1e-4 --feature-loss vgg19 --init data/wct/lite_relu4_1.pt --out models/wct_lite_relu4_1.pt
+	$(LITE_WCT) --width 0.25 --level 2 --steps 2000 --out models/wct_lite_relu2_1.pt
+	$(LITE_WCT) --width 0.25 --level 2 --steps 3500 --lr 5e-4 --resume --out models/wct_lite_relu2_1.pt
+	$(LITE_WCT) --width 0.25 --level 2 --steps 5500 --lr 5e-4 --resume --out models/wct_lite_relu2_1.pt
+	$(LITE_WCT) --width 0.25 --level 2 --steps 6000 --lr 2e-4 --resume --out models/wct_lite_relu2_1.pt
+	$(LITE_WCT) --width 0.25 --level 2 --steps 8000 --lr 2e-4 --resume --out models/wct_lite_relu2_1.pt
+	$(LITE_WCT) --width 0.25 --level 1 --steps 1000 --out models/wct_lite_relu1_1.pt
+	$(LITE_WCT) --width 0.25 --level 1 --steps 2000 --lr 5e-4 --resume --out models/wct_lite_relu1_1.pt

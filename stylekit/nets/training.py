@@ -62,7 +62,7 @@ class Distributed:
 # What a resumed run must share with its checkpoint's (a model file records one value of each).
 RESUME_KEEPS = ("kind", "batch", "train_size", "size", "style_size", "style_resize", "weights", "content_weight",
                 "style_weight", "identity_weight", "content_layers", "style_layers", "style_layer_weights",
-                "style_normalize", "seed", "vgg_weights", "encoder_sha256")
+                "style_normalize", "seed", "vgg_weights", "encoder_sha256", "feature_loss")
 
 
 @contextlib.contextmanager

@@ -132,9 +132,10 @@ ONEPASS_PRESETS: dict[str, dict] = {
     # closer to the photos too, and WCT lite closer to both than at a higher alpha without it
     # (BENCHMARKS.md, "The painting's histograms at relu3_1").
     # WCT lite's alpha 0.7 since its relu3_1 decoder is wider where it is cheap and its relu4_1
-    # decoder was judged by VGG-19's features: 0.6 with them left it closer to the photos and
-    # further from the paintings than 0.7, which took it 15% closer to the paintings than the
-    # peer on the bench's and the wider pairs (BENCHMARKS.md, "WCT lite's new decoders shipped").
+    # decoder was judged by VGG-19's features: with them 0.7 took it 15% closer to the paintings
+    # than the peer on the bench's and the wider pairs, 0.65 short of that on the bench's, and
+    # 0.75 gained a thousandth of style for 0.014 of content (BENCHMARKS.md, "WCT lite's new
+    # decoders shipped").
     "wct": dict(method="wct", style_scale=1.0, alpha=0.7, max_move=0.75, ridge=0.12, sharpen=1.0, histograms=1.0),
     "wct-lite": dict(method="wct-lite", style_scale=1.0, alpha=0.7, max_move=0.75, ridge=0.15, sharpen=2.0,
                      histograms=1.0, margin=8),

@@ -237,6 +237,9 @@ def test_train_wct_refuses_bad_starts_with_one_line(tmp_path, capsys):
     capsys.readouterr()
     assert toolkit_main(["train-wct", *common, "--steps", "3", "--resume"]) == 2
     assert one_error_line(capsys.readouterr().err).endswith("has full-size-width 0.125, not 0.25")
+    resumed = ["--full-size-width", "0.125", "--steps", "3", "--resume", "--feature-loss", "vgg19"]
+    assert toolkit_main(["train-wct", *common, *resumed]) == 2   # another loss for the steps still to come
+    assert "was trained with feature_loss 'encoder', not 'vgg19'" in one_error_line(capsys.readouterr().err)
 
 
 def test_wct_is_refused_by_its_own_memory_model(tiny_images, tmp_path, monkeypatch):

@@ -280,7 +280,7 @@ class ReconstructionLoss(nn.Module):
     judge: another encoder (VGG-19 for a narrow one's decoder) whose features the result is
     compared in, instead of the features decoded: the narrow encoder overlooks some of what
     VGG-19 sees, and the judge's metric is the one the pictures are measured in (BENCHMARKS.md,
-    "WCT lite's decoders judged by VGG-19")."""
+    "WCT lite given more of WCT", "WCT lite's new decoders shipped")."""
 
     def __init__(self, encoder: Encoder, level: int, feature_weight: float, pixel_weight: float,
                  judge: Encoder | None = None):

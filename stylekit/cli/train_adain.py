@@ -155,8 +155,12 @@ def _check_start(args, config: TrainSettings, out: Path) -> None:
     training.check_start(out, args.resume, [], "decoder")
     if args.resume:
         trained = load_checkpoint(checkpoint_path(out)).get("settings", {})
-        ours = {"width": config.width, "level": config.level, "full_size_width": config.full_size_width or config.width}
-        theirs = {**ours, **trained, "full_size_width": trained.get("full_size_width", trained.get("width", ours["width"]))}
+        def widths(arch: dict) -> dict:
+            return {"width": arch.get("width"), "level": arch.get("level"),
+                    "full_size_width": arch.get("full_size_width", arch.get("width"))}
+        level = 4 if config.kind == "adain" else config.level
+        ours = widths(Decoder(config.width, level, trained.get("feature_width", 1.0), config.full_size_width).arch)
+        theirs = {**ours, **{k: v for k, v in widths(trained).items() if v is not None}}
         for name, value in ours.items():
             if theirs[name] != value:
                 raise InputError(f"--resume: the checkpoint's decoder has {flag(name)[2:]} {theirs[name]!r}, not {value:g}")
@@ -170,7 +174,8 @@ def _train(args, config: TrainSettings, out: Path, inputs: list[Path], make_data
     training.check_out_outside(out, args.data)
     device = options.device_and_precision(args)[0]
     # a level-4 decoder's: the largest decoder; a narrow encoder of the same width has about as many
-    params = sum(p.numel() for p in Decoder(min(config.width, 1.0)).parameters())
+    widest = min(max(config.width, config.full_size_width or 0), 1.0)
+    params = sum(p.numel() for p in Decoder(widest).parameters())
     training.check_memory("train-adain", config, params, TrainSettings.preset("adain"), device=device)
     dataset = make_dataset()
     student = getattr(args, "encoder", None)
@@ -210,11 +215,19 @@ def train_command(args) -> int:
 def train_wct_command(args) -> int:
     config = training.settings_from(args, "wct")
     _check_train_size(config)
+    if args.init is not None and args.resume:
+        raise InputError("--init starts a run from a decoder, --resume continues the checkpoint's: give one of them")
+    if config.feature_loss == "vgg19" and not args.encoder:
+        raise InputError("--feature-loss vgg19 is for the decoder of a narrow --encoder: without one, the features "
+                         "decoded are VGG-19's already")
     out = args.out or wct_decoder_path(config.level)
-    _check_start(args, config, out)
     feature_width = students.load_student(args.encoder)[0].width if args.encoder else 1.0   # a bad file: one line
-    if args.init is not None and not args.resume:   # a bad --init is refused before anything starts
-        train.starting_decoder(args.init, Decoder(config.width, config.level, feature_width, config.full_size_width).arch)
+    if args.init is not None:   # a bad --init is refused before anything starts
+        start = train.starting_decoder(args.init, Decoder(config.width, config.level, feature_width).arch,
+                                       file_sha256(args.encoder) if args.encoder else None)
+        if args.width is None and args.full_size_width is None:   # the widths it has, unless others are asked for
+            config = config.replace(width=start.arch["width"], full_size_width=start.arch.get("full_size_width"))
+    _check_start(args, config, out)
     photos = image_files(args.data)
     # A shipped decoder's training refreshes the ONNX bundle that runs them without torch.
     method = "wct-lite" if args.encoder else "wct"

@@ -63,6 +63,8 @@ class Distributed:
 RESUME_KEEPS = ("kind", "batch", "train_size", "size", "style_size", "style_resize", "weights", "content_weight",
                 "style_weight", "identity_weight", "content_layers", "style_layers", "style_layer_weights",
                 "style_normalize", "seed", "vgg_weights", "encoder_sha256", "feature_loss")
+# What a checkpoint made before a setting existed was trained with.
+RESUME_BEFORE = {"feature_loss": "encoder"}
 
 
 @contextlib.contextmanager
@@ -250,7 +252,7 @@ def train(net: nn.Module, loss_fn: Callable[[nn.Module, torch.Tensor], dict[str,
             why = "" if isinstance(exc, RuntimeError) else f": {reason(exc)}"   # a state dict's is many lines
             raise InputError(f"--resume: {checkpoint} is the checkpoint of another network"
                              f"{f' ({made})' if made else ''}, not of this run's{why}") from None
-        before = state.get("settings") or {}
+        before = {**RESUME_BEFORE, **(state.get("settings") or {})}
         changed = [k for k in RESUME_KEEPS if k in before and k in (record or {}) and before[k] != record[k]]
         if changed:   # the model file would name the new value alone, for steps trained with the old
             k = changed[0]

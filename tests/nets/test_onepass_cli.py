@@ -237,9 +237,15 @@ def test_train_wct_refuses_bad_starts_with_one_line(tmp_path, capsys):
     capsys.readouterr()
     assert toolkit_main(["train-wct", *common, "--steps", "3", "--resume"]) == 2
     assert one_error_line(capsys.readouterr().err).endswith("has full-size-width 0.125, not 0.25")
-    resumed = ["--full-size-width", "0.125", "--steps", "3", "--resume", "--feature-loss", "vgg19"]
-    assert toolkit_main(["train-wct", *common, *resumed]) == 2   # another loss for the steps still to come
-    assert "was trained with feature_loss 'encoder', not 'vgg19'" in one_error_line(capsys.readouterr().err)
+    refused = [(["--full-size-width", "0.125", "--steps", "3", "--resume", "--init", str(level2)], "give one of them"),
+               (["--steps", "3", "--feature-loss", "vgg19"], "is for the decoder of a narrow --encoder")]
+    for argv, words in refused:
+        assert toolkit_main(["train-wct", *common, *argv]) == 2
+        assert words in one_error_line(capsys.readouterr().err)
+    # started from a decoder with no --width, the run keeps the decoder's widths
+    again = tmp_path / "again" / "m.pt"
+    assert toolkit_main(["train-wct", *common[:2], *common[4:-1], str(again), "--steps", "1", "--init", str(mixed)]) == 0
+    assert infer.load_decoder(again)[0].arch == decoder.arch
 
 
 def test_wct_is_refused_by_its_own_memory_model(tiny_images, tmp_path, monkeypatch):

@@ -166,6 +166,7 @@ def test_a_decoder_narrow_at_full_size_has_fewer_channels_only_there():
         assert decoder(narrow(x, 3)[-1]).shape == x.shape
     assert decoder.arch["full_size_width"] == 0.25
     assert "full_size_width" not in model.Decoder(0.5, 3, full_size_width=0.5).arch   # as every older file
+    assert "full_size_width" not in model.Decoder(0.5, 1, full_size_width=0.25).arch   # one convolution: no stage before
     with pytest.raises(InputError, match="full-size width"):
         model.Decoder(0.5, 3, full_size_width=1.5)
 
@@ -202,3 +203,11 @@ def test_a_judges_features_are_the_ones_the_reconstruction_is_compared_in(teache
     assert abs(judged.item() - own.item()) > 0.1 * expected.item()
     with pytest.raises(InputError, match="--feature-loss"):
         TrainSettings.preset("wct", feature_loss="pixels")
+
+
+def test_a_start_must_decode_the_same_encoders_features(tmp_path):
+    made = train.export(model.Decoder(0.125, 2, feature_width=0.25), tmp_path / "d2.pt", {"encoder_sha256": "aa"})
+    arch = model.Decoder(0.25, 2, feature_width=0.25).arch
+    assert train.starting_decoder(made, arch, "aa").arch["width"] == 0.125   # widths may differ
+    with pytest.raises(InputError, match="another encoder's features than this run's"):
+        train.starting_decoder(made, arch, "bb")

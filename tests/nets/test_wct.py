@@ -312,3 +312,12 @@ def test_reconstruction_training_lowers_the_loss(encoder, tmp_path):
     assert resumed["init"] == str(tmp_path / "w2.pt") and [s["steps"] for s in resumed["sittings"]] == [[0, 5], [5, 7]]
     with pytest.raises(InputError, match="--init: .* level 2"):
         train.train_decoder(encoder, data, config.replace(level=3), out=tmp_path / "w3.pt", init=tmp_path / "w2.pt")
+    # the steps still to come may not be judged otherwise, even from a checkpoint older than the setting
+    vgg = config.replace(steps=9, feature_loss="vgg19")
+    with pytest.raises(InputError, match="was trained with feature_loss 'encoder', not 'vgg19'"):
+        train.train_decoder(encoder, data, vgg, out=tmp_path / "w2b.pt", resume=True)
+    state = torch.load(tmp_path / "w2b.ckpt", weights_only=True)
+    del state["settings"]["feature_loss"]
+    torch.save(state, tmp_path / "w2b.ckpt")
+    with pytest.raises(InputError, match="was trained with feature_loss 'encoder', not 'vgg19'"):
+        train.train_decoder(encoder, data, vgg, out=tmp_path / "w2b.pt", resume=True)

@@ -152,7 +152,8 @@ class Decoder(nn.Module):
                  full_size_width: float | None = None):
         super().__init__()
         full_size_width = width if full_size_width is None else full_size_width
-        for name, value in (("width", width), ("feature width", feature_width), ("full-size width", full_size_width)):
+        for name, value in (("width (--width)", width), ("feature width", feature_width),
+                            ("full-size width (--full-size-width)", full_size_width)):
             if not 0 < value <= 1:
                 raise InputError(f"decoder {name} must be in (0, 1], not {value}")
         if level not in LEVELS:
@@ -160,7 +161,10 @@ class Decoder(nn.Module):
                              f"not {level}")
         # feature_width: the fraction of VGG-19's channels in the features decoded (a narrow
         # encoder's, `student`); recorded only when not 1, so the VGG decoders' files stay as made.
-        # full_size_width likewise only when it differs from width.
+        # full_size_width likewise only when it differs from width and there is a stage before
+        # the last (relu1_1's decoder is one convolution from the features to the colours).
+        if level == 1:
+            full_size_width = width
         self.arch = {"width": width, "level": level, **({"feature_width": feature_width} if feature_width != 1 else {}),
                      **({"full_size_width": full_size_width} if full_size_width != width else {})}
         self.level = level

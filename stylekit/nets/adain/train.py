@@ -59,7 +59,7 @@ def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path
     with seeded(config.seed):
         decoder = Decoder(config.width, level, encoder.width, config.full_size_width)
     if init is not None:
-        reshape_into(decoder, starting_decoder(init, decoder.arch))
+        reshape_into(decoder, starting_decoder(init, decoder.arch, (record or {}).get("encoder_sha256")))
     encoder = encoder.to(device)
     if config.kind == "adain":
         loss = AdaINLoss(encoder, config.style_weight, content_weight=config.content_weight,
@@ -83,16 +83,20 @@ def train_decoder(encoder: Encoder, dataset, config: TrainSettings, *, out: Path
     return decoder, result
 
 
-def starting_decoder(init: Path, arch: dict) -> Decoder:
+def starting_decoder(init: Path, arch: dict, encoder_sha256: str | None = None) -> Decoder:
     """The decoder in file `init` (--init) for a run that trains `arch`: one of the same level,
-    decoding the same encoder's features; its widths may differ (`reshape_into`)."""
-    start, _ = load_decoder(init, what="--init decoder", hint="one made by train-wct or train-adain")
+    decoding the same encoder's features (VGG-19's, or the narrow encoder's whose sha256 is
+    `encoder_sha256`); its widths may differ (`reshape_into`)."""
+    start, made = load_decoder(init, what="--init decoder", hint="one made by train-wct or train-adain")
 
     def decodes(a: dict) -> str:
         return f"relu{a['level']}_1 of an encoder with feature width {a.get('feature_width', 1.0):g}"
     if decodes(start.arch) != decodes(arch):
         raise InputError(f"--init: {init} is a decoder of level {start.level}, width {start.arch['width']:g} "
                          f"({decodes(start.arch)}); this run trains level {arch['level']} ({decodes(arch)})")
+    if made.get("encoder_sha256") != encoder_sha256:
+        raise InputError(f"--init: {init} decodes another encoder's features than this run's "
+                         f"({'VGG-19' if encoder_sha256 is None else '--encoder'}): start from a decoder of the same encoder")
     return start
 
 

@@ -72,8 +72,8 @@ def register(commands) -> None:
                    help=f"folder of photos (default {_rel(DEFAULT_PHOTOS)})")
     p.add_argument("--out", type=Path,
                    help=f"decoder file (default {_rel(wct_decoder_path(d.level)).parent}/wct_relu<level>_1.pt)")
-    p.add_argument("--init", type=Path, help="start from this decoder file (same level and features; another "
-                                              "width is widened or narrowed to this run's)")
+    p.add_argument("--init", type=Path, help="start from this decoder file (same level and encoder), with its "
+                                              "widths, or widened or narrowed to --width and --full-size-width")
     p.add_argument("--encoder", type=Path,
                    help=f"decode a narrow encoder's features (a file of train-student, such as "
                         f"{_rel(LITE_ENCODER)}) rather than VGG-19's")

@@ -164,6 +164,11 @@ def test_a_painting_is_encoded_once_for_many_photos(monkeypatch):
     monkeypatch.setattr(infer.wct, "style_histograms", lambda feat: tables.append(1) or real(feat))
     matching = onepass("wct-lite", precision="fp32", histograms=1.0)
     assert [painting_encodes(photos[s], painting, matching)[1] for s in (0, 1)] == [0, 0] and tables == [1]
+    coloured, real_moments = [], infer.wct.style_moments                    # and what colouring needs of it
+    monkeypatch.setattr(infer.wct, "style_moments", lambda feat: coloured.append(1) or real_moments(feat))
+    assert torch.equal(painting_encodes(photos[1], painting)[0], fresh) and coloured == []
+    infer.forget_styles(encoder)
+    assert torch.equal(painting_encodes(photos[1], painting)[0], fresh) and len(coloured) == len(decoders)
     encoder.kept_styles.limit = 1000                                        # features over the limit: not kept
     infer.forget_styles(encoder)
     assert [painting_encodes(photos[0], painting)[1] for _ in range(2)] == [1, 1]

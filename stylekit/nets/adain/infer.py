@@ -78,12 +78,13 @@ def inference_encoder(cnn: nn.Module | Encoder) -> Encoder:
     return encoder
 
 
-def style_features(encoder: Encoder, style: torch.Tensor, level: int, precision: str,
-                   histograms: bool = False) -> tuple[list[torch.Tensor], tuple | None]:
-    """relu1_1 ... relu{level}_1 of a style image under autocast at `precision`, and with
-    `histograms` what matching needs of its relu3_1 (`wct.style_histograms`; else None): kept
-    with an `inference_encoder` and found again when the same pixels come at the same level and
-    precision (the callers only read them)."""
+def style_features(encoder: Encoder, style: torch.Tensor, level: int, precision: str, histograms: bool = False,
+                   moments: tuple[int, ...] = ()) -> tuple[list[torch.Tensor], tuple | None, dict]:
+    """relu1_1 ... relu{level}_1 of a style image under autocast at `precision`; with
+    `histograms` what matching needs of its relu3_1 (`wct.style_histograms`; else None); and
+    for each of the levels `moments` what colouring needs (`wct.style_moments`), by level. All
+    kept with an `inference_encoder` and found again when the same pixels come at the same level
+    and precision (the callers only read them)."""
     kept, found = getattr(encoder, "kept_styles", None), None
     if kept is not None:
         key = pixels_key(style.detach().float().cpu().numpy()) + repr((level, precision, str(style.device))).encode()
@@ -92,9 +93,14 @@ def style_features(encoder: Encoder, style: torch.Tensor, level: int, precision:
         found = {"features": encoder(style, level)}
     if histograms and "histograms" not in found:
         found["histograms"] = wct.style_histograms(found["features"][HISTOGRAM_LEVEL - 1])
+    stats = found.setdefault("moments", {})
+    for n in moments:
+        if n not in stats:
+            with torch.autocast(style.device.type, enabled=False):
+                stats[n] = wct.style_moments(found["features"][n - 1])
     if kept is not None:
         kept.put(key, found)
-    return found["features"], found.get("histograms")
+    return found["features"], found.get("histograms"), {n: stats[n] for n in moments}
 
 
 def forget_styles(encoder: Encoder) -> None:
@@ -159,7 +165,7 @@ def sharpened(picture: torch.Tensor, amount: float) -> torch.Tensor:
 
 def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor], *, alpha: float = 1.0,
                       weights: list[float] | None = None, masks: list[torch.Tensor] | None = None,
-                      method: str = "adain", ridge: float = 0.0) -> torch.Tensor:
+                      method: str = "adain", ridge: float = 0.0, style_stats: list | None = None) -> torch.Tensor:
     """A decoder's input: the content features given the styles' statistics by `method`,
     'adain' (channel means and deviations) or 'wct' (means and covariance, `wct.whiten_colour`).
 
@@ -167,27 +173,30 @@ def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor
     masks (1, 1, h, w) at the features' size; inside mask i the content features' statistics
     there are replaced by style i's, and wherever the masks sum to less than 1 the content
     features stay. alpha: 1 full style, 0 the content features unchanged. ridge: WCT's
-    (`wct._powers`); AdaIN has none.
+    (`wct._powers`); AdaIN has none. style_stats: WCT's, each style's `wct.style_moments` where
+    the caller keeps them.
     """
-    transform = TRANSFORMS[TRANSFORM[method]]
-    if TRANSFORM[method] == "wct":
-        transform = partial(transform, ridge=ridge)
+    is_wct = TRANSFORM[method] == "wct"
+    stats = style_stats or [None] * len(style_feats)
+    transforms = [partial(wct.whiten_colour, ridge=ridge, style_stats=st) if is_wct else TRANSFORMS[TRANSFORM[method]]
+                  for st in stats]
     if masks is None and len(style_feats) == 1:
-        return transform(content_feat, style_feats[0], alpha=alpha)   # one pass over the features
-    if masks is None and TRANSFORM[method] == "wct":   # a blend of affine maps is one affine map: one pass, however many styles
+        return transforms[0](content_feat, style_feats[0], alpha=alpha)   # one pass over the features
+    if masks is None and is_wct:   # a blend of affine maps is one affine map: one pass, however many styles
         weights = weights or [1.0 / len(style_feats)] * len(style_feats)
-        maps = [(w, wct.colour_map(content_feat, s, ridge=ridge)) for w, s in zip(weights, style_feats) if w]
+        maps = [(w, wct.colour_map(content_feat, s, ridge=ridge, style_stats=st))
+                for w, s, st in zip(weights, style_feats, stats) if w]
         return wct.apply_map(content_feat, sum(w * t for w, (t, _) in maps), sum(w * b for w, (_, b) in maps),
                              alpha=alpha)
     content = content_feat.float()
     if masks is None:
         weights = weights or [1.0 / len(style_feats)] * len(style_feats)
-        target = sum(w * transform(content, s) for w, s in zip(weights, style_feats) if w)
+        target = sum(w * t(content, s) for w, t, s in zip(weights, transforms, style_feats) if w)
     else:
         target = (1 - sum(masks)) * content
-        for mask, style in zip(masks, style_feats):
+        for mask, t, style in zip(masks, transforms, style_feats):
             if mask.max() > 0:
-                target = target + mask * transform(content, style, mask=mask)
+                target = target + mask * t(content, style, mask=mask)
     return target if alpha == 1 else torch.lerp(content, target, alpha)
 
 
@@ -299,9 +308,10 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
     with autocast_context(content.device, precision):
         picture = pad_to_stride(mirrored(content, m))
         wanted = bool(run.histograms) and masks is None and HISTOGRAM_LEVEL in [d.level for d in decoders]
-        found = [style_features(encoder, s, decoders[0].level, precision, wanted) for s in styles]
-        style_feats = [feats for feats, _ in found]
-        histograms = [h for _, h in found] if wanted else None
+        colouring = tuple(d.level for d in decoders) if TRANSFORM[method] == "wct" else ()
+        found = [style_features(encoder, s, decoders[0].level, precision, wanted, colouring) for s in styles]
+        style_feats = [feats for feats, _, _ in found]
+        histograms = [h for _, h, _ in found] if wanted else None
         for decoder in decoders:
             level = decoder.level
             feat_masks = None
@@ -309,7 +319,8 @@ def stylize(encoder: Encoder, decoders: Decoder | list[Decoder], content: torch.
                 feat_masks = [F.avg_pool2d(pad_to_stride(mask), 2 ** (level - 1)) for mask in masks]
             feat = encoder(picture, level)[-1]
             transfer = partial(transfer_features, feat, [f[level - 1] for f in style_feats], weights=weights,
-                               masks=feat_masks, method=method, ridge=ridge)
+                               masks=feat_masks, method=method, ridge=ridge,
+                               style_stats=[stats[level] for _, _, stats in found] if colouring else None)
             guard = run.max_move is not None and decoder is decoders[0]
             matching = histograms is not None and level == HISTOGRAM_LEVEL
             if guard or matching:

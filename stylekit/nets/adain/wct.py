@@ -72,15 +72,16 @@ def style_moments(style_feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def colour_map(content_feat: torch.Tensor, style_feat: torch.Tensor, mask: torch.Tensor | None = None,
-               ridge: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+               ridge: float = 0.0, style_stats: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Whitening then colouring as one affine map of the content features, y = T x + b:
     (T (C, C), b (C, 1)), float64, computed with autocast off (but the products over positions,
     see `moments`): eigenvectors of a 512x512 covariance in bf16 would be noise. mask: a soft
     mask (1, 1, H, W); the content's moments are then taken inside it. ridge: see `_powers`;
-    0 gives the content exactly the style's covariance."""
+    0 gives the content exactly the style's covariance. style_stats: `style_moments(style_feat)`
+    where the caller keeps them (a painting seen before)."""
     with torch.autocast(content_feat.device.type, enabled=False):
         c_mean, c_cov = moments(content_feat, mask)
-        s_mean, s_root = style_moments(style_feat)
+        s_mean, s_root = style_stats or style_moments(style_feat)
         transform = s_root @ _powers(c_cov, ridge)[1]
         return transform, s_mean - transform @ c_mean
 
@@ -102,12 +103,13 @@ def apply_map(content_feat: torch.Tensor, transform: torch.Tensor, bias: torch.T
         return out.reshape(1, h, w, c).permute(0, 3, 1, 2)
 
 
-def whiten_colour(content_feat: torch.Tensor, style_feat: torch.Tensor,
-                  mask: torch.Tensor | None = None, alpha: float = 1.0, ridge: float = 0.0) -> torch.Tensor:
+def whiten_colour(content_feat: torch.Tensor, style_feat: torch.Tensor, mask: torch.Tensor | None = None,
+                  alpha: float = 1.0, ridge: float = 0.0, style_stats: tuple | None = None) -> torch.Tensor:
     """Content features (1, C, H, W) with the mean and covariance of `style_feat` (1, C, h, w),
     mixed with the content by alpha. mask: the content's moments are taken inside it, so that
-    region alone is given the style's (the caller blends by the mask). ridge: see `_powers`."""
-    return apply_map(content_feat, *colour_map(content_feat, style_feat, mask, ridge), alpha=alpha)
+    region alone is given the style's (the caller blends by the mask). ridge, style_stats: see
+    `_powers`, `colour_map`."""
+    return apply_map(content_feat, *colour_map(content_feat, style_feat, mask, ridge, style_stats), alpha=alpha)
 
 
 def _binned(along: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -26,7 +26,7 @@ from stylekit.base.progress import Progress
 from stylekit.cli import options, transfer_options
 from stylekit.cli.common import Parser, fps, nonneg_float, positive_int, side
 from stylekit.video.flow import clip_motion
-from stylekit.video.io import (DEMO_PHOTO, FOLDER_FPS, FRAME_BYTES_PER_PIXEL, FRAME_SUFFIXES, make_demo,
+from stylekit.video.io import (DEMO_PHOTO, FOLDER_FPS, FRAME_BYTES_PER_PIXEL, FRAME_SUFFIXES, Clip, make_demo,
                                read_video, sheet, strip, write_gif, write_mp4)
 from stylekit.video.stylize import LATER_STEPS_FRACTION, TEMPORAL_WEIGHT, default_later_steps, stylize_video, summary
 from utils import load_image, load_vgg19, save_image
@@ -109,12 +109,13 @@ def _run(args) -> int:
     record = {
         "settings": {"video": str(args.video), "styles": [str(p) for p in args.style], "later_steps": later,
                      "temporal_weight": args.temporal_weight, **asdict(s.for_inputs(True, True))},
-        "status": result.status, "message": result.message, "fps": clip.fps, "frames": len(result.frames),
+        "status": result.status, "message": result.message, "fps": clip.fps,
+        **({"frame_ms": clip.frame_ms[:len(result.frames)]} if clip.frame_ms else {}), "frames": len(result.frames),
         "frames_in": len(frames), "output_size": list(result.frames[0].shape[1::-1]), **figures,
         "device": str(device), "torch": torch.__version__, "machine": platform.machine(),
         "threads": torch.get_num_threads(), "command": " ".join(sys.argv),
     }
-    _write_outputs(result.frames, clip.fps, record, out, gif, still)
+    _write_outputs(result.frames, clip, record, out, gif, still)
     n = len(result.frames)
     warping = (f"warping error {figures['warping_error']:.4f}" if figures["warping_error"] is not None else
                "no warping error for one frame" if n == 1 else "no warping error: no pixel could be followed")
@@ -134,18 +135,19 @@ def _frames(n: int) -> str:
     return f"{n} frame" if n == 1 else f"{n} frames"
 
 
-def _write_outputs(frames, fps: float, record: dict, out: Path, gif: Path, still: Path) -> None:
-    """OUT.mp4 first, then its record, the GIF and the strip. An earlier run's companions go as
+def _write_outputs(frames, clip: Clip, record: dict, out: Path, gif: Path, still: Path) -> None:
+    """OUT.mp4 first (at the clip's rate), then its record, the GIF (a GIF's own frame times kept)
+    and the strip. An earlier run's companions go as
     the new mp4 takes its name (an mp4 refused leaves that run whole): beside it they would
     describe another clip. When a later file cannot be written (a full disk), the error says
     which files hold the frames, which are kept."""
-    write_mp4(frames, out, fps)
+    write_mp4(frames, out, clip.fps)
     for path in (sidecar_path(out), gif, still):
         path.unlink(missing_ok=True)
     done = [out]
     try:
         for path, write in ((sidecar_path(out), lambda p: write_json(p, record)),
-                            (gif, lambda p: write_gif(frames, p, fps)),
+                            (gif, lambda p: write_gif(frames, p, clip.fps, clip.frame_ms)),
                             (still, lambda p: save_image(Image.fromarray(strip(frames)), p))):
             write(path)
             done.append(path)

@@ -30,6 +30,7 @@ DEMO_CLIP = IMAGES / "video" / "chenonceau_pan.mp4"
 class Clip:
     frames: list[np.ndarray]        # (H, W, 3) uint8 RGB, all the same size
     fps: float | None               # None: the file does not tell
+    frame_ms: list[int] | None = None   # a GIF's own frame times where they differ (fps: their mean)
 
     @property
     def size(self) -> tuple[int, int]:   # (width, height)
@@ -75,8 +76,10 @@ def read_video(path, max_frames: int | None = None, fps: float | None = None,
     if path.stat().st_size == 0:
         raise InputError(f"{path} is empty (0 bytes)")
     try:
+        frame_ms = None
         if path.suffix.lower() == ".gif":
-            frames, found_fps = _read_gif(path, max_frames, max_pixels, size, check, fps)
+            frames, frame_ms = _read_gif(path, max_frames, max_pixels, size, check, fps)
+            found_fps = 1000.0 / float(np.mean(frame_ms))
         else:
             frames, found_fps = _read_ffmpeg(path, max_frames, max_pixels, size, check, fps)
     except InputError:
@@ -87,7 +90,8 @@ def read_video(path, max_frames: int | None = None, fps: float | None = None,
         raise InputError(f"{path} has no frames")
     if not found_fps or not np.isfinite(found_fps) or found_fps <= 0:
         found_fps = None
-    return Clip(frames, float(fps) if fps else found_fps)
+    uneven = not fps and frame_ms is not None and len(set(frame_ms)) > 1   # a rate given is the user's choice
+    return Clip(frames, float(fps) if fps else found_fps, frame_ms if uneven else None)
 
 
 def _fitting(path: Path, frame_size: tuple[int, int], count: int, max_pixels: int | None, size: int | None,
@@ -112,9 +116,9 @@ def _fitting(path: Path, frame_size: tuple[int, int], count: int, max_pixels: in
     return fit
 
 
-def _read_gif(path: Path, max_frames, max_pixels, size, check, fps) -> tuple[list[np.ndarray], float]:
-    """A GIF's frames one at a time (Pillow), and the frame rate of its mean frame time: a GIF
-    gives each frame its own time, a video one rate for all."""
+def _read_gif(path: Path, max_frames, max_pixels, size, check, fps) -> tuple[list[np.ndarray], list[int]]:
+    """A GIF's frames one at a time (Pillow), and each frame's time in ms: a GIF gives each
+    frame its own time, a video one rate for all (the caller takes their mean)."""
     old_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None   # held to max_pixels here, with the file's name in the message
     try:
@@ -128,7 +132,7 @@ def _read_gif(path: Path, max_frames, max_pixels, size, check, fps) -> tuple[lis
                 frames.append(fit(img))
     finally:
         Image.MAX_IMAGE_PIXELS = old_limit
-    return frames, 1000.0 / float(np.mean(durations))
+    return frames, [int(d) for d in durations]
 
 
 def _read_ffmpeg(path: Path, max_frames, max_pixels, size, check, fps) -> tuple[list[np.ndarray], float | None]:
@@ -223,12 +227,13 @@ def _cannot_encode(path: Path, exc: BaseException) -> InputError:
     return InputError(f"cannot write {path}: the disk is full") if full else cannot_write(path, exc)
 
 
-def write_gif(frames: list[np.ndarray], path, fps: float) -> Path:
-    """Looping GIF for pages that show no video (frame time rounded to 10 ms by the format),
-    encoded in memory and written atomically."""
+def write_gif(frames: list[np.ndarray], path, fps: float, frame_ms: list[int] | None = None) -> Path:
+    """Looping GIF for pages that show no video (frame time rounded to 10 ms by the format), each
+    frame shown 1/fps s or, given `frame_ms` (a GIF's own times), its own time; encoded in memory
+    and written atomically."""
     import imageio.v3 as iio3
-    data = iio3.imwrite("<bytes>", np.stack(frames), extension=".gif", plugin="pillow",
-                        duration=round(1000.0 / fps), loop=0)
+    duration = list(frame_ms[:len(frames)]) if frame_ms else round(1000.0 / fps)
+    data = iio3.imwrite("<bytes>", np.stack(frames), extension=".gif", plugin="pillow", duration=duration, loop=0)
     atomic_write(Path(path), data)
     return Path(path)
 

@@ -26,6 +26,18 @@ def one_thread():
         yield
 
 
+def test_a_gifs_own_frame_times_reach_the_gif_made_of_it(tmp_path, one_thread):
+    frames = [Image.fromarray(f) for f in moving_square(n=3, h=64, w=80)]
+    src = tmp_path / "pause.gif"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=[100, 600, 200], loop=0)
+    out = tmp_path / "out" / "styled.mp4"
+    assert toolkit([str(a) for a in ("video", src, "--style", STYLE, "--size", 64, "--steps", 4,
+                                     "--later-steps", 2, "--out", out)]) == 0
+    assert vio.read_video(out.with_suffix(".gif")).frame_ms == [100, 600, 200]
+    assert vio.read_video(out).fps == pytest.approx(1000 / 300, abs=0.01)   # the mp4: one rate, their mean
+    assert json.loads(out.with_suffix(".json").read_text())["frame_ms"] == [100, 600, 200]
+
+
 def test_cli_video(tmp_path, one_thread, capsys, monkeypatch):
     src = vio.write_mp4(moving_square(n=3, h=64, w=80), tmp_path / "in.mp4", fps=8)
     style = tmp_path / "style.png"

@@ -95,11 +95,18 @@ def test_a_gif_frame_above_pillows_limit_is_held_to_max_pixels(tmp_path, monkeyp
     assert Image.MAX_IMAGE_PIXELS == 1000
 
 
-def test_a_gif_runs_at_its_mean_frame_time(tmp_path):
-    """Only the first frame's time was read: 100, 500, 100 ms played as 100 ms each."""
+def test_a_gif_keeps_its_own_frame_times(tmp_path):
+    """Only the first frame's time was read: 100, 500, 100 ms played as 100 ms each. The clip's
+    rate is their mean (the mp4's), and a GIF written from its frames shows each for its time."""
     frames = [Image.fromarray(f) for f in moving_square(n=3, h=64, w=80)]
     frames[0].save(tmp_path / "slow.gif", save_all=True, append_images=frames[1:], duration=[100, 500, 100], loop=0)
-    assert vio.read_video(tmp_path / "slow.gif").fps == pytest.approx(1000 / (700 / 3))
+    clip = vio.read_video(tmp_path / "slow.gif")
+    assert clip.fps == pytest.approx(1000 / (700 / 3)) and clip.frame_ms == [100, 500, 100]
+    out = vio.write_gif(clip.frames[:2], tmp_path / "out.gif", clip.fps, clip.frame_ms)   # cut short: its first two
+    assert vio.read_video(out).frame_ms == [100, 500]
+    assert vio.read_video(tmp_path / "slow.gif", fps=5).frame_ms is None   # a rate given is the user's
+    even = vio.write_gif(clip.frames, tmp_path / "even.gif", 10)
+    assert vio.read_video(even).frame_ms is None and vio.read_video(even).fps == pytest.approx(10)
 
 
 def test_strip_and_sheet(tmp_path):

@@ -57,7 +57,7 @@ def test_cli_video(tmp_path, one_thread, capsys, monkeypatch):
     assert str(out) in capsys.readouterr().out
 
     # The mp4 refused (a full disk): the earlier run stays whole, its record, GIF and strip included.
-    def full_disk(frames, path, fps):
+    def full_disk(frames, path, fps, frame_ms=None):
         raise InputError(f"cannot write {path}: the disk is full")
     again = [str(a) for a in ("--video", src, "--style", style, "--size", 64, "--steps", 8, "--later-steps", 2,
                               "--out", out)]

@@ -145,7 +145,7 @@ def numeric_flags(command: str) -> dict[str, str]:
     kinds = {}
     for action in p._actions:
         name = getattr(action.type, "__name__", None)
-        if action.option_strings and name in ("int", "float", "positive_int", "nonneg_float", "positive_float",
+        if action.option_strings and name in ("int", "float", "number", "positive_int", "nonneg_float", "positive_float",
                                               "float_list", "seed", "fps", "side", "block_count", "channel_count") and action.dest != "part":
             kinds[action.option_strings[-1]] = name
     return kinds
@@ -175,7 +175,7 @@ def value_for(draw, flag: str, kind: str) -> str:
     if kind == "float_list":
         n = draw(st.integers(1, 3))
         return draw(st.one_of(ODD, st.just(",".join(repr(draw(FLOATS)) for _ in range(n)))))
-    if kind in ("float", "nonneg_float", "positive_float"):
+    if kind in ("float", "number", "nonneg_float", "positive_float"):
         if flag == "--width":   # the AdaIN decoder's width: a fraction of the paper's channels
             return draw(st.one_of(st.floats(0.01, 0.3).map(repr), ODD, FLOATS.map(repr)))
         x = draw(FLOATS)
@@ -255,7 +255,7 @@ def test_every_numeric_flag_is_drawn():
                 "report": "--part takes 1, 2 or 3 only (choices)",
                 "photos": "it fetches packages (minutes); its --crop-size is a `side`, drawn as --train-size"}
     for name, p in sub.choices.items():
-        has_numbers = any(getattr(a.type, "__name__", None) in ("int", "float", "positive_int", "nonneg_float",
+        has_numbers = any(getattr(a.type, "__name__", None) in ("int", "float", "number", "positive_int", "nonneg_float",
                                                                  "positive_float", "float_list", "seed", "fps", "side", "block_count", "channel_count")
                           for a in p._actions)
         assert not has_numbers or name in COMMANDS or name in left_out, name

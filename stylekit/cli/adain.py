@@ -20,7 +20,7 @@ from stylekit.base.limits import check_memory, scaled_style_side
 from stylekit.base.paths import RESULTS, ROOT
 from stylekit.base.plan import check_plan
 from stylekit.cli import batch, options
-from stylekit.cli.common import side
+from stylekit.cli.common import number, side
 from stylekit.nets.adain import portable
 from stylekit.nets.adain.shipped import (DEFAULT_DECODER, HISTOGRAM_LEVEL, MASK_AND_BLEND, STRIDE, check_style_size,
                                          default_decoders, wct_decoder_path)
@@ -47,24 +47,24 @@ def register(commands) -> None:
                         f"wct_lite_relu<1-4>_1.pt, with --method wct-lite); the decoders' files name the encoder they need")
     p.add_argument("--content", nargs="+", type=Path, help="photo(s) or a folder of photos")
     options.add_styles(p, style_scale_default=", ".join(f"{presets[m].style_scale:g} with {m}" for m in presets))
-    p.add_argument("--alpha", type=float, help="content-style trade-off, 0 (photo) to 1 (full style); default "
+    p.add_argument("--alpha", type=number, help="content-style trade-off, 0 (photo) to 1 (full style); default "
                                                + ", ".join(f"{presets[m].alpha:g} with {m}" for m in presets))
-    p.add_argument("--max-move", type=float,
+    p.add_argument("--max-move", type=number,
                    help="wct, wct-lite: a photo whose relu4_1 features the painting would move by more than this "
                         "(relative to their norm, at alpha 1) gets alpha scaled down to match, keeping its "
                         "shapes; inf: never; default " + ", ".join(f"{presets[m].max_move:g} with {m}"
                                                                   for m in presets if presets[m].max_move))
-    p.add_argument("--ridge", type=float,
+    p.add_argument("--ridge", type=number,
                    help="wct, wct-lite: whiten the photo's features as if each eigenvalue of their covariance were "
                         "larger by this fraction of the largest, so its faint directions get less of the "
                         "painting; 0 (exactly the painting's covariance) to 100; default " +
                         ", ".join(f"{presets[m].ridge:g} with {m}" for m in presets if m != "adain"))
-    p.add_argument("--sharpen", type=float,
+    p.add_argument("--sharpen", type=number,
                    help="wct, wct-lite: sharpen the picture the finest of two or more levels encodes by an unsharp "
                         "mask of this amount, giving back detail the coarser decoders blurred; 0 (never) to 10; "
                         "default " +
                         ", ".join(f"{presets[m].sharpen:g} with {m}" for m in presets if m != "adain"))
-    p.add_argument("--histograms", type=float,
+    p.add_argument("--histograms", type=number,
                    help="wct, wct-lite: how much of the painting's distribution along each of its principal "
                         "directions relu3_1's features take after whitening and colouring, 0 (its covariance "
                         "alone) to 1 (histograms matched); with --mask, or decoders without relu3_1, none; default " +

@@ -112,12 +112,25 @@ def block_count(text):
     return value
 
 
+# A number as a flag is typed: float() also takes "0.0_5", other scripts' digits ("٣") and
+# hexadecimal-looking words, which on a command line are typos.
+_NUMBER = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf|infinity|nan)", re.IGNORECASE | re.ASCII)
+
+
+def number(text):
+    """A decimal number as typed (digits, a point, an exponent; inf and nan for the checks after
+    to name); -0 is 0, and a number too large for a float is refused rather than read as inf."""
+    if not isinstance(text, str) or not _NUMBER.fullmatch(text.strip()):
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}")
+    value = float(text) + 0.0
+    if math.isinf(value) and "inf" not in text.lower():
+        raise argparse.ArgumentTypeError(f"too large: {text}")
+    return value
+
+
 def nonneg_float(text):
     """A finite number >= 0 that a 32-bit float holds (weights multiply float32 tensors)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = number(text)
     if not (value >= 0 and value != float("inf")):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text}")
     if value > numbers.FLOAT32_MAX:
@@ -128,10 +141,7 @@ def nonneg_float(text):
 
 def positive_float(text):
     """A finite number > 0 that a 32-bit float holds (one message for 0 and below alike)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = number(text)
     if not (value > 0 and value != float("inf")):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, not {text}")
     return nonneg_float(text)
@@ -139,8 +149,8 @@ def positive_float(text):
 
 def float_list(text):
     try:   # an empty entry ("1,,1", "1,1,") is refused: dropped, it shifted the weights' count
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
+        values = [number(v) for v in text.split(",")]
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
     if not values or not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:
         raise argparse.ArgumentTypeError(f"need non-negative numbers with a positive sum: {text!r}")

@@ -27,7 +27,7 @@ from stylekit.base.tensors import fit_longest, pil_to_tensor, resize_tensor
 from stylekit.base.limits import check_side
 from stylekit.cli.options import add_styles
 from stylekit.cli.transfer_options import add_optimization, refuse_ignored, settings_from
-from stylekit.cli.common import Parser, float_list, positive_float, side, seed
+from stylekit.cli.common import Parser, float_list, number, positive_float, side, seed
 from stylekit.nets.adain import infer
 from stylekit.nets.adain.shipped import check_style_size
 from stylekit.serve.runners import onepass_method
@@ -113,9 +113,9 @@ def _parser(method: str) -> Parser:
         p.add_argument("--model", help="a shipped model, by name (GET /api/models)")
         p.add_argument("--size", type=side)
     if method == "adain":
-        p.add_argument("--alpha", type=float)
+        p.add_argument("--alpha", type=number)
         for name in ("--max-move", "--ridge", "--sharpen", "--histograms"):   # WCT's; the settings refuse them for AdaIN
-            p.add_argument(name, type=float)
+            p.add_argument(name, type=number)
         p.add_argument("--margin", type=int)
         p.add_argument("--style-blend", type=float_list)
         p.add_argument("--style-scale", type=positive_float)

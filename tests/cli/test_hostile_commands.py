@@ -268,3 +268,20 @@ def test_a_name_too_long_to_read_is_one_error_line(argv, work, capsys):
     """pathlib's exists() raises for a name over 255 bytes: a traceback, exit 1, from eleven
     commands' inputs (their outputs were checked already)."""
     refused(argv, work, capsys, r"File name too long \(the file system takes 255 bytes a name\)")
+
+
+def test_numbers_are_read_as_typed():
+    """float() reads "0.0_5" as 0.05 and Arabic-Indic digits as digits, keeps -0's sign, and
+    reads 1e309 as inf: each a typo or a trap on a command line."""
+    import argparse
+    import math
+    from stylekit.cli.common import float_list, number
+    assert number("0.05") == 0.05 and number("1e-3") == 0.001 and number(".5") == 0.5 and number(" 2 ") == 2
+    assert math.copysign(1, number("-0")) == 1   # recorded as 0, not -0.0
+    assert math.isinf(number("inf")) and math.isnan(number("nan"))   # the checks after say what is wrong
+    for typed, words in (("0.0_5", "not a number"), ("٣", "not a number"), ("0x10", "not a number"),
+                         ("1e309", "too large: 1e309"), ("", "not a number")):
+        with pytest.raises(argparse.ArgumentTypeError, match=words):
+            number(typed)
+    with pytest.raises(argparse.ArgumentTypeError, match="comma-separated"):
+        float_list("1,0_5")

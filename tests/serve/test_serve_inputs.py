@@ -67,7 +67,7 @@ BOTH = files(photo_png(), painting_png())
     ({**OPT, "style_blend": "0.5,0.5"}, BOTH, "--style-blend has 2 weights for 1 style image"),
     ({**OPT, "style_normalize": "maybe"}, BOTH, "argument --style-normalize: expected true or false, not 'maybe'"),
     ({"method": "adain", "alpha": "1.5"}, BOTH, "alpha must be between 0 (content) and 1 (full style), not 1.5"),
-    ({"method": "adain", "alpha": "half"}, BOTH, "argument --alpha: invalid float value: 'half'"),
+    ({"method": "adain", "alpha": "half"}, BOTH, "argument --alpha: not a number: 'half'"),
     ({"method": "adain", "sharpen": "11"}, BOTH, "--sharpen must be a number from 0 to 10, not 11.0"),
     ({"method": "adain", "margin": "65"}, BOTH, "--margin must be a whole number of px from 0 to 64, not 65"),
     ({"method": "adain", "style_blend": "1"}, BOTH, "--style-blend does not apply to one style image: it blends several"),

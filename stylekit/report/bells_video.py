@@ -33,8 +33,8 @@ def _video_run(cnn, device, quick, out_root, temporal_weight: float) -> dict:
     meta = read_json(meta_path)
     if meta and meta.get("settings") == settings and out.exists():
         return {**meta, "gif": out, "strip": out.with_name(out.stem + "_strip.png")}
-    clip = clips.read_video(clips.DEMO_CLIP, max_frames=settings["frames"])
-    frames = clips.fit_frames(clip.frames, settings["size"])
+    clip = clips.read_video(clips.DEMO_CLIP, max_frames=settings["frames"], size=settings["size"])
+    frames = clip.frames
     style = load_image(STARRY, settings["size"], device)
     motion = flow.clip_motion(frames)
     result = video.stylize_video(cnn, frames, [style], Settings(steps=settings["steps"]),

@@ -45,7 +45,7 @@ def read_video(path, max_frames: int | None = None, fps: float | None = None,
                max_pixels: int | None = None, size: int | None = None, check=None) -> Clip:
     """Frames and frame rate of a video file (mp4, avi, mov, mkv, webm, gif...) or a folder of
     frames (sorted by name, numbers in order; `fps` or FOLDER_FPS), each brought to `size` as it
-    is read (`fit_frames`; None: as they are). Before any frame is decoded, their size is held to
+    is read (`fitted_frame_size`; None: as they are). Before any frame is decoded, their size is held to
     `max_pixels` and `check(width, height, count, fps)` is called with the size the frames will
     have, their count and their rate as the header gives them (a count it does not give is
     estimated; a rate `fps`, or None where only the frames tell it): a clip refused is refused
@@ -167,18 +167,10 @@ FRAME_BYTES_PER_PIXEL = 32
 
 
 def fitted_frame_size(width: int, height: int, size: int | None) -> tuple[int, int]:
-    """(width, height) of frames of width x height resized by `fit_frames`."""
+    """(width, height) of frames of width x height brought to `size` (the longest side; None: as
+    they are), both sides even (H.264)."""
     scale = (size / max(height, width)) if size else 1.0
     return max(2, int(round(width * scale)) // 2 * 2), max(2, int(round(height * scale)) // 2 * 2)
-
-
-def fit_frames(frames: list[np.ndarray], size: int | None) -> list[np.ndarray]:
-    """Resize so the longest side is `size` (None: as they are), both sides even (H.264)."""
-    h, w = frames[0].shape[:2]
-    nw, nh = fitted_frame_size(w, h, size)
-    if (nh, nw) == (h, w):
-        return list(frames)
-    return [np.asarray(Image.fromarray(f).resize((nw, nh), Image.Resampling.LANCZOS)) for f in frames]
 
 
 def _temp_beside(path: Path) -> Path:

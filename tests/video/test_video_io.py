@@ -42,10 +42,10 @@ def test_reader_writer_round_trip(tmp_path, kind):
     assert len(vio.read_video(path, max_frames=3, fps=12).frames) == 3
 
 
-def test_fit_frames_even_sides():
-    frames = [np.zeros((45, 61, 3), np.uint8)]
-    assert vio.fit_frames(frames, 32)[0].shape == (24, 32, 3)
-    assert vio.fit_frames(frames, None)[0].shape == (44, 60, 3)
+def test_frames_brought_to_a_size_have_even_sides(tmp_path):
+    assert vio.fitted_frame_size(61, 45, 32) == (32, 24) and vio.fitted_frame_size(61, 45, None) == (60, 44)
+    Image.fromarray(np.zeros((45, 61, 3), np.uint8)).save(tmp_path / "odd.gif")
+    assert vio.read_video(tmp_path / "odd.gif", size=32).frames[0].shape == (24, 32, 3)
 
 
 def test_max_pixels_refuses_large_frames(tmp_path):

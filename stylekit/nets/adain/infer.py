@@ -178,8 +178,8 @@ def transfer_features(content_feat: torch.Tensor, style_feats: list[torch.Tensor
     """
     is_wct = TRANSFORM[method] == "wct"
     stats = style_stats or [None] * len(style_feats)
-    transforms = [partial(wct.whiten_colour, ridge=ridge, style_stats=st) if is_wct else TRANSFORMS[TRANSFORM[method]]
-                  for st in stats]
+    transform = TRANSFORMS[TRANSFORM[method]]
+    transforms = [partial(transform, ridge=ridge, style_stats=st) for st in stats] if is_wct else [transform] * len(stats)
     if masks is None and len(style_feats) == 1:
         return transforms[0](content_feat, style_feats[0], alpha=alpha)   # one pass over the features
     if masks is None and is_wct:   # a blend of affine maps is one affine map: one pass, however many styles

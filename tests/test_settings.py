@@ -128,7 +128,7 @@ def test_part3_plans_start_from_wct_and_give_each_finer_scale_07_of_the_one_befo
 def test_one_pass_presets_carry_each_methods_defaults():
     from stylekit.nets.adain import infer
     from stylekit.settings import DEFAULT_ONEPASS, ONEPASS_METHODS, OnePassSettings
-    assert OnePassSettings.preset().method == DEFAULT_ONEPASS == "wct"
+    assert OnePassSettings.preset().method == DEFAULT_ONEPASS == "wct-lite" == OnePassSettings().method
     assert set(ONEPASS_METHODS) == set(infer.TRANSFORM) and set(infer.TRANSFORM.values()) == set(infer.TRANSFORMS)
     wct, adain = OnePassSettings.preset("wct"), OnePassSettings.preset("adain")
     assert (wct.style_scale, adain.style_scale) == (1.0, 0.5) and wct.alpha < adain.alpha == 1.0

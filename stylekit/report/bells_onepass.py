@@ -1,5 +1,5 @@
-"""Bell: any painting in one pass. The whitening and colouring transform (WCT, the default)
-and AdaIN, each over the same contents x paintings none of their decoders saw, with each
+"""Bell: any painting in one pass. The whitening and colouring transform (WCT lite, the
+default, and WCT on VGG-19) and AdaIN, each over the same contents x paintings none of their decoders saw, with each
 method's own defaults (`settings.OnePassSettings`), beside the optimization of one pair.
 Outputs are cached like the networks' (`bells_networks.cached_output`): a rebuild with the
 same decoder files neither recomputes nor re-times them."""
@@ -191,12 +191,14 @@ def _widths(trained: list[dict]) -> str:
 
 def _text(grids: dict, opt_n: dict, opt_time: str, size: int, precision: str) -> str:
     parts = ["run.py --adain (python -m stylekit adain) stylises a photo with any painting in one pass, with no "
-             "training per painting. The default method, the whitening and colouring transform (Li et al. 2017), "
-             "gives the photo's VGG-19 features the painting's full covariance at relu4_1, relu3_1, relu2_1 and "
+             "training per painting. The whitening and colouring transform (Li et al. 2017) "
+             "gives the photo's features the painting's full covariance at relu4_1, relu3_1, relu2_1 and "
              "relu1_1 in turn, decoding between levels, so the deep levels lay out large structures and the "
              "shallow ones fine texture and colour; the coloured features are clipped at 0 before each decoder, "
-             "which only ever learned to invert ReLU outputs. AdaIN (Huang and Belongie 2017, --method adain) moves only "
-             "each channel's mean and spread at relu4_1. --alpha, --style-blend, --mask and --preserve-color "
+             "which only ever learned to invert ReLU outputs. The default (--method wct-lite) takes the features "
+             "from WCT lite's narrow encoder, below; --method wct from VGG-19 itself, a little closer to photo "
+             "and painting for a pass 2-3 times as long. AdaIN (Huang and Belongie 2017, --method adain) moves "
+             "only each channel's mean and spread at relu4_1. --alpha, --style-blend, --mask and --preserve-color "
              "work with both. With WCT a photo whose relu4_1 features the painting would move by more than "
              f"{OnePassSettings.preset('wct').max_move:g} of their norm at full style (a smooth, weakly textured "
              "photo under a strongly textured painting) gets a proportionally smaller alpha (--max-move), so "
@@ -221,7 +223,7 @@ def _text(grids: dict, opt_n: dict, opt_time: str, size: int, precision: str) ->
                      "painting's histogram along each of its principal directions, rank for rank (--histograms).")
     if "wct-lite" in grids:
         margin = OnePassSettings.preset("wct-lite").margin
-        parts.append("WCT lite (--method wct-lite) runs the same transform on an encoder distilled from VGG-19 "
+        parts.append("WCT lite runs the transform on an encoder distilled from VGG-19 "
                      "with a tenth of its multiply-adds, and decoders of that encoder's features."
                      + (f" Its narrow decoders draw a light frame at the picture's edges, so it runs on the photo "
                         f"mirrored {margin} px further on every side and cuts that off (--margin)." if margin else ""))

@@ -31,7 +31,7 @@ from stylekit.nets.adain.model import LEVELS
 from stylekit.cli.transfer_options import nan_advice
 from stylekit.optim.engine import stylize
 from stylekit.serve.jobs import Job
-from stylekit.settings import DEFAULT_ONEPASS, Settings
+from stylekit.settings import DEFAULT_ONEPASS, ONEPASS_METHODS, Settings
 from utils import load_vgg19
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -44,7 +44,7 @@ GIVE_BACK_WHEN_IDLE = 30.0   # seconds
 COMMAND = "python -m stylekit serve (POST /api/jobs)"
 # Each set of four WCT decoders (models/wct_relu<level>_1.pt; the narrow encoder's
 # models/wct_lite_relu<level>_1.pt) is one choice of the "Any painting" method, named by its method.
-MODEL_TITLES = {"wct": "whitening and colouring, 4 levels", "wct-lite": "whitening and colouring, narrow encoder",
+MODEL_TITLES = {"wct": "whitening and colouring on VGG-19 (slower)", "wct-lite": "whitening and colouring, narrow encoder",
                 "adain": "AdaIN"}
 
 
@@ -68,8 +68,10 @@ class Catalogue:
             if sorted(found) == list(LEVELS):   # a method's WCT decoders serve as one model
                 self.models["adain"][method] = tuple(found[n][0] for n in LEVELS)
                 self.about["adain"][method] = {"kind": method, "steps": sum(found[n][1].get("steps") or 0 for n in LEVELS)}
-        # The default method's decoders first: the form's default choice.
-        first = sorted(self.models["adain"], key=lambda name: self.method(name) != DEFAULT_ONEPASS)
+        # The default method's decoders first (the form's default choice), then the others in the
+        # order the command lists them.
+        first = sorted(self.models["adain"], key=lambda name: (self.method(name) != DEFAULT_ONEPASS,
+                                                               ONEPASS_METHODS.index(self.method(name))))
         self.models["adain"] = {name: self.models["adain"][name] for name in first}
         self.about["adain"] = {name: self.about["adain"][name] for name in first}
 

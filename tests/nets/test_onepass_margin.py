@@ -81,7 +81,7 @@ def test_wct_lites_margin_takes_the_frame_off_its_pictures():
     assert kept < 0.5 * framed and kept < _frame(content) + 3, (framed, kept, _frame(content))
 
 
-@pytest.mark.parametrize("flags, margin", [([], 0), (["--method", "wct-lite"], OnePassSettings.preset("wct-lite").margin),
+@pytest.mark.parametrize("flags, margin", [([], OnePassSettings.preset().margin), (["--method", "wct"], 0),
                                            (["--method", "wct-lite", "--margin", "0"], 0),
                                            (["--margin", "16", "--preserve-color", "luminance"], 16),
                                            (["--method", "adain", "--margin", "8"], 8)])

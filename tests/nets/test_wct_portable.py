@@ -180,7 +180,8 @@ def test_adain_runs_its_onnx_copies_without_importing_torch(tmp_path, method, st
                                             (["--preserve-color", "luminance"], "torch"),
                                             (["--method", "adain"], "onnxruntime"),
                                             (["--method", "adain", "--precision", "bf16"], "torch"),
-                                            (["--decoder", str(SHIPPED[3]), str(SHIPPED[1])], "onnxruntime")])
+                                            (["--method", "wct", "--decoder", str(SHIPPED[3]), str(SHIPPED[1])],
+                                             "onnxruntime")])
 def test_adain_takes_torch_where_the_bundle_cannot_serve(tmp_path, flags, runtime):
     assert adain_sidecar(tmp_path, flags, style_side=24)["runtime"] == runtime
 

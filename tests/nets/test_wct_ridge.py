@@ -86,7 +86,8 @@ def test_both_pipelines_give_the_same_picture_with_a_ridge_and_keep_photos_per_r
     assert np.abs(eased - plain).mean() > 1   # the ridge changes the picture
 
 
-@pytest.mark.parametrize("flags, ridge", [([], OnePassSettings.preset("wct").ridge), (["--ridge", "0"], 0.0),
+@pytest.mark.parametrize("flags, ridge", [([], OnePassSettings.preset().ridge), (["--ridge", "0"], 0.0),
+                                          (["--method", "wct"], OnePassSettings.preset("wct").ridge),
                                           (["--ridge", "0.2", "--preserve-color", "luminance"], 0.2),
                                           (["--method", "adain", "--ridge", "0"], 0.0)])
 def test_the_sidecar_records_the_ridge(tmp_path, flags, ridge):

@@ -77,8 +77,8 @@ def test_both_pipelines_give_the_same_sharpened_picture(pipelines):
     assert np.abs(mine - plain).mean() > 1
 
 
-@pytest.mark.parametrize("flags, sharpen", [([], OnePassSettings.preset("wct").sharpen),
-                                            (["--method", "wct-lite"], OnePassSettings.preset("wct-lite").sharpen),
+@pytest.mark.parametrize("flags, sharpen", [([], OnePassSettings.preset().sharpen),
+                                            (["--method", "wct"], OnePassSettings.preset("wct").sharpen),
                                             (["--method", "wct-lite", "--sharpen", "0"], 0.0),
                                             (["--sharpen", "1.5", "--preserve-color", "luminance"], 1.5),
                                             (["--method", "adain", "--sharpen", "0"], 0.0)])

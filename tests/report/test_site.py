@@ -27,6 +27,7 @@ from stylekit.base.machine import short_line
 from stylekit.report import runs
 from stylekit.report import site as report_site
 from stylekit.report.labels import fmt_num
+from stylekit.settings import DEFAULT_ONEPASS
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Every test here reads the quick site, built once for the module (a minute or more on 2 cores).
@@ -87,7 +88,7 @@ def test_quick_site_builds_with_every_section(site):
                  "Video with temporal consistency"):
         assert f">{bell} (" in html, f"bell {bell!r} missing"
     assert ">Any painting in one pass: WCT and AdaIN (" in html
-    for figure in ("bell_wct_grid", "bell_wct-lite_grid", "bell_adain_grid", "bell_wct_controls"):
+    for figure in ("bell_wct_grid", "bell_wct-lite_grid", "bell_adain_grid", f"bell_{DEFAULT_ONEPASS}_controls"):
         assert figure in html, f"one-pass figure {figure} missing"
     # the one-pass times name the machine they were measured on: WCT's, WCT lite's, AdaIN's
     assert html.count(f"warm, {escape(short_line())})") == 3

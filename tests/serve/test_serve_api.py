@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT
 from serve_helpers import client, decode, files, painting_png, photo_png, wait
-from stylekit.settings import OnePassSettings, Settings
+from stylekit.settings import DEFAULT_ONEPASS, OnePassSettings, Settings
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def run(c, data, upload=(), code=202):
      (64, 48), "adain"),
     ({"method": "adain", "model": "adain_decoder", "size": "64"}, files(photo_png(), painting_png()), (64, 48),
      "adain"),
-    ({"method": "adain", "model": "wct-lite", "size": "64"}, files(photo_png(), painting_png()), (64, 48), "adain"),
+    ({"method": "adain", "model": "wct", "size": "64"}, files(photo_png(), painting_png()), (64, 48), "adain"),
     ({"method": "texture", "model": "starry_night_texture", "size": "48", "seed": "7"}, [], (48, 48),
      "texture-network"),
 ])
@@ -59,8 +59,8 @@ def test_each_method_end_to_end(c, data, upload, size, mode):
         if "style_blend" in data:
             assert settings["style_blend"] == pytest.approx([0.7, 0.3])
             assert settings["preserve_color"] == "luminance"
-    if mode == "adain":   # the WCT decoders, listed first, are the default, each method with its own alpha
-        method = {"adain_decoder": "adain", "wct-lite": "wct-lite"}.get(data.get("model"), "wct")
+    if mode == "adain":   # WCT lite's decoders, listed first, are the default, each method with its own alpha
+        method = {"adain_decoder": "adain", "wct": "wct"}.get(data.get("model"), DEFAULT_ONEPASS)
         assert sidecar["method"] == method
         # on a CPU in fp32 the ONNX copies, but WCT lite's small layers run faster in torch
         onnx = sidecar["precision"] == "fp32" and method != "wct-lite"
@@ -147,11 +147,12 @@ def test_models_images_and_options_come_from_the_project():
         models = c.get("/api/models").json()
         assert {m["name"] for m in models["fast"]} == {"starry_night", "great_wave", "composition_viii"}
         assert [m["name"] for m in models["texture"]] == ["starry_night_texture"]
-        assert [m["name"] for m in models["adain"]] == ["wct", "adain_decoder", "wct-lite"]
-        assert [m["title"] for m in models["adain"]] == ["whitening and colouring, 4 levels", "AdaIN",
-                                                         "whitening and colouring, narrow encoder"]
-        assert [m["method"] for m in models["adain"]] == ["wct", "adain", "wct-lite"]
-        wct, lite = models["adain"][0], models["adain"][2]
+        # the default method's decoders first: the form's default choice
+        assert [m["name"] for m in models["adain"]] == ["wct-lite", "wct", "adain_decoder"]
+        assert [m["title"] for m in models["adain"]] == ["whitening and colouring, narrow encoder",
+                                                         "whitening and colouring on VGG-19 (slower)", "AdaIN"]
+        assert [m["method"] for m in models["adain"]] == ["wct-lite", "wct", "adain"]
+        lite, wct = models["adain"][0], models["adain"][1]
         assert wct["size_bytes"] == sum((ROOT / "models" / f"wct_relu{n}_1.pt").stat().st_size for n in (1, 2, 3, 4))
         assert lite["size_bytes"] == sum((ROOT / "models" / f"wct_lite_relu{n}_1.pt").stat().st_size for n in (1, 2, 3, 4))
         assert all(m["style"] for m in models["fast"])
@@ -165,7 +166,7 @@ def test_models_images_and_options_come_from_the_project():
             got = options["optimize"][f"part{part}"]
             assert (got["steps"], got["style_weight"], got["size"]) == (preset.steps, preset.style_weight, preset.size)
         assert options["adain"]["size"] == OnePassSettings().size
-        assert options["adain"]["alpha"] == OnePassSettings.preset("wct").alpha < 1
+        assert options["adain"]["alpha"] == OnePassSettings.preset().alpha < 1
         assert options["adain"]["methods"]["adain"]["alpha"] == 1.0
         assert options["limits"]["upload_bytes"] == 20 * 2 ** 20
 
@@ -218,7 +219,7 @@ def test_files_are_served_whole_and_every_refusal_is_json(c):
 
 @pytest.mark.parametrize("data, upload", [
     ({"method": "fast", "model": "starry_night", "size": "64"}, files(photo_png())),
-    ({"method": "adain", "size": "64"}, files(photo_png(), painting_png())),
+    ({"method": "adain", "model": "wct", "size": "64"}, files(photo_png(), painting_png())),
     ({"method": "adain", "model": "adain_decoder", "size": "64", "style_blend": "1,3"},
      files(photo_png(), painting_png(), painting_png(40, 2))),
 ])
@@ -256,7 +257,7 @@ def test_a_wct_job_gives_the_commands_picture_at_the_same_defaults(c, tmp_path, 
                              "--size", "64", "--precision", precision, "--out", str(out),
                              *([f"--{option}", value] if value != "default" else [])]) == 0
         cli[value] = np.asarray(decode(out.read_bytes()), float)
-    model = {"model": method} if method != "wct" else {}
+    model = {"model": method} if method != DEFAULT_ONEPASS else {}
     web = {}
     for value in ("default", "0"):
         job_id = run(c, {"method": "adain", "size": "64", "precision": precision, **model,

@@ -16,7 +16,7 @@ from PIL import Image
 
 from serve_helpers import painting_png, photo_png, shared_runner
 from stylekit.serve.app import create_app
-from stylekit.settings import MAX_SHARPEN, OnePassSettings
+from stylekit.settings import DEFAULT_ONEPASS, MAX_SHARPEN, OnePassSettings
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="the browser test needs Chromium at /usr/bin/chromium "
@@ -93,10 +93,12 @@ def test_the_page_end_to_end(server, browser, tmp_path):
 
     # AdaIN: the result appears, with its download links.
     page.click("text=Any painting")
-    # Each decoder choice brings its method's own default alpha (WCT's, the default, is lower).
+    # Each decoder choice brings its method's own defaults (WCT lite's, the default, a lower alpha).
     alpha, decoders = "fieldset[data-method=adain] input[name=alpha]", "select[data-models=adain]"
-    assert float(page.input_value(alpha)) == OnePassSettings.preset("wct").alpha < 1
+    assert page.input_value(decoders) == DEFAULT_ONEPASS
+    assert float(page.input_value(alpha)) == OnePassSettings.preset().alpha < 1
     sharpen = "fieldset[data-method=adain] input[name=sharpen]"   # WCT's sharpening: not sent for AdaIN, which refuses it
+    assert float(page.input_value(sharpen)) == OnePassSettings.preset().sharpen
     page.select_option(decoders, "adain_decoder")
     assert float(page.input_value(alpha)) == OnePassSettings.preset("adain").alpha and not page.is_visible(sharpen)
     page.select_option(decoders, "wct")

@@ -190,8 +190,8 @@ def _widths(trained: list[dict]) -> str:
 
 
 def _text(grids: dict, opt_n: dict, opt_time: str, size: int, precision: str) -> str:
-    parts = ["run.py --adain (python -m stylekit adain) stylises a photo with any painting in one pass, with no "
-             "training per painting. The whitening and colouring transform (Li et al. 2017) "
+    parts = ["python -m stylekit adain stylises a photo with any painting in one pass, with no training per "
+             "painting (run.py --adain runs its --method adain). The whitening and colouring transform (Li et al. 2017) "
              "gives the photo's features the painting's full covariance at relu4_1, relu3_1, relu2_1 and "
              "relu1_1 in turn, decoding between levels, so the deep levels lay out large structures and the "
              "shallow ones fine texture and colour; the coloured features are clipped at 0 before each decoder, "

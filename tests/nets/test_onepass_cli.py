@@ -154,8 +154,15 @@ def test_adain_command_runs_wct_with_a_decoder_per_level(tiny_images, tmp_path, 
     # WCT's own defaults: the style at the output's size, a lower alpha than AdaIN's
     assert max(meta["style_size"]) == 48 and meta["alpha"] == meta_alpha("wct") < meta_alpha("adain") == 1
     assert "wct" in capsys.readouterr().out
-    with pytest.raises(InputError, match="one decoder of level 4"):
+    # a decoder of the other method: named, with the method that runs it
+    with pytest.raises(InputError, match=f"{files[0]} is a WCT decoder: give --method wct, not adain"):
         adain_command("--decoder", files[0], "--content", content, "--style", style, "--out", out)
+    adain_file = adain_train.export(Decoder(0.125, 4), tmp_path / "a4.pt", {"steps": 1})   # no kind: AdaIN's
+    with pytest.raises(InputError, match="a4.pt is an AdaIN decoder: give --method adain, not wct-lite"):
+        adain_command("--decoder", adain_file, "--content", content, "--style", style, "--out", out, method="wct-lite")
+    shallow = adain_train.export(Decoder(0.125, 1), tmp_path / "a1.pt", {"kind": "adain", "steps": 1})
+    with pytest.raises(InputError, match="one decoder of level 4"):
+        adain_command("--decoder", shallow, "--content", content, "--style", style, "--out", out)
     with pytest.raises(InputError, match="two WCT decoders of level 1"):
         adain_command("--decoder", files[0], files[0], "--content", content, "--style", style, "--out", out,
                       method="wct")

@@ -15,6 +15,7 @@ from stylekit.nets.crops import RandomCrops
 from stylekit.settings import TrainSettings
 
 TEACHER_CHANNELS = [64, 128, 256, 512]
+WCT = {"kind": "wct"}   # what train-wct records: the decoders of either WCT
 
 
 @pytest.fixture(scope="module")
@@ -105,9 +106,9 @@ def test_decoders_name_the_encoder_they_need(tmp_path, monkeypatch):
     monkeypatch.setattr(infer, "LITE_ENCODER", tmp_path / "gone.pt")
     with pytest.raises(InputError, match="gone.pt is missing: make models"):
         infer.encoder_for([{"encoder_sha256": "a" * 64}])
-    decoders = [train.export(model.Decoder(0.125, level, feature_width=0.25), tmp_path / f"d{level}.pt", {})
+    decoders = [train.export(model.Decoder(0.125, level, feature_width=0.25), tmp_path / f"d{level}.pt", WCT)
                 for level in (1, 2)]
-    decoders.append(train.export(model.Decoder(0.125, 3), tmp_path / "vgg3.pt", {}))
+    decoders.append(train.export(model.Decoder(0.125, 3), tmp_path / "vgg3.pt", WCT))
     with pytest.raises(InputError, match="different encoders' features"):
         infer.load_decoders("wct-lite", decoders)
 
@@ -115,9 +116,9 @@ def test_decoders_name_the_encoder_they_need(tmp_path, monkeypatch):
 def test_decoders_of_the_other_wct_are_refused_naming_the_method(tmp_path, capsys):
     """`--method wct` with WCT lite's decoders ran the narrow encoder with WCT's preset and
     recorded "wct" in the sidecar; the reverse ran VGG-19 as "wct-lite"."""
-    narrow = [train.export(model.Decoder(0.125, level, feature_width=0.25), tmp_path / f"n{level}.pt", {})
+    narrow = [train.export(model.Decoder(0.125, level, feature_width=0.25), tmp_path / f"n{level}.pt", WCT)
               for level in (1, 2)]
-    wide = [train.export(model.Decoder(0.125, 2), tmp_path / "w2.pt", {})]
+    wide = [train.export(model.Decoder(0.125, 2), tmp_path / "w2.pt", WCT)]
     with pytest.raises(InputError, match=r"^these decoders decode the narrow encoder's features \(WCT lite's\): "
                                          r"give --method wct-lite, not wct$"):
         infer.load_decoders("wct", narrow)

@@ -282,11 +282,12 @@ def test_shipped_wct_decoders_load_and_run(encoder):
 
 
 def test_two_decoders_of_one_level_are_refused(tmp_path):
-    path = train.export(model.Decoder(width=0.125, level=2), tmp_path / "a.pt", {})
+    path = train.export(model.Decoder(width=0.125, level=2), tmp_path / "a.pt", {"kind": "wct"})
     with pytest.raises(InputError, match="two WCT decoders of level 2"):
         infer.load_decoders("wct", [path, path])
+    shallow = train.export(model.Decoder(width=0.125, level=2), tmp_path / "b.pt", {"kind": "adain"})
     with pytest.raises(InputError, match="one decoder of level 4"):
-        infer.load_decoders("adain", [path])
+        infer.load_decoders("adain", [shallow])
 
 
 @pytest.mark.slow

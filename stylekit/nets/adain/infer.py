@@ -238,11 +238,19 @@ def load_decoders(method: str, paths: list[str | Path] | None = None,
     inference in torch (`for_torch`), and their training settings. InputError (one line) for a
     missing or foreign file, two of one level, or AdaIN given anything but one relu4_1 decoder."""
     _check_method(method)
+    paths = paths or default_decoders(method)
     if method == "adain":
-        loaded = [load_decoder(p, device) for p in paths or default_decoders(method)]
+        loaded = [load_decoder(p, device) for p in paths]
     else:
         hint = "make models, or python -m stylekit train-wct --level N" + (" --encoder ..." if method == "wct-lite" else "")
-        loaded = [load_decoder(p, device, "WCT decoder", hint) for p in paths or default_decoders(method)]
+        loaded = [load_decoder(p, device, "WCT decoder", hint) for p in paths]
+    # A WCT decoder only rebuilds photos from their features, AdaIN's learned styles: the same
+    # shapes, so only their training tells them apart (files from before `kind` are AdaIN's).
+    for path, (decoder, settings) in zip(paths, loaded):
+        wct = settings.get("kind") == "wct"
+        if wct != (method != "adain"):
+            fix = ("wct-lite" if decoder.arch.get("feature_width", 1.0) != 1.0 else "wct") if wct else "adain"
+            raise InputError(f"{path} is {'a WCT' if wct else 'an AdaIN'} decoder: give --method {fix}, not {method}")
     _check_method(method, [decoder for decoder, _ in loaded])
     return [for_torch(d) for d, _ in loaded], [s for _, s in loaded]
 

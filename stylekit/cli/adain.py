@@ -211,16 +211,18 @@ def stylize(args) -> int:
     summary = [{**{k: v for k, v in t.items() if k != "style_files"},
                 **({"style_count": len(t["style_files"])} if "style_files" in t else {})} for t in record.pop("training")]
 
-    # what the pass applies: masks, and decoders without relu3_1, take whitening and colouring alone
+    # what the pass applies: masks, and decoders without relu3_1, take whitening and colouring alone;
+    # a single level is never sharpened (there is no finer level to sharpen for)
     matched = args.mask is None and any(t.get("level") == HISTOGRAM_LEVEL for t in summary)
     histograms = run.histograms if matched else 0.0
+    sharpen = run.sharpen if len(summary) > 1 else 0.0
 
     def one(content_path: Path, out: Path) -> None:
         img, seconds, alpha = stylize_one(content_path)
         write_image(img, out, {"mode": "adain", "method": method, "decoders": [str(p) for p in decoder_paths],
                                "content": str(content_path), "styles": [str(p) for p in style_paths],
                                "style_blend": run.style_blend, "alpha": run.alpha, "max_move": run.max_move,
-                               "ridge": run.ridge, "sharpen": run.sharpen, "histograms": histograms,
+                               "ridge": run.ridge, "sharpen": sharpen, "histograms": histograms,
                                "margin": run.margin, "alpha_used": alpha,
                                "style_scale": run.style_scale,
                                "preserve_color": run.preserve_color, "mask": str(args.mask) if args.mask else None,

@@ -81,7 +81,9 @@ def test_both_pipelines_give_the_same_sharpened_picture(pipelines):
                                             (["--method", "wct"], OnePassSettings.preset("wct").sharpen),
                                             (["--method", "wct-lite", "--sharpen", "0"], 0.0),
                                             (["--sharpen", "1.5", "--preserve-color", "luminance"], 1.5),
-                                            (["--method", "adain", "--sharpen", "0"], 0.0)])
+                                            (["--method", "adain", "--sharpen", "0"], 0.0),
+                                            # one level: nothing finer to sharpen for, so none recorded
+                                            (["--decoder", str(shipped.wct_decoder_path(4, lite=True))], 0.0)])
 def test_the_sidecar_records_the_sharpening(tmp_path, flags, sharpen):
     meta = adain_sidecar(tmp_path, flags)
     assert meta["sharpen"] == sharpen

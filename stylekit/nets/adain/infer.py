@@ -236,7 +236,8 @@ def load_decoders(method: str, paths: list[str | Path] | None = None,
                   device="cpu") -> tuple[list[Decoder], list[dict]]:
     """The decoders `method` runs (the shipped ones unless `paths` are given), ready for
     inference in torch (`for_torch`), and their training settings. InputError (one line) for a
-    missing or foreign file, two of one level, or AdaIN given anything but one relu4_1 decoder."""
+    missing or foreign file, a decoder of the other method, two of one level, or AdaIN given
+    anything but one relu4_1 decoder."""
     _check_method(method)
     paths = paths or default_decoders(method)
     if method == "adain":

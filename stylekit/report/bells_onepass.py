@@ -1,8 +1,9 @@
 """Bell: any painting in one pass. The whitening and colouring transform (WCT lite, the
 default, and WCT on VGG-19) and AdaIN, each over the same contents x paintings none of their
-decoders saw, with each method's own defaults (`settings.OnePassSettings`), beside the optimization of one pair.
-Outputs are cached like the networks' (`bells_networks.cached_output`): a rebuild with the
-same decoder files neither recomputes nor re-times them."""
+decoders saw, with each method's own defaults (`settings.OnePassSettings`), beside the
+optimization of one pair. Outputs are cached like the networks'
+(`bells_networks.cached_output`): a rebuild with the same decoder files neither recomputes nor
+re-times them."""
 from __future__ import annotations
 
 from dataclasses import replace

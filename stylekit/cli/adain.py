@@ -36,9 +36,9 @@ def _rel(path: Path) -> Path:
 def register(commands) -> None:
     p = commands.add_parser("adain", help="any painting in one pass (WCT or AdaIN) with trained decoders",
                             description="Arbitrary style in one pass with trained decoders: the whitening and "
-                                        "colouring transform at four levels on VGG-19 (wct) or on a narrow "
-                                        "encoder distilled from it, several times faster (wct-lite), or AdaIN "
-                                        "at relu4_1 (adain).")
+                                        "colouring transform at four levels on a narrow encoder distilled from "
+                                        "VGG-19 (wct-lite), or on VGG-19 itself, a little closer and several "
+                                        "times slower (wct), or AdaIN at relu4_1 (adain).")
     presets = {m: OnePassSettings.preset(m) for m in ONEPASS_METHODS}
     p.add_argument("--method", choices=ONEPASS_METHODS, help=f"default {DEFAULT_ONEPASS}")
     p.add_argument("--decoder", nargs="+", type=Path,

@@ -36,9 +36,13 @@ def _tv(recipe: dict) -> str:
 
 
 def _loss(recipe: dict) -> str:
-    """A recipe's style loss where it is not the plain Gram MSE, and the network it started from."""
+    """A recipe's content layer and weights, its style loss where it is not the plain Gram MSE,
+    and the network it started from."""
+    weights, content = recipe.get("weights", {}), recipe.get("content_layers", [])
+    text = (f", content at {', '.join(content)} (weight {weights['content']:g}), style weight {weights['style']:g}"
+            if content and "content" in weights and "style" in weights else "")
     layers = recipe.get("style_layers", [])
-    text = f", style losses relative per layer at {layers[0]}-{layers[-1]}" if recipe.get("style_normalize") and layers else ""
+    text += f", style losses relative per layer at {layers[0]}-{layers[-1]}" if recipe.get("style_normalize") and layers else ""
     return text + (", starting from an earlier network's weights" if recipe.get("init") else "")
 
 

@@ -64,6 +64,16 @@ def test_network_recipe_names_its_tv_weight():
     assert bells_networks._tv({}) == ""
 
 
+def test_network_recipe_names_its_content_layer_and_weights():
+    """Part 3's balance and Johnson et al.'s differ in the content layer and the weights, so the
+    report's recipe of a network says which it trained with."""
+    recipe = {"weights": {"content": 2.5, "style": 1000.0, "tv": 0.0}, "content_layers": ["relu4_2"],
+              "style_layers": ["relu1_1", "relu5_1"], "style_normalize": True, "init": "data/fast/x.pt"}
+    assert bells_networks._loss(recipe) == (", content at relu4_2 (weight 2.5), style weight 1000, style losses "
+                                            "relative per layer at relu1_1-relu5_1, starting from an earlier network's weights")
+    assert bells_networks._loss({}) == ""
+
+
 def test_the_decoders_widths_are_told_as_their_files_say():
     from stylekit.report.bells_onepass import _widths
     quarter = [{"level": n, "width": 0.25} for n in (1, 2, 4)]

@@ -50,6 +50,11 @@ photos: setup
 # optimization does (README.md, "The painting the networks aim at"), and the Great Wave's last
 # sitting, on 2 cores, aimed at that. Starry Night's last sitting, on 2 cores, aimed at it too,
 # on 512 px crops of photos stored larger (README.md, "Trained at the size they serve").
+# The last sitting of each: part 3's own loss balance (content at relu4_2, weight 2.5; style 1,000;
+# relu5_1 at a tenth; no TV), 500 steps on single 512 px crops with the painting at 512 px: the
+# networks had plateaued under Johnson et al.'s balance (README.md, "Part 3's loss for the networks").
+PART3_LOSS = --tv-weight 0 --content-layer relu4_2 --content-weight 2.5 --style-weight 1000 --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1:0.1
+AT_512 = --data data/photos512 --train-size 512 --style-size 512 --batch 1 --width 24 --lr 5e-4 --save-every 100
 PLAIN_GRAM = --style-layers relu1_1,relu2_1,relu3_1,relu4_1 --no-style-normalize --style-weight 2e4
 # WCT lite's decoders: the narrow encoder's features, in batches of 8 crops
 LITE_WCT = $(PY) -m stylekit train-wct --encoder models/wct_lite_encoder.pt --batch 8
@@ -67,15 +72,18 @@ models: photos
 	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg --tv-weight 100 --steps 2500 --width 24 --init data/fast/starry_night_w16.pt --out data/fast/starry_night_w24.pt
 	$(call gpu_sittings,starry_night,data/fast/starry_night_w24.pt,3950,5250,2300,3100,--tv-weight 100,data/fast/starry_night_gpu2.pt)
 	$(PY) -m stylekit photos --crop-size 512 --out data/photos512
-	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg --style-size 512 --tv-weight 100 --width 24 --steps 800 --lr 5e-4 --train-size 512 --batch 1 --save-every 400 --data data/photos512 --init data/fast/starry_night_gpu2.pt --out models/starry_night.pt
+	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg --style-size 512 --tv-weight 100 --width 24 --steps 800 --lr 5e-4 --train-size 512 --batch 1 --save-every 400 --data data/photos512 --init data/fast/starry_night_gpu2.pt --out data/fast/starry_night_relu2_2.pt
+	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg $(AT_512) $(PART3_LOSS) --steps 500 --init data/fast/starry_night_relu2_2.pt --out models/starry_night.pt
 	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg $(PLAIN_GRAM) --tv-weight 100 --steps 1200 --out data/fast/great_wave_plain.pt
 	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg --tv-weight 100 --steps 1500 --init data/fast/great_wave_plain.pt --out data/fast/great_wave_w16.pt
 	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg --tv-weight 100 --steps 2500 --width 24 --init data/fast/great_wave_w16.pt --out data/fast/great_wave_w24.pt
 	$(call gpu_sittings,great_wave,data/fast/great_wave_w24.pt,3850,5150,2400,3200,--tv-weight 100,data/fast/great_wave_gpu2.pt)
-	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg --tv-weight 100 --width 24 --steps 400 --lr 5e-4 --init data/fast/great_wave_gpu2.pt --out models/great_wave.pt
+	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg --tv-weight 100 --width 24 --steps 400 --lr 5e-4 --init data/fast/great_wave_gpu2.pt --out data/fast/great_wave_relu2_2.pt
+	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg $(AT_512) $(PART3_LOSS) --steps 500 --init data/fast/great_wave_relu2_2.pt --out models/great_wave.pt
 	$(PY) -m stylekit train-fast --style images/style/composition_viii.jpg $(PLAIN_GRAM) --steps 1200 --out data/fast/composition_viii_plain.pt
 	$(PY) -m stylekit train-fast --style images/style/composition_viii.jpg --steps 1500 --init data/fast/composition_viii_plain.pt --out data/fast/composition_viii_w16.pt
-	$(call gpu_sittings,composition_viii,data/fast/composition_viii_w16.pt,3950,5250,2300,3100,,models/composition_viii.pt)
+	$(call gpu_sittings,composition_viii,data/fast/composition_viii_w16.pt,3950,5250,2300,3100,,data/fast/composition_viii_relu2_2.pt)
+	$(PY) -m stylekit train-fast --style images/style/composition_viii.jpg $(AT_512) $(PART3_LOSS) --steps 500 --init data/fast/composition_viii_relu2_2.pt --out models/composition_viii.pt
 	$(PY) -m stylekit train-texture --style images/style/starry_night.jpg --steps 600 --out models/starry_night_texture.pt
 # The WCT decoders: a first sitting, then more steps at a lower rate from its file (a fresh
 # optimizer, as the shipped ones were made: README.md, "The WCT decoders").

@@ -51,7 +51,7 @@ photos: setup
 # sitting, on 2 cores, aimed at that. Starry Night's last sitting, on 2 cores, aimed at it too,
 # on 512 px crops of photos stored larger (README.md, "Trained at the size they serve").
 # The last sitting of each: part 3's own loss balance (content at relu4_2, weight 2.5; style 1,000;
-# relu5_1 at a tenth; no TV), 500 steps on single 512 px crops with the painting at 512 px: the
+# relu5_1 at a tenth; no TV), 500 steps (Starry Night 800) on single 512 px crops with the painting at 512 px: the
 # networks had plateaued under Johnson et al.'s balance (README.md, "Part 3's loss for the networks").
 PART3_LOSS = --tv-weight 0 --content-layer relu4_2 --content-weight 2.5 --style-weight 1000 --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1:0.1
 AT_512 = --data data/photos512 --train-size 512 --style-size 512 --batch 1 --width 24 --lr 5e-4 --save-every 100
@@ -73,7 +73,7 @@ models: photos
 	$(call gpu_sittings,starry_night,data/fast/starry_night_w24.pt,3950,5250,2300,3100,--tv-weight 100,data/fast/starry_night_gpu2.pt)
 	$(PY) -m stylekit photos --crop-size 512 --out data/photos512
 	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg --style-size 512 --tv-weight 100 --width 24 --steps 800 --lr 5e-4 --train-size 512 --batch 1 --save-every 400 --data data/photos512 --init data/fast/starry_night_gpu2.pt --out data/fast/starry_night_relu2_2.pt
-	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg $(AT_512) $(PART3_LOSS) --steps 500 --init data/fast/starry_night_relu2_2.pt --out models/starry_night.pt
+	$(PY) -m stylekit train-fast --style images/style/starry_night.jpg $(AT_512) $(PART3_LOSS) --steps 800 --init data/fast/starry_night_relu2_2.pt --out models/starry_night.pt
 	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg $(PLAIN_GRAM) --tv-weight 100 --steps 1200 --out data/fast/great_wave_plain.pt
 	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg --tv-weight 100 --steps 1500 --init data/fast/great_wave_plain.pt --out data/fast/great_wave_w16.pt
 	$(PY) -m stylekit train-fast --style images/style/great_wave.jpg --tv-weight 100 --steps 2500 --width 24 --init data/fast/great_wave_w16.pt --out data/fast/great_wave_w24.pt

@@ -1,7 +1,7 @@
 # make setup: build .venv with the pinned requirements (once; reruns when requirements change)
 # make demo:  Part 3 on the bundled images at the default settings
 # make test:  the whole test suite
-# make models: rebuild the training photos and retrain the shipped networks (about 17 h on 2 cores with bf16: the CPU sittings' recorded 6 h, and
+# make models: rebuild the training photos and retrain the shipped networks (about 18 h on 2 cores with bf16: the CPU sittings' recorded 7.5 h, and
 #              the 25,050 GPU steps at 0.65 steps/s; with a CUDA device the GPU sittings take minutes: README.md, "Trained on a GPU";
 #              WCT lite's encoder and decoders another 2 h 57 min, measured in fp32 on 2 AVX2 cores, and 34 min for
 #              the last relu3_1 and relu4_1 sittings, in bf16 on 2 AVX-512 cores)

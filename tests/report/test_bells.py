@@ -64,6 +64,15 @@ def test_network_recipe_names_its_tv_weight():
     assert bells_networks._tv({}) == ""
 
 
+def test_networks_text_says_which_comes_closer_to_the_paintings():
+    def pair(opt, fast):
+        return {"opt_style": opt, "fast_style": fast, "opt_content": 0.9, "fast_content": 1.0}
+    behind = bells_networks._closeness([pair(0.10, 0.20), pair(0.12, 0.18)])
+    assert behind.startswith("the optimization matches") and "0.11 for the optimization, 0.19 for the networks" in behind
+    ahead = bells_networks._closeness([pair(0.17, 0.16)])
+    assert ahead.startswith("the networks match") and "content distance 0.90 and 1.00" in ahead
+
+
 def test_network_recipe_names_its_content_layer_and_weights():
     """Part 3's balance and Johnson et al.'s differ in the content layer and the weights, so the
     report's recipe of a network says which it trained with."""

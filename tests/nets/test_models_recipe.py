@@ -1,5 +1,5 @@
 """`make models` is the recipe of the shipped style and texture networks: the last command that
-writes each models/NAME.pt has the steps, step size, width, painting and TV weight the file
+writes each models/NAME.pt has the steps, step size, width, painting and loss (weights, layers) the file
 records, and the first one names the network the file says it started from."""
 import shlex
 import shutil
@@ -55,6 +55,14 @@ def test_recipe_matches_what_the_file_records(name):
     assert float(last.get("lr", preset.lr)) == lr
     assert float(last.get("width", preset.width)) == settings["width"]
     assert float(last.get("tv-weight", preset.tv_weight)) == settings["weights"]["tv"]
+    assert float(last.get("style-weight", preset.style_weight)) == settings["weights"]["style"]
+    assert float(last.get("content-weight", preset.content_weight)) == settings["weights"].get("content", 0.0)
+    if settings["kind"] == "style":
+        layers = [part.split(":") for part in last["style-layers"].split(",")] if "style-layers" in last else None
+        assert ([n for n, *_ in layers] if layers else preset.style_layers) == settings["style_layers"]
+        assert ({n: float(w[0]) for n, *w in layers if w} if layers else preset.style_layer_weights) == \
+            settings["style_layer_weights"]
+        assert [last.get("content-layer", preset.content_layer)] == settings["content_layers"]
     assert last["style"] == settings["style_image"]
     recorded = settings.get("init")
     assert first.get("init") == (recorded.split(" ")[0] if recorded else None)

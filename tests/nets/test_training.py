@@ -218,9 +218,10 @@ def test_training_presets():
     assert (fast.kind, fast.steps, fast.batch, fast.train_size, fast.lr, fast.content_weight, fast.style_weight,
             fast.tv_weight, fast.width, fast.res_blocks, fast.save_every) == \
         ("style", 1200, 4, 256, 2e-3, 1.0, 40.0, 0.0, 16, 5, 50)
+    # The shipped networks' last sitting kept the preset's style layers and their normalisation,
+    # with part 3's balance of the losses (`make models`, PART3_LOSS; the recipe test checks each file).
     shipped = json.loads((MODELS / "starry_night.json").read_text())
-    assert (shipped["style_layers"], shipped["style_layer_weights"], shipped["style_normalize"], shipped["weights"]["style"]) \
-        == (fast.style_layers, fast.style_layer_weights, fast.style_normalize, fast.style_weight)
+    assert (shipped["style_layers"], shipped["style_normalize"]) == (fast.style_layers, fast.style_normalize)
     assert (texture.style_layers, texture.style_normalize, texture.style_weight) == \
         (["relu1_1", "relu2_1", "relu3_1", "relu4_1"], False, 2e4)   # as the shipped texture network
     assert texture.kind == "texture" and texture.content_weight == 0.0 and texture.steps == fast.steps

@@ -12,6 +12,7 @@ import numpy as np
 from stylekit.base.device import resolve_precision
 from stylekit.base.files import read_json
 from stylekit.base.images import open_image
+from stylekit.base.machine import short_line
 from stylekit.base.paths import MODELS
 from stylekit.base.timing import timed
 from stylekit.nets import johnson as ff
@@ -55,6 +56,12 @@ def _closeness(numbers: list[dict]) -> str:
     if mean["opt_style"] < mean["fast_style"]:
         return f"the optimization matches the style statistics more closely ({figures})"
     return f"the networks match the style statistics at least as closely as this optimization ({figures})"
+
+
+def _where(numbers: list[dict]) -> str:
+    """', MACHINE' when every (cached) network time was measured on the one machine it names."""
+    machines = {n.get("machine") for n in numbers}
+    return f", {machines.pop()}" if len(machines) == 1 and None not in machines else ""
 
 
 def fast_sizes(quick: bool) -> tuple[int, int]:
@@ -135,7 +142,8 @@ def feedforward(cnn, device, quick, out_root, progress) -> Bell | None:
             f"instance normalisation, upsample-then-convolve) with the core's content, style and TV loss modules "
             f"on the project's offline training photos; run.py --fast then stylises any photo in one pass. "
             f"The shipped networks were trained as follows ({trained}). "
-            f"At {size} px a network takes {fmt_range(fast)} s, about {speedup:.0f}× faster than "
+            f"At {size} px a network takes {fmt_range(fast)} s ({precision}, warm{_where(numbers)}), about "
+            f"{speedup:.0f}× faster than "
             f"the optimization; {_closeness(numbers)}.")
     if tex:
         text += " " + tex[1]
@@ -151,7 +159,7 @@ def _fast_pair(model, content, style, c, run, fast_path, precision, dist, device
         style_img, opt_img = load_image(style), load_image(run.image)
         return out, {"content": content.stem, "style": style.stem, "fast_seconds": seconds,
                      "opt_seconds": run.meta.get("wall_seconds"), "trained_steps": trained.get("trained_steps"),
-                     "fast_style": dist.style(out, style_img), "fast_content": dist.content(out, c),
+                     "fast_style": dist.style(out, style_img), "fast_content": dist.content(out, c), "machine": short_line(),
                      "opt_style": dist.style(opt_img, style_img), "opt_content": dist.content(opt_img, c)}
 
     settings = {**model_stamp(model), "content": content.name, "size": list(c.shape[-2:]), "precision": precision,

@@ -73,6 +73,12 @@ def test_networks_text_says_which_comes_closer_to_the_paintings():
     assert ahead.startswith("the networks match") and "content distance 0.90 and 1.00" in ahead
 
 
+def test_networks_times_name_their_machine_only_when_one_measured_them_all():
+    assert bells_networks._where([{"machine": "AMD EPYC (AVX2), 2 threads"}] * 2) == ", AMD EPYC (AVX2), 2 threads"
+    assert bells_networks._where([{"machine": "A"}, {"machine": "B"}]) == ""
+    assert bells_networks._where([{}, {}]) == ""   # times cached before machines were kept
+
+
 def test_network_recipe_names_its_content_layer_and_weights():
     """Part 3's balance and Johnson et al.'s differ in the content layer and the weights, so the
     report's recipe of a network says which it trained with."""

@@ -90,8 +90,8 @@ def test_quick_site_builds_with_every_section(site):
     assert ">Any painting in one pass: WCT and AdaIN (" in html
     for figure in ("bell_wct_grid", "bell_wct-lite_grid", "bell_adain_grid", f"bell_{DEFAULT_ONEPASS}_controls"):
         assert figure in html, f"one-pass figure {figure} missing"
-    # the one-pass times name the machine they were measured on: WCT's, WCT lite's, AdaIN's
-    assert html.count(f"warm, {escape(short_line())})") == 3
+    # the one-pass times name the machine they were measured on: WCT's, WCT lite's, AdaIN's, the networks'
+    assert html.count(f"warm, {escape(short_line())})") == 4
     assert sum(i["src"].endswith(".gif") for i in page.imgs) >= 2, "both videos are shown"
     assert "conv5_1" in html and "Gram" in html
     print(f"quick site built in {seconds:.1f} s")

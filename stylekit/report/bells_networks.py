@@ -58,8 +58,9 @@ def _closeness(numbers: list[dict]) -> str:
     return f"the networks match the style statistics at least as closely as this optimization ({figures})"
 
 
-def _where(numbers: list[dict]) -> str:
-    """', MACHINE' when every (cached) network time was measured on the one machine it names."""
+def measured_on(numbers: list[dict]) -> str:
+    """', MACHINE' when every (cached) time in `numbers` was measured on the one machine it names
+    (their "machine"), else nothing: the networks' and the one-pass methods' captions."""
     machines = {n.get("machine") for n in numbers}
     return f", {machines.pop()}" if len(machines) == 1 and None not in machines else ""
 
@@ -142,7 +143,7 @@ def feedforward(cnn, device, quick, out_root, progress) -> Bell | None:
             f"instance normalisation, upsample-then-convolve) with the core's content, style and TV loss modules "
             f"on the project's offline training photos; run.py --fast then stylises any photo in one pass. "
             f"The shipped networks were trained as follows ({trained}). "
-            f"At {size} px a network takes {fmt_range(fast)} s ({precision}, warm{_where(numbers)}), about "
+            f"At {size} px a network takes {fmt_range(fast)} s ({precision}, warm{measured_on(numbers)}), about "
             f"{speedup:.0f}× faster than "
             f"the optimization; {_closeness(numbers)}.")
     if tex:
@@ -159,8 +160,9 @@ def _fast_pair(model, content, style, c, run, fast_path, precision, dist, device
         style_img, opt_img = load_image(style), load_image(run.image)
         return out, {"content": content.stem, "style": style.stem, "fast_seconds": seconds,
                      "opt_seconds": run.meta.get("wall_seconds"), "trained_steps": trained.get("trained_steps"),
-                     "fast_style": dist.style(out, style_img), "fast_content": dist.content(out, c), "machine": short_line(),
-                     "opt_style": dist.style(opt_img, style_img), "opt_content": dist.content(opt_img, c)}
+                     "fast_style": dist.style(out, style_img), "fast_content": dist.content(out, c),
+                     "opt_style": dist.style(opt_img, style_img), "opt_content": dist.content(opt_img, c),
+                     "machine": short_line()}
 
     settings = {**model_stamp(model), "content": content.name, "size": list(c.shape[-2:]), "precision": precision,
                 "optimization": run.meta.get("wall_seconds"), "margin": ff.MARGIN}

@@ -16,7 +16,7 @@ from stylekit.base.images import open_image
 from stylekit.base.machine import short_line
 from stylekit.base.timing import timed
 from stylekit.optim.metrics import Distances
-from stylekit.report.bells_networks import fast_sizes, model_stamp, opt_job, cached_output
+from stylekit.report.bells_networks import cached_output, fast_sizes, measured_on, model_stamp, opt_job
 from stylekit.report.inputs import CHELSEA, CHENONCEAU, CHINA, KANDINSKY, NIGHT_CAFE, STARRY, WAVE, title
 from stylekit.report.labels import fmt_range, labelled
 from stylekit.report.runs import Bell, Figure, ensure, in_rows, save_sheet, scale_for
@@ -230,10 +230,8 @@ def _text(grids: dict, opt_n: dict, opt_time: str, size: int, precision: str) ->
                         f"mirrored {margin} px further on every side and cuts that off (--margin)." if margin else ""))
     for method, (grid, trained, run) in grids.items():
         seconds = [n["seconds"] for n in grid]
-        machines = {n.get("machine") for n in grid}   # where the (cached) times were measured
-        where = f", {machines.pop()}" if len(machines) == 1 and None not in machines else ""
         parts.append(f"{NAMES[method]}: {_training(method, trained)}. Over the {len(grid)} pairs at {size} px a "
-                     f"transfer takes {fmt_range(seconds)} s ({precision}, warm{where}); mean style "
+                     f"transfer takes {fmt_range(seconds)} s ({precision}, warm{measured_on(grid)}); mean style "
                      f"distance {np.mean([n['style'] for n in grid]):.3f}, content distance "
                      f"{np.mean([n['content'] for n in grid]):.3f}. What it looks like: {LOOKS[method]}.")
     parts.append(f"The optimization of Chenonceau × The Starry Night at the same size ({opt_time}) "

@@ -74,9 +74,9 @@ def test_networks_text_says_which_comes_closer_to_the_paintings():
 
 
 def test_networks_times_name_their_machine_only_when_one_measured_them_all():
-    assert bells_networks._where([{"machine": "AMD EPYC (AVX2), 2 threads"}] * 2) == ", AMD EPYC (AVX2), 2 threads"
-    assert bells_networks._where([{"machine": "A"}, {"machine": "B"}]) == ""
-    assert bells_networks._where([{}, {}]) == ""   # times cached before machines were kept
+    assert bells_networks.measured_on([{"machine": "AMD EPYC (AVX2), 2 threads"}] * 2) == ", AMD EPYC (AVX2), 2 threads"
+    assert bells_networks.measured_on([{"machine": "A"}, {"machine": "B"}]) == ""
+    assert bells_networks.measured_on([{}, {}]) == ""   # times cached before machines were kept
 
 
 def test_network_recipe_names_its_content_layer_and_weights():
